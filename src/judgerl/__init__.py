@@ -1,0 +1,21 @@
+"""judgerl: reinforcement fine-tuning with an LLM as the judge."""
+
+from __future__ import annotations
+
+from judgerl.rubric import Criterion, Rubric
+from judgerl.samples import Message, PairSample, Sample, load_pairs, load_samples
+from judgerl.verdicts import CriterionVerdict, PairVerdict, SampleVerdict
+
+__all__ = [
+    "Criterion",
+    "CriterionVerdict",
+    "Message",
+    "PairSample",
+    "PairVerdict",
+    "Rubric",
+    "Sample",
+    "SampleVerdict",
+    "load_pairs",
+    "load_samples",
+]
+__version__ = "0.1.0"

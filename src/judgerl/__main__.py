@@ -1,0 +1,3 @@
+from judgerl.cli.main import main
+
+main()

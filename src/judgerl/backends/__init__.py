@@ -1,0 +1,58 @@
+"""Judge backends, registered by name and imported only when chosen (their dependencies are optional)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
+from judgerl.errors import BackendUnavailable, JudgerlError
+
+# name -> (module, class, pip extra that provides its dependencies)
+_LAZY: dict[str, tuple[str, str, str]] = {
+    "transformers": ("judgerl.backends.transformers_backend", "TransformersBackend", "local"),
+}
+_FACTORIES: dict[str, Callable[..., JudgeBackend]] = {}
+
+
+def register_backend(name: str, factory: Callable[..., JudgeBackend] | str, extra: str = "") -> None:
+    """Register a backend: a factory, or 'module:Class' imported only when the backend is chosen."""
+    if isinstance(factory, str):
+        module, _, cls = factory.partition(":")
+        _LAZY[name] = (module, cls, extra)
+    else:
+        _FACTORIES[name] = factory
+
+
+def backend_names() -> list[str]:
+    return sorted({*_LAZY, *_FACTORIES})
+
+
+def create_backend(name: str, **options: Any) -> JudgeBackend:
+    """Build a backend by name; a missing optional dependency names the extra to install."""
+    if name in _FACTORIES:
+        return _FACTORIES[name](**options)
+    if name not in _LAZY:
+        raise JudgerlError(f"unknown backend '{name}'; choose one of: {', '.join(backend_names())}")
+    module_name, class_name, extra = _LAZY[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"pip install 'judgerl[{extra}]'" if extra else "check the installation"
+        raise BackendUnavailable(
+            f"backend '{name}' needs a package that is not installed ({exc.name}): {hint}"
+        ) from None
+    backend: JudgeBackend = getattr(module, class_name)(**options)
+    return backend
+
+
+__all__ = [
+    "Generation",
+    "JudgeBackend",
+    "JudgePrompt",
+    "LabelResult",
+    "backend_names",
+    "create_backend",
+    "register_backend",
+]

@@ -1,0 +1,1 @@
+"""The `judgerl` command line."""

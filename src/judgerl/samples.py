@@ -1,0 +1,146 @@
+"""Samples to judge: JSONL rows of prompt, response(s), optional reference and metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from judgerl.errors import SampleError
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str
+
+
+Prompt = str | list[Message]
+
+
+def clean_text(value: str) -> str:
+    """Replace lone surrogates (e.g. from JSON '\\ud800') so tokenizers and SQLite never choke."""
+    return value.encode("utf-8", errors="replace").decode("utf-8")
+
+
+class Sample(BaseModel):
+    """One response to judge against a rubric."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    prompt: Prompt
+    response: str
+    reference: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("response", "reference")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
+
+
+class PairSample(BaseModel):
+    """Two responses to the same prompt, to be compared side by side."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    prompt: Prompt
+    response_a: str
+    response_b: str
+    reference: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("response_a", "response_b", "reference")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
+
+
+def prompt_text(prompt: Prompt) -> str:
+    """A prompt as plain text for the judge: a string as is, chat messages as 'role: content' lines."""
+    if isinstance(prompt, str):
+        return clean_text(prompt)
+    return "\n\n".join(f"[{m.role}]\n{clean_text(m.content)}" for m in prompt)
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank JSONL line; invalid bytes become U+FFFD."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SampleError(f"{path}: samples file not found") from None
+    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SampleError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise SampleError(f"{path}:{number}: each line must be a JSON object, got {type(row).__name__}")
+        yield number, row
+
+
+def _row_error(path: Path, number: int, exc: ValidationError) -> SampleError:
+    error = exc.errors()[0]
+    field = ".".join(str(p) for p in error["loc"]) or "row"
+    if error["type"] == "missing":
+        return SampleError(f"{path}:{number}: field '{field}' is missing")
+    message = error["msg"]
+    return SampleError(f"{path}:{number}: field '{field}': {message}")
+
+
+def load_samples(path: str | Path) -> list[Sample]:
+    """Read rubric samples; a missing or mistyped field raises SampleError naming the line and field."""
+    path = Path(path)
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    for number, row in _read_rows(path):
+        row.setdefault("id", str(number))
+        try:
+            sample = Sample.model_validate(row)
+        except ValidationError as exc:
+            raise _row_error(path, number, exc) from None
+        if sample.id in seen:
+            raise SampleError(
+                f"{path}:{number}: duplicate id '{sample.id}' (first on line {seen[sample.id]})"
+            )
+        seen[sample.id] = number
+        samples.append(sample)
+    return samples
+
+
+def load_pairs(path: str | Path) -> list[PairSample]:
+    """Read pairwise samples (rows with response_a and response_b)."""
+    path = Path(path)
+    pairs: list[PairSample] = []
+    seen: dict[str, int] = {}
+    for number, row in _read_rows(path):
+        row.setdefault("id", str(number))
+        try:
+            pair = PairSample.model_validate(row)
+        except ValidationError as exc:
+            raise _row_error(path, number, exc) from None
+        if pair.id in seen:
+            raise SampleError(f"{path}:{number}: duplicate id '{pair.id}' (first on line {seen[pair.id]})")
+        seen[pair.id] = number
+        pairs.append(pair)
+    return pairs
