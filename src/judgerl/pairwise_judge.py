@@ -1,0 +1,160 @@
+"""PairwiseJudge: compares responses A and B in both orders and averages P(A better).
+
+Small judges pick the first-shown response almost regardless of content (the packaged Qwen-0.5B answered "A"
+in both orders for every LLMBar pair), so a single order is not a preference. Here the order-averaged
+probability is the soft preference, a winner is called only when both orders agree and the margin is clear,
+and the share of order-consistent pairs is counted so a user sees a position-biased judge for what it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from judgerl.aio import run_sync
+from judgerl.backends.base import JudgeBackend
+from judgerl.cache import VerdictCache, cache_key
+from judgerl.errors import JudgerlError
+from judgerl.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
+from judgerl.rationales import RationalePolicy
+from judgerl.samples import PairSample, prompt_text
+from judgerl.verdicts import PairVerdict
+
+logger = logging.getLogger(__name__)
+
+
+class PairwiseJudge:
+    """Judges PairSamples. ``tie_margin``: |P(A better) - 0.5| below this is a tie even when both orders agree."""
+
+    def __init__(
+        self,
+        backend: JudgeBackend,
+        *,
+        instructions: str = "",
+        tie_margin: float = 0.0,
+        rationales: str | RationalePolicy = "none",
+        cache: VerdictCache | None = None,
+        rationale_tokens: int = 96,
+        concurrency: int = 4,
+    ) -> None:
+        if not backend.supports_logprobs:
+            raise JudgerlError(f"pairwise judging needs token probabilities, which backend '{backend.name}' lacks")
+        if not 0.0 <= tie_margin < 0.5:
+            raise JudgerlError(f"tie_margin: {tie_margin} must be in [0, 0.5)")
+        self.backend = backend
+        self.instructions = instructions
+        self.tie_margin = tie_margin
+        self.rationales = RationalePolicy.parse(rationales)
+        self.cache = cache
+        self.rationale_tokens = rationale_tokens
+        self.concurrency = max(1, concurrency)
+
+    def judge(
+        self, pairs: Sequence[PairSample], progress: Callable[[PairVerdict], None] | None = None
+    ) -> list[PairVerdict]:
+        return run_sync(self.ajudge(pairs, progress))
+
+    async def ajudge(
+        self, pairs: Sequence[PairSample], progress: Callable[[PairVerdict], None] | None = None
+    ) -> list[PairVerdict]:
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(pair: PairSample) -> PairVerdict:
+            async with semaphore:
+                try:
+                    verdict = await self._judge_pair(pair)
+                except JudgerlError:
+                    raise
+                except Exception as exc:  # never lose a pair to a bug or a backend crash
+                    logger.exception("judging pair %s failed", pair.id)
+                    verdict = PairVerdict(
+                        id=pair.id,
+                        p_a=None,
+                        winner=None,
+                        judge_model=self.backend.model_id,
+                        unscored_reason=f"judge error: {type(exc).__name__}: {exc}",
+                    )
+            if progress is not None:
+                progress(verdict)
+            return verdict
+
+        return list(await asyncio.gather(*(one(pair) for pair in pairs)))
+
+    def winner(self, p_first: float, p_second: float) -> tuple[str, bool]:
+        """(winner, consistent) from P(A better) in each order."""
+        consistent = (p_first > 0.5) == (p_second > 0.5) and p_first != 0.5 and p_second != 0.5
+        p_a = (p_first + p_second) / 2
+        if not consistent or abs(p_a - 0.5) <= self.tie_margin:
+            return "tie", consistent
+        return ("A" if p_a > 0.5 else "B"), consistent
+
+    async def _judge_pair(self, pair: PairSample) -> PairVerdict:
+        started = time.perf_counter()
+        count = self.backend.count_tokens
+        budget = max(512, self.backend.max_input_tokens - 400)
+        prompt, cut_prompt = truncate_middle(prompt_text(pair.prompt), budget // 4, count)
+        room = max(128, (budget - count(prompt)) // 2)
+        response_a, cut_a = truncate_middle(pair.response_a, room, count)
+        response_b, cut_b = truncate_middle(pair.response_b, room, count)
+        truncated = cut_prompt or cut_a or cut_b
+        key = cache_key(
+            self.backend.model_id,
+            TEMPLATE_VERSION,
+            "pair",
+            self.instructions,
+            prompt,
+            response_a,
+            response_b,
+            pair.reference,
+        )
+        hit = self.cache.get(key) if self.cache else None
+        first = pair_prompt(prompt, response_a, response_b, pair.reference, self.instructions)
+        prompt_tokens = completion_tokens = 0
+        common = {"id": pair.id, "judge_model": self.backend.model_id, "truncated": truncated}
+        if hit is not None:
+            p_first, p_second, rationale = hit["p_first"], hit["p_second"], hit.get("rationale")
+        else:
+            second = pair_prompt(prompt, response_b, response_a, pair.reference, self.instructions)
+            results = await self.backend.alabel_probs([first, second], PAIR_LABELS)
+            prompt_tokens = sum(r.prompt_tokens for r in results)
+            failed = [r.error or "no label probabilities" for r in results if r.error or r.probs is None]
+            if failed:
+                return PairVerdict(
+                    p_a=None,
+                    winner=None,
+                    unscored_reason="; ".join(failed),
+                    prompt_tokens=prompt_tokens,
+                    latency_s=time.perf_counter() - started,
+                    **common,
+                )
+            assert results[0].probs is not None and results[1].probs is not None
+            # Order 1 shows A first (label "A" = response A); order 2 shows B first (label "B" = response A).
+            p_first, p_second, rationale = results[0].probs["A"], results[1].probs["B"], None
+        winner, consistent = self.winner(p_first, p_second)
+        if rationale is None and winner != "tie" and self.rationales.wants(pair.id, "preference", None):
+            (reply,) = await self.backend.agenerate([pair_rationale_prompt(first, winner)], self.rationale_tokens)
+            prompt_tokens += reply.prompt_tokens
+            completion_tokens += reply.completion_tokens
+            rationale = reply.text.strip() if reply.error is None and reply.text else None
+        if self.cache is not None and (hit is None or rationale != hit.get("rationale")):
+            self.cache.put(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})
+        return PairVerdict(
+            p_a=(p_first + p_second) / 2,
+            winner=winner,
+            consistent=consistent,
+            p_a_first_order=p_first,
+            p_a_second_order=p_second,
+            rationale=rationale,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=time.perf_counter() - started,
+            **common,
+        )
+
+
+def consistency_rate(verdicts: Sequence[PairVerdict]) -> float | None:
+    """Share of scored pairs whose two orders picked the same response."""
+    scored = [v for v in verdicts if v.consistent is not None]
+    return sum(bool(v.consistent) for v in scored) / len(scored) if scored else None

@@ -1,0 +1,352 @@
+"""RubricJudge: each criterion judged PASS/FAIL, weighted into a score; gates zero it when failed.
+
+Two modes:
+- ``logprob``: one forward pass per criterion reads P(PASS) from the judge's next-token probabilities; the
+  part of the prompt shared by a sample's criteria is sent together so the backend computes it once.
+  Rationales are generated afterwards, only where the rationale policy asks.
+- ``generate``: the judge writes JSON with a reason before each verdict (all criteria in one reply, or one
+  reply per criterion); an unparsable reply gets one repair retry, then becomes unscored with the raw reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from judgerl.aio import run_sync
+from judgerl.backends.base import JudgeBackend
+from judgerl.cache import VerdictCache, cache_key
+from judgerl.calibration import load_thresholds
+from judgerl.errors import JudgerlError
+from judgerl.parsing import ParseError, parse_verdicts
+from judgerl.prompts import (
+    PASS,
+    RUBRIC_LABELS,
+    TEMPLATE_VERSION,
+    JudgedMaterial,
+    criterion_prompt,
+    json_verdicts_prompt,
+    rationale_prompt,
+    repair_prompt,
+    truncate_middle,
+)
+from judgerl.rationales import RationalePolicy
+from judgerl.rubric import Criterion, Rubric
+from judgerl.samples import Sample, prompt_text
+from judgerl.verdicts import CriterionVerdict, SampleVerdict
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["logprob", "generate"]
+_TEMPLATE_OVERHEAD_TOKENS = 400
+
+
+class _Usage:
+    """Tokens and latency summed over every backend call made for one sample."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+
+class RubricJudge:
+    """Judges samples against a rubric with one backend. See the module docstring for the modes."""
+
+    def __init__(
+        self,
+        rubric: Rubric,
+        backend: JudgeBackend,
+        *,
+        mode: Mode = "logprob",
+        score: Literal["soft", "hard"] = "soft",
+        rationales: str | RationalePolicy = "failures",
+        thresholds: dict[str, float] | None = None,
+        cache: VerdictCache | None = None,
+        per_criterion_generation: bool = False,
+        max_new_tokens: int = 512,
+        rationale_tokens: int = 96,
+        concurrency: int = 4,
+        min_label_mass: float = 0.0,
+    ) -> None:
+        if mode not in ("logprob", "generate"):
+            raise JudgerlError(f"mode: '{mode}' is not one of logprob, generate")
+        if mode == "logprob" and not backend.supports_logprobs:
+            logger.warning("backend %s gives no token probabilities: using generate mode", backend.name)
+            mode = "generate"
+        self.rubric = rubric
+        self.backend = backend
+        self.mode: Mode = mode
+        self.score_kind = score
+        self.rationales = RationalePolicy.parse(rationales)
+        self.thresholds = {**load_thresholds(rubric.source, backend.model_id), **(thresholds or {})}
+        unknown = set(self.thresholds) - set(rubric.names)
+        if unknown:
+            logger.warning("thresholds for unknown criteria ignored: %s", ", ".join(sorted(unknown)))
+        self.cache = cache
+        self.per_criterion_generation = per_criterion_generation
+        self.max_new_tokens = max_new_tokens
+        self.rationale_tokens = rationale_tokens
+        self.concurrency = max(1, concurrency)
+        self.min_label_mass = min_label_mass
+
+    # ---- public API -------------------------------------------------------------------------------------
+
+    def judge(
+        self, samples: Sequence[Sample], progress: Callable[[SampleVerdict], None] | None = None
+    ) -> list[SampleVerdict]:
+        """One verdict per sample, in order; failures come back unscored with a reason."""
+        return run_sync(self.ajudge(samples, progress))
+
+    def judge_one(self, sample: Sample) -> SampleVerdict:
+        return self.judge([sample])[0]
+
+    async def ajudge(
+        self, samples: Sequence[Sample], progress: Callable[[SampleVerdict], None] | None = None
+    ) -> list[SampleVerdict]:
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(sample: Sample) -> SampleVerdict:
+            async with semaphore:
+                verdict = await self._judge_guarded(sample)
+            if progress is not None:
+                progress(verdict)
+            return verdict
+
+        return list(await asyncio.gather(*(one(sample) for sample in samples)))
+
+    def threshold(self, name: str) -> float:
+        return self.thresholds.get(name, 0.5)
+
+    # ---- one sample --------------------------------------------------------------------------------------
+
+    async def _judge_guarded(self, sample: Sample) -> SampleVerdict:
+        try:
+            return await self._judge_sample(sample)
+        except JudgerlError:
+            raise
+        except Exception as exc:  # a bug or a backend crash must not lose the sample
+            logger.exception("judging sample %s failed", sample.id)
+            return SampleVerdict(
+                id=sample.id,
+                score=None,
+                unscored_reason=f"judge error: {type(exc).__name__}: {exc}",
+                mode=self.mode,
+                judge_model=self.backend.model_id,
+            )
+
+    def _material(self, sample: Sample) -> tuple[JudgedMaterial, bool]:
+        """Truncate the prompt, reference and response to fit the judge's input budget."""
+        count = self.backend.count_tokens
+        budget = max(512, self.backend.max_input_tokens - _TEMPLATE_OVERHEAD_TOKENS - 40 * len(self.rubric.criteria))
+        prompt, cut_prompt = truncate_middle(prompt_text(sample.prompt), budget // 4, count)
+        reference, cut_reference = None, False
+        if self.rubric.use_reference and sample.reference is not None:
+            reference, cut_reference = truncate_middle(sample.reference, budget // 4, count)
+        room = budget - count(prompt) - (count(reference) if reference else 0)
+        response, cut_response = truncate_middle(sample.response, max(room, 128), count)
+        return JudgedMaterial(prompt, response, reference), cut_prompt or cut_reference or cut_response
+
+    def _key(self, material: JudgedMaterial, criterion: Criterion) -> str:
+        mode = f"{self.mode}{'-per-criterion' if self.per_criterion_generation else ''}"
+        return cache_key(
+            self.backend.model_id,
+            TEMPLATE_VERSION,
+            mode,
+            self.rubric.instructions,
+            criterion.text,
+            material.prompt,
+            material.response,
+            material.reference,
+        )
+
+    async def _judge_sample(self, sample: Sample) -> SampleVerdict:
+        started = time.perf_counter()
+        material, truncated = self._material(sample)
+        usage = _Usage()
+        verdicts: dict[str, CriterionVerdict] = {}
+        todo: list[Criterion] = []
+        for criterion in self.rubric.criteria:
+            hit = self.cache.get(self._key(material, criterion)) if self.cache else None
+            if hit is None:
+                todo.append(criterion)
+            else:
+                verdicts[criterion.name] = self._verdict(
+                    criterion, hit.get("p_pass"), hit.get("passed"), hit.get("rationale"), cached=True
+                )
+        raw_reply = None
+        if todo and self.mode == "logprob":
+            verdicts.update(await self._logprob_verdicts(material, todo, usage))
+        elif todo:
+            generated, raw_reply = await self._generated_verdicts(material, todo, usage)
+            verdicts.update(generated)
+        fresh = {c.name for c in todo}
+        if self.mode == "logprob":
+            explained = await self._add_rationales(sample.id, material, verdicts, usage)
+            verdicts.update(explained)
+            fresh.update(explained)
+        if self.cache is not None:
+            for criterion in self.rubric.criteria:
+                verdict = verdicts[criterion.name]
+                if verdict.scored and criterion.name in fresh:
+                    value = {"p_pass": verdict.p_pass, "passed": verdict.passed, "rationale": verdict.rationale}
+                    self.cache.put(self._key(material, criterion), value)
+        ordered = [verdicts[c.name] for c in self.rubric.criteria]
+        return self._aggregate(sample.id, ordered, usage, time.perf_counter() - started, truncated, raw_reply)
+
+    def _verdict(
+        self,
+        criterion: Criterion,
+        p_pass: float | None,
+        passed: bool | None,
+        rationale: str | None,
+        cached: bool = False,
+    ) -> CriterionVerdict:
+        threshold = self.threshold(criterion.name)
+        if p_pass is not None:
+            passed = p_pass >= threshold
+        return CriterionVerdict(
+            name=criterion.name, passed=passed, p_pass=p_pass, threshold=threshold, rationale=rationale, cached=cached
+        )
+
+    async def _logprob_verdicts(
+        self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
+    ) -> dict[str, CriterionVerdict]:
+        prompts = [criterion_prompt(material, c, self.rubric.instructions) for c in criteria]
+        results = await self.backend.alabel_probs(prompts, RUBRIC_LABELS)
+        verdicts: dict[str, CriterionVerdict] = {}
+        for criterion, result in zip(criteria, results, strict=True):
+            usage.prompt_tokens += result.prompt_tokens
+            if result.error is not None or result.probs is None:
+                reason = result.error or "the backend returned no label probabilities"
+                verdicts[criterion.name] = CriterionVerdict(name=criterion.name, passed=None, unscored_reason=reason)
+            elif result.mass < self.min_label_mass:
+                verdicts[criterion.name] = CriterionVerdict(
+                    name=criterion.name,
+                    passed=None,
+                    unscored_reason=f"the judge put only {result.mass:.3f} of its probability on PASS/FAIL",
+                )
+            else:
+                verdicts[criterion.name] = self._verdict(criterion, result.probs[PASS], None, None)
+        return verdicts
+
+    async def _add_rationales(
+        self, sample_id: str, material: JudgedMaterial, verdicts: dict[str, CriterionVerdict], usage: _Usage
+    ) -> dict[str, CriterionVerdict]:
+        wanted = [
+            c
+            for c in self.rubric.criteria
+            if verdicts[c.name].scored
+            and verdicts[c.name].rationale is None
+            and self.rationales.wants(sample_id, c.name, verdicts[c.name].passed)
+        ]
+        if not wanted:
+            return {}
+        prompts = [
+            rationale_prompt(material, c, self.rubric.instructions, bool(verdicts[c.name].passed)) for c in wanted
+        ]
+        replies = await self.backend.agenerate(prompts, self.rationale_tokens)
+        updated: dict[str, CriterionVerdict] = {}
+        for criterion, reply in zip(wanted, replies, strict=True):
+            usage.prompt_tokens += reply.prompt_tokens
+            usage.completion_tokens += reply.completion_tokens
+            if reply.error is None and reply.text and reply.text.strip():
+                updated[criterion.name] = verdicts[criterion.name].model_copy(
+                    update={"rationale": reply.text.strip(), "cached": False}
+                )
+            else:
+                logger.info("no rationale for %s/%s: %s", sample_id, criterion.name, reply.error or "empty reply")
+        return updated
+
+    async def _generated_verdicts(
+        self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
+    ) -> tuple[dict[str, CriterionVerdict], str | None]:
+        groups = [[c] for c in criteria] if self.per_criterion_generation else [criteria]
+        outcomes = await asyncio.gather(*(self._generate_group(material, group, usage) for group in groups))
+        verdicts: dict[str, CriterionVerdict] = {}
+        raw_replies = []
+        for group_verdicts, raw in outcomes:
+            verdicts.update(group_verdicts)
+            if raw is not None:
+                raw_replies.append(raw)
+        return verdicts, ("\n---\n".join(raw_replies) if raw_replies else None)
+
+    async def _generate_group(
+        self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
+    ) -> tuple[dict[str, CriterionVerdict], str | None]:
+        """One JSON reply for these criteria, with one repair retry; returns the raw reply when unusable."""
+        prompt = json_verdicts_prompt(material, criteria, self.rubric.instructions)
+        names = [c.name for c in criteria]
+        problem, reply_text = "", ""
+        for attempt in range(2):
+            (reply,) = await self.backend.agenerate([prompt], self.max_new_tokens)
+            usage.prompt_tokens += reply.prompt_tokens
+            usage.completion_tokens += reply.completion_tokens
+            if reply.error is not None:
+                problem, reply_text = f"judge call failed: {reply.error}", reply.text or ""
+                break  # the backend already retried what it could; a repair prompt will not help
+            reply_text = reply.text or ""
+            try:
+                parsed = parse_verdicts(reply_text, names)
+            except ParseError as exc:
+                problem = f"unparsable judge reply: {exc}"
+                if attempt == 0:
+                    prompt = repair_prompt(prompt, reply_text, str(exc))
+                continue
+            return {
+                c.name: self._verdict(c, None, parsed[c.name].passed, parsed[c.name].reason) for c in criteria
+            }, None
+        unscored = {c.name: CriterionVerdict(name=c.name, passed=None, unscored_reason=problem) for c in criteria}
+        return unscored, reply_text or None
+
+    # ---- score -------------------------------------------------------------------------------------------
+
+    def _aggregate(
+        self,
+        sample_id: str,
+        verdicts: list[CriterionVerdict],
+        usage: _Usage,
+        latency: float,
+        truncated: bool,
+        raw_reply: str | None,
+    ) -> SampleVerdict:
+        common = {
+            "id": sample_id,
+            "criteria": verdicts,
+            "mode": self.mode,
+            "judge_model": self.backend.model_id,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "latency_s": latency,
+            "truncated": truncated,
+        }
+        unscored = [v for v in verdicts if not v.scored]
+        if unscored:
+            reason = "; ".join(f"{v.name}: {v.unscored_reason}" for v in unscored)
+            return SampleVerdict(score=None, unscored_reason=reason, raw_reply=raw_reply, **common)
+        soft, hard, gate = score_verdicts(self.rubric, verdicts)
+        score = soft if self.score_kind == "soft" else hard
+        return SampleVerdict(score=score, hard_score=hard, gate_failed=gate, **common)
+
+
+def score_verdicts(rubric: Rubric, verdicts: Sequence[CriterionVerdict]) -> tuple[float, float, str | None]:
+    """(soft, hard, failed gate) for fully scored verdicts.
+
+    A failed gate makes both scores 0. Otherwise the score is the weighted mean over the non-gate criteria
+    (gates are constraints, not quality) of p_pass (soft) or of the hard verdicts; a rubric made only of
+    gates scores the mean over its gates."""
+    by_name = {v.name: v for v in verdicts}
+    for criterion in rubric.criteria:
+        if criterion.gate and by_name[criterion.name].passed is False:
+            return 0.0, 0.0, criterion.name
+    counted = [c for c in rubric.criteria if not c.gate] or list(rubric.criteria)
+    total = sum(c.weight for c in counted)
+    soft = hard = 0.0
+    for criterion in counted:
+        verdict = by_name[criterion.name]
+        passed = 1.0 if verdict.passed else 0.0
+        soft += criterion.weight * (verdict.p_pass if verdict.p_pass is not None else passed)
+        hard += criterion.weight * passed
+    return soft / total, hard / total, None

@@ -1,0 +1,61 @@
+"""A scripted judge backend: the one seam tests fake. Rules map text in a prompt to label probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
+
+
+class ScriptedBackend(JudgeBackend):
+    """``probs(prompt, labels) -> dict | str`` (a str is a per-prompt error); ``reply(prompt) -> str``."""
+
+    name = "scripted"
+
+    def __init__(
+        self,
+        probs: Callable[[JudgePrompt, Sequence[str]], dict[str, float] | str] | None = None,
+        reply: Callable[[JudgePrompt], str | None] | None = None,
+        model_id: str = "scripted-judge",
+        max_input_tokens: int = 4096,
+        supports_logprobs: bool = True,
+    ) -> None:
+        super().__init__(model_id=model_id, max_input_tokens=max_input_tokens)
+        self._probs = probs or (lambda prompt, labels: {label: 1 / len(labels) for label in labels})
+        self._reply = reply or (lambda prompt: "ok")
+        self.supports_logprobs = supports_logprobs
+        self.label_calls: list[list[JudgePrompt]] = []
+        self.generate_calls: list[JudgePrompt] = []
+
+    def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
+        self.label_calls.append(list(prompts))
+        results = []
+        for prompt in prompts:
+            outcome = self._probs(prompt, labels)
+            if isinstance(outcome, str):
+                results.append(LabelResult(probs=None, error=outcome))
+            else:
+                results.append(LabelResult(probs=outcome, prompt_tokens=self.count_tokens(prompt.user)))
+        return results
+
+    def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
+        out = []
+        for prompt in prompts:
+            self.generate_calls.append(prompt)
+            text = self._reply(prompt)
+            if text is None:
+                out.append(Generation(text=None, error="server error 500"))
+            else:
+                out.append(Generation(text=text, prompt_tokens=10, completion_tokens=5))
+        return out
+
+
+def criterion_of(prompt: JudgePrompt) -> str:
+    """The criterion text of a rubric logprob/rationale prompt."""
+    return prompt.user.split("## Criterion\n", 1)[1].split("\n\n", 1)[0]
+
+
+def response_of(prompt: JudgePrompt) -> str:
+    """The response block's body."""
+    body = prompt.user.split("## The assistant's response\n", 1)[1]
+    return body.split("\n", 1)[1].rsplit("\n</response", 1)[0]
