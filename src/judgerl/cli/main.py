@@ -14,7 +14,10 @@ import click
 from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
-_COMMANDS: dict[str, tuple[str, str]] = {}
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
+    "judge": ("judgerl.cli.judge_cmd", "judge"),
+}
 
 
 class _LazyGroup(click.Group):
