@@ -17,6 +17,7 @@ from judgerl.errors import JudgerlError
 _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
+    "train": ("judgerl.cli.train_cmd", "train"),
 }
 
 

@@ -156,6 +156,7 @@ class TrainConfig(_Section):
     name: str = Field(pattern=_NAME)
     output_dir: str | None = None
     seed: int = 0
+    threads: int | None = Field(default=None, gt=0, description="CPU threads for torch (default: torch's choice).")
     policy: PolicyConfig
     data: DataConfig
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
@@ -292,7 +293,28 @@ def parse_config(data: Any, source: str = "<config>") -> TrainConfig:
     return config
 
 
-def load_config(path: str | Path) -> TrainConfig:
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """``key.path=value`` settings (the value read as YAML) applied on top of the file's mapping."""
+    for item in overrides:
+        key, separator, text = item.partition("=")
+        if not separator or not key.strip():
+            raise ConfigError(f"--set {item!r}: use key.path=value, e.g. grpo.max_steps=20")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: --set {key}: '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -300,6 +322,8 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if overrides and isinstance(data, dict):
+        data = apply_overrides(data, list(overrides), str(path))
     config = parse_config(data, str(path))
     return config.model_copy(update={"source": path.resolve()})
 

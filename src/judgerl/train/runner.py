@@ -17,6 +17,7 @@ import re
 import shutil
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ GRPO_DEFAULTS: dict[str, Any] = {
     "disable_tqdm": True,
 }
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
+warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 
 @dataclass
@@ -200,6 +203,10 @@ def _snapshot(config: TrainConfig, run_dir: Path) -> None:
 def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | None = None) -> TrainResult:
     """Run (or resume) a training run; ``backend`` replaces the configured judge (tests, notebooks)."""
     started = time.perf_counter()
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
     run_dir, resume_step, checkpoint = _prepare_run_dir(config, resume)
     run_id = _run_id(run_dir, resume, config.name)
     _snapshot(config, run_dir)
@@ -258,4 +265,7 @@ def _make_trainer(
         pipeline=pipeline,
         overlap=config.judge.overlap,
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # ProgressCallback prints a readable line instead
     return trainer
