@@ -16,6 +16,7 @@ from judgerl.errors import JudgerlError
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
+    "eval": ("judgerl.cli.eval_cmd", "eval_command"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
     "train": ("judgerl.cli.train_cmd", "train"),
 }

@@ -79,6 +79,9 @@ class DataConfig(_Section):
     limit: int | None = Field(default=None, gt=0)
     shuffle_seed: int | None = None
     eval: EvalSplit = Field(default_factory=EvalSplit)
+    checker: Literal["auto", "ifeval", "gsm8k", "none"] = Field(
+        default="auto", description="Program checker for `judgerl eval`: auto picks IFEval or GSM8K from the data."
+    )
 
 
 class JudgeConfig(_Section):
@@ -133,6 +136,10 @@ class FunctionReward(_Section):
 class RewardConfig(_Section):
     kind: Literal["rubric", "preference"] = "rubric"
     rubric: str | None = None
+    row_criteria: str | None = Field(
+        default=None, description="Metadata column with per-prompt criteria, judged after the rubric file's."
+    )
+    instructions: str = Field(default="", description="Judge instructions added to the rubric file's.")
     weight: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="Weight of the judge's reward.")
     preference: PreferenceSettings = Field(default_factory=PreferenceSettings)
     checks: list[RuleCheck] = Field(default_factory=list)
@@ -143,8 +150,8 @@ class RewardConfig(_Section):
 
     @model_validator(mode="after")
     def _kind_needs(self) -> RewardConfig:
-        if self.kind == "rubric" and not self.rubric:
-            raise ValueError("kind 'rubric' needs 'rubric: <path to a rubric YAML>'")
+        if self.kind == "rubric" and not self.rubric and not self.row_criteria:
+            raise ValueError("kind 'rubric' needs 'rubric: <path to a rubric YAML>' or 'row_criteria: <column>'")
         names = [c.name for c in self.checks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

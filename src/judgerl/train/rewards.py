@@ -34,6 +34,7 @@ from judgerl.train.collective import Collective, SingleProcess
 from judgerl.train.config import FunctionReward, PreferenceSettings
 from judgerl.train.metrics import UnscoredGuard, rubric_metrics
 from judgerl.train.preference import judge_preferences
+from judgerl.train.rubrics import RubricJudges
 from judgerl.train.verdict_log import VerdictSink
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
 
@@ -70,7 +71,7 @@ class RewardPipeline:
         *,
         run_id: str,
         num_generations: int,
-        rubric_judge: RubricJudge | None = None,
+        rubric_judge: RubricJudge | RubricJudges | None = None,
         pairwise_judge: PairwiseJudge | None = None,
         preference: PreferenceSettings | None = None,
         checks: Sequence[RuleCheck] = (),
@@ -86,6 +87,9 @@ class RewardPipeline:
             raise ValueError("give exactly one of rubric_judge or pairwise_judge")
         self.run_id = run_id
         self.num_generations = num_generations
+        if isinstance(rubric_judge, RubricJudge):
+            fixed = rubric_judge
+            rubric_judge = RubricJudges(lambda rubric: fixed, base=fixed.rubric)
         self.rubric_judge = rubric_judge
         self.pairwise_judge = pairwise_judge
         self.preference = preference or PreferenceSettings()
@@ -207,8 +211,16 @@ class RewardPipeline:
         assert self.rubric_judge is not None
         samples = batch.samples()
         todo = [k for k in range(len(batch)) if gated[k] is None]
-        judged = await self.rubric_judge.ajudge([samples[k] for k in todo]) if todo else []
-        by_position = dict(zip(todo, judged, strict=True))
+        groups: dict[int, tuple[RubricJudge, list[int]]] = {}
+        for k in todo:
+            judge = self.rubric_judge.for_sample(samples[k])
+            groups.setdefault(id(judge), (judge, []))[1].append(k)
+        results = await asyncio.gather(
+            *(judge.ajudge([samples[k] for k in positions]) for judge, positions in groups.values())
+        )
+        by_position: dict[int, SampleVerdict] = {}
+        for (_, positions), judged in zip(groups.values(), results, strict=True):
+            by_position.update(zip(positions, judged, strict=True))
         verdicts = [
             by_position.get(k) or self._gated_verdict(samples[k].id, gated[k], check_values, k)
             for k in range(len(batch))

@@ -35,6 +35,7 @@ from judgerl.train.data import load_prompt_rows, to_dataset
 from judgerl.train.metrics import UnscoredGuard
 from judgerl.train.policy import build_backend, load_policy
 from judgerl.train.rewards import RewardPipeline
+from judgerl.train.rubrics import RubricJudges
 from judgerl.train.verdict_log import VerdictSink, discard_after, open_verdict_store
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, int | Non
     return run_dir, step, path
 
 
-def build_judge(config: TrainConfig, backend: JudgeBackend) -> RubricJudge | PairwiseJudge:
+def build_judge(config: TrainConfig, backend: JudgeBackend) -> RubricJudges | PairwiseJudge:
     judge = config.judge
     cache = VerdictCache(config.run_dir / "verdict_cache.db") if judge.cache else None
     if config.reward.kind == "preference":
@@ -117,25 +118,30 @@ def build_judge(config: TrainConfig, backend: JudgeBackend) -> RubricJudge | Pai
             rationale_tokens=judge.rationale_tokens,
             concurrency=judge.concurrency,
         )
-    assert config.rubric_path is not None
-    rubric = Rubric.load(config.rubric_path)
-    return RubricJudge(
-        rubric,
-        backend,
-        mode=judge.mode,
-        score=judge.score,
-        rationales=judge.rationales,
-        thresholds=judge.thresholds or None,
-        cache=cache,
-        max_new_tokens=judge.max_new_tokens,
-        rationale_tokens=judge.rationale_tokens,
-        concurrency=judge.concurrency,
+    base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
+
+    def make(rubric: Rubric) -> RubricJudge:
+        return RubricJudge(
+            rubric,
+            backend,
+            mode=judge.mode,
+            score=judge.score,
+            rationales=judge.rationales,
+            thresholds=judge.thresholds or None,
+            cache=cache,
+            max_new_tokens=judge.max_new_tokens,
+            rationale_tokens=judge.rationale_tokens,
+            concurrency=judge.concurrency,
+        )
+
+    return RubricJudges(
+        make, base=base, row_key=config.reward.row_criteria, name=config.name, instructions=config.reward.instructions
     )
 
 
 def build_pipeline(
     config: TrainConfig,
-    judge: RubricJudge | PairwiseJudge,
+    judge: RubricJudges | PairwiseJudge,
     run_id: str,
     num_generations: int,
     sink: VerdictSink | None,
@@ -144,7 +150,7 @@ def build_pipeline(
     return RewardPipeline(
         run_id=run_id,
         num_generations=num_generations,
-        rubric_judge=judge if isinstance(judge, RubricJudge) else None,
+        rubric_judge=judge if isinstance(judge, RubricJudges) else None,
         pairwise_judge=judge if isinstance(judge, PairwiseJudge) else None,
         preference=reward.preference,
         checks=reward.checks,
@@ -172,11 +178,19 @@ def grpo_arguments(config: TrainConfig, weights: list[float]) -> Any:
 
     values = {**GRPO_DEFAULTS, **config.grpo}
     values.update(output_dir=str(config.run_dir), seed=config.seed, reward_weights=weights)
+    if not _has_accelerator() and "bf16" not in config.grpo and "fp16" not in config.grpo:
+        values["bf16"] = False  # TRL turns bf16 on by default, which a CPU-only machine refuses
     try:
         return GRPOConfig(**values)
     except ValueError as exc:
         source = config.source or "config"
         raise JudgerlError(f"{source}: grpo: {str(exc).splitlines()[0]}") from None
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
 
 
 def peft_config(config: TrainConfig) -> Any:
