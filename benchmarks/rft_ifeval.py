@@ -160,7 +160,8 @@ def update_benchmarks_md(payload: dict[str, Any]) -> None:
         f"{payload['load_average_start_end'][0]:.1f} at start, {payload['load_average_start_end'][1]:.1f} at end; "
         f"wall {payload['wall_s'] / 60:.0f} min). SmolLM2-135M-Instruct + LoRA r=16, GRPO {settings['steps']} steps x "
         f"{settings['prompts_per_step']} prompts x {settings['generations']} completions of <= "
-        f"{settings['completion_tokens']} tokens, reward = Qwen2.5-Coder-0.5B log-prob verdicts on each prompt's own constraints. "
+        f"{settings['completion_tokens']} tokens, reward = Qwen2.5-Coder-0.5B log-prob verdicts on each prompt's "
+        "own constraints. "
         "Held-out prompts answered greedily before and after; "
         "95% Wilson intervals.",
         "",

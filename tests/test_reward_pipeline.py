@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -123,6 +124,10 @@ def test_parts_gates_and_unscored(tmp_path: Any) -> None:
     assert stored[2][2].unscored_reason and "503" in stored[2][2].unscored_reason
     assert stored[1][2].gate_failed == "check.not_empty"
     assert stored[0][1].metadata["prompt_id"] == "p1"
+    rows = pipeline.sink._db.execute("SELECT reward, checks FROM sample_verdicts ORDER BY sample_id").fetchall()  # type: ignore[union-attr]
+    # the reward the trainer used: 1.0 x judge + 0.5 x no_shouting + 2.0 x user_bonus; None when unscored
+    assert [r for r, _ in rows] == [pytest.approx(0.85 + 0.5), 0.0, None, pytest.approx(0.25 + 0.5 + 2.0)]
+    assert json.loads(rows[1][1]) == {"not_empty": 0.0, "no_shouting": 1.0}
 
 
 def test_the_guard_stops_when_the_judge_stops_scoring(tmp_path: Any) -> None:

@@ -71,7 +71,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(BASE))
     config = load_config(path, ["grpo.max_steps=7", "reward.weight=2"])
     assert config.rubric_path == path.parent / "r.yaml"
-    assert config.run_dir == Path("runs/x") and config.store_path == Path("runs/x/verdicts.db")
+    assert config.run_dir == Path("runs/x") and config.store_path == Path("runs/x/verdicts.sqlite")
     assert config.grpo["max_steps"] == 7 and config.reward.weight == 2
     with pytest.raises(JudgerlError, match=r"use key\.path=value"):
         load_config(path, ["grpo.max_steps"])
@@ -83,7 +83,7 @@ def test_the_demo_config_is_valid() -> None:
     from judgerl.train.data import load_prompt_rows
 
     train_rows, held = load_prompt_rows(config)
-    assert len(train_rows) == 48 and len(held) == 16
+    assert len(train_rows) == 36 and len(held) == 12
     assert not {r.prompt_id for r in train_rows} & {r.prompt_id for r in held}
     assert all(r.metadata["criteria"] and r.metadata["instruction_id_list"] for r in train_rows + held)
 

@@ -21,7 +21,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class MetricsFileCallback(TrainerCallback):  # type: ignore[misc]
+class MetricsFileCallback(TrainerCallback):
     """Appends ``{"step": N, ...metrics}`` per log call; on resume, lines past the checkpoint are dropped first."""
 
     def __init__(self, path: Path) -> None:
@@ -47,13 +47,17 @@ class MetricsFileCallback(TrainerCallback):  # type: ignore[misc]
             handle.write(json.dumps(record) + "\n")
 
 
-class ProgressCallback(TrainerCallback):  # type: ignore[misc]
+class ProgressCallback(TrainerCallback):
     """One INFO line per logged step: reward, judge wait and the weakest criterion."""
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs or "reward" not in logs:
             return
-        rates = {k.split("/")[1]: v for k, v in logs.items() if k.endswith("/pass_rate") and v is not None}
+        rates = {
+            k.split("/")[1]: v
+            for k, v in logs.items()
+            if k.startswith("criteria/") and k.endswith("/pass_rate") and v is not None
+        }
         weakest = min(rates.items(), key=lambda item: item[1]) if rates else None
         logger.info(
             "step %d/%d reward %.3f (std %.3f) unscored %.0f%% judge wait %.1fs of %.1fs%s",

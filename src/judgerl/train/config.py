@@ -169,7 +169,7 @@ class TrainConfig(_Section):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     reward: RewardConfig
     grpo: dict[str, Any] = Field(default_factory=dict)
-    store: str | None = Field(default=None, description="Verdict store (SQLite); default <output_dir>/verdicts.db")
+    store: str | None = Field(default=None, description="Verdict store (SQLite); default <output_dir>/verdicts.sqlite")
     source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("grpo")
@@ -194,7 +194,7 @@ class TrainConfig(_Section):
 
     @property
     def store_path(self) -> Path:
-        return self.resolve(self.store) if self.store else self.run_dir / "verdicts.db"
+        return self.resolve(self.store) if self.store else self.run_dir / "verdicts.sqlite"
 
     @property
     def rubric_path(self) -> Path | None:

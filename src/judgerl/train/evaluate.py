@@ -174,7 +174,7 @@ def _judge(judges: RubricJudges, rows: Sequence[PromptRow], responses: Sequence[
     samples = [
         Sample(
             id=f"eval-{row.prompt_id}",
-            prompt=[Message(role=m["role"], content=m["content"]) for m in row.prompt],  # type: ignore[arg-type]
+            prompt=[Message(role=m["role"], content=m["content"]) for m in row.prompt],
             response=response,
             reference=row.reference,
             metadata={**row.metadata, "prompt_id": row.prompt_id},

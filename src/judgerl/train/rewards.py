@@ -16,6 +16,7 @@ trainer starts the batch as soon as the completions exist (see ``trainer.JudgedG
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import logging
@@ -174,8 +175,9 @@ class RewardPipeline:
             for k in range(len(batch))
         ]
         self._log_checks(batch, check_values)
+        verdicts: list[SampleVerdict] = []
         if self.rubric_judge is not None:
-            judge_scores = await self._judge_rubric(batch, gated, check_values)
+            judge_scores, verdicts = await self._judge_rubric(batch, gated, check_values)
         else:
             judge_scores = await judge_preferences(self, batch, gated)
         unscored = [s is None and g is None for s, g in zip(judge_scores, gated, strict=True)]
@@ -193,6 +195,16 @@ class RewardPipeline:
                 0.0 if gated[k] else None if unscored[k] or values[k] is None else float(values[k])
                 for k in range(len(batch))
             ]
+        if self.rubric_judge is not None:
+            weights = dict(zip(self.names(), self.weights(), strict=True))
+            rewards = [
+                None
+                if unscored[k]
+                else sum(weights[n] * v for n, values in parts.items() if (v := values[k]) is not None)
+                for k in range(len(batch))
+            ]
+            checks = [{n: values[k] for n, values in check_values.items()} for k in range(len(batch))]
+            await self._publish_rubric(batch, batch.samples(), verdicts, gated, rewards, checks)
         now = time.perf_counter()
         return ScoredBatch(parts=parts, judge_seconds=now - started, started=started, finished=now)
 
@@ -207,7 +219,7 @@ class RewardPipeline:
 
     async def _judge_rubric(
         self, batch: Batch, gated: list[str | None], check_values: dict[str, list[float | None]]
-    ) -> list[float | None]:
+    ) -> tuple[list[float | None], list[SampleVerdict]]:
         assert self.rubric_judge is not None
         samples = batch.samples()
         todo = [k for k in range(len(batch)) if gated[k] is None]
@@ -231,27 +243,32 @@ class RewardPipeline:
         ]
         batch.extra("judge_verdict", [_summary(v) for v in verdicts])
         batch.extra("rationale", [_rationales(v) for v in verdicts])
-        await self._publish_rubric(batch, samples, verdicts, gated)
-        return scores
+        return scores, verdicts
 
     def _gated_verdict(
         self, sample_id: str, gate: str | None, check_values: dict[str, list[float | None]], k: int
     ) -> SampleVerdict:
         criteria = [
-            CriterionVerdict(name=f"check.{name}", passed=values[k] >= 1.0, p_pass=values[k])
+            CriterionVerdict(name=f"check.{name}", passed=value >= 1.0, p_pass=value)
             for name, values in check_values.items()
-            if values[k] is not None
+            if (value := values[k]) is not None
         ]
         return SampleVerdict(
             id=sample_id, score=0.0, hard_score=0.0, criteria=criteria, gate_failed=f"check.{gate}", judge_model=""
         )
 
     async def _publish_rubric(
-        self, batch: Batch, samples: list[Any], verdicts: list[SampleVerdict], gated: list[str | None]
+        self,
+        batch: Batch,
+        samples: list[Any],
+        verdicts: list[SampleVerdict],
+        gated: list[str | None],
+        rewards: list[float | None],
+        checks: list[dict[str, float | None]],
     ) -> None:
         """Gather the batch from every process: metrics and the guard see all of it, the main process stores it."""
-        gathered = self.collective.gather([(s, v, g) for s, v, g in zip(samples, verdicts, gated, strict=True)])
-        judged = [v for _, v, g in gathered if g is None]
+        gathered = self.collective.gather(list(zip(samples, verdicts, gated, rewards, checks, strict=True)))
+        judged = [v for _, v, g, _, _ in gathered if g is None]
         metrics = rubric_metrics(judged, judged=len(judged), total=len(gathered))
         for name, value in metrics.items():
             batch.metric(name, value)
@@ -259,7 +276,15 @@ class RewardPipeline:
         if self.sink is not None and self.collective.process_index == 0:
             run_id = self.run_id if training else f"{self.run_id}/eval"
             await asyncio.to_thread(
-                self.sink.record_samples, run_id, batch.step, [s for s, _, _ in gathered], [v for _, v, _ in gathered]
+                functools.partial(
+                    self.sink.record_samples,
+                    run_id,
+                    batch.step,
+                    [row[0] for row in gathered],
+                    [row[1] for row in gathered],
+                    rewards=[row[3] for row in gathered],
+                    checks=[row[4] for row in gathered],
+                )
             )
         if self.guard is not None and training:
             reasons = [v.unscored_reason for v in judged if not v.scored and v.unscored_reason]

@@ -2,7 +2,7 @@
 
 A run folder (``runs/<name>/`` by default) holds ``run.json`` (the run id), ``config.yaml`` and the rubric as
 used, ``checkpoint-N/`` folders, ``metrics.jsonl``, ``completions/*.parquet`` (TRL's completions table with the
-judge's verdicts and rationales), ``verdicts.db`` (every verdict, by run, step and sample) and ``final/`` (the
+judge's verdicts and rationales), ``verdicts.sqlite`` (every verdict, by run, step and sample) and ``final/`` (the
 trained policy: a LoRA adapter or a full model, with its tokenizer).
 
 Resume: ``--resume`` continues from the newest complete checkpoint and first removes the verdicts and metrics

@@ -18,7 +18,7 @@ from trl import GRPOTrainer
 from judgerl.train.rewards import RewardPipeline
 
 
-class JudgedGRPOTrainer(GRPOTrainer):  # type: ignore[misc]
+class JudgedGRPOTrainer(GRPOTrainer):
     def __init__(self, *args: Any, pipeline: RewardPipeline, overlap: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pipeline = pipeline
@@ -36,7 +36,7 @@ class JudgedGRPOTrainer(GRPOTrainer):  # type: ignore[misc]
     def _generate(self, prompts: list[Any]) -> Any:
         output = super()._generate(prompts)
         inputs = self._batch_inputs
-        if self.overlap and inputs is not None and self.model.training and getattr(self, "async_loop", None):
+        if self.overlap and inputs is not None and self._training() and getattr(self, "async_loop", None):
             completion_ids, completions = output[1], output[3]
             # the same keyword arguments TRL's _calculate_rewards builds
             keys = [key for key in inputs[0] if key not in ("prompt", "completion", "completion_ids")]
@@ -51,9 +51,12 @@ class JudgedGRPOTrainer(GRPOTrainer):  # type: ignore[misc]
             self.pipeline.prefetch(original_prompts, completions, kwargs, self.async_loop)
         return output
 
+    def _training(self) -> bool:
+        return bool(getattr(self.model, "training", False))
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         metrics = self._metrics["train"]
         waits, steps = metrics.get("judge/wait_s"), metrics.get("step_time")
-        if self.model.training and waits and steps and sum(steps) > 0:
+        if self._training() and waits and steps and sum(steps) > 0:
             metrics["judge/wait_fraction"] = [min(1.0, sum(waits) / sum(steps))]
         super().log(logs, start_time)

@@ -1,9 +1,11 @@
 """Where every training verdict goes: the verdict store, through a thin interface.
 
-The report reads ``judgerl.store.VerdictStore`` (SQLite). Training only needs ``record_samples(run_id, step,
-samples, verdicts)``, ``record_pairs(...)`` for preference judging and ``discard_after(run_id, step)`` so that a
-resumed run does not keep verdicts of steps it is about to redo. Until the store lands, ``LocalVerdictLog`` is a
-minimal SQLite implementation of the same calls.
+The report reads ``judgerl.store.VerdictStore`` (SQLite, ``verdicts.sqlite`` in the run folder). Training only
+needs ``record_samples(run_id, step, samples, verdicts, rewards=, checks=)``, ``record_pairs(...)`` for
+preference judging and ``discard_after(run_id, step)`` so that a resumed run does not keep verdicts of steps it is
+about to redo. ``StoreAdapter`` maps these calls onto the project's store when it is installed (its runs have
+integer ids, started by name); ``LocalVerdictLog`` is a minimal SQLite implementation of the same calls, used
+until then.
 """
 
 from __future__ import annotations
@@ -12,18 +14,27 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from judgerl.samples import PairSample, Sample
 from judgerl.verdicts import PairVerdict, SampleVerdict
+
+CheckRow = Mapping[str, float | bool | None]
 
 
 @runtime_checkable
 class VerdictSink(Protocol):
     def record_samples(
-        self, run_id: str, step: int, samples: Sequence[Sample], verdicts: Sequence[SampleVerdict]
+        self,
+        run_id: str,
+        step: int,
+        samples: Sequence[Sample],
+        verdicts: Sequence[SampleVerdict],
+        *,
+        rewards: Sequence[float | None] | None = None,
+        checks: Sequence[CheckRow] | None = None,
     ) -> None: ...
 
 
@@ -45,7 +56,8 @@ def discard_after(sink: VerdictSink, run_id: str, step: int) -> int:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sample_verdicts (
     run_id TEXT NOT NULL, step INTEGER NOT NULL, sample_id TEXT NOT NULL,
-    prompt_id TEXT, score REAL, sample TEXT NOT NULL, verdict TEXT NOT NULL, created REAL NOT NULL,
+    prompt_id TEXT, score REAL, reward REAL, checks TEXT, sample TEXT NOT NULL, verdict TEXT NOT NULL,
+    created REAL NOT NULL,
     PRIMARY KEY (run_id, step, sample_id));
 CREATE TABLE IF NOT EXISTS pair_verdicts (
     run_id TEXT NOT NULL, step INTEGER NOT NULL, pair_id TEXT NOT NULL,
@@ -67,7 +79,14 @@ class LocalVerdictLog:
         self._db.commit()
 
     def record_samples(
-        self, run_id: str, step: int, samples: Sequence[Sample], verdicts: Sequence[SampleVerdict]
+        self,
+        run_id: str,
+        step: int,
+        samples: Sequence[Sample],
+        verdicts: Sequence[SampleVerdict],
+        *,
+        rewards: Sequence[float | None] | None = None,
+        checks: Sequence[CheckRow] | None = None,
     ) -> None:
         now = time.time()
         rows = [
@@ -77,14 +96,16 @@ class LocalVerdictLog:
                 sample.id,
                 str(sample.metadata.get("prompt_id", "")),
                 verdict.score,
+                None if rewards is None else rewards[k],
+                None if checks is None else json.dumps(dict(checks[k])),
                 sample.model_dump_json(),
                 verdict.model_dump_json(),
                 now,
             )
-            for sample, verdict in zip(samples, verdicts, strict=True)
+            for k, (sample, verdict) in enumerate(zip(samples, verdicts, strict=True))
         ]
         with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO sample_verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO sample_verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def record_pairs(
         self, run_id: str, step: int, pairs: Sequence[PairSample], verdicts: Sequence[PairVerdict]
@@ -133,15 +154,52 @@ class LocalVerdictLog:
             self._db.close()
 
 
-def open_verdict_store(path: str | Path) -> VerdictSink:
+class StoreAdapter:
+    """The training calls on ``judgerl.store.VerdictStore``: each run id text is a run (started or resumed by
+    name, kind 'eval' for evaluations); rewards and independent check values go with the verdicts."""
+
+    def __init__(self, store: Any, config: Mapping[str, Any] | None = None) -> None:
+        self.store = store
+        self.config = dict(config or {})
+        self._ids: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _run(self, run_id: str) -> int:
+        with self._lock:
+            if run_id not in self._ids:
+                kind = "eval" if "/eval" in run_id else "train"
+                self._ids[run_id] = int(self.store.start_run(run_id, kind, self.config, resume=True))
+            return self._ids[run_id]
+
+    def record_samples(
+        self,
+        run_id: str,
+        step: int,
+        samples: Sequence[Sample],
+        verdicts: Sequence[SampleVerdict],
+        *,
+        rewards: Sequence[float | None] | None = None,
+        checks: Sequence[CheckRow] | None = None,
+    ) -> None:
+        self.store.record_samples(self._run(run_id), step, samples, verdicts, rewards=rewards, checks=checks)
+
+    def record_pairs(
+        self, run_id: str, step: int, pairs: Sequence[PairSample], verdicts: Sequence[PairVerdict]
+    ) -> None:
+        self.store.record_pairs(self._run(run_id), step, pairs, verdicts)
+
+    def discard_after(self, run_id: str, step: int) -> int:
+        self.store.discard_after(self._run(run_id), step)
+        return -1  # the store does not say how many
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_verdict_store(path: str | Path, config: Mapping[str, Any] | None = None) -> VerdictSink:
     """The project's verdict store when it is installed, else the local log; both take the same calls."""
     try:
         from judgerl.store import VerdictStore  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return LocalVerdictLog(path)
-    store: VerdictSink = VerdictStore(path)
-    return store
-
-
-def dumps_compact(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return StoreAdapter(VerdictStore(path), config)
