@@ -32,10 +32,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import ROOT, machine, write_result
+from judgerl.checks import ifeval
 from judgerl.train.config import load_config
+from judgerl.train.data import load_prompt_rows
 from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
 from judgerl.train.policy import build_backend
+from judgerl.train.rubrics import criterion_name
 from judgerl.train.runner import complete_checkpoints, train
+from judgerl.train.stats import auc
 
 SECTION = "## RFT on IFEval"
 
@@ -57,6 +61,46 @@ def run_eval(config: Any, policy: str, label: str, backend: Any) -> EvalReport:
         report.items = load_items(saved.with_suffix(".jsonl"))
         return report
     return evaluate(config, policy, label=label, backend=backend)
+
+
+def training_completions(config: Any) -> dict[str, Any]:
+    """On-policy evidence from TRL's completions tables: the checker's pass rate of the sampled completions early
+    and late in training, and how well the judge's P(PASS) ranked them (AUC against the checker)."""
+    import pandas as pd
+
+    rows, _ = load_prompt_rows(config)
+    by_prompt = {row.user_text: row for row in rows}
+    early, late, positives, negatives = [], [], [], []
+    files = sorted((config.run_dir / "completions").glob("completions_*.parquet"))
+    steps = len(files)
+    for index, path in enumerate(files):
+        table = pd.read_parquet(path)
+        for _, record in table.iterrows():
+            messages = list(record["prompt"])
+            row = by_prompt.get(next((m["content"] for m in reversed(messages) if m["role"] == "user"), ""))
+            if row is None:
+                continue
+            completion = record["completion"]
+            text = completion if isinstance(completion, str) else "".join(m["content"] for m in completion)
+            ids, kwargs = row.metadata["instruction_id_list"], row.metadata["kwargs"]
+            results = ifeval.check_row(ids, kwargs, text)
+            followed = ifeval.all_followed(results)
+            if followed is not None:
+                (early if index < steps // 5 else late if index >= steps - steps // 5 else []).append(followed)
+            p_pass = json.loads(record.get("judge_p_pass") or "{}")
+            for kind, result in zip(ids, results, strict=True):
+                probability = p_pass.get(criterion_name(kind))
+                if result is not None and probability is not None:
+                    (positives if result else negatives).append(probability)
+    return {
+        "steps_logged": steps,
+        "checker_pass_first_fifth": sum(early) / len(early) if early else None,
+        "checker_pass_last_fifth": sum(late) / len(late) if late else None,
+        "completions_first_fifth": len(early),
+        "completions_last_fifth": len(late),
+        "judge_checker_auc": auc(positives, negatives),
+        "judged_instructions": len(positives) + len(negatives),
+    }
 
 
 def main() -> None:
@@ -121,6 +165,7 @@ def main() -> None:
         "before": before.model_dump(),
         "after": after.model_dump(),
         "paired": change.model_dump(),
+        "training_completions": training_completions(config),
     }
     write_result("rft_ifeval", payload)
     update_benchmarks_md(payload)
@@ -130,6 +175,10 @@ def main() -> None:
 def _mean(values: list[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return sum(known) / len(known) if known else None
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _pct(interval: dict[str, Any] | None) -> str:
@@ -151,6 +200,7 @@ def update_benchmarks_md(payload: dict[str, Any]) -> None:
         ("judge (Qwen-0.5B): all criteria pass", _pct(before["judge_pass"]), _pct(after["judge_pass"])),
         ("judge: mean soft score", f"{before['judge_score_mean']:.3f}", f"{after['judge_score_mean']:.3f}"),
         ("judge-checker agreement (per instruction)", f"{before['agreement']:.1%}", f"{after['agreement']:.1%}"),
+        ("judge P(PASS) vs checker, AUC", _num(before.get("judge_checker_auc")), _num(after.get("judge_checker_auc"))),
     ]
     lines = [
         SECTION,
@@ -179,6 +229,17 @@ def update_benchmarks_md(payload: dict[str, Any]) -> None:
             f"{payload['reward_first_10']:.3f} / {payload['reward_last_10']:.3f}; mean step "
             f"{payload['step_time_mean_s']:.0f} s, of which waiting for the judge "
             f"{payload['judge_wait_fraction_mean']:.0%}."
+        )
+        lines.append("")
+    sampled = payload["training_completions"]
+    if sampled["checker_pass_first_fifth"] is not None:
+        lines.append(
+            f"On the completions sampled during training (on-policy, temperature 1): checker prompt-level pass "
+            f"{sampled['checker_pass_first_fifth']:.1%} in the first fifth of the steps "
+            f"(n={sampled['completions_first_fifth']}) and {sampled['checker_pass_last_fifth']:.1%} in the last "
+            f"fifth (n={sampled['completions_last_fifth']}); the judge's P(PASS) ranked checker-passed above "
+            f"checker-failed instructions with AUC {_num(sampled['judge_checker_auc'])} "
+            f"(n={sampled['judged_instructions']})."
         )
         lines.append("")
     by_kind = sorted(set(before["checker_by_instruction"]) | set(after["checker_by_instruction"]))

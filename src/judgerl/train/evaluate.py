@@ -6,7 +6,6 @@ Generation is greedy, so a before/after comparison on the same prompts differs o
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from judgerl.train.config import TrainConfig
 from judgerl.train.data import PromptRow, load_prompt_rows
 from judgerl.train.policy import build_backend, load_trained_policy
 from judgerl.train.rubrics import RubricJudges, criterion_name
-from judgerl.train.stats import Interval, mcnemar_exact, paired_difference, wilson
+from judgerl.train.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
 from judgerl.train.verdict_log import open_verdict_store
 from judgerl.verdicts import SampleVerdict
 
@@ -40,6 +39,7 @@ class EvalItem(BaseModel):
     judge_score: float | None
     judge_passed: bool | None = Field(description="Every criterion passed (hard verdicts).")
     judge_criteria: dict[str, bool | None] = Field(default_factory=dict)
+    judge_p_pass: dict[str, float | None] = Field(default_factory=dict)
     checker_passed: bool | None = None
     checker_instructions: dict[str, bool | None] = Field(default_factory=dict)
     unscored_reason: str | None = None
@@ -62,6 +62,9 @@ class EvalReport(BaseModel):
     checker_by_instruction: dict[str, float] = Field(default_factory=dict)
     judge_by_instruction: dict[str, float] = Field(default_factory=dict)
     agreement: float | None = Field(default=None, description="Share of instructions where judge and checker agree.")
+    judge_checker_auc: float | None = Field(
+        default=None, description="How well the judge's P(PASS) ranks what the checker passes above what it fails."
+    )
     items: list[EvalItem] = Field(default_factory=list, exclude=True)
 
 
@@ -195,6 +198,7 @@ def _judge(judges: RubricJudges, rows: Sequence[PromptRow], responses: Sequence[
 def _item(row: PromptRow, response: str, verdict: SampleVerdict, checker: Checker) -> EvalItem:
     passed, instructions = _check(row, response, checker)
     criteria = {c.name: c.passed for c in verdict.criteria}
+    probabilities = {c.name: c.p_pass for c in verdict.criteria}
     return EvalItem(
         prompt_id=row.prompt_id,
         prompt=row.user_text,
@@ -202,6 +206,7 @@ def _item(row: PromptRow, response: str, verdict: SampleVerdict, checker: Checke
         judge_score=verdict.score,
         judge_passed=None if not verdict.scored else all(bool(c.passed) for c in verdict.criteria),
         judge_criteria=criteria,
+        judge_p_pass=probabilities,
         checker_passed=passed,
         checker_instructions=instructions,
         unscored_reason=verdict.unscored_reason,
@@ -255,6 +260,13 @@ def _summarise(
             for k, v in i.checker_instructions.items()
             if v is not None and i.judge_criteria.get(criterion_name(k)) is not None
         ]
+        ranked = [
+            (probability, followed)
+            for i in items
+            for kind, followed in i.checker_instructions.items()
+            if followed is not None and (probability := i.judge_p_pass.get(criterion_name(kind))) is not None
+        ]
+        report.judge_checker_auc = auc([p for p, ok in ranked if ok], [p for p, ok in ranked if not ok])
         if pairs:
             report.agreement = sum(j == c for j, c in pairs) / len(pairs)
             report.judge_by_instruction = {
@@ -279,20 +291,15 @@ def _save(
     with (folder / f"{report.label}.jsonl").open("w", encoding="utf-8") as handle:
         for item in report.items:
             handle.write(item.model_dump_json() + "\n")
-    run_file = config.run_dir / "run.json"
-    if run_file.exists():
-        run_id = json.loads(run_file.read_text(encoding="utf-8"))["run_id"]
-        samples = [
-            Sample(
-                id=f"eval-{row.prompt_id}",
-                prompt=row.user_text,
-                response=response,
-                metadata={"prompt_id": row.prompt_id},
-            )
-            for row, response in zip(rows, responses, strict=True)
-        ]
-        store = open_verdict_store(config.store_path)
-        store.record_samples(f"{run_id}/eval/{report.label}", 0, samples, list(verdicts))
+    samples = [
+        Sample(
+            id=f"eval-{row.prompt_id}", prompt=row.user_text, response=response, metadata={"prompt_id": row.prompt_id}
+        )
+        for row, response in zip(rows, responses, strict=True)
+    ]
+    checks = [dict(item.checker_instructions) for item in report.items]
+    store = open_verdict_store(config.store_path)
+    store.record_samples(f"{config.name}/eval/{report.label}", 0, samples, list(verdicts), checks=checks)
 
 
 def load_items(path: Path) -> list[EvalItem]:

@@ -19,6 +19,7 @@ import asyncio
 import functools
 import importlib
 import inspect
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -243,6 +244,7 @@ class RewardPipeline:
         ]
         batch.extra("judge_verdict", [_summary(v) for v in verdicts])
         batch.extra("rationale", [_rationales(v) for v in verdicts])
+        batch.extra("judge_p_pass", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
         return scores, verdicts
 
     def _gated_verdict(

@@ -45,6 +45,14 @@ def paired_difference(
     return Interval(sum(differences) / n, means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1], n)
 
 
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """P(a random positive scores above a random negative), ties counting half; None without both classes."""
+    if not positives or not negatives:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
 def mcnemar_exact(before: Sequence[bool], after: Sequence[bool]) -> float:
     """Two-sided exact McNemar p-value: do the pairs that changed move one way more than chance?"""
     gained = sum(1 for b, a in zip(before, after, strict=True) if a and not b)
