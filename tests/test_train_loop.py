@@ -227,3 +227,33 @@ def test_resume_after_kill_keeps_the_store_consistent(tmp_path: Path, policy_dir
         if '"reward"' in line
     ]
     assert reward_steps == list(range(1, 9))
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_overlap_starts_judging_before_the_reward_call(tmp_path: Path, policy_dir: Path, overlap: bool) -> None:
+    """With overlap, judging starts when completions are decoded, so the step waits less than the judge works;
+    without it the step waits at least as long as the judge works (beta > 0 adds a reference pass to overlap)."""
+    from judgerl.train.runner import train
+
+    def slow(prompt: Any, labels: Any) -> dict[str, float]:
+        time.sleep(0.05)
+        return judge_probs(prompt, labels)
+
+    config = load_config(
+        write_run(
+            tmp_path,
+            policy_dir,
+            judge={"backend": "scripted", "model": "scripted", "overlap": overlap},
+            grpo__max_steps=2,
+            grpo__beta=0.1,
+        )
+    )
+    result = train(config, backend=ScriptedBackend(probs=slow))
+    steps = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [s for s in steps if "reward" in s]
+    assert len(steps) == 2 and all(s["kl"] is not None for s in steps)
+    for step in steps:
+        if overlap:
+            assert step["judge/wait_s"] < step["judge/busy_s"]
+        else:
+            assert step["judge/wait_s"] >= step["judge/busy_s"]
