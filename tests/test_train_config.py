@@ -83,7 +83,7 @@ def test_the_demo_config_is_valid() -> None:
     from judgerl.train.data import load_prompt_rows
 
     train_rows, held = load_prompt_rows(config)
-    assert len(train_rows) == 36 and len(held) == 12
+    assert len(train_rows) == 32 and len(held) == 10
     assert not {r.prompt_id for r in train_rows} & {r.prompt_id for r in held}
     assert all(r.metadata["criteria"] and r.metadata["instruction_id_list"] for r in train_rows + held)
 

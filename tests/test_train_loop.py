@@ -18,7 +18,7 @@ import yaml
 from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config
-from judgerl.train.verdict_log import LocalVerdictLog
+from stored import stored_samples, stored_steps
 from tiny_policy import build_tiny_policy
 
 pytest.importorskip("trl")
@@ -121,12 +121,11 @@ def test_grpo_steps_train_the_policy_and_explain_every_reward(tmp_path: Path, po
     ):
         assert all(r.get(key) is not None for r in steps), key
 
-    store = LocalVerdictLog(result.store_path)
-    rows = store.sample_rows(result.run_id)
-    assert sorted({step for step, _, _ in rows}) == [1, 2, 3]
-    assert len(rows) == 3 * 4 and len({(s, sample.id) for s, sample, _ in rows}) == 12
-    failed = [v for _, _, v in rows if any(c.passed is False for c in v.criteria)]
-    assert failed and all(c.rationale for v in failed for c in v.criteria if c.passed is False)
+    rows = stored_samples(result.store_path, result.run_id)
+    assert stored_steps(result.store_path, result.run_id) == [1, 2, 3]
+    assert len(rows) == 3 * 4 and len({(r.step, r.sample_id) for r in rows}) == 12
+    failed = [r for r in rows if any(c.passed is False for c in r.criteria)]
+    assert failed and all(c.rationale for r in failed for c in r.criteria if c.passed is False)
 
     import pandas as pd
 
@@ -209,16 +208,15 @@ def test_resume_after_kill_keeps_the_store_consistent(tmp_path: Path, policy_dir
         child.wait(timeout=60)
     config = load_config(config_path)
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
-    before = LocalVerdictLog(config.store_path).steps(run_id)
+    before = stored_steps(config.store_path, run_id)
     assert before[:4] == [1, 2, 3, 4] and before[-1] < 8
 
     resumed = _child(config_path, "--resume")
     output = resumed.communicate(timeout=300)[0].decode()
     assert resumed.returncode == 0, output[-3000:]
     assert "8 steps" in output
-    store = LocalVerdictLog(config.store_path)
-    rows = store.sample_rows(run_id)
-    assert store.steps(run_id) == list(range(1, 9))
+    rows = stored_samples(config.store_path, run_id)
+    assert stored_steps(config.store_path, run_id) == list(range(1, 9))
     assert len(rows) == 8 * 4  # each step once, with its 4 completions
     metric_steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     reward_steps = [
@@ -257,3 +255,20 @@ def test_overlap_starts_judging_before_the_reward_call(tmp_path: Path, policy_di
             assert step["judge/wait_s"] < step["judge/busy_s"]
         else:
             assert step["judge/wait_s"] >= step["judge/busy_s"]
+
+
+def test_config_judge_backend_end_to_end(tmp_path: Path, policy_dir: Path, tiny_judge_dir: Path) -> None:
+    """The judge named in the config (the in-process transformers backend on a tiny random judge) rewards
+    training: real label probabilities, every verdict scored and stored."""
+    from judgerl.train.runner import train
+
+    config = load_config(
+        write_run(
+            tmp_path, policy_dir, judge={"backend": "transformers", "model": str(tiny_judge_dir)}, grpo__max_steps=2
+        )
+    )
+    result = train(config)
+    rows = stored_samples(result.store_path, result.run_id)
+    assert len(rows) == 8 and all(r.scored and r.judge_model == str(tiny_judge_dir) for r in rows)
+    probabilities = {c.p_pass for r in rows for c in r.criteria}
+    assert len(probabilities) > 1 and all(p is not None and 0 < p < 1 for p in probabilities)

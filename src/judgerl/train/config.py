@@ -156,6 +156,12 @@ class RewardConfig(_Section):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"checks: duplicate check name(s) {', '.join(duplicates)}")
+        functions = [f.function.rsplit(":", 1)[1] for f in self.functions]
+        duplicates = sorted({n for n in functions if functions.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"functions: two functions named {', '.join(duplicates)}; their rewards would share a name"
+            )
         return self
 
 

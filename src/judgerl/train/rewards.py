@@ -55,6 +55,18 @@ class ScoredBatch:
     finished: float = field(default=0.0)
 
 
+@dataclass
+class LocalScores:
+    """What one process works out about its own completions before anything is gathered."""
+
+    batch: Batch
+    check_values: dict[str, list[float | None]]
+    gated: list[str | None]
+    started: float
+    judge_scores: list[float | None] = field(default_factory=list)
+    verdicts: list[SampleVerdict] = field(default_factory=list)
+
+
 def load_function(spec: str) -> Callable[..., Any]:
     module_name, _, attribute = spec.partition(":")
     try:
@@ -104,7 +116,8 @@ class RewardPipeline:
         self.collective = collective or SingleProcess()
         self.seed = seed
         self.is_training = is_training
-        self._current: tuple[list[Any], asyncio.Future[ScoredBatch] | Future[ScoredBatch]] | None = None
+        self._current: tuple[list[Any], asyncio.Future[LocalScores] | Future[LocalScores]] | None = None
+        self._finishing: tuple[list[Any], asyncio.Future[ScoredBatch]] | None = None
         self.last: ScoredBatch | None = None
 
     # ---- what TRL is given ----------------------------------------------------------------------------------
@@ -139,48 +152,67 @@ class RewardPipeline:
 
     async def scored(self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> ScoredBatch:
         """The batch's parts; the first reward function to ask starts the scoring, the others wait for it."""
+        waited_from = time.perf_counter()
         current = self._current
         if current is None or current[0] is not completions:
-            task = asyncio.ensure_future(self._score(prompts, completions, kwargs))
-            self._current = current = (completions, task)
-        waited_from = time.perf_counter()
-        future = current[1]
-        result = await (asyncio.wrap_future(future) if isinstance(future, Future) else future)
-        if self.is_training():
-            result_wait = time.perf_counter() - waited_from
-            if self.last is not result:  # log once per batch
-                self.last = result
-                log_metric = kwargs.get("log_metric")
-                if log_metric is not None:
-                    log_metric("judge/wait_s", result_wait)
-                    log_metric("judge/busy_s", result.judge_seconds)
+            local = asyncio.ensure_future(self._local(prompts, completions, kwargs))
+            self._current = current = (completions, local)
+        if self._finishing is None or self._finishing[0] is not completions:
+            self._finishing = (
+                completions,
+                asyncio.ensure_future(self._finish(current[1], prompts, completions, kwargs)),
+            )
+        result = await self._finishing[1]
+        if self.is_training() and self.last is not result:  # log once per batch
+            self.last = result
+            log_metric = kwargs.get("log_metric")
+            if log_metric is not None:
+                log_metric("judge/wait_s", time.perf_counter() - waited_from)
+                log_metric("judge/busy_s", result.judge_seconds)
         return result
 
     def prefetch(
         self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any], loop: asyncio.AbstractEventLoop
     ) -> None:
-        """Start scoring on ``loop`` now; the reward functions TRL calls later pick up the result."""
-        future = asyncio.run_coroutine_threadsafe(self._score(prompts, completions, kwargs), loop)
+        """Start judging on ``loop`` now; the reward functions TRL calls later pick up the result.
+
+        Only the process-local part runs early (checks and rubric verdicts: no collective operations, which must
+        not interleave with the trainer's own, e.g. ZeRO-3 all-gathers); gathering, metrics and the store wait for
+        the reward call. Preference rewards gather the batch before judging, so they start at the reward call."""
+        if self.pairwise_judge is not None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._local(prompts, completions, kwargs), loop)
         self._current = (completions, future)
 
-    async def _score(self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> ScoredBatch:
+    async def _local(self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> LocalScores:
+        """Checks and, for rubric rewards, the judge's verdicts of this process's completions."""
         started = time.perf_counter()
         batch = batch_from_trl(prompts, completions, kwargs, self.collective.process_index)
         rows = batch.rows()
-        check_values = {c.name: [c.evaluate(t, r) for t, r in zip(batch.texts, rows, strict=True)] for c in self.gates}
-        check_values.update(
-            {c.name: [c.evaluate(t, r) for t, r in zip(batch.texts, rows, strict=True)] for c in self.reward_checks}
-        )
+        checks = [*self.gates, *self.reward_checks]
+        values = {c.name: [c.evaluate(t, r) for t, r in zip(batch.texts, rows, strict=True)] for c in checks}
         gated = [
-            next((g.name for g in self.gates if (v := check_values[g.name][k]) is not None and v < 1.0), None)
+            next((g.name for g in self.gates if (v := values[g.name][k]) is not None and v < 1.0), None)
             for k in range(len(batch))
         ]
-        self._log_checks(batch, check_values)
-        verdicts: list[SampleVerdict] = []
+        local = LocalScores(batch=batch, check_values=values, gated=gated, started=started)
         if self.rubric_judge is not None:
-            judge_scores, verdicts = await self._judge_rubric(batch, gated, check_values)
-        else:
-            judge_scores = await judge_preferences(self, batch, gated)
+            local.judge_scores, local.verdicts = await self._judge_rubric(batch, gated, values)
+        return local
+
+    async def _finish(
+        self,
+        pending: asyncio.Future[LocalScores] | Future[LocalScores],
+        prompts: list[Any],
+        completions: list[Any],
+        kwargs: dict[str, Any],
+    ) -> ScoredBatch:
+        local = await (asyncio.wrap_future(pending) if isinstance(pending, Future) else pending)
+        batch, check_values, gated = local.batch, local.check_values, local.gated
+        self._log_checks(batch, check_values)
+        if self.pairwise_judge is not None:
+            local.judge_scores = await judge_preferences(self, batch, gated)
+        judge_scores = local.judge_scores
         unscored = [s is None and g is None for s, g in zip(judge_scores, gated, strict=True)]
         parts: dict[str, list[float | None]] = {self.judge_name: judge_scores}
         for check in self.reward_checks:
@@ -205,9 +237,9 @@ class RewardPipeline:
                 for k in range(len(batch))
             ]
             checks = [{n: values[k] for n, values in check_values.items()} for k in range(len(batch))]
-            await self._publish_rubric(batch, batch.samples(), verdicts, gated, rewards, checks)
+            await self._publish_rubric(batch, batch.samples(), local.verdicts, gated, rewards, checks)
         now = time.perf_counter()
-        return ScoredBatch(parts=parts, judge_seconds=now - started, started=started, finished=now)
+        return ScoredBatch(parts=parts, judge_seconds=now - local.started, started=local.started, finished=now)
 
     def _log_checks(self, batch: Batch, values: dict[str, list[float | None]]) -> None:
         gathered = self.collective.gather([[values[name][k] for name in values] for k in range(len(batch))])

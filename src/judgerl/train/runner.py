@@ -78,13 +78,18 @@ def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 def _run_id(run_dir: Path, resume: bool, name: str) -> str:
+    """The run's id: kept on resume, new otherwise. The main process decides; the others read its choice."""
+    from accelerate import PartialState
+
+    state = PartialState()
     path = run_dir / "run.json"
-    if resume and path.exists():
-        run_id: str = json.loads(path.read_text(encoding="utf-8"))["run_id"]
+    with state.main_process_first():
+        if (resume or not state.is_main_process) and path.exists():
+            run_id: str = json.loads(path.read_text(encoding="utf-8"))["run_id"]
+            return run_id
+        run_id = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        path.write_text(json.dumps({"run_id": run_id, "created": time.time()}) + "\n", encoding="utf-8")
         return run_id
-    run_id = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    path.write_text(json.dumps({"run_id": run_id, "created": time.time()}) + "\n", encoding="utf-8")
-    return run_id
 
 
 def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, int | None, Path | None]:
@@ -221,18 +226,22 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         import torch
 
         torch.set_num_threads(config.threads)
+    from accelerate import PartialState
+
+    main_process = PartialState().is_main_process
     run_dir, resume_step, checkpoint = _prepare_run_dir(config, resume)
     run_id = _run_id(run_dir, resume, config.name)
-    _snapshot(config, run_dir)
+    if main_process:
+        _snapshot(config, run_dir)
     train_rows, _ = load_prompt_rows(config)
     dataset = to_dataset(train_rows)
     sink = open_verdict_store(config.store_path)
     metrics_file = MetricsFileCallback(run_dir / "metrics.jsonl")
-    if resume_step is not None:
+    if resume_step is not None and main_process:
         removed = discard_after(sink, run_id, resume_step)
         metrics_file.truncate_after(resume_step)
         logger.info("resuming %s from %s; removed %d verdicts of later steps", run_id, checkpoint, removed)
-    elif (run_dir / "metrics.jsonl").exists():
+    elif main_process and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()
     owns_backend = backend is None
     backend = backend or build_backend(config.judge)
@@ -246,14 +255,16 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         final_dir = run_dir / "final"
         trainer.save_model(str(final_dir))
-        tokenizer.save_pretrained(str(final_dir))
+        if main_process:
+            tokenizer.save_pretrained(str(final_dir))
         steps = int(trainer.state.global_step)
     finally:
         if owns_backend:
             backend.close()
     seconds = time.perf_counter() - started
     summary = {"run_id": run_id, "steps": steps, "seconds": seconds, "resumed_from": resume_step}
-    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if main_process:
+        (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return TrainResult(run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step)
 
 
