@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from fakes import FakeClock
 from judgerl.errors import JudgerlError
 from judgerl.resilience import (
     CallFailure,
@@ -19,23 +20,6 @@ from judgerl.resilience import (
     call_with_retries,
     parse_retry_after,
 )
-
-
-class FakeClock:
-    """Virtual time: sleeping advances the clock at once and records the wait."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 Outcome = CallFailure | str

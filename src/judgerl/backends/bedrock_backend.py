@@ -126,8 +126,9 @@ class BedrockBackend(JudgeBackend):
     def _make_client(region: str | None, profile: str | None, max_concurrency: int, timeout_s: float) -> Any:
         try:
             session = boto3.Session(profile_name=profile, region_name=region)
-        except ProfileNotFound:
-            raise BackendUnavailable(f"AWS profile '{profile}' not found in ~/.aws/config: check --profile") from None
+        except ProfileNotFound as exc:
+            missing = exc.kwargs.get("profile", profile)
+            raise BackendUnavailable(f"AWS profile '{missing}' not found in the AWS config: check --profile") from None
         if not session.region_name:
             raise BackendUnavailable("no AWS region for Bedrock: pass --region or set AWS_REGION")
         config = Config(

@@ -42,6 +42,13 @@ def default_p_first(messages: Sequence[dict[str, Any]]) -> float:
     return 0.02 + 0.96 * int.from_bytes(digest[:8], "big") / 2**64
 
 
+def generated_verdict(user: str, criterion: str) -> bool:
+    """The stub's generate-mode verdict: a hash of the judged material (the user message up to its criteria,
+    so a repair prompt gets the same verdict as the prompt it repairs) and the criterion name."""
+    material = user.split("## Criteria", 1)[0]
+    return default_p_first([{"role": "user", "content": material}, {"role": "criterion", "content": criterion}]) >= 0.5
+
+
 @dataclass
 class FaultPlan:
     """Inject one of ``kinds`` into a ``rate`` share of chat requests, chosen by a seeded generator."""
@@ -306,7 +313,7 @@ class StubChatServer:
                 entries = [{"token": t, "logprob": math.log(q), "bytes": list(t.encode())} for t, q in top]
                 logprobs = {"content": [{**entries[0], "top_logprobs": entries[: request.get("top_logprobs", 5)]}]}
         elif "Reply with JSON only" in user:
-            content = self._json_verdicts(messages, user, garbage=garbage, off_menu=off_menu)
+            content = self._json_verdicts(user, garbage=garbage, off_menu=off_menu)
         elif garbage:
             content = " ".join(self._rng.choices(_GARBAGE_WORDS, k=12))
         else:
@@ -331,15 +338,14 @@ class StubChatServer:
             },
         }
 
-    def _json_verdicts(self, messages: Sequence[dict[str, Any]], user: str, *, garbage: bool, off_menu: bool) -> str:
+    def _json_verdicts(self, user: str, *, garbage: bool, off_menu: bool) -> str:
         if garbage:
             return "I think " + " ".join(self._rng.choices(_GARBAGE_WORDS, k=8)) + ' {"criteria": ['
         block = _CRITERIA_BLOCK.search(user)
         names = [line[2:].split(":", 1)[0] for line in (block.group(1) if block else "").splitlines() if line]
         entries = []
         for name in names:
-            p = self.p_first([*messages, {"role": "criterion", "content": name}])
-            verdict = "MAYBE" if off_menu else ("PASS" if p >= 0.5 else "FAIL")
+            verdict = "MAYBE" if off_menu else ("PASS" if generated_verdict(user, name) else "FAIL")
             entries.append({"name": name, "reason": f"stub reason for {name}", "verdict": verdict})
         return json.dumps({"criteria": entries})
 
