@@ -66,7 +66,9 @@ def test_converse_request_and_response_shapes(stubbed: tuple[BedrockBackend, Stu
     assert backend.region == "us-east-1" and not backend.supports_logprobs
 
 
-def test_rubric_judge_uses_generate_mode_and_pairwise_refuses(stubbed: tuple[BedrockBackend, Stubber, FakeClock]) -> None:
+def test_rubric_judge_uses_generate_mode_and_pairwise_refuses(
+    stubbed: tuple[BedrockBackend, Stubber, FakeClock],
+) -> None:
     backend, stubber, _ = stubbed
     rubric = Rubric.from_dict({"criteria": [{"name": "correct", "text": "The answer is correct."}]})
     reply = json.dumps({"criteria": [{"name": "correct", "reason": "4 is right", "verdict": "PASS"}]})

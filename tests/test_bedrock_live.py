@@ -1,6 +1,7 @@
 """Live Bedrock: runs only with JUDGERL_BEDROCK_LIVE=1 and AWS credentials that may call the model.
 
-    JUDGERL_BEDROCK_LIVE=1 AWS_REGION=us-east-1 JUDGERL_BEDROCK_MODEL=amazon.nova-micro-v1:0 pytest tests/test_bedrock_live.py
+    export JUDGERL_BEDROCK_LIVE=1 AWS_REGION=us-east-1 JUDGERL_BEDROCK_MODEL=amazon.nova-micro-v1:0
+    pytest tests/test_bedrock_live.py
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def test_live_bedrock_judges_a_sample() -> None:
     backend.check()
     rubric = Rubric.from_dict({"criteria": [{"name": "correct", "text": "The final answer is 4."}]})
     good, bad = RubricJudge(rubric, backend, mode="generate").judge(
-        [Sample(id="good", prompt="What is 2 + 2?", response="2 + 2 = 4."), Sample(id="bad", prompt="What is 2 + 2?", response="It is 5.")]
+        [
+            Sample(id="good", prompt="What is 2 + 2?", response="2 + 2 = 4."),
+            Sample(id="bad", prompt="What is 2 + 2?", response="It is 5."),
+        ]
     )
     assert good.score == 1.0 and bad.score == 0.0, (good, bad)
     assert good.prompt_tokens > 0 and good.completion_tokens > 0

@@ -65,7 +65,10 @@ def test_money_budget_with_prices_and_cost_per_verdict() -> None:
     assert verdicts[0].cost_usd == pytest.approx(cost) and verdicts[4].cost_usd is None
     assert "$" in (verdicts[4].unscored_reason or "")
     snapshot = budget.snapshot()
-    assert snapshot.cost_usd == pytest.approx(3 * cost) and snapshot.prompt_tokens + snapshot.completion_tokens == 3 * per_sample
+    assert (
+        snapshot.cost_usd == pytest.approx(3 * cost)
+        and snapshot.prompt_tokens + snapshot.completion_tokens == 3 * per_sample
+    )
 
 
 def test_accounting_only_budget_and_pairs() -> None:

@@ -31,7 +31,12 @@ from judgerl.testing.stub_server import ALL_FAULTS, default_p_first, generated_v
 FAULT_RATE = 0.2
 RUBRIC = Rubric.from_dict({"criteria": [{"name": "correct", "text": "The final answer is correct."}]})
 TWO_CRITERIA = Rubric.from_dict(
-    {"criteria": [{"name": "correct", "text": "The final answer is correct."}, {"name": "brief", "text": "It is brief."}]}
+    {
+        "criteria": [
+            {"name": "correct", "text": "The final answer is correct."},
+            {"name": "brief", "text": "It is brief."},
+        ]
+    }
 )
 CLIENT = {
     "timeout_s": 4.0,  # hangs last until the server stops; legitimate replies on a loaded machine must fit

@@ -105,7 +105,9 @@ def test_reasoning_model_gets_max_completion_tokens() -> None:
         assert stub.stats.requests["/v1/chat/completions"] == before + 1 and before <= 6
 
 
-def test_api_key_from_the_environment_and_never_shown(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_api_key_from_the_environment_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     with StubChatServer(api_key="sk-right-key") as stub:
         monkeypatch.setenv("JUDGE_KEY", "sk-right-key")
         good = backend_for(stub, api_key_env="JUDGE_KEY")

@@ -3,8 +3,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -20,7 +20,6 @@ from judgerl.resilience import (
     call_with_retries,
     parse_retry_after,
 )
-
 
 Outcome = CallFailure | str
 
@@ -86,7 +85,7 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after({"Retry-After": "7"}) == 7.0
     assert parse_retry_after({"retry-after": "0.25"}) == 0.25
     assert parse_retry_after({"retry-after-ms": "1500", "Retry-After": "9"}) == 1.5
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     date = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after({"Retry-After": date}, now=now.timestamp()) == pytest.approx(30.0)
     assert parse_retry_after({"Retry-After": "soon"}) is None

@@ -369,7 +369,9 @@ async def call_with_retries(
                 # must not busy-poll (and starve the probe) nor all return at the same instant.
                 wake = max(pool.next_available_at(), clock.monotonic()) + rng.uniform(0.0, poll)
                 if wake > deadline:
-                    raise _final(last, "no endpoint available (circuits open or cooling down)", attempts, clock, started)
+                    raise _final(
+                        last, "no endpoint available (circuits open or cooling down)", attempts, clock, started
+                    )
                 stats.record_wait(wake - clock.monotonic())
                 await clock.sleep(wake - clock.monotonic())
                 poll = min(2 * poll, 1.0)

@@ -127,7 +127,9 @@ class RubricJudge:
                 else:
                     verdict = await self._judge_guarded(sample)
                     if self.budget is not None:
-                        cost = self.budget.charge(self.backend.model_id, verdict.prompt_tokens, verdict.completion_tokens)
+                        cost = self.budget.charge(
+                            self.backend.model_id, verdict.prompt_tokens, verdict.completion_tokens
+                        )
                         verdict = verdict.model_copy(update={"cost_usd": cost})
             if progress is not None:
                 progress(verdict)

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -223,16 +224,17 @@ class BedrockBackend(JudgeBackend):
         text = "".join(block["text"] for block in blocks if isinstance(block, dict) and "text" in block)
         usage = response.get("usage") or {}
         stop = response.get("stopReason")
-        common = {
-            "prompt_tokens": int(usage.get("inputTokens", 0)),
-            "completion_tokens": int(usage.get("outputTokens", 0)),
-            "latency_s": latency,
-        }
+        result = Generation(
+            text=text,
+            prompt_tokens=int(usage.get("inputTokens", 0)),
+            completion_tokens=int(usage.get("outputTokens", 0)),
+            latency_s=latency,
+        )
         if stop in ("guardrail_intervened", "content_filtered"):
-            return Generation(text=None, error=f"Bedrock blocked the reply ({stop})", **common)
+            return replace(result, text=None, error=f"Bedrock blocked the reply ({stop})")
         if not text and stop == "max_tokens":
-            return Generation(text=None, error=f"no answer within {max_new_tokens} tokens (stopReason=max_tokens)", **common)
-        return Generation(text=text, **common)
+            return replace(result, text=None, error=f"no answer within {max_new_tokens} tokens (stopReason=max_tokens)")
+        return result
 
     def _setup_message(self, failure: CallFailure) -> str:
         if failure.kind == "auth":

@@ -59,7 +59,9 @@ def read_labels(top: Sequence[tuple[str, float]], labels: Sequence[str]) -> Labe
         return LabelReading(
             probs=None,
             mass=0.0,
-            error=f"none of {'/'.join(labels)} among the judge's top {len(listed)} first tokens (it began with {shown})",
+            error=(
+                f"none of {'/'.join(labels)} among the judge's top {len(listed)} first tokens (it began with {shown})"
+            ),
         )
     bound = min(min(listed), max(0.0, 1.0 - sum(listed)))
     bounded = tuple(label for label in labels if not seen[label])

@@ -20,7 +20,7 @@ import random
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -152,7 +152,7 @@ class OpenAIBackend(JudgeBackend):
 
     # ---- log-probability support ------------------------------------------------------------------------
 
-    @property  # type: ignore[override]
+    @property
     def supports_logprobs(self) -> bool:
         """Whether the server returns token log-probabilities; asked once, on first use, when not given."""
         if self._logprobs is None:
@@ -279,18 +279,19 @@ class OpenAIBackend(JudgeBackend):
         usage = completion.usage
         prompt_tokens = usage.prompt_tokens if usage else self._estimate_prompt_tokens(prompt)
         completion_tokens = usage.completion_tokens if usage else 1
-        common = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "latency_s": time.perf_counter() - started,
-        }
+        result = LabelResult(
+            probs=None,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=time.perf_counter() - started,
+        )
         alternatives = completion.first_token_alternatives()
         if alternatives is None:
-            return LabelResult(probs=None, error="the server returned no log-probabilities for the answer", **common)
+            return replace(result, error="the server returned no log-probabilities for the answer")
         reading = read_labels(alternatives, labels)
         if reading.error is not None:
-            return LabelResult(probs=None, mass=0.0, error=reading.error, **common)
-        return LabelResult(probs=reading.probs, mass=reading.mass, **common)
+            return replace(result, mass=0.0, error=reading.error)
+        return replace(result, probs=reading.probs, mass=reading.mass)
 
     async def _generate_one(self, prompt: JudgePrompt, max_new_tokens: int) -> Generation:
         started = time.perf_counter()
@@ -300,21 +301,19 @@ class OpenAIBackend(JudgeBackend):
         except CallFailure as failure:
             return Generation(text=None, error=self._redact(str(failure)), latency_s=time.perf_counter() - started)
         choice, usage = completion.choices[0], completion.usage
-        common = {
-            "prompt_tokens": usage.prompt_tokens if usage else self._estimate_prompt_tokens(prompt),
-            "completion_tokens": usage.completion_tokens if usage else self.count_tokens(choice.message.content or ""),
-            "latency_s": time.perf_counter() - started,
-        }
         text = choice.message.content
+        result = Generation(
+            text=text or "",
+            prompt_tokens=usage.prompt_tokens if usage else self._estimate_prompt_tokens(prompt),
+            completion_tokens=usage.completion_tokens if usage else self.count_tokens(text or ""),
+            latency_s=time.perf_counter() - started,
+        )
         if not text and choice.message.refusal:
-            return Generation(text=None, error=f"the judge refused: {choice.message.refusal[:200]}", **common)
+            return replace(result, text=None, error=f"the judge refused: {choice.message.refusal[:200]}")
         if not text and choice.finish_reason == "length":
-            return Generation(
-                text=None,
-                error=f"no answer within {max_new_tokens} tokens (a reasoning model may need more: raise max_new_tokens)",
-                **common,
-            )
-        return Generation(text=text or "", **common)
+            why = f"no answer within {max_new_tokens} tokens (reasoning models need more; raise max_new_tokens)"
+            return replace(result, text=None, error=why)
+        return result
 
     # ---- HTTP -------------------------------------------------------------------------------------------
 

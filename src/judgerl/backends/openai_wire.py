@@ -136,7 +136,9 @@ def parse_completion(response: httpx.Response) -> ChatCompletion:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "body"
-        raise CallFailure("malformed", f"reply from {where} is not a chat completion ({field}: {first['msg']})") from None
+        raise CallFailure(
+            "malformed", f"reply from {where} is not a chat completion ({field}: {first['msg']})"
+        ) from None
     if not completion.choices:
         raise CallFailure("malformed", f"reply from {where} has no choices")
     return completion

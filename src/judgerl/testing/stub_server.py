@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -199,9 +200,7 @@ class StubChatServer:
                 writer.close()
 
     @staticmethod
-    def _write(
-        writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str] | None = None
-    ) -> None:
+    def _write(writer: asyncio.StreamWriter, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json"]
         lines += [f"Content-Length: {len(body)}", "Connection: keep-alive"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -245,7 +244,10 @@ class StubChatServer:
             self._write(writer, 404, self._error(404, message, code="model_not_found"))
             return True
         if self.reject_max_tokens and "max_tokens" in request:
-            message = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead."
+            )
             self._write(writer, 400, self._error(400, message, param="max_tokens"))
             return True
         if self.reject_logprobs and request.get("logprobs"):
@@ -274,10 +276,8 @@ class StubChatServer:
             return False
         if fault == "timeout":
             assert self._stopping is not None
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.faults.hang_s)
-            except TimeoutError:
-                pass
             if self._stopping.is_set():
                 return False
         reply = self._reply(request, garbage=fault == "garbage", off_menu=fault == "off_menu")
@@ -381,10 +381,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"READY {server.base_url}", flush=True)
         await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":
