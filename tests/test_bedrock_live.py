@@ -1,7 +1,7 @@
 """Live Bedrock: runs only with JUDGERL_BEDROCK_LIVE=1 and AWS credentials that may call the model.
 
-    export JUDGERL_BEDROCK_LIVE=1 AWS_REGION=us-east-1 JUDGERL_BEDROCK_MODEL=amazon.nova-micro-v1:0
-    pytest tests/test_bedrock_live.py
+export JUDGERL_BEDROCK_LIVE=1 AWS_REGION=us-east-1 JUDGERL_BEDROCK_MODEL=amazon.nova-micro-v1:0
+pytest tests/test_bedrock_live.py
 """
 
 from __future__ import annotations

@@ -59,19 +59,28 @@ def normalise_base_url(url: str) -> str:
     return url if parts.path not in ("", "/") else url + "/v1"
 
 
-async def _close_with_loop(client: httpx.AsyncClient) -> AsyncIterator[None]:
+#: httpcore's pool scans all its connections for every waiting request, so one pool of 64 connections costs
+#: O(64^2) work per wave of requests (about 9 ms of CPU per request at 64 in flight, measured). Several small
+#: clients keep each scan short; benchmarks/remote_throughput.py compares the two.
+CONNECTIONS_PER_CLIENT = 8
+
+
+async def _close_with_loop(clients: list[httpx.AsyncClient]) -> AsyncIterator[None]:
     """Held open for as long as its event loop runs: asyncio.run's shutdown of async generators closes the
-    client, so a new loop per ``judge()`` call (as sync callers make) leaves no connection behind."""
+    clients, so a new loop per ``judge()`` call (as sync callers make) leaves no connection behind."""
     try:
         yield
     finally:
-        await client.aclose()
+        for client in clients:
+            await client.aclose()
 
 
 @dataclass
 class _LoopState:
-    client: httpx.AsyncClient
-    slots: asyncio.Semaphore
+    """Per event loop: HTTP clients and one slot per allowed request in flight, naming the client to use."""
+
+    clients: list[httpx.AsyncClient]
+    slots: asyncio.Queue[int]
     keeper: AsyncIterator[None]
 
 
@@ -88,6 +97,7 @@ class OpenAIBackend(JudgeBackend):
         api_key: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         max_concurrency: int = 16,
+        connections_per_client: int = CONNECTIONS_PER_CLIENT,
         timeout_s: float = 60.0,
         max_attempts: int = 6,
         retry_base_s: float = 0.5,
@@ -128,6 +138,7 @@ class OpenAIBackend(JudgeBackend):
         if not self._api_key and any(urlsplit(u).hostname == "api.openai.com" for u in urls):
             raise BackendUnavailable(f"no API key for api.openai.com: set {api_key_env}")
         self.max_concurrency = max_concurrency
+        self.connections_per_client = max(1, connections_per_client)
         self.timeout_s = timeout_s
         self.policy = RetryPolicy(max_attempts, retry_base_s, retry_max_s, deadline_s)
         self.clock: Clock = clock or SystemClock()
@@ -234,7 +245,8 @@ class OpenAIBackend(JudgeBackend):
     def close(self) -> None:
         for loop, state in list(self._states.items()):
             if not loop.is_closed() and not loop.is_running():
-                loop.run_until_complete(state.client.aclose())
+                for client in state.clients:
+                    loop.run_until_complete(client.aclose())
         self._states.clear()
 
     # ---- one prompt -------------------------------------------------------------------------------------
@@ -322,15 +334,21 @@ class OpenAIBackend(JudgeBackend):
         state = self._states.get(loop)
         if state is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-            client = httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s), pool=None),
-                limits=httpx.Limits(
-                    max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
-                ),
-            )
-            keeper = _close_with_loop(client)
-            state = _LoopState(client, asyncio.Semaphore(self.max_concurrency), keeper)
+            count = -(-self.max_concurrency // self.connections_per_client)
+            owners = [slot % count for slot in range(self.max_concurrency)]
+            clients = [
+                httpx.AsyncClient(
+                    headers=headers,
+                    timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s), pool=None),
+                    limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                )
+                for size in (owners.count(index) for index in range(count))
+            ]
+            slots: asyncio.Queue[int] = asyncio.Queue()
+            for owner in owners:
+                slots.put_nowait(owner)
+            keeper = _close_with_loop(clients)
+            state = _LoopState(clients, slots, keeper)
             self._states[loop] = state
             await keeper.__anext__()
         return state
@@ -340,8 +358,11 @@ class OpenAIBackend(JudgeBackend):
         state = await self._state()
 
         async def attempt(endpoint: Endpoint) -> ChatCompletion:
-            async with state.slots:
-                return await self._post(state.client, endpoint.name, payload)
+            owner = await state.slots.get()
+            try:
+                return await self._post(state.clients[owner], endpoint.name, payload)
+            finally:
+                state.slots.put_nowait(owner)
 
         try:
             completion = await call_with_retries(
@@ -397,7 +418,7 @@ class OpenAIBackend(JudgeBackend):
 
     async def _list_models(self, base_url: str) -> list[str]:
         state = await self._state()
-        response = await self._send(state.client, "GET", f"{base_url}/models", None)
+        response = await self._send(state.clients[0], "GET", f"{base_url}/models", None)
         if response.status_code != 200:
             raise classify_status(response)
         try:
