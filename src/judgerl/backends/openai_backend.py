@@ -237,6 +237,13 @@ class OpenAIBackend(JudgeBackend):
         for url, why in unreachable.items():
             logger.warning("judge server %s is unreachable (%s); using the others", url, why)
         self._models_hint = sorted({m for models in served.values() for m in models})
+        if self._models_hint and self.model_id not in self._models_hint:
+            # vLLM and OpenAI answer 404 below; llama.cpp and some proxies serve their one model under any name
+            logger.warning(
+                "the judge server lists %s, not '%s'; it may answer with another model",
+                ", ".join(self._models_hint[:10]),
+                self.model_id,
+            )
         if self._logprobs is None:
             self._logprobs = await self._probe_logprobs()
         else:
