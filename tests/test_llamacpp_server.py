@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,7 +66,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("llama.cpp server not installed: pip install 'llama-cpp-python[server]==0.3.36'")
     gguf = judge_gguf()
     if gguf is None:
-        pytest.skip(f"no GGUF for {JUDGE_MODEL}: `judgerl models pull {JUDGE_MODEL} --keep-gguf` or set JUDGERL_TEST_GGUF")
+        pytest.skip(
+            f"no GGUF for {JUDGE_MODEL}: `judgerl models pull {JUDGE_MODEL} --keep-gguf` or set JUDGERL_TEST_GGUF"
+        )
     port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1"]
@@ -108,7 +110,7 @@ def test_logprob_mode_through_the_real_http_client(llama_server: str) -> None:
     backend = backend_for(llama_server, max_concurrency=1)
     backend.check()  # reachable, model served, log-probabilities available
     assert backend.supports_logprobs is True
-    verdicts = RubricJudge(FINAL_ANSWER, backend, rationales="none", concurrency=1).judge(few(4))
+    verdicts = RubricJudge(FINAL_ANSWER, backend, rationales="none", concurrency=1).judge(few(2))
     assert all(v.scored and v.mode == "logprob" for v in verdicts), [v.unscored_reason for v in verdicts]
     for verdict in verdicts:
         assert 0.0 < (verdict.criteria[0].p_pass or 0.0) < 1.0
@@ -116,7 +118,7 @@ def test_logprob_mode_through_the_real_http_client(llama_server: str) -> None:
     (result,) = backend.label_probs([final_answer_prompt(few(1)[0])], ["PASS", "FAIL"])
     assert result.mass > 0.5  # the judge answers with a label, not with something else
     stats = backend.call_stats()
-    assert stats.failed == 0 and stats.succeeded >= 5
+    assert stats.failed == 0 and stats.succeeded == 4  # the check's probe, two samples, one prompt
 
 
 def final_answer_prompt(sample: Sample) -> JudgePrompt:
@@ -133,28 +135,30 @@ def test_generate_mode_through_the_real_http_client(llama_server: str) -> None:
     assert backend.call_stats().failed == 0
 
 
-def test_verdicts_agree_with_the_in_process_backend(llama_server: str, record_property: object) -> None:
-    try:
-        from judgerl.models import is_pulled
-    except ImportError:
-        pytest.skip("judgerl.models is not available in this build")
-    if not is_pulled(JUDGE_MODEL):
-        pytest.skip(f"{JUDGE_MODEL} not pulled: judgerl models pull {JUDGE_MODEL}")
-    local = create_backend("transformers", model=JUDGE_MODEL)
+def test_verdicts_agree_with_the_in_process_backend(
+    llama_server: str, record_property: Callable[[str, object], None]
+) -> None:
+    if importlib.util.find_spec("judgerl.models") is None:
+        pytest.skip("judgerl.models is not in this build")
+    from real_models import pulled_model_dir
+
+    local = create_backend("transformers", model=pulled_model_dir(JUDGE_MODEL))
     remote = backend_for(llama_server, max_concurrency=1, logprobs=True)
     batch = few(6)
-    remote_verdicts = RubricJudge(FINAL_ANSWER, remote, rationales="none", concurrency=1).judge(batch)
-    local_verdicts = RubricJudge(FINAL_ANSWER, local, rationales="none", concurrency=1).judge(batch)
+    remote_p = [v.criteria[0].p_pass for v in RubricJudge(FINAL_ANSWER, remote, rationales="none").judge(batch)]
+    local_p = [v.criteria[0].p_pass for v in RubricJudge(FINAL_ANSWER, local, rationales="none").judge(batch)]
     local.close()
-    remote_p = [v.criteria[0].p_pass for v in remote_verdicts]
-    local_p = [v.criteria[0].p_pass for v in local_verdicts]
-    assert None not in remote_p and None not in local_p
-    hard = sum((r >= 0.5) == (lp >= 0.5) for r, lp in zip(remote_p, local_p, strict=True)) / len(batch)  # type: ignore[operator]
-    # both judges order each right/wrong pair of the same question the same way
-    pairs = range(0, len(batch), 2)
-    same_order = sum(
-        (remote_p[i] > remote_p[i + 1]) == (local_p[i] > local_p[i + 1]) for i in pairs  # type: ignore[operator]
-    ) / len(pairs)
-    record = {"hard_agreement": hard, "pair_order_agreement": same_order, "remote": remote_p, "local": local_p}
-    record_property("llamacpp_vs_in_process", json.dumps(record))  # type: ignore[operator]
-    assert same_order >= 2 / 3, record
+    assert all(p is not None for p in remote_p + local_p)
+    remote_values = [float(p or 0.0) for p in remote_p]
+    local_values = [float(p or 0.0) for p in local_p]
+    # The two prompts differ (in-process prefills "Verdict:"; over chat the label must be the first token), so
+    # their calibration differs and hard verdicts at 0.5 are reported, not required. What must agree is the
+    # judgement: for each question, which of its right and wrong answers the judge finds more likely correct.
+    hard = sum((r >= 0.5) == (q >= 0.5) for r, q in zip(remote_values, local_values, strict=True)) / len(batch)
+    orders = [
+        (remote_values[i] > remote_values[i + 1]) == (local_values[i] > local_values[i + 1])
+        for i in range(0, len(batch), 2)
+    ]
+    record = {"hard_agreement": hard, "pair_order_agreement": sum(orders) / len(orders)}
+    record_property("llamacpp_vs_in_process", json.dumps({**record, "remote": remote_p, "local": local_p}))
+    assert sum(orders) >= 2, record

@@ -41,9 +41,9 @@ class LabelResult:
     probs: dict[str, float] | None
     mass: float = 1.0
     prompt_tokens: int = 0
-    completion_tokens: int = 0
     latency_s: float = 0.0
     error: str | None = None
+    completion_tokens: int = 0  # last, so positional construction stays as it was
 
 
 @dataclass(frozen=True)

@@ -368,6 +368,10 @@ class OpenAIBackend(JudgeBackend):
             owner = await state.slots.get()
             try:
                 return await self._post(state.clients[owner], endpoint.name, payload)
+            except CallFailure as failure:  # redact at the source: messages reach logs and verdicts
+                failure.message = self._redact(failure.message)
+                failure.args = (failure.message,)
+                raise
             finally:
                 state.slots.put_nowait(owner)
 
