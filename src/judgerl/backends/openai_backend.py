@@ -180,21 +180,21 @@ class OpenAIBackend(JudgeBackend):
         try:
             completion = await self._complete(payload)
         except _LogprobsUnsupported as exc:
-            self._say_no_logprobs(str(exc))
+            self._say_no_logprobs(str(exc), logging.INFO)  # the judge that asked says it switches mode
             return False
+        except CallFailure as failure:
+            raise BackendUnavailable(
+                f"could not ask the judge server whether it gives log-probabilities: {failure.message}"
+            ) from None
         if completion.first_token_alternatives() is None:
-            self._say_no_logprobs("its replies carry no logprobs")
+            self._say_no_logprobs("its replies carry no logprobs", logging.INFO)
             return False
         return True
 
-    def _say_no_logprobs(self, why: str) -> None:
+    def _say_no_logprobs(self, why: str, level: int = logging.WARNING) -> None:
         if "logprobs" not in self._warned:
             self._warned.add("logprobs")
-            logger.warning(
-                "the server at %s gives no token log-probabilities (%s): judging in generate mode",
-                ", ".join(self.base_urls),
-                why,
-            )
+            logger.log(level, "the server at %s gives no token log-probabilities (%s)", ", ".join(self.base_urls), why)
 
     # ---- public calls -----------------------------------------------------------------------------------
 
