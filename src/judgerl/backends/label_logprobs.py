@@ -23,8 +23,12 @@ class LabelReading:
     error: str | None = None
 
 
+# Some servers return raw vocabulary pieces, where a leading space is spelled as a marker.
+_SPACE_MARKERS = str.maketrans({"\u0120": " ", "\u2581": " "})  # byte-level BPE "Ġ", SentencePiece "▁"
+
+
 def _owner(token: str, folded_labels: dict[str, str]) -> str | None:
-    text = token.strip().casefold()
+    text = token.translate(_SPACE_MARKERS).strip().casefold()
     if not text:
         return None
     owners = [label for label, folded in folded_labels.items() if folded.startswith(text)]
