@@ -175,11 +175,14 @@ def test_unreachable_endpoint_is_retried_then_reported() -> None:
     )
     clock = FakeClock()
     backend = BedrockBackend(MODEL, client=client, clock=clock, max_attempts=3)
-    (reply,) = backend.generate([PROMPT])
-    assert reply.error is not None and "Could not connect" in reply.error and "gave up after 3" in reply.error
-    assert backend.call_stats().attempt_failures == {"connection": 3}
-    with pytest.raises(BackendUnavailable, match="cannot judge"):
+    with pytest.raises(BackendUnavailable) as raised:  # never reached: a set-up problem, one line
         backend.check()
+    message = str(raised.value)
+    assert message.startswith("cannot reach Bedrock in us-west-2") and "Could not connect" in message
+    assert "gave up after 3" in message and backend.call_stats().attempt_failures == {"connection": 3}
+    backend._ever_answered = True  # once Bedrock has answered, a lost connection is one unscored sample
+    (reply,) = backend.generate([PROMPT])
+    assert reply.error is not None and "Could not connect" in reply.error
 
 
 def test_construction_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

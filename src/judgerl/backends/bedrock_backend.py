@@ -122,6 +122,7 @@ class BedrockBackend(JudgeBackend):
         self._rng = random.Random(rng_seed)
         self._stats = CallStats()
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="judgerl-bedrock")
+        self._ever_answered = False
 
     @staticmethod
     def _make_client(region: str | None, profile: str | None, max_concurrency: int, timeout_s: float) -> Any:
@@ -162,7 +163,7 @@ class BedrockBackend(JudgeBackend):
         return self._stats.report()
 
     def check(self) -> None:
-        """One tiny Converse call: wrong credentials, region, access or model id raise one line."""
+        """One tiny Converse call: no network, wrong credentials, region, access or model id raise one line."""
         (reply,) = self.generate([JudgePrompt(system="", user="Reply with OK.")], max_new_tokens=1)
         if reply.error is not None:
             raise BackendUnavailable(f"Bedrock model '{self.model_id}' in {self.region} cannot judge: {reply.error}")
@@ -188,6 +189,8 @@ class BedrockBackend(JudgeBackend):
         except CallFailure as failure:
             if failure.kind in SETUP_KINDS:
                 raise BackendUnavailable(self._setup_message(failure)) from None
+            if not self._ever_answered and failure.kind in ("connection", "timeout"):
+                raise BackendUnavailable(f"cannot reach Bedrock in {self.region}: {failure.message}") from None
             return Generation(text=None, error=failure.message, latency_s=time.perf_counter() - started)
         return self._generation(response, max_new_tokens, time.perf_counter() - started)
 
@@ -205,6 +208,7 @@ class BedrockBackend(JudgeBackend):
         try:
             response: dict[str, Any] = self.client.converse(**request)
         except ClientError as exc:
+            self._ever_answered = True  # the service answered, if only with an error
             raise classify_client_error(exc) from None
         except (NoCredentialsError, PartialCredentialsError) as exc:
             raise CallFailure("auth", f"no usable AWS credentials ({exc})") from None
@@ -214,6 +218,7 @@ class BedrockBackend(JudgeBackend):
             raise CallFailure("connection", f"Bedrock: {exc}") from None
         except BotoCoreError as exc:
             raise CallFailure("connection", f"Bedrock: {type(exc).__name__}: {exc}") from None
+        self._ever_answered = True
         if not isinstance(response.get("output", {}).get("message"), dict):
             raise CallFailure("malformed", "Bedrock reply has no output message")
         return response
