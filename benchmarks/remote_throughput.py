@@ -133,6 +133,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {row['in_flight']} | {row['samples_per_s']:,.1f} | {ideal:,.0f} | {row['samples_per_s'] / ideal:.0%} "
             f"| {1000 * row['client_cpu_s'] / row['samples']:.2f} | {row['latency_p50_s']:.3f} |"
         )
+    lines += [
+        "",
+        "Below the ideal rate, the limit is CPU: client and stub server share the box's two cores with other jobs "
+        "(client CPU per sample stays flat, so more in flight only queues).",
+    ]
     pooled = result["one_pool_64"]
     sharded = next(r for r in result["cold"] if r["in_flight"] == 64)
     lines += [
