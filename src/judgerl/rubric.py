@@ -44,9 +44,7 @@ class Criterion(BaseModel):
     @classmethod
     def _name_is_identifier(cls, value: str) -> str:
         if not _NAME_PATTERN.match(value):
-            raise ValueError(
-                "must be a short identifier (letters, digits, '_', '-', '.'), e.g. 'final_answer'"
-            )
+            raise ValueError("must be a short identifier (letters, digits, '_', '-', '.'), e.g. 'final_answer'")
         return value
 
     @field_validator("text")
@@ -85,9 +83,7 @@ class Rubric(BaseModel):
         seen: set[str] = set()
         for criterion in self.criteria:
             if criterion.name in seen:
-                raise ValueError(
-                    f"criteria: duplicate criterion name '{criterion.name}'; names must be unique"
-                )
+                raise ValueError(f"criteria: duplicate criterion name '{criterion.name}'; names must be unique")
             seen.add(criterion.name)
         return self
 
@@ -104,9 +100,7 @@ class Rubric(BaseModel):
     @classmethod
     def from_dict(cls, data: Any, source: str = "<rubric>") -> Rubric:
         if not isinstance(data, dict):
-            raise RubricError(
-                f"{source}: a rubric must be a mapping with a 'criteria' list, got {type(data).__name__}"
-            )
+            raise RubricError(f"{source}: a rubric must be a mapping with a 'criteria' list, got {type(data).__name__}")
         try:
             return cls.model_validate({**data, "source": source})
         except ValidationError as exc:

@@ -120,9 +120,7 @@ def load_samples(path: str | Path) -> list[Sample]:
         except ValidationError as exc:
             raise _row_error(path, number, exc) from None
         if sample.id in seen:
-            raise SampleError(
-                f"{path}:{number}: duplicate id '{sample.id}' (first on line {seen[sample.id]})"
-            )
+            raise SampleError(f"{path}:{number}: duplicate id '{sample.id}' (first on line {seen[sample.id]})")
         seen[sample.id] = number
         samples.append(sample)
     return samples

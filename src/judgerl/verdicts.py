@@ -36,9 +36,7 @@ class SampleVerdict(BaseModel):
     hard_score: float | None = None
     criteria: list[CriterionVerdict] = Field(default_factory=list)
     unscored_reason: str | None = None
-    gate_failed: str | None = Field(
-        default=None, description="Name of the gate criterion that zeroed the score."
-    )
+    gate_failed: str | None = Field(default=None, description="Name of the gate criterion that zeroed the score.")
     mode: Literal["logprob", "generate"] = "logprob"
     judge_model: str = ""
     prompt_tokens: int = 0
