@@ -98,12 +98,17 @@ def pip_download(
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         seen = 0
-        while process.poll() is None:
-            time.sleep(0.25)
-            count = len(list(dest.glob("*.whl")))
-            if on_wheel is not None and count != seen:
-                seen = count
-                on_wheel(count)
+        try:
+            while process.poll() is None:
+                time.sleep(0.25)
+                count = len(list(dest.glob("*.whl")))
+                if on_wheel is not None and count != seen:
+                    seen = count
+                    on_wheel(count)
+        except BaseException:  # interrupted: do not leave pip writing into a folder that is being removed
+            process.kill()
+            process.wait()
+            raise
         output.seek(0)
         text = output.read().decode("utf-8", "replace")
     if on_wheel is not None:

@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -335,6 +336,7 @@ def convert_gguf(path: str | Path, *, progress: bool = False, dtype: Dtype = "fl
     with _locked(key):
         if is_pulled(key):
             return model_dir(key) / "hf"
+        log.info("converting %s once into %s (a minute or more for a 0.5B model)", source, model_dir(key))
         with _staging(key) as staging, _progress(progress) as bars:
             manifest: dict[str, object] = {
                 "name": key,
@@ -358,7 +360,7 @@ def resolve_model(name_or_path: str) -> str:
     if path.is_dir():
         return name_or_path
     if path.suffix.lower() == ".gguf":
-        return str(convert_gguf(path))
+        return str(convert_gguf(path, progress=sys.stderr.isatty()))
     if name_or_path in CATALOG:
         if not is_pulled(name_or_path):
             raise ModelNotFound(f"model '{name_or_path}' is not installed; run: judgerl models pull {name_or_path}")
