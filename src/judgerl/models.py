@@ -220,7 +220,7 @@ def _locked(name: str) -> Iterator[None]:
 def _staging(name: str) -> Iterator[Path]:
     """A fresh folder beside the cache (same file system, so the final rename is atomic); removed on exit."""
     root = models_root()
-    for stale in root.glob(f".tmp-{name}-*"):  # left by a killed run; we hold the lock
+    for stale in [*root.glob(f".tmp-{name}-*"), *root.glob(f".old-{name}-*")]:  # left by a killed run; we hold the lock
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=root))
     staging.chmod(0o755)  # mkdtemp makes it private; the published model should be readable like any cache
@@ -247,7 +247,7 @@ def _publish(staging: Path, name: str) -> Path:
 def _convert_into(
     staging: Path, gguf_path: Path, manifest: dict[str, object], progress: Progress, dtype: Dtype
 ) -> None:
-    task = progress.add_task(f"converting {gguf_path.name} (once; about a minute per 0.5B)", total=None)
+    task = progress.add_task(f"converting {gguf_path.name} (once; minutes on a CPU)", total=None)
     conversion = convert_gguf_to_hf(gguf_path, staging / "hf", dtype=dtype)
     progress.update(task, total=1, completed=1, description=f"converted in {conversion.seconds:.0f} s")
     record = Manifest.model_validate(
