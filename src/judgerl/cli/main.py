@@ -17,6 +17,7 @@ from judgerl.errors import JudgerlError
 _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
+    "models": ("judgerl.cli.models_cmd", "models"),
 }
 
 
