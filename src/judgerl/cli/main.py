@@ -14,7 +14,10 @@ import click
 from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
-_COMMANDS: dict[str, tuple[str, str]] = {}
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "lambda": ("judgerl.cli.lambda_cmd", "lambda_group"),
+    "serve": ("judgerl.cli.serve", "serve"),
+}
 
 
 class _LazyGroup(click.Group):
