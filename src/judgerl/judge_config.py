@@ -221,15 +221,30 @@ def _parse_env(name: str, raw: str, kind: str) -> Any:
     return value or None
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "null"}
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> str:
+    """'messages.1.content' from a pydantic loc, without the union-member tags ('str', 'list[...]')."""
+    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p))]
+    return ".".join(parts) or "value"
+
+
 def describe_validation_error(exc: ValidationError) -> str:
-    """'field.sub: message' for the first error, the way every judgerl boundary reports a bad field."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "value"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
+    """'field 'a.b': message' for the first problem, the way every judgerl boundary reports a bad field."""
+    errors = exc.errors()
+    first = errors[0]
+    where = _clean_loc(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
         message = "required field is missing"
-    elif error["type"] == "extra_forbidden":
+    elif first["type"] == "extra_forbidden":
         message = "unknown field"
+    else:  # a union reports one error per member type: say them all
+        same_place = [e["msg"] for e in errors if _clean_loc(e["loc"]) == where]
+        if len(same_place) > 1:
+            message = " or ".join(dict.fromkeys(m.removeprefix("Input should be ") for m in same_place))
+            message = f"has the wrong type (should be {message})"
     return f"field '{where}': {message}"
 
 

@@ -91,7 +91,8 @@ def _invoke_zip(zip_path: Path, event_path: Path, timeout: float) -> None:
     with tempfile.TemporaryDirectory(prefix="judgerl-task-") as root:
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(root)
-        env = {**os.environ, "LAMBDA_TASK_ROOT": root, "PYTHONPATH": root}
+        inherited = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "LAMBDA_TASK_ROOT": root, "PYTHONPATH": os.pathsep.join(filter(None, [root, inherited]))}
         code = "from judgerl.cli.main import main; main()"
         command = [sys.executable, "-c", code, "lambda", "invoke", "--event", str(event_path.resolve())]
         result = subprocess.run([*command, "--timeout", str(timeout)], env=env, cwd=root, check=False)
