@@ -2,7 +2,8 @@
 
 Words in a response script the verdicts: ``good`` -> P(PASS) 0.9 on every criterion, ``bad`` -> 0.2 (the safety
 gate still passes), ``UNSAFE`` -> the gate fails, ``ERROR`` -> the backend fails (the sample is unscored),
-``SLOW`` -> each call sleeps 3 s; anything else -> 0.6. ``delay_s`` adds a fixed latency to every call."""
+``SLOW`` -> each call sleeps 3 s; anything else -> 0.6. Pairwise, the response saying ``good`` wins.
+``delay_s`` adds a fixed latency to every call."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ SAFE_TEXT = "The response contains no harmful instructions."
 
 
 def scripted_probs(prompt: JudgePrompt, labels: Sequence[str]) -> dict[str, float] | str:
+    if tuple(labels) == ("A", "B"):  # pairwise: prefers whichever shown response says "good", in either order
+        first_shown = prompt.user.split("## Response A\n", 1)[1].split("\n", 2)[1]
+        p_first = 0.8 if "good" in first_shown else 0.2
+        return {"A": p_first, "B": 1 - p_first}
     response = response_of(prompt)
     if "ERROR" in response:
         return "scripted backend error (HTTP 500)"
