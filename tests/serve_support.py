@@ -7,6 +7,7 @@ gate still passes), ``UNSAFE`` -> the gate fails, ``ERROR`` -> the backend fails
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,3 +74,21 @@ def judge_config(**overrides: Any) -> JudgeConfig:
 def expected_score(p: float) -> float:
     """The soft rubric score when every non-gate criterion has P(PASS) = p and the gate passes."""
     return p
+
+
+class PeakBackend(ServeBackend):
+    """Counts how many label_probs calls run at once (class-level: it is constructed by name)."""
+
+    lock = threading.Lock()
+    active = 0
+    peak = 0
+
+    def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
+        with PeakBackend.lock:
+            PeakBackend.active += 1
+            PeakBackend.peak = max(PeakBackend.peak, PeakBackend.active)
+        try:
+            return super().label_probs(prompts, labels)
+        finally:
+            with PeakBackend.lock:
+                PeakBackend.active -= 1

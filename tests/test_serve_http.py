@@ -18,7 +18,7 @@ from judgerl.serve import lambda_handler
 from judgerl.serve.lambda_handler import LocalContext
 from judgerl.serve.nova import validate_nova_output
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from serve_support import DATA, RUBRIC_PATH, judge_config
+from serve_support import DATA, RUBRIC_PATH, PeakBackend, judge_config
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -268,3 +268,13 @@ def test_concurrent_clients_get_their_own_answers_in_order(url: str) -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_judge_concurrency_is_honoured_beyond_the_default_thread_pool() -> None:
+    """asyncio's default executor has min(32, cpus + 4) threads; the server sizes it to --concurrency."""
+    PeakBackend.peak = 0
+    judge = {"backend": "serve_support:PeakBackend", "backend_options": {"delay_s": 0.3}, "concurrency": 12}
+    with running(judge) as base:
+        payload = {"query": [f"good {i}" for i in range(12)]}
+        assert httpx.post(f"{base}/get_reward", json=payload, timeout=60).status_code == 200
+    assert PeakBackend.peak == 12

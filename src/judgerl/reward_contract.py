@@ -301,7 +301,7 @@ class RewardScorer:
         """Synchronous callers share one loop thread, so deadlines hold and the concurrency bound is global."""
         with self._loop_lock:
             if self._loop is None:
-                self._loop = LoopThread("judgerl-scorer")
+                self._loop = LoopThread("judgerl-scorer", workers=self.concurrency)
         return self._loop.run(coroutine)
 
     def score(

@@ -15,7 +15,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
@@ -26,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from judgerl.aio import judge_executor
 from judgerl.judge_config import BuiltJudge
 from judgerl.pairwise_judge import PairwiseJudge, consistency_rate
 from judgerl.reward_contract import (
@@ -204,7 +206,16 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
     scorer = RewardScorer(judge.rubric_judge, settings.policy, judge.config.concurrency)
     metrics = Metrics()
     rubric_info = RubricInfo(name=judge.rubric.name, criteria=judge.rubric.names)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        executor = judge_executor(scorer.concurrency)  # honour --concurrency for thread-based backends
+        asyncio.get_running_loop().set_default_executor(executor)
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="judgerl reward server",
         version="1",
         description="Rubric and preference rewards from an LLM judge, for Nova RFT, OpenRLHF and verl.",
@@ -356,7 +367,7 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(app, log_level=log_level, lifespan="off", timeout_graceful_shutdown=5)
+        config = uvicorn.Config(app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="judgerl-server", daemon=True
