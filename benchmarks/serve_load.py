@@ -80,6 +80,23 @@ def nova_batch(client: int, request: int, size: int) -> list[dict[str, Any]]:
     ]
 
 
+def server_quantiles(url: str, route: str) -> tuple[float, float]:
+    """p50 and p99 of the server's own request durations (upper bounds of its histogram buckets), in ms:
+    the time inside the app, without the client or the wait for the server's event loop."""
+    buckets: list[tuple[float, float]] = []
+    prefix = f'judgerl_request_duration_seconds_bucket{{route="{route}",le="'
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
+        if line.startswith(prefix):
+            bound, count = line[len(prefix) :].split('"} ')
+            buckets.append((float("inf") if bound == "+Inf" else float(bound), float(count)))
+    total = buckets[-1][1]
+
+    def upper(q: float) -> float:
+        return next(bound for bound, count in buckets if count >= q * total) * 1000
+
+    return upper(0.5), upper(0.99)
+
+
 def summarise(name: str, latencies: list[float], wall: float, samples: int, problems: list[str]) -> dict[str, Any]:
     return {
         "variant": name,
@@ -137,8 +154,13 @@ async def run_http(url: str, route: str, clients: int, requests: int, size: int)
                     "labels": [f"A{i}" for i in range(size)],
                 }
             started = time.perf_counter()
-            response = await session.post(f"{url}{route}", json=payload)
-            latencies.append(time.perf_counter() - started)
+            try:
+                response = await session.post(f"{url}{route}", json=payload)
+            except httpx.TransportError as exc:  # a lost response: counted, never hidden
+                problems.append(f"client {number} request {request}: {type(exc).__name__}")
+                continue
+            finally:
+                latencies.append(time.perf_counter() - started)
             if response.status_code != 200:
                 problems.append(f"client {number} request {request}: HTTP {response.status_code}")
                 continue
@@ -157,18 +179,21 @@ async def run_http(url: str, route: str, clients: int, requests: int, size: int)
         started = time.perf_counter()
         await asyncio.gather(*(client(n, session) for n in range(clients)))
         wall = time.perf_counter() - started
-    return summarise(f"HTTP {route}", latencies, wall, clients * requests * size, problems)
+    row = summarise(f"HTTP {route}", latencies, wall, clients * requests * size, problems)
+    row["server_p50_ms_at_most"], row["server_p99_ms_at_most"] = server_quantiles(url, route)
+    return row
 
 
-def start_server(rubric: Path, judge_ms: float, concurrency: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(rubric: Path, judge_ms: float, concurrency: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(HERE)])}
     command = [sys.executable, "-m", "judgerl", "serve", "--rubric", str(rubric), "--port", str(port)]
     command += ["--backend", "serve_load:LoadBackend", "--backend-option", f"delay_ms={judge_ms}"]
-    command += ["--concurrency", str(concurrency), "--rationales", "none", "--log-level", "error"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command += ["--concurrency", str(concurrency), "--rationales", "none", "--log-level", "warning"]
+    with log.open("wb") as sink:  # the child keeps its own handle
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -209,16 +234,29 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         f"{report['judge_ms']:g} ms per backend call (one call per sample), judge concurrency {report['concurrency']}; "
         f"{report['clients']} concurrent clients x {report['requests']} requests x {report['batch']} samples each.",
         "",
-        "| variant | samples/s | requests/s | p50 ms | p99 ms | throughput vs in-process | lost or mismatched |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| variant | samples/s | requests/s | p50 ms | p99 ms | server-side p50 / p99 ms (at most) "
+        "| throughput vs in-process | lost or mismatched |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         ratio = row["samples_per_s"] / base if base else float("nan")
+        server = (
+            f"{row['server_p50_ms_at_most']:g} / {row['server_p99_ms_at_most']:g}"
+            if "server_p99_ms_at_most" in row
+            else "-"
+        )
         lines.append(
             f"| {row['variant']} | {row['samples_per_s']} | {row['requests_per_s']} | {row['p50_ms']} | "
-            f"{row['p99_ms']} | {ratio:.2f} | {row['lost_or_mismatched']} |"
+            f"{row['p99_ms']} | {server} | {ratio:.2f} | {row['lost_or_mismatched']} |"
         )
-    lines += ["", "Raw numbers: benchmarks/results/serve_load.json.", ""]
+    lines += [
+        "",
+        "p50/p99 are what the clients saw; the server-side columns come from the server's own latency histogram "
+        "(/metrics, bucket upper bounds), i.e. the time inside the app. The gap between them is time spent in "
+        "the clients and waiting for a CPU on a shared 2-core machine.",
+        "Raw numbers: benchmarks/results/serve_load.json.",
+        "",
+    ]
     section = "\n".join(lines)
     text = (
         path.read_text(encoding="utf-8")
@@ -255,13 +293,16 @@ def main() -> None:
         scorer = RewardScorer(built.rubric_judge, concurrency=args.concurrency)
         variants = [asyncio.run(run_in_process(scorer, args.clients, args.requests, args.batch))]
         built.close()
-        process, url = start_server(rubric, args.judge_ms, args.concurrency)
+        server_log = Path(tmp) / "server.log"
+        process, url = start_server(rubric, args.judge_ms, args.concurrency, server_log)
         try:
             for route in ("/v1/nova", "/get_reward"):
                 variants.append(asyncio.run(run_http(url, route, args.clients, args.requests, args.batch)))
         finally:
             process.terminate()
             process.wait(timeout=30)
+        if any(v["lost_or_mismatched"] for v in variants):
+            print("server log (tail):\n" + "\n".join(server_log.read_text(errors="replace").splitlines()[-40:]))
 
     command = "PYTHONPATH=src python benchmarks/serve_load.py " + " ".join(sys.argv[1:])
     report = {

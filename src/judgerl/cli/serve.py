@@ -44,6 +44,14 @@ def _is_loopback(host: str) -> bool:
     show_default=True,
     help="Seconds of judging per request; samples not judged by then are unscored (OpenRLHF waits 180 s).",
 )
+@click.option(
+    "--keep-alive",
+    type=click.FloatRange(min=1),
+    default=75.0,
+    show_default=True,
+    help="Seconds an idle connection stays open; longer than clients keep theirs (httpx: 5 s), so a reused "
+    "connection is never closed under a request.",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def serve(**params: Any) -> None:
     """Serve rubric (and with --pairwise, preference) judgements over HTTP.
@@ -81,6 +89,12 @@ def serve(**params: Any) -> None:
             f"judge {built.backend.model_id}, unscored -> {policy}, on http://{params['host']}:{params['port']}",
             err=True,
         )
-        uvicorn.run(app, host=params["host"], port=params["port"], log_level=params["log_level"])
+        uvicorn.run(
+            app,
+            host=params["host"],
+            port=params["port"],
+            log_level=params["log_level"],
+            timeout_keep_alive=int(params["keep_alive"]),
+        )
     finally:
         built.close()
