@@ -39,6 +39,8 @@ def test_bedrock_takes_the_lambda_region_other_backends_do_not() -> None:
         "us-east-1"
     )
     assert JudgeConfig.from_env({**base, "JUDGERL_BACKEND": "openai"}).region is None
+    packaged = {"backend": "bedrock", "backend_options": {"region": "ap-south-1"}}
+    assert JudgeConfig.from_env(base, defaults=packaged).backend_kwargs()["region"] == "ap-south-1"
 
 
 @pytest.mark.parametrize(

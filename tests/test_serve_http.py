@@ -13,10 +13,10 @@ import httpx
 import pytest
 import requests
 
-from judgerl.reward_contract import UnscoredPolicy
+from judgerl.reward_contract import RewardScorer, UnscoredPolicy
 from judgerl.serve import lambda_handler
 from judgerl.serve.lambda_handler import LocalContext
-from judgerl.serve.nova import validate_nova_output
+from judgerl.serve.nova import nova_result, parse_lenient, validate_nova_output
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
 from serve_support import DATA, RUBRIC_PATH, PeakBackend, judge_config
 
@@ -278,3 +278,35 @@ def test_judge_concurrency_is_honoured_beyond_the_default_thread_pool() -> None:
         payload = {"query": [f"good {i}" for i in range(12)]}
         assert httpx.post(f"{base}/get_reward", json=payload, timeout=60).status_code == 200
     assert PeakBackend.peak == 12
+
+
+@pytest.mark.integration
+def test_a_real_in_process_judge_behind_the_server(tiny_judge_dir: Path) -> None:
+    """The transformers backend (a tiny random Qwen2 judge, offline) behind /v1/nova and /get_reward, plus the
+    sync door (the Lambda's path) on the same model: real probabilities, ids in order, the same rewards."""
+    judge = {"backend": "transformers", "backend_options": {"model": str(tiny_judge_dir)}, "rationales": "none"}
+    event = nova_event()
+    with running(judge, token=TOKEN) as base:
+        served = httpx.post(f"{base}/v1/nova", json=event, headers=AUTH, timeout=300).json()
+        queries = [TEMPLATE.format(q="What is 2+2?") + "4<|im_end|>"]
+        openrlhf = httpx.post(
+            f"{base}/get_reward",
+            json={"query": queries, "prompts": [TEMPLATE.format(q="What is 2+2?")], "labels": ["4"]},
+            headers=AUTH,
+            timeout=300,
+        ).json()
+    assert validate_nova_output(served) == [] and [r["id"] for r in served] == ["123", "124", "125"]
+    assert all(0.0 <= r["aggregate_reward_score"] <= 1.0 for r in served)
+    assert all({m["name"]: m["value"] for m in r["metrics_list"]}["unscored"] == 0.0 for r in served)
+    criteria = [[m["value"] for m in r["metrics_list"] if m["type"] == "Reward"] for r in served]
+    assert all(len(values) == 3 and all(0.0 < v < 1.0 for v in values) for values in criteria)
+    assert openrlhf["extra_logs"]["unscored"] == [0.0] and 0.0 <= openrlhf["rewards"][0] <= 1.0
+
+    built = judge_config(**judge).build()
+    try:
+        direct = [nova_result(o) for o in RewardScorer(built.rubric_judge).score(parse_lenient(event), door="test")]
+    finally:
+        built.close()
+    assert [r["aggregate_reward_score"] for r in direct] == pytest.approx(
+        [r["aggregate_reward_score"] for r in served], abs=1e-6
+    )

@@ -103,7 +103,8 @@ class JudgeConfig(BaseModel):
         data.update(overrides or {})
         if not data.get("rubric"):
             raise JudgerlError("JUDGERL_RUBRIC is not set: point it at a rubric file in the package or an s3:// URI")
-        if not data.get("region") and data.get("backend") == "bedrock":
+        region_given = data.get("region") or (data.get("backend_options") or {}).get("region")
+        if not region_given and data.get("backend") == "bedrock":
             data["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
         return cls.from_mapping(data, source="JUDGERL_* environment")
 

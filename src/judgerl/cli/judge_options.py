@@ -2,51 +2,44 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
 from judgerl.errors import JudgerlError
 from judgerl.judge_config import JudgeConfig
 from judgerl.reward_contract import UnscoredPolicy
+from judgerl.settings import default_cache_path
 
 F = TypeVar("F", bound=Callable[..., Any])
+_BACKEND_PARAMS = ("backend", "model", "base_urls", "region", "profile", "max_input_tokens", "backend_options")
 
 
 def judge_options(function: F) -> F:
-    """--rubric, --pairwise, --backend, --model, --region, --backend-option, --mode, --score, --rationales,
-    --cache, --concurrency (each also read from its JUDGERL_* environment variable)."""
+    """--rubric, --pairwise, --mode, --score, --rationales, --cache/--no-cache, --concurrency, and the backend
+    options every judging command shares (--backend, --model, --base-url, --region, --profile, ...)."""
     options = [
         click.option("--rubric", envvar="JUDGERL_RUBRIC", required=True, help="Rubric file (YAML/JSON) or s3:// URI."),
-        click.option("--pairwise", is_flag=True, envvar="JUDGERL_PAIRWISE", help="Also judge pairs (preferences)."),
-        click.option(
-            "--backend",
-            envvar="JUDGERL_BACKEND",
-            default="transformers",
-            show_default=True,
-            help="Judge backend name, or 'package.module:Factory' for your own.",
-        ),
-        click.option("--model", envvar="JUDGERL_MODEL", help="Judge model id or path (passed to the backend)."),
-        click.option("--region", envvar="JUDGERL_REGION", help="AWS region (bedrock backend)."),
-        click.option(
-            "--backend-option",
-            "backend_option",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="Further backend option; VALUE is parsed as JSON when it can be (repeatable).",
-        ),
+        click.option("--pairwise", is_flag=True, help="Also judge pairs (preferences) on POST /v1/judge."),
         click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True),
         click.option("--score", type=click.Choice(["soft", "hard"]), default="soft", show_default=True),
         click.option(
             "--rationales", default="failures", show_default=True, help="none | failures | all | sample:<fraction>."
         ),
-        click.option("--cache", "cache_path", envvar="JUDGERL_CACHE", help="SQLite verdict cache file."),
+        click.option(
+            "--cache",
+            "cache_path",
+            default=None,
+            help="Verdict cache (SQLite). Default: $JUDGERL_HOME/cache/verdicts.sqlite.",
+        ),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache."),
         click.option(
             "--concurrency", type=click.IntRange(1, 4096), default=4, show_default=True, help="Samples judged at once."
         ),
     ]
+    function = judge_backend_options(function)
     for option in reversed(options):
         function = option(function)
     return function
@@ -67,32 +60,26 @@ def policy_options(function: F) -> F:
     return function
 
 
-def parse_backend_options(items: tuple[str, ...]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise JudgerlError(f"--backend-option {item!r}: expected KEY=VALUE, e.g. max_input_tokens=4096")
-        try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
-    return options
-
-
-def judge_config_from(params: dict[str, Any]) -> JudgeConfig:
+def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> JudgeConfig:
     """A JudgeConfig from the parameters of :func:`judge_options` (removing them from ``params``)."""
+    backend_args = {name: params.pop(name) for name in _BACKEND_PARAMS}
+    backend = backend_args.pop("backend")
+    try:
+        options = backend_kwargs(**backend_args)
+    except ImportError:
+        raise JudgerlError("--model is required: no model catalog is installed to pick a default judge") from None
+    cache_path, no_cache = params.pop("cache_path"), params.pop("no_cache")
+    if cache_path is None and default_cache and not no_cache:
+        cache_path = str(default_cache_path())
     data = {
         "rubric": params.pop("rubric"),
         "pairwise": params.pop("pairwise"),
-        "backend": params.pop("backend"),
-        "model": params.pop("model"),
-        "region": params.pop("region"),
-        "backend_options": parse_backend_options(params.pop("backend_option")),
+        "backend": backend,
+        "backend_options": options,
         "mode": params.pop("mode"),
         "score": params.pop("score"),
         "rationales": params.pop("rationales"),
-        "cache_path": params.pop("cache_path"),
+        "cache_path": None if no_cache else cache_path,
         "concurrency": params.pop("concurrency"),
     }
     return JudgeConfig.from_mapping(data, source="command line")

@@ -42,7 +42,7 @@ def package(**params: Any) -> None:
     """Build a deployable zip: judgerl, the rubric, the judge config and the handler's dependencies."""
     from judgerl.serve.lambda_package import build_lambda_zip, describe
 
-    config = judge_config_from(params)
+    config = judge_config_from(params, default_cache=False)  # a Lambda may only write /tmp
     policy = policy_from(params)
     report = build_lambda_zip(
         params["out"],

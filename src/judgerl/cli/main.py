@@ -15,12 +15,10 @@ from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
 _COMMANDS: dict[str, tuple[str, str]] = {
-_COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
     "lambda": ("judgerl.cli.lambda_cmd", "lambda_group"),
     "serve": ("judgerl.cli.serve", "serve"),
-}
 }
 
 
