@@ -20,15 +20,13 @@ from judgerl.judge_config import describe_validation_error
 from judgerl.reward_contract import RewardOutcome, SampleProblem, reference_text
 from judgerl.samples import Message, Sample, clean_text
 
-_ROLES = {"system", "user", "assistant", "tool", "developer"}
-
 
 class NovaMessage(BaseModel):
     """A chat turn. ``content`` is text, or OpenAI-style parts whose text parts are joined."""
 
     model_config = ConfigDict(extra="allow")
 
-    role: str
+    role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
@@ -72,11 +70,7 @@ def sample_from_nova(nova: NovaSample) -> Sample:
     *context, last = nova.messages
     if last.role != "assistant":
         raise ValueError(f"messages[-1].role: the last message must be the assistant's response, got '{last.role}'")
-    prompt: list[Message] = []
-    for index, message in enumerate(context):
-        if message.role not in _ROLES:
-            raise ValueError(f"messages[{index}].role: '{message.role}' is not one of {', '.join(sorted(_ROLES))}")
-        prompt.append(Message(role=message.role, content=clean_text(message.text())))
+    prompt = [Message(role=message.role, content=clean_text(message.text())) for message in context]
     metadata = dict(nova.metadata or {})
     reference = nova.reference_answer if nova.reference_answer is not None else metadata.pop("reference_answer", None)
     metadata.pop("reference_answer", None)
