@@ -190,7 +190,9 @@ def start_server(rubric: Path, judge_ms: float, concurrency: int, log: Path) -> 
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(HERE)])}
     command = [sys.executable, "-m", "judgerl", "serve", "--rubric", str(rubric), "--port", str(port)]
-    command += ["--backend", "serve_load:LoadBackend", "--backend-option", f"delay_ms={judge_ms}"]
+    command += ["--backend", "serve_load:LoadBackend", "--model", "load-judge"]
+    command += ["--backend-option", f"delay_ms={judge_ms}"]
+    command += ["--no-cache"]  # as the in-process variant: every sample is judged
     command += ["--concurrency", str(concurrency), "--rationales", "none", "--log-level", "warning"]
     with log.open("wb") as sink:  # the child keeps its own handle
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
@@ -203,7 +205,7 @@ def start_server(rubric: Path, judge_ms: float, concurrency: int, log: Path) -> 
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError("the server did not start")
+    raise RuntimeError(f"the server did not start: {log.read_text(errors='replace')[-2000:]}")
 
 
 def machine_line() -> str:
