@@ -25,6 +25,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -234,7 +235,10 @@ class RewardScorer:
         self.judge = judge
         self.policy = policy or UnscoredPolicy()
         self.concurrency = max(1, concurrency or judge.concurrency)
-        self._semaphores: dict[int, asyncio.Semaphore] = {}
+        # one bound per event loop, forgotten with the loop (a semaphore cannot move between loops)
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._loop_lock = threading.Lock()
         self._loop: LoopThread | None = None
 
@@ -245,12 +249,9 @@ class RewardScorer:
     def semaphore(self) -> asyncio.Semaphore:
         """The concurrency bound of the running event loop (shared by every call on that loop)."""
         loop = asyncio.get_running_loop()
-        key = id(loop)
-        semaphore = self._semaphores.get(key)
+        semaphore = self._semaphores.get(loop)
         if semaphore is None:
-            if len(self._semaphores) > 64:  # loops come and go (asyncio.run per Lambda call); forget old ones
-                self._semaphores.clear()
-            semaphore = self._semaphores[key] = asyncio.Semaphore(self.concurrency)
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.concurrency)
         return semaphore
 
     async def averdicts(
