@@ -17,7 +17,9 @@ from judgerl.errors import JudgerlError
 _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
+    "lambda": ("judgerl.cli.lambda_cmd", "lambda_group"),
     "models": ("judgerl.cli.models_cmd", "models"),
+    "serve": ("judgerl.cli.serve", "serve"),
 }
 
 
