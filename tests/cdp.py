@@ -6,6 +6,7 @@ Used by the report's browser test; it needs only the Debian chromium package.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -54,12 +55,10 @@ class Chromium:
         self.timeout_s = timeout_s
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        # Move the child's ends above fd 4 so that the shell's '3<&R 4>&W' cannot overwrite one with the other.
+        # Move the child's ends above fd 4 so that '3<&R 4>&W' cannot overwrite one with the other; bash (dash
+        # takes only one-digit fds) then puts them on fds 3 and 4, where --remote-debugging-pipe expects them.
         to_browser_r, from_browser_w = (_above_four(fd) for fd in (to_browser_r, from_browser_w))
-        # bash (dash takes only one-digit fds) moves our pipe ends to fds 3 and 4, where --remote-debugging-pipe expects them.
-        command = (
-            f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w} {to_browser_r}<&- {from_browser_w}>&-'
-        )
+        command = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w} {to_browser_r}<&- {from_browser_w}>&-'
         self.log_path = user_data_dir.with_name(user_data_dir.name + "-chromium.log")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -140,10 +139,8 @@ class Chromium:
         return reply["result"].get("value")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(CDPError, OSError):
             self.send("Browser.close")
-        except (CDPError, OSError):
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -109,7 +109,7 @@ def policy_response(rng: random.Random, step: int, steps: int, question: int) ->
         parts.append(DEFECTS["safe"])
     if rng.random() < 0.04:
         parts.append(TIMEOUT_MARKER)
-    padding = rng.randint(0, 4) + int(6 * learned)
+    padding = rng.randint(0, 8) + int(6 * learned)
     parts.extend(["Let me explain the steps once more."] * padding)
     return " ".join(parts)
 
@@ -165,3 +165,19 @@ def anchor_set() -> list[AnchorSample]:
         AnchorSample(id="bad-1", prompt=prompt, response="It is 14 [wrong] [nounits].", expected="bad"),
         AnchorSample(id="bad-2", prompt=prompt, response="[rude] Figure it out. 7 [wrong] [nounits]", expected="bad"),
     ]
+
+
+HOSTILE_RESPONSE = '</script><script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2"> 12 & <b>'
+HOSTILE_RATIONALE = "<i>not</i> & </script><script>window.__pwned = 3</script>"
+
+
+def add_hostile_sample(run_dir: Path, step: int) -> None:
+    """A response and a rationale full of markup: the report must show them as text and run none of it."""
+    from judgerl import CriterionVerdict, SampleVerdict
+
+    sample = Sample(id="hostile", prompt="<script>alert(1)</script> What is 3 x 4?", response=HOSTILE_RESPONSE)
+    criteria = [CriterionVerdict(name=c.name, passed=True, p_pass=0.9) for c in RUBRIC.criteria if c.name != "units"]
+    criteria.insert(2, CriterionVerdict(name="units", passed=False, p_pass=0.2, rationale=HOSTILE_RATIONALE))
+    verdict = SampleVerdict(id="hostile", score=0.6, criteria=criteria, judge_model="scripted-judge")
+    with RunRecorder.open(run_dir, name="constructed", kind="train", resume=True) as recorder:
+        recorder.record_samples(step, [sample], [verdict])

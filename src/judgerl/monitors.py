@@ -7,6 +7,7 @@
 - **anchors**: fixed known-good and known-bad responses re-judged every N steps; verdicts that flip from the
   first evaluation, or good and bad anchors that stop separating, mean the judge has drifted.
 - **collapse**: verdict diversity collapses (every group's rewards equal): GRPO then has no signal.
+- **pairwise length**: in preference judging, the share of decisive pairs the longer response won.
 
 Pure functions plus ``HackingMonitor``, fed once per step by any trainer (no TRL import). Warnings are logged
 (the training log), returned with the step's metrics (for the trainer's logger) and stored by
@@ -26,8 +27,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgerl.anchors import AnchorSample
-from judgerl.samples import Sample, prompt_text
-from judgerl.verdicts import SampleVerdict
+from judgerl.samples import PairSample, Sample, prompt_text
+from judgerl.verdicts import PairVerdict, SampleVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class MonitorConfig(BaseModel):
     divergence: float = Field(default=0.3, gt=0, le=1, description="Mean |judge - check| that warns.")
     check_criteria: dict[str, str] = Field(
         default_factory=dict, description="Check name -> criterion whose P(pass) it is compared with (else score)."
+    )
+    longer_wins: float = Field(
+        default=0.75, gt=0.5, le=1, description="Pairwise: share of decisive pairs won by the longer response."
     )
     anchor_every: int = Field(default=50, ge=1, description="Re-judge the anchor set every this many steps.")
     anchor_flip_rate: float = Field(default=0.1, ge=0, le=1, description="Share of flipped anchor verdicts.")
@@ -181,6 +185,17 @@ def verdict_pattern_diversity(patterns: Sequence[tuple[bool | None, ...]]) -> fl
     return len(set(patterns)) / possible if possible > 1 else None
 
 
+def longer_response_win_rate(
+    length_a: Sequence[float], length_b: Sequence[float], winners: Sequence[str | None]
+) -> tuple[float | None, int]:
+    """Pairwise length bias: among decisive pairs whose responses differ in length, the share the longer
+    response won, and how many such pairs there were."""
+    decisive = [
+        (a > b) == (w == "A") for a, b, w in zip(length_a, length_b, winners, strict=True) if w in ("A", "B") and a != b
+    ]
+    return (sum(decisive) / len(decisive) if decisive else None), len(decisive)
+
+
 @dataclass(frozen=True)
 class AnchorDrift:
     flip_rate: float | None
@@ -251,6 +266,9 @@ class HackingMonitor:
         self._alarms: dict[str, _Alarm] = {}
         self._collapsed_steps = 0
         self._anchor_baseline: dict[str, SampleVerdict] | None = None
+        self._pair_history: deque[tuple[list[float], list[float], list[str | None]]] = deque(
+            maxlen=self.config.window_steps
+        )
 
     # ---- per step ------------------------------------------------------------------------------------
 
@@ -403,6 +421,46 @@ class HackingMonitor:
             "(the task may be solved, too hard, or the judge rubber-stamps)"
         )
         self._warn(result, "collapse", firing, message, value, limit)
+
+    # ---- pairwise ------------------------------------------------------------------------------------
+
+    def observe_pairs(self, step: int, pairs: Sequence[PairSample], verdicts: Sequence[PairVerdict]) -> MonitorResult:
+        """A pairwise step: does the judge prefer the longer response, and how order-consistent is it?"""
+        return self.observe_pair_values(
+            step,
+            length_a=[len(p.response_a) for p in pairs],
+            length_b=[len(p.response_b) for p in pairs],
+            winners=[v.winner for v in verdicts],
+            consistent=[v.consistent for v in verdicts],
+        )
+
+    def observe_pair_values(
+        self,
+        step: int,
+        *,
+        length_a: Sequence[float],
+        length_b: Sequence[float],
+        winners: Sequence[str | None],
+        consistent: Sequence[bool | None],
+    ) -> MonitorResult:
+        self._pair_history.append((list(length_a), list(length_b), list(winners)))
+        result = MonitorResult(step=step)
+        judged = [c for c in consistent if c is not None]
+        if judged:
+            result.metrics["monitor/position_consistency"] = sum(judged) / len(judged)
+        pooled_a = [length for a, _, _ in self._pair_history for length in a]
+        pooled_b = [length for _, b, _ in self._pair_history for length in b]
+        pooled_winners = [winner for _, _, w in self._pair_history for winner in w]
+        rate, n = longer_response_win_rate(pooled_a, pooled_b, pooled_winners)
+        if rate is not None:
+            result.metrics["monitor/longer_wins"] = rate
+            limit = self.config.longer_wins
+            message = (
+                f"the judge prefers the longer response: it won {rate:.0%} of {n} decisive pairs over the last "
+                f"{len(self._pair_history)} steps (limit {limit:.0%}); the policy may learn verbosity"
+            )
+            self._warn(result, "length", n >= self.config.min_samples and rate >= limit, message, rate, limit)
+        return result
 
     # ---- anchors -------------------------------------------------------------------------------------
 

@@ -14,7 +14,10 @@ import click
 from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
-_COMMANDS: dict[str, tuple[str, str]] = {}
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("judgerl.cli.inspect_cmd", "inspect"),
+    "report": ("judgerl.cli.report_cmd", "report"),
+}
 
 
 class _LazyGroup(click.Group):

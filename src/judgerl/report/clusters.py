@@ -110,6 +110,20 @@ def spherical_kmeans(
     return labels, centers
 
 
+def _best_of(
+    vectors: np.ndarray, weights: np.ndarray, k: int, seed: int, restarts: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means from several seeds, keeping the tightest result (k-means stops in local optima)."""
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for attempt in range(restarts):
+        labels, centers = spherical_kmeans(vectors, weights, k, seed=seed * 1000 + attempt)
+        fit = float((weights * np.einsum("ij,ij->i", vectors, centers[labels])).sum())
+        if best is None or fit > best[0]:
+            best = (fit, labels, centers)
+    assert best is not None
+    return best[1], best[2]
+
+
 def silhouette(vectors: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette with cosine distance; -1 when there is a single cluster."""
     if len(set(labels.tolist())) < 2:
@@ -158,7 +172,7 @@ def cluster_rationales(
     probe = np.flatnonzero(nonzero)[:600]
     scored: list[tuple[float, int, np.ndarray]] = []
     for k in candidates:
-        labels, centers = spherical_kmeans(fit_vectors[nonzero], fit_weights[nonzero], k, seed=seed)
+        labels, centers = _best_of(fit_vectors[nonzero], fit_weights[nonzero], k, seed)
         full = np.zeros(len(fit_rows), dtype=int)
         full[nonzero] = labels
         scored.append((silhouette(fit_vectors[probe], full[probe]), k, centers))

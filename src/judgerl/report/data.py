@@ -244,6 +244,19 @@ def replay_monitors(store: VerdictStore, run_id: int, monitor: HackingMonitor | 
             )
         )
     results += _replay_anchors(store, run_id, monitor)
+    pairs_by_step: dict[int, list[StoredPair]] = defaultdict(list)
+    for pair in store.pairs(run_id):
+        pairs_by_step[pair.step].append(pair)
+    for step, pairs in sorted(pairs_by_step.items()):
+        results.append(
+            monitor.observe_pair_values(
+                step,
+                length_a=[len(p.response_a) for p in pairs],
+                length_b=[len(p.response_b) for p in pairs],
+                winners=[p.winner for p in pairs],
+                consistent=[p.consistent for p in pairs],
+            )
+        )
     series: dict[str, tuple[list[int], list[float]]] = {}
     warnings = []
     for result in sorted(results, key=lambda r: r.step):

@@ -228,6 +228,7 @@ def render_html(data: ReportData, plots: list[Plot]) -> str:
         if unscored
         else ""
     )
+    failures_link = "" if data.is_pairwise else '<a href="#failures">failure modes</a>'
     generated = _when(dt.datetime.now(tz=dt.UTC).timestamp())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -236,8 +237,8 @@ def render_html(data: ReportData, plots: list[Plot]) -> str:
 <body><header><h1>{escape(title)}</h1>
 <p class="muted">{escape(run.kind)} run · {what} judging · judge {escape(", ".join(judge_models) or "unknown")} ·
 started {_when(run.started)} · finished {_when(run.finished)} · store {escape(data.store_path)}</p>
-<nav><a href="#plots">plots</a><a href="#monitors">monitors</a><a href="#failures">failure modes</a>
-<a href="#browser">samples</a></nav><div class="cards">{_summary_cards(data)}</div></header>
+<nav><a href="#plots">plots</a><a href="#monitors">monitors</a>{failures_link}<a href="#browser">samples</a></nav>
+<div class="cards">{_summary_cards(data)}</div></header>
 <main>{_warnings_section(data)}<h2 id="plots">Plots</h2>{plot_html}
 {unscored_table}
 {"" if data.is_pairwise else _failures_section(data)}{_browser_section(data)}

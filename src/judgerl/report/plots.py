@@ -263,6 +263,7 @@ _MONITOR_PANELS = [
     ("monitor/reward_std", "reward std", "collapse_min_std", "below"),
     ("monitor/anchor_flip_rate", "anchor verdicts flipped", "anchor_flip_rate", "above"),
     ("monitor/anchor_separation", "anchor good - bad", "anchor_min_separation", "below"),
+    ("monitor/longer_wins", "pairs won by the longer response", "longer_wins", "above"),
 ]
 
 

@@ -283,7 +283,8 @@ class StoreQueries:
     def worst_samples(
         self, run_id: int, criterion: str | None, step: int | None, window: int = 0, limit: int = 10
     ) -> list[StoredSample]:
-        """The lowest-scoring samples for a criterion (by P(pass), failures first) or by reward, around a step."""
+        """The lowest-scoring samples for a criterion (failures first, lowest P(pass) first) or by reward, around a
+        step; unscored ones come last."""
         where, params = "s.run_id = ? AND s.source = 'policy'", list[Any]([run_id])
         if step is not None:
             where += " AND s.step BETWEEN ? AND ?"
@@ -291,18 +292,26 @@ class StoreQueries:
         if criterion is None:
             order_sql = (
                 f"SELECT s.id AS row FROM samples s WHERE {where} "
-                "ORDER BY s.reward IS NULL DESC, s.reward ASC, s.step, s.id LIMIT ?"
+                "ORDER BY s.reward IS NULL, s.reward ASC, s.step, s.id LIMIT ?"
             )
         else:
             where += " AND c.criterion = ?"
             params.append(criterion)
             order_sql = (
                 f"SELECT s.id AS row FROM samples s JOIN criterion_verdicts c ON c.sample_row = s.id WHERE {where} "
-                "ORDER BY c.passed IS NULL DESC, c.passed ASC, COALESCE(c.p_pass, c.passed) ASC, s.step, s.id LIMIT ?"
+                "ORDER BY c.passed IS NULL, c.passed ASC, COALESCE(c.p_pass, c.passed) ASC, s.step, s.id LIMIT ?"
             )
         rows = [r["row"] for r in self._query(order_sql, [*params, limit])]
         by_row = {s.row: s for s in self.samples(run_id, rows=rows)}
         return [by_row[r] for r in rows if r in by_row]
+
+    def samples_by_id(self, run_id: int, sample_id: str, source: str = "policy") -> list[StoredSample]:
+        """Every recorded sample with this sample id (one per step it was judged at)."""
+        rows = self._query(
+            "SELECT id FROM samples WHERE run_id = ? AND sample_id = ? AND source = ? ORDER BY step, id",
+            (run_id, sample_id, source),
+        )
+        return self.samples(run_id, source=source, rows=[r["id"] for r in rows])
 
     def failure_rationales(self, run_id: int, criterion: str) -> list[sqlite3.Row]:
         """(row, step, rationale) of every failed verdict of a criterion that carries a rationale."""

@@ -148,6 +148,9 @@ def migrate(db: sqlite3.Connection, path: str, migrations: list[tuple[str, ...]]
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {target:d}")
             db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise JudgerlError(f"{path}: verdict store migration {target} failed and was rolled back: {exc}") from exc
         except BaseException:
             db.execute("ROLLBACK")
             raise

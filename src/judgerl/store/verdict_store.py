@@ -75,7 +75,8 @@ def _pick(p_a: float | None) -> str | None:
 class VerdictStore(StoreQueries):
     """Open (creating and migrating as needed) the store at ``path``.
 
-    ``readonly``: open an existing store without creating or migrating it (for reports and inspection)."""
+    ``readonly``: open an existing store, never create one (reports, inspection). An older schema is still
+    upgraded; a newer one is refused."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -86,17 +87,24 @@ class VerdictStore(StoreQueries):
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise JudgerlError(f"{self.path}: cannot open the verdict store ({exc})") from None
+        try:
             self._db.execute("PRAGMA busy_timeout = 30000")
             self._db.execute("PRAGMA foreign_keys = ON")
             if readonly:
                 self._check_readable()
             else:
                 self._db.execute("PRAGMA journal_mode = WAL")
-                # In WAL mode NORMAL loses no committed transaction to a process crash, only to power loss.
-                self._db.execute("PRAGMA synchronous = NORMAL")
-                migrate(self._db, str(self.path))
+            # In WAL mode NORMAL loses no committed transaction to a process crash, only to power loss.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            migrate(self._db, str(self.path))  # a no-op unless the store was written by an older judgerl
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise JudgerlError(f"{self.path}: not a readable verdict store ({exc})") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def _check_readable(self) -> None:
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

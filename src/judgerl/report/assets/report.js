@@ -124,7 +124,8 @@
     var summary = el("summary");
     var outcome = item.u !== null ? "unscored" : "winner " + item.w + (item.k ? "" : " (orders disagree)");
     summary.appendChild(el("span", null, "step " + item.s + " · " + item.id + " · " + outcome +
-      " · P(A better) " + fmt(item.pa) + " [A first " + fmt(item.p1, 2) + ", B first " + fmt(item.p2, 2) + "]"));
+      " · P(A better) " + fmt(item.pa) + " [A shown first " + fmt(item.p1, 2) + ", A shown second " + fmt(item.p2, 2) +
+      "]"));
     card.appendChild(summary);
     card.addEventListener("toggle", function () {
       if (!card.open || card.dataset.filled) { return; }
