@@ -224,3 +224,17 @@ def test_judge_verdicts_from_the_real_judge_round_trip_into_the_report(tmp_path:
     for verdict in verdicts:
         for criterion in verdict.criteria:
             assert stored[(verdict.id, criterion.name)] == criterion.rationale
+
+
+def test_report_of_an_empty_run_and_of_a_run_without_rationales(tmp_path: Path) -> None:
+    with VerdictStore(store_path(tmp_path / "empty")) as store:
+        store.start_run("nothing-yet", "train")
+    html = build_report(tmp_path / "empty").read_text(encoding="utf-8")
+    assert "judgerl report: nothing-yet" in html and "No failed verdicts." in html
+    assert browser_data(html)["items"] == [] and "<figure" not in html
+
+    samples, _ = judged(6)
+    verdicts = RubricJudge(RUBRIC, scripted_judge(False), rationales="none").judge(samples)
+    record_judge_run(tmp_path / "bare", samples, verdicts, rubric=RUBRIC)
+    html = build_report(tmp_path / "bare").read_text(encoding="utf-8")
+    assert "No rationales were recorded for these failures" in html
