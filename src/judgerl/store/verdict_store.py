@@ -15,7 +15,8 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,20 +131,17 @@ class VerdictStore(StoreQueries):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, statements: Sequence[tuple[str, Sequence[Any] | Sequence[Sequence[Any]], bool]]) -> None:
-        """Run (sql, params, many) statements in one IMMEDIATE transaction: all of them or none."""
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction under the store's lock: everything written inside commits, or none of it."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for sql, params, many in statements:
-                    if many:
-                        self._db.executemany(sql, params)
-                    else:
-                        self._db.execute(sql, params)
-                self._db.execute("COMMIT")
+                yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._db.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -166,45 +164,38 @@ class VerdictStore(StoreQueries):
         returns the existing run (call ``discard_after`` with the checkpoint's step when resuming training)."""
         from judgerl import __version__
 
-        existing = self._query("SELECT id FROM runs WHERE name = ?", (name,))
-        if existing:
-            if resume:
-                run_id: int = existing[0]["id"]
-                self._write([("UPDATE runs SET finished = NULL WHERE id = ?", (run_id,), False)])
-                return run_id
-            raise JudgerlError(f"{self.path}: a run named '{name}' is already stored; pick another name or resume it")
         rubric_json = None
         if rubric is not None:
             rubric_json = _json(
                 [{"name": c.name, "text": c.text, "weight": c.weight, "gate": c.gate} for c in rubric.criteria]
             )
-        with self._lock:
-            self._write(
-                [
-                    (
-                        "INSERT INTO runs (name, kind, config, rubric, judgerl_version, started) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (name, kind, _json(config) or "{}", rubric_json, __version__, time.time()),
-                        False,
-                    )
-                ]
+        with self._transaction() as db:
+            existing = db.execute("SELECT id FROM runs WHERE name = ?", (name,)).fetchone()
+            if existing is not None and not resume:
+                raise JudgerlError(
+                    f"{self.path}: a run named '{name}' is already stored; pick another name or resume it"
+                )
+            if existing is not None:
+                run_id: int = existing[0]
+                db.execute("UPDATE runs SET finished = NULL WHERE id = ?", (run_id,))
+                return run_id
+            cursor = db.execute(
+                "INSERT INTO runs (name, kind, config, rubric, judgerl_version, started) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, kind, _json(config) or "{}", rubric_json, __version__, time.time()),
             )
-            created: int = self._query("SELECT id FROM runs WHERE name = ?", (name,))[0]["id"]
+            created = int(cursor.lastrowid or 0)
         logger.info("verdict store %s: run '%s' (%s) is run %d", self.path, name, kind, created)
         return created
 
     def finish_run(self, run_id: int) -> None:
-        self._write([("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id), False)])
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
 
     def discard_after(self, run_id: int, step: int) -> None:
         """Delete what was recorded after ``step`` (training resumed from a checkpoint at that step)."""
-        self._write(
-            [
-                ("DELETE FROM samples WHERE run_id = ? AND step > ?", (run_id, step), False),
-                ("DELETE FROM pairs WHERE run_id = ? AND step > ?", (run_id, step), False),
-                ("DELETE FROM events WHERE run_id = ? AND step > ?", (run_id, step), False),
-            ]
-        )
+        with self._transaction() as db:
+            for table in ("samples", "pairs", "events"):
+                db.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", (run_id, step))
 
     # ---- verdicts ------------------------------------------------------------------------------------
 
@@ -259,30 +250,22 @@ class VerdictStore(StoreQueries):
                     for c in verdict.criteria
                 )
             )  # fmt: skip
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO prompts (hash, text) VALUES (?, ?)", list(prompt_rows.items())
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO prompts (hash, text) VALUES (?, ?)", list(prompt_rows.items()))
+            for row, criteria in zip(sample_rows, verdict_rows, strict=True):
+                cursor = db.execute(
+                    "INSERT INTO samples (run_id, step, source, sample_id, prompt_hash, response, reference, "
+                    "response_chars, response_tokens, reward, score, hard_score, gate_failed, unscored_reason, "
+                    "judge_model, mode, prompt_tokens, completion_tokens, latency_s, truncated, n_criteria, "
+                    "checks, metadata, raw_reply, created) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
                 )
-                for row, criteria in zip(sample_rows, verdict_rows, strict=True):
-                    cursor = self._db.execute(
-                        "INSERT INTO samples (run_id, step, source, sample_id, prompt_hash, response, reference, "
-                        "response_chars, response_tokens, reward, score, hard_score, gate_failed, unscored_reason, "
-                        "judge_model, mode, prompt_tokens, completion_tokens, latency_s, truncated, n_criteria, "
-                        "checks, metadata, raw_reply, created) VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    )
-                    self._db.executemany(
-                        "INSERT INTO criterion_verdicts (sample_row, criterion, p_pass, passed, threshold, "
-                        "rationale, unscored_reason, cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(cursor.lastrowid, *criterion) for criterion in criteria],
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                db.executemany(
+                    "INSERT INTO criterion_verdicts (sample_row, criterion, p_pass, passed, threshold, "
+                    "rationale, unscored_reason, cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(cursor.lastrowid, *criterion) for criterion in criteria],
+                )
 
     def record_pairs(
         self,
@@ -313,20 +296,16 @@ class VerdictStore(StoreQueries):
                     int(verdict.truncated), _json(pair.metadata or None), now,
                 )
             )  # fmt: skip
-        self._write(
-            [
-                ("INSERT OR IGNORE INTO prompts (hash, text) VALUES (?, ?)", list(prompt_rows.items()), True),
-                (
-                    "INSERT INTO pairs (run_id, step, source, pair_id, prompt_hash, response_a, response_b, "
-                    "reference, p_a, winner, consistent, p_a_first_order, p_a_second_order, first_order_pick, "
-                    "second_order_pick, rationale, unscored_reason, judge_model, prompt_tokens, "
-                    "completion_tokens, latency_s, truncated, metadata, created) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                    True,
-                ),
-            ]
-        )
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO prompts (hash, text) VALUES (?, ?)", list(prompt_rows.items()))
+            db.executemany(
+                "INSERT INTO pairs (run_id, step, source, pair_id, prompt_hash, response_a, response_b, "
+                "reference, p_a, winner, consistent, p_a_first_order, p_a_second_order, first_order_pick, "
+                "second_order_pick, rationale, unscored_reason, judge_model, prompt_tokens, "
+                "completion_tokens, latency_s, truncated, metadata, created) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def record_events(
         self,
@@ -348,13 +327,9 @@ class VerdictStore(StoreQueries):
             for name, message, value, threshold in warnings
         ]
         if rows:
-            self._write(
-                [
-                    (
-                        "INSERT INTO events (run_id, step, kind, name, value, threshold, message, created) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                        True,
-                    )
-                ]
-            )
+            with self._transaction() as db:
+                db.executemany(
+                    "INSERT INTO events (run_id, step, kind, name, value, threshold, message, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
