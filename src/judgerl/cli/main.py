@@ -15,7 +15,9 @@ from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
 _COMMANDS: dict[str, tuple[str, str]] = {
+    "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "inspect": ("judgerl.cli.inspect_cmd", "inspect"),
+    "judge": ("judgerl.cli.judge_cmd", "judge"),
     "report": ("judgerl.cli.report_cmd", "report"),
 }
 
