@@ -120,6 +120,8 @@ def test_report_of_a_pairwise_run(tmp_path: Path) -> None:
     data = browser_data(html)
     assert data["kind"] == "pair" and [i["id"] for i in data["items"]] == [p.id for p in pairs]
     assert 'id="f-outcome"' in html and 'id="f-criterion"' not in html
+    # one step: the monitors' values are a table, not one-point plots; the pairwise length monitor ran
+    assert 'id="plot-monitors"' not in html and 'id="monitor-latest"' in html and "<td>longer_wins</td>" in html
 
 
 def test_report_errors_name_the_fix(tmp_path: Path) -> None:

@@ -125,6 +125,16 @@ def _warnings_section(data: ReportData) -> str:
             f'<div class="warning" data-monitor="{escape(warning.name)}"><b>step {warning.step} · '
             f"{escape(warning.name)}</b>: {escape(warning.message or '')}</div>"
         )
+    if view.series:
+        rows = "".join(
+            f"<tr><td>{escape(name.removeprefix('monitor/'))}</td><td class=num>{steps[-1]}</td>"
+            f"<td class=num>{values[-1]:.3f}</td></tr>"
+            for name, (steps, values) in sorted(view.series.items())
+        )
+        parts.append(
+            '<details id="monitor-latest"><summary>Latest monitor metrics</summary><table><tr><th>metric</th>'
+            f"<th>step</th><th>value</th></tr>{rows}</table></details>"
+        )
     return "".join(parts)
 
 

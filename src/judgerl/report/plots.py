@@ -303,5 +303,7 @@ def all_plots(data: ReportData) -> list[Plot]:
         position_plot,
     ]
     plots = [plot for make in makers if (plot := make(data)) is not None]
+    if data.single_step:  # one point per metric: the monitor section's table says it better
+        return plots
     monitors = monitor_plot(data.monitor, monitor_config_of(data.config))
     return plots + ([monitors] if monitors else [])
