@@ -14,7 +14,9 @@ import click
 from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
-_COMMANDS: dict[str, tuple[str, str]] = {}
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("judgerl.cli.validate_cmd", "validate"),
+}
 
 
 class _LazyGroup(click.Group):

@@ -1,0 +1,1 @@
+"""Deterministic, program-checkable criteria (ground truth for judge validation and training monitors)."""
