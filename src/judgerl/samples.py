@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -49,6 +49,12 @@ class Sample(BaseModel):
     @classmethod
     def _clean(cls, value: str | None) -> str | None:
         return None if value is None else clean_text(value)
+
+
+class LabelledSample(Sample):
+    """A sample with human or program labels per criterion, for calibration and validation."""
+
+    labels: dict[str, bool]
 
 
 class PairSample(BaseModel):
@@ -108,15 +114,18 @@ def _row_error(path: Path, number: int, exc: ValidationError) -> SampleError:
     return SampleError(f"{path}:{number}: field '{field}': {message}")
 
 
-def load_samples(path: str | Path) -> list[Sample]:
+SampleT = TypeVar("SampleT", bound=Sample)
+
+
+def load_samples(path: str | Path, model: type[SampleT] = Sample) -> list[SampleT]:  # type: ignore[assignment]
     """Read rubric samples; a missing or mistyped field raises SampleError naming the line and field."""
     path = Path(path)
-    samples: list[Sample] = []
+    samples: list[SampleT] = []
     seen: dict[str, int] = {}
     for number, row in _read_rows(path):
         row.setdefault("id", str(number))
         try:
-            sample = Sample.model_validate(row)
+            sample = model.model_validate(row)
         except ValidationError as exc:
             raise _row_error(path, number, exc) from None
         if sample.id in seen:
@@ -124,6 +133,11 @@ def load_samples(path: str | Path) -> list[Sample]:
         seen[sample.id] = number
         samples.append(sample)
     return samples
+
+
+def load_labelled(path: str | Path) -> list[LabelledSample]:
+    """Read samples with per-criterion Boolean labels (``"labels": {"criterion": true}``)."""
+    return load_samples(path, LabelledSample)
 
 
 def load_pairs(path: str | Path) -> list[PairSample]:

@@ -15,6 +15,8 @@ from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
 _COMMANDS: dict[str, tuple[str, str]] = {
+    "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
+    "judge": ("judgerl.cli.judge_cmd", "judge"),
     "validate": ("judgerl.cli.validate_cmd", "validate"),
 }
 

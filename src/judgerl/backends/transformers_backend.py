@@ -1,0 +1,356 @@
+"""The in-process judge: a Hugging Face causal LM run with torch, on CPU by default.
+
+Verdicts are read from next-token probabilities in one forward pass. Prompts passed together usually share a
+long prefix (one sample's instructions, task and response; only the criterion differs), so that prefix is run
+once and every suffix continues from a copy of its KV cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
+from judgerl.errors import BackendUnavailable, JudgerlError, ModelNotFound
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "float32": torch.float32,
+    "fp32": torch.float32,
+}
+# Below this many shared tokens, a separate prefix pass costs more than it saves.
+_MIN_SHARED_PREFIX = 16
+# End-of-turn markers of common chat templates, used as stop tokens when present in the vocabulary.
+_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _resolve_model(model: str) -> str:
+    """A local directory as given; anything else through the model catalog (names, .gguf files, HF ids)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path)
+    try:
+        from judgerl.models import resolve_model
+    except ModuleNotFoundError as exc:
+        if exc.name != "judgerl.models":
+            raise
+        resolved = model
+    else:
+        resolved = resolve_model(model)
+    if resolved.startswith(("/", ".", "~")) and not Path(resolved).expanduser().is_dir():
+        raise ModelNotFound(
+            f"judge model directory '{model}' does not exist: pass a local Hugging Face model "
+            "directory, a .gguf file, or a model name from the catalog"
+        )
+    return str(Path(resolved).expanduser()) if resolved.startswith("~") else resolved
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[k : k + size] for k in range(0, len(items), size)]
+
+
+class TransformersBackend(JudgeBackend):
+    """A local causal LM as the judge (``--backend transformers``)."""
+
+    name = "transformers"
+    supports_logprobs = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str = "auto",
+        max_input_tokens: int = 4096,
+        share_prefix: bool = True,
+        max_batch: int = 16,
+        threads: int | None = None,
+        device: str | None = None,
+    ) -> None:
+        super().__init__(model_id=model, max_input_tokens=max_input_tokens)
+        if max_batch < 1:
+            raise JudgerlError(f"max_batch must be at least 1, got {max_batch}")
+        # bf16 is about 2x faster than fp32 on CPU; the final projection stays fp32 (see _head).
+        torch_dtype = torch.bfloat16 if dtype == "auto" else _DTYPES.get(dtype)
+        if torch_dtype is None:
+            raise JudgerlError(f"unknown dtype '{dtype}': choose auto, {', '.join(_DTYPES)}")
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.share_prefix = share_prefix
+        self.max_batch = max_batch
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        path = _resolve_model(model)
+        try:
+            tokenizer: Any = AutoTokenizer.from_pretrained(path)
+            model_obj: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        except OSError as exc:
+            raise ModelNotFound(f"cannot load judge model '{model}': {_one_line(exc)}") from None
+        except Exception as exc:  # a broken checkpoint or an unsupported architecture: a set-up error
+            raise BackendUnavailable(f"cannot load judge model '{model}': {_one_line(exc)}") from None
+        self.tokenizer: Any = tokenizer
+        self.model: Any = model_obj
+        self.model.to(self.device).eval()
+        self._body: Any = self.model.base_model
+        head = self.model.get_output_embeddings()
+        # A float32 copy of the last projection only (its weight may be tied to the embeddings, which stay
+        # in the model dtype): bf16 logits would round label probabilities to ~3% steps.
+        self._head_w = head.weight.detach().to(torch.float32)
+        bias = getattr(head, "bias", None)
+        self._head_b = None if bias is None else bias.detach().to(torch.float32)
+        cfg = self.model.config.get_text_config()
+        self._softcap: float | None = getattr(cfg, "final_logit_softcapping", None)
+        self._logit_div: float = float(getattr(cfg, "logits_scaling", None) or 1.0)  # Granite divides logits
+        self._lock = threading.Lock()
+        self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
+        self._stop_ids = self._find_stop_ids()
+
+    # -- tokens -----------------------------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def render(self, prompt: JudgePrompt) -> str:
+        """The prompt as the model sees it: chat template, assistant header, then the answer prefix."""
+        messages = [{"role": "system", "content": prompt.system}] if prompt.system else []
+        messages.append({"role": "user", "content": prompt.user})
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        else:
+            bos = self.tokenizer.bos_token or ""
+            system = f"System: {prompt.system}\n\n" if prompt.system else ""
+            text = f"{bos}{system}User: {prompt.user}\n\nAssistant: "
+        return str(text) + prompt.answer_prefix
+
+    def _encode(self, prompt: JudgePrompt) -> list[int]:
+        # The template already carries its special tokens; adding BOS again would shift the model's view.
+        return list(self.tokenizer(self.render(prompt), add_special_tokens=False)["input_ids"])
+
+    def _find_stop_ids(self) -> set[int]:
+        stop: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            if isinstance(source, int):
+                stop.add(source)
+            elif isinstance(source, list):
+                stop.update(int(t) for t in source)
+        vocab = self.tokenizer.get_vocab()
+        stop.update(vocab[t] for t in _END_OF_TURN if t in vocab)
+        return stop
+
+    def label_token_ids(self, labels: Sequence[str]) -> dict[str, list[int]]:
+        """Each label's candidate first tokens: the label as written, lowercase and capitalised, with and
+        without a leading space."""
+        key = tuple(labels)
+        if key in self._label_cache:
+            return self._label_cache[key]
+        if not labels or len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
+            raise JudgerlError(f"labels must be distinct, non-empty strings; got {list(labels)}")
+        ids: dict[str, list[int]] = {}
+        for label in labels:
+            found: list[int] = []
+            for form in dict.fromkeys((label, label.lower(), label.capitalize(), label.upper())):
+                for variant in (form, " " + form):
+                    tokens = self.tokenizer(variant, add_special_tokens=False)["input_ids"]
+                    if tokens and tokens[0] not in found:
+                        found.append(int(tokens[0]))
+            ids[label] = found
+        owners: dict[int, list[str]] = {}
+        for label, tokens in ids.items():
+            for t in tokens:
+                owners.setdefault(t, []).append(label)
+        shared = {self.tokenizer.convert_ids_to_tokens(t): names for t, names in owners.items() if len(names) > 1}
+        if shared:
+            log.warning("labels share first tokens, so their probabilities overlap: %s", shared)
+        self._label_cache[key] = ids
+        return ids
+
+    # -- model calls --------------------------------------------------------------------------------------------
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = torch.nn.functional.linear(hidden.to(torch.float32), self._head_w, self._head_b)
+        if self._logit_div != 1.0:
+            logits = logits / self._logit_div
+        if self._softcap:
+            logits = torch.tanh(logits / self._softcap) * self._softcap
+        return logits
+
+    def _run_alone(self, ids: list[int]) -> torch.Tensor:
+        """Next-token logits after one prompt, a full forward pass on its own."""
+        out = self._body(input_ids=torch.tensor([ids], device=self.device), use_cache=False)
+        return self._logits(out.last_hidden_state[0, -1])
+
+    def _run_shared(self, ids: list[list[int]], prefix_len: int) -> list[torch.Tensor]:
+        """Next-token logits after each prompt of a group sharing their first ``prefix_len`` tokens: the prefix
+        runs once, then the suffixes as right-padded batches over copies of the prefix's KV cache."""
+        prefix = torch.tensor([ids[0][:prefix_len]], device=self.device)
+        cache = self._body(input_ids=prefix, use_cache=True).cache
+        results: list[torch.Tensor] = [torch.empty(0)] * len(ids)
+        # Similar lengths together keep the padding small.
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for chunk in _chunks(order, self.max_batch):
+            lengths = [len(ids[i]) - prefix_len for i in chunk]
+            width = max(lengths)
+            batch = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), prefix_len + width), dtype=torch.long)
+            mask[:, :prefix_len] = 1
+            for row, (i, n) in enumerate(zip(chunk, lengths, strict=True)):
+                batch[row, :n] = torch.tensor(ids[i][prefix_len:])
+                mask[row, prefix_len : prefix_len + n] = 1
+            rows_cache = copy.deepcopy(cache)
+            rows_cache.batch_repeat_interleave(len(chunk))
+            hidden = self._body(
+                input_ids=batch.to(self.device),
+                attention_mask=mask.to(self.device),
+                cache=rows_cache,
+                use_cache=True,
+            ).last_hidden_state
+            last = hidden[torch.arange(len(chunk), device=self.device), torch.tensor(lengths, device=self.device) - 1]
+            for row, i in enumerate(chunk):
+                results[i] = self._logits(last[row])
+        return results
+
+    def _plan(self, ids: list[list[int]], members: list[int]) -> list[tuple[list[int], int]]:
+        """Split prompts into groups that share a prefix, as (members, shared length; 0 = run alone), choosing
+        the split that runs the fewest tokens (padding counted)."""
+        order = sorted(members, key=lambda i: ids[i])
+        adjacent = [_common_prefix(ids[a], ids[b]) for a, b in itertools.pairwise(order)]
+
+        def best(lo: int, hi: int) -> tuple[int, list[tuple[list[int], int]]]:
+            group = order[lo:hi]
+            if len(group) == 1:
+                return len(ids[group[0]]), [(group, 0)]
+            cut = min(adjacent[lo : hi - 1])
+            # In sorted order a range's common prefix is the least adjacent one; split where it is reached.
+            split_cost, split_plan, start = 0, [], lo
+            for k in range(lo, hi):
+                if k == hi - 1 or adjacent[k] == cut:
+                    cost, plan = best(start, k + 1)
+                    split_cost, start = split_cost + cost, k + 1
+                    split_plan += plan
+            shared = min(cut, *(len(ids[i]) - 1 for i in group))  # leave each prompt a token to read
+            if shared >= _MIN_SHARED_PREFIX:
+                by_len = sorted(len(ids[i]) - shared for i in group)
+                cost = shared + sum(len(c) * c[-1] for c in _chunks(by_len, self.max_batch))
+                if cost < split_cost:
+                    return cost, [(group, shared)]
+            return split_cost, split_plan
+
+        return best(0, len(order))[1] if order else []
+
+    def _score(self, logits: torch.Tensor, label_ids: dict[str, list[int]]) -> tuple[dict[str, float], float]:
+        probs = torch.softmax(logits.to(torch.float32), dim=-1)
+        per_label = {label: float(probs[tokens].sum()) for label, tokens in label_ids.items()}
+        mass = float(probs[sorted({t for tokens in label_ids.values() for t in tokens})].sum())
+        total = sum(per_label.values())
+        if not (total > 0 and math.isfinite(total)):
+            raise ValueError("the judge put no probability on any label")
+        return {label: p / total for label, p in per_label.items()}, min(mass, 1.0)
+
+    def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
+        label_ids = self.label_token_ids(labels)
+        results: list[LabelResult | None] = [None] * len(prompts)
+        ids: list[list[int]] = []
+        runnable: list[int] = []
+        for i, prompt in enumerate(prompts):
+            try:
+                ids.append(self._encode(prompt))
+            except Exception as exc:  # e.g. a template that rejects the messages
+                ids.append([])
+                results[i] = LabelResult(probs=None, mass=0.0, error=f"cannot render the prompt: {_one_line(exc)}")
+                continue
+            if len(ids[i]) > self.max_input_tokens:
+                msg = f"prompt has {len(ids[i])} tokens, over the judge's limit of {self.max_input_tokens}"
+                results[i] = LabelResult(probs=None, mass=0.0, prompt_tokens=len(ids[i]), error=msg)
+            else:
+                runnable.append(i)
+        plan = self._plan(ids, runnable) if self.share_prefix else [([i], 0) for i in runnable]
+        with self._lock, torch.inference_mode():
+            for members, shared in plan:
+                start = time.perf_counter()
+                try:
+                    if shared:
+                        outs = self._run_shared([ids[i] for i in members], shared)
+                    else:
+                        outs = [self._run_alone(ids[members[0]])]
+                except Exception as exc:
+                    if len(members) > 1:  # e.g. a cache type without batch expansion: run them one by one
+                        log.warning("shared-prefix pass failed (%s); scoring those prompts one at a time", exc)
+                        plan.extend(([i], 0) for i in members)  # the loop reaches these appended entries
+                        continue
+                    err = f"judge forward pass failed: {_one_line(exc)}"
+                    results[members[0]] = LabelResult(None, 0.0, len(ids[members[0]]), error=err)
+                    continue
+                latency = (time.perf_counter() - start) / len(members)  # a shared pass is split evenly
+                for i, logits in zip(members, outs, strict=True):
+                    try:
+                        probs, mass = self._score(logits, label_ids)
+                        results[i] = LabelResult(probs, mass, len(ids[i]), latency)
+                    except ValueError as exc:
+                        results[i] = LabelResult(None, 0.0, len(ids[i]), latency, error=str(exc))
+        return [r if r is not None else LabelResult(probs=None, mass=0.0, error="not scored") for r in results]
+
+    def _greedy(self, ids: list[int], max_new_tokens: int) -> list[int]:
+        out = self._body(input_ids=torch.tensor([ids], device=self.device), use_cache=True)
+        new: list[int] = []
+        while len(new) < max_new_tokens:
+            token = int(self._logits(out.last_hidden_state[0, -1]).argmax())
+            new.append(token)
+            if token in self._stop_ids:
+                break
+            step = torch.tensor([[token]], device=self.device)
+            out = self._body(input_ids=step, cache=out.cache, use_cache=True)
+        return new
+
+    def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
+        """Greedy replies, one prompt at a time (padded batches were slower on a 2-core CPU). The text starts
+        after the answer prefix and stops before the end-of-turn token."""
+        results: list[Generation] = []
+        for prompt in prompts:
+            start = time.perf_counter()
+            try:
+                ids = self._encode(prompt)
+                if len(ids) > self.max_input_tokens:
+                    msg = f"prompt has {len(ids)} tokens, over the judge's limit of {self.max_input_tokens}"
+                    results.append(Generation(text=None, prompt_tokens=len(ids), error=msg))
+                    continue
+                with self._lock, torch.inference_mode():
+                    new = self._greedy(ids, max_new_tokens)
+                body = new[:-1] if new and new[-1] in self._stop_ids else new
+                text = self.tokenizer.decode(body, skip_special_tokens=True)
+                results.append(Generation(text, len(ids), len(new), time.perf_counter() - start))
+            except Exception as exc:
+                results.append(Generation(text=None, error=f"generation failed: {_one_line(exc)}"))
+        return results
+
+    def close(self) -> None:
+        self.model = self._body = None
+        self._head_w = torch.empty(0)
+        self._head_b = None

@@ -1,0 +1,110 @@
+"""Options shared by every command that runs a judge (judge, calibrate, validate...)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from judgerl.backends import JudgeBackend, backend_names, create_backend
+from judgerl.errors import JudgerlError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_BACKEND = "transformers"
+
+
+def _default_model() -> str:
+    from judgerl.models import DEFAULT_JUDGE  # lazy: keeps --help fast
+
+    return DEFAULT_JUDGE
+
+
+def judge_backend_options(function: F) -> F:
+    """--backend, --model, --base-url, --region, --profile, --max-input-tokens, --backend-option."""
+    options = [
+        click.option(
+            "--backend",
+            envvar="JUDGERL_BACKEND",
+            default=DEFAULT_BACKEND,
+            show_default=True,
+            help=f"Judge backend: {', '.join(backend_names())}, or another registered one. Env: JUDGERL_BACKEND.",
+        ),
+        click.option(
+            "--model",
+            "model",
+            envvar="JUDGERL_MODEL",
+            default=None,
+            help="Judge model: a catalog name (`judgerl models list`), a local directory, a .gguf file, an "
+            "HF id, or the server's/Bedrock's model name. Default: the catalog's default judge. "
+            "Env: JUDGERL_MODEL.",
+        ),
+        click.option(
+            "--base-url",
+            "base_urls",
+            multiple=True,
+            envvar="JUDGERL_BASE_URL",
+            help="OpenAI-compatible server URL (openai backend); repeat for load balancing and failover.",
+        ),
+        click.option("--region", envvar="AWS_REGION", default=None, help="AWS region (bedrock backend)."),
+        click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile (bedrock backend)."),
+        click.option(
+            "--max-input-tokens",
+            type=click.IntRange(min=256),
+            default=None,
+            help="Judge input budget; longer responses are cut in the middle with a visible marker.",
+        ),
+        click.option(
+            "--backend-option",
+            "backend_options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Extra backend constructor option (repeatable), e.g. dtype=float32.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _parse_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def build_backend(
+    backend: str,
+    model: str | None,
+    base_urls: tuple[str, ...] = (),
+    region: str | None = None,
+    profile: str | None = None,
+    max_input_tokens: int | None = None,
+    backend_options: tuple[str, ...] = (),
+) -> JudgeBackend:
+    """The backend the shared options describe; only options that were set are passed on."""
+    options: dict[str, Any] = {"model": model or _default_model()}
+    if base_urls:
+        options["base_urls"] = list(base_urls)
+    if region:
+        options["region"] = region
+    if profile:
+        options["profile"] = profile
+    if max_input_tokens:
+        options["max_input_tokens"] = max_input_tokens
+    for item in backend_options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise JudgerlError(f"--backend-option '{item}': expected KEY=VALUE")
+        options[key.replace("-", "_")] = _parse_value(value)
+    try:
+        return create_backend(backend, **options)
+    except TypeError as exc:
+        raise JudgerlError(f"backend '{backend}' does not accept these options: {exc}") from None

@@ -1,0 +1,89 @@
+"""`judgerl calibrate`: fit per-criterion thresholds for one judge and save them beside the rubric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from judgerl.cache import VerdictCache
+from judgerl.calibrate import contextual_thresholds, labelled_thresholds
+from judgerl.calibration import calibration_path, save_thresholds
+from judgerl.cli.backend_options import build_backend, judge_backend_options
+from judgerl.errors import JudgerlError
+from judgerl.rubric import Rubric
+from judgerl.rubric_judge import RubricJudge
+from judgerl.samples import load_labelled, load_samples
+from judgerl.settings import default_cache_path
+
+
+@click.command("calibrate")
+@click.option("--rubric", "rubric_path", type=click.Path(path_type=Path), required=True, help="Rubric file.")
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help='Labelled JSONL: rows with id, prompt, response, optional reference, and "labels": '
+    '{"criterion": true|false}. Fits the threshold that best separates the labels.',
+)
+@click.option(
+    "--contextual",
+    "contextual_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Samples JSONL whose prompts are judged with content-free responses; each threshold becomes "
+    "the judge's mean P(PASS) on them (no labels needed).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the thresholds without saving them.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
+@judge_backend_options
+def calibrate(
+    rubric_path: Path,
+    labels_path: Path | None,
+    contextual_path: Path | None,
+    dry_run: bool,
+    no_cache: bool,
+    **backend_args: Any,
+) -> None:
+    """Calibrate a judge's PASS thresholds per criterion (saved as <rubric>.calibration.json, per judge model).
+
+    Small judges rank responses well but their P(PASS) sits on the wrong side of 0.5; a calibrated threshold
+    fixes hard verdicts and pass rates. The soft score (P(PASS)) is unchanged.
+    """
+    if (labels_path is None) == (contextual_path is None):
+        raise JudgerlError("give exactly one of --labels FILE (labelled examples) or --contextual FILE (prompts)")
+    rubric = Rubric.load(rubric_path)
+    console = Console(stderr=True)
+    cache = None if no_cache else VerdictCache(default_cache_path())
+    with console.status("loading the judge model"):
+        backend = build_backend(**backend_args)
+    try:
+        judge = RubricJudge(rubric, backend, rationales="none", cache=cache, thresholds={})
+        with console.status("judging calibration examples"):
+            if labels_path is not None:
+                fitted = labelled_thresholds(judge, load_labelled(labels_path))
+            else:
+                assert contextual_path is not None
+                fitted = contextual_thresholds(judge, load_samples(contextual_path))
+    finally:
+        backend.close()
+        if cache is not None:
+            cache.close()
+    if not fitted:
+        raise JudgerlError("no criterion could be calibrated (no labels matched the rubric's criteria names)")
+    table = Table(title=f"thresholds for judge '{backend.model_id}'")
+    for column in ("criterion", "threshold", "method", "examples", "balanced accuracy"):
+        table.add_column(column)
+    for name, value in fitted.items():
+        accuracy = f"{value.balanced_accuracy:.2f}" if value.balanced_accuracy is not None else "-"
+        table.add_row(name, f"{value.threshold:.3f}", value.method, str(value.n), accuracy)
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing saved")
+        return
+    save_thresholds(rubric_path, backend.model_id, fitted)
+    console.print(f"saved to {calibration_path(rubric_path)}; `judgerl judge` uses them for this judge model")

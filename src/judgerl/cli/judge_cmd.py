@@ -1,0 +1,237 @@
+"""`judgerl judge`: judge a JSONL file of samples (or pairs) and write one verdict row per input row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from judgerl.cache import VerdictCache
+from judgerl.cli.backend_options import build_backend, judge_backend_options
+from judgerl.errors import JudgerlError
+from judgerl.pairwise_judge import PairwiseJudge, consistency_rate
+from judgerl.rubric import Rubric
+from judgerl.rubric_judge import RubricJudge
+from judgerl.samples import Sample, load_pairs, load_samples
+from judgerl.settings import default_cache_path
+from judgerl.verdicts import PairVerdict, SampleVerdict
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]judging"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    temporary.replace(path)
+
+
+def rubric_summary(rubric: Rubric, verdicts: Sequence[SampleVerdict]) -> Table:
+    """Per criterion: pass rate over scored verdicts, mean p_pass, unscored count."""
+    table = Table(title=f"{len(verdicts)} samples judged against '{rubric.name}'")
+    for column in ("criterion", "pass rate", "mean p_pass", "threshold", "unscored"):
+        table.add_column(column, justify="left" if column == "criterion" else "right")
+    for criterion in rubric.criteria:
+        rows = [c for v in verdicts for c in v.criteria if c.name == criterion.name]
+        scored = [c for c in rows if c.scored]
+        p_values = [c.p_pass for c in scored if c.p_pass is not None]
+        threshold = rows[0].threshold if rows else 0.5
+        table.add_row(
+            criterion.name + (" (gate)" if criterion.gate else ""),
+            f"{sum(bool(c.passed) for c in scored) / len(scored):.0%}" if scored else "-",
+            f"{sum(p_values) / len(p_values):.3f}" if p_values else "-",
+            f"{threshold:.2f}",
+            str(len(rows) - len(scored)),
+        )
+    scores = [v.score for v in verdicts if v.score is not None]
+    unscored = len(verdicts) - len(scores)
+    mean = f"{sum(scores) / len(scores):.3f}" if scores else "-"
+    table.caption = f"mean score {mean}; unscored samples {unscored}"
+    return table
+
+
+def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
+    table = Table(title=f"{len(verdicts)} pairs judged in both orders")
+    for column in ("A wins", "B wins", "ties", "order-consistent", "unscored"):
+        table.add_column(column, justify="right")
+    winners = [v.winner for v in verdicts]
+    rate = consistency_rate(verdicts)
+    table.add_row(
+        str(winners.count("A")),
+        str(winners.count("B")),
+        str(winners.count("tie")),
+        f"{rate:.0%}" if rate is not None else "-",
+        str(sum(v.p_a is None for v in verdicts)),
+    )
+    return table
+
+
+@click.command("judge")
+@click.option(
+    "--rubric",
+    "rubric_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Rubric file (YAML or JSON). Required unless --pairwise.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="JSONL rows: id, prompt (string or chat messages), response, optional reference and metadata; "
+    "with --pairwise: response_a and response_b instead of response.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="JSONL verdicts, one row per input row, in order.",
+)
+@click.option("--pairwise", is_flag=True, help="Compare response_a with response_b (in both orders).")
+@click.option(
+    "--mode",
+    type=click.Choice(["logprob", "generate"]),
+    default="logprob",
+    show_default=True,
+    help="logprob: P(PASS) from one forward pass per criterion; generate: JSON with a reason per criterion.",
+)
+@click.option(
+    "--rationales",
+    default="failures",
+    show_default=True,
+    help="Which verdicts get a generated rationale: none, failures, all or sample:<fraction> "
+    "(logprob mode; generate mode always has reasons). Pairwise: none, all or sample:<fraction>.",
+)
+@click.option(
+    "--score",
+    "score_kind",
+    type=click.Choice(["soft", "hard"]),
+    default="soft",
+    show_default=True,
+    help="soft: weighted mean of P(PASS); hard: of PASS/FAIL verdicts at calibrated thresholds.",
+)
+@click.option(
+    "--per-criterion-generation",
+    is_flag=True,
+    help="generate mode: one reply per criterion instead of one reply for all.",
+)
+@click.option(
+    "--tie-margin",
+    type=click.FloatRange(0, 0.5, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Pairwise: |P(A better) - 0.5| at or below this is a tie.",
+)
+@click.option("--instructions", default="", help="Pairwise: what 'better' means for this task.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Samples judged at once (matters for remote backends).",
+)
+@click.option(
+    "--cache",
+    "cache_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Verdict cache (SQLite). Default: $JUDGERL_HOME/cache/verdicts.sqlite.",
+)
+@click.option("--no-cache", is_flag=True, help="Judge everything again; neither read nor write the cache.")
+@judge_backend_options
+def judge(
+    rubric_path: Path | None,
+    input_path: Path,
+    output_path: Path,
+    pairwise: bool,
+    mode: str,
+    rationales: str,
+    score_kind: str,
+    per_criterion_generation: bool,
+    tie_margin: float,
+    instructions: str,
+    concurrency: int,
+    cache_path: Path | None,
+    no_cache: bool,
+    **backend_args: Any,
+) -> None:
+    """Judge samples against a rubric (or pairs side by side) and write verdicts with rationales.
+
+    \b
+    Examples:
+      judgerl judge --rubric examples/rubrics/math_reference.yaml --input samples.jsonl --output verdicts.jsonl
+      judgerl judge --pairwise --input pairs.jsonl --output prefs.jsonl --rationales all
+    """
+    if not pairwise and rubric_path is None:
+        raise JudgerlError("--rubric is required (or use --pairwise for side-by-side comparison)")
+    rubric = Rubric.load(rubric_path) if rubric_path is not None else None
+    pairs = load_pairs(input_path) if pairwise else []
+    samples: list[Sample] = [] if pairwise else load_samples(input_path)
+    rows: list[Any] = [*pairs, *samples]
+    if not rows:
+        raise JudgerlError(f"{input_path}: no rows to judge")
+    console = Console(stderr=True)
+    cache = None if no_cache else VerdictCache(cache_path or default_cache_path())
+    with console.status("loading the judge model"):
+        backend = build_backend(**backend_args)
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("judging", total=len(rows))
+
+            def advance(_: object) -> None:
+                progress.advance(task)
+
+            if pairwise:
+                pair_judge = PairwiseJudge(
+                    backend,
+                    instructions=instructions,
+                    tie_margin=tie_margin,
+                    rationales=rationales,
+                    cache=cache,
+                    concurrency=concurrency,
+                )
+                pair_verdicts = pair_judge.judge(pairs, advance)
+                _write_rows(output_path, [v.model_dump() for v in pair_verdicts])
+                summary = pair_summary(pair_verdicts)
+            else:
+                assert rubric is not None
+                rubric_judge = RubricJudge(
+                    rubric,
+                    backend,
+                    mode="generate" if mode == "generate" else "logprob",
+                    score="hard" if score_kind == "hard" else "soft",
+                    rationales=rationales,
+                    cache=cache,
+                    concurrency=concurrency,
+                    per_criterion_generation=per_criterion_generation,
+                )
+                verdicts = rubric_judge.judge(samples, advance)
+                _write_rows(output_path, [v.model_dump() for v in verdicts])
+                summary = rubric_summary(rubric, verdicts)
+    finally:
+        backend.close()
+        if cache is not None:
+            console.print(f"cache: {cache.hits} hits, {cache.misses} misses ({cache.path})")
+            cache.close()
+    console.print(summary)
+    console.print(f"verdicts written to {output_path}")

@@ -1,0 +1,213 @@
+"""The in-process transformers backend on a tiny random model: shared-prefix scoring must equal scoring each
+prompt alone, failures are per prompt, generation is greedy and excludes the answer prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from judgerl.backends import JudgePrompt, create_backend
+from judgerl.backends.transformers_backend import TransformersBackend
+from judgerl.errors import JudgerlError
+
+SYSTEM = "You are a strict judge. Read the task and the response, then answer PASS or FAIL."
+SHARED = (
+    "Task: The quick brown fox jumps over the lazy dog. Does the response follow the instructions?\n"
+    "Response: A judge reads each criterion and gives a verdict. The answer matches the reference.\n" * 3
+)
+CRITERIA = [
+    "the answer is correct.",
+    "polite",
+    "the answer is concise, the tone is polite, and the response explains its reasoning step by step.",
+    "the response states the final answer clearly",
+    "A",
+]
+LABELS = ["PASS", "FAIL"]
+
+
+def _prompts(criteria: list[str] = CRITERIA) -> list[JudgePrompt]:
+    return [JudgePrompt(SYSTEM, f"{SHARED}Criterion: {c}", '{"verdict": "') for c in criteria]
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_judge_dir: Path) -> TransformersBackend:
+    return TransformersBackend(str(tiny_judge_dir), dtype="float32", threads=1)
+
+
+def _assert_same(a: list, b: list, tol: float = 1e-3) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.error is None and y.error is None
+        assert x.prompt_tokens == y.prompt_tokens
+        for label in LABELS:
+            assert x.probs[label] == pytest.approx(y.probs[label], abs=tol)
+        assert x.mass == pytest.approx(y.mass, rel=1e-2)
+
+
+def _run(backend: TransformersBackend, prompts: list[JudgePrompt], *, share: bool, max_batch: int = 16) -> list:
+    backend.share_prefix, backend.max_batch = share, max_batch
+    try:
+        return backend.label_probs(prompts, LABELS)
+    finally:
+        backend.share_prefix, backend.max_batch = True, 16
+
+
+def test_shared_prefix_matches_unshared(backend: TransformersBackend) -> None:
+    prompts = _prompts()
+    ids = [backend._encode(p) for p in prompts]
+    plan = backend._plan(ids, list(range(len(ids))))
+    assert len(plan) == 1 and plan[0][1] > 100  # one group sharing the long prefix
+    shared, alone = _run(backend, prompts, share=True), _run(backend, prompts, share=False)
+    _assert_same(shared, alone)
+    # Not vacuous: the criterion changes the verdict.
+    assert len({round(r.probs["PASS"], 4) for r in alone}) == len(prompts)
+
+
+@pytest.mark.parametrize("max_batch", [1, 2, 3])
+def test_suffix_chunks_match_single(backend: TransformersBackend, max_batch: int) -> None:
+    prompts = _prompts()
+    _assert_same(_run(backend, prompts, share=True, max_batch=max_batch), _run(backend, prompts, share=False))
+
+
+def test_unrelated_prompts_and_mixed_groups(backend: TransformersBackend) -> None:
+    # Two samples' criteria interleaved, plus a short unrelated prompt: grouped by shared prefix.
+    other = [
+        JudgePrompt(SYSTEM, f"Response B explains its reasoning. {SHARED}Criterion: {c}", "") for c in CRITERIA[:3]
+    ]
+    lone = JudgePrompt("", "A or B?", "")
+    prompts = [*_prompts()[:3], lone, *other]
+    plan = backend._plan([backend._encode(p) for p in prompts], list(range(len(prompts))))
+    assert sorted(sorted(m) for m, shared in plan if shared) == [[0, 1, 2], [4, 5, 6]]
+    _assert_same(_run(backend, prompts, share=True), _run(backend, prompts, share=False))
+
+
+def test_probabilities_are_normalised(backend: TransformersBackend) -> None:
+    for r in backend.label_probs(_prompts(), ["PASS", "FAIL", "A"]):
+        assert r.error is None and r.probs is not None
+        assert set(r.probs) == {"PASS", "FAIL", "A"}
+        assert sum(r.probs.values()) == pytest.approx(1.0, abs=1e-9)
+        assert all(0.0 <= p <= 1.0 for p in r.probs.values())
+        assert 0.0 < r.mass <= 1.0
+        assert r.prompt_tokens > 100 and r.latency_s > 0
+
+
+def test_label_variants(backend: TransformersBackend) -> None:
+    ids = backend.label_token_ids(["PASS", "FAIL"])
+    tok = backend.tokenizer
+    expected = {tok.encode(v, add_special_tokens=False)[0] for v in ("PASS", " PASS", "pass", " pass", "Pass")}
+    assert expected <= set(ids["PASS"])
+    assert not set(ids["PASS"]) & set(ids["FAIL"])
+    with pytest.raises(JudgerlError):
+        backend.label_token_ids(["PASS", "PASS"])
+
+
+def test_over_budget_prompt_errors_alone(tiny_judge_dir: Path) -> None:
+    small = TransformersBackend(str(tiny_judge_dir), dtype="float32", max_input_tokens=250, threads=1)
+    prompts = _prompts()
+    long = JudgePrompt(SYSTEM, SHARED * 3, "")
+    results = small.label_probs([prompts[0], long, prompts[1]], LABELS)
+    assert results[1].probs is None
+    n = results[1].prompt_tokens
+    assert results[1].error == f"prompt has {n} tokens, over the judge's limit of 250"
+    assert results[0].error is None and results[2].error is None
+    _assert_same([results[0], results[2]], _run(small, [prompts[0], prompts[1]], share=False))
+    assert small.generate([long], 4)[0].error is not None
+
+
+def test_generate_is_greedy_and_excludes_prefix(backend: TransformersBackend) -> None:
+    prompt = JudgePrompt(SYSTEM, "Is the answer correct?", '{"verdict": "')
+    first, second = backend.generate([prompt], 12)[0], backend.generate([prompt], 12)[0]
+    assert first.error is None and first.text is not None
+    assert first == second.__class__(**{**second.__dict__, "latency_s": first.latency_s})
+    assert first.prompt_tokens == len(backend._encode(prompt))
+    assert 1 <= first.completion_tokens <= 12
+    # The text is what follows the prefix: the model's own reply, decoded from its new tokens only.
+    ids = backend._encode(prompt)
+    new = backend._greedy(ids, 12)
+    body = new[:-1] if new[-1] in backend._stop_ids else new
+    assert first.text == backend.tokenizer.decode(body, skip_special_tokens=True)
+    assert not first.text.startswith('{"verdict"')
+
+
+def test_generate_stops_at_end_of_turn(backend: TransformersBackend) -> None:
+    end = backend.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert end in backend._stop_ids
+    original = backend._head_b
+    try:  # force the end-of-turn token: generation stops at once with empty text
+        bias = backend._head_w.new_zeros(backend._head_w.shape[0])
+        bias[end] = 1e4
+        backend._head_b = bias
+        gen = backend.generate([JudgePrompt("", "hi", "")], 8)[0]
+    finally:
+        backend._head_b = original
+    assert gen.text == "" and gen.completion_tokens == 1
+
+
+def test_count_tokens_and_render(backend: TransformersBackend) -> None:
+    assert backend.count_tokens("PASS") == 1
+    assert backend.count_tokens("") == 0
+    text = backend.render(JudgePrompt("sys", "user", "prefix"))
+    assert text == "<|im_start|>system\nsys<|im_end|>\n<|im_start|>user\nuser<|im_end|>\n<|im_start|>assistant\nprefix"
+
+
+def test_plain_fallback_without_chat_template(tiny_judge_dir: Path) -> None:
+    b = TransformersBackend(str(tiny_judge_dir), dtype="float32", threads=1)
+    b.tokenizer.chat_template = None
+    assert b.render(JudgePrompt("S", "U", "P")) == "System: S\n\nUser: U\n\nAssistant: P"
+    assert b.label_probs([JudgePrompt("S", "U", "P")], LABELS)[0].error is None
+
+
+def test_bf16_default_keeps_fp32_head(tiny_judge_dir: Path) -> None:
+    import torch
+
+    b = TransformersBackend(str(tiny_judge_dir))  # dtype="auto": bf16 body on CPU
+    assert b.model.get_input_embeddings().weight.dtype == torch.bfloat16
+    assert b._head_w.dtype == torch.float32
+    prompts = _prompts()
+    shared = b.label_probs(prompts, LABELS)
+    b.share_prefix = False
+    alone = b.label_probs(prompts, LABELS)
+    for x, y in zip(shared, alone, strict=True):
+        assert x.error is None and x.probs is not None and y.probs is not None
+        assert x.probs["PASS"] == pytest.approx(y.probs["PASS"], abs=0.05)
+
+
+def test_registry_creates_backend(tiny_judge_dir: Path) -> None:
+    b = create_backend("transformers", model=str(tiny_judge_dir), dtype="float32", threads=1)
+    assert isinstance(b, TransformersBackend)
+    assert b.name == "transformers" and b.model_id == str(tiny_judge_dir)
+    assert b.label_probs(_prompts()[:1], LABELS)[0].error is None
+
+
+def test_missing_directory_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(JudgerlError) as info:
+        TransformersBackend(str(tmp_path / "no-such-model"))
+    assert "\n" not in str(info.value) and "no-such-model" in str(info.value)
+
+
+def test_bad_options_raise(tiny_judge_dir: Path) -> None:
+    with pytest.raises(JudgerlError):
+        TransformersBackend(str(tiny_judge_dir), dtype="float8")
+    with pytest.raises(JudgerlError):
+        TransformersBackend(str(tiny_judge_dir), max_batch=0)
+
+
+def test_many_criteria_sanity(backend: TransformersBackend) -> None:
+    """Correctness at a realistic shape (one sample, a dozen criteria of varied length); no timing here."""
+    criteria = [f"criterion {k}: " + "the answer is correct and polite. " * (k % 4 + 1) for k in range(12)]
+    prompts = _prompts(criteria)
+    shared = _run(backend, prompts, share=True, max_batch=5)
+    _assert_same(shared, _run(backend, prompts, share=False))
+    # The shared pass is timed as one call and split evenly.
+    assert len({r.latency_s for r in shared}) == 1
+
+
+def test_async_wrapper(backend: TransformersBackend) -> None:
+    import asyncio
+
+    results = asyncio.run(backend.alabel_probs(_prompts()[:2], LABELS))
+    _assert_same(results, _run(backend, _prompts()[:2], share=False))
