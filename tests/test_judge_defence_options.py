@@ -12,7 +12,8 @@ from fakes import ScriptedBackend, criterion_of
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
 from judgerl.cache import VerdictCache
-from judgerl.calibration import CONTENT_FREE_RESPONSES, contextual_thresholds
+from judgerl.calibrate import contextual_thresholds
+from judgerl.calibration import CONTENT_FREE_RESPONSES
 from judgerl.errors import JudgerlError
 from judgerl.injection import INJECTION_GATE
 from judgerl.rubric_judge import RubricJudge
@@ -90,10 +91,10 @@ def test_contextual_thresholds_average_content_free_p_pass() -> None:
 
     backend = ScriptedBackend(probs)
     judge = RubricJudge(RUBRIC, backend, rationales="none")
-    thresholds = contextual_thresholds(judge, ["Reply to the customer.", "Say hi."])
+    thresholds = contextual_thresholds(judge, [sample("x", "a"), Sample(id="b", prompt="Say hi.", response="y")])
     assert thresholds["polite"].threshold == pytest.approx((0.1 + 0.1 + 0.3) / 3)
     assert thresholds["short"].threshold == pytest.approx((0.6 + 0.6 + 0.8) / 3)
     assert thresholds["polite"].method == "contextual" and thresholds["polite"].n == 2 * len(CONTENT_FREE_RESPONSES)
     generator = RubricJudge(RUBRIC, ScriptedBackend(reply=lambda p: "{}"), mode="generate")
     with pytest.raises(JudgerlError, match="logprob"):
-        contextual_thresholds(generator, ["p"])
+        contextual_thresholds(generator, [sample()])

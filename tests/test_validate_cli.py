@@ -38,7 +38,12 @@ def scripted_backend() -> Iterator[None]:
 
 def write_pairs(path: Path) -> None:
     rows = [
-        {"input": f"q{i}", "output_1": "more detail here" if i % 2 else "short", "output_2": "short" if i % 2 else "detail", "label": 1 if i % 2 else 2}
+        {
+            "input": f"q{i}",
+            "output_1": "more detail here" if i % 2 else "short",
+            "output_2": "short" if i % 2 else "detail",
+            "label": 1 if i % 2 else 2,
+        }
         for i in range(12)
     ]
     path.write_text(json.dumps(rows))
@@ -47,7 +52,15 @@ def write_pairs(path: Path) -> None:
 def write_labels(path: Path) -> Path:
     rubric = path.parent / "rubric.yaml"
     rubric.write_text("criteria:\n  - name: polite\n    text: The response is polite.\n")
-    rows = [{"id": f"r{i}", "prompt": "Reply.", "response": f"reply {i} {'yes' if i % 3 else 'no'}", "labels": {"polite": i % 3 != 0 or i == 3}} for i in range(24)]
+    rows = [
+        {
+            "id": f"r{i}",
+            "prompt": "Reply.",
+            "response": f"reply {i} {'yes' if i % 3 else 'no'}",
+            "labels": {"polite": i % 3 != 0 or i == 3},
+        }
+        for i in range(24)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     return rubric
 
@@ -60,7 +73,17 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_pairwise_command_writes_summary_page_and_verdicts(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.json"
     write_pairs(pairs)
-    code, output = invoke("validate", "--pairwise", str(pairs), "--output", str(tmp_path / "out"), "--backend", "scripted", "--bootstrap", "100")
+    code, output = invoke(
+        "validate",
+        "--pairwise",
+        str(pairs),
+        "--output",
+        str(tmp_path / "out"),
+        "--backend",
+        "scripted",
+        "--bootstrap",
+        "100",
+    )
     assert code == 0, output
     assert "accuracy_order_averaged: 1.000" in output and "position_consistency: 1.000" in output
     summary = json.loads((tmp_path / "out/summary.json").read_text())
@@ -95,12 +118,16 @@ def test_injection_command(tmp_path: Path) -> None:
     rubric = write_labels(labels)
     code, output = invoke(
         "validate", "--injection", "--rubric", str(rubric), "--labels", str(labels), "--output", str(tmp_path / "out"),
-        "--backend", "scripted", "--bootstrap", "50", "--injection-samples", "3", "--attacks", "judge_instruction,fake_verdict",
+        "--backend", "scripted", "--bootstrap", "50", "--injection-samples", "3",
+        "--attacks", "judge_instruction,fake_verdict",
     )  # fmt: skip
     assert code == 0, output
     assert "success_rate[none]" in output and "success_rate[delimiters+detector]: 0.000" in output
     summary = json.loads((tmp_path / "out/summary.json").read_text())
-    assert summary["reports"][0]["n_items"] == 3 and summary["reports"][0]["attacks"] == ["judge_instruction", "fake_verdict"]
+    assert summary["reports"][0]["n_items"] == 3 and summary["reports"][0]["attacks"] == [
+        "judge_instruction",
+        "fake_verdict",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def test_labelled_samples_and_errors(tmp_path: Path) -> None:
         + json.dumps({"prompt": "p", "response": "r", "reference": "ref", "labels": {"format": False, "length": True}})
     )
     items = load_labelled_samples(path, RUBRIC)
-    assert [i.sample.id for i in items] == ["a", "2"] and items[1].sample.reference == "ref"
+    assert [i.id for i in items] == ["a", "2"] and items[1].reference == "ref"
     assert items[1].labels == {"format": False, "length": True}
     for row, message in [
         ({"prompt": "p", "response": "r", "labels": {"tone": True}}, r":1: label 'tone' is not a criterion"),

@@ -102,7 +102,10 @@ def test_unscored_pairs_are_counted_not_scored() -> None:
 
 
 def test_compare_is_paired() -> None:
-    pairs = [labelled(str(i), "good answer" if i % 2 else "bad", "bad" if i % 2 else "good answer", "A" if i % 2 else "B") for i in range(8)]
+    pairs = [
+        labelled(str(i), "good answer" if i % 2 else "bad", "bad" if i % 2 else "good answer", "A" if i % 2 else "B")
+        for i in range(8)
+    ]
     biased = run_pairwise(PairwiseJudge(ScriptedBackend(always_first)), pairs)
     longer = run_pairwise(PairwiseJudge(ScriptedBackend(prefers_longer)), pairs)
     diff = compare_pairwise(biased, longer, resamples=200)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import pytest
 
 from fakes import ScriptedBackend, criterion_of, response_of
-from judgerl import Rubric, Sample
+from judgerl import Rubric
 from judgerl.backends.base import JudgePrompt
-from judgerl.validate.loaders import LabelledSample
+from judgerl.samples import LabelledSample
 from judgerl.validate.rubric import (
     RubricValidation,
     calibration_effect,
@@ -32,7 +32,7 @@ def items(n: int = 40) -> list[LabelledSample]:
         if i % 2 == 0:
             labels["short"] = i % 3 == 0
         response = f"answer {i} " + " ".join(f"{k}={'yes' if v else 'no'}" for k, v in labels.items())
-        out.append(LabelledSample(sample=Sample(id=f"s{i}", prompt=f"Question {i}?", response=response), labels=labels))
+        out.append(LabelledSample(id=f"s{i}", prompt=f"Question {i}?", response=response, labels=labels))
     return out
 
 
@@ -109,7 +109,7 @@ def test_self_consistency_matches_the_recorded_replies() -> None:
     data = items(12)
     validation = RubricValidation(RUBRIC, ScriptedBackend(reply=reply), mode="generate")
     report = validation.self_consistency(data, repeats=3, resamples=100, seed=0)
-    labels_per_sample = {item.sample.response: len(item.labels) for item in data}
+    labels_per_sample = {item.response: len(item.labels) for item in data}
     stable = sum(labels_per_sample[body] for body, verdicts in seen.items() if len(set(verdicts)) == 1)
     assert all(len(v) == 3 for v in seen.values())
     assert report.n_items == 18 and report.n_unscored_items == 0
@@ -119,7 +119,9 @@ def test_self_consistency_matches_the_recorded_replies() -> None:
 
 def test_unscored_rows_and_compare() -> None:
     data = items(10)
-    broken = ScriptedBackend(lambda p, labels: "HTTP 503" if "answer 3 " in response_of(p) else low_but_ranked(p, labels))
+    broken = ScriptedBackend(
+        lambda p, labels: "HTTP 503" if "answer 3 " in response_of(p) else low_but_ranked(p, labels)
+    )
     rows = RubricValidation(RUBRIC, broken).run(data)
     bad = [r for r in rows if r.sample_id == "s3"]
     assert bad and all(r.passed is None and r.unscored_reason == "HTTP 503" for r in bad)

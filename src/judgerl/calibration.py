@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judgerl.errors import JudgerlError
-from judgerl.samples import Prompt, Sample
-
-if TYPE_CHECKING:
-    from judgerl.rubric_judge import RubricJudge
 
 CONTENT_FREE_RESPONSES = ("N/A", "", "[response]")
 
@@ -91,35 +85,3 @@ def fit_threshold(scores: Sequence[float], labels: Sequence[bool]) -> Threshold:
     winners = [cut for cut in cuts if balanced_accuracy(scores, labels, cut) == best]
     chosen = winners[len(winners) // 2]
     return Threshold(threshold=min(1.0, max(0.0, chosen)), n=len(scores), balanced_accuracy=best)
-
-
-def contextual_thresholds(
-    judge: RubricJudge, prompts: Sequence[Prompt], responses: Sequence[str] = CONTENT_FREE_RESPONSES
-) -> dict[str, Threshold]:
-    """Contextual calibration (Zhao et al., 2021, "Calibrate Before Use"): each criterion's threshold is the
-    judge's mean p_pass on content-free responses ("N/A", "", "[response]") to real prompts.
-
-    A judge that passes a content-free response with probability t leans towards PASS by that much whatever
-    the response says; comparing p_pass with t instead of 0.5 removes that lean, without any labels. For two
-    labels this is exactly the paper's renormalisation by the content-free probabilities."""
-    if judge.mode != "logprob":
-        raise JudgerlError("contextual calibration reads p_pass: use the logprob mode (a backend with logprobs)")
-    if not prompts or not responses:
-        raise JudgerlError("contextual calibration needs at least one prompt and one content-free response")
-    samples = [
-        Sample(id=f"content-free-{i}-{j}", prompt=prompt, response=response)
-        for i, prompt in enumerate(prompts)
-        for j, response in enumerate(responses)
-    ]
-    verdicts = judge.judge(samples)
-    thresholds: dict[str, Threshold] = {}
-    for name in judge.rubric.names:
-        values = [
-            c.p_pass
-            for v in verdicts
-            for c in v.criteria
-            if c.name == name and c.p_pass is not None and math.isfinite(c.p_pass)
-        ]
-        if values:
-            thresholds[name] = Threshold(threshold=sum(values) / len(values), method="contextual", n=len(values))
-    return thresholds

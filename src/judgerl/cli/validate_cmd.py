@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
+from judgerl.cli.backend_options import judge_backend_options
 from judgerl.errors import JudgerlError
 from judgerl.validate.attacks import ATTACKS
-from judgerl.validate.config import DEFAULT_JUDGE_MODEL, BackendPool, JudgeConfig
+from judgerl.validate.config import BackendPool, JudgeConfig, default_judge_model
 from judgerl.validate.run import (
     ValidationOptions,
     headline_lines,
@@ -42,10 +43,6 @@ from judgerl.validate.run import (
     type=click.Path(path_type=Path),
     required=True,
     help="Folder for summary.json, verdicts and index.html.",
-)
-@click.option("--backend", default="transformers", show_default=True, envvar="JUDGERL_BACKEND", help="Judge backend.")
-@click.option(
-    "--model", default=DEFAULT_JUDGE_MODEL, show_default=True, envvar="JUDGERL_JUDGE_MODEL", help="Judge model."
 )
 @click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True)
 @click.option(
@@ -82,7 +79,7 @@ from judgerl.validate.run import (
     "--injection-samples", type=int, default=12, show_default=True, help="Failing (sample, criterion) items to attack."
 )
 @click.option("--attacks", help=f"Comma-separated subset of: {', '.join(ATTACKS)}.")
-@click.option("--max-input-tokens", type=int, help="Judge input budget in tokens (backend default if unset).")
+@judge_backend_options
 def validate(
     pairs_path: Path | None,
     rubric_path: Path | None,
@@ -90,12 +87,16 @@ def validate(
     injection: bool,
     out_dir: Path,
     backend: str,
-    model: str,
+    model: str | None,
     mode: str,
     reason_first: bool,
     compare: str | None,
-    max_input_tokens: int | None,
     attacks: str | None,
+    base_urls: tuple[str, ...],
+    region: str | None,
+    profile: str | None,
+    max_input_tokens: int | None,
+    backend_options: tuple[str, ...],
     **settings: Any,
 ) -> None:
     """Measure a judge: agreement with human labels, bias, calibration, and prompt-injection resistance.
@@ -121,8 +122,14 @@ def validate(
     if attacks:
         settings["attacks"] = [a.strip() for a in attacks.split(",") if a.strip()]
     options = ValidationOptions(**settings)
-    config = JudgeConfig(backend=backend, model=model, mode=mode, reason_first=reason_first)
-    pool = BackendPool(**({"max_input_tokens": max_input_tokens} if max_input_tokens else {}))
+    config = JudgeConfig(backend=backend, model=model or default_judge_model(), mode=mode, reason_first=reason_first)
+    pool = BackendPool(
+        base_urls=base_urls,
+        region=region,
+        profile=profile,
+        max_input_tokens=max_input_tokens,
+        backend_options=backend_options,
+    )
     command = "judgerl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     done = 0
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from judgerl.backends import JudgeBackend, create_backend
+from judgerl.backends import JudgeBackend
+from judgerl.cli.backend_options import build_backend
 from judgerl.errors import JudgerlError
 
-#: the catalog's default judge (judgerl.models)
-DEFAULT_JUDGE_MODEL = "qwen2.5-coder-0.5b"
+
+def default_judge_model() -> str:
+    """The model catalog's default judge (judgerl.models), by name."""
+    try:
+        from judgerl.models import DEFAULT_JUDGE
+    except ImportError:
+        return "qwen2.5-coder-0.5b"
+    return str(DEFAULT_JUDGE)
 
 
 class JudgeConfig(BaseModel):
@@ -19,7 +26,7 @@ class JudgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: str = "transformers"
-    model: str = DEFAULT_JUDGE_MODEL
+    model: str = Field(default_factory=default_judge_model)
     mode: Literal["logprob", "generate"] = "logprob"
     reason_first: bool = True
 
@@ -49,16 +56,18 @@ class JudgeConfig(BaseModel):
 
 
 class BackendPool:
-    """One backend per (backend, model), shared by the configurations that use it (a model loads once)."""
+    """One backend per (backend, model), shared by the configurations that use it (a model loads once).
 
-    def __init__(self, **options: Any) -> None:
-        self.options = options
+    ``shared`` are the other options of ``judgerl judge`` (base URLs, region, input budget, backend options)."""
+
+    def __init__(self, **shared: Any) -> None:
+        self.shared = shared
         self._backends: dict[tuple[str, str], JudgeBackend] = {}
 
     def get(self, config: JudgeConfig) -> JudgeBackend:
         key = (config.backend, config.model)
         if key not in self._backends:
-            self._backends[key] = create_backend(config.backend, model=config.model, **self.options)
+            self._backends[key] = build_backend(config.backend, config.model, **self.shared)
         return self._backends[key]
 
     def close(self) -> None:

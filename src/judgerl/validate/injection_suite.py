@@ -24,8 +24,9 @@ from judgerl.backends.base import JudgeBackend
 from judgerl.injection import detect
 from judgerl.rubric import Rubric
 from judgerl.rubric_judge import RubricJudge
+from judgerl.samples import LabelledSample, Sample
 from judgerl.validate.attacks import ATTACKS
-from judgerl.validate.loaders import LabelledSample, restrict
+from judgerl.validate.loaders import restrict
 from judgerl.validate.metrics import Estimate, estimate, select
 from judgerl.verdicts import SampleVerdict
 
@@ -72,9 +73,9 @@ def failing_items(items: Sequence[LabelledSample], count: int, seed: int) -> lis
     random.Random(seed).shuffle(candidates)
     chosen, seen = [], set()
     for item, name in candidates:
-        if item.sample.id not in seen:
+        if item.id not in seen:
             chosen.append((item, name))
-            seen.add(item.sample.id)
+            seen.add(item.id)
         if len(chosen) == count:
             break
     return chosen
@@ -91,8 +92,8 @@ def run_injection(
     """Judge every item clean and attacked, undefended and defended (logprob mode where the backend allows)."""
     variants: dict[tuple[str, str], dict[str, str]] = {}
     for item, name in chosen:
-        text = item.sample.response
-        variants[(item.sample.id, name)] = {CLEAN: text} | {a: ATTACKS[a].build(text, [name]) for a in attacks}
+        text = item.response
+        variants[(item.id, name)] = {CLEAN: text} | {a: ATTACKS[a].build(text, [name]) for a in attacks}
     verdicts: dict[str, dict[tuple[str, str, str], SampleVerdict]] = {}
     for setting, defended in (("none", False), ("delimiters", True)):
         verdicts[setting] = {}
@@ -105,11 +106,11 @@ def run_injection(
             )
             samples, keys = [], []
             for item, _ in members:
-                for variant, text in variants[(item.sample.id, name)].items():
+                for variant, text in variants[(item.id, name)].items():
                     samples.append(
-                        item.sample.model_copy(update={"id": f"{item.sample.id}::{variant}", "response": text})
+                        Sample(id=f"{item.id}::{variant}", prompt=item.prompt, response=text, reference=item.reference)
                     )
-                    keys.append((item.sample.id, name, variant))
+                    keys.append((item.id, name, variant))
             for key, verdict in zip(keys, judge.judge(samples, progress), strict=True):
                 verdicts[setting][key] = verdict
     out = []
@@ -118,21 +119,19 @@ def run_injection(
         passed: dict[str, dict[str, bool | None]] = {}
         for setting in ("none", "delimiters"):
             p_pass[setting], passed[setting] = {}, {}
-            for variant in variants[(item.sample.id, name)]:
-                criteria = verdicts[setting][(item.sample.id, name, variant)].criteria
+            for variant in variants[(item.id, name)]:
+                criteria = verdicts[setting][(item.id, name, variant)].criteria
                 judged = criteria[0] if criteria else None
                 p_pass[setting][variant] = judged.p_pass if judged else None
                 passed[setting][variant] = judged.passed if judged else None
         detected = {
             variant: any(f.severity == "high" for f in detect(text))
-            for variant, text in variants[(item.sample.id, name)].items()
+            for variant, text in variants[(item.id, name)].items()
         }
         gated_p = {v: (0.0 if detected[v] else p) for v, p in p_pass["delimiters"].items()}
         gated_passed = {v: (False if detected[v] else p) for v, p in passed["delimiters"].items()}
         p_pass["delimiters+detector"], passed["delimiters+detector"] = gated_p, gated_passed
-        out.append(
-            InjectionItem(sample_id=item.sample.id, criterion=name, p_pass=p_pass, passed=passed, detected=detected)
-        )
+        out.append(InjectionItem(sample_id=item.id, criterion=name, p_pass=p_pass, passed=passed, detected=detected))
     return out
 
 
@@ -212,4 +211,4 @@ def injection_report(
 
 
 def clean_responses(items: Sequence[LabelledSample]) -> list[str]:
-    return [item.sample.response for item in items]
+    return [item.response for item in items]

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judgerl.errors import SampleError
 from judgerl.rubric import Rubric
-from judgerl.samples import PairSample, Sample
+from judgerl.samples import LabelledSample, PairSample
 
 HumanLabel = Literal["A", "B", "tie"]
 _LABELS: dict[Any, HumanLabel] = {1: "A", 2: "B", 0: "tie", "1": "A", "2": "B", "0": "tie", "a": "A", "b": "B"}
@@ -46,15 +46,6 @@ class LabelledPair(BaseModel):
         if len(self.annotators) < 2:
             return None
         return sum(a == self.human for a in self.annotators) / len(self.annotators)
-
-
-class LabelledSample(BaseModel):
-    """A response with a Boolean human (or program) label for some criteria of a rubric."""
-
-    model_config = ConfigDict(frozen=True)
-
-    sample: Sample
-    labels: dict[str, bool]
 
 
 def _read_records(path: Path) -> list[tuple[str, Any]]:
@@ -164,10 +155,9 @@ def load_labelled_samples(path: str | Path, rubric: Rubric) -> list[LabelledSamp
                 )
             if not isinstance(value, bool):
                 raise SampleError(f"{where}: label '{name}' must be true or false, got {value!r}")
-        body = {k: v for k, v in row.items() if k != "labels"}
-        body.setdefault("id", str(index))
+        row.setdefault("id", str(index))
         try:
-            sample = Sample.model_validate(body)
+            sample = LabelledSample.model_validate(row)
         except ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(map(str, error["loc"])) or "row"
@@ -176,7 +166,7 @@ def load_labelled_samples(path: str | Path, rubric: Rubric) -> list[LabelledSamp
         if sample.id in seen:
             raise SampleError(f"{where}: duplicate id '{sample.id}'")
         seen.add(sample.id)
-        out.append(LabelledSample(sample=sample, labels=dict(labels)))
+        out.append(sample)
     if not out:
         raise SampleError(f"{path}: no labelled rows in the file")
     return out

@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict
 
 from judgerl.backends.base import JudgeBackend
 from judgerl.cache import VerdictCache
-from judgerl.calibration import contextual_thresholds, fit_threshold
+from judgerl.calibrate import contextual_thresholds
+from judgerl.calibration import fit_threshold
 from judgerl.prompts import nonce_key
 from judgerl.rubric import Rubric
 from judgerl.rubric_judge import RubricJudge
-from judgerl.validate.loaders import LabelledSample, restrict
+from judgerl.samples import LabelledSample
+from judgerl.validate.loaders import restrict
 from judgerl.validate.metrics import (
     Confusion,
     Estimate,
@@ -319,7 +321,7 @@ class RubricValidation:
             groups[tuple(n for n in self.rubric.names if n in item.labels)].append(item)
         verdicts: dict[str, SampleVerdict] = {}
         for names, members in groups.items():
-            judged = self.judge_for(names, mode, cache).judge([m.sample for m in members], progress)
+            judged = self.judge_for(names, mode, cache).judge(list(members), progress)
             verdicts.update({v.id: v for v in judged})
         return verdicts
 
@@ -329,7 +331,7 @@ class RubricValidation:
         verdicts = self._judge_grouped(items, progress=progress)
         rows = []
         for item in items:
-            verdict = verdicts[item.sample.id]
+            verdict = verdicts[item.id]
             by_name = {c.name: c for c in verdict.criteria}
             for name in self.rubric.names:
                 if name not in item.labels:
@@ -337,7 +339,7 @@ class RubricValidation:
                 judged = by_name.get(name)
                 rows.append(
                     RubricRow(
-                        sample_id=item.sample.id,
+                        sample_id=item.id,
                         criterion=name,
                         label=item.labels[name],
                         p_pass=judged.p_pass if judged else None,
@@ -352,10 +354,10 @@ class RubricValidation:
         self, calibration: dict[str, list[RubricRow]], items: Sequence[LabelledSample], prompts_per_criterion: int = 3
     ) -> dict[str, float]:
         """Contextual thresholds per criterion from content-free responses to prompts of its calibration rows."""
-        prompt_of = {item.sample.id: item.sample.prompt for item in items}
+        sample_of = {item.id: item for item in items}
         out = {}
         for name, rows in calibration.items():
-            prompts = [prompt_of[r.sample_id] for r in rows[:prompts_per_criterion]]
+            prompts = [sample_of[r.sample_id] for r in rows[:prompts_per_criterion]]
             if prompts:
                 thresholds = contextual_thresholds(self.judge_for([name], mode="logprob"), prompts)
                 if name in thresholds:
@@ -377,9 +379,9 @@ class RubricValidation:
             for name in item.labels:
                 verdicts = []
                 for run in runs:
-                    found = [c for c in run[item.sample.id].criteria if c.name == name]
+                    found = [c for c in run[item.id].criteria if c.name == name]
                     verdicts.append(found[0].passed if found else None)
-                outcomes.append((item.sample.id, name, verdicts))
+                outcomes.append((item.id, name, verdicts))
         complete = [o for o in outcomes if all(v is not None for v in o[2])]
 
         def rate_of(rows: list[tuple[str, str, list[bool | None]]]) -> Statistic:
