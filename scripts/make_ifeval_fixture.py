@@ -55,6 +55,7 @@ def generate() -> None:
     if digest != GGUF_SHA256:
         raise SystemExit(f"{GGUF_FILE}: sha256 {digest} is not the published {GGUF_SHA256}")
     torch.manual_seed(0)
+    torch.set_num_threads(1)  # the machine is shared: one thread avoids OpenMP spin-waiting under contention
     tokenizer = AutoTokenizer.from_pretrained(GGUF_DIR, gguf_file=GGUF_FILE)
     model = AutoModelForCausalLM.from_pretrained(GGUF_DIR, gguf_file=GGUF_FILE, dtype=torch.float32).eval()
     tokenizer.padding_side = "left"
