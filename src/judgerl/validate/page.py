@@ -188,8 +188,8 @@ def rubric_section(report: RubricReport) -> str:
             _table(
                 [
                     "criterion",
+                    "threshold from",
                     "threshold",
-                    "value",
                     "calibration rows",
                     "test rows",
                     "balanced accuracy",
@@ -198,6 +198,9 @@ def rubric_section(report: RubricReport) -> str:
                 cal_rows,
             )
         )
+        calibration_plot = _calibration_plot(report)
+        if calibration_plot:
+            parts.append(calibration_plot)
     if report.self_consistency is not None:
         sc = report.self_consistency
         parts.append("<h3>Self-consistency of repeated generate-mode verdicts</h3>")
@@ -226,6 +229,31 @@ def rubric_section(report: RubricReport) -> str:
         parts.append("<h3>Reliability (numbers: rows per bin)</h3>" + _png(figure))
         plt.close(figure)
     return "\n".join(parts)
+
+
+def _calibration_plot(report: RubricReport) -> str:
+    """Balanced accuracy and ECE on held-apart rows at each threshold, per criterion and pooled."""
+    plt = _plt()
+    if plt is None or not report.calibration:
+        return ""
+    methods = list(report.calibration[0].balanced_accuracy)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    width = 0.8 / len(methods)
+    names = [c.criterion for c in report.calibration]
+    for offset, method in enumerate(methods):
+        positions = [i + offset * width for i in range(len(names))]
+        for axis, metric in ((axes[0], "balanced_accuracy"), (axes[1], "ece")):
+            values, errors = _errorbars([getattr(c, metric)[method] for c in report.calibration])
+            axis.bar(positions, values, width, yerr=errors, capsize=2, label=method)
+    for axis, title in ((axes[0], "balanced accuracy (held-apart)"), (axes[1], "ECE of re-centred p_pass")):
+        axis.set_xticks([i + width for i in range(len(names))], names, fontsize=8)
+        axis.set_ylim(0, 1)
+        axis.set_title(title, fontsize=9)
+    axes[0].axhline(0.5, color="grey", lw=0.8, ls="--")
+    axes[0].legend(fontsize=7)
+    html_image = _png(figure)
+    plt.close(figure)
+    return html_image
 
 
 def injection_section(report: InjectionReport) -> str:

@@ -305,6 +305,9 @@ def headline_lines(summary: Summary) -> list[str]:
                 )
         else:
             lines.append(f"  failing items: {report.n_items}, attacks: {len(report.attacks)}")
+            for setting, rate in report.clean_fail_rate.items():
+                shown = "n/a" if rate is None else f"{rate:.3f}"
+                lines.append(f"  clean responses judged FAIL [{setting}]: {shown} (attacks can only flip these)")
             for name, value in report.overall.items():
                 lines.append(f"  {name}: {value}")
             if report.detector_clean_false_positive_rate is not None:
