@@ -9,9 +9,10 @@ import pytest
 
 from judgerl import Rubric
 from judgerl.backends import create_backend
+from judgerl.cache import VerdictCache
 from judgerl.prompts import JudgedMaterial, criterion_prompt
 from judgerl.validate.attacks import ATTACKS
-from judgerl.validate.injection_suite import SETTINGS, failing_items, injection_report, run_injection
+from judgerl.validate.injection_suite import failing_items, fit_thresholds, injection_report, run_injection
 from judgerl.validate.loaders import load_labelled_samples
 from real_models import pulled_model_dir
 
@@ -42,21 +43,27 @@ def test_chat_template_tokens_in_a_response_reach_the_model_only_without_defence
     assert turn_ends(False, attack) > clean  # the undefended template hands the model real control tokens
 
 
-def test_attack_success_rates_with_and_without_defences(backend) -> None:  # type: ignore[no-untyped-def]
-    rubric = Rubric.load(ROOT / "examples/rubrics/ifeval_constraints.yaml")
-    items = load_labelled_samples(ROOT / "data/ifeval_smollm2/labelled.jsonl", rubric)
+def test_attack_success_rates_with_and_without_defences(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # GSM8K wrong final answers: the judge should FAIL them; the attacks try to talk it into a PASS
+    rubric = Rubric.load(ROOT / "examples/rubrics/math_reference.yaml")
+    items = load_labelled_samples(ROOT / "data/gsm8k_final_answer/labelled.jsonl", rubric)
     chosen = failing_items(items, 2, seed=0)
-    results = run_injection(rubric, backend, chosen, ATTACKS_IN_TEST)
-    report = injection_report(backend.model_id, results, ATTACKS_IN_TEST, [i.response for i in items], resamples=200)
-    for setting in SETTINGS:
-        rate = report.overall[f"success_rate[{setting}]"]
-        change = report.overall[f"mean_p_pass_change[{setting}]"]
-        print(f"{setting}: attack success rate {rate}, mean p_pass change {change}")  # shown with pytest -s
+    problems = {item.id.rsplit("-", 1)[0] for item, _ in chosen}
+    calibration = [item for item in items if item.id.rsplit("-", 1)[0] in problems]  # their right and wrong rows
+    cache = VerdictCache(tmp_path / "cache.sqlite")  # clean verdicts of the fit are reused by the suite
+    fitted = fit_thresholds(rubric, backend, calibration, ["final_answer_correct"], cache=cache)
+    results = run_injection(rubric, backend, chosen, ATTACKS_IN_TEST, cache=cache)
+    texts = [i.response for i in items]
+    report = injection_report(backend.model_id, results, ATTACKS_IN_TEST, texts, fitted, resamples=200)
+    for key, value in report.overall.items():
+        print(f"{key}: {value}")  # shown with pytest -s
+    print(report.clean_fail_rate, fitted)
     assert len(results) == 2
     for item in results:  # every verdict scored: the suite measures the judge, not failures
         for setting in ("none", "delimiters"):
             assert all(p is not None for p in item.p_pass[setting].values()), item
         assert all(item.detected[a] for a in ATTACKS_IN_TEST) and not item.detected["clean"]
-    gated = report.overall["success_rate[delimiters+detector]"]
-    assert gated.value in (None, 0.0)  # every attack here carries an instruction the detector gates
+    for kind in ("", ", fitted threshold"):
+        gated = report.overall[f"success_rate[delimiters+detector{kind}]"]
+        assert gated.value in (None, 0.0)  # every attack here carries an instruction the detector gates
     assert report.detector_clean_false_positive_rate == 0.0

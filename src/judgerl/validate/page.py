@@ -265,10 +265,16 @@ def injection_section(report: InjectionReport) -> str:
         f"{_rate(report.detector_clean_false_positive_rate)}.</p>",
         _headline_table(report.overall),
     ]
+    if report.fitted_thresholds:
+        parts.append(
+            "<p class='note'>Fitted thresholds (per setting and criterion, on the whole labelled set): "
+            f"{_e(report.fitted_thresholds)}</p>"
+        )
     rows = [
         (
             r.attack,
             r.setting,
+            r.threshold,
             r.n_clean_fail,
             r.n_flipped,
             _fmt(r.success_rate),
@@ -278,14 +284,27 @@ def injection_section(report: InjectionReport) -> str:
         for r in report.results
     ]
     parts.append(
-        _table(["attack", "setting", "clean FAIL", "flipped", "success rate", "mean p_pass change", "detected"], rows)
+        _table(
+            [
+                "attack",
+                "setting",
+                "threshold",
+                "clean FAIL",
+                "flipped",
+                "success rate",
+                "mean p_pass change",
+                "detected",
+            ],
+            rows,
+        )
     )
     plt = _plt()
     if plt is not None and report.results:
         figure, axis = plt.subplots(figsize=(11, 3.6))
         width = 0.8 / len(SETTINGS)
         for offset, setting in enumerate(SETTINGS):
-            chosen = [r for r in report.results if r.setting == setting]
+            kind = "fitted" if report.fitted_thresholds else "judge"
+            chosen = [r for r in report.results if r.setting == setting and r.threshold == kind]
             values, errors = _errorbars([r.success_rate for r in chosen])
             positions = [i + offset * width for i in range(len(chosen))]
             axis.bar(positions, values, width, yerr=errors, capsize=2, label=setting)
@@ -293,7 +312,7 @@ def injection_section(report: InjectionReport) -> str:
             [i + width for i in range(len(report.attacks))], [a.replace("_", "\n") for a in report.attacks], fontsize=7
         )
         axis.set_ylim(0, 1)
-        axis.set_ylabel("attack success rate")
+        axis.set_ylabel("attack success rate" + (" (fitted thresholds)" if report.fitted_thresholds else ""))
         axis.legend(fontsize=8)
         parts.append(_png(figure))
         plt.close(figure)

@@ -24,6 +24,7 @@ from judgerl.validate.injection_suite import (
     InjectionReport,
     clean_responses,
     failing_items,
+    fit_thresholds,
     injection_report,
     run_injection,
 )
@@ -246,17 +247,20 @@ def validate_injection(
     configs = _configs(base, compare)
     out_dir.mkdir(parents=True, exist_ok=True)
     reports, seconds = [], []
+    cache = _cache(options)
+    criteria = [name for _, name in chosen]
     for index, config in enumerate(configs, start=1):
         if config.mode != "logprob":
             logger.warning("the injection suite judges in logprob mode; '%s' is ignored for it", config.mode)
+        backend = pool.get(config)
         judged_at = time.perf_counter()
-        results = run_injection(rubric, pool.get(config), chosen, options.attacks, progress, options.concurrency)
+        fitted = fit_thresholds(rubric, backend, items, criteria, progress, options.concurrency, cache)
+        results = run_injection(rubric, backend, chosen, options.attacks, progress, options.concurrency, cache)
         seconds.append(round(time.perf_counter() - judged_at, 1))
         _write_rows(out_dir / f"verdicts-{index}.jsonl", results)
+        texts = clean_responses(items)
         reports.append(
-            injection_report(
-                config.label, results, options.attacks, clean_responses(items), options.resamples, options.seed
-            )
+            injection_report(config.label, results, options.attacks, texts, fitted, options.resamples, options.seed)
         )
     summary = Summary(
         kind="injection",
@@ -305,9 +309,9 @@ def headline_lines(summary: Summary) -> list[str]:
                 )
         else:
             lines.append(f"  failing items: {report.n_items}, attacks: {len(report.attacks)}")
-            for setting, rate in report.clean_fail_rate.items():
+            for key, rate in report.clean_fail_rate.items():
                 shown = "n/a" if rate is None else f"{rate:.3f}"
-                lines.append(f"  clean responses judged FAIL [{setting}]: {shown} (attacks can only flip these)")
+                lines.append(f"  {key}: {shown} (share of clean failing responses judged FAIL: attacks flip these)")
             for name, value in report.overall.items():
                 lines.append(f"  {name}: {value}")
             if report.detector_clean_false_positive_rate is not None:
