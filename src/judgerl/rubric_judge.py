@@ -22,6 +22,7 @@ from typing import Literal
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.budget import Budget
 from judgerl.cache import VerdictCache, cache_key
 from judgerl.calibration import load_thresholds
 from judgerl.errors import JudgerlError
@@ -75,6 +76,7 @@ class RubricJudge:
         rationale_tokens: int = 96,
         concurrency: int = 4,
         min_label_mass: float = 0.0,
+        budget: Budget | None = None,
         reason_first: bool = True,
         injection_gate: bool = False,
         defences: bool = True,
@@ -99,6 +101,9 @@ class RubricJudge:
         self.rationale_tokens = rationale_tokens
         self.concurrency = max(1, concurrency)
         self.min_label_mass = min_label_mass
+        self.budget = budget
+        if budget is not None:
+            budget.require_price(backend.model_id)
         self.reason_first = reason_first
         self.injection_gate = injection_gate
         self.defences = defences
@@ -123,7 +128,22 @@ class RubricJudge:
 
         async def one(sample: Sample) -> SampleVerdict:
             async with semaphore:
-                verdict = await self._judge_guarded(sample)
+                exhausted = self.budget.exhausted_reason() if self.budget is not None else None
+                if exhausted is not None:
+                    verdict = SampleVerdict(
+                        id=sample.id,
+                        score=None,
+                        unscored_reason=exhausted,
+                        mode=self.mode,
+                        judge_model=self.backend.model_id,
+                    )
+                else:
+                    verdict = await self._judge_guarded(sample)
+                    if self.budget is not None:
+                        cost = self.budget.charge(
+                            self.backend.model_id, verdict.prompt_tokens, verdict.completion_tokens
+                        )
+                        verdict = verdict.model_copy(update={"cost_usd": cost})
             if progress is not None:
                 progress(verdict)
             return verdict
@@ -259,6 +279,7 @@ class RubricJudge:
         verdicts: dict[str, CriterionVerdict] = {}
         for criterion, result in zip(criteria, results, strict=True):
             usage.prompt_tokens += result.prompt_tokens
+            usage.completion_tokens += result.completion_tokens
             if result.error is not None or result.probs is None:
                 reason = result.error or "the backend returned no label probabilities"
                 verdicts[criterion.name] = CriterionVerdict(name=criterion.name, passed=None, unscored_reason=reason)

@@ -16,7 +16,12 @@ from judgerl.errors import JudgerlError
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
+    "inspect": ("judgerl.cli.inspect_cmd", "inspect"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
+    "lambda": ("judgerl.cli.lambda_cmd", "lambda_group"),
+    "models": ("judgerl.cli.models_cmd", "models"),
+    "report": ("judgerl.cli.report_cmd", "report"),
+    "serve": ("judgerl.cli.serve", "serve"),
     "validate": ("judgerl.cli.validate_cmd", "validate"),
 }
 
