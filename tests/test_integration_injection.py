@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 @pytest.fixture(scope="module")
 def backend():  # type: ignore[no-untyped-def]
-    judge = create_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"))
+    # float32: the catalog folder is float32, and bf16 matmuls are several times slower on CPUs without bf16 units
+    judge = create_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"), dtype="float32")
     yield judge
     judge.close()
 
