@@ -6,13 +6,22 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+def _find_shared_data() -> Path:
+    """``shared/data`` beside the checkout or beside any folder above it (worktrees sit one level deeper)."""
+    for parent in Path(__file__).resolve().parents[1:]:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+SHARED_DATA = _find_shared_data()
 
 
 def pulled_model_dir(name: str) -> str:
-    from judgerl.models import resolve_model
-
     from judgerl.errors import ModelNotFound
+    from judgerl.models import resolve_model
 
     try:
         return resolve_model(name)

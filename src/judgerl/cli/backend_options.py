@@ -80,16 +80,15 @@ def _parse_value(text: str) -> Any:
     return text
 
 
-def build_backend(
-    backend: str,
+def backend_kwargs(
     model: str | None,
     base_urls: tuple[str, ...] = (),
     region: str | None = None,
     profile: str | None = None,
     max_input_tokens: int | None = None,
     backend_options: tuple[str, ...] = (),
-) -> JudgeBackend:
-    """The backend the shared options describe; only options that were set are passed on."""
+) -> dict[str, Any]:
+    """The backend constructor options the shared options describe; only options that were set are included."""
     options: dict[str, Any] = {"model": model or _default_model()}
     if base_urls:
         options["base_urls"] = list(base_urls)
@@ -104,6 +103,20 @@ def build_backend(
         if not sep or not key:
             raise JudgerlError(f"--backend-option '{item}': expected KEY=VALUE")
         options[key.replace("-", "_")] = _parse_value(value)
+    return options
+
+
+def build_backend(
+    backend: str,
+    model: str | None,
+    base_urls: tuple[str, ...] = (),
+    region: str | None = None,
+    profile: str | None = None,
+    max_input_tokens: int | None = None,
+    backend_options: tuple[str, ...] = (),
+) -> JudgeBackend:
+    """The backend the shared options describe."""
+    options = backend_kwargs(model, base_urls, region, profile, max_input_tokens, backend_options)
     try:
         return create_backend(backend, **options)
     except TypeError as exc:

@@ -1,0 +1,345 @@
+"""The training config: one YAML file says which policy, data, judge, reward and GRPO settings a run uses.
+
+Relative paths in the file are read relative to the file's folder; the default output folder ``runs/<name>`` is
+relative to the directory the command runs in. Unknown keys and wrong types are rejected with the key path,
+e.g. ``train.yaml: grpo.num_genrations: unknown key (did you mean 'num_generations'?)``. The ``grpo`` section
+takes any field of TRL's ``GRPOConfig`` (trl==1.16.0), type-checked against TRL's own annotations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from judgerl.checks.rules import RuleCheck
+from judgerl.errors import JudgerlError
+from judgerl.rationales import RationalePolicy
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class ConfigError(JudgerlError):
+    """An invalid training config."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSettings(_Section):
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class PolicyConfig(_Section):
+    """The model to fine-tune: a catalog name (``smollm2-135m``), a local folder or .gguf, or a hub id."""
+
+    model: str
+    finetune: Literal["lora", "full"] = "lora"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    system_prompt: str | None = Field(default=None, description="Prepended as a system message to every prompt.")
+
+
+class EvalSplit(_Section):
+    """Held-out prompts: a separate file, or ``holdout`` rows (a count, or a fraction < 1) taken from the data."""
+
+    path: str | None = None
+    holdout: float = Field(default=0, ge=0)
+    limit: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvalSplit:
+        if self.path is not None and self.holdout:
+            raise ValueError("give either 'path' or 'holdout', not both")
+        return self
+
+
+class DataConfig(_Section):
+    """Rows with a prompt (text or chat messages), an optional reference, an id and metadata columns.
+
+    ``path``: a .jsonl/.json or .parquet file, or ``hf:<dataset>`` (with ``split`` and optional ``subset``)."""
+
+    path: str
+    split: str = "train"
+    subset: str | None = None
+    prompt_column: str = "prompt"
+    reference_column: str | None = "reference"
+    id_column: str | None = "id"
+    metadata_columns: list[str] = Field(default_factory=list)
+    limit: int | None = Field(default=None, gt=0)
+    shuffle_seed: int | None = None
+    eval: EvalSplit = Field(default_factory=EvalSplit)
+    checker: Literal["auto", "ifeval", "gsm8k", "none"] = Field(
+        default="auto", description="Program checker for `judgerl eval`: auto picks IFEval or GSM8K from the data."
+    )
+
+
+class JudgeConfig(_Section):
+    """The judge: a backend by name (``transformers``, ``openai``, ...) and its model; ``options`` go to the
+    backend's constructor as they are."""
+
+    backend: str = "transformers"
+    model: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    mode: Literal["logprob", "generate"] = "logprob"
+    score: Literal["soft", "hard"] = "soft"
+    rationales: str = "failures"
+    concurrency: int = Field(default=4, gt=0)
+    cache: bool = True
+    max_new_tokens: int = Field(default=512, gt=0)
+    rationale_tokens: int = Field(default=96, gt=0)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    overlap: bool = Field(
+        default=False,
+        description="Start judging as soon as completions exist, while TRL computes log-probabilities. Helps with "
+        "a remote judge and beta > 0; on one CPU the two compete for the same cores.",
+    )
+
+    @field_validator("rationales")
+    @classmethod
+    def _rationales(cls, value: str) -> str:
+        try:
+            RationalePolicy.parse(value)
+        except JudgerlError as exc:
+            raise ValueError(str(exc).removeprefix("rationales: ")) from None
+        return value
+
+
+class PreferenceSettings(_Section):
+    """Pairwise judging inside each GRPO group, both orders, turned into one reward per completion."""
+
+    pairs: Literal["all", "tournament"] = "all"
+    opponents: int = Field(default=4, gt=0, description="Tournament: comparisons per completion.")
+    aggregate: Literal["win_rate", "bradley_terry"] = "win_rate"
+    soft: bool = Field(default=False, description="Use the order-averaged probability instead of win/tie/loss.")
+    tie_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
+    instructions: str = ""
+
+
+class FunctionReward(_Section):
+    """A user reward function ``module:function`` with TRL's signature, weighted like the others."""
+
+    function: str = Field(pattern=r"^[\w.]+:[\w]+$")
+    weight: float = Field(default=1.0, allow_inf_nan=False)
+
+
+class RewardConfig(_Section):
+    kind: Literal["rubric", "preference"] = "rubric"
+    rubric: str | None = None
+    row_criteria: str | None = Field(
+        default=None, description="Metadata column with per-prompt criteria, judged after the rubric file's."
+    )
+    instructions: str = Field(default="", description="Judge instructions added to the rubric file's.")
+    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="Weight of the judge's reward.")
+    preference: PreferenceSettings = Field(default_factory=PreferenceSettings)
+    checks: list[RuleCheck] = Field(default_factory=list)
+    functions: list[FunctionReward] = Field(default_factory=list)
+    max_unscored_fraction: float = Field(default=0.25, gt=0, le=1)
+    unscored_window: int = Field(default=3, gt=0, description="Generation batches the unscored fraction spans.")
+    min_unscored_samples: int = Field(default=8, gt=0, description="Judge at least this many before stopping.")
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> RewardConfig:
+        if self.kind == "rubric" and not self.rubric and not self.row_criteria:
+            raise ValueError("kind 'rubric' needs 'rubric: <path to a rubric YAML>' or 'row_criteria: <column>'")
+        names = [c.name for c in self.checks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"checks: duplicate check name(s) {', '.join(duplicates)}")
+        functions = [f.function.rsplit(":", 1)[1] for f in self.functions]
+        duplicates = sorted({n for n in functions if functions.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"functions: two functions named {', '.join(duplicates)}; their rewards would share a name"
+            )
+        return self
+
+
+class TrainConfig(_Section):
+    name: str = Field(pattern=_NAME)
+    output_dir: str | None = None
+    seed: int = 0
+    threads: int | None = Field(default=None, gt=0, description="CPU threads for torch (default: torch's choice).")
+    policy: PolicyConfig
+    data: DataConfig
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    reward: RewardConfig
+    grpo: dict[str, Any] = Field(default_factory=dict)
+    store: str | None = Field(default=None, description="Verdict store (SQLite); default <output_dir>/verdicts.sqlite")
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("grpo")
+    @classmethod
+    def _grpo_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return validate_grpo(value)
+
+    # ---- resolved paths -------------------------------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source is not None else Path.cwd()
+
+    def resolve(self, path: str) -> Path:
+        """A path from the file, relative to the file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir).expanduser() if self.output_dir else Path("runs") / self.name
+
+    @property
+    def store_path(self) -> Path:
+        return self.resolve(self.store) if self.store else self.run_dir / "verdicts.sqlite"
+
+    @property
+    def rubric_path(self) -> Path | None:
+        return self.resolve(self.reward.rubric) if self.reward.rubric else None
+
+
+# ---- GRPO section: any GRPOConfig field, typed by TRL's annotations ---------------------------------------------
+
+#: fields judgerl sets itself; the message says where to set them instead
+_OWNED = {
+    "output_dir": "set 'output_dir' at the top level",
+    "reward_weights": "set 'reward.weight' and each check's or function's 'weight'",
+    "seed": "set 'seed' at the top level",
+}
+
+
+@functools.cache
+def _grpo_field_types() -> dict[str, Any]:
+    from trl import GRPOConfig
+
+    hints = typing.get_type_hints(GRPOConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(GRPOConfig) if f.init}
+
+
+def validate_grpo(section: dict[str, Any], where: str = "grpo") -> dict[str, Any]:
+    """Each key must be a GRPOConfig field with a value of its type; returns the validated values."""
+    types = _grpo_field_types()
+    validated: dict[str, Any] = {}
+    for key, value in section.items():
+        if key in _OWNED:
+            raise ValueError(f"{where}.{key}: judgerl sets this; {_OWNED[key]}")
+        if key not in types:
+            close = difflib.get_close_matches(key, list(types), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else " (not a field of trl.GRPOConfig)"
+            raise ValueError(f"{where}.{key}: unknown key{hint}")
+        try:
+            # lax: YAML reads 3e-5 as a string, which a float field accepts
+            validated[key] = TypeAdapter(types[key]).validate_python(value)
+        except ValidationError:
+            expected = getattr(types[key], "__name__", str(types[key]))
+            raise ValueError(f"{where}.{key}: expected {expected}, got {value!r}") from None
+    return validated
+
+
+# ---- loading ----------------------------------------------------------------------------------------------------
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts.append(str(part))
+        elif part in {"regex", "length", "json_schema", "language", "ifeval"} and parts and parts[-1].isdigit():
+            continue  # the discriminated union adds the check type to the path
+        else:
+            parts.append(str(part))
+    return ".".join(parts)
+
+
+def describe_error(exc: ValidationError, source: str) -> str:
+    error = exc.errors()[0]
+    where = _location(tuple(error["loc"]))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        model_fields = _fields_at(tuple(error["loc"][:-1]))
+        close = difflib.get_close_matches(str(error["loc"][-1]), model_fields, n=1)
+        message = f"unknown key (did you mean '{close[0]}'?)" if close else "unknown key"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif message.startswith("grpo."):
+        where, _, message = message.partition(": ")
+    elif error["type"] == "union_tag_invalid":
+        message = "unknown check type; use one of regex, length, json_schema, language, ifeval"
+    return f"{source}: {where}: {message}" if where else f"{source}: {message}"
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = TrainConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif args:
+            model = args[0]
+        else:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def parse_config(data: Any, source: str = "<config>") -> TrainConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a training config must be a mapping, got {type(data).__name__}")
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc, source)) from None
+    return config
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """``key.path=value`` settings (the value read as YAML) applied on top of the file's mapping."""
+    for item in overrides:
+        key, separator, text = item.partition("=")
+        if not separator or not key.strip():
+            raise ConfigError(f"--set {item!r}: use key.path=value, e.g. grpo.max_steps=20")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: --set {key}: '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if overrides and isinstance(data, dict):
+        data = apply_overrides(data, list(overrides), str(path))
+    config = parse_config(data, str(path))
+    return config.model_copy(update={"source": path.resolve()})
+
+
+def dump_config(config: TrainConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,338 @@
+"""``judgerl eval``: run a policy on held-out prompts, judge the responses, and, where a program can check the
+same criteria (IFEval constraints, GSM8K final answers), put the checker's pass rate beside the judge's.
+
+Generation is greedy, so a before/after comparison on the same prompts differs only by the policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from judgerl.backends import JudgeBackend
+from judgerl.checks import gsm8k, ifeval
+from judgerl.errors import JudgerlError
+from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.samples import Message, Sample
+from judgerl.train.config import TrainConfig
+from judgerl.train.data import PromptRow, load_prompt_rows
+from judgerl.train.policy import build_backend, load_trained_policy
+from judgerl.train.rubrics import RubricJudges, criterion_name
+from judgerl.train.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
+from judgerl.train.verdict_log import open_verdict_store
+from judgerl.verdicts import SampleVerdict
+
+logger = logging.getLogger(__name__)
+
+Checker = Literal["ifeval", "gsm8k", "none"]
+
+
+class EvalItem(BaseModel):
+    prompt_id: str
+    prompt: str
+    response: str
+    judge_score: float | None
+    judge_passed: bool | None = Field(description="Every criterion passed (hard verdicts).")
+    judge_criteria: dict[str, bool | None] = Field(default_factory=dict)
+    judge_p_pass: dict[str, float | None] = Field(default_factory=dict)
+    checker_passed: bool | None = None
+    checker_instructions: dict[str, bool | None] = Field(default_factory=dict)
+    unscored_reason: str | None = None
+
+
+class EvalReport(BaseModel):
+    label: str
+    policy: str
+    prompts: int
+    checker: Checker
+    seconds: float
+    generation_seconds: float
+    judge_seconds: float
+    judge_score_mean: float | None
+    judge_pass: dict[str, Any]
+    judge_criteria: dict[str, float]
+    unscored: int
+    checker_pass: dict[str, Any] | None = None
+    checker_instruction_pass: dict[str, Any] | None = None
+    checker_by_instruction: dict[str, float] = Field(default_factory=dict)
+    judge_by_instruction: dict[str, float] = Field(default_factory=dict)
+    agreement: float | None = Field(default=None, description="Share of instructions where judge and checker agree.")
+    judge_checker_auc: float | None = Field(
+        default=None, description="How well the judge's P(PASS) ranks what the checker passes above what it fails."
+    )
+    items: list[EvalItem] = Field(default_factory=list, exclude=True)
+
+
+def _interval(value: Interval) -> dict[str, Any]:
+    return {"rate": value.value, "low": value.low, "high": value.high, "n": value.n}
+
+
+def choose_checker(rows: Sequence[PromptRow], wanted: str) -> Checker:
+    if wanted in ("ifeval", "gsm8k", "none"):
+        return wanted  # type: ignore[return-value]
+    if rows and all("instruction_id_list" in r.metadata for r in rows):
+        return "ifeval"
+    if rows and all(r.reference and "####" in r.reference for r in rows):
+        return "gsm8k"
+    return "none"
+
+
+def generate(model: Any, tokenizer: Any, rows: Sequence[PromptRow], max_new_tokens: int, batch_size: int) -> list[str]:
+    """Greedy responses, batched with left padding."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    model.eval()
+    responses: list[str] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        texts = [tokenizer.apply_chat_template(r.prompt, tokenize=False, add_generation_prompt=True) for r in chunk]
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            output = model.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        new_tokens = output[:, encoded["input_ids"].shape[1] :]
+        responses += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        logger.info("generated %d/%d", len(responses), len(rows))
+    return [r.strip() for r in responses]
+
+
+def _check(row: PromptRow, response: str, checker: Checker) -> tuple[bool | None, dict[str, bool | None]]:
+    if checker == "ifeval":
+        ids = list(row.metadata.get("instruction_id_list") or [])
+        kwargs = list(row.metadata.get("kwargs") or [{}] * len(ids))
+        results = ifeval.check_row(ids, kwargs, response)
+        return ifeval.all_followed(results), dict(zip(ids, results, strict=True))
+    if checker == "gsm8k" and row.reference:
+        result = gsm8k.check(row.reference, response)
+        return result, {"final_answer": result}
+    return None, {}
+
+
+def evaluate(
+    config: TrainConfig,
+    policy: str,
+    *,
+    label: str,
+    limit: int | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int = 8,
+    backend: JudgeBackend | None = None,
+    model_and_tokenizer: tuple[Any, Any] | None = None,
+) -> EvalReport:
+    """Evaluate ``policy`` ('base', 'final', or a folder/model) on the config's held-out prompts."""
+    from judgerl.train.runner import build_judge
+
+    started = time.perf_counter()
+    _, held = load_prompt_rows(config)
+    if not held:
+        raise JudgerlError("no held-out prompts: set data.eval.path or data.eval.holdout in the config")
+    rows = held[:limit] if limit else held
+    checker = choose_checker(rows, config.data.checker)
+    reference = _policy_reference(config, policy)
+    model, tokenizer = model_and_tokenizer or load_trained_policy(reference, config.policy)
+    tokens = max_new_tokens or int(config.grpo.get("max_completion_length") or 256)
+    responses = generate(model, tokenizer, rows, tokens, batch_size)
+    generated = time.perf_counter()
+    owns_backend = backend is None
+    backend = backend or build_backend(config.judge)
+    try:
+        judges = build_judge(config, backend)
+        if isinstance(judges, PairwiseJudge):
+            raise JudgerlError("judgerl eval scores with a rubric; for a preference run, add row criteria or a rubric")
+        verdicts = _judge(judges, rows, responses)
+    finally:
+        if owns_backend:
+            backend.close()
+    judged = time.perf_counter()
+    items = [
+        _item(row, response, verdict, checker) for row, response, verdict in zip(rows, responses, verdicts, strict=True)
+    ]
+    report = _summarise(label, reference, checker, items, started, generated, judged)
+    _save(config, report, rows, responses, verdicts)
+    return report
+
+
+def _policy_reference(config: TrainConfig, policy: str) -> str:
+    if policy == "base":
+        return config.policy.model
+    if policy == "final":
+        final = config.run_dir / "final"
+        if not final.exists():
+            raise JudgerlError(f"{final} does not exist: train first, or pass --policy base or a folder")
+        return str(final)
+    return policy
+
+
+def _judge(judges: RubricJudges, rows: Sequence[PromptRow], responses: Sequence[str]) -> list[SampleVerdict]:
+    samples = [
+        Sample(
+            id=f"eval-{row.prompt_id}",
+            prompt=[Message(role=m["role"], content=m["content"]) for m in row.prompt],
+            response=response,
+            reference=row.reference,
+            metadata={**row.metadata, "prompt_id": row.prompt_id},
+        )
+        for row, response in zip(rows, responses, strict=True)
+    ]
+    verdicts: list[SampleVerdict | None] = [None] * len(samples)
+    groups: dict[int, tuple[Any, list[int]]] = {}
+    for k, sample in enumerate(samples):
+        judge = judges.for_sample(sample)
+        groups.setdefault(id(judge), (judge, []))[1].append(k)
+    for judge, positions in groups.values():
+        for k, verdict in zip(positions, judge.judge([samples[k] for k in positions]), strict=True):
+            verdicts[k] = verdict
+    return [v for v in verdicts if v is not None]
+
+
+def _item(row: PromptRow, response: str, verdict: SampleVerdict, checker: Checker) -> EvalItem:
+    passed, instructions = _check(row, response, checker)
+    criteria = {c.name: c.passed for c in verdict.criteria}
+    probabilities = {c.name: c.p_pass for c in verdict.criteria}
+    return EvalItem(
+        prompt_id=row.prompt_id,
+        prompt=row.user_text,
+        response=response,
+        judge_score=verdict.score,
+        judge_passed=None if not verdict.scored else all(bool(c.passed) for c in verdict.criteria),
+        judge_criteria=criteria,
+        judge_p_pass=probabilities,
+        checker_passed=passed,
+        checker_instructions=instructions,
+        unscored_reason=verdict.unscored_reason,
+    )
+
+
+def _rate(values: Sequence[bool | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def _summarise(
+    label: str,
+    policy: str,
+    checker: Checker,
+    items: list[EvalItem],
+    started: float,
+    generated: float,
+    judged: float,
+) -> EvalReport:
+    scored = [i for i in items if i.judge_passed is not None]
+    names = sorted({name for i in items for name in i.judge_criteria})
+    judge_criteria = {n: r for n in names if (r := _rate([i.judge_criteria.get(n) for i in items])) is not None}
+    report = EvalReport(
+        label=label,
+        policy=policy,
+        prompts=len(items),
+        checker=checker,
+        seconds=time.perf_counter() - started,
+        generation_seconds=generated - started,
+        judge_seconds=judged - generated,
+        judge_score_mean=sum(i.judge_score or 0.0 for i in scored) / len(scored) if scored else None,
+        judge_pass=_interval(wilson(sum(bool(i.judge_passed) for i in scored), len(scored))),
+        judge_criteria=judge_criteria,
+        unscored=len(items) - len(scored),
+        items=items,
+    )
+    if checker != "none":
+        checked = [i.checker_passed for i in items if i.checker_passed is not None]
+        report.checker_pass = _interval(wilson(sum(checked), len(checked)))
+        instructions = [v for i in items for v in i.checker_instructions.values() if v is not None]
+        report.checker_instruction_pass = _interval(wilson(sum(instructions), len(instructions)))
+        kinds = sorted({k for i in items for k in i.checker_instructions})
+        report.checker_by_instruction = {
+            k: r for k in kinds if (r := _rate([i.checker_instructions.get(k) for i in items])) is not None
+        }
+        # judge and checker on the same instruction, where the rubric has a criterion named after it
+        pairs = [
+            (i.judge_criteria[criterion_name(k)], v)
+            for i in items
+            for k, v in i.checker_instructions.items()
+            if v is not None and i.judge_criteria.get(criterion_name(k)) is not None
+        ]
+        ranked = [
+            (probability, followed)
+            for i in items
+            for kind, followed in i.checker_instructions.items()
+            if followed is not None and (probability := i.judge_p_pass.get(criterion_name(kind))) is not None
+        ]
+        report.judge_checker_auc = auc([p for p, ok in ranked if ok], [p for p, ok in ranked if not ok])
+        if pairs:
+            report.agreement = sum(j == c for j, c in pairs) / len(pairs)
+            report.judge_by_instruction = {
+                k: r
+                for k in kinds
+                if (r := _rate([i.judge_criteria.get(criterion_name(k)) for i in items if k in i.checker_instructions]))
+                is not None
+            }
+    return report
+
+
+def _save(
+    config: TrainConfig,
+    report: EvalReport,
+    rows: Sequence[PromptRow],
+    responses: Sequence[str],
+    verdicts: Sequence[SampleVerdict],
+) -> None:
+    folder = config.run_dir / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{report.label}.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    with (folder / f"{report.label}.jsonl").open("w", encoding="utf-8") as handle:
+        for item in report.items:
+            handle.write(item.model_dump_json() + "\n")
+    samples = [
+        Sample(
+            id=f"eval-{row.prompt_id}", prompt=row.user_text, response=response, metadata={"prompt_id": row.prompt_id}
+        )
+        for row, response in zip(rows, responses, strict=True)
+    ]
+    checks = [dict(item.checker_instructions) for item in report.items]
+    store = open_verdict_store(config.store_path)
+    store.record_samples(f"{config.name}/eval/{report.label}", 0, samples, list(verdicts), checks=checks)
+
+
+def load_items(path: Path) -> list[EvalItem]:
+    return [EvalItem.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+class Comparison(BaseModel):
+    prompts: int
+    checker_difference: dict[str, Any] | None
+    checker_mcnemar_p: float | None
+    judge_difference: dict[str, Any] | None
+    judge_mcnemar_p: float | None
+
+
+def compare(before: Sequence[EvalItem], after: Sequence[EvalItem]) -> Comparison:
+    """Paired change on the prompts both evaluations share: after - before, bootstrap 95% CI, McNemar p."""
+    by_id = {i.prompt_id: i for i in before}
+    pairs = [(by_id[i.prompt_id], i) for i in after if i.prompt_id in by_id]
+
+    def paired(attribute: str) -> tuple[dict[str, Any] | None, float | None]:
+        known = [(getattr(b, attribute), getattr(a, attribute)) for b, a in pairs]
+        known = [(b, a) for b, a in known if b is not None and a is not None]
+        if not known:
+            return None, None
+        difference = paired_difference([float(b) for b, _ in known], [float(a) for _, a in known])
+        return _interval(difference), mcnemar_exact([b for b, _ in known], [a for _, a in known])
+
+    checker, checker_p = paired("checker_passed")
+    judge, judge_p = paired("judge_passed")
+    return Comparison(
+        prompts=len(pairs),
+        checker_difference=checker,
+        checker_mcnemar_p=checker_p,
+        judge_difference=judge,
+        judge_mcnemar_p=judge_p,
+    )

@@ -1,0 +1,90 @@
+"""Loading the policy (base or fine-tuned) and the judge backend a config names."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from judgerl.backends import JudgeBackend, create_backend
+from judgerl.errors import JudgerlError
+from judgerl.train.config import JudgeConfig, PolicyConfig
+
+logger = logging.getLogger(__name__)
+
+_LOCAL_BACKENDS = {"transformers"}
+
+
+def resolve_model(name: str) -> str:
+    """A catalog name, local folder, .gguf file or hub id -> what ``from_pretrained`` loads."""
+    try:
+        from judgerl.models import resolve_model as resolve  # the model catalog
+    except ImportError:
+        return name
+    resolved: str = resolve(name)
+    return resolved
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}[name]
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        raise JudgerlError(f"policy '{path}' has no chat template; use an instruction-tuned (chat) model")
+    return tokenizer
+
+
+def load_policy(policy: PolicyConfig) -> tuple[Any, Any]:
+    """(model, tokenizer) of the base policy."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(policy.model)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(policy.dtype))
+    except OSError as exc:
+        raise JudgerlError(f"policy.model: cannot load '{policy.model}' ({str(exc).splitlines()[0]})") from None
+    return model, load_tokenizer(path)
+
+
+def load_trained_policy(path: str | Path, policy: PolicyConfig | None = None) -> tuple[Any, Any]:
+    """A policy saved by ``judgerl train`` (a LoRA adapter folder or a full model), or any model reference."""
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(path)
+    adapter = folder / "adapter_config.json"
+    if adapter.exists():
+        from peft import PeftModel
+
+        base_name = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        if policy is not None:
+            base_name = resolve_model(policy.model)
+        dtype = torch_dtype(policy.dtype) if policy is not None else "auto"
+        base = AutoModelForCausalLM.from_pretrained(base_name, dtype=dtype)
+        model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+        tokenizer_path = folder if (folder / "tokenizer_config.json").exists() else base_name
+        return model, load_tokenizer(str(tokenizer_path))
+    if policy is not None and str(path) == policy.model:
+        return load_policy(policy)
+    resolved = resolve_model(str(path))
+    dtype = torch_dtype(policy.dtype) if policy is not None else "auto"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolved, dtype=dtype)
+    except OSError as exc:
+        raise JudgerlError(f"cannot load policy '{path}' ({str(exc).splitlines()[0]})") from None
+    return model, load_tokenizer(resolved)
+
+
+def build_backend(judge: JudgeConfig) -> JudgeBackend:
+    if judge.model is None:
+        raise JudgerlError("judge.model: name the judge model (a catalog name, a folder or a served model name)")
+    model = resolve_model(judge.model) if judge.backend in _LOCAL_BACKENDS else judge.model
+    return create_backend(judge.backend, model=model, **judge.options)

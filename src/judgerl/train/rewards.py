@@ -1,0 +1,340 @@
+"""Reward functions for TRL's GRPOTrainer: deterministic checks, then the judge, then weights.
+
+One ``RewardPipeline`` scores a generation batch once and hands TRL several reward functions (the judge, each
+``role: reward`` check, each user function), so every part is logged under its own name and weighted by
+``GRPOConfig.reward_weights``. They agree on two rules:
+
+- a response that fails a ``role: gate`` check gets 0 from every part and is never sent to the judge;
+- a response the judge could not score gets ``None`` from every part, so TRL marks it NaN and leaves it out of
+  the group baseline and the loss (it is never a silent 0). The unscored fraction is logged and the run stops
+  with a clear message when it passes ``reward.max_unscored_fraction``.
+
+The reward functions are async: TRL runs them together on its event loop, and with ``judge.overlap`` the
+trainer starts the batch as soon as the completions exist (see ``trainer.JudgedGRPOTrainer``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from judgerl.checks.rules import RuleCheck
+from judgerl.errors import JudgerlError
+from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.rubric_judge import RubricJudge
+from judgerl.train.batch import Batch, batch_from_trl
+from judgerl.train.collective import Collective, SingleProcess
+from judgerl.train.config import FunctionReward, PreferenceSettings
+from judgerl.train.metrics import UnscoredGuard, rubric_metrics
+from judgerl.train.preference import judge_preferences
+from judgerl.train.rubrics import RubricJudges
+from judgerl.train.verdict_log import VerdictSink
+from judgerl.verdicts import CriterionVerdict, SampleVerdict
+
+logger = logging.getLogger(__name__)
+
+RewardFunction = Callable[..., Awaitable[list[float | None]]]
+
+
+@dataclass
+class ScoredBatch:
+    """Every reward part for the local completions, by reward-function name."""
+
+    parts: dict[str, list[float | None]]
+    judge_seconds: float
+    started: float
+    finished: float = field(default=0.0)
+
+
+@dataclass
+class LocalScores:
+    """What one process works out about its own completions before anything is gathered."""
+
+    batch: Batch
+    check_values: dict[str, list[float | None]]
+    gated: list[str | None]
+    started: float
+    judge_scores: list[float | None] = field(default_factory=list)
+    verdicts: list[SampleVerdict] = field(default_factory=list)
+
+
+def load_function(spec: str) -> Callable[..., Any]:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        function: Callable[..., Any] = getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise JudgerlError(f"reward.functions: cannot import '{spec}' ({exc})") from None
+    return function
+
+
+class RewardPipeline:
+    """Scores batches for one run. Build it, then pass ``functions()`` and ``weights()`` to the trainer."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        num_generations: int,
+        rubric_judge: RubricJudge | RubricJudges | None = None,
+        pairwise_judge: PairwiseJudge | None = None,
+        preference: PreferenceSettings | None = None,
+        checks: Sequence[RuleCheck] = (),
+        functions: Sequence[FunctionReward] = (),
+        judge_weight: float = 1.0,
+        sink: VerdictSink | None = None,
+        guard: UnscoredGuard | None = None,
+        collective: Collective | None = None,
+        seed: int = 0,
+        is_training: Callable[[], bool] = lambda: True,
+    ) -> None:
+        if (rubric_judge is None) == (pairwise_judge is None):
+            raise ValueError("give exactly one of rubric_judge or pairwise_judge")
+        self.run_id = run_id
+        self.num_generations = num_generations
+        if isinstance(rubric_judge, RubricJudge):
+            fixed = rubric_judge
+            rubric_judge = RubricJudges(lambda rubric: fixed, base=fixed.rubric)
+        self.rubric_judge = rubric_judge
+        self.pairwise_judge = pairwise_judge
+        self.preference = preference or PreferenceSettings()
+        self.gates = [c for c in checks if c.role == "gate"]
+        self.reward_checks = [c for c in checks if c.role == "reward"]
+        self.user_functions = [(f, load_function(f.function)) for f in functions]
+        self.judge_weight = judge_weight
+        self.sink = sink
+        self.guard = guard
+        self.collective = collective or SingleProcess()
+        self.seed = seed
+        self.is_training = is_training
+        self._current: tuple[list[Any], asyncio.Future[LocalScores] | Future[LocalScores]] | None = None
+        self._finishing: tuple[list[Any], asyncio.Future[ScoredBatch]] | None = None
+        self.last: ScoredBatch | None = None
+
+    # ---- what TRL is given ----------------------------------------------------------------------------------
+
+    @property
+    def judge_name(self) -> str:
+        return "judge" if self.rubric_judge is not None else "preference"
+
+    def names(self) -> list[str]:
+        return (
+            [self.judge_name]
+            + [f"check.{c.name}" for c in self.reward_checks]
+            + [f"fn.{spec.function.rsplit(':', 1)[1]}" for spec, _ in self.user_functions]
+        )
+
+    def weights(self) -> list[float]:
+        return [self.judge_weight] + [c.weight for c in self.reward_checks] + [s.weight for s, _ in self.user_functions]
+
+    def functions(self) -> list[RewardFunction]:
+        """One async reward function per part; TRL logs each as ``rewards/<name>/mean``."""
+        return [self._part(name) for name in self.names()]
+
+    def _part(self, name: str) -> RewardFunction:
+        async def reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
+            scored = await self.scored(prompts, completions, kwargs)
+            return scored.parts[name]
+
+        reward.__name__ = reward.__qualname__ = name
+        return reward
+
+    # ---- one batch, scored once ---------------------------------------------------------------------------------
+
+    async def scored(self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> ScoredBatch:
+        """The batch's parts; the first reward function to ask starts the scoring, the others wait for it."""
+        waited_from = time.perf_counter()
+        current = self._current
+        if current is None or current[0] is not completions:
+            local = asyncio.ensure_future(self._local(prompts, completions, kwargs))
+            self._current = current = (completions, local)
+        if self._finishing is None or self._finishing[0] is not completions:
+            self._finishing = (
+                completions,
+                asyncio.ensure_future(self._finish(current[1], prompts, completions, kwargs)),
+            )
+        result = await self._finishing[1]
+        if self.is_training() and self.last is not result:  # log once per batch
+            self.last = result
+            log_metric = kwargs.get("log_metric")
+            if log_metric is not None:
+                log_metric("judge/wait_s", time.perf_counter() - waited_from)
+                log_metric("judge/busy_s", result.judge_seconds)
+        return result
+
+    def prefetch(
+        self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Start judging on ``loop`` now; the reward functions TRL calls later pick up the result.
+
+        Only the process-local part runs early (checks and rubric verdicts: no collective operations, which must
+        not interleave with the trainer's own, e.g. ZeRO-3 all-gathers); gathering, metrics and the store wait for
+        the reward call. Preference rewards gather the batch before judging, so they start at the reward call."""
+        if self.pairwise_judge is not None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._local(prompts, completions, kwargs), loop)
+        self._current = (completions, future)
+
+    async def _local(self, prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> LocalScores:
+        """Checks and, for rubric rewards, the judge's verdicts of this process's completions."""
+        started = time.perf_counter()
+        batch = batch_from_trl(prompts, completions, kwargs, self.collective.process_index)
+        rows = batch.rows()
+        checks = [*self.gates, *self.reward_checks]
+        values = {c.name: [c.evaluate(t, r) for t, r in zip(batch.texts, rows, strict=True)] for c in checks}
+        gated = [
+            next((g.name for g in self.gates if (v := values[g.name][k]) is not None and v < 1.0), None)
+            for k in range(len(batch))
+        ]
+        local = LocalScores(batch=batch, check_values=values, gated=gated, started=started)
+        if self.rubric_judge is not None:
+            local.judge_scores, local.verdicts = await self._judge_rubric(batch, gated, values)
+        return local
+
+    async def _finish(
+        self,
+        pending: asyncio.Future[LocalScores] | Future[LocalScores],
+        prompts: list[Any],
+        completions: list[Any],
+        kwargs: dict[str, Any],
+    ) -> ScoredBatch:
+        local = await (asyncio.wrap_future(pending) if isinstance(pending, Future) else pending)
+        batch, check_values, gated = local.batch, local.check_values, local.gated
+        self._log_checks(batch, check_values)
+        if self.pairwise_judge is not None:
+            local.judge_scores = await judge_preferences(self, batch, gated)
+        judge_scores = local.judge_scores
+        unscored = [s is None and g is None for s, g in zip(judge_scores, gated, strict=True)]
+        parts: dict[str, list[float | None]] = {self.judge_name: judge_scores}
+        for check in self.reward_checks:
+            parts[f"check.{check.name}"] = [
+                0.0 if gated[k] else None if unscored[k] else check_values[check.name][k] for k in range(len(batch))
+            ]
+        for spec, function in self.user_functions:
+            values = function(prompts=prompts, completions=completions, **kwargs)
+            if inspect.isawaitable(values):
+                values = await values
+            name = f"fn.{spec.function.rsplit(':', 1)[1]}"
+            parts[name] = [
+                0.0 if gated[k] else None if unscored[k] or values[k] is None else float(values[k])
+                for k in range(len(batch))
+            ]
+        if self.rubric_judge is not None:
+            weights = dict(zip(self.names(), self.weights(), strict=True))
+            rewards = [
+                None
+                if unscored[k]
+                else sum(weights[n] * v for n, values in parts.items() if (v := values[k]) is not None)
+                for k in range(len(batch))
+            ]
+            checks = [{n: values[k] for n, values in check_values.items()} for k in range(len(batch))]
+            await self._publish_rubric(batch, batch.samples(), local.verdicts, gated, rewards, checks)
+        now = time.perf_counter()
+        return ScoredBatch(parts=parts, judge_seconds=now - local.started, started=local.started, finished=now)
+
+    def _log_checks(self, batch: Batch, values: dict[str, list[float | None]]) -> None:
+        gathered = self.collective.gather([[values[name][k] for name in values] for k in range(len(batch))])
+        for index, name in enumerate(values):
+            applicable = [row[index] for row in gathered if row[index] is not None]
+            if applicable:
+                batch.metric(f"checks/{name}/pass_rate", sum(v >= 1.0 for v in applicable) / len(applicable))
+
+    # ---- rubric -----------------------------------------------------------------------------------------------
+
+    async def _judge_rubric(
+        self, batch: Batch, gated: list[str | None], check_values: dict[str, list[float | None]]
+    ) -> tuple[list[float | None], list[SampleVerdict]]:
+        assert self.rubric_judge is not None
+        samples = batch.samples()
+        todo = [k for k in range(len(batch)) if gated[k] is None]
+        groups: dict[int, tuple[RubricJudge, list[int]]] = {}
+        for k in todo:
+            judge = self.rubric_judge.for_sample(samples[k])
+            groups.setdefault(id(judge), (judge, []))[1].append(k)
+        results = await asyncio.gather(
+            *(judge.ajudge([samples[k] for k in positions]) for judge, positions in groups.values())
+        )
+        by_position: dict[int, SampleVerdict] = {}
+        for (_, positions), judged in zip(groups.values(), results, strict=True):
+            by_position.update(zip(positions, judged, strict=True))
+        verdicts = [
+            by_position.get(k) or self._gated_verdict(samples[k].id, gated[k], check_values, k)
+            for k in range(len(batch))
+        ]
+        scores = [
+            None if gated[k] is None and not v.scored else (0.0 if gated[k] else v.score)
+            for k, v in enumerate(verdicts)
+        ]
+        batch.extra("judge_verdict", [_summary(v) for v in verdicts])
+        batch.extra("rationale", [_rationales(v) for v in verdicts])
+        batch.extra("judge_p_pass", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
+        return scores, verdicts
+
+    def _gated_verdict(
+        self, sample_id: str, gate: str | None, check_values: dict[str, list[float | None]], k: int
+    ) -> SampleVerdict:
+        criteria = [
+            CriterionVerdict(name=f"check.{name}", passed=value >= 1.0, p_pass=value)
+            for name, values in check_values.items()
+            if (value := values[k]) is not None
+        ]
+        return SampleVerdict(
+            id=sample_id, score=0.0, hard_score=0.0, criteria=criteria, gate_failed=f"check.{gate}", judge_model=""
+        )
+
+    async def _publish_rubric(
+        self,
+        batch: Batch,
+        samples: list[Any],
+        verdicts: list[SampleVerdict],
+        gated: list[str | None],
+        rewards: list[float | None],
+        checks: list[dict[str, float | None]],
+    ) -> None:
+        """Gather the batch from every process: metrics and the guard see all of it, the main process stores it."""
+        gathered = self.collective.gather(list(zip(samples, verdicts, gated, rewards, checks, strict=True)))
+        judged = [v for _, v, g, _, _ in gathered if g is None]
+        metrics = rubric_metrics(judged, judged=len(judged), total=len(gathered))
+        for name, value in metrics.items():
+            batch.metric(name, value)
+        training = self.is_training()
+        if self.sink is not None and self.collective.process_index == 0:
+            run_id = self.run_id if training else f"{self.run_id}/eval"
+            await asyncio.to_thread(
+                functools.partial(
+                    self.sink.record_samples,
+                    run_id,
+                    batch.step,
+                    [row[0] for row in gathered],
+                    [row[1] for row in gathered],
+                    rewards=[row[3] for row in gathered],
+                    checks=[row[4] for row in gathered],
+                )
+            )
+        if self.guard is not None and training:
+            reasons = [v.unscored_reason for v in judged if not v.scored and v.unscored_reason]
+            self.guard.update(sum(1 for v in judged if not v.scored), len(judged), reasons)
+
+
+def _summary(verdict: SampleVerdict) -> str:
+    if verdict.gate_failed:
+        return f"gated by {verdict.gate_failed}: reward 0, not judged"
+    if not verdict.scored:
+        return f"UNSCORED: {verdict.unscored_reason}"
+    failed = [c.name for c in verdict.criteria if c.passed is False]
+    passed = sum(1 for c in verdict.criteria if c.passed)
+    text = f"{passed}/{len(verdict.criteria)} passed"
+    return f"{text}; failed: {', '.join(failed)}" if failed else text
+
+
+def _rationales(verdict: SampleVerdict) -> str:
+    return " | ".join(f"{c.name}: {c.rationale}" for c in verdict.criteria if c.rationale)

@@ -1,0 +1,84 @@
+"""Which rubric judges a sample: the run's rubric file, plus per-prompt criteria from a metadata column.
+
+Per-prompt criteria let one run train on prompts with different explicit constraints (IFEval: one prompt asks
+for no commas, the next for a title in <<brackets>>): ``reward.row_criteria: criteria`` reads a list of
+``{"name": ..., "text": ...}`` from each row's metadata and judges the sample on the file's criteria (if any)
+plus its own. Judges are built once per distinct set of criteria.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from judgerl.errors import JudgerlError
+from judgerl.rubric import Criterion, Rubric
+from judgerl.rubric_judge import RubricJudge
+from judgerl.samples import Sample
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def criterion_name(text: str) -> str:
+    """A criterion name from free text such as an IFEval id: 'punctuation:no_comma' -> 'punctuation.no_comma'."""
+    name = _UNSAFE.sub(".", text.strip()).strip(".")
+    return name or "criterion"
+
+
+def row_criteria(value: Any, where: str) -> tuple[Criterion, ...]:
+    if not isinstance(value, list) or not value:
+        raise JudgerlError(f"{where}: row criteria must be a non-empty list of {{name, text}} or of texts")
+    criteria = []
+    for index, item in enumerate(value, start=1):
+        if isinstance(item, str):
+            item = {"name": f"c{index}", "text": item}
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise JudgerlError(f"{where}: criterion #{index} needs a 'text'")
+        name = criterion_name(str(item.get("name") or f"c{index}"))
+        criteria.append(Criterion(name=name, text=item["text"], weight=float(item.get("weight", 1.0))))
+    return tuple(criteria)
+
+
+class RubricJudges:
+    """A RubricJudge per sample: the base rubric's criteria plus the sample's row criteria."""
+
+    def __init__(
+        self,
+        make_judge: Callable[[Rubric], RubricJudge],
+        base: Rubric | None = None,
+        row_key: str | None = None,
+        name: str = "rubric",
+        instructions: str = "",
+        use_reference: bool = True,
+    ) -> None:
+        if base is None and row_key is None:
+            raise JudgerlError("reward: give a rubric file, row criteria (reward.row_criteria), or both")
+        self.make_judge = make_judge
+        self.base = base
+        self.row_key = row_key
+        self.name = base.name if base is not None else name
+        self.instructions = "\n\n".join(t for t in (base.instructions if base else "", instructions) if t.strip())
+        self.use_reference = base.use_reference if base is not None else use_reference
+        self._judges: dict[tuple[Criterion, ...], RubricJudge] = {}
+
+    def rubric_for(self, sample: Sample) -> Rubric:
+        criteria: tuple[Criterion, ...] = self.base.criteria if self.base is not None else ()
+        if self.row_key is not None:
+            extra = row_criteria(sample.metadata.get(self.row_key), f"prompt {sample.metadata.get('prompt_id')}")
+            taken = {c.name for c in criteria}
+            criteria = criteria + tuple(c for c in extra if c.name not in taken)
+        return Rubric(
+            name=self.name,
+            instructions=self.instructions,
+            use_reference=self.use_reference,
+            criteria=criteria,
+            source=self.base.source if self.base is not None else None,
+        )
+
+    def for_sample(self, sample: Sample) -> RubricJudge:
+        rubric = self.base if self.row_key is None and self.base is not None else self.rubric_for(sample)
+        judge = self._judges.get(rubric.criteria)
+        if judge is None:
+            judge = self._judges[rubric.criteria] = self.make_judge(rubric)
+        return judge

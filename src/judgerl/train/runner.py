@@ -1,0 +1,296 @@
+"""``judgerl train``: build the judge, the rewards and TRL's GRPOTrainer from a config, train, save.
+
+A run folder (``runs/<name>/`` by default) holds ``run.json`` (the run id), ``config.yaml`` and the rubric as
+used, ``checkpoint-N/`` folders, ``metrics.jsonl``, ``completions/*.parquet`` (TRL's completions table with the
+judge's verdicts and rationales), ``verdicts.sqlite`` (every verdict, by run, step and sample) and ``final/`` (the
+trained policy: a LoRA adapter or a full model, with its tokenizer).
+
+Resume: ``--resume`` continues from the newest complete checkpoint and first removes the verdicts and metrics
+of the steps after it, which the resumed run redoes; the store then holds each step once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from judgerl.backends import JudgeBackend
+from judgerl.cache import VerdictCache
+from judgerl.errors import JudgerlError
+from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.rubric import Rubric
+from judgerl.rubric_judge import RubricJudge
+from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
+from judgerl.train.collective import AccelerateCollective
+from judgerl.train.config import TrainConfig, dump_config
+from judgerl.train.data import load_prompt_rows, to_dataset
+from judgerl.train.metrics import UnscoredGuard
+from judgerl.train.policy import build_backend, load_policy
+from judgerl.train.rewards import RewardPipeline
+from judgerl.train.rubrics import RubricJudges
+from judgerl.train.verdict_log import VerdictSink, discard_after, open_verdict_store
+
+logger = logging.getLogger(__name__)
+
+#: judgerl's defaults for GRPOConfig (the config's ``grpo`` section overrides any of them)
+GRPO_DEFAULTS: dict[str, Any] = {
+    "logging_steps": 1,
+    "save_strategy": "steps",
+    "save_steps": 25,
+    "report_to": "none",
+    "log_completions": True,
+    "num_completions_to_print": 0,
+    "gradient_checkpointing": False,
+    "disable_tqdm": True,
+}
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
+warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    run_dir: Path
+    final_dir: Path
+    steps: int
+    seconds: float
+    store_path: Path
+    resumed_from: int | None
+
+
+def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """Checkpoints with their trainer state written (a kill during a save leaves one without), oldest first."""
+    found = []
+    for child in run_dir.glob("checkpoint-*") if run_dir.exists() else []:
+        match = _CHECKPOINT.match(child.name)
+        if match and child.is_dir() and (child / "trainer_state.json").exists():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def _run_id(run_dir: Path, resume: bool, name: str) -> str:
+    """The run's id: kept on resume, new otherwise. The main process decides; the others read its choice."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    path = run_dir / "run.json"
+    with state.main_process_first():
+        if (resume or not state.is_main_process) and path.exists():
+            run_id: str = json.loads(path.read_text(encoding="utf-8"))["run_id"]
+            return run_id
+        run_id = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        path.write_text(json.dumps({"run_id": run_id, "created": time.time()}) + "\n", encoding="utf-8")
+        return run_id
+
+
+def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, int | None, Path | None]:
+    run_dir = config.run_dir
+    checkpoints = complete_checkpoints(run_dir)
+    if checkpoints and not resume:
+        raise JudgerlError(
+            f"{run_dir} already holds checkpoints of a run; continue it with --resume, or set another name "
+            "or output_dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not checkpoints:
+        if resume:
+            logger.warning("%s: no complete checkpoint to resume from; starting from step 0", run_dir)
+        return run_dir, None, None
+    step, path = checkpoints[-1]
+    return run_dir, step, path
+
+
+def build_judge(config: TrainConfig, backend: JudgeBackend) -> RubricJudges | PairwiseJudge:
+    judge = config.judge
+    cache = VerdictCache(config.run_dir / "verdict_cache.db") if judge.cache else None
+    if config.reward.kind == "preference":
+        settings = config.reward.preference
+        return PairwiseJudge(
+            backend,
+            instructions=settings.instructions,
+            tie_margin=settings.tie_margin,
+            rationales=judge.rationales,
+            cache=cache,
+            rationale_tokens=judge.rationale_tokens,
+            concurrency=judge.concurrency,
+        )
+    base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
+
+    def make(rubric: Rubric) -> RubricJudge:
+        return RubricJudge(
+            rubric,
+            backend,
+            mode=judge.mode,
+            score=judge.score,
+            rationales=judge.rationales,
+            thresholds=judge.thresholds or None,
+            cache=cache,
+            max_new_tokens=judge.max_new_tokens,
+            rationale_tokens=judge.rationale_tokens,
+            concurrency=judge.concurrency,
+        )
+
+    return RubricJudges(
+        make, base=base, row_key=config.reward.row_criteria, name=config.name, instructions=config.reward.instructions
+    )
+
+
+def build_pipeline(
+    config: TrainConfig,
+    judge: RubricJudges | PairwiseJudge,
+    run_id: str,
+    num_generations: int,
+    sink: VerdictSink | None,
+) -> RewardPipeline:
+    reward = config.reward
+    return RewardPipeline(
+        run_id=run_id,
+        num_generations=num_generations,
+        rubric_judge=judge if isinstance(judge, RubricJudges) else None,
+        pairwise_judge=judge if isinstance(judge, PairwiseJudge) else None,
+        preference=reward.preference,
+        checks=reward.checks,
+        functions=reward.functions,
+        judge_weight=reward.weight,
+        sink=sink,
+        guard=UnscoredGuard(reward.max_unscored_fraction, reward.unscored_window, reward.min_unscored_samples),
+        collective=AccelerateCollective(),
+        seed=config.seed,
+    )
+
+
+def reward_weights(config: TrainConfig) -> list[float]:
+    """In the order of ``RewardPipeline.names()``: the judge, each reward check, each user function."""
+    reward = config.reward
+    return (
+        [reward.weight]
+        + [check.weight for check in reward.checks if check.role == "reward"]
+        + [function.weight for function in reward.functions]
+    )
+
+
+def grpo_arguments(config: TrainConfig, weights: list[float]) -> Any:
+    from trl import GRPOConfig
+
+    values = {**GRPO_DEFAULTS, **config.grpo}
+    values.update(output_dir=str(config.run_dir), seed=config.seed, reward_weights=weights)
+    if not _has_accelerator() and "bf16" not in config.grpo and "fp16" not in config.grpo:
+        values["bf16"] = False  # TRL turns bf16 on by default, which a CPU-only machine refuses
+    try:
+        return GRPOConfig(**values)
+    except ValueError as exc:
+        source = config.source or "config"
+        raise JudgerlError(f"{source}: grpo: {str(exc).splitlines()[0]}") from None
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
+
+
+def peft_config(config: TrainConfig) -> Any:
+    if config.policy.finetune != "lora":
+        return None
+    from peft import LoraConfig
+
+    lora = config.policy.lora
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _snapshot(config: TrainConfig, run_dir: Path) -> None:
+    (run_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
+    if config.rubric_path is not None and config.rubric_path.exists():
+        shutil.copyfile(config.rubric_path, run_dir / "rubric.yaml")
+
+
+def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | None = None) -> TrainResult:
+    """Run (or resume) a training run; ``backend`` replaces the configured judge (tests, notebooks)."""
+    started = time.perf_counter()
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    from accelerate import PartialState
+
+    main_process = PartialState().is_main_process
+    run_dir, resume_step, checkpoint = _prepare_run_dir(config, resume)
+    run_id = _run_id(run_dir, resume, config.name)
+    if main_process:
+        _snapshot(config, run_dir)
+    train_rows, _ = load_prompt_rows(config)
+    dataset = to_dataset(train_rows)
+    sink = open_verdict_store(config.store_path)
+    metrics_file = MetricsFileCallback(run_dir / "metrics.jsonl")
+    if resume_step is not None and main_process:
+        removed = discard_after(sink, run_id, resume_step)
+        metrics_file.truncate_after(resume_step)
+        logger.info("resuming %s from %s; removed %d verdicts of later steps", run_id, checkpoint, removed)
+    elif main_process and (run_dir / "metrics.jsonl").exists():
+        (run_dir / "metrics.jsonl").unlink()
+    owns_backend = backend is None
+    backend = backend or build_backend(config.judge)
+    try:
+        judge = build_judge(config, backend)
+        arguments = grpo_arguments(config, reward_weights(config))
+        pipeline = build_pipeline(config, judge, run_id, int(arguments.num_generations), sink)
+        model, tokenizer = load_policy(config.policy)
+        trainer = _make_trainer(config, arguments, model, tokenizer, dataset, pipeline, metrics_file)
+        pipeline.is_training = lambda: bool(trainer.model.training)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        final_dir = run_dir / "final"
+        trainer.save_model(str(final_dir))
+        if main_process:
+            tokenizer.save_pretrained(str(final_dir))
+        steps = int(trainer.state.global_step)
+    finally:
+        if owns_backend:
+            backend.close()
+    seconds = time.perf_counter() - started
+    summary = {"run_id": run_id, "steps": steps, "seconds": seconds, "resumed_from": resume_step}
+    if main_process:
+        (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return TrainResult(run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step)
+
+
+def _make_trainer(
+    config: TrainConfig,
+    arguments: Any,
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    pipeline: RewardPipeline,
+    metrics_file: MetricsFileCallback,
+) -> Any:
+    from judgerl.train.trainer import JudgedGRPOTrainer
+
+    trainer = JudgedGRPOTrainer(
+        model=model,
+        reward_funcs=pipeline.functions(),
+        args=arguments,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(config),
+        callbacks=[metrics_file, ProgressCallback()],
+        pipeline=pipeline,
+        overlap=config.judge.overlap,
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # ProgressCallback prints a readable line instead
+    return trainer

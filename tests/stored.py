@@ -1,0 +1,76 @@
+"""Reading back what training stored, whichever verdict store wrote it: the project's ``judgerl.store`` (tables
+runs / samples / criterion_verdicts) or the training module's local log (table sample_verdicts)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class StoredCriterion:
+    name: str
+    p_pass: float | None
+    passed: bool | None
+    rationale: str | None
+
+
+@dataclass
+class StoredSample:
+    step: int
+    sample_id: str
+    response: str
+    scored: bool
+    unscored_reason: str | None
+    judge_model: str
+    criteria: list[StoredCriterion]
+
+
+def stored_samples(path: Path, run: str) -> list[StoredSample]:
+    """Every stored sample of the run named ``run``, ordered by step and sample id."""
+    db = sqlite3.connect(str(path))
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    try:
+        if "sample_verdicts" in tables:
+            from judgerl.samples import Sample
+            from judgerl.verdicts import SampleVerdict
+
+            found = []
+            for step, sample_json, verdict_json in db.execute(
+                "SELECT step, sample, verdict FROM sample_verdicts WHERE run_id = ? ORDER BY step, sample_id", (run,)
+            ):
+                sample, verdict = (
+                    Sample.model_validate_json(sample_json),
+                    SampleVerdict.model_validate_json(verdict_json),
+                )
+                criteria = [StoredCriterion(c.name, c.p_pass, c.passed, c.rationale) for c in verdict.criteria]
+                found.append(
+                    StoredSample(step, sample.id, sample.response, verdict.scored, verdict.unscored_reason,
+                                 verdict.judge_model, criteria)
+                )  # fmt: skip
+            return found
+        run_ids = [row[0] for row in db.execute("SELECT id FROM runs WHERE name = ?", (run,))]
+        if not run_ids:
+            return []
+        found = []
+        rows = db.execute(
+            "SELECT rowid, step, sample_id, response, score, unscored_reason, judge_model FROM samples "
+            "WHERE run_id = ? ORDER BY step, sample_id",
+            (run_ids[0],),
+        ).fetchall()
+        for rowid, step, sample_id, response, score, reason, model in rows:
+            criteria = [
+                StoredCriterion(name, p_pass, None if passed is None else bool(passed), rationale)
+                for name, p_pass, passed, rationale in db.execute(
+                    "SELECT criterion, p_pass, passed, rationale FROM criterion_verdicts WHERE sample_row = ?", (rowid,)
+                )
+            ]
+            found.append(StoredSample(step, sample_id, response, score is not None, reason, model or "", criteria))
+        return found
+    finally:
+        db.close()
+
+
+def stored_steps(path: Path, run: str) -> list[int]:
+    return sorted({sample.step for sample in stored_samples(path, run)})

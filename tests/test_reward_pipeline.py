@@ -1,0 +1,152 @@
+"""The rubric reward pipeline without a trainer: gates, unscored samples, weights, metrics, the store, the guard."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from fakes import ScriptedBackend, criterion_of, response_of
+from judgerl.checks.rules import LengthCheck, RegexCheck
+from judgerl.rubric import Rubric
+from judgerl.rubric_judge import RubricJudge
+from judgerl.train.config import FunctionReward
+from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
+from judgerl.train.rewards import RewardPipeline
+from judgerl.train.verdict_log import LocalVerdictLog, discard_after
+
+RUBRIC = Rubric.from_dict(
+    {
+        "name": "t",
+        "criteria": [
+            {"name": "polite", "text": "The response is polite."},
+            {"name": "short", "text": "The response is short."},
+        ],
+    }
+)
+
+
+def probs(prompt: Any, labels: Any) -> dict[str, float] | str:
+    response = response_of(prompt)
+    if "BROKEN" in response:
+        return "server error 503"
+    if "polite" in criterion_of(prompt):
+        p = 0.9 if "please" in response else 0.2
+    else:
+        p = 0.8 if len(response.split()) < 5 else 0.3
+    return {"PASS": p, "FAIL": 1 - p}
+
+
+def user_bonus(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
+    return [1.0 if "!" in c[0]["content"] else 0.0 for c in completions]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.metrics: dict[str, list[float]] = {}
+        self.extras: dict[str, list[Any]] = {}
+
+    def metric(self, name: str, value: float) -> None:
+        self.metrics.setdefault(name, []).append(value)
+
+    def extra(self, column: str, values: list[Any]) -> None:
+        self.extras.setdefault(column, []).extend(values)
+
+
+def run_batch(pipeline: RewardPipeline, texts: list[str], step: int = 0) -> tuple[dict[str, list[Any]], Recorder]:
+    recorder = Recorder()
+    completions = [[{"role": "assistant", "content": t}] for t in texts]
+    prompts = [[{"role": "user", "content": "Answer politely."}] for _ in texts]
+    kwargs = {
+        "prompt_id": ["p1"] * len(texts),
+        "reference": [None] * len(texts),
+        "metadata_json": ["{}"] * len(texts),
+        "trainer_state": SimpleNamespace(global_step=step),
+        "log_metric": recorder.metric,
+        "log_extra": recorder.extra,
+    }
+
+    async def call_all() -> list[list[Any]]:  # as TRL does: every reward function at once on one loop
+        return list(
+            await asyncio.gather(*(f(prompts=prompts, completions=completions, **kwargs) for f in pipeline.functions()))
+        )
+
+    results = asyncio.run(call_all())
+    return dict(zip(pipeline.names(), results, strict=True)), recorder
+
+
+def make_pipeline(backend: ScriptedBackend, tmp_path: Any, **options: Any) -> RewardPipeline:
+    return RewardPipeline(
+        run_id="run",
+        num_generations=4,
+        rubric_judge=RubricJudge(RUBRIC, backend, rationales="failures"),
+        checks=[
+            LengthCheck(name="not_empty", type="length", min=1),
+            RegexCheck(
+                name="no_shouting", type="regex", pattern="[A-Z]{4,}", must_match=False, role="reward", weight=0.5
+            ),
+        ],
+        functions=[FunctionReward(function="test_reward_pipeline:user_bonus", weight=2.0)],
+        sink=LocalVerdictLog(tmp_path / "v.db"),
+        **options,
+    )
+
+
+def test_parts_gates_and_unscored(tmp_path: Any) -> None:
+    backend = ScriptedBackend(probs=probs, reply=lambda prompt: "because it says so")
+    pipeline = make_pipeline(backend, tmp_path)
+    assert pipeline.names() == ["judge", "check.no_shouting", "fn.user_bonus"]
+    assert pipeline.weights() == [1.0, 0.5, 2.0]
+    texts = ["yes please", "", "BROKEN reply", "NO WAY this is far too long!"]
+    parts, recorder = run_batch(pipeline, texts)
+    # judge: soft score = mean p_pass; empty response is gated (0 everywhere, never judged); BROKEN is unscored
+    assert parts["judge"][0] == pytest.approx((0.9 + 0.8) / 2)
+    assert parts["judge"][1] == 0.0 and parts["judge"][2] is None
+    assert parts["judge"][3] == pytest.approx((0.2 + 0.3) / 2)
+    assert parts["check.no_shouting"] == [1.0, 0.0, None, 1.0]
+    assert parts["fn.user_bonus"] == [0.0, 0.0, None, 1.0]
+    judged_responses = {response_of(p) for call in backend.label_calls for p in call}
+    assert "" not in judged_responses and "(empty)" not in judged_responses
+    assert recorder.metrics["judge/unscored_frac"] == [pytest.approx(1 / 3)]
+    assert recorder.metrics["judge/gated_frac"] == [0.25]
+    assert recorder.metrics["criteria/polite/pass_rate"] == [0.5]
+    assert recorder.metrics["checks/not_empty/pass_rate"] == [0.75]
+    assert "judge/wait_s" in recorder.metrics and "judge/latency_s" in recorder.metrics
+    assert recorder.extras["judge_verdict"][1].startswith("gated by check.not_empty")
+    assert recorder.extras["judge_verdict"][2].startswith("UNSCORED")
+    assert "polite: because it says so" in recorder.extras["rationale"][3]
+    stored = pipeline.sink.sample_rows("run")  # type: ignore[union-attr]
+    assert [step for step, _, _ in stored] == [1, 1, 1, 1]
+    assert [v.score is None for _, _, v in stored] == [False, False, True, False]
+    assert stored[2][2].unscored_reason and "503" in stored[2][2].unscored_reason
+    assert stored[1][2].gate_failed == "check.not_empty"
+    assert stored[0][1].metadata["prompt_id"] == "p1"
+    rows = pipeline.sink._db.execute("SELECT reward, checks FROM sample_verdicts ORDER BY sample_id").fetchall()  # type: ignore[union-attr]
+    # the reward the trainer used: 1.0 x judge + 0.5 x no_shouting + 2.0 x user_bonus; None when unscored
+    assert [r for r, _ in rows] == [pytest.approx(0.85 + 0.5), 0.0, None, pytest.approx(0.25 + 0.5 + 2.0)]
+    assert json.loads(rows[1][1]) == {"not_empty": 0.0, "no_shouting": 1.0}
+
+
+def test_the_guard_stops_when_the_judge_stops_scoring(tmp_path: Any) -> None:
+    backend = ScriptedBackend(probs=probs)
+    pipeline = make_pipeline(backend, tmp_path, guard=UnscoredGuard(max_fraction=0.5, window=2, min_samples=4))
+    run_batch(pipeline, ["ok please", "BROKEN", "fine", "good"], step=0)  # 1 of 4 unscored: fine
+    with pytest.raises(TooManyUnscored, match=r"left 5 of the last 8 samples unscored .*--resume"):
+        run_batch(pipeline, ["BROKEN a", "BROKEN b", "BROKEN c", "BROKEN d"], step=1)
+    # nothing is lost: the failing batch was stored, with its reasons, before the run stopped
+    assert sorted({step for step, _, _ in pipeline.sink.sample_rows("run")}) == [1, 2]  # type: ignore[union-attr]
+
+
+def test_store_discards_steps_after_a_checkpoint(tmp_path: Any) -> None:
+    pipeline = make_pipeline(ScriptedBackend(probs=probs), tmp_path)
+    for step in range(4):
+        run_batch(pipeline, ["a please", "b", "c", "d"], step=step)
+    sink = pipeline.sink
+    assert discard_after(sink, "run", 2) == 8  # type: ignore[arg-type]
+    run_batch(pipeline, ["again", "b", "c", "d"], step=2)
+    rows = sink.sample_rows("run")  # type: ignore[union-attr]
+    assert [s for s, _, _ in rows] == [1] * 4 + [2] * 4 + [3] * 4
+    assert rows[8][1].response == "again"
