@@ -197,3 +197,7 @@ def test_construction_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> 
     backend = create_backend("bedrock", model=MODEL, region="eu-west-1")
     assert isinstance(backend, BedrockBackend) and backend.region == "eu-west-1"
     backend.close()
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")  # what AWS tooling sets; boto3 alone ignores it
+    from_environment = create_backend("bedrock", model=MODEL)
+    assert isinstance(from_environment, BedrockBackend) and from_environment.region == "ap-south-1"
+    from_environment.close()

@@ -73,7 +73,7 @@ def test_openai_backend_from_the_cli(tmp_path: Path, files: tuple[Path, Path], s
         "stub-judge",
         "--backend-option",
         "timeout_s=10",
-        env={"OPENAI_API_KEY": "sk-test-key"},
+        env={"OPENAI_API_KEY": "sk-test-key", "AWS_REGION": "us-east-1", "AWS_PROFILE": "judge"},
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]

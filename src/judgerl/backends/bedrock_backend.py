@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -126,6 +127,8 @@ class BedrockBackend(JudgeBackend):
 
     @staticmethod
     def _make_client(region: str | None, profile: str | None, max_concurrency: int, timeout_s: float) -> Any:
+        # boto3 reads AWS_DEFAULT_REGION and AWS_PROFILE but not AWS_REGION, which most AWS tooling sets
+        region = region or os.environ.get("AWS_REGION") or None
         try:
             session = boto3.Session(profile_name=profile, region_name=region)
         except ProfileNotFound as exc:

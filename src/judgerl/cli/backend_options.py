@@ -47,8 +47,10 @@ def judge_backend_options(function: F) -> F:
             envvar="JUDGERL_BASE_URL",
             help="OpenAI-compatible server URL (openai backend); repeat for load balancing and failover.",
         ),
-        click.option("--region", envvar="AWS_REGION", default=None, help="AWS region (bedrock backend)."),
-        click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile (bedrock backend)."),
+        # no envvar: AWS_REGION would then reach backends that take no region; the bedrock backend reads
+        # AWS_REGION / AWS_DEFAULT_REGION (and boto3 AWS_PROFILE) itself
+        click.option("--region", default=None, help="AWS region (bedrock backend). Default: $AWS_REGION."),
+        click.option("--profile", default=None, help="AWS profile (bedrock backend). Default: $AWS_PROFILE."),
         click.option(
             "--max-input-tokens",
             type=click.IntRange(min=256),
