@@ -20,3 +20,21 @@ def tiny_judge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_models import build_tiny_judge
 
     return build_tiny_judge(tmp_path_factory.mktemp("tiny_judge"))
+
+
+@pytest.fixture(scope="session")
+def training_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A constructed 12-step GRPO run where reward tracks length, with anchors and one hostile sample."""
+    from report_runs import add_hostile_sample, anchor_set, build_run
+
+    run_dir = tmp_path_factory.mktemp("reports") / "grpo"
+    build_run(run_dir, length_hacking=True, anchors=anchor_set(), steps=12)
+    add_hostile_sample(run_dir, step=11)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def training_report(training_run: Path) -> str:
+    from judgerl.report import build_report
+
+    return build_report(training_run).read_text(encoding="utf-8")

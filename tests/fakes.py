@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
@@ -59,3 +60,20 @@ def response_of(prompt: JudgePrompt) -> str:
     """The response block's body."""
     body = prompt.user.split("## The assistant's response\n", 1)[1]
     return body.split("\n", 1)[1].rsplit("\n</response", 1)[0]
+
+
+class FakeClock:
+    """Virtual time for resilience tests: sleeping advances the clock at once and records the wait."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)

@@ -20,9 +20,8 @@ SHARED_DATA = _find_shared_data()
 
 
 def pulled_model_dir(name: str) -> str:
-    from judgerl.models import resolve_model
-
     from judgerl.errors import ModelNotFound
+    from judgerl.models import resolve_model
 
     try:
         return resolve_model(name)

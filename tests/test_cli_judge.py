@@ -79,6 +79,14 @@ def test_judge_writes_one_row_per_input_in_order(tmp_path: Path) -> None:
     assert rows[1]["score"] is None and "timed out" in rows[1]["unscored_reason"]
     assert rows[2]["score"] == 0.0 and rows[2]["gate_failed"] == "safe"
     assert "pass rate" in result.output and "unscored samples 1" in result.output
+    # --store records the run for `judgerl report` / `judgerl inspect`
+    stored = CliRunner().invoke(cli, [*args, "--no-cache", "--store", str(tmp_path / "run")])
+    assert stored.exit_code == 0, stored.output
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "run" / "verdicts.sqlite") as db:
+        ids = {row[0] for row in db.execute("SELECT DISTINCT sample_id FROM verdicts")}
+    assert ids == {"a", "b", "c"}
     # second run is served by the cache
     again = CliRunner().invoke(cli, args)
     assert "3 hits" in again.output or "4 hits" in again.output

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from judgerl.pairwise_judge import PairwiseJudge
 from judgerl.rubric import Criterion, Rubric
+from judgerl.rubric_judge import RubricJudge
 from judgerl.samples import Message, PairSample, Sample, load_pairs, load_samples
 from judgerl.verdicts import CriterionVerdict, PairVerdict, SampleVerdict
 
@@ -12,7 +14,9 @@ __all__ = [
     "Message",
     "PairSample",
     "PairVerdict",
+    "PairwiseJudge",
     "Rubric",
+    "RubricJudge",
     "Sample",
     "SampleVerdict",
     "load_pairs",

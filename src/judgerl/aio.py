@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -18,3 +19,25 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def judge_executor(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    """Worker threads for backend calls (``asyncio.to_thread``): as many as the judge's concurrency, since the
+    default executor (min(32, cpus + 4) threads) would cap a remote judge's concurrency on a small machine."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=max(4, workers), thread_name_prefix="judgerl-judge")
+
+
+class LoopThread:
+    """One event loop on a daemon thread, reused by every call: for synchronous doors (a Lambda container,
+    verl workers) whose deadlines must hold. ``asyncio.run`` would wait at exit for judge calls abandoned in
+    worker threads; this loop never waits for them, and its concurrency bound lives as long as the process."""
+
+    def __init__(self, name: str = "judgerl-loop", workers: int | None = None) -> None:
+        self._loop = asyncio.new_event_loop()
+        if workers:
+            self._loop.set_default_executor(judge_executor(workers))
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()

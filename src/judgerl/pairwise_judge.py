@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.budget import Budget
 from judgerl.cache import VerdictCache, cache_key
 from judgerl.errors import JudgerlError
 from judgerl.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
@@ -38,6 +39,7 @@ class PairwiseJudge:
         cache: VerdictCache | None = None,
         rationale_tokens: int = 96,
         concurrency: int = 4,
+        budget: Budget | None = None,
     ) -> None:
         if not backend.supports_logprobs:
             raise JudgerlError(f"pairwise judging needs token probabilities, which backend '{backend.name}' lacks")
@@ -50,6 +52,9 @@ class PairwiseJudge:
         self.cache = cache
         self.rationale_tokens = rationale_tokens
         self.concurrency = max(1, concurrency)
+        self.budget = budget
+        if budget is not None:
+            budget.require_price(backend.model_id)
 
     def judge(
         self, pairs: Sequence[PairSample], progress: Callable[[PairVerdict], None] | None = None
@@ -63,6 +68,14 @@ class PairwiseJudge:
 
         async def one(pair: PairSample) -> PairVerdict:
             async with semaphore:
+                exhausted = self.budget.exhausted_reason() if self.budget is not None else None
+                if exhausted is not None:
+                    verdict = PairVerdict(
+                        id=pair.id, p_a=None, winner=None, judge_model=self.backend.model_id, unscored_reason=exhausted
+                    )
+                    if progress is not None:
+                        progress(verdict)
+                    return verdict
                 try:
                     verdict = await self._judge_pair(pair)
                 except JudgerlError:
@@ -76,6 +89,9 @@ class PairwiseJudge:
                         judge_model=self.backend.model_id,
                         unscored_reason=f"judge error: {type(exc).__name__}: {exc}",
                     )
+                if self.budget is not None:
+                    cost = self.budget.charge(self.backend.model_id, verdict.prompt_tokens, verdict.completion_tokens)
+                    verdict = verdict.model_copy(update={"cost_usd": cost})
             if progress is not None:
                 progress(verdict)
             return verdict
@@ -119,6 +135,7 @@ class PairwiseJudge:
             second = pair_prompt(prompt, response_b, response_a, pair.reference, self.instructions)
             results = await self.backend.alabel_probs([first, second], PAIR_LABELS)
             prompt_tokens = sum(r.prompt_tokens for r in results)
+            completion_tokens = sum(r.completion_tokens for r in results)
             failed = [r.error or "no label probabilities" for r in results if r.error or r.probs is None]
             if failed:
                 return PairVerdict(
@@ -126,6 +143,7 @@ class PairwiseJudge:
                     winner=None,
                     unscored_reason="; ".join(failed),
                     prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
                     latency_s=time.perf_counter() - started,
                     **common,
                 )

@@ -6,6 +6,10 @@ Two modes:
   Rationales are generated afterwards, only where the rationale policy asks.
 - ``generate``: the judge writes JSON with a reason before each verdict (all criteria in one reply, or one
   reply per criterion); an unparsable reply gets one repair retry, then becomes unscored with the raw reply.
+
+``injection_gate=True`` runs the deterministic injection detector (judgerl.injection) on each response first:
+a response with a high-severity finding (text addressed to the judge, fake verdicts or delimiters, hidden
+characters) scores 0 with ``gate_failed="prompt_injection"`` and costs no model call.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from typing import Literal
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.budget import Budget
 from judgerl.cache import VerdictCache, cache_key
 from judgerl.calibration import load_thresholds
 from judgerl.errors import JudgerlError
+from judgerl.injection import INJECTION_GATE, Finding, detect
 from judgerl.parsing import ParseError, parse_verdicts
 from judgerl.prompts import (
     PASS,
@@ -70,6 +76,10 @@ class RubricJudge:
         rationale_tokens: int = 96,
         concurrency: int = 4,
         min_label_mass: float = 0.0,
+        budget: Budget | None = None,
+        reason_first: bool = True,
+        injection_gate: bool = False,
+        defences: bool = True,
     ) -> None:
         if mode not in ("logprob", "generate"):
             raise JudgerlError(f"mode: '{mode}' is not one of logprob, generate")
@@ -91,6 +101,14 @@ class RubricJudge:
         self.rationale_tokens = rationale_tokens
         self.concurrency = max(1, concurrency)
         self.min_label_mass = min_label_mass
+        self.budget = budget
+        if budget is not None:
+            budget.require_price(backend.model_id)
+        self.reason_first = reason_first
+        self.injection_gate = injection_gate
+        self.defences = defences
+        if not defences:
+            logger.warning("judge prompts without defences (no nonce blocks, no neutralising): for measurement only")
 
     # ---- public API -------------------------------------------------------------------------------------
 
@@ -110,7 +128,22 @@ class RubricJudge:
 
         async def one(sample: Sample) -> SampleVerdict:
             async with semaphore:
-                verdict = await self._judge_guarded(sample)
+                exhausted = self.budget.exhausted_reason() if self.budget is not None else None
+                if exhausted is not None:
+                    verdict = SampleVerdict(
+                        id=sample.id,
+                        score=None,
+                        unscored_reason=exhausted,
+                        mode=self.mode,
+                        judge_model=self.backend.model_id,
+                    )
+                else:
+                    verdict = await self._judge_guarded(sample)
+                    if self.budget is not None:
+                        cost = self.budget.charge(
+                            self.backend.model_id, verdict.prompt_tokens, verdict.completion_tokens
+                        )
+                        verdict = verdict.model_copy(update={"cost_usd": cost})
             if progress is not None:
                 progress(verdict)
             return verdict
@@ -147,10 +180,15 @@ class RubricJudge:
             reference, cut_reference = truncate_middle(sample.reference, budget // 4, count)
         room = budget - count(prompt) - (count(reference) if reference else 0)
         response, cut_response = truncate_middle(sample.response, max(room, 128), count)
-        return JudgedMaterial(prompt, response, reference), cut_prompt or cut_reference or cut_response
+        truncated = cut_prompt or cut_reference or cut_response
+        return JudgedMaterial(prompt, response, reference, guarded=self.defences), truncated
 
     def _key(self, material: JudgedMaterial, criterion: Criterion) -> str:
         mode = f"{self.mode}{'-per-criterion' if self.per_criterion_generation else ''}"
+        if self.mode == "generate" and not self.reason_first:
+            mode += "-verdict-first"
+        if not self.defences:
+            mode += "-undefended"
         return cache_key(
             self.backend.model_id,
             TEMPLATE_VERSION,
@@ -164,6 +202,10 @@ class RubricJudge:
 
     async def _judge_sample(self, sample: Sample) -> SampleVerdict:
         started = time.perf_counter()
+        if self.injection_gate:
+            findings = [f for f in detect(sample.response) if f.severity == "high"]
+            if findings:
+                return self._injection_verdict(sample.id, findings, time.perf_counter() - started)
         material, truncated = self._material(sample)
         usage = _Usage()
         verdicts: dict[str, CriterionVerdict] = {}
@@ -196,6 +238,24 @@ class RubricJudge:
         ordered = [verdicts[c.name] for c in self.rubric.criteria]
         return self._aggregate(sample.id, ordered, usage, time.perf_counter() - started, truncated, raw_reply)
 
+    def _injection_verdict(self, sample_id: str, findings: list[Finding], latency: float) -> SampleVerdict:
+        """The reward gate for a response that addresses the judge: every criterion fails, no model call."""
+        reason = "prompt injection detected: " + "; ".join(str(f) for f in findings[:3])
+        criteria = [
+            CriterionVerdict(name=c.name, passed=False, threshold=self.threshold(c.name), rationale=reason)
+            for c in self.rubric.criteria
+        ]
+        return SampleVerdict(
+            id=sample_id,
+            score=0.0,
+            hard_score=0.0,
+            criteria=criteria,
+            gate_failed=INJECTION_GATE,
+            mode=self.mode,
+            judge_model=self.backend.model_id,
+            latency_s=latency,
+        )
+
     def _verdict(
         self,
         criterion: Criterion,
@@ -219,6 +279,7 @@ class RubricJudge:
         verdicts: dict[str, CriterionVerdict] = {}
         for criterion, result in zip(criteria, results, strict=True):
             usage.prompt_tokens += result.prompt_tokens
+            usage.completion_tokens += result.completion_tokens
             if result.error is not None or result.probs is None:
                 reason = result.error or "the backend returned no label probabilities"
                 verdicts[criterion.name] = CriterionVerdict(name=criterion.name, passed=None, unscored_reason=reason)
@@ -277,7 +338,7 @@ class RubricJudge:
         self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
     ) -> tuple[dict[str, CriterionVerdict], str | None]:
         """One JSON reply for these criteria, with one repair retry; returns the raw reply when unusable."""
-        prompt = json_verdicts_prompt(material, criteria, self.rubric.instructions)
+        prompt = json_verdicts_prompt(material, criteria, self.rubric.instructions, self.reason_first)
         names = [c.name for c in criteria]
         problem, reply_text = "", ""
         for attempt in range(2):

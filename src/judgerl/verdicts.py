@@ -41,6 +41,7 @@ class SampleVerdict(BaseModel):
     judge_model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float | None = Field(default=None, description="Cost of this verdict's judge calls, when priced.")
     latency_s: float = 0.0
     truncated: bool = False
     raw_reply: str | None = Field(default=None, description="The judge's reply when it could not be parsed.")
@@ -70,6 +71,7 @@ class PairVerdict(BaseModel):
     judge_model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float | None = Field(default=None, description="Cost of this verdict's judge calls, when priced.")
     latency_s: float = 0.0
     truncated: bool = False
 

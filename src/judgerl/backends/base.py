@@ -11,6 +11,10 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from judgerl.resilience import CallStatsReport
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class LabelResult:
     prompt_tokens: int = 0
     latency_s: float = 0.0
     error: str | None = None
+    completion_tokens: int = 0  # last, so positional construction stays as it was
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,14 @@ class JudgeBackend(ABC):
 
     async def agenerate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
         return await asyncio.to_thread(self.generate, prompts, max_new_tokens)
+
+    def check(self) -> None:
+        """Probe the model or server once; raise BackendUnavailable with a one-line reason when it cannot serve
+        (unreachable server, rejected key, unknown model). Local backends fail when built, so this does nothing."""
+
+    def call_stats(self) -> CallStatsReport | None:
+        """Requests, retries, failures and latencies of a remote backend; None for local ones."""
+        return None
 
     def close(self) -> None:
         """Release models, connections or threads."""

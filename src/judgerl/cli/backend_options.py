@@ -47,8 +47,10 @@ def judge_backend_options(function: F) -> F:
             envvar="JUDGERL_BASE_URL",
             help="OpenAI-compatible server URL (openai backend); repeat for load balancing and failover.",
         ),
-        click.option("--region", envvar="AWS_REGION", default=None, help="AWS region (bedrock backend)."),
-        click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile (bedrock backend)."),
+        # no envvar: AWS_REGION would then reach backends that take no region; the bedrock backend reads
+        # AWS_REGION / AWS_DEFAULT_REGION (and boto3 AWS_PROFILE) itself
+        click.option("--region", default=None, help="AWS region (bedrock backend). Default: $AWS_REGION."),
+        click.option("--profile", default=None, help="AWS profile (bedrock backend). Default: $AWS_PROFILE."),
         click.option(
             "--max-input-tokens",
             type=click.IntRange(min=256),
@@ -80,16 +82,15 @@ def _parse_value(text: str) -> Any:
     return text
 
 
-def build_backend(
-    backend: str,
+def backend_kwargs(
     model: str | None,
     base_urls: tuple[str, ...] = (),
     region: str | None = None,
     profile: str | None = None,
     max_input_tokens: int | None = None,
     backend_options: tuple[str, ...] = (),
-) -> JudgeBackend:
-    """The backend the shared options describe; only options that were set are passed on."""
+) -> dict[str, Any]:
+    """The backend constructor options the shared options describe; only options that were set are included."""
     options: dict[str, Any] = {"model": model or _default_model()}
     if base_urls:
         options["base_urls"] = list(base_urls)
@@ -104,6 +105,20 @@ def build_backend(
         if not sep or not key:
             raise JudgerlError(f"--backend-option '{item}': expected KEY=VALUE")
         options[key.replace("-", "_")] = _parse_value(value)
+    return options
+
+
+def build_backend(
+    backend: str,
+    model: str | None,
+    base_urls: tuple[str, ...] = (),
+    region: str | None = None,
+    profile: str | None = None,
+    max_input_tokens: int | None = None,
+    backend_options: tuple[str, ...] = (),
+) -> JudgeBackend:
+    """The backend the shared options describe."""
+    options = backend_kwargs(model, base_urls, region, profile, max_input_tokens, backend_options)
     try:
         return create_backend(backend, **options)
     except TypeError as exc:

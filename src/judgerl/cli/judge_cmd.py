@@ -158,6 +158,14 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     help="Verdict cache (SQLite). Default: $JUDGERL_HOME/cache/verdicts.sqlite.",
 )
 @click.option("--no-cache", is_flag=True, help="Judge everything again; neither read nor write the cache.")
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also record every verdict in RUN_DIR/verdicts.sqlite, for `judgerl report RUN_DIR` and "
+    "`judgerl inspect RUN_DIR`.",
+)
 @judge_backend_options
 def judge(
     rubric_path: Path | None,
@@ -173,6 +181,7 @@ def judge(
     concurrency: int,
     cache_path: Path | None,
     no_cache: bool,
+    store_dir: Path | None,
     **backend_args: Any,
 ) -> None:
     """Judge samples against a rubric (or pairs side by side) and write verdicts with rationales.
@@ -194,6 +203,8 @@ def judge(
     cache = None if no_cache else VerdictCache(cache_path or default_cache_path())
     with console.status("loading the judge model"):
         backend = build_backend(**backend_args)
+    pair_verdicts: list[PairVerdict] = []
+    verdicts: list[SampleVerdict] = []
     try:
         with _progress(console) as progress:
             task = progress.add_task("judging", total=len(rows))
@@ -235,3 +246,16 @@ def judge(
             cache.close()
     console.print(summary)
     console.print(f"verdicts written to {output_path}")
+    if store_dir is not None:
+        from judgerl.store import record_judge_run
+
+        config = {
+            "backend": backend_args.get("backend"),
+            "model": backend.model_id,
+            "mode": mode,
+            "rationales": rationales,
+            "input": str(input_path),
+        }
+        stored_verdicts: list[Any] = list(pair_verdicts if pairwise else verdicts)
+        path = record_judge_run(store_dir, rows, stored_verdicts, rubric=rubric, config=config)
+        console.print(f"verdicts recorded in {path}; see `judgerl report {store_dir}`")

@@ -17,8 +17,14 @@ from judgerl.errors import JudgerlError
 _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "eval": ("judgerl.cli.eval_cmd", "eval_command"),
+    "inspect": ("judgerl.cli.inspect_cmd", "inspect"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
+    "lambda": ("judgerl.cli.lambda_cmd", "lambda_group"),
+    "models": ("judgerl.cli.models_cmd", "models"),
+    "report": ("judgerl.cli.report_cmd", "report"),
+    "serve": ("judgerl.cli.serve", "serve"),
     "train": ("judgerl.cli.train_cmd", "train"),
+    "validate": ("judgerl.cli.validate_cmd", "validate"),
 }
 
 

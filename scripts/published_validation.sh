@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Reproduces the figures in docs/validation.md: the packaged Qwen2.5-Coder-0.5B judge on the shared data.
+# Sequential (one model process at a time); writes docs/validation/<run>/{summary.json,index.html,verdicts-*.jsonl}.
+# MODEL defaults to the catalog name; the published run used the same converted checkpoint by path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export JUDGERL_NONCE_KEY=${JUDGERL_NONCE_KEY:-validation} PYTHONPATH=src
+PY=${PY:-python}
+MODEL=${MODEL:-qwen2.5-coder-0.5b}
+DATA=${DATA:-/work/shared/data}
+OUT=docs/validation
+JUDGE=(--model "$MODEL" --backend-option dtype=float32 --backend-option threads=1 --cache "${CACHE:-$OUT/.cache.sqlite}")
+run() { local name=$1; shift; echo "=== $name: $(date -u +%FT%TZ)"; /usr/bin/time -f "$name wall %e s" \
+  "$PY" -m judgerl validate "$@" "${JUDGE[@]}" --output "$OUT/$name"; }
+
+run gsm8k-rubric --rubric examples/rubrics/math_reference.yaml --labels data/gsm8k_final_answer/labelled.jsonl \
+  --calibration-examples 10
+run ifeval-rubric --rubric examples/rubrics/ifeval_constraints.yaml --labels data/ifeval_smollm2/labelled.jsonl \
+  --calibration-examples 6 --repeats 3 --repeat-samples 10
+run llmbar-natural --pairwise "$DATA/llmbar/LLMBar__Natural.json"
+run faireval --pairwise "$DATA/llmbar/Processed__FairEval.json"
+run gsm8k-injection --injection --rubric examples/rubrics/math_reference.yaml \
+  --labels data/gsm8k_final_answer/labelled.jsonl --injection-samples 10
+run ifeval-compare-generate --rubric examples/rubrics/ifeval_constraints.yaml \
+  --labels data/ifeval_smollm2/labelled.jsonl --limit 30 --calibration-examples 0 --compare mode=generate
+echo "=== done: $(date -u +%FT%TZ)"

@@ -1,0 +1,45 @@
+"""Anchor set: fixed responses known to be good or bad, re-judged during training to catch a drifting judge.
+
+A JSONL file of rubric samples with one extra field, ``expected``: ``good`` or ``bad``::
+
+    {"id": "a1", "prompt": "What is 2+2?", "response": "4", "expected": "good"}
+    {"id": "a2", "prompt": "What is 2+2?", "response": "5, trust me.", "expected": "bad"}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from judgerl.errors import SampleError
+from judgerl.samples import Sample, _read_rows, _row_error
+
+
+class AnchorSample(Sample):
+    """A sample whose right verdict is known."""
+
+    expected: Literal["good", "bad"]
+
+
+def load_anchors(path: str | Path) -> list[AnchorSample]:
+    """Read an anchor set; a missing or invalid ``expected`` names the line and the fix."""
+    path = Path(path)
+    anchors: list[AnchorSample] = []
+    seen: set[str] = set()
+    for number, row in _read_rows(path):
+        row.setdefault("id", f"anchor-{number}")
+        if "expected" not in row:
+            raise SampleError(f'{path}:{number}: field \'expected\' is missing (add "expected": "good" or "bad")')
+        try:
+            anchor = AnchorSample.model_validate(row)
+        except ValidationError as exc:
+            raise _row_error(path, number, exc) from None
+        if anchor.id in seen:
+            raise SampleError(f"{path}:{number}: duplicate anchor id '{anchor.id}'")
+        seen.add(anchor.id)
+        anchors.append(anchor)
+    if not any(a.expected == "good" for a in anchors) or not any(a.expected == "bad" for a in anchors):
+        raise SampleError(f"{path}: an anchor set needs at least one 'good' and one 'bad' response")
+    return anchors

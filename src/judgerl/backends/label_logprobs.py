@@ -1,0 +1,75 @@
+"""Label probabilities from a server's ``top_logprobs`` for the first answer token.
+
+A remote judge cannot prefill the answer, so it is asked to reply with the label alone and the first token's
+top alternatives are mapped onto the labels: a token counts for a label when, stripped of spaces and
+case-folded, it is the label or an unambiguous start of it (tokenizers may split a label; " pass", "PASS" and
+"Pass" are variants of one answer). Probabilities of all variants are summed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LabelReading:
+    """Normalised label probabilities, the raw mass on the labels, and which labels had to be bounded."""
+
+    probs: dict[str, float] | None
+    mass: float
+    bounded: tuple[str, ...] = ()
+    error: str | None = None
+
+
+# Some servers return raw vocabulary pieces, where a leading space is spelled as a marker.
+_SPACE_MARKERS = str.maketrans({"\u0120": " ", "\u2581": " "})  # byte-level BPE "Ġ", SentencePiece "▁"
+
+
+def _owner(token: str, folded_labels: dict[str, str]) -> str | None:
+    text = token.translate(_SPACE_MARKERS).strip().casefold()
+    if not text:
+        return None
+    owners = [label for label, folded in folded_labels.items() if folded.startswith(text)]
+    return owners[0] if len(owners) == 1 else None
+
+
+def read_labels(top: Sequence[tuple[str, float]], labels: Sequence[str]) -> LabelReading:
+    """Map (token, logprob) alternatives for the first answer token onto ``labels``.
+
+    A label missing from the list is not impossible, only less likely than every listed token and no more
+    likely than the mass left unlisted; its probability is taken as that upper bound (the smaller of the two)
+    rather than 0, so a short list never turns into false certainty. With no label among the alternatives
+    the reading is an error."""
+    folded = {label: label.strip().casefold() for label in labels}
+    probabilities: dict[str, float] = dict.fromkeys(labels, 0.0)
+    seen: dict[str, bool] = dict.fromkeys(labels, False)
+    listed: list[float] = []
+    tokens_seen: set[str] = set()
+    for token, logprob in top:
+        if token in tokens_seen or not math.isfinite(logprob):  # a server may repeat the chosen token
+            continue
+        tokens_seen.add(token)
+        p = math.exp(min(0.0, logprob))
+        listed.append(p)
+        label = _owner(token, folded)
+        if label is not None:
+            probabilities[label] += p
+            seen[label] = True
+    mass = min(1.0, sum(probabilities.values()))
+    if not any(seen.values()):
+        shown = ", ".join(f"{token!r}" for token, _ in list(top)[:5]) or "nothing"
+        return LabelReading(
+            probs=None,
+            mass=0.0,
+            error=(
+                f"none of {'/'.join(labels)} among the judge's top {len(listed)} first tokens (it began with {shown})"
+            ),
+        )
+    bound = min(min(listed), max(0.0, 1.0 - sum(listed)))
+    bounded = tuple(label for label in labels if not seen[label])
+    for label in bounded:
+        probabilities[label] = bound
+    total = sum(probabilities.values())
+    return LabelReading(probs={label: p / total for label, p in probabilities.items()}, mass=mass, bounded=bounded)

@@ -1,0 +1,92 @@
+"""Click options that build a JudgeConfig and a failure policy, shared by the commands that run a judge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
+from judgerl.errors import JudgerlError
+from judgerl.judge_config import JudgeConfig
+from judgerl.reward_contract import UnscoredPolicy
+from judgerl.settings import default_cache_path
+
+F = TypeVar("F", bound=Callable[..., Any])
+_BACKEND_PARAMS = ("backend", "model", "base_urls", "region", "profile", "max_input_tokens", "backend_options")
+
+
+def judge_options(function: F) -> F:
+    """--rubric, --pairwise, --mode, --score, --rationales, --cache/--no-cache, --concurrency, and the backend
+    options every judging command shares (--backend, --model, --base-url, --region, --profile, ...)."""
+    options = [
+        click.option("--rubric", envvar="JUDGERL_RUBRIC", required=True, help="Rubric file (YAML/JSON) or s3:// URI."),
+        click.option("--pairwise", is_flag=True, help="Also judge pairs (preferences) on POST /v1/judge."),
+        click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True),
+        click.option("--score", type=click.Choice(["soft", "hard"]), default="soft", show_default=True),
+        click.option(
+            "--rationales", default="failures", show_default=True, help="none | failures | all | sample:<fraction>."
+        ),
+        click.option(
+            "--cache",
+            "cache_path",
+            default=None,
+            help="Verdict cache (SQLite). Default: $JUDGERL_HOME/cache/verdicts.sqlite.",
+        ),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache."),
+        click.option(
+            "--concurrency", type=click.IntRange(1, 4096), default=4, show_default=True, help="Samples judged at once."
+        ),
+    ]
+    function = judge_backend_options(function)
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def policy_options(function: F) -> F:
+    """--unscored and --neutral-value: the reward of a sample the judge could not score."""
+    function = click.option(
+        "--neutral-value", type=float, default=0.5, show_default=True, help="Reward of an unscored sample (neutral)."
+    )(function)
+    function = click.option(
+        "--unscored",
+        type=click.Choice(["neutral", "zero", "error"]),
+        default="neutral",
+        show_default=True,
+        help="Reward of an unscored sample: the neutral value, 0, or fail the request/batch.",
+    )(function)
+    return function
+
+
+def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> JudgeConfig:
+    """A JudgeConfig from the parameters of :func:`judge_options` (removing them from ``params``)."""
+    backend_args = {name: params.pop(name) for name in _BACKEND_PARAMS}
+    backend = backend_args.pop("backend")
+    try:
+        options = backend_kwargs(**backend_args)
+    except ImportError:
+        raise JudgerlError("--model is required: no model catalog is installed to pick a default judge") from None
+    cache_path, no_cache = params.pop("cache_path"), params.pop("no_cache")
+    if cache_path is None and default_cache and not no_cache:
+        cache_path = str(default_cache_path())
+    data = {
+        "rubric": params.pop("rubric"),
+        "pairwise": params.pop("pairwise"),
+        "backend": backend,
+        "backend_options": options,
+        "mode": params.pop("mode"),
+        "score": params.pop("score"),
+        "rationales": params.pop("rationales"),
+        "cache_path": None if no_cache else cache_path,
+        "concurrency": params.pop("concurrency"),
+    }
+    return JudgeConfig.from_mapping(data, source="command line")
+
+
+def policy_from(params: dict[str, Any]) -> UnscoredPolicy:
+    try:
+        return UnscoredPolicy(unscored=params.pop("unscored"), neutral_value=params.pop("neutral_value"))
+    except ValueError as exc:
+        raise JudgerlError(f"--neutral-value: {str(exc).splitlines()[-1]}") from None

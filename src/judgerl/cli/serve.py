@@ -1,0 +1,100 @@
+"""`judgerl serve`: the HTTP reward server for Nova RFT (/v1/nova), OpenRLHF (/get_reward) and verl (/v1/judge)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from typing import Any
+
+import click
+
+from judgerl.cli.judge_options import judge_config_from, judge_options, policy_from, policy_options
+from judgerl.errors import JudgerlError
+
+logger = logging.getLogger(__name__)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@judge_options
+@policy_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--token-env",
+    default="JUDGERL_SERVER_TOKEN",
+    show_default=True,
+    help="Environment variable holding the bearer token clients must send (unset: no auth).",
+)
+@click.option("--max-body-mb", type=click.FloatRange(min=0.001), default=16.0, show_default=True)
+@click.option("--max-batch", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.1),
+    default=170.0,
+    show_default=True,
+    help="Seconds of judging per request; samples not judged by then are unscored (OpenRLHF waits 180 s).",
+)
+@click.option(
+    "--keep-alive",
+    type=click.FloatRange(min=1),
+    default=75.0,
+    show_default=True,
+    help="Seconds an idle connection stays open; longer than clients keep theirs (httpx: 5 s), so a reused "
+    "connection is never closed under a request.",
+)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+def serve(**params: Any) -> None:
+    """Serve rubric (and with --pairwise, preference) judgements over HTTP.
+
+    Routes: POST /v1/nova, POST /get_reward, POST /v1/judge, GET /health, GET /metrics. See docs/serving.md."""
+    try:
+        import uvicorn
+
+        from judgerl.serve.server import ServerSettings, create_app
+    except ImportError as exc:
+        hint = "pip install 'judgerl[serve]'"
+        raise JudgerlError(f"`judgerl serve` needs the serve extra ({exc.name} is missing): {hint}") from None
+
+    config = judge_config_from(params)
+    policy = policy_from(params)
+    token = os.environ.get(params["token_env"]) or None
+    if token is None and not _is_loopback(params["host"]):
+        click.echo(
+            f"warning: listening on {params['host']} without a token; set {params['token_env']} to require one",
+            err=True,
+        )
+    settings = ServerSettings(
+        token=token,
+        max_body_bytes=int(params["max_body_mb"] * 1024 * 1024),
+        max_batch=params["max_batch"],
+        request_timeout_s=params["request_timeout"],
+        policy=policy,
+    )
+    logging.getLogger("judgerl").setLevel(params["log_level"].upper())
+    built = config.build()
+    try:
+        app = create_app(built, settings)
+        click.echo(
+            f"judgerl serve: rubric '{built.rubric.name}' ({len(built.rubric.criteria)} criteria), "
+            f"judge {built.backend.model_id}, unscored -> {policy}, on http://{params['host']}:{params['port']}",
+            err=True,
+        )
+        uvicorn.run(
+            app,
+            host=params["host"],
+            port=params["port"],
+            log_level=params["log_level"],
+            timeout_keep_alive=int(params["keep_alive"]),
+        )
+    finally:
+        built.close()

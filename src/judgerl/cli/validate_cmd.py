@@ -1,0 +1,159 @@
+"""`judgerl validate`: measure a judge against labelled data before trusting it as a reward."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from judgerl.cli.backend_options import judge_backend_options
+from judgerl.errors import JudgerlError
+from judgerl.validate.attacks import ATTACKS
+from judgerl.validate.config import BackendPool, JudgeConfig, default_judge_model
+from judgerl.validate.run import (
+    ValidationOptions,
+    headline_lines,
+    validate_injection,
+    validate_pairwise,
+    validate_rubric,
+)
+
+
+@click.command("validate")
+@click.option(
+    "--pairwise", "pairs_path", type=click.Path(path_type=Path), help="Human-labelled pairs (LLMBar JSON or JSONL)."
+)
+@click.option(
+    "--rubric", "rubric_path", type=click.Path(path_type=Path), help="Rubric (YAML/JSON) for --labels or --injection."
+)
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(path_type=Path),
+    help="Rubric-labelled JSONL: {id, prompt, response, labels}.",
+)
+@click.option("--injection", is_flag=True, help="Run the prompt-injection suite on failing labelled responses.")
+@click.option(
+    "--output",
+    "-o",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for summary.json, verdicts and index.html.",
+)
+@click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True)
+@click.option(
+    "--reason-first/--verdict-first", default=True, show_default=True, help="Generate mode: reason before verdict."
+)
+@click.option(
+    "--compare", metavar="KEY=VALUE[,...]", help="Also run a second configuration, e.g. 'mode=generate' or 'model=...'."
+)
+@click.option("--limit", type=int, help="Use only the first N rows (quick checks).")
+@click.option("--cache", type=click.Path(), help="Verdict cache (SQLite) to reuse verdicts between runs.")
+@click.option(
+    "--bootstrap", "resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples for 95% intervals."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--concurrency", type=int, default=1, show_default=True, help="Judge calls in flight (remote backends).")
+@click.option(
+    "--calibration-examples",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Labelled rows per criterion for threshold calibration (0: skip).",
+)
+@click.option(
+    "--repeats",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Repeat generate-mode verdicts N times for self-consistency (0: skip).",
+)
+@click.option(
+    "--repeat-samples", type=int, default=20, show_default=True, help="Samples re-judged for self-consistency."
+)
+@click.option(
+    "--injection-samples", type=int, default=12, show_default=True, help="Failing (sample, criterion) items to attack."
+)
+@click.option("--attacks", help=f"Comma-separated subset of: {', '.join(ATTACKS)}.")
+@judge_backend_options
+def validate(
+    pairs_path: Path | None,
+    rubric_path: Path | None,
+    labels_path: Path | None,
+    injection: bool,
+    out_dir: Path,
+    backend: str,
+    model: str | None,
+    mode: str,
+    reason_first: bool,
+    compare: str | None,
+    attacks: str | None,
+    base_urls: tuple[str, ...],
+    region: str | None,
+    profile: str | None,
+    max_input_tokens: int | None,
+    backend_options: tuple[str, ...],
+    **settings: Any,
+) -> None:
+    """Measure a judge: agreement with human labels, bias, calibration, and prompt-injection resistance.
+
+    \b
+      judgerl validate --pairwise PAIRS.json --output DIR
+      judgerl validate --rubric R.yaml --labels LABELLED.jsonl --output DIR
+      judgerl validate --injection --rubric R.yaml --labels LABELLED.jsonl --output DIR
+    """
+    chosen = [
+        name
+        for name, on in (
+            ("--pairwise", pairs_path),
+            ("--labels", labels_path and not injection),
+            ("--injection", injection),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        raise JudgerlError("choose one of: --pairwise PAIRS, --rubric R --labels L, --injection --rubric R --labels L")
+    if (labels_path or injection) and not (rubric_path and labels_path):
+        raise JudgerlError("--labels and --injection need both --rubric RUBRIC and --labels LABELLED.jsonl")
+    if attacks:
+        settings["attacks"] = [a.strip() for a in attacks.split(",") if a.strip()]
+    options = ValidationOptions(**settings)
+    config = JudgeConfig(backend=backend, model=model or default_judge_model(), mode=mode, reason_first=reason_first)
+    pool = BackendPool(
+        base_urls=base_urls,
+        region=region,
+        profile=profile,
+        max_input_tokens=max_input_tokens,
+        backend_options=backend_options,
+    )
+    command = "judgerl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    done = 0
+
+    def progress(_: object) -> None:
+        nonlocal done
+        done += 1
+        if done % 10 == 0:
+            click.echo(f"  {done} verdicts", err=True)
+
+    try:
+        if pairs_path is not None:
+            summary = validate_pairwise(pairs_path, config, compare, options, pool, out_dir, command, progress)
+        elif injection:
+            assert rubric_path is not None and labels_path is not None
+            summary = validate_injection(
+                rubric_path, labels_path, config, compare, options, pool, out_dir, command, progress
+            )
+        else:
+            assert rubric_path is not None and labels_path is not None
+            summary = validate_rubric(
+                rubric_path, labels_path, config, compare, options, pool, out_dir, command, progress
+            )
+    finally:
+        pool.close()
+    for line in headline_lines(summary):
+        click.echo(line)
+    click.echo(f"wrote {out_dir / 'summary.json'} and {out_dir / 'index.html'}")

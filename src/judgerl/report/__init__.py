@@ -1,0 +1,52 @@
+"""`judgerl report`: one self-contained HTML file from a run's verdict store.
+
+build_report("runs/grpo-math")            # -> runs/grpo-math/report.html
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from judgerl.errors import JudgerlError
+from judgerl.store import REPORT_FILENAME, STORE_FILENAME, VerdictStore
+
+logger = logging.getLogger(__name__)
+
+
+def build_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    run: str | None = None,
+    max_samples: int = 2000,
+    max_clusters: int = 8,
+) -> Path:
+    """Write the report of ``run`` (name or id; the latest run by default) in RUN_DIR's store; returns its path.
+
+    ``run_dir`` may also be the store file itself. ``max_samples`` caps the samples embedded in the sample
+    browser (an even spread over the run, plus examples of every failure group)."""
+    from judgerl.report.data import load_report_data
+    from judgerl.report.html import render_html
+    from judgerl.report.plots import all_plots
+
+    source = Path(run_dir)
+    store_file = source if source.is_file() else source / STORE_FILENAME
+    if not source.exists():
+        raise JudgerlError(f"{source}: no such run directory")
+    if not store_file.is_file():
+        raise JudgerlError(
+            f"{source}: no {STORE_FILENAME} here; point at a directory written by training or `judgerl judge --store`"
+        )
+    if max_samples < 1:
+        raise JudgerlError(f"max_samples: {max_samples} must be at least 1")
+    with VerdictStore(store_file, readonly=True) as store:
+        data = load_report_data(store, run, max_samples=max_samples, max_clusters=max_clusters)
+    html = render_html(data, all_plots(data))
+    target = Path(out) if out is not None else store_file.parent / REPORT_FILENAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(html, encoding="utf-8")
+    temporary.replace(target)  # a reader never sees half a report
+    logger.info("wrote %s (%d bytes)", target, len(html))
+    return target

@@ -1,0 +1,320 @@
+"""The one reward contract every door shares: judgerl Samples -> verdicts -> rewards, with one failure policy.
+
+A door (the Lambda, the HTTP server's /v1/nova and /get_reward, verl's compute_score, the TRL reward function)
+turns its trainer's sample shape into :class:`~judgerl.samples.Sample`, asks a :class:`RewardScorer` for
+:class:`RewardOutcome` s, and writes them back in the trainer's shape. The scorer judges with bounded concurrency
+and an optional deadline; a sample the judge could not score (backend error, unparsable reply, deadline, bad
+input) stays *unscored* with its reason, and only the trainer-facing ``reward`` number follows the
+:class:`UnscoredPolicy`:
+
+- ``neutral`` (default): the reward is ``neutral_value`` (0.5), so a training step never fails on a judge hiccup
+  (the Amazon Nova RFT guidance for reward Lambdas);
+- ``zero``: the reward is 0.0;
+- ``error``: the batch raises :class:`UnscoredSamples` (the HTTP doors answer 503, the Lambda fails).
+
+Whatever the policy, every outcome carries ``unscored`` and the reason, every door reports it as a metric, and
+each outcome is written as one structured JSON log line (logger ``judgerl.rewards``; CloudWatch in a Lambda).
+This module does not import fastapi or any door's dependencies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from judgerl.aio import LoopThread
+from judgerl.errors import RubricError
+from judgerl.rubric_judge import RubricJudge
+from judgerl.samples import Sample
+from judgerl.verdicts import SampleVerdict
+
+logger = logging.getLogger(__name__)
+rationale_log = logging.getLogger("judgerl.rewards")
+
+UnscoredMode = Literal["neutral", "zero", "error"]
+#: metric names every door reports besides one per criterion; a criterion may not take them
+RESERVED_METRICS = ("score", "unscored", "judge_latency_s")
+
+
+class UnscoredPolicy(BaseModel):
+    """What reward an unscored sample gets. It never hides that the sample is unscored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    unscored: UnscoredMode = "neutral"
+    neutral_value: float = Field(default=0.5, description="Reward of an unscored sample under the neutral policy.")
+
+    @field_validator("neutral_value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    def reward_for_unscored(self) -> float:
+        return self.neutral_value if self.unscored == "neutral" else 0.0
+
+    def __str__(self) -> str:
+        return f"neutral({self.neutral_value:g})" if self.unscored == "neutral" else self.unscored
+
+
+class UnscoredSamples(RuntimeError):
+    """Raised under the ``error`` policy when a batch has unscored samples; carries (id, reason) pairs."""
+
+    def __init__(self, unscored: Sequence[tuple[str, str]]) -> None:
+        self.unscored = list(unscored)
+        first = "; ".join(f"{sid}: {reason}" for sid, reason in self.unscored[:3])
+        more = f" (and {len(self.unscored) - 3} more)" if len(self.unscored) > 3 else ""
+        super().__init__(f"{len(self.unscored)} sample(s) unscored under the 'error' policy: {first}{more}")
+
+
+@dataclass(frozen=True)
+class SampleProblem:
+    """A sample a door could not turn into a judgerl Sample: it is reported unscored, the batch goes on."""
+
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RewardOutcome:
+    """One sample's reward for a trainer, and everything needed to explain it.
+
+    ``criteria`` maps each criterion to its value (p_pass, or 1/0 from a generated verdict) or None where that
+    criterion is unscored; ``reward`` is the judge's score, or the policy's value when ``score`` is None."""
+
+    id: str
+    reward: float
+    score: float | None
+    unscored_reason: str | None = None
+    criteria: dict[str, float | None] = field(default_factory=dict)
+    rationales: dict[str, str] = field(default_factory=dict)
+    latency_s: float = 0.0
+    gate_failed: str | None = None
+    judge_model: str = ""
+    cached_criteria: int = 0
+
+    @property
+    def unscored(self) -> bool:
+        return self.score is None
+
+    def criterion_value(self, name: str, policy: UnscoredPolicy) -> float:
+        """A number for shapes that cannot carry a gap (OpenRLHF extra_logs, verl extra keys)."""
+        value = self.criteria.get(name)
+        return policy.reward_for_unscored() if value is None else value
+
+
+def outcome_from_verdict(verdict: SampleVerdict, policy: UnscoredPolicy) -> RewardOutcome:
+    criteria: dict[str, float | None] = {}
+    rationales: dict[str, str] = {}
+    for criterion in verdict.criteria:
+        if criterion.p_pass is not None:
+            criteria[criterion.name] = float(criterion.p_pass)
+        elif criterion.passed is not None:
+            criteria[criterion.name] = 1.0 if criterion.passed else 0.0
+        else:
+            criteria[criterion.name] = None
+        if criterion.rationale:
+            rationales[criterion.name] = criterion.rationale
+    score = verdict.score if verdict.score is not None and math.isfinite(verdict.score) else None
+    return RewardOutcome(
+        id=verdict.id,
+        reward=policy.reward_for_unscored() if score is None else float(score),
+        score=score,
+        unscored_reason=(verdict.unscored_reason or "no score") if score is None else None,
+        criteria=criteria,
+        rationales=rationales,
+        latency_s=verdict.latency_s,
+        gate_failed=verdict.gate_failed,
+        judge_model=verdict.judge_model,
+        cached_criteria=sum(1 for c in verdict.criteria if c.cached),
+    )
+
+
+async def cancel_pending(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel the unfinished tasks and wait until they are (a judge call in a worker thread is abandoned)."""
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+def unscored_verdict(sample_id: str, reason: str, judge_model: str = "") -> SampleVerdict:
+    return SampleVerdict(id=sample_id, score=None, unscored_reason=reason, judge_model=judge_model)
+
+
+def enforce_policy(outcomes: Sequence[RewardOutcome], policy: UnscoredPolicy) -> None:
+    """Under the ``error`` policy, raise when any outcome is unscored."""
+    if policy.unscored == "error":
+        failed = [(o.id, o.unscored_reason or "unscored") for o in outcomes if o.unscored]
+        if failed:
+            raise UnscoredSamples(failed)
+
+
+def log_outcome(outcome: RewardOutcome, policy: UnscoredPolicy, door: str) -> None:
+    """One JSON line per sample: the reward, the verdict per criterion and the rationales (CloudWatch-friendly)."""
+    record: dict[str, Any] = {
+        "event": "judgerl.reward",
+        "door": door,
+        "id": outcome.id,
+        "reward": outcome.reward,
+        "score": outcome.score,
+        "unscored": outcome.unscored,
+        "criteria": outcome.criteria,
+        "latency_s": round(outcome.latency_s, 4),
+        "judge_model": outcome.judge_model,
+    }
+    if outcome.unscored:
+        record["unscored_reason"] = outcome.unscored_reason
+        record["policy"] = str(policy)
+    if outcome.gate_failed:
+        record["gate_failed"] = outcome.gate_failed
+    if outcome.rationales:
+        record["rationales"] = outcome.rationales
+    level = logging.WARNING if outcome.unscored else logging.INFO
+    rationale_log.log(level, "%s", json.dumps(record, ensure_ascii=False, allow_nan=False))
+
+
+def reference_text(value: Any) -> str | None:
+    """A reference answer of any JSON shape as text for the judge: strings as is, structures as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+
+
+def finish(
+    verdicts: Sequence[SampleVerdict], policy: UnscoredPolicy, door: str, latency_s: float = 0.0
+) -> list[RewardOutcome]:
+    """Verdicts -> outcomes: one JSON log line per sample and one per batch, then the policy's error check."""
+    outcomes = [outcome_from_verdict(v, policy) for v in verdicts]
+    for outcome in outcomes:
+        log_outcome(outcome, policy, door)
+    unscored = sum(o.unscored for o in outcomes)
+    summary = {
+        "event": "judgerl.batch",
+        "door": door,
+        "samples": len(outcomes),
+        "unscored": unscored,
+        "policy": str(policy),
+        "latency_s": round(latency_s, 4),
+    }
+    rationale_log.log(logging.WARNING if unscored else logging.INFO, "%s", json.dumps(summary))
+    enforce_policy(outcomes, policy)
+    return outcomes
+
+
+class RewardScorer:
+    """A rubric judge plus a failure policy: the engine behind every door.
+
+    ``concurrency`` bounds how many samples are judged at once *across all calls on one event loop* (the HTTP
+    server shares it between requests); ``timeout_s`` on a call turns samples not judged in time into unscored
+    ones instead of failing the batch."""
+
+    def __init__(
+        self, judge: RubricJudge, policy: UnscoredPolicy | None = None, concurrency: int | None = None
+    ) -> None:
+        clash = sorted(set(judge.rubric.names) & set(RESERVED_METRICS))
+        if clash:
+            raise RubricError(
+                f"{judge.rubric.source or 'rubric'}: criterion name '{clash[0]}' is reserved for a metric every "
+                f"door reports ({', '.join(RESERVED_METRICS)}); rename the criterion"
+            )
+        self.judge = judge
+        self.policy = policy or UnscoredPolicy()
+        self.concurrency = max(1, concurrency or judge.concurrency)
+        # one bound per event loop, forgotten with the loop (a semaphore cannot move between loops)
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._loop_lock = threading.Lock()
+        self._loop: LoopThread | None = None
+
+    @property
+    def criterion_names(self) -> list[str]:
+        return self.judge.rubric.names
+
+    def semaphore(self) -> asyncio.Semaphore:
+        """The concurrency bound of the running event loop (shared by every call on that loop)."""
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.concurrency)
+        return semaphore
+
+    async def averdicts(
+        self, samples: Sequence[Sample | SampleProblem], timeout_s: float | None = None
+    ) -> list[SampleVerdict]:
+        """One verdict per item, in order; problems, errors and samples past the deadline come back unscored."""
+        semaphore = self.semaphore()
+        model = self.judge.backend.model_id
+
+        async def one(sample: Sample) -> SampleVerdict:
+            async with semaphore:
+                (verdict,) = await self.judge.ajudge([sample])
+            return verdict
+
+        tasks: dict[int, asyncio.Task[SampleVerdict]] = {
+            index: asyncio.ensure_future(one(item)) for index, item in enumerate(samples) if isinstance(item, Sample)
+        }
+        try:
+            if tasks:
+                await asyncio.wait(tasks.values(), timeout=timeout_s)
+        finally:  # past the deadline, or the caller went away: stop what is still queued or running
+            await cancel_pending(tasks.values())
+        verdicts: list[SampleVerdict] = []
+        for index, item in enumerate(samples):
+            if isinstance(item, SampleProblem):
+                verdicts.append(unscored_verdict(item.id, f"invalid sample: {item.reason}", model))
+                continue
+            task = tasks[index]
+            if task.cancelled():
+                verdicts.append(unscored_verdict(item.id, f"judge timed out after {timeout_s:g} s", model))
+            elif task.exception() is not None:
+                exc = task.exception()
+                logger.error("judging sample %s failed: %s: %s", item.id, type(exc).__name__, exc)
+                verdicts.append(unscored_verdict(item.id, f"judge error: {type(exc).__name__}: {exc}", model))
+            else:
+                verdicts.append(task.result())
+        return verdicts
+
+    async def ascore(
+        self, samples: Sequence[Sample | SampleProblem], door: str, timeout_s: float | None = None
+    ) -> list[RewardOutcome]:
+        """Rewards in input order, logged one JSON line each; raises UnscoredSamples under the error policy."""
+        started = time.perf_counter()
+        verdicts = await self.averdicts(samples, timeout_s)
+        return finish(verdicts, self.policy, door, time.perf_counter() - started)
+
+    def _run(self, coroutine: Any) -> Any:
+        """Synchronous callers share one loop thread, so deadlines hold and the concurrency bound is global."""
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread("judgerl-scorer", workers=self.concurrency)
+        return self._loop.run(coroutine)
+
+    def score(
+        self, samples: Sequence[Sample | SampleProblem], door: str, timeout_s: float | None = None
+    ) -> list[RewardOutcome]:
+        """:meth:`ascore` for synchronous code (the Lambda handler, verl, TRL)."""
+        outcomes: list[RewardOutcome] = self._run(self.ascore(samples, door, timeout_s))
+        return outcomes
+
+    def verdicts(
+        self, samples: Sequence[Sample | SampleProblem], timeout_s: float | None = None
+    ) -> list[SampleVerdict]:
+        """:meth:`averdicts` for synchronous code."""
+        verdicts: list[SampleVerdict] = self._run(self.averdicts(samples, timeout_s))
+        return verdicts

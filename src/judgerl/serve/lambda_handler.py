@@ -1,0 +1,177 @@
+"""AWS Lambda handler for Amazon Nova RFT: ``judgerl.serve.lambda_handler.handler``.
+
+Configuration comes from ``judgerl_lambda/config.json`` when the zip built by ``judgerl lambda package`` has one
+(or the file named by ``JUDGERL_CONFIG``), overridden by environment variables: the judge's ``JUDGERL_*``
+(see :mod:`judgerl.judge_config`) and, for the failure policy, ``JUDGERL_UNSCORED`` (neutral|zero|error) and
+``JUDGERL_NEUTRAL_VALUE``. ``JUDGERL_DEADLINE_MARGIN_S`` (default 10) is how long before the Lambda's own timeout
+the handler stops judging and answers, with the remaining samples unscored, rather than letting the whole batch
+time out. ``JUDGERL_LOG_LEVEL`` (default INFO) sets the level of the JSON lines written per sample.
+
+The judge is built once per container (cold start) and reused by warm invocations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from judgerl.errors import JudgerlError
+from judgerl.judge_config import BuiltJudge, JudgeConfig, describe_validation_error
+from judgerl.reward_contract import RewardScorer, UnscoredPolicy
+from judgerl.serve.nova import nova_result, parse_lenient
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_CONFIG = Path("judgerl_lambda") / "config.json"
+DEFAULT_DEADLINE_MARGIN_S = 10.0
+
+
+@dataclass
+class LambdaSettings:
+    judge: JudgeConfig
+    policy: UnscoredPolicy
+    deadline_margin_s: float = DEFAULT_DEADLINE_MARGIN_S
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> LambdaSettings:
+    """Bundled (or JUDGERL_CONFIG) file first, then environment variables on top."""
+    env = os.environ if environ is None else environ
+    file_data, base = _config_file(env)
+    judge_defaults = dict(file_data.get("judge", {}))
+    rubric = judge_defaults.get("rubric")
+    relative = isinstance(rubric, str) and not rubric.startswith("s3://") and not Path(rubric).is_absolute()
+    if relative and base is not None and isinstance(rubric, str):
+        judge_defaults["rubric"] = str(base / rubric)  # bundled rubric paths are relative to the config file
+    judge = JudgeConfig.from_env(env, defaults=judge_defaults)
+    policy_data = dict(file_data.get("policy", {}))
+    if env.get("JUDGERL_UNSCORED"):
+        policy_data["unscored"] = env["JUDGERL_UNSCORED"].strip()
+    if env.get("JUDGERL_NEUTRAL_VALUE"):
+        policy_data["neutral_value"] = _number("JUDGERL_NEUTRAL_VALUE", env["JUDGERL_NEUTRAL_VALUE"])
+    try:
+        policy = UnscoredPolicy.model_validate(policy_data)
+    except ValidationError as exc:
+        detail = describe_validation_error(exc)
+        raise JudgerlError(f"failure policy (JUDGERL_UNSCORED / JUDGERL_NEUTRAL_VALUE): {detail}") from None
+    margin = file_data.get("deadline_margin_s", DEFAULT_DEADLINE_MARGIN_S)
+    if env.get("JUDGERL_DEADLINE_MARGIN_S"):
+        margin = _number("JUDGERL_DEADLINE_MARGIN_S", env["JUDGERL_DEADLINE_MARGIN_S"])
+    return LambdaSettings(judge=judge, policy=policy, deadline_margin_s=float(margin))
+
+
+def _config_file(env: Mapping[str, str]) -> tuple[dict[str, Any], Path | None]:
+    explicit = env.get("JUDGERL_CONFIG")
+    path = Path(explicit) if explicit else Path(env.get("LAMBDA_TASK_ROOT", ".")) / BUNDLED_CONFIG
+    if not path.exists():
+        if explicit:
+            raise JudgerlError(f"JUDGERL_CONFIG={explicit}: file not found")
+        return {}, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise JudgerlError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise JudgerlError(f"{path}: expected a JSON object with 'judge' and 'policy'")
+    return data, path.parent
+
+
+def _number(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise JudgerlError(f"{name}={raw!r}: expected a number") from None
+
+
+# ---- the warm container's judge ------------------------------------------------------------------------------
+
+_state_lock = threading.Lock()
+_state: tuple[LambdaSettings, BuiltJudge, RewardScorer] | None = None
+
+
+def _scorer() -> tuple[LambdaSettings, RewardScorer]:
+    global _state
+    with _state_lock:
+        if _state is None:
+            settings = load_settings()
+            level = os.environ.get("JUDGERL_LOG_LEVEL", "INFO").upper()
+            logging.getLogger("judgerl.rewards").setLevel(level)
+            built = settings.judge.build()
+            scorer = RewardScorer(built.rubric_judge, settings.policy, settings.judge.concurrency)
+            logger.info(
+                "judge ready: rubric %s, backend %s (%s), policy %s",
+                built.rubric.name,
+                settings.judge.backend,
+                built.backend.model_id,
+                settings.policy,
+            )
+            _state = (settings, built, scorer)
+        return _state[0], _state[2]
+
+
+def reset() -> None:
+    """Forget the container's judge (tests; a changed configuration)."""
+    global _state
+    with _state_lock:
+        if _state is not None:
+            _state[1].close()
+        _state = None
+
+
+def _samples_of(event: Any) -> list[Any]:
+    """The batch: a list (the Nova contract); also one sample, or a function-URL/API Gateway body."""
+    if isinstance(event, dict) and isinstance(event.get("body"), str):
+        try:
+            event = json.loads(event["body"])
+        except json.JSONDecodeError as exc:
+            raise JudgerlError(f"event body is not valid JSON ({exc.msg})") from None
+    if isinstance(event, list):
+        return event
+    if isinstance(event, dict) and "messages" in event:
+        return [event]
+    raise JudgerlError(f"the event must be a JSON list of samples (the Nova RFT contract), got {type(event).__name__}")
+
+
+def _timeout(context: Any, margin_s: float) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return max(1.0, remaining() / 1000.0 - margin_s)
+
+
+def handler(event: Any, context: Any) -> list[dict[str, Any]]:
+    """Score a Nova RFT batch. Results come back in input order, one per sample, whatever went wrong with it."""
+    settings, scorer = _scorer()
+    items = _samples_of(event)
+    if not items:
+        return []
+    samples = parse_lenient(items)
+    timeout_s = _timeout(context, settings.deadline_margin_s)
+    outcomes = scorer.score(samples, door="lambda", timeout_s=timeout_s)
+    return [nova_result(outcome) for outcome in outcomes]
+
+
+class LocalContext:
+    """A stand-in for the Lambda context object, for local invokes and tests."""
+
+    def __init__(self, timeout_s: float = 900.0, function_name: str = "judgerl-reward", memory_mb: int = 1024) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self.memory_limit_in_mb = str(memory_mb)
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))

@@ -1,0 +1,152 @@
+"""Build a deployable AWS Lambda zip for the Nova RFT reward handler (``judgerl lambda package``).
+
+The zip holds the judgerl package, the handler's dependencies built for the Lambda platform (pydantic, PyYAML;
+boto3 only when asked, since the Python runtime ships one), the rubric, and ``judgerl_lambda/config.json`` with
+the judge configuration and failure policy, which environment variables can still override. The zip is
+reproducible: files in sorted order with fixed timestamps. Handler: ``judgerl.serve.lambda_handler.handler``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import judgerl
+from judgerl.calibration import calibration_path
+from judgerl.errors import JudgerlError
+from judgerl.judge_config import JudgeConfig
+from judgerl.reward_contract import UnscoredPolicy
+from judgerl.serve.lambda_handler import BUNDLED_CONFIG
+
+logger = logging.getLogger(__name__)
+
+HANDLER = "judgerl.serve.lambda_handler.handler"
+HANDLER_REQUIREMENTS = ("pydantic>=2.7", "pyyaml>=6")
+DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # zipped, for a direct upload; larger zips go through S3
+UNZIPPED_LIMIT = 250 * 1024 * 1024
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_SKIP = {"__pycache__", ".mypy_cache", ".pytest_cache"}
+
+
+@dataclass(frozen=True)
+class PackageReport:
+    path: Path
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: int
+    warnings: tuple[str, ...]
+
+
+def build_lambda_zip(
+    out: str | Path,
+    config: JudgeConfig,
+    policy: UnscoredPolicy,
+    *,
+    install_dependencies: bool = True,
+    platform: str = "manylinux2014_x86_64",
+    python_version: str = "3.12",
+    include_boto3: bool = False,
+    requirements: tuple[str, ...] = (),
+    deadline_margin_s: float = 10.0,
+) -> PackageReport:
+    """Write the zip to ``out``. ``install_dependencies=False`` leaves them out (a Lambda layer provides them)."""
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="judgerl-lambda-") as tmp:
+        staging = Path(tmp)
+        if install_dependencies:
+            wanted = [*HANDLER_REQUIREMENTS, *(["boto3>=1.34"] if include_boto3 else []), *requirements]
+            _pip_install(staging, wanted, platform, python_version)
+        package_dir = Path(judgerl.__file__).parent
+        shutil.copytree(package_dir, staging / "judgerl", ignore=shutil.ignore_patterns(*_SKIP, "*.pyc"))
+        bundle = staging / BUNDLED_CONFIG.parent
+        bundle.mkdir()
+        judge = config.model_dump(mode="json")
+        if not config.rubric.startswith("s3://"):
+            judge["rubric"] = _bundle_rubric(Path(config.rubric), bundle)
+        document = {"judge": judge, "policy": policy.model_dump(), "deadline_margin_s": deadline_margin_s}
+        (staging / BUNDLED_CONFIG).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return _write_zip(staging, out)
+
+
+def _bundle_rubric(rubric: Path, bundle: Path) -> str:
+    if not rubric.is_file():
+        raise JudgerlError(f"{rubric}: rubric file not found (give a file to bundle, or an s3:// URI)")
+    from judgerl.rubric import Rubric
+
+    Rubric.load(rubric)  # refuse to package a rubric that will not load in the Lambda
+    shutil.copy2(rubric, bundle / rubric.name)
+    sidecar = calibration_path(rubric)
+    if sidecar.exists():
+        shutil.copy2(sidecar, bundle / sidecar.name)
+    return rubric.name
+
+
+def _pip_install(target: Path, requirements: list[str], platform: str, python_version: str) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        "--platform",
+        platform,
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--only-binary=:all:",
+        *requirements,
+    ]
+    logger.info("installing Lambda dependencies: %s", " ".join(requirements))
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["pip failed"]
+        raise JudgerlError(
+            f"installing the Lambda's dependencies for {platform}/cp{python_version} failed: {last[0]} "
+            "(use --no-deps and a Lambda layer, or check the network)"
+        )
+    for leftover in target.glob("*.dist-info/RECORD"):
+        leftover.unlink()  # absolute-path free and reproducible; the runtime does not need it
+
+
+def _write_zip(staging: Path, out: Path) -> PackageReport:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in staging.rglob("*") if p.is_file() and not (_SKIP & set(p.parts)))
+    unzipped = 0
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(staging).as_posix(), date_time=_FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = path.read_bytes()
+            unzipped += len(data)
+            archive.writestr(info, data)
+    zipped = out.stat().st_size
+    warnings = []
+    if zipped > DIRECT_UPLOAD_LIMIT:
+        warnings.append(f"the zip is {zipped / 2**20:.1f} MiB: upload it through S3 (direct uploads stop at 50 MiB)")
+    if unzipped > UNZIPPED_LIMIT:
+        warnings.append(f"unzipped it is {unzipped / 2**20:.0f} MiB, over Lambda's 250 MiB: use a container image")
+    return PackageReport(out, zipped, unzipped, len(files), tuple(warnings))
+
+
+def describe(report: PackageReport) -> dict[str, Any]:
+    return {
+        "zip": str(report.path),
+        "handler": HANDLER,
+        "zipped_mib": round(report.zipped_bytes / 2**20, 2),
+        "unzipped_mib": round(report.unzipped_bytes / 2**20, 2),
+        "files": report.files,
+        "warnings": list(report.warnings),
+    }

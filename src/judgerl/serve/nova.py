@@ -1,0 +1,153 @@
+"""The Amazon Nova RFT reward contract (Bedrock and SageMaker), shared by the Lambda handler and POST /v1/nova.
+
+In: a JSON list of samples ``{"id", "messages": [..., {"role": "assistant", "content": <response>}],
+"metadata": {...}}``. The reference answer is ``metadata.reference_answer`` (Bedrock documentation) or a top-level
+``reference_answer`` (SageMaker documentation, Nova SDK verifier); both are accepted.
+
+Out: in input order, ``{"id", "aggregate_reward_score": <number>, "metrics_list": [{"name", "value", "type"}]}``
+with one ``Reward`` metric per scored criterion and the ``Metric`` s ``unscored`` (1/0) and ``judge_latency_s``.
+:func:`validate_nova_output` applies the Nova SDK's reward-verifier rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from judgerl.judge_config import describe_validation_error
+from judgerl.reward_contract import RewardOutcome, SampleProblem, reference_text
+from judgerl.samples import Message, Sample, clean_text
+
+
+class NovaMessage(BaseModel):
+    """A chat turn. ``content`` is text, or OpenAI-style parts whose text parts are joined."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(str(part.get("text", "")) for part in self.content if part.get("type", "text") == "text")
+
+
+class NovaSample(BaseModel):
+    """One rollout to score, as Nova RFT sends it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1)
+    messages: list[NovaMessage] = Field(min_length=1)
+    metadata: dict[str, Any] | None = None
+    reference_answer: Any = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class NovaMetric(BaseModel):
+    name: str
+    value: float
+    type: Literal["Reward", "Metric"]
+
+
+class NovaResult(BaseModel):
+    id: str
+    aggregate_reward_score: float
+    metrics_list: list[NovaMetric]
+
+
+def sample_from_nova(nova: NovaSample) -> Sample:
+    """A judgerl Sample; raises ValueError naming the field when the rollout has no assistant response last."""
+    *context, last = nova.messages
+    if last.role != "assistant":
+        raise ValueError(f"messages[-1].role: the last message must be the assistant's response, got '{last.role}'")
+    prompt = [Message(role=message.role, content=clean_text(message.text())) for message in context]
+    metadata = dict(nova.metadata or {})
+    reference = nova.reference_answer if nova.reference_answer is not None else metadata.pop("reference_answer", None)
+    metadata.pop("reference_answer", None)
+    return Sample(
+        id=nova.id,
+        prompt=prompt or "",
+        response=last.text(),
+        reference=reference_text(reference),
+        metadata=metadata,
+    )
+
+
+def parse_lenient(items: Sequence[Any]) -> list[Sample | SampleProblem]:
+    """Every item becomes a Sample or a SampleProblem with its reason: one bad sample never fails the batch."""
+    parsed: list[Sample | SampleProblem] = []
+    for index, item in enumerate(items):
+        raw_id = item.get("id") if isinstance(item, dict) else None
+        sample_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+        if not isinstance(item, dict):
+            parsed.append(SampleProblem(sample_id, f"sample {index}: expected an object, got {type(item).__name__}"))
+            continue
+        try:
+            parsed.append(sample_from_nova(NovaSample.model_validate(item)))
+        except ValidationError as exc:
+            parsed.append(SampleProblem(sample_id, f"sample {index}: {describe_validation_error(exc)}"))
+        except ValueError as exc:
+            parsed.append(SampleProblem(sample_id, f"sample {index}: {exc}"))
+    return parsed
+
+
+def nova_result(outcome: RewardOutcome) -> dict[str, Any]:
+    """The Nova output record. Unscored criteria are left out of metrics_list (a metric value must be a number)."""
+    metrics: list[dict[str, Any]] = [
+        {"name": name, "value": value, "type": "Reward"}
+        for name, value in outcome.criteria.items()
+        if value is not None
+    ]
+    metrics.append({"name": "unscored", "value": 1.0 if outcome.unscored else 0.0, "type": "Metric"})
+    metrics.append({"name": "judge_latency_s", "value": round(outcome.latency_s, 6), "type": "Metric"})
+    return {"id": outcome.id, "aggregate_reward_score": outcome.reward, "metrics_list": metrics}
+
+
+def validate_nova_output(results: Any) -> list[str]:
+    """The Nova SDK reward verifier's output rules: an error message per violation (empty when valid)."""
+    if not isinstance(results, list):
+        return [f"Output: expected a list, got {type(results).__name__}"]
+    errors: list[str] = []
+    for idx, result in enumerate(results):
+        if not isinstance(result, dict):
+            errors.append(f"Output {idx}: Expected dict, got {type(result).__name__}")
+            continue
+        if "id" not in result:
+            errors.append(f"Output {idx}: Missing 'id' field")
+        score = result.get("aggregate_reward_score")
+        if "aggregate_reward_score" not in result:
+            errors.append(f"Output {idx}: Missing 'aggregate_reward_score' field")
+        elif not isinstance(score, (int, float)) or isinstance(score, bool):
+            errors.append(f"Output {idx}: 'aggregate_reward_score' should be a number")
+        if "metrics_list" in result:
+            errors.extend(_metric_errors(idx, result["metrics_list"]))
+    return errors
+
+
+def _metric_errors(idx: int, metrics: Any) -> list[str]:
+    if not isinstance(metrics, list):
+        return [f"Output {idx}: 'metrics_list' should be a list"]
+    errors = []
+    for m_idx, metric in enumerate(metrics):
+        where = f"Output {idx}, metric {m_idx}"
+        if not isinstance(metric, dict):
+            errors.append(f"{where}: Expected dict, got {type(metric).__name__}")
+            continue
+        if not isinstance(metric.get("name"), str):
+            errors.append(f"{where}: 'name' should be a string")
+        value = metric.get("value")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            errors.append(f"{where}: 'value' should be a number")
+        if metric.get("type") not in ("Metric", "Reward"):
+            errors.append(f"{where}: 'type' should be 'Metric' or 'Reward', got {metric.get('type')!r}")
+    return errors

@@ -1,0 +1,394 @@
+"""The HTTP reward server (FastAPI): one judge behind the Nova, OpenRLHF and judgerl contracts.
+
+Routes: ``POST /v1/nova`` (Amazon Nova RFT batch), ``POST /get_reward`` (OpenRLHF remote reward model),
+``POST /v1/judge`` (rubric or pairwise verdicts with rationales; verl's client uses it), ``GET /health``,
+``GET /metrics`` (Prometheus). With a token configured every route but /health needs ``Authorization: Bearer``.
+Limits: body size (413), batch size (413), time per request (samples not judged in time are unscored and the
+failure policy applies). Bad input is a 422 whose ``error`` names the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from judgerl.aio import judge_executor
+from judgerl.judge_config import BuiltJudge
+from judgerl.pairwise_judge import PairwiseJudge, consistency_rate
+from judgerl.reward_contract import (
+    RewardOutcome,
+    RewardScorer,
+    UnscoredPolicy,
+    UnscoredSamples,
+    cancel_pending,
+    outcome_from_verdict,
+)
+from judgerl.samples import PairSample, Sample
+from judgerl.serve.metrics import Metrics
+from judgerl.serve.nova import NovaResult, NovaSample, nova_result, sample_from_nova
+from judgerl.serve.openrlhf import (
+    DEFAULT_STRIP_TOKENS,
+    OpenRLHFRequest,
+    OpenRLHFResponse,
+    openrlhf_response,
+    samples_from_openrlhf,
+)
+from judgerl.verdicts import PairVerdict, SampleVerdict
+
+logger = logging.getLogger(__name__)
+
+ROUTES = ("/v1/nova", "/get_reward", "/v1/judge", "/health", "/metrics")
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+class ServerSettings(BaseModel):
+    """Limits, auth and failure policy of one server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = Field(default=None, description="Bearer token; None leaves the server open.")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_batch: int = Field(default=1024, gt=0)
+    request_timeout_s: float = Field(
+        default=170.0, gt=0, description="Judging time per request; OpenRLHF's client gives up after 180 s."
+    )
+    policy: UnscoredPolicy = Field(default_factory=UnscoredPolicy)
+    strip_tokens: tuple[str, ...] = DEFAULT_STRIP_TOKENS
+
+
+class JudgeRequest(BaseModel):
+    """Exactly one of ``samples`` (rubric verdicts) or ``pairs`` (pairwise verdicts; needs --pairwise)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: list[Sample] | None = None
+    pairs: list[PairSample] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> JudgeRequest:
+        if (self.samples is None) == (self.pairs is None):
+            raise ValueError("send exactly one of 'samples' (rubric verdicts) or 'pairs' (pairwise verdicts)")
+        return self
+
+
+class RubricInfo(BaseModel):
+    name: str
+    criteria: list[str]
+
+
+class JudgeResponse(BaseModel):
+    rubric: RubricInfo
+    verdicts: list[SampleVerdict] = Field(default_factory=list)
+    pair_verdicts: list[PairVerdict] = Field(default_factory=list)
+    consistency_rate: float | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: Any = None
+
+
+def _where(loc: Sequence[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+class LimitsAndMetrics:
+    """ASGI middleware: refuses bodies over the limit (413) before parsing, and counts every request."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        started, status = time.perf_counter(), 500
+        self.metrics.inc("judgerl_requests_in_flight")
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            body = await self._read_body(scope, receive)
+            if body is None:
+                status = 413
+                await self._too_large(send)
+                return
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, counting_send)
+        finally:
+            self.metrics.inc("judgerl_requests_in_flight", value=-1)
+            self.metrics.inc("judgerl_requests_total", {"route": route, "status": str(status)})
+            self.metrics.observe("judgerl_request_duration_seconds", time.perf_counter() - started, {"route": route})
+
+    async def _read_body(self, scope: Scope, receive: Callable[[], Awaitable[Message]]) -> bytes | None:
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def _too_large(self, send: Any) -> None:
+        response = JSONResponse(
+            {"error": f"request body larger than the server's limit of {self.max_body_bytes} bytes (--max-body-mb)"},
+            status_code=413,
+            headers={"Connection": "close"},
+        )
+        await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+bearer_scheme = HTTPBearer(auto_error=False, description="The token the server was started with (--token-env).")
+
+
+async def require_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+) -> None:
+    """Constant-time check of the bearer token, when the server has one."""
+    token: SecretStr | None = request.app.state.settings.token
+    if token is None:
+        return
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not hmac.compare_digest(given, token.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> FastAPI:
+    """The reward server for one built judge. The caller owns ``judge`` (and closes it)."""
+    settings = settings or ServerSettings()
+    scorer = RewardScorer(judge.rubric_judge, settings.policy, judge.config.concurrency)
+    metrics = Metrics()
+    rubric_info = RubricInfo(name=judge.rubric.name, criteria=judge.rubric.names)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        executor = judge_executor(scorer.concurrency)  # honour --concurrency for thread-based backends
+        asyncio.get_running_loop().set_default_executor(executor)
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="judgerl reward server",
+        version="1",
+        description="Rubric and preference rewards from an LLM judge, for Nova RFT, OpenRLHF and verl.",
+    )
+    app.state.metrics, app.state.scorer, app.state.settings = metrics, scorer, settings
+    app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 413, 422, 503)}
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
+        first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
+        message = f"{_where(first.get('loc', ()))}: {str(first.get('msg', '')).removeprefix('Value error, ')}"
+        return JSONResponse({"error": message, "detail": jsonable_encoder(problems)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(UnscoredSamples)
+    async def _unscored(request: Request, exc: UnscoredSamples) -> JSONResponse:
+        detail = [{"id": sid, "reason": reason} for sid, reason in exc.unscored]
+        return JSONResponse({"error": str(exc), "detail": detail}, status_code=503)
+
+    def check_batch(size: int, field: str) -> None:
+        if size == 0:
+            raise HTTPException(422, f"{field}: the batch is empty; send at least one sample")
+        if size > settings.max_batch:
+            raise HTTPException(413, f"{field}: {size} samples exceed the server's limit of {settings.max_batch}")
+
+    def record(route: str, outcomes: Sequence[RewardOutcome]) -> None:
+        labels = {"route": route}
+        metrics.inc("judgerl_samples_total", labels, len(outcomes))
+        metrics.inc("judgerl_unscored_total", labels, sum(o.unscored for o in outcomes))
+        for outcome in outcomes:
+            metrics.observe("judgerl_judge_latency_seconds", outcome.latency_s)
+            metrics.inc("judgerl_cache_hits_total", value=outcome.cached_criteria)
+            metrics.inc("judgerl_criterion_verdicts_total", value=len(outcome.criteria))
+
+    async def score(route: str, items: Sequence[Any]) -> list[RewardOutcome]:
+        try:
+            outcomes = await scorer.ascore(items, door=route, timeout_s=settings.request_timeout_s)
+        except UnscoredSamples as exc:
+            metrics.inc("judgerl_samples_total", {"route": route}, len(items))
+            metrics.inc("judgerl_unscored_total", {"route": route}, len(exc.unscored))
+            raise
+        record(route, outcomes)
+        return outcomes
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "rubric": rubric_info.model_dump(),
+            "pairwise": judge.pairwise_judge is not None,
+            "backend": judge.config.backend,
+            "judge_model": judge.backend.model_id,
+            "policy": settings.policy.model_dump(),
+            "limits": {
+                "max_body_bytes": settings.max_body_bytes,
+                "max_batch": settings.max_batch,
+                "request_timeout_s": settings.request_timeout_s,
+            },
+        }
+
+    @app.get("/metrics", response_class=PlainTextResponse, dependencies=[Depends(require_token)], responses=errors)
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.post("/v1/nova", response_model=list[NovaResult], dependencies=[Depends(require_token)], responses=errors)
+    async def nova(batch: Annotated[list[NovaSample], Body()]) -> list[dict[str, Any]]:
+        check_batch(len(batch), "body")
+        samples = []
+        for index, item in enumerate(batch):
+            try:
+                samples.append(sample_from_nova(item))
+            except ValueError as exc:
+                raise HTTPException(422, f"body[{index}].{exc}") from None
+        return [nova_result(o) for o in await score("/v1/nova", samples)]
+
+    @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=[Depends(require_token)], responses=errors)
+    async def get_reward(request: OpenRLHFRequest) -> dict[str, Any]:
+        check_batch(len(request.query), "query")
+        outcomes = await score("/get_reward", samples_from_openrlhf(request, settings.strip_tokens))
+        return openrlhf_response(outcomes, scorer.criterion_names, settings.policy)
+
+    @app.post("/v1/judge", response_model=JudgeResponse, dependencies=[Depends(require_token)], responses=errors)
+    async def judge_route(request: JudgeRequest) -> JudgeResponse:
+        if request.samples is not None:
+            check_batch(len(request.samples), "samples")
+            verdicts = await scorer.averdicts(request.samples, timeout_s=settings.request_timeout_s)
+            record("/v1/judge", [outcome_from_verdict(v, settings.policy) for v in verdicts])
+            return JudgeResponse(rubric=rubric_info, verdicts=verdicts)
+        assert request.pairs is not None
+        if judge.pairwise_judge is None:
+            raise HTTPException(422, "pairs: this server judges rubrics only; start it with --pairwise")
+        check_batch(len(request.pairs), "pairs")
+        pair_verdicts = await judge_pairs(judge.pairwise_judge, request.pairs, scorer, settings.request_timeout_s)
+        labels = {"route": "/v1/judge"}
+        metrics.inc("judgerl_samples_total", labels, len(pair_verdicts))
+        metrics.inc("judgerl_unscored_total", labels, sum(not v.scored for v in pair_verdicts))
+        return JudgeResponse(
+            rubric=rubric_info, pair_verdicts=pair_verdicts, consistency_rate=consistency_rate(pair_verdicts)
+        )
+
+    return app
+
+
+async def judge_pairs(
+    judge: PairwiseJudge, pairs: Sequence[PairSample], scorer: RewardScorer, timeout_s: float | None
+) -> list[PairVerdict]:
+    """Pair verdicts in order under the server's shared concurrency bound; late pairs come back unscored."""
+    semaphore = scorer.semaphore()
+
+    async def one(pair: PairSample) -> PairVerdict:
+        async with semaphore:
+            (verdict,) = await judge.ajudge([pair])
+        return verdict
+
+    tasks = [asyncio.ensure_future(one(pair)) for pair in pairs]
+    try:
+        await asyncio.wait(tasks, timeout=timeout_s)
+    finally:
+        await cancel_pending(tasks)
+    verdicts = []
+    for pair, task in zip(pairs, tasks, strict=True):
+        if task.cancelled():
+            reason = f"judge timed out after {timeout_s:g} s"
+        elif task.exception() is not None:
+            reason = f"judge error: {type(task.exception()).__name__}: {task.exception()}"
+        else:
+            verdicts.append(task.result())
+            continue
+        verdicts.append(
+            PairVerdict(id=pair.id, p_a=None, winner=None, unscored_reason=reason, judge_model=judge.backend.model_id)
+        )
+    return verdicts
+
+
+class BackgroundServer:
+    """Serve an app with uvicorn on a thread (tests, notebooks): ``with BackgroundServer(app) as server: server.url``.
+
+    Binds the socket itself (port 0 picks a free port), so there is no race between choosing and binding."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+        import uvicorn
+
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = self._socket.getsockname()[:2]
+        config = uvicorn.Config(
+            app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=5, timeout_keep_alive=75
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="judgerl-server", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the reward server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._socket.close()

@@ -1,0 +1,94 @@
+"""Shared by the serving tests and benchmarks: a judge whose answers follow the response text.
+
+Words in a response script the verdicts: ``good`` -> P(PASS) 0.9 on every criterion, ``bad`` -> 0.2 (the safety
+gate still passes), ``UNSAFE`` -> the gate fails, ``ERROR`` -> the backend fails (the sample is unscored),
+``SLOW`` -> each call sleeps 3 s; anything else -> 0.6. Pairwise, the response saying ``good`` wins.
+``delay_s`` adds a fixed latency to every call."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fakes import ScriptedBackend, criterion_of, response_of
+from judgerl.backends.base import Generation, JudgePrompt, LabelResult
+from judgerl.judge_config import JudgeConfig
+
+DATA = Path(__file__).parent / "data"
+RUBRIC_PATH = DATA / "serve_rubric.yaml"
+SAFE_TEXT = "The response contains no harmful instructions."
+
+
+def scripted_probs(prompt: JudgePrompt, labels: Sequence[str]) -> dict[str, float] | str:
+    if tuple(labels) == ("A", "B"):  # pairwise: prefers whichever shown response says "good", in either order
+        first_shown = prompt.user.split("## Response A\n", 1)[1].split("\n", 2)[1]
+        p_first = 0.8 if "good" in first_shown else 0.2
+        return {"A": p_first, "B": 1 - p_first}
+    response = response_of(prompt)
+    if "ERROR" in response:
+        return "scripted backend error (HTTP 500)"
+    if criterion_of(prompt) == SAFE_TEXT:
+        p = 0.05 if "UNSAFE" in response else 0.95
+    elif "good" in response:
+        p = 0.9
+    elif "bad" in response:
+        p = 0.2
+    else:
+        p = 0.6
+    return {"PASS": p, "FAIL": 1 - p}
+
+
+class ServeBackend(ScriptedBackend):
+    """Constructed by name ('serve_support:ServeBackend') through JudgeConfig, like a user's own backend."""
+
+    name = "serve-scripted"
+
+    def __init__(self, model: str = "scripted-judge", delay_s: float = 0.0, **_: Any) -> None:
+        super().__init__(probs=scripted_probs, reply=lambda prompt: "The response misses it.", model_id=model)
+        self.delay_s = delay_s
+
+    def _wait(self, prompts: Sequence[JudgePrompt]) -> None:
+        if any("SLOW" in p.user for p in prompts):
+            time.sleep(3.0)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+
+    def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
+        self._wait(prompts)
+        return super().label_probs(prompts, labels)
+
+    def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
+        self._wait(prompts)
+        return super().generate(prompts, max_new_tokens)
+
+
+def judge_config(**overrides: Any) -> JudgeConfig:
+    data: dict[str, Any] = {"rubric": str(RUBRIC_PATH), "backend": "serve_support:ServeBackend", "concurrency": 8}
+    data.update(overrides)
+    return JudgeConfig.model_validate(data)
+
+
+def expected_score(p: float) -> float:
+    """The soft rubric score when every non-gate criterion has P(PASS) = p and the gate passes."""
+    return p
+
+
+class PeakBackend(ServeBackend):
+    """Counts how many label_probs calls run at once (class-level: it is constructed by name)."""
+
+    lock = threading.Lock()
+    active = 0
+    peak = 0
+
+    def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
+        with PeakBackend.lock:
+            PeakBackend.active += 1
+            PeakBackend.peak = max(PeakBackend.peak, PeakBackend.active)
+        try:
+            return super().label_probs(prompts, labels)
+        finally:
+            with PeakBackend.lock:
+                PeakBackend.active -= 1
