@@ -197,9 +197,7 @@ class StoreAdapter:
 
 
 def open_verdict_store(path: str | Path, config: Mapping[str, Any] | None = None) -> VerdictSink:
-    """The project's verdict store when it is installed, else the local log; both take the same calls."""
-    try:
-        from judgerl.store import VerdictStore  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return LocalVerdictLog(path)
+    """The project's verdict store (what `judgerl report` reads), behind the calls training makes."""
+    from judgerl.store import VerdictStore
+
     return StoreAdapter(VerdictStore(path), config)
