@@ -122,3 +122,39 @@ def test_bedrock_from_the_cli_without_credentials(tmp_path: Path, files: tuple[P
         judgerl_cli(tmp_path, *common, *bedrock, "--region", "us-east-1", env=env, unset=unset)
     )
     assert "Bedrock refused access in us-east-1" in no_credentials and "credentials" in no_credentials
+
+
+def test_cli_budget_stops_judging_and_reports_usage(
+    tmp_path: Path, files: tuple[Path, Path], server: StubChatServer
+) -> None:
+    """A token budget smaller than the run: the first samples are scored, the rest unscored with the reason;
+    the summary line shows tokens, cost from the price table and the server's request counts."""
+    rubric, samples = files
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("stub-judge: {input: 1.0, output: 2.0}\n")
+    out = tmp_path / "verdicts.jsonl"
+    result = judgerl_cli(
+        tmp_path,
+        *("--rubric", str(rubric), "--input", str(samples), "--output", str(out), "--rationales", "none"),
+        *("--backend", "openai", "--base-url", server.base_url, "--model", "stub-judge"),
+        *("--concurrency", "1", "--no-cache", "--max-judge-tokens", "1", "--prices", str(prices)),
+        env={"OPENAI_API_KEY": "sk-test-key"},
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"r{i}" for i in range(5)]
+    assert rows[0]["score"] is not None
+    assert all(r["score"] is None and r["unscored_reason"].startswith("budget exhausted") for r in rows[1:])
+    summary = " ".join(result.stderr.split())
+    assert "judge tokens:" in summary and "cost $" in summary and "requests:" in summary
+    assert "budget exhausted" in summary
+
+
+def test_cli_money_budget_without_prices_is_one_line(tmp_path: Path, files: tuple[Path, Path]) -> None:
+    rubric, samples = files
+    result = judgerl_cli(
+        tmp_path,
+        *("--rubric", str(rubric), "--input", str(samples), "--output", str(tmp_path / "v.jsonl")),
+        *("--backend", "openai", "--base-url", "http://127.0.0.1:9", "--model", "m", "--max-cost-usd", "0.5"),
+    )
+    assert "price table" in one_line_error(result)

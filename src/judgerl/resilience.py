@@ -252,6 +252,16 @@ class CallStatsReport(BaseModel):
     per_endpoint_attempts: dict[str, int]
     latency: LatencySummary
 
+    def one_line(self) -> str:
+        """Requests, retries, failures and latency quantiles, for a CLI summary."""
+        text = f"requests: {self.calls} ({self.retries} retried attempts, {self.failed} failed"
+        if self.final_failures:
+            text += ": " + ", ".join(f"{kind} {count}" for kind, count in sorted(self.final_failures.items()))
+        text += ")"
+        if self.latency.p50_s is not None and self.latency.p99_s is not None:
+            text += f", latency p50 {self.latency.p50_s:.2f} s, p99 {self.latency.p99_s:.2f} s"
+        return text
+
 
 def _quantile(ordered: Sequence[float], q: float) -> float:
     index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))

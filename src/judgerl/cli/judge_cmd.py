@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from judgerl.resilience import CallStatsReport
+from judgerl.budget import Budget, BudgetSnapshot, PriceTable
 from judgerl.cache import VerdictCache
 from judgerl.cli.backend_options import build_backend, judge_backend_options
 from judgerl.errors import JudgerlError
@@ -42,6 +44,21 @@ def _write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     temporary.replace(path)
+
+
+def usage_line(spent: BudgetSnapshot, stats: CallStatsReport | None) -> str:
+    """Tokens (and cost, when priced) the judge used, and a remote backend's request counts."""
+    parts = [f"judge tokens: {spent.prompt_tokens:,} prompt + {spent.completion_tokens:,} completion"]
+    if spent.cost_usd is not None:
+        parts.append(
+            f"cost ${spent.cost_usd:.4f}"
+            + (f" ({spent.unpriced_tokens:,} tokens unpriced)" if spent.unpriced_tokens else "")
+        )
+    if stats is not None:
+        parts.append(stats.one_line())
+    if spent.exhausted:
+        parts.append(spent.exhausted.split(";")[0])
+    return "; ".join(parts)
 
 
 def rubric_summary(rubric: Rubric, verdicts: Sequence[SampleVerdict]) -> Table:
@@ -166,6 +183,27 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     help="Also record every verdict in RUN_DIR/verdicts.sqlite, for `judgerl report RUN_DIR` and "
     "`judgerl inspect RUN_DIR`.",
 )
+@click.option(
+    "--max-judge-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop judging once the judge has used this many tokens (prompt + completion); the rest come back "
+    "unscored with reason 'budget exhausted'.",
+)
+@click.option(
+    "--max-cost-usd",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop judging once the judge has cost this much (needs --prices); the rest come back unscored.",
+)
+@click.option(
+    "--prices",
+    "prices_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Price table (YAML/JSON): {model: {input: USD per 1M tokens, output: USD per 1M tokens}}; with it the "
+    "summary shows the run's cost.",
+)
 @judge_backend_options
 def judge(
     rubric_path: Path | None,
@@ -182,6 +220,9 @@ def judge(
     cache_path: Path | None,
     no_cache: bool,
     store_dir: Path | None,
+    max_judge_tokens: int | None,
+    max_cost_usd: float | None,
+    prices_path: Path | None,
     **backend_args: Any,
 ) -> None:
     """Judge samples against a rubric (or pairs side by side) and write verdicts with rationales.
@@ -199,6 +240,8 @@ def judge(
     rows: list[Any] = [*pairs, *samples]
     if not rows:
         raise JudgerlError(f"{input_path}: no rows to judge")
+    prices = PriceTable.load(prices_path) if prices_path is not None else None
+    budget = Budget(max_tokens=max_judge_tokens, max_cost_usd=max_cost_usd, prices=prices)
     console = Console(stderr=True)
     cache = None if no_cache else VerdictCache(cache_path or default_cache_path())
     with console.status("loading the judge model"):
@@ -220,6 +263,7 @@ def judge(
                     rationales=rationales,
                     cache=cache,
                     concurrency=concurrency,
+                    budget=budget,
                 )
                 pair_verdicts = pair_judge.judge(pairs, advance)
                 _write_rows(output_path, [v.model_dump() for v in pair_verdicts])
@@ -235,16 +279,19 @@ def judge(
                     cache=cache,
                     concurrency=concurrency,
                     per_criterion_generation=per_criterion_generation,
+                    budget=budget,
                 )
                 verdicts = rubric_judge.judge(samples, advance)
                 _write_rows(output_path, [v.model_dump() for v in verdicts])
                 summary = rubric_summary(rubric, verdicts)
     finally:
+        stats = backend.call_stats()
         backend.close()
         if cache is not None:
             console.print(f"cache: {cache.hits} hits, {cache.misses} misses ({cache.path})")
             cache.close()
     console.print(summary)
+    console.print(usage_line(budget.snapshot(), stats))
     console.print(f"verdicts written to {output_path}")
     if store_dir is not None:
         from judgerl.store import record_judge_run
