@@ -161,10 +161,24 @@ def test_plain_fallback_without_chat_template(tiny_judge_dir: Path) -> None:
     assert b.label_probs([JudgePrompt("S", "U", "P")], LABELS)[0].error is None
 
 
-def test_bf16_default_keeps_fp32_head(tiny_judge_dir: Path) -> None:
+def test_auto_dtype_is_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    b = TransformersBackend(str(tiny_judge_dir))  # dtype="auto": bf16 body on CPU
+    from judgerl.backends import transformers_backend as module
+
+    assert module.cpu_has_native_bf16("flags : fpu avx2 avx512f avx512_bf16") is True
+    assert module.cpu_has_native_bf16("flags : fpu avx2 amx_bf16 amx_tile") is True
+    assert module.cpu_has_native_bf16("flags : fpu avx2 avx512f avx512bw") is False
+    monkeypatch.setattr(module, "cpu_has_native_bf16", lambda cpuinfo=None: False)
+    assert module.auto_dtype(torch.device("cpu")) == torch.float32
+    monkeypatch.setattr(module, "cpu_has_native_bf16", lambda cpuinfo=None: True)
+    assert module.auto_dtype(torch.device("cpu")) == torch.bfloat16
+
+
+def test_bf16_keeps_fp32_head(tiny_judge_dir: Path) -> None:
+    import torch
+
+    b = TransformersBackend(str(tiny_judge_dir), dtype="bfloat16")
     assert b.model.get_input_embeddings().weight.dtype == torch.bfloat16
     assert b._head_w.dtype == torch.float32
     prompts = _prompts()

@@ -78,6 +78,27 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
     return [items[k : k + size] for k in range(0, len(items), size)]
 
 
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX). Without it torch emulates bf16 and a
+    forward pass is several times slower than fp32: 35.6 s against 5.7 s for 600 tokens through Qwen-0.5B
+    on an AVX2-only EPYC (2 cores)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    flags = set(cpuinfo.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def auto_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where it is fast (a bf16-capable GPU, or a CPU with native bf16), else fp16 on older GPUs and fp32
+    on CPUs."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
+
+
 class TransformersBackend(JudgeBackend):
     """A local causal LM as the judge (``--backend transformers``)."""
 
@@ -98,15 +119,15 @@ class TransformersBackend(JudgeBackend):
         super().__init__(model_id=model, max_input_tokens=max_input_tokens)
         if max_batch < 1:
             raise JudgerlError(f"max_batch must be at least 1, got {max_batch}")
-        # bf16 is about 2x faster than fp32 on CPU; the final projection stays fp32 (see _head).
-        torch_dtype = torch.bfloat16 if dtype == "auto" else _DTYPES.get(dtype)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        # The final projection stays fp32 whatever the dtype (see _head).
+        torch_dtype = auto_dtype(self.device) if dtype == "auto" else _DTYPES.get(dtype)
         if torch_dtype is None:
             raise JudgerlError(f"unknown dtype '{dtype}': choose auto, {', '.join(_DTYPES)}")
         if threads is not None:
             torch.set_num_threads(threads)
         self.share_prefix = share_prefix
         self.max_batch = max_batch
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         path = _resolve_model(model)
         try:
             tokenizer: Any = AutoTokenizer.from_pretrained(path)
