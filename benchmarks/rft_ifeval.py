@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--completion-tokens", type=int, default=40)
     parser.add_argument("--output-dir", type=Path, default=ROOT / "runs" / "bench-rft-ifeval")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3"):
@@ -126,7 +127,12 @@ def main() -> None:
         f"grpo.per_device_train_batch_size={args.prompts_per_step * args.generations}",
         f"grpo.max_completion_length={args.completion_tokens}",
         "grpo.save_steps=10",
+        *([f"threads={args.threads}"] if args.threads else []),
     ]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)  # before the judge and the evaluations, not only for training
     config = load_config(ROOT / "examples" / "demo" / "config.yaml", overrides)
     started, cpu_started, load_started = time.perf_counter(), cpu_seconds(), load_average()
     phases: dict[str, float] = {}

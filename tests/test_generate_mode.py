@@ -97,3 +97,39 @@ def test_one_generation_per_criterion() -> None:
     backend = ScriptedBackend(reply=reply)
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate", per_criterion_generation=True).judge([SAMPLE])
     assert verdict.score == 1.0 and len(backend.generate_calls) == 2
+
+
+def test_partial_reply_keeps_its_verdicts_and_asks_only_for_the_rest() -> None:
+    """A small judge that drops the last criterion: the first reply's verdict is kept and the retry is a fresh
+    prompt listing only the missing criterion."""
+    first = json.dumps({"criteria": [{"name": "safe", "reason": "no harm", "verdict": "PASS"}]})
+    second = json.dumps({"criteria": [{"name": "polite", "reason": "rude", "verdict": "FAIL"}]})
+    replies = iter([first, second])
+    backend = ScriptedBackend(reply=lambda p: next(replies))
+    (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
+    assert verdict.scored and verdict.score == 0.0 and len(backend.generate_calls) == 2
+    assert [c.rationale for c in verdict.criteria] == ["no harm", "rude"]
+    retry = backend.generate_calls[1].user
+    assert "- polite:" in retry and "- safe:" not in retry and "could not be used" not in retry
+
+
+def test_partial_reply_twice_leaves_only_the_missing_criterion_unscored() -> None:
+    only_safe = json.dumps({"criteria": [{"name": "safe", "verdict": "PASS"}, {"name": "polite", "verdict": "maybe"}]})
+    backend = ScriptedBackend(reply=lambda p: only_safe if "- safe:" in p.user else '{"criteria": []}')
+    (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
+    by_name = {c.name: c for c in verdict.criteria}
+    assert by_name["safe"].passed is True
+    assert by_name["polite"].passed is None and "no verdict for criteria: polite" in (
+        by_name["polite"].unscored_reason or ""
+    )
+    assert verdict.score is None and verdict.raw_reply == '{"criteria": []}'
+    assert len(backend.generate_calls) == 2
+
+
+def test_off_menu_verdict_is_named_by_the_partial_parser() -> None:
+    from judgerl.parsing import parse_some_verdicts
+
+    found, problems = parse_some_verdicts(
+        json.dumps([{"name": "safe", "verdict": "PASS"}, {"name": "polite", "verdict": "maybe"}]), ["safe", "polite"]
+    )
+    assert set(found) == {"safe"} and "'maybe' is not PASS or FAIL" in problems["polite"]

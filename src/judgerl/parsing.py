@@ -70,20 +70,38 @@ def _entries(data: Any) -> list[dict[str, Any]]:
 
 def parse_verdicts(reply: str, names: list[str]) -> dict[str, ParsedVerdict]:
     """Verdicts for every named criterion, or ParseError. With one criterion, an unnamed entry counts."""
+    found, problems = parse_some_verdicts(reply, names)
+    if problems:
+        raise ParseError("; ".join(problems.values()))
+    return found
+
+
+def parse_some_verdicts(reply: str, names: list[str]) -> tuple[dict[str, ParsedVerdict], dict[str, str]]:
+    """The usable verdicts of a reply and, for each named criterion without one, why (missing, or a verdict
+    that is not PASS or FAIL). Raises ParseError only when the reply holds no JSON at all."""
     if not reply or not reply.strip():
         raise ParseError("the reply is empty")
     entries = _entries(_load_first_json(reply))
     found: dict[str, ParsedVerdict] = {}
+    problems: dict[str, str] = {}
     for entry in entries:
         name = str(entry.get("name", names[0] if len(names) == 1 else "")).strip()
-        if name not in names:
+        if name not in names or name in found:
             continue
         verdict = entry.get("verdict", entry.get("passed", entry.get("pass")))
         if verdict is None:
-            raise ParseError(f"criterion '{name}' has no verdict")
+            problems[name] = f"criterion '{name}' has no verdict"
+            continue
+        try:
+            passed = _as_bool(verdict, name)
+        except ParseError as exc:
+            problems[name] = str(exc)
+            continue
         reason = entry.get("reason") or entry.get("rationale") or entry.get("explanation")
-        found[name] = ParsedVerdict(passed=_as_bool(verdict, name), reason=str(reason).strip() if reason else None)
-    missing = [name for name in names if name not in found]
+        found[name] = ParsedVerdict(passed=passed, reason=str(reason).strip() if reason else None)
+        problems.pop(name, None)
+    missing = [name for name in names if name not in found and name not in problems]
     if missing:
-        raise ParseError(f"no verdict for criteria: {', '.join(missing)}")
-    return found
+        text = f"no verdict for criteria: {', '.join(missing)}"
+        problems.update({name: text for name in missing})
+    return found, problems

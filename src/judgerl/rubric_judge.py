@@ -27,7 +27,7 @@ from judgerl.cache import VerdictCache, cache_key
 from judgerl.calibration import load_thresholds
 from judgerl.errors import JudgerlError
 from judgerl.injection import INJECTION_GATE, Finding, detect
-from judgerl.parsing import ParseError, parse_verdicts
+from judgerl.parsing import ParseError, parse_some_verdicts
 from judgerl.prompts import (
     PASS,
     RUBRIC_LABELS,
@@ -337,30 +337,51 @@ class RubricJudge:
     async def _generate_group(
         self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
     ) -> tuple[dict[str, CriterionVerdict], str | None]:
-        """One JSON reply for these criteria, with one repair retry; returns the raw reply when unusable."""
+        """One JSON reply for these criteria, with one retry; returns the last raw reply when some stay unusable.
+
+        A reply without usable JSON gets a repair prompt (its reply shown, valid JSON asked for). A reply that
+        judged only some criteria keeps those verdicts, and the retry asks afresh for the others only: small
+        judges often drop the last criteria of a long list."""
         prompt = json_verdicts_prompt(material, criteria, self.rubric.instructions, self.reason_first)
-        names = [c.name for c in criteria]
-        problem, reply_text = "", ""
+        pending = list(criteria)
+        verdicts: dict[str, CriterionVerdict] = {}
+        problems: dict[str, str] = {}
+        raw_replies: list[str] = []
         for attempt in range(2):
             (reply,) = await self.backend.agenerate([prompt], self.max_new_tokens)
             usage.prompt_tokens += reply.prompt_tokens
             usage.completion_tokens += reply.completion_tokens
-            if reply.error is not None:
-                problem, reply_text = f"judge call failed: {reply.error}", reply.text or ""
-                break  # the backend already retried what it could; a repair prompt will not help
             reply_text = reply.text or ""
+            if reply.error is not None:
+                problems = {c.name: f"judge call failed: {reply.error}" for c in pending}
+                if reply_text:
+                    raw_replies.append(reply_text)
+                break  # the backend already retried what it could; a repair prompt will not help
+            names = [c.name for c in pending]
             try:
-                parsed = parse_verdicts(reply_text, names)
+                parsed, reasons = parse_some_verdicts(reply_text, names)
             except ParseError as exc:
-                problem = f"unparsable judge reply: {exc}"
+                problems = {name: f"unparsable judge reply: {exc}" for name in names}
+                raw_replies.append(reply_text)
                 if attempt == 0:
                     prompt = repair_prompt(prompt, reply_text, str(exc))
                 continue
-            return {
-                c.name: self._verdict(c, None, parsed[c.name].passed, parsed[c.name].reason) for c in criteria
-            }, None
-        unscored = {c.name: CriterionVerdict(name=c.name, passed=None, unscored_reason=problem) for c in criteria}
-        return unscored, reply_text or None
+            for c in pending:
+                if c.name in parsed:
+                    verdicts[c.name] = self._verdict(c, None, parsed[c.name].passed, parsed[c.name].reason)
+            pending = [c for c in pending if c.name not in parsed]
+            problems = {name: f"unparsable judge reply: {reason}" for name, reason in reasons.items()}
+            if not pending:
+                break
+            raw_replies.append(reply_text)
+            if attempt == 0:
+                prompt = json_verdicts_prompt(material, pending, self.rubric.instructions, self.reason_first)
+        for c in pending:
+            verdicts[c.name] = CriterionVerdict(
+                name=c.name, passed=None, unscored_reason=problems.get(c.name, "no verdict")
+            )
+        # the last reply is the one that left these criteria unscored
+        return verdicts, (raw_replies[-1] if pending and raw_replies else None)
 
     # ---- score -------------------------------------------------------------------------------------------
 
