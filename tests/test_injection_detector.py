@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from judgerl.injection import detect, is_injection
 from judgerl.validate.attacks import ATTACKS
+from real_models import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 FAILING = "The capital of France is Lyon, and that is all I will say."
 
 

@@ -144,6 +144,21 @@ class IfevalCheck(_Check):
         return sum(results) / len(results) if results else None
 
 
+class InjectionCheck(_Check):
+    """Passes when the deterministic prompt-injection detector (judgerl.injection) finds nothing of high severity:
+    text addressed to the judge, verdict claims, rubric overrides, delimiter look-alikes, chat-template tokens,
+    hidden tag characters. As a gate, a response that tries to talk the judge into a PASS gets 0 and is never
+    shown to the judge."""
+
+    type: Literal["injection"]
+
+    def evaluate(self, response: str, row: dict[str, Any]) -> float | None:
+        from judgerl.injection import is_injection
+
+        return 0.0 if is_injection(response) else 1.0
+
+
 RuleCheck = Annotated[
-    RegexCheck | LengthCheck | JsonSchemaCheck | LanguageCheck | IfevalCheck, Field(discriminator="type")
+    RegexCheck | LengthCheck | JsonSchemaCheck | LanguageCheck | IfevalCheck | InjectionCheck,
+    Field(discriminator="type"),
 ]
