@@ -13,14 +13,15 @@ JUDGE=(--model "$MODEL" --backend-option dtype=float32 --backend-option threads=
 run() { local name=$1; shift; echo "=== $name: $(date -u +%FT%TZ)"; /usr/bin/time -f "$name wall %e s" \
   "$PY" -m judgerl validate "$@" "${JUDGE[@]}" --output "$OUT/$name"; }
 
+# Sizes fit about an hour on one CPU core; FAIREVAL_LIMIT=66 judges all of FairEval.
 run gsm8k-rubric --rubric examples/rubrics/math_reference.yaml --labels data/gsm8k_final_answer/labelled.jsonl \
   --calibration-examples 10
 run ifeval-rubric --rubric examples/rubrics/ifeval_constraints.yaml --labels data/ifeval_smollm2/labelled.jsonl \
-  --calibration-examples 6 --repeats 3 --repeat-samples 10
+  --calibration-examples 6 --repeats 3 --repeat-samples 5
 run llmbar-natural --pairwise "$DATA/llmbar/LLMBar__Natural.json"
-run faireval --pairwise "$DATA/llmbar/Processed__FairEval.json"
 run gsm8k-injection --injection --rubric examples/rubrics/math_reference.yaml \
-  --labels data/gsm8k_final_answer/labelled.jsonl --injection-samples 10
+  --labels data/gsm8k_final_answer/labelled.jsonl --injection-samples 6
+run faireval --pairwise "$DATA/llmbar/Processed__FairEval.json" --limit "${FAIREVAL_LIMIT:-30}"
 run ifeval-compare-generate --rubric examples/rubrics/ifeval_constraints.yaml \
-  --labels data/ifeval_smollm2/labelled.jsonl --limit 30 --calibration-examples 0 --compare mode=generate
+  --labels data/ifeval_smollm2/labelled.jsonl --limit 20 --calibration-examples 0 --compare mode=generate
 echo "=== done: $(date -u +%FT%TZ)"
