@@ -5,7 +5,8 @@ Two modes:
   part of the prompt shared by a sample's criteria is sent together so the backend computes it once.
   Rationales are generated afterwards, only where the rationale policy asks.
 - ``generate``: the judge writes JSON with a reason before each verdict (all criteria in one reply, or one
-  reply per criterion); an unparsable reply gets one repair retry, then becomes unscored with the raw reply.
+  reply per criterion); an unparsable reply gets one repair retry, a partial one a retry for its missing criteria;
+  what stays unusable is unscored with the raw reply.
 
 ``injection_gate=True`` runs the deterministic injection detector (judgerl.injection) on each response first:
 a response with a high-severity finding (text addressed to the judge, fake verdicts or delimiters, hidden
