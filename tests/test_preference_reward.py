@@ -18,8 +18,8 @@ from judgerl.train.collective import SingleProcess
 from judgerl.train.config import PreferenceSettings
 from judgerl.train.preference import bradley_terry, group_rewards, schedule_pairs, win_rates
 from judgerl.train.rewards import RewardPipeline
-from judgerl.train.verdict_log import LocalVerdictLog
 from judgerl.verdicts import PairVerdict
+from local_verdict_log import LocalVerdictLog
 
 
 def _block(prompt: JudgePrompt, tag: str) -> str:

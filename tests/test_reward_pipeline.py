@@ -16,7 +16,8 @@ from judgerl.rubric_judge import RubricJudge
 from judgerl.train.config import FunctionReward
 from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
 from judgerl.train.rewards import RewardPipeline
-from judgerl.train.verdict_log import LocalVerdictLog, discard_after
+from judgerl.train.verdict_log import discard_after
+from local_verdict_log import LocalVerdictLog
 
 RUBRIC = Rubric.from_dict(
     {
