@@ -211,7 +211,10 @@ def update_benchmarks_md(payload: dict[str, Any]) -> None:
     lines = [
         SECTION,
         "",
-        f"`python benchmarks/rft_ifeval.py --steps {settings['steps']} --holdout {settings['holdout']}` "
+        f"`python benchmarks/rft_ifeval.py --steps {settings['steps']} --holdout {settings['holdout']} "
+        f"--prompts-per-step {settings['prompts_per_step']}"
+        + (f" --threads {settings['threads']}" if settings.get("threads") else "")
+        + "` "
         f"({payload['machine']['cpu_count']} CPU cores, shared; load average "
         f"{payload['load_average_start_end'][0]:.1f} at start, {payload['load_average_start_end'][1]:.1f} at end; "
         f"wall {payload['wall_s'] / 60:.0f} min). SmolLM2-135M-Instruct + LoRA r=16, GRPO {settings['steps']} steps x "
