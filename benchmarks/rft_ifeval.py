@@ -12,7 +12,10 @@ command after an interruption:
 
     nohup python benchmarks/rft_ifeval.py > benchmarks/results/rft_ifeval.log 2>&1 &
 
-Writes benchmarks/results/rft_ifeval.json and the "## RFT on IFEval" section of BENCHMARKS.md.
+Writes benchmarks/results/rft_ifeval.json and the "## RFT on IFEval" section of BENCHMARKS.md. With
+--checker-weight W it runs a control instead (runs/bench-rft-ifeval-checker, rft_ifeval_checker.json, its own
+section): the checker's fraction of instructions followed is added to the reward with weight W, which tells
+whether 100 steps of this set-up can move the checker's pass rate at all when the reward tracks it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from judgerl.train.runner import complete_checkpoints, train
 from judgerl.train.stats import auc
 
 SECTION = "## RFT on IFEval"
+CONTROL_SECTION = "## RFT on IFEval, control: the checker in the reward"
 
 
 def cpu_seconds() -> float:
@@ -110,16 +114,30 @@ def main() -> None:
     parser.add_argument("--prompts-per-step", type=int, default=2)
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--completion-tokens", type=int, default=40)
-    parser.add_argument("--output-dir", type=Path, default=ROOT / "runs" / "bench-rft-ifeval")
+    parser.add_argument("--output-dir", type=Path, default=None, help="default: runs/<benchmark name>")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--checker-weight",
+        type=float,
+        default=0.0,
+        help="control run: also reward the IFEval checker's fraction of instructions followed with this weight "
+        "(the checker is then no longer an independent measure; results go to their own file and section)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    control = args.checker_weight > 0
+    name = "bench-rft-ifeval-checker" if control else "bench-rft-ifeval"
+    output_dir = args.output_dir or ROOT / "runs" / name
+    checks = [{"name": "not_empty", "type": "length", "min": 3, "role": "gate"}]
+    if control:
+        checks.append({"name": "ifeval", "type": "ifeval", "role": "reward", "weight": args.checker_weight})
     overrides = [
-        "name=bench-rft-ifeval",
-        f"output_dir={args.output_dir}",
+        f"name={name}",
+        f"output_dir={output_dir}",
+        f"reward.checks={json.dumps(checks)}",
         "data.limit=null",
         f"data.eval.holdout={args.holdout}",
         f"grpo.max_steps={args.steps}",
@@ -162,7 +180,7 @@ def main() -> None:
         "wall_s": time.perf_counter() - started,
         "cpu_s": cpu_seconds() - cpu_started,
         "phases": phases,
-        "settings": vars(args) | {"output_dir": str(args.output_dir)},
+        "settings": vars(args) | {"output_dir": str(output_dir)},
         "train_prompts": len(steps) * args.prompts_per_step,
         "step_time_mean_s": sum(m.get("step_time") or 0 for m in steps) / max(1, len(steps)),
         "judge_wait_fraction_mean": sum(m.get("judge/wait_fraction") or 0 for m in steps) / max(1, len(steps)),
@@ -173,7 +191,7 @@ def main() -> None:
         "paired": change.model_dump(),
         "training_completions": training_completions(config),
     }
-    write_result("rft_ifeval", payload)
+    write_result(name.removeprefix("bench-").replace("-", "_"), payload)
     update_benchmarks_md(payload)
     logging.info("done: %s", json.dumps(payload["paired"]))
 
@@ -196,6 +214,14 @@ def _pct(interval: dict[str, Any] | None) -> str:
 def update_benchmarks_md(payload: dict[str, Any]) -> None:
     before, after, paired = payload["before"], payload["after"], payload["paired"]
     settings = payload["settings"]
+    weight = settings.get("checker_weight") or 0.0
+    title = CONTROL_SECTION if weight > 0 else SECTION
+    reward = "reward = Qwen2.5-Coder-0.5B log-prob verdicts on each prompt's own constraints"
+    if weight > 0:
+        reward += (
+            f" plus {weight:g} x the IFEval checker's fraction of the prompt's instructions followed (a control: the "
+            "checker below is then part of the reward, not an independent measure)"
+        )
     rows = [
         ("IFEval checker, prompt-level pass", _pct(before["checker_pass"]), _pct(after["checker_pass"])),
         (
@@ -209,18 +235,18 @@ def update_benchmarks_md(payload: dict[str, Any]) -> None:
         ("judge P(PASS) vs checker, AUC", _num(before.get("judge_checker_auc")), _num(after.get("judge_checker_auc"))),
     ]
     lines = [
-        SECTION,
+        title,
         "",
         f"`python benchmarks/rft_ifeval.py --steps {settings['steps']} --holdout {settings['holdout']} "
         f"--prompts-per-step {settings['prompts_per_step']}"
         + (f" --threads {settings['threads']}" if settings.get("threads") else "")
+        + (f" --checker-weight {weight:g}" if weight > 0 else "")
         + "` "
         f"({payload['machine']['cpu_count']} CPU cores, shared; load average "
         f"{payload['load_average_start_end'][0]:.1f} at start, {payload['load_average_start_end'][1]:.1f} at end; "
         f"wall {payload['wall_s'] / 60:.0f} min). SmolLM2-135M-Instruct + LoRA r=16, GRPO {settings['steps']} steps x "
         f"{settings['prompts_per_step']} prompts x {settings['generations']} completions of <= "
-        f"{settings['completion_tokens']} tokens, reward = Qwen2.5-Coder-0.5B log-prob verdicts on each prompt's "
-        "own constraints. "
+        f"{settings['completion_tokens']} tokens, {reward}. "
         "Held-out prompts answered greedily before and after; "
         "95% Wilson intervals.",
         "",
@@ -265,9 +291,9 @@ def update_benchmarks_md(payload: dict[str, Any]) -> None:
     section = "\n".join(lines)
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION)
+    start = text.find(title + "\n")
     if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
+        end = text.find("\n## ", start + len(title))
         text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
     else:
         text = text.rstrip() + "\n\n" + section

@@ -24,4 +24,6 @@ run gsm8k-injection --injection --rubric examples/rubrics/math_reference.yaml \
 run faireval --pairwise "$DATA/llmbar/Processed__FairEval.json" --limit "${FAIREVAL_LIMIT:-30}"
 run ifeval-compare-generate --rubric examples/rubrics/ifeval_constraints.yaml \
   --labels data/ifeval_smollm2/labelled.jsonl --limit 20 --calibration-examples 0 --compare mode=generate
+run ifeval-compare-1.5b --rubric examples/rubrics/ifeval_constraints.yaml \
+  --labels data/ifeval_smollm2/labelled.jsonl --limit 40 --calibration-examples 6 --compare model=qwen2.5-coder-1.5b
 echo "=== done: $(date -u +%FT%TZ)"
