@@ -74,3 +74,14 @@ def stored_samples(path: Path, run: str) -> list[StoredSample]:
 
 def stored_steps(path: Path, run: str) -> list[int]:
     return sorted({sample.step for sample in stored_samples(path, run)})
+
+
+def run_finished(path: Path, run: str) -> bool:
+    """Whether the run named ``run`` was marked finished (a killed run is not)."""
+    db = sqlite3.connect(str(path))
+    try:
+        row = db.execute("SELECT finished FROM runs WHERE name = ?", (run,)).fetchone()
+    finally:
+        db.close()
+    assert row is not None, f"no run {run!r} in {path}"
+    return row[0] is not None

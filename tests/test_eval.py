@@ -16,6 +16,7 @@ from judgerl.checks import ifeval
 from judgerl.train.config import load_config
 from judgerl.train.evaluate import compare, evaluate, load_items
 from judgerl.train.stats import mcnemar_exact, paired_difference, wilson
+from stored import run_finished, stored_samples
 from tiny_policy import build_tiny_policy
 
 pytest.importorskip("trl")
@@ -80,6 +81,8 @@ def test_eval_reports_judge_and_checker_side_by_side(run_config: Path) -> None:
     assert report.judge_by_instruction["punctuation:no_comma"] == report.checker_by_instruction["punctuation:no_comma"]
     saved = config.run_dir / "eval"
     assert (saved / "base.json").exists() and len(load_items(saved / "base.jsonl")) == 4
+    run = f"{config.name}/eval/base"  # in the verdict store too, finished, beside (not instead of) training runs
+    assert len(stored_samples(config.store_path, run)) == 4 and run_finished(config.store_path, run)
 
 
 def test_eval_command_compares_with_an_earlier_label(run_config: Path) -> None:

@@ -110,9 +110,14 @@ def test_runs_names_resume_and_discard(tmp_path: Path) -> None:
         store.discard_after(run, 2)
         assert store.steps(run) == [0, 1, 2] and store.events(run) == []
         other = store.start_run("eval", "eval")
-        assert store.resolve_run().id == other and store.resolve_run(str(run)).name == "grpo"
+        # evaluations stored after training do not hide the training run; without one, the latest run is used
+        assert store.resolve_run().id == run and store.resolve_run(str(other)).name == "eval"
         with pytest.raises(JudgerlError, match=r"no run 'nope'; stored runs: grpo \(id 1\), eval \(id 2\)"):
             store.resolve_run("nope")
+    with VerdictStore(tmp_path / "judge.sqlite") as store:
+        store.start_run("first", "judge")
+        latest = store.start_run("second", "serve")
+        assert store.resolve_run().id == latest
 
 
 def test_pairs_keep_both_orders(tmp_path: Path) -> None:

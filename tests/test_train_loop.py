@@ -18,7 +18,7 @@ import yaml
 from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config
-from stored import stored_samples, stored_steps
+from stored import run_finished, stored_samples, stored_steps
 from tiny_policy import build_tiny_policy
 
 pytest.importorskip("trl")
@@ -123,6 +123,7 @@ def test_grpo_steps_train_the_policy_and_explain_every_reward(tmp_path: Path, po
 
     rows = stored_samples(result.store_path, result.run_id)
     assert stored_steps(result.store_path, result.run_id) == [1, 2, 3]
+    assert run_finished(result.store_path, result.run_id)
     assert len(rows) == 3 * 4 and len({(r.step, r.sample_id) for r in rows}) == 12
     failed = [r for r in rows if any(c.passed is False for c in r.criteria)]
     assert failed and all(c.rationale for r in failed for c in r.criteria if c.passed is False)
@@ -210,6 +211,7 @@ def test_resume_after_kill_keeps_the_store_consistent(tmp_path: Path, policy_dir
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
     before = stored_steps(config.store_path, run_id)
     assert before[:4] == [1, 2, 3, 4] and before[-1] < 8
+    assert not run_finished(config.store_path, run_id)  # the report shows it as running or interrupted
 
     resumed = _child(config_path, "--resume")
     output = resumed.communicate(timeout=300)[0].decode()
@@ -217,6 +219,7 @@ def test_resume_after_kill_keeps_the_store_consistent(tmp_path: Path, policy_dir
     assert "8 steps" in output
     rows = stored_samples(config.store_path, run_id)
     assert stored_steps(config.store_path, run_id) == list(range(1, 9))
+    assert run_finished(config.store_path, run_id)
     assert len(rows) == 8 * 4  # each step once, with its 4 completions
     metric_steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     reward_steps = [

@@ -87,6 +87,9 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
                 f"[{difference['low']:+.1%}, {difference['high']:+.1%}] on {change.prompts} paired prompts "
                 f"(McNemar p={p_value:.3f})"
             )
+    from judgerl.report import build_report
+
+    report = build_report(result.run_dir, run=result.run_id)  # the training run, not the evaluations after it
     minutes = (time.perf_counter() - started) / 60
     console.rule(f"done in {minutes:.1f} min")
     console.print(f"run folder     : {result.run_dir}")
@@ -94,7 +97,7 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
     console.print(f"metrics        : {result.run_dir / 'metrics.jsonl'}")
     console.print(f"every verdict  : {result.store_path} (run id {result.run_id})")
     console.print(f"evaluations    : {result.run_dir / 'eval'}/before|after.jsonl (responses, verdicts, checks)")
-    console.print(f"report         : judgerl report {result.run_dir}")
+    console.print(f"report         : {report} (plots, rationales, samples; rebuilt by `judgerl report`)")
 
 
 def main() -> None:

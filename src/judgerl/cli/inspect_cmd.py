@@ -115,7 +115,9 @@ def _summary(store: VerdictStore, run: RunInfo, as_json: bool) -> None:
 
 @click.command("inspect")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--run", "run_name", help="Run name or id inside the store (default: the latest run).")
+@click.option(
+    "--run", "run_name", help="Run name or id inside the store (default: the latest training run, else the latest run)."
+)
 @click.option("-c", "--criterion", help="Show the worst verdicts of this criterion (lowest P(pass) first).")
 @click.option("-s", "--step", type=int, help="Around this training step.")
 @click.option("-w", "--window", default=0, show_default=True, type=click.IntRange(min=0), help="Steps either side.")

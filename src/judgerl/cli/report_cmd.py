@@ -10,7 +10,9 @@ import click
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Output file (default: RUN_DIR/report.html).")
-@click.option("--run", "run_name", help="Run name or id inside the store (default: the latest run).")
+@click.option(
+    "--run", "run_name", help="Run name or id inside the store (default: the latest training run, else the latest run)."
+)
 @click.option(
     "--max-samples",
     default=2000,

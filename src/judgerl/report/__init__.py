@@ -22,7 +22,8 @@ def build_report(
     max_samples: int = 2000,
     max_clusters: int = 8,
 ) -> Path:
-    """Write the report of ``run`` (name or id; the latest run by default) in RUN_DIR's store; returns its path.
+    """Write the report of ``run`` (name or id; by default the latest training run, else the latest run) in
+    RUN_DIR's store; returns its path.
 
     ``run_dir`` may also be the store file itself. ``max_samples`` caps the samples embedded in the sample
     browser (an even spread over the run, plus examples of every failure group)."""

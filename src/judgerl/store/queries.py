@@ -138,12 +138,15 @@ class StoreQueries:
         ]
 
     def resolve_run(self, name_or_id: str | int | None = None) -> RunInfo:
-        """A run by name or id; the latest run when None."""
+        """A run by name or id. None picks the latest training run, so the evaluations `judgerl eval` stores in
+        a run's folder after training do not hide it; a store without one (`judgerl judge --store`, the reward
+        server) gives its latest run."""
         runs = self.runs()
         if not runs:
             raise JudgerlError(f"{getattr(self, 'path', 'store')}: the verdict store holds no runs yet")
         if name_or_id is None:
-            return runs[-1]
+            training = [run for run in runs if run.kind == "train"]
+            return (training or runs)[-1]
         for run in runs:
             if run.name == str(name_or_id) or str(run.id) == str(name_or_id):
                 return run

@@ -24,7 +24,7 @@ from judgerl.train.data import PromptRow, load_prompt_rows
 from judgerl.train.policy import build_backend, load_trained_policy
 from judgerl.train.rubrics import RubricJudges, criterion_name
 from judgerl.train.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
-from judgerl.train.verdict_log import open_verdict_store
+from judgerl.train.verdict_log import close_sink, finish_run, open_verdict_store
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger(__name__)
@@ -299,7 +299,12 @@ def _save(
     ]
     checks = [dict(item.checker_instructions) for item in report.items]
     store = open_verdict_store(config.store_path)
-    store.record_samples(f"{config.name}/eval/{report.label}", 0, samples, list(verdicts), checks=checks)
+    run_id = f"{config.name}/eval/{report.label}"
+    try:
+        store.record_samples(run_id, 0, samples, list(verdicts), checks=checks)
+        finish_run(store, run_id)
+    finally:
+        close_sink(store)
 
 
 def load_items(path: Path) -> list[EvalItem]:

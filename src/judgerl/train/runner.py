@@ -36,7 +36,7 @@ from judgerl.train.metrics import UnscoredGuard
 from judgerl.train.policy import build_backend, load_policy
 from judgerl.train.rewards import RewardPipeline
 from judgerl.train.rubrics import RubricJudges
-from judgerl.train.verdict_log import VerdictSink, discard_after, open_verdict_store
+from judgerl.train.verdict_log import VerdictSink, close_sink, discard_after, finish_run, open_verdict_store
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +258,10 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         if main_process:
             tokenizer.save_pretrained(str(final_dir))
         steps = int(trainer.state.global_step)
+        if main_process:
+            finish_run(sink, run_id)
     finally:
+        close_sink(sink)
         if owns_backend:
             backend.close()
     seconds = time.perf_counter() - started

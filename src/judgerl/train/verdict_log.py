@@ -2,8 +2,9 @@
 
 The report reads ``judgerl.store.VerdictStore`` (SQLite, ``verdicts.sqlite`` in the run folder). Training only
 needs ``record_samples(run_id, step, samples, verdicts, rewards=, checks=)``, ``record_pairs(...)`` for
-preference judging and ``discard_after(run_id, step)`` so that a resumed run does not keep verdicts of steps it is
-about to redo. ``StoreAdapter`` maps these calls onto the project's store (its runs have integer ids, started by name).
+preference judging, ``discard_after(run_id, step)`` so that a resumed run does not keep verdicts of steps it is
+about to redo, and ``finish_run(run_id)`` once it is done. ``StoreAdapter`` maps these calls onto the
+project's store (its runs have integer ids, started by name).
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ def record_pairs(
     method = getattr(sink, "record_pairs", None)
     if method is not None:
         method(run_id, step, pairs, verdicts)
+
+
+def finish_run(sink: VerdictSink, run_id: str) -> None:
+    """Mark a run finished (the report tells a finished run from one still running or killed)."""
+    method = getattr(sink, "finish_run", None)
+    if method is not None:
+        method(run_id)
+
+
+def close_sink(sink: VerdictSink) -> None:
+    method = getattr(sink, "close", None)
+    if method is not None:
+        method()
 
 
 def discard_after(sink: VerdictSink, run_id: str, step: int) -> int:
@@ -85,6 +99,9 @@ class StoreAdapter:
     def discard_after(self, run_id: str, step: int) -> int:
         self.store.discard_after(self._run(run_id), step)
         return -1  # the store does not say how many
+
+    def finish_run(self, run_id: str) -> None:
+        self.store.finish_run(self._run(run_id))
 
     def close(self) -> None:
         self.store.close()
