@@ -1,12 +1,18 @@
 """Preference rewards inside GRPO groups: hand-checked win rates, Bradley-Terry, tournaments, and groups split
-over processes (simulated with threads and a gathering collective)."""
+over processes (simulated with threads and a gathering collective, and in two real processes)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +20,14 @@ import pytest
 from fakes import ScriptedBackend
 from judgerl.backends.base import JudgePrompt
 from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.store import VerdictStore
 from judgerl.train.collective import SingleProcess
 from judgerl.train.config import PreferenceSettings
 from judgerl.train.preference import bradley_terry, group_rewards, schedule_pairs, win_rates
 from judgerl.train.rewards import RewardPipeline
 from judgerl.verdicts import PairVerdict
 from local_verdict_log import LocalVerdictLog
+from stored import stored_samples
 
 
 def _block(prompt: JudgePrompt, tag: str) -> str:
@@ -137,12 +145,25 @@ class ThreadCollective:
         return result
 
 
+GROUP_SIZE = 4
+TEXTS = ["a", "bbbb", "cc", "ddd", "eeeee", "f", "gg", "hhhhhh", "ii", "j", "kkkkkkk", "lll"]
+
+
+def prompt_ids_of(texts: list[str]) -> list[str]:
+    return [str(k // GROUP_SIZE) for k in range(len(texts))]  # 3 groups of 4: over 2 processes, 6 each
+
+
+def _expected_rewards() -> list[float | None]:
+    rewards = _score(
+        _pipeline(ScriptedBackend(probs=longer_wins), SingleProcess(), GROUP_SIZE), TEXTS, prompt_ids_of(TEXTS)
+    )
+    assert rewards[:4] == [0.0, 1.0, 1 / 3, 2 / 3]
+    return rewards
+
+
 def test_groups_split_across_processes_get_the_same_rewards(tmp_path: Any) -> None:
-    size, ranks = 4, 2
-    texts = ["a", "bbbb", "cc", "ddd", "eeeee", "f", "gg", "hhhhhh", "ii", "j", "kkkkkkk", "lll"]
-    prompt_ids = [str(k // size) for k in range(len(texts))]  # 3 groups of 4 over 2 processes of 6
-    expected = _score(_pipeline(ScriptedBackend(probs=longer_wins), SingleProcess(), size), texts, prompt_ids)
-    assert expected[:4] == [0.0, 1.0, 1 / 3, 2 / 3]
+    size, ranks, texts, prompt_ids = GROUP_SIZE, 2, TEXTS, prompt_ids_of(TEXTS)
+    expected = _expected_rewards()
 
     collective = ThreadCollective(ranks)
     backends = [ScriptedBackend(probs=longer_wins) for _ in range(ranks)]
@@ -167,3 +188,29 @@ def test_groups_split_across_processes_get_the_same_rewards(tmp_path: Any) -> No
     stored = sink.sample_rows("run")
     assert len(stored) == len(texts)  # the main process stored every completion once
     assert len(sink.pair_rows("run")) == 18
+
+
+def test_groups_split_across_real_processes(tmp_path: Path) -> None:
+    """The same split in two real processes (torchrun, gloo on 127.0.0.1): accelerate's gather_object, the
+    verdict store opened by both and written once."""
+    expected = _expected_rewards()
+    store = tmp_path / "verdicts.sqlite"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(port),
+        str(Path(__file__).parent / "preference_child.py"), str(tmp_path), str(store),
+    ]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    assert [r["ranks"] for r in results] == [2, 2]
+    assert results[0]["rewards"] + results[1]["rewards"] == expected
+    assert sum(r["label_calls"] for r in results) == 3 * 6 and min(r["label_calls"] for r in results) > 0
+    assert len(stored_samples(store, "run")) == len(TEXTS)  # every completion once, from the main process
+    with VerdictStore(store, readonly=True) as opened:
+        (run,) = opened.runs()
+        assert len(opened.pairs(run.id)) == 18
