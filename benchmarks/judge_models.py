@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import gsm8k_pairs, machine, write_result
 from judgerl.backends import create_backend
-from judgerl.calibration import balanced_accuracy, fit_threshold
+from judgerl.judges.calibration import balanced_accuracy, fit_threshold
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import Sample
 
 CRITERION = {

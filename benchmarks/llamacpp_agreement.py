@@ -33,7 +33,7 @@ os.environ.setdefault("JUDGERL_NONCE_KEY", "tests")  # the same prompts as the i
 
 from judgerl import Rubric  # noqa: E402
 from judgerl.backends import create_backend  # noqa: E402
-from judgerl.rubric_judge import RubricJudge  # noqa: E402
+from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
 from judgerl.samples import load_samples  # noqa: E402
 
 HEADING = "## llama.cpp server vs in-process judge"

@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from judgerl import Rubric, Sample  # noqa: E402
 from judgerl.backends import create_backend  # noqa: E402
-from judgerl.cache import VerdictCache  # noqa: E402
-from judgerl.rubric_judge import RubricJudge  # noqa: E402
+from judgerl.judges.cache import VerdictCache  # noqa: E402
+from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 HEADING = "## Remote judge throughput"

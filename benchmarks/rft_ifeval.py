@@ -42,7 +42,7 @@ from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
 from judgerl.train.policy import build_backend
 from judgerl.train.rubrics import criterion_name
 from judgerl.train.runner import complete_checkpoints, train
-from judgerl.train.stats import auc
+from judgerl.stats import auc
 
 SECTION = "## RFT on IFEval"
 CONTROL_SECTION = "## RFT on IFEval, control: the checker in the reward"

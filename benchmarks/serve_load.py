@@ -32,8 +32,8 @@ import httpx
 
 from judgerl.aio import judge_executor
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
-from judgerl.judge_config import JudgeConfig
-from judgerl.reward_contract import RewardScorer
+from judgerl.judges.spec import JudgeConfig
+from judgerl.serve.contract import RewardScorer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

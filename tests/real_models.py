@@ -21,7 +21,7 @@ SHARED_DATA = _find_shared_data()
 
 def pulled_model_dir(name: str) -> str:
     from judgerl.errors import ModelNotFound
-    from judgerl.models import resolve_model
+    from judgerl.models.catalog import resolve_model
 
     try:
         return resolve_model(name)

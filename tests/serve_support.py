@@ -15,7 +15,7 @@ from typing import Any
 
 from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
-from judgerl.judge_config import JudgeConfig
+from judgerl.judges.spec import JudgeConfig
 
 DATA = Path(__file__).parent / "data"
 RUBRIC_PATH = DATA / "serve_rubric.yaml"

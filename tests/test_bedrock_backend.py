@@ -18,8 +18,8 @@ from judgerl.backends import create_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.backends.bedrock_backend import BedrockBackend
 from judgerl.errors import BackendUnavailable, JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.rubric_judge import RubricJudge
 
 MODEL = "amazon.nova-micro-v1:0"
 PROMPT = JudgePrompt(system="You judge strictly.", user="Is 2 + 2 = 4? Reply with JSON.")

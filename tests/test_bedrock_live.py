@@ -12,7 +12,7 @@ import pytest
 
 from judgerl import Rubric, Sample
 from judgerl.backends import create_backend
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("JUDGERL_BEDROCK_LIVE") != "1", reason="live Bedrock test: set JUDGERL_BEDROCK_LIVE=1 to run"

@@ -8,10 +8,10 @@ import pytest
 from fakes import ScriptedBackend
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
-from judgerl.budget import Budget, ModelPrice, PriceTable
+from judgerl.judges.budget import Budget, ModelPrice, PriceTable
 from judgerl.errors import JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import PairSample
 
 RUBRIC = Rubric.from_dict({"criteria": [{"name": "a", "text": "A."}, {"name": "b", "text": "B."}]})

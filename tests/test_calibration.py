@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from judgerl.calibration import balanced_accuracy, fit_threshold
-from judgerl.rationales import RationalePolicy
+from judgerl.judges.calibration import balanced_accuracy, fit_threshold
+from judgerl.judges.rationales import RationalePolicy
 
 
 def test_fit_threshold_separates_low_calibrated_scores() -> None:

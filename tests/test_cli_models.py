@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from judgerl import models
+from judgerl.models.catalog import catalog as models
 from judgerl.cli.main import cli, main
 from judgerl.cli.models_cmd import human_size
 

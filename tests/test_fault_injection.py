@@ -22,9 +22,9 @@ import judgerl
 from judgerl import Rubric, Sample
 from judgerl.backends import create_backend
 from judgerl.backends.openai_backend import OpenAIBackend
-from judgerl.pairwise_judge import PairwiseJudge
-from judgerl.prompts import PAIR_LABELS, RUBRIC_LABELS, criterion_prompt, json_verdicts_prompt, pair_prompt
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.prompts import PAIR_LABELS, RUBRIC_LABELS, criterion_prompt, json_verdicts_prompt, pair_prompt
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import PairSample
 from judgerl.testing.stub_server import ALL_FAULTS, default_p_first, generated_verdict
 

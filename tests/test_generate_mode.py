@@ -7,8 +7,8 @@ import pytest
 from fakes import ScriptedBackend
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
-from judgerl.parsing import ParseError, parse_verdicts
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.parsing import ParseError, parse_verdicts
+from judgerl.judges.rubric_judge import RubricJudge
 
 RUBRIC = Rubric.from_dict(
     {"criteria": [{"name": "safe", "text": "Safe.", "gate": True}, {"name": "polite", "text": "Polite."}]}
@@ -127,7 +127,7 @@ def test_partial_reply_twice_leaves_only_the_missing_criterion_unscored() -> Non
 
 
 def test_off_menu_verdict_is_named_by_the_partial_parser() -> None:
-    from judgerl.parsing import parse_some_verdicts
+    from judgerl.judges.parsing import parse_some_verdicts
 
     found, problems = parse_some_verdicts(
         json.dumps([{"name": "safe", "verdict": "PASS"}, {"name": "polite", "verdict": "maybe"}]), ["safe", "polite"]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from judgerl.injection import detect, is_injection
+from judgerl.judges.injection import detect, is_injection
 from judgerl.validate.attacks import ATTACKS
 from real_models import SHARED_DATA
 

@@ -9,8 +9,8 @@ import pytest
 
 from judgerl import Rubric
 from judgerl.backends import create_backend
-from judgerl.cache import VerdictCache
-from judgerl.prompts import JudgedMaterial, criterion_prompt
+from judgerl.judges.cache import VerdictCache
+from judgerl.judges.prompts import JudgedMaterial, criterion_prompt
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.injection_suite import failing_items, fit_thresholds, injection_report, run_injection
 from judgerl.validate.loaders import load_labelled_samples

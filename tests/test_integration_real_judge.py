@@ -14,7 +14,7 @@ import pytest
 
 from judgerl.backends import JudgeBackend, create_backend
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from real_models import pulled_model_dir, shared_data
 
 pytestmark = pytest.mark.integration

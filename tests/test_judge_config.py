@@ -10,7 +10,7 @@ from botocore.session import Session
 from botocore.stub import Stubber
 
 from judgerl.errors import JudgerlError, RubricError
-from judgerl.judge_config import JudgeConfig, fetch_s3_rubric, load_rubric
+from judgerl.judges.spec import JudgeConfig, fetch_s3_rubric, load_rubric
 from serve_support import RUBRIC_PATH, ServeBackend, judge_config
 
 

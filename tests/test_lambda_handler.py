@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from judgerl.errors import JudgerlError
-from judgerl.reward_contract import UnscoredPolicy, UnscoredSamples
+from judgerl.serve.contract import UnscoredPolicy, UnscoredSamples
 from judgerl.serve import lambda_handler
 from judgerl.serve.lambda_handler import LocalContext, handler, load_settings
 from judgerl.serve.lambda_package import build_lambda_zip

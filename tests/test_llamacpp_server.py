@@ -2,7 +2,7 @@
 GGUF on 127.0.0.1, judged through the openai backend's real HTTP client, in logprob and generate mode, and
 compared with the in-process backend on the same samples.
 
-Needs ``pip install 'llama-cpp-python[server]==0.3.36'`` and the GGUF: ``judgerl.models.gguf_path(name)`` (kept
+Needs ``pip install 'llama-cpp-python[server]==0.3.36'`` and the GGUF: ``judgerl.models.catalog.gguf_path(name)`` (kept
 by ``judgerl models pull qwen2.5-coder-0.5b --keep-gguf``) or ``JUDGERL_TEST_GGUF=/path/to/file.gguf``.
 """
 
@@ -25,8 +25,8 @@ from judgerl import Rubric
 from judgerl.backends import create_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.backends.openai_backend import OpenAIBackend
-from judgerl.prompts import JudgedMaterial, criterion_prompt
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.prompts import JudgedMaterial, criterion_prompt
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import Sample, load_samples, prompt_text
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ FINAL_ANSWER = Rubric.from_dict(
 def judge_gguf() -> Path | None:
     """The packaged judge's GGUF from the model cache, or JUDGERL_TEST_GGUF."""
     try:
-        from judgerl import models
+        from judgerl.models.catalog import catalog as models
     except ImportError:
         models = None  # type: ignore[assignment]
     finder = getattr(models, "gguf_path", None)
@@ -138,8 +138,8 @@ def test_generate_mode_through_the_real_http_client(llama_server: str) -> None:
 def test_verdicts_agree_with_the_in_process_backend(
     llama_server: str, record_property: Callable[[str, object], None]
 ) -> None:
-    if importlib.util.find_spec("judgerl.models") is None:
-        pytest.skip("judgerl.models is not in this build")
+    if importlib.util.find_spec("judgerl.models.catalog") is None:
+        pytest.skip("judgerl.models.catalog is not in this build")
     from real_models import pulled_model_dir
 
     local = create_backend("transformers", model=pulled_model_dir(JUDGE_MODEL))

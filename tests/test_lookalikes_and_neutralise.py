@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from judgerl.lookalikes import hidden_tag_text, skeleton, strip_invisible
-from judgerl.prompts import neutralise
+from judgerl.judges.lookalikes import hidden_tag_text, skeleton, strip_invisible
+from judgerl.judges.prompts import neutralise
 
 LLMBAR = Path("/work/shared/data/llmbar")
 

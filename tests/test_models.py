@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from judgerl import models
+from judgerl.models.catalog import catalog as models
 from judgerl.errors import JudgerlError, ModelNotFound
-from judgerl.model_files import PackagePart, join_parts, pip_download, read_record, urlsafe_sha256
+from judgerl.models.wheels import PackagePart, join_parts, pip_download, read_record, urlsafe_sha256
 from model_fixtures import make_wheel, write_tiny_llama_gguf
 
 DESIGN_HASHES = {

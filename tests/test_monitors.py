@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from judgerl import CriterionVerdict, Sample, SampleVerdict
-from judgerl.anchors import AnchorSample, load_anchors
+from judgerl.monitors.anchors import AnchorSample, load_anchors
 from judgerl.errors import SampleError
 from judgerl.monitors import (
     HackingMonitor,
@@ -214,7 +214,7 @@ def test_pairwise_length_bias() -> None:
     from fakes import ScriptedBackend
     from judgerl import PairSample
     from judgerl.monitors import longer_response_win_rate
-    from judgerl.pairwise_judge import PairwiseJudge
+    from judgerl.judges.pairwise_judge import PairwiseJudge
 
     def block(prompt, name: str) -> str:
         return prompt.user.split(f"## Response {name}\n", 1)[1].split("\n", 2)[1]

@@ -14,8 +14,8 @@ from judgerl.backends import create_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.backends.openai_backend import OpenAIBackend, normalise_base_url
 from judgerl.errors import BackendUnavailable, JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import PairSample
 from judgerl.testing.stub_server import FaultPlan, StubChatServer, default_p_first
 

@@ -7,7 +7,7 @@ import pytest
 from fakes import ScriptedBackend
 from judgerl import PairSample
 from judgerl.backends.base import JudgePrompt
-from judgerl.pairwise_judge import PairwiseJudge, consistency_rate
+from judgerl.judges.pairwise_judge import PairwiseJudge, consistency_rate
 
 
 def first_block(prompt: JudgePrompt) -> str:

@@ -19,7 +19,7 @@ import pytest
 
 from fakes import ScriptedBackend
 from judgerl.backends.base import JudgePrompt
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.store import VerdictStore
 from judgerl.train.collective import SingleProcess
 from judgerl.train.config import PreferenceSettings

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from fakes import ScriptedBackend
 from judgerl import PairSample
 from judgerl.cli.main import cli
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.report import build_report
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.store import VerdictStore, record_judge_run, store_path
 from report_runs import (
     HOSTILE_RATIONALE,

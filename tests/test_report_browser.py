@@ -19,7 +19,7 @@ import pytest
 from cdp import Chromium, find_chromium
 from fakes import ScriptedBackend
 from judgerl import PairSample
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.report import build_report
 from judgerl.report.clusters import cluster_rationales
 from judgerl.store import StoredSample, VerdictStore, record_judge_run, store_path

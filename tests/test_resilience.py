@@ -10,7 +10,7 @@ import pytest
 
 from fakes import FakeClock
 from judgerl.errors import JudgerlError
-from judgerl.resilience import (
+from judgerl.backends.resilience import (
     CallFailure,
     CallStats,
     CircuitBreaker,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from judgerl import Sample
 from judgerl.errors import RubricError
-from judgerl.reward_contract import (
+from judgerl.serve.contract import (
     RewardScorer,
     SampleProblem,
     UnscoredPolicy,
@@ -18,7 +18,7 @@ from judgerl.reward_contract import (
     reference_text,
 )
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
 from serve_support import ServeBackend, judge_config
 

@@ -9,10 +9,10 @@ import pytest
 from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
-from judgerl.cache import VerdictCache
-from judgerl.calibration import Threshold, save_thresholds
+from judgerl.judges.cache import VerdictCache
+from judgerl.judges.calibration import Threshold, save_thresholds
 from judgerl.errors import JudgerlError
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 
 RUBRIC = Rubric.from_dict(
     {

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import requests
 
-from judgerl.reward_contract import RewardScorer, UnscoredPolicy
+from judgerl.serve.contract import RewardScorer, UnscoredPolicy
 from judgerl.serve import lambda_handler
 from judgerl.serve.lambda_handler import LocalContext
 from judgerl.serve.nova import nova_result, parse_lenient, validate_nova_output

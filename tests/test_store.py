@@ -11,8 +11,8 @@ from fakes import ScriptedBackend
 from judgerl import PairSample, Sample, SampleVerdict
 from judgerl.backends.base import JudgePrompt
 from judgerl.errors import JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.store import RunRecorder, VerdictStore, prompt_hash, record_judge_run, schema, store_path
 from report_runs import RUBRIC, scripted_judge
 

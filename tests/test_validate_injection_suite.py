@@ -7,7 +7,7 @@ import pytest
 from fakes import ScriptedBackend
 from judgerl import Rubric
 from judgerl.backends.base import JudgePrompt
-from judgerl.prompts import neutralise
+from judgerl.judges.prompts import neutralise
 from judgerl.samples import LabelledSample
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.injection_suite import failing_items, fit_thresholds, injection_report, run_injection

@@ -9,7 +9,7 @@ import pytest
 from fakes import ScriptedBackend
 from judgerl import PairSample
 from judgerl.backends.base import JudgePrompt
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.validate.loaders import LabelledPair, load_labelled_pairs
 from judgerl.validate.pairwise import compare_pairwise, pairwise_report, run_pairwise
 

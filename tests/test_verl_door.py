@@ -12,7 +12,7 @@ import pytest
 
 import judgerl.serve.verl as verl_door
 from judgerl.errors import JudgerlError
-from judgerl.reward_contract import UnscoredSamples
+from judgerl.serve.contract import UnscoredSamples
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
 from serve_support import RUBRIC_PATH, judge_config
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from judgerl.resilience import CallStatsReport
+    from judgerl.backends.resilience import CallStatsReport
 
 
 @dataclass(frozen=True)

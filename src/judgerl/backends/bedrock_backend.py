@@ -38,7 +38,7 @@ from botocore.exceptions import (
 from judgerl.aio import run_sync
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
 from judgerl.errors import BackendUnavailable, JudgerlError
-from judgerl.resilience import (
+from judgerl.backends.resilience import (
     SETUP_KINDS,
     CallFailure,
     CallStats,

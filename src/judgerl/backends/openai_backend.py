@@ -31,7 +31,7 @@ from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelRe
 from judgerl.backends.label_logprobs import read_labels
 from judgerl.backends.openai_wire import ChatCompletion, ModelList, classify_status, parse_completion
 from judgerl.errors import BackendUnavailable, JudgerlError
-from judgerl.resilience import (
+from judgerl.backends.resilience import (
     SETUP_KINDS,
     CallFailure,
     CallStats,

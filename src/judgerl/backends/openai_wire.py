@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from judgerl.resilience import CallFailure, FailureKind, parse_retry_after
+from judgerl.backends.resilience import CallFailure, FailureKind, parse_retry_after
 
 _LENIENT = ConfigDict(extra="ignore")
 

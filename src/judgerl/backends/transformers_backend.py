@@ -50,9 +50,9 @@ def _resolve_model(model: str) -> str:
     if path.is_dir():
         return str(path)
     try:
-        from judgerl.models import resolve_model
+        from judgerl.models.catalog import resolve_model
     except ModuleNotFoundError as exc:
-        if exc.name != "judgerl.models":
+        if exc.name != "judgerl.models.catalog":
             raise
         resolved = model
     else:

@@ -145,7 +145,7 @@ class IfevalCheck(_Check):
 
 
 class InjectionCheck(_Check):
-    """Passes when the deterministic prompt-injection detector (judgerl.injection) finds nothing of high severity:
+    """Passes when the deterministic prompt-injection detector (judgerl.judges.injection) finds nothing of high severity:
     text addressed to the judge, verdict claims, rubric overrides, delimiter look-alikes, chat-template tokens,
     hidden tag characters. As a gate, a response that tries to talk the judge into a PASS gets 0 and is never
     shown to the judge."""
@@ -153,7 +153,7 @@ class InjectionCheck(_Check):
     type: Literal["injection"]
 
     def evaluate(self, response: str, row: dict[str, Any]) -> float | None:
-        from judgerl.injection import is_injection
+        from judgerl.judges.injection import is_injection
 
         return 0.0 if is_injection(response) else 1.0
 

@@ -16,7 +16,7 @@ DEFAULT_BACKEND = "transformers"
 
 
 def _default_model() -> str:
-    from judgerl.models import DEFAULT_JUDGE  # lazy: keeps --help fast
+    from judgerl.models.catalog import DEFAULT_JUDGE  # lazy: keeps --help fast
 
     return DEFAULT_JUDGE
 

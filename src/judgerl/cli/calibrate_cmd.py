@@ -9,13 +9,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from judgerl.cache import VerdictCache
-from judgerl.calibrate import contextual_thresholds, labelled_thresholds
-from judgerl.calibration import calibration_path, save_thresholds
+from judgerl.judges.cache import VerdictCache
+from judgerl.validate.thresholds import contextual_thresholds, labelled_thresholds
+from judgerl.judges.calibration import calibration_path, save_thresholds
 from judgerl.cli.backend_options import build_backend, judge_backend_options
 from judgerl.errors import JudgerlError
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import load_labelled, load_samples
 from judgerl.settings import default_cache_path
 

@@ -12,14 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from judgerl.budget import Budget, BudgetSnapshot, PriceTable
-from judgerl.cache import VerdictCache
+from judgerl.judges.budget import Budget, BudgetSnapshot, PriceTable
+from judgerl.judges.cache import VerdictCache
 from judgerl.cli.backend_options import build_backend, judge_backend_options
 from judgerl.errors import JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge, consistency_rate
-from judgerl.resilience import CallStatsReport
+from judgerl.judges.pairwise_judge import PairwiseJudge, consistency_rate
+from judgerl.backends.resilience import CallStatsReport
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import Sample, load_pairs, load_samples
 from judgerl.settings import default_cache_path
 from judgerl.verdicts import PairVerdict, SampleVerdict

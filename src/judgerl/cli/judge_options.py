@@ -9,8 +9,8 @@ import click
 
 from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
 from judgerl.errors import JudgerlError
-from judgerl.judge_config import JudgeConfig
-from judgerl.reward_contract import UnscoredPolicy
+from judgerl.judges.spec import JudgeConfig
+from judgerl.serve.contract import UnscoredPolicy
 from judgerl.settings import default_cache_path
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgerl.anchors import AnchorSample
+from judgerl.monitors.anchors import AnchorSample
 from judgerl.monitors.signals import (
     CheckValue,
     anchor_drift,

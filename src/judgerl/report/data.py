@@ -271,7 +271,7 @@ def replay_monitors(store: VerdictStore, run_id: int, monitor: HackingMonitor | 
 
 
 def _replay_anchors(store: VerdictStore, run_id: int, monitor: HackingMonitor) -> list[MonitorResult]:
-    from judgerl.anchors import AnchorSample
+    from judgerl.monitors.anchors import AnchorSample
 
     anchors = store.samples(run_id, source="anchor")
     if not anchors:

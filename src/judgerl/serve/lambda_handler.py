@@ -2,7 +2,7 @@
 
 Configuration comes from ``judgerl_lambda/config.json`` when the zip built by ``judgerl lambda package`` has one
 (or the file named by ``JUDGERL_CONFIG``), overridden by environment variables: the judge's ``JUDGERL_*``
-(see :mod:`judgerl.judge_config`) and, for the failure policy, ``JUDGERL_UNSCORED`` (neutral|zero|error) and
+(see :mod:`judgerl.judges.spec`) and, for the failure policy, ``JUDGERL_UNSCORED`` (neutral|zero|error) and
 ``JUDGERL_NEUTRAL_VALUE``. ``JUDGERL_DEADLINE_MARGIN_S`` (default 10) is how long before the Lambda's own timeout
 the handler stops judging and answers, with the remaining samples unscored, rather than letting the whole batch
 time out. ``JUDGERL_LOG_LEVEL`` (default INFO) sets the level of the JSON lines written per sample.
@@ -26,8 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from judgerl.errors import JudgerlError
-from judgerl.judge_config import BuiltJudge, JudgeConfig, describe_validation_error
-from judgerl.reward_contract import RewardScorer, UnscoredPolicy
+from judgerl.judges.spec import BuiltJudge, JudgeConfig, describe_validation_error
+from judgerl.serve.contract import RewardScorer, UnscoredPolicy
 from judgerl.serve.nova import nova_result, parse_lenient
 
 logger = logging.getLogger(__name__)

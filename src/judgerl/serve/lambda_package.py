@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import judgerl
-from judgerl.calibration import calibration_path
+from judgerl.judges.calibration import calibration_path
 from judgerl.errors import JudgerlError
-from judgerl.judge_config import JudgeConfig
-from judgerl.reward_contract import UnscoredPolicy
+from judgerl.judges.spec import JudgeConfig
+from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import BUNDLED_CONFIG
 
 logger = logging.getLogger(__name__)

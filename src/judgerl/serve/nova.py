@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from judgerl.judge_config import describe_validation_error
-from judgerl.reward_contract import RewardOutcome, SampleProblem, reference_text
+from judgerl.judges.spec import describe_validation_error
+from judgerl.serve.contract import RewardOutcome, SampleProblem, reference_text
 from judgerl.samples import Message, Sample, clean_text
 
 

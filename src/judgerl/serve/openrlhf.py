@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from judgerl.reward_contract import RewardOutcome, SampleProblem, UnscoredPolicy, reference_text
+from judgerl.serve.contract import RewardOutcome, SampleProblem, UnscoredPolicy, reference_text
 from judgerl.samples import Sample
 
 #: end-of-turn and padding tokens a decoded query may end with; stripped from the response before judging

@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judgerl.aio import judge_executor
-from judgerl.judge_config import BuiltJudge
-from judgerl.pairwise_judge import PairwiseJudge, consistency_rate
-from judgerl.reward_contract import (
+from judgerl.judges.spec import BuiltJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge, consistency_rate
+from judgerl.serve.contract import (
     RewardOutcome,
     RewardScorer,
     UnscoredPolicy,

@@ -9,7 +9,7 @@ then works on the whole batch concurrently). ``custom_reward_function.reward_kwa
   with a judge built once per worker from the options below and the ``JUDGERL_*`` environment variables;
 - ``token`` (or the ``JUDGERL_SERVER_TOKEN`` environment variable), ``timeout_s``, ``batch_size``;
 - ``unscored`` (neutral|zero|error) and ``neutral_value``: the failure policy, the same as every other door;
-- any :class:`~judgerl.judge_config.JudgeConfig` field for the in-process judge (``rubric``, ``backend``,
+- any :class:`~judgerl.judges.spec.JudgeConfig` field for the in-process judge (``rubric``, ``backend``,
   ``model``, ``mode``, ``rationales``, ``cache_path``, ``concurrency``, ...).
 
 verl does not pass the prompt to reward functions, so the judge reads it from ``extra_info`` (the first of
@@ -33,8 +33,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from judgerl.errors import JudgerlError
-from judgerl.judge_config import BuiltJudge, JudgeConfig, describe_validation_error
-from judgerl.reward_contract import RewardOutcome, RewardScorer, UnscoredPolicy, finish, reference_text
+from judgerl.judges.spec import BuiltJudge, JudgeConfig, describe_validation_error
+from judgerl.serve.contract import RewardOutcome, RewardScorer, UnscoredPolicy, finish, reference_text
 from judgerl.samples import Message, Sample
 from judgerl.verdicts import SampleVerdict
 

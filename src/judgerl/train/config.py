@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
-from judgerl.rationales import RationalePolicy
+from judgerl.judges.rationales import RationalePolicy
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 

@@ -17,13 +17,13 @@ from pydantic import BaseModel, Field
 from judgerl.backends import JudgeBackend
 from judgerl.checks import gsm8k, ifeval
 from judgerl.errors import JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.samples import Message, Sample
 from judgerl.train.config import TrainConfig
 from judgerl.train.data import PromptRow, load_prompt_rows
 from judgerl.train.policy import build_backend, load_trained_policy
 from judgerl.train.rubrics import RubricJudges, criterion_name
-from judgerl.train.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
+from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
 from judgerl.train.verdict_log import close_sink, finish_run, open_verdict_store
 from judgerl.verdicts import SampleVerdict
 

@@ -19,7 +19,7 @@ _LOCAL_BACKENDS = {"transformers"}
 def resolve_model(name: str) -> str:
     """A catalog name, local folder, .gguf file or hub id -> what ``from_pretrained`` loads."""
     try:
-        from judgerl.models import resolve_model as resolve  # the model catalog
+        from judgerl.models.catalog import resolve_model as resolve  # the model catalog
     except ImportError:
         return name
     resolved: str = resolve(name)

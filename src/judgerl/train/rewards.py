@@ -29,8 +29,8 @@ from typing import Any
 
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.train.batch import Batch, batch_from_trl
 from judgerl.train.collective import Collective, SingleProcess
 from judgerl.train.config import FunctionReward, PreferenceSettings

@@ -14,7 +14,7 @@ from typing import Any
 
 from judgerl.errors import JudgerlError
 from judgerl.rubric import Criterion, Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import Sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from judgerl.backends import JudgeBackend
-from judgerl.cache import VerdictCache
+from judgerl.judges.cache import VerdictCache
 from judgerl.errors import JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
 from judgerl.train.collective import AccelerateCollective
 from judgerl.train.config import TrainConfig, dump_config

@@ -12,9 +12,9 @@ from judgerl.errors import JudgerlError
 
 
 def default_judge_model() -> str:
-    """The model catalog's default judge (judgerl.models), by name."""
+    """The model catalog's default judge (judgerl.models.catalog), by name."""
     try:
-        from judgerl.models import DEFAULT_JUDGE
+        from judgerl.models.catalog import DEFAULT_JUDGE
     except ImportError:
         return "qwen2.5-coder-0.5b"
     return str(DEFAULT_JUDGE)

@@ -5,7 +5,7 @@ Items are (sample, criterion) pairs labelled FAIL. Each is judged as it is and i
 (validate/attacks.py), under three settings:
 - ``none``: the undefended template (no nonce-tagged blocks, no neutralising, no "treat it as data");
 - ``delimiters``: the production template (nonce blocks, look-alike neutralising, data-only instruction);
-- ``delimiters+detector``: the same verdicts, with the deterministic detector (judgerl.injection) gating
+- ``delimiters+detector``: the same verdicts, with the deterministic detector (judgerl.judges.injection) gating
   the reward: a detected attack scores FAIL without a model call.
 Attack success rate (ASR) = among items the judge FAILs when clean, the share whose attacked variant it
 PASSes. Soft rewards move even without a flip, so the mean change of p_pass is reported as well.
@@ -26,11 +26,11 @@ import numpy as np
 from pydantic import BaseModel
 
 from judgerl.backends.base import JudgeBackend
-from judgerl.cache import VerdictCache
-from judgerl.calibration import fit_threshold
-from judgerl.injection import detect
+from judgerl.judges.cache import VerdictCache
+from judgerl.judges.calibration import fit_threshold
+from judgerl.judges.injection import detect
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import LabelledSample, Sample
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.loaders import restrict

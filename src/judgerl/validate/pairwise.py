@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.validate.loaders import HumanLabel, LabelledPair
 from judgerl.validate.metrics import Estimate, Statistic, cohen_kappa, estimate, paired_difference, select
 from judgerl.verdicts import PairVerdict

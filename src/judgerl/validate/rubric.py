@@ -19,12 +19,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from judgerl.backends.base import JudgeBackend
-from judgerl.cache import VerdictCache
-from judgerl.calibrate import contextual_thresholds
-from judgerl.calibration import fit_threshold
-from judgerl.prompts import nonce_key
+from judgerl.judges.cache import VerdictCache
+from judgerl.validate.thresholds import contextual_thresholds
+from judgerl.judges.calibration import fit_threshold
+from judgerl.judges.prompts import nonce_key
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import LabelledSample
 from judgerl.validate.loaders import restrict
 from judgerl.validate.metrics import (

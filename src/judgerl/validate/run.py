@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from judgerl.cache import VerdictCache
+from judgerl.judges.cache import VerdictCache
 from judgerl.errors import JudgerlError
-from judgerl.pairwise_judge import PairwiseJudge
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.rubric import Rubric
 from judgerl.validate import page
 from judgerl.validate.attacks import ATTACKS

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
-from judgerl.budget import Budget
-from judgerl.cache import VerdictCache, cache_key
+from judgerl.judges.budget import Budget
+from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.errors import JudgerlError
-from judgerl.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
-from judgerl.rationales import RationalePolicy
+from judgerl.judges.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
+from judgerl.judges.rationales import RationalePolicy
 from judgerl.samples import PairSample, prompt_text
 from judgerl.verdicts import PairVerdict
 

@@ -32,13 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from judgerl.backends import create_backend, register_backend
 from judgerl.backends.base import JudgeBackend
-from judgerl.cache import VerdictCache
-from judgerl.calibration import calibration_path
+from judgerl.judges.cache import VerdictCache
+from judgerl.judges.calibration import calibration_path
 from judgerl.errors import JudgerlError, RubricError
-from judgerl.pairwise_judge import PairwiseJudge
-from judgerl.rationales import RationalePolicy
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.rationales import RationalePolicy
 from judgerl.rubric import Rubric
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 
 logger = logging.getLogger(__name__)
 

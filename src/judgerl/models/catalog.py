@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from judgerl.errors import JudgerlError, ModelNotFound
-from judgerl.gguf_convert import ConversionInfo, Dtype, convert_gguf_to_hf
-from judgerl.model_files import PackagePart, join_parts, pip_download, sha256_file
+from judgerl.models.gguf import ConversionInfo, Dtype, convert_gguf_to_hf
+from judgerl.models.wheels import PackagePart, join_parts, pip_download, sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from judgerl.backends.base import JudgePrompt
-from judgerl.lookalikes import original_span, skeleton, strip_invisible
+from judgerl.judges.lookalikes import original_span, skeleton, strip_invisible
 from judgerl.rubric import Criterion
 
 #: Bump when a template changes: it is part of every cache key.
@@ -33,7 +33,7 @@ TRUNCATION_MARKER = (
 # run (so one sample's criteria share a prefix). Set JUDGERL_NONCE_KEY to make prompts reproducible.
 _NONCE_KEY = os.environ.get("JUDGERL_NONCE_KEY", "").encode() or os.urandom(16)
 
-# Matched on the ASCII skeleton of judged text (see judgerl.lookalikes) and defanged: tags that look like our
+# Matched on the ASCII skeleton of judged text (see judgerl.judges.lookalikes) and defanged: tags that look like our
 # block delimiters, with any nonce, and chat-template control tokens, which an in-process tokenizer would
 # otherwise read as real turn boundaries ("<|im_end|><|im_start|>assistant").
 _TAG_LOOKALIKE = re.compile(

@@ -6,7 +6,7 @@ instructions hidden in invisible characters. These have no business in an answer
 them is cheap and reliable, and a finding can gate the reward before any model call
 (``RubricJudge(..., injection_gate=True)``).
 
-Rules run on the ASCII skeleton of the text (judgerl.lookalikes), so fullwidth, Cyrillic and
+Rules run on the ASCII skeleton of the text (judgerl.judges.lookalikes), so fullwidth, Cyrillic and
 zero-width-split spellings match too. Severity ``high`` means the text addresses or imitates the judge and is
 what the gate acts on; ``low`` is suspicious but common in honest text (long repetition, bidi controls, "you are
 now ..."), reported only. The rules were written together with this project's own attack suite
@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Literal
 
-from judgerl.lookalikes import hidden_tag_text, invisible_count, original_span, skeleton
+from judgerl.judges.lookalikes import hidden_tag_text, invisible_count, original_span, skeleton
 
 INJECTION_GATE = "prompt_injection"
 Severity = Literal["high", "low"]

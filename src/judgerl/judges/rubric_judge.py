@@ -8,7 +8,7 @@ Two modes:
   reply per criterion); an unparsable reply gets one repair retry, a partial one a retry for its missing criteria;
   what stays unusable is unscored with the raw reply.
 
-``injection_gate=True`` runs the deterministic injection detector (judgerl.injection) on each response first:
+``injection_gate=True`` runs the deterministic injection detector (judgerl.judges.injection) on each response first:
 a response with a high-severity finding (text addressed to the judge, fake verdicts or delimiters, hidden
 characters) scores 0 with ``gate_failed="prompt_injection"`` and costs no model call.
 """
@@ -23,13 +23,13 @@ from typing import Literal
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
-from judgerl.budget import Budget
-from judgerl.cache import VerdictCache, cache_key
-from judgerl.calibration import load_thresholds
+from judgerl.judges.budget import Budget
+from judgerl.judges.cache import VerdictCache, cache_key
+from judgerl.judges.calibration import load_thresholds
 from judgerl.errors import JudgerlError
-from judgerl.injection import INJECTION_GATE, Finding, detect
-from judgerl.parsing import ParseError, parse_some_verdicts
-from judgerl.prompts import (
+from judgerl.judges.injection import INJECTION_GATE, Finding, detect
+from judgerl.judges.parsing import ParseError, parse_some_verdicts
+from judgerl.judges.prompts import (
     PASS,
     RUBRIC_LABELS,
     TEMPLATE_VERSION,
@@ -40,7 +40,7 @@ from judgerl.prompts import (
     repair_prompt,
     truncate_middle,
 )
-from judgerl.rationales import RationalePolicy
+from judgerl.judges.rationales import RationalePolicy
 from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Sample, prompt_text
 from judgerl.verdicts import CriterionVerdict, SampleVerdict

@@ -8,9 +8,9 @@ import logging
 import statistics
 from collections.abc import Sequence
 
-from judgerl.calibration import CONTENT_FREE_RESPONSES, Threshold, balanced_accuracy, fit_threshold
+from judgerl.judges.calibration import CONTENT_FREE_RESPONSES, Threshold, balanced_accuracy, fit_threshold
 from judgerl.errors import JudgerlError
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import LabelledSample, Sample
 
 logger = logging.getLogger(__name__)

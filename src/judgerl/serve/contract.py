@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from judgerl.aio import LoopThread
 from judgerl.errors import RubricError
-from judgerl.rubric_judge import RubricJudge
+from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
 

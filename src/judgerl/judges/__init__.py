@@ -1,0 +1,1 @@
+"""The judging core: rubric and pairwise judges, prompts, parsing, thresholds, cache, budget, defences, spec."""

@@ -1,0 +1,122 @@
+"""The layout rules of docs/architecture.md, checked from the source's own imports (no judgerl import needed)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "judgerl"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path, known: set[str], *, top_level_only: bool) -> set[str]:
+    """judgerl modules ``name`` imports; ``from pkg import sub`` counts as importing pkg.sub when sub is a module.
+
+    ``top_level_only`` leaves out imports inside functions and ``if TYPE_CHECKING:`` blocks (they run late or never,
+    so they cannot close an import cycle)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    nodes: list[ast.stmt] = []
+    if top_level_only:
+        for node in tree.body:
+            is_type_checking = isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            if not is_type_checking:
+                nodes.append(node)
+        walked = [child for node in nodes for child in ast.walk(node) if not _inside_function(node, child)]
+    else:
+        walked = list(ast.walk(tree))
+    found: set[str] = set()
+    for node in walked:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "judgerl")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "judgerl":
+                continue
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in known)
+    return {module for module in found if module in known and module != name}
+
+
+def _inside_function(top: ast.stmt, child: ast.AST) -> bool:
+    if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef):
+        return True
+    if isinstance(top, ast.ClassDef):
+        for node in ast.walk(top):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and child in set(ast.walk(node)):
+                return True
+    return False
+
+
+def _graph(*, top_level_only: bool) -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(name, path, known, top_level_only=top_level_only) for name, path in modules.items()}
+
+
+def test_package_root_holds_at_most_ten_modules() -> None:
+    root_modules = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(root_modules) <= 10, root_modules
+
+
+def test_no_import_cycles_between_modules() -> None:
+    graph = _graph(top_level_only=True)
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_nothing_below_the_cli_imports_it(late: bool) -> None:
+    """cli/ is the top layer: only cli/ itself and the entry points (__main__, demo) may import it."""
+    graph = _graph(top_level_only=not late)
+    entry_points = {"judgerl.cli", "judgerl.__main__", "judgerl.demo"}
+    offenders = {
+        name: sorted(dep for dep in deps if dep.startswith("judgerl.cli"))
+        for name, deps in graph.items()
+        if not name.startswith("judgerl.cli") and name not in entry_points
+    }
+    assert not {name: deps for name, deps in offenders.items() if deps}
+
+
+def test_one_judge_spec_and_few_rubric_judge_constructions() -> None:
+    sources = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
+    specs = [path for path, text in sources.items() if "class JudgeSpec" in text]
+    assert len(specs) == 1, specs
+    assert not [path for path, text in sources.items() if "class JudgeConfig(" in text]
+    constructions = sum(text.count("RubricJudge(") for text in sources.values())
+    # the class statement itself does not count
+    constructions -= sum(text.count("class RubricJudge(") for text in sources.values())
+    assert constructions <= 2
