@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import gsm8k_pairs, machine, write_result
 from judgerl.backends import create_backend
 from judgerl.judges.calibration import balanced_accuracy, fit_threshold
-from judgerl.rubric import Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Rubric
 from judgerl.samples import Sample
 
 CRITERION = {

@@ -36,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import ROOT, machine, write_result
 from judgerl.checks import ifeval
+from judgerl.stats import auc
 from judgerl.train.config import load_config
 from judgerl.train.data import load_prompt_rows
 from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
 from judgerl.train.policy import build_backend
 from judgerl.train.rubrics import criterion_name
 from judgerl.train.runner import complete_checkpoints, train
-from judgerl.stats import auc
 
 SECTION = "## RFT on IFEval"
 CONTROL_SECTION = "## RFT on IFEval, control: the checker in the reward"

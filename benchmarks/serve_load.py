@@ -32,7 +32,7 @@ import httpx
 
 from judgerl.aio import judge_executor
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
-from judgerl.judges.spec import JudgeConfig
+from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import RewardScorer
 
 HERE = Path(__file__).resolve().parent
@@ -284,7 +284,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rubric = Path(tmp) / "load.yaml"
         rubric.write_text(RUBRIC)
-        config = JudgeConfig(
+        config = ServeConfig(
             rubric=str(rubric),
             backend="serve_load:LoadBackend",
             backend_options={"delay_ms": args.judge_ms},

@@ -98,9 +98,7 @@ def injection(name: str, summary: dict[str, Any]) -> None:
         print(f"| {key} | {'n/a' if value is None else f'{value:.2f}'} |")
     print()
     kind = "fitted" if report.get("fitted_thresholds") else "judge"
-    print(
-        f"| attack ({kind} thresholds) | none | delimiters | with detector | mean p_pass change (none, delimiters) |"
-    )
+    print(f"| attack ({kind} thresholds) | none | delimiters | with detector | mean p_pass change (none, delimiters) |")
     print("|---|---|---|---|---|")
     for attack in report["attacks"]:
         by = {

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl import Rubric, Sample
-from judgerl.monitors.anchors import AnchorSample
 from judgerl.backends.base import JudgePrompt
-from judgerl.monitors import HackingMonitor, MonitorConfig
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.monitors import HackingMonitor, MonitorConfig
+from judgerl.monitors.anchors import AnchorSample
 from judgerl.store import RunRecorder
 
 RUBRIC = Rubric.from_dict(

@@ -15,7 +15,7 @@ from typing import Any
 
 from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
-from judgerl.judges.spec import JudgeConfig
+from judgerl.serve.config import ServeConfig
 
 DATA = Path(__file__).parent / "data"
 RUBRIC_PATH = DATA / "serve_rubric.yaml"
@@ -42,7 +42,7 @@ def scripted_probs(prompt: JudgePrompt, labels: Sequence[str]) -> dict[str, floa
 
 
 class ServeBackend(ScriptedBackend):
-    """Constructed by name ('serve_support:ServeBackend') through JudgeConfig, like a user's own backend."""
+    """Constructed by name ('serve_support:ServeBackend') through ServeConfig, like a user's own backend."""
 
     name = "serve-scripted"
 
@@ -65,10 +65,10 @@ class ServeBackend(ScriptedBackend):
         return super().generate(prompts, max_new_tokens)
 
 
-def judge_config(**overrides: Any) -> JudgeConfig:
+def judge_config(**overrides: Any) -> ServeConfig:
     data: dict[str, Any] = {"rubric": str(RUBRIC_PATH), "backend": "serve_support:ServeBackend", "concurrency": 8}
     data.update(overrides)
-    return JudgeConfig.model_validate(data)
+    return ServeConfig.model_validate(data)
 
 
 def expected_score(p: float) -> float:

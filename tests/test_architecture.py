@@ -111,12 +111,23 @@ def test_nothing_below_the_cli_imports_it(late: bool) -> None:
     assert not {name: deps for name, deps in offenders.items() if deps}
 
 
-def test_one_judge_spec_and_few_rubric_judge_constructions() -> None:
-    sources = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
-    specs = [path for path, text in sources.items() if "class JudgeSpec" in text]
-    assert len(specs) == 1, specs
-    assert not [path for path, text in sources.items() if "class JudgeConfig(" in text]
-    constructions = sum(text.count("RubricJudge(") for text in sources.values())
-    # the class statement itself does not count
-    constructions -= sum(text.count("class RubricJudge(") for text in sources.values())
-    assert constructions <= 2
+def _calls(tree: ast.AST, name: str) -> int:
+    return sum(
+        1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (getattr(node.func, "id", None) == name or getattr(node.func, "attr", None) == name)
+    )
+
+
+def test_one_judge_spec_and_judges_built_in_one_place() -> None:
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in PACKAGE.rglob("*.py")}
+    specs = [
+        path
+        for path, tree in trees.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name in {"JudgeSpec", "JudgeConfig"}
+    ]
+    assert [path.relative_to(PACKAGE).as_posix() for path in specs] == ["judges/spec.py"]
+    assert sum(_calls(tree, "RubricJudge") for tree in trees.values()) <= 2
+    assert sum(_calls(tree, "PairwiseJudge") for tree in trees.values()) <= 2

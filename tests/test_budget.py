@@ -8,8 +8,8 @@ import pytest
 from fakes import ScriptedBackend
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
-from judgerl.judges.budget import Budget, ModelPrice, PriceTable
 from judgerl.errors import JudgerlError
+from judgerl.judges.budget import Budget, ModelPrice, PriceTable
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import PairSample

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from judgerl.models.catalog import catalog as models
 from judgerl.cli.main import cli, main
 from judgerl.cli.models_cmd import human_size
+from judgerl.models import catalog as models
 
 
 @pytest.fixture(autouse=True)

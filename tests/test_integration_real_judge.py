@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from judgerl.backends import JudgeBackend, create_backend
-from judgerl.rubric import Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Rubric
 from real_models import pulled_model_dir, shared_data
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from botocore.session import Session
 from botocore.stub import Stubber
 
 from judgerl.errors import JudgerlError, RubricError
-from judgerl.judges.spec import JudgeConfig, fetch_s3_rubric, load_rubric
+from judgerl.serve.config import ServeConfig, fetch_s3_rubric, load_rubric
 from serve_support import RUBRIC_PATH, ServeBackend, judge_config
 
 
@@ -25,7 +25,7 @@ def test_env_overrides_defaults_and_code_overrides_env() -> None:
         "JUDGERL_RATIONALES": "sample:0.25",
         "JUDGERL_CACHE": "/tmp/verdicts.sqlite",
     }
-    config = JudgeConfig.from_env(env, defaults={"mode": "generate", "concurrency": 2}, overrides={"mode": "logprob"})
+    config = ServeConfig.from_env(env, defaults={"mode": "generate", "concurrency": 2}, overrides={"mode": "logprob"})
     assert config.backend == "serve_support:ServeBackend" and config.model == "judge-7b"
     assert config.pairwise is True and config.concurrency == 16 and config.rationales == "sample:0.25"
     assert config.cache_path == "/tmp/verdicts.sqlite" and config.mode == "logprob"
@@ -34,13 +34,13 @@ def test_env_overrides_defaults_and_code_overrides_env() -> None:
 
 def test_bedrock_takes_the_lambda_region_other_backends_do_not() -> None:
     base = {"JUDGERL_RUBRIC": "r.yaml", "AWS_REGION": "eu-west-1"}
-    assert JudgeConfig.from_env({**base, "JUDGERL_BACKEND": "bedrock"}).region == "eu-west-1"
-    assert JudgeConfig.from_env({**base, "JUDGERL_BACKEND": "bedrock", "JUDGERL_REGION": "us-east-1"}).region == (
+    assert ServeConfig.from_env({**base, "JUDGERL_BACKEND": "bedrock"}).region == "eu-west-1"
+    assert ServeConfig.from_env({**base, "JUDGERL_BACKEND": "bedrock", "JUDGERL_REGION": "us-east-1"}).region == (
         "us-east-1"
     )
-    assert JudgeConfig.from_env({**base, "JUDGERL_BACKEND": "openai"}).region is None
+    assert ServeConfig.from_env({**base, "JUDGERL_BACKEND": "openai"}).region is None
     packaged = {"backend": "bedrock", "backend_options": {"region": "ap-south-1"}}
-    assert JudgeConfig.from_env(base, defaults=packaged).backend_kwargs()["region"] == "ap-south-1"
+    assert ServeConfig.from_env(base, defaults=packaged).backend_kwargs()["region"] == "ap-south-1"
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_bedrock_takes_the_lambda_region_other_backends_do_not() -> None:
 )
 def test_env_mistakes_name_the_variable_or_field(env: dict[str, str], message: str) -> None:
     with pytest.raises(JudgerlError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        JudgeConfig.from_env(env)
+        ServeConfig.from_env(env)
 
 
 def test_build_with_a_backend_given_as_module_and_class(tmp_path: Path) -> None:

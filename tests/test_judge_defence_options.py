@@ -11,12 +11,12 @@ import pytest
 from fakes import ScriptedBackend, criterion_of
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
-from judgerl.judges.cache import VerdictCache
-from judgerl.validate.thresholds import contextual_thresholds
-from judgerl.judges.calibration import CONTENT_FREE_RESPONSES
 from judgerl.errors import JudgerlError
+from judgerl.judges.cache import VerdictCache
+from judgerl.judges.calibration import CONTENT_FREE_RESPONSES
 from judgerl.judges.injection import INJECTION_GATE
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.validate.thresholds import contextual_thresholds
 
 RUBRIC = Rubric.from_dict(
     {"criteria": [{"name": "polite", "text": "The response is polite."}, {"name": "short", "text": "It is short."}]}

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from judgerl.errors import JudgerlError
-from judgerl.serve.contract import UnscoredPolicy, UnscoredSamples
 from judgerl.serve import lambda_handler
+from judgerl.serve.contract import UnscoredPolicy, UnscoredSamples
 from judgerl.serve.lambda_handler import LocalContext, handler, load_settings
 from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import validate_nova_output

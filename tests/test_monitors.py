@@ -10,7 +10,6 @@ import pytest
 from pydantic import ValidationError
 
 from judgerl import CriterionVerdict, Sample, SampleVerdict
-from judgerl.monitors.anchors import AnchorSample, load_anchors
 from judgerl.errors import SampleError
 from judgerl.monitors import (
     HackingMonitor,
@@ -21,6 +20,7 @@ from judgerl.monitors import (
     length_reward_correlation,
     spearman,
 )
+from judgerl.monitors.anchors import AnchorSample, load_anchors
 from judgerl.store import VerdictStore, store_path
 from report_runs import anchor_set, build_run
 
@@ -213,8 +213,8 @@ def test_monitor_config_and_anchor_file_validation(tmp_path: Path) -> None:
 def test_pairwise_length_bias() -> None:
     from fakes import ScriptedBackend
     from judgerl import PairSample
-    from judgerl.monitors import longer_response_win_rate
     from judgerl.judges.pairwise_judge import PairwiseJudge
+    from judgerl.monitors import longer_response_win_rate
 
     def block(prompt, name: str) -> str:
         return prompt.user.split(f"## Response {name}\n", 1)[1].split("\n", 2)[1]

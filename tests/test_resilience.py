@@ -9,7 +9,6 @@ from email.utils import format_datetime
 import pytest
 
 from fakes import FakeClock
-from judgerl.errors import JudgerlError
 from judgerl.backends.resilience import (
     CallFailure,
     CallStats,
@@ -20,6 +19,7 @@ from judgerl.backends.resilience import (
     call_with_retries,
     parse_retry_after,
 )
+from judgerl.errors import JudgerlError
 
 Outcome = CallFailure | str
 

@@ -9,6 +9,8 @@ from pydantic import ValidationError
 
 from judgerl import Sample
 from judgerl.errors import RubricError
+from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Rubric
 from judgerl.serve.contract import (
     RewardScorer,
     SampleProblem,
@@ -17,8 +19,6 @@ from judgerl.serve.contract import (
     outcome_from_verdict,
     reference_text,
 )
-from judgerl.rubric import Rubric
-from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
 from serve_support import ServeBackend, judge_config
 

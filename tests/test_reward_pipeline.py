@@ -11,8 +11,8 @@ import pytest
 
 from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.checks.rules import LengthCheck, RegexCheck
-from judgerl.rubric import Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Rubric
 from judgerl.train.config import FunctionReward
 from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
 from judgerl.train.rewards import RewardPipeline

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import requests
 
-from judgerl.serve.contract import RewardScorer, UnscoredPolicy
 from judgerl.serve import lambda_handler
+from judgerl.serve.contract import RewardScorer, UnscoredPolicy
 from judgerl.serve.lambda_handler import LocalContext
 from judgerl.serve.nova import nova_result, parse_lenient, validate_nova_output
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app

@@ -107,7 +107,7 @@ def test_runs_names_resume_and_discard(tmp_path: Path) -> None:
         with pytest.raises(JudgerlError, match="already stored"):
             store.start_run("grpo", "train")
         assert store.start_run("grpo", "train", resume=True) == run
-        store.discard_after(run, 2)
+        assert store.discard_after(run, 2) == 4  # steps 3 and 4, two samples each
         assert store.steps(run) == [0, 1, 2] and store.events(run) == []
         other = store.start_run("eval", "eval")
         # evaluations stored after training do not hide the training run; without one, the latest run is used

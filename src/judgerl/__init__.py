@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from judgerl.judges.pairwise_judge import PairwiseJudge
-from judgerl.rubric import Criterion, Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Message, PairSample, Sample, load_pairs, load_samples
 from judgerl.verdicts import CriterionVerdict, PairVerdict, SampleVerdict
 

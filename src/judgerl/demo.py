@@ -44,7 +44,6 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
     from judgerl.cli.eval_cmd import report_table
     from judgerl.train.config import load_config
     from judgerl.train.evaluate import compare, evaluate
-    from judgerl.train.policy import build_backend
     from judgerl.train.runner import train
 
     demo_dir = find_demo_dir()
@@ -64,7 +63,7 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         f"policy {config.policy.model} (LoRA), judge {config.judge.model} ({config.judge.backend}, "
         f"{config.judge.mode}); prompts from IFEval ({demo_dir / 'ifeval_short.jsonl'})"
     )
-    backend = build_backend(config.judge)
+    backend = config.judge.build_backend()
     try:
         console.rule("1/3 held-out prompts, base policy")
         before = evaluate(config, "base", label="before", backend=backend)

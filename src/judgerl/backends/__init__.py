@@ -49,12 +49,24 @@ def create_backend(name: str, **options: Any) -> JudgeBackend:
     return backend
 
 
+def build_backend(name: str, **options: Any) -> JudgeBackend:
+    """The one way every door builds a backend: a registered name, or 'package.module:Factory' (imported only
+    now); a constructor that rejects an option is a one-line JudgerlError."""
+    if ":" in name and name not in _LAZY and name not in _FACTORIES:
+        register_backend(name, name)
+    try:
+        return create_backend(name, **options)
+    except TypeError as exc:
+        raise JudgerlError(f"backend '{name}': bad option ({exc}); check --model/--backend-option") from None
+
+
 __all__ = [
     "Generation",
     "JudgeBackend",
     "JudgePrompt",
     "LabelResult",
     "backend_names",
+    "build_backend",
     "create_backend",
     "register_backend",
 ]

@@ -37,7 +37,6 @@ from botocore.exceptions import (
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
-from judgerl.errors import BackendUnavailable, JudgerlError
 from judgerl.backends.resilience import (
     SETUP_KINDS,
     CallFailure,
@@ -51,6 +50,7 @@ from judgerl.backends.resilience import (
     SystemClock,
     call_with_retries,
 )
+from judgerl.errors import BackendUnavailable, JudgerlError
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ from judgerl.aio import run_sync
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
 from judgerl.backends.label_logprobs import read_labels
 from judgerl.backends.openai_wire import ChatCompletion, ModelList, classify_status, parse_completion
-from judgerl.errors import BackendUnavailable, JudgerlError
 from judgerl.backends.resilience import (
     SETUP_KINDS,
     CallFailure,
@@ -43,6 +42,7 @@ from judgerl.backends.resilience import (
     SystemClock,
     call_with_retries,
 )
+from judgerl.errors import BackendUnavailable, JudgerlError
 
 logger = logging.getLogger(__name__)
 

@@ -145,9 +145,9 @@ class IfevalCheck(_Check):
 
 
 class InjectionCheck(_Check):
-    """Passes when the deterministic prompt-injection detector (judgerl.judges.injection) finds nothing of high severity:
-    text addressed to the judge, verdict claims, rubric overrides, delimiter look-alikes, chat-template tokens,
-    hidden tag characters. As a gate, a response that tries to talk the judge into a PASS gets 0 and is never
+    """Passes when the deterministic prompt-injection detector (judgerl.judges.injection) finds nothing of high
+    severity: text addressed to the judge, verdict claims, rubric overrides, delimiter look-alikes, chat-template
+    tokens, hidden tag characters. As a gate, a response that tries to talk the judge into a PASS gets 0 and is never
     shown to the judge."""
 
     type: Literal["injection"]

@@ -6,9 +6,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
-from judgerl.backends import JudgeBackend, backend_names, create_backend
-from judgerl.errors import JudgerlError
+from judgerl.backends import backend_names
+from judgerl.errors import JudgerlError, describe_validation_error
+from judgerl.judges.spec import JudgeSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,7 +110,7 @@ def backend_kwargs(
     return options
 
 
-def build_backend(
+def judge_spec(
     backend: str,
     model: str | None,
     base_urls: tuple[str, ...] = (),
@@ -116,10 +118,11 @@ def build_backend(
     profile: str | None = None,
     max_input_tokens: int | None = None,
     backend_options: tuple[str, ...] = (),
-) -> JudgeBackend:
-    """The backend the shared options describe."""
+    **fields: Any,
+) -> JudgeSpec:
+    """The judge spec the shared options describe, with further spec ``fields`` (mode, rationales, ...)."""
     options = backend_kwargs(model, base_urls, region, profile, max_input_tokens, backend_options)
     try:
-        return create_backend(backend, **options)
-    except TypeError as exc:
-        raise JudgerlError(f"backend '{backend}' does not accept these options: {exc}") from None
+        return JudgeSpec(backend=backend, model=options.pop("model"), options=options, **fields)
+    except ValidationError as exc:
+        raise JudgerlError(describe_validation_error(exc).removeprefix("field ")) from None

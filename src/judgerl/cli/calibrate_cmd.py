@@ -9,15 +9,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from judgerl.judges.cache import VerdictCache
-from judgerl.validate.thresholds import contextual_thresholds, labelled_thresholds
-from judgerl.judges.calibration import calibration_path, save_thresholds
-from judgerl.cli.backend_options import build_backend, judge_backend_options
+from judgerl.cli.backend_options import judge_backend_options, judge_spec
 from judgerl.errors import JudgerlError
+from judgerl.judges.cache import VerdictCache
+from judgerl.judges.calibration import calibration_path, save_thresholds
 from judgerl.rubric import Rubric
-from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import load_labelled, load_samples
 from judgerl.settings import default_cache_path
+from judgerl.validate.thresholds import contextual_thresholds, labelled_thresholds
 
 
 @click.command("calibrate")
@@ -60,9 +59,10 @@ def calibrate(
     console = Console(stderr=True)
     cache = None if no_cache else VerdictCache(default_cache_path())
     with console.status("loading the judge model"):
-        backend = build_backend(**backend_args)
+        spec = judge_spec(**backend_args, rationales="none")
+        backend = spec.build_backend()
     try:
-        judge = RubricJudge(rubric, backend, rationales="none", cache=cache, thresholds={})
+        judge = spec.rubric_judge(rubric, backend, cache=cache)
         with console.status("judging calibration examples"):
             if labels_path is not None:
                 fitted = labelled_thresholds(judge, load_labelled(labels_path))

@@ -12,14 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from judgerl.backends.resilience import CallStatsReport
+from judgerl.cli.backend_options import judge_backend_options, judge_spec
+from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget, BudgetSnapshot, PriceTable
 from judgerl.judges.cache import VerdictCache
-from judgerl.cli.backend_options import build_backend, judge_backend_options
-from judgerl.errors import JudgerlError
-from judgerl.judges.pairwise_judge import PairwiseJudge, consistency_rate
-from judgerl.backends.resilience import CallStatsReport
+from judgerl.judges.pairwise_judge import consistency_rate
 from judgerl.rubric import Rubric
-from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import Sample, load_pairs, load_samples
 from judgerl.settings import default_cache_path
 from judgerl.verdicts import PairVerdict, SampleVerdict
@@ -244,8 +243,17 @@ def judge(
     budget = Budget(max_tokens=max_judge_tokens, max_cost_usd=max_cost_usd, prices=prices)
     console = Console(stderr=True)
     cache = None if no_cache else VerdictCache(cache_path or default_cache_path())
+    spec = judge_spec(
+        **backend_args,
+        mode="generate" if mode == "generate" else "logprob",
+        score="hard" if score_kind == "hard" else "soft",
+        rationales=rationales,
+        concurrency=concurrency,
+        per_criterion_generation=per_criterion_generation,
+        tie_margin=tie_margin,
+    )
     with console.status("loading the judge model"):
-        backend = build_backend(**backend_args)
+        backend = spec.build_backend()
     pair_verdicts: list[PairVerdict] = []
     verdicts: list[SampleVerdict] = []
     try:
@@ -256,31 +264,13 @@ def judge(
                 progress.advance(task)
 
             if pairwise:
-                pair_judge = PairwiseJudge(
-                    backend,
-                    instructions=instructions,
-                    tie_margin=tie_margin,
-                    rationales=rationales,
-                    cache=cache,
-                    concurrency=concurrency,
-                    budget=budget,
-                )
+                pair_judge = spec.pairwise_judge(backend, instructions=instructions, cache=cache, budget=budget)
                 pair_verdicts = pair_judge.judge(pairs, advance)
                 _write_rows(output_path, [v.model_dump() for v in pair_verdicts])
                 summary = pair_summary(pair_verdicts)
             else:
                 assert rubric is not None
-                rubric_judge = RubricJudge(
-                    rubric,
-                    backend,
-                    mode="generate" if mode == "generate" else "logprob",
-                    score="hard" if score_kind == "hard" else "soft",
-                    rationales=rationales,
-                    cache=cache,
-                    concurrency=concurrency,
-                    per_criterion_generation=per_criterion_generation,
-                    budget=budget,
-                )
+                rubric_judge = spec.rubric_judge(rubric, backend, cache=cache, budget=budget)
                 verdicts = rubric_judge.judge(samples, advance)
                 _write_rows(output_path, [v.model_dump() for v in verdicts])
                 summary = rubric_summary(rubric, verdicts)

@@ -1,4 +1,4 @@
-"""Click options that build a JudgeConfig and a failure policy, shared by the commands that run a judge."""
+"""Click options that build a ServeConfig and a failure policy, shared by the commands that run a judge."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
 from judgerl.errors import JudgerlError
-from judgerl.judges.spec import JudgeConfig
+from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
 from judgerl.settings import default_cache_path
 
@@ -60,8 +60,8 @@ def policy_options(function: F) -> F:
     return function
 
 
-def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> JudgeConfig:
-    """A JudgeConfig from the parameters of :func:`judge_options` (removing them from ``params``)."""
+def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> ServeConfig:
+    """A ServeConfig from the parameters of :func:`judge_options` (removing them from ``params``)."""
     backend_args = {name: params.pop(name) for name in _BACKEND_PARAMS}
     backend = backend_args.pop("backend")
     try:
@@ -82,7 +82,7 @@ def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> Jud
         "cache_path": None if no_cache else cache_path,
         "concurrency": params.pop("concurrency"),
     }
-    return JudgeConfig.from_mapping(data, source="command line")
+    return ServeConfig.from_mapping(data, source="command line")
 
 
 def policy_from(params: dict[str, Any]) -> UnscoredPolicy:

@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from judgerl.models.catalog import catalog as cache
+from judgerl.models import catalog as cache
 
 
 def human_size(size: int) -> str:

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from judgerl.cli.backend_options import judge_backend_options
+from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
 from judgerl.errors import JudgerlError
 from judgerl.validate.attacks import ATTACKS
-from judgerl.validate.config import BackendPool, JudgeConfig, default_judge_model
+from judgerl.validate.config import BackendPool, JudgeVariant, default_judge_model
 from judgerl.validate.run import (
     ValidationOptions,
     headline_lines,
@@ -122,14 +122,10 @@ def validate(
     if attacks:
         settings["attacks"] = [a.strip() for a in attacks.split(",") if a.strip()]
     options = ValidationOptions(**settings)
-    config = JudgeConfig(backend=backend, model=model or default_judge_model(), mode=mode, reason_first=reason_first)
-    pool = BackendPool(
-        base_urls=base_urls,
-        region=region,
-        profile=profile,
-        max_input_tokens=max_input_tokens,
-        backend_options=backend_options,
-    )
+    config = JudgeVariant(backend=backend, model=model or default_judge_model(), mode=mode, reason_first=reason_first)
+    shared = backend_kwargs(config.model, base_urls, region, profile, max_input_tokens, backend_options)
+    shared.pop("model")
+    pool = BackendPool(shared)
     command = "judgerl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     done = 0
 

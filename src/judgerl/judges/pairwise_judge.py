@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
-from judgerl.errors import JudgerlError
 from judgerl.judges.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
 from judgerl.judges.rationales import RationalePolicy
 from judgerl.samples import PairSample, prompt_text
@@ -76,8 +76,10 @@ class PairwiseJudge:
                     if progress is not None:
                         progress(verdict)
                     return verdict
+                usage = [0, 0]  # prompt, completion tokens of the calls made so far
+                cost: float | None = None
                 try:
-                    verdict = await self._judge_pair(pair)
+                    verdict = await self._judge_pair(pair, usage)
                 except JudgerlError:
                     raise
                 except Exception as exc:  # never lose a pair to a bug or a backend crash
@@ -88,9 +90,13 @@ class PairwiseJudge:
                         winner=None,
                         judge_model=self.backend.model_id,
                         unscored_reason=f"judge error: {type(exc).__name__}: {exc}",
+                        prompt_tokens=usage[0],
+                        completion_tokens=usage[1],
                     )
+                finally:  # tokens spent before a call raised are charged too
+                    if self.budget is not None:
+                        cost = self.budget.charge(self.backend.model_id, usage[0], usage[1])
                 if self.budget is not None:
-                    cost = self.budget.charge(self.backend.model_id, verdict.prompt_tokens, verdict.completion_tokens)
                     verdict = verdict.model_copy(update={"cost_usd": cost})
             if progress is not None:
                 progress(verdict)
@@ -106,7 +112,7 @@ class PairwiseJudge:
             return "tie", consistent
         return ("A" if p_a > 0.5 else "B"), consistent
 
-    async def _judge_pair(self, pair: PairSample) -> PairVerdict:
+    async def _judge_pair(self, pair: PairSample, usage: list[int]) -> PairVerdict:
         started = time.perf_counter()
         count = self.backend.count_tokens
         budget = max(512, self.backend.max_input_tokens - 400)
@@ -136,6 +142,7 @@ class PairwiseJudge:
             results = await self.backend.alabel_probs([first, second], PAIR_LABELS)
             prompt_tokens = sum(r.prompt_tokens for r in results)
             completion_tokens = sum(r.completion_tokens for r in results)
+            usage[:] = [prompt_tokens, completion_tokens]
             failed = [r.error or "no label probabilities" for r in results if r.error or r.probs is None]
             if failed:
                 return PairVerdict(
@@ -155,6 +162,7 @@ class PairwiseJudge:
             (reply,) = await self.backend.agenerate([pair_rationale_prompt(first, winner)], self.rationale_tokens)
             prompt_tokens += reply.prompt_tokens
             completion_tokens += reply.completion_tokens
+            usage[:] = [prompt_tokens, completion_tokens]
             rationale = reply.text.strip() if reply.error is None and reply.text else None
         if self.cache is not None and (hit is None or rationale != hit.get("rationale")):
             self.cache.put(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})

@@ -23,10 +23,10 @@ from typing import Literal
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.judges.calibration import load_thresholds
-from judgerl.errors import JudgerlError
 from judgerl.judges.injection import INJECTION_GATE, Finding, detect
 from judgerl.judges.parsing import ParseError, parse_some_verdicts
 from judgerl.judges.prompts import (
@@ -139,11 +139,16 @@ class RubricJudge:
                         judge_model=self.backend.model_id,
                     )
                 else:
-                    verdict = await self._judge_guarded(sample)
+                    usage = _Usage()
+                    cost: float | None = None
+                    try:
+                        verdict = await self._judge_guarded(sample, usage)
+                    finally:  # tokens spent before a call raised are charged too
+                        if self.budget is not None:
+                            cost = self.budget.charge(
+                                self.backend.model_id, usage.prompt_tokens, usage.completion_tokens
+                            )
                     if self.budget is not None:
-                        cost = self.budget.charge(
-                            self.backend.model_id, verdict.prompt_tokens, verdict.completion_tokens
-                        )
                         verdict = verdict.model_copy(update={"cost_usd": cost})
             if progress is not None:
                 progress(verdict)
@@ -156,9 +161,9 @@ class RubricJudge:
 
     # ---- one sample --------------------------------------------------------------------------------------
 
-    async def _judge_guarded(self, sample: Sample) -> SampleVerdict:
+    async def _judge_guarded(self, sample: Sample, usage: _Usage) -> SampleVerdict:
         try:
-            return await self._judge_sample(sample)
+            return await self._judge_sample(sample, usage)
         except JudgerlError:
             raise
         except Exception as exc:  # a bug or a backend crash must not lose the sample
@@ -169,6 +174,8 @@ class RubricJudge:
                 unscored_reason=f"judge error: {type(exc).__name__}: {exc}",
                 mode=self.mode,
                 judge_model=self.backend.model_id,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
             )
 
     def _material(self, sample: Sample) -> tuple[JudgedMaterial, bool]:
@@ -201,14 +208,13 @@ class RubricJudge:
             material.reference,
         )
 
-    async def _judge_sample(self, sample: Sample) -> SampleVerdict:
+    async def _judge_sample(self, sample: Sample, usage: _Usage) -> SampleVerdict:
         started = time.perf_counter()
         if self.injection_gate:
             findings = [f for f in detect(sample.response) if f.severity == "high"]
             if findings:
                 return self._injection_verdict(sample.id, findings, time.perf_counter() - started)
         material, truncated = self._material(sample)
-        usage = _Usage()
         verdicts: dict[str, CriterionVerdict] = {}
         todo: list[Criterion] = []
         for criterion in self.rubric.criteria:

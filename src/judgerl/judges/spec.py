@@ -1,73 +1,72 @@
-"""JudgeConfig: everything needed to build a judge (rubric, backend, mode, cache), from code, a file or env vars.
+"""JudgeSpec: the one description of a judge (backend, model, options, mode, score, rationales, thresholds, cache,
+concurrency, defences) and the one place judges are built from it.
 
-The serving doors (HTTP server, Lambda, verl) build their judge from one of these, so a rubric and judge behave
-the same behind every door. Environment variables (for the Lambda and for verl workers)::
-
-    JUDGERL_RUBRIC            rubric path (relative paths also tried under $LAMBDA_TASK_ROOT) or s3://bucket/key
-    JUDGERL_PAIRWISE          1/true to also build the pairwise judge
-    JUDGERL_BACKEND           backend name, or 'package.module:Factory' for a backend of your own
-    JUDGERL_MODEL             the judge model (passed to the backend as model=...)
-    JUDGERL_REGION            AWS region (bedrock falls back to AWS_REGION, which Lambda sets)
-    JUDGERL_BACKEND_OPTIONS   JSON object of further backend options
-    JUDGERL_MODE              logprob | generate
-    JUDGERL_SCORE             soft | hard
-    JUDGERL_RATIONALES        none | failures | all | sample:<fraction>
-    JUDGERL_CACHE             SQLite verdict cache path
-    JUDGERL_CONCURRENCY       samples judged at once
+Every door builds its judge through a spec: `judgerl judge`, `calibrate` and `validate` from their command-line
+options, training from its config's ``judge:`` section (a spec plus training's own settings), and the HTTP server,
+the Lambda and verl from a serving config (a spec plus the rubric to serve, :mod:`judgerl.serve.config`). So a
+backend given as ``package.module:Factory`` and every option mean the same thing behind every door.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
-import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from judgerl.backends import create_backend, register_backend
-from judgerl.backends.base import JudgeBackend
+from judgerl.backends import JudgeBackend, build_backend
+from judgerl.errors import JudgerlError
+from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache
-from judgerl.judges.calibration import calibration_path
-from judgerl.errors import JudgerlError, RubricError
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rationales import RationalePolicy
-from judgerl.rubric import Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Rubric
 
-logger = logging.getLogger(__name__)
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+#: the backends that run a model of the catalog in-process: with no model named, they run the catalog's judge
+LOCAL_BACKENDS = frozenset({"transformers"})
 
 
-class JudgeConfig(BaseModel):
-    """How to build the judge. ``backend`` may be a registered name or 'package.module:Factory'."""
+def default_judge_model() -> str:
+    """The model catalog's default judge, by name."""
+    from judgerl.models.catalog import DEFAULT_JUDGE
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    return DEFAULT_JUDGE
 
-    rubric: str = Field(description="Rubric file (YAML/JSON) or s3://bucket/key.")
-    pairwise: bool = Field(default=False, description="Also build a pairwise judge (needs token probabilities).")
+
+class JudgeSpec(BaseModel):
+    """How to build a judge. ``backend`` is a registered name or 'package.module:Factory'; ``options`` go to the
+    backend's constructor as they are (``backend_options`` is accepted as another name for them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     backend: str = "transformers"
     model: str | None = None
     region: str | None = None
-    backend_options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("options", "backend_options"))
     mode: Literal["logprob", "generate"] = "logprob"
     score: Literal["soft", "hard"] = "soft"
     rationales: str = "failures"
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-criterion PASS thresholds, over those of the calibration file."
+    )
     cache_path: str | None = None
     concurrency: int = Field(default=4, ge=1, le=4096)
+    max_new_tokens: int = Field(default=512, gt=0)
+    rationale_tokens: int = Field(default=96, gt=0)
+    per_criterion_generation: bool = False
+    reason_first: bool = True
+    defences: bool = True
+    injection_gate: bool = False
     tie_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
 
     @field_validator("rationales")
     @classmethod
     def _rationales_valid(cls, value: str) -> str:
-        return str(RationalePolicy.parse(value))
+        try:
+            RationalePolicy.parse(value)
+        except JudgerlError as exc:
+            raise ValueError(str(exc).removeprefix("rationales: ")) from None
+        return value
 
     @field_validator("backend")
     @classmethod
@@ -76,229 +75,74 @@ class JudgeConfig(BaseModel):
             raise ValueError("must name a backend, e.g. 'transformers', 'openai', 'bedrock' or 'module:Factory'")
         return value.strip()
 
-    # ---- loading -------------------------------------------------------------------------------------------
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = "judge config") -> JudgeConfig:
-        """Validate a mapping; a bad field is a JudgerlError naming the source and the field."""
-        try:
-            return cls.model_validate(dict(data))
-        except ValidationError as exc:
-            raise JudgerlError(f"{source}: {describe_validation_error(exc)}") from None
-
-    @classmethod
-    def from_env(
-        cls,
-        environ: Mapping[str, str] | None = None,
-        defaults: Mapping[str, Any] | None = None,
-        overrides: Mapping[str, Any] | None = None,
-    ) -> JudgeConfig:
-        """``defaults`` (e.g. a config bundled in the Lambda zip), then JUDGERL_* environment variables, then
-        ``overrides`` (arguments given in code, e.g. verl's reward_kwargs)."""
-        env = os.environ if environ is None else environ
-        data: dict[str, Any] = dict(defaults or {})
-        for name, (field, kind) in ENV_VARS.items():
-            if name in env:
-                data[field] = _parse_env(name, env[name], kind)
-        data.update(overrides or {})
-        if not data.get("rubric"):
-            raise JudgerlError("JUDGERL_RUBRIC is not set: point it at a rubric file in the package or an s3:// URI")
-        region_given = data.get("region") or (data.get("backend_options") or {}).get("region")
-        if not region_given and data.get("backend") == "bedrock":
-            data["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
-        return cls.from_mapping(data, source="JUDGERL_* environment")
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        return self.options
 
     # ---- building ------------------------------------------------------------------------------------------
 
     def backend_kwargs(self) -> dict[str, Any]:
-        options = dict(self.backend_options)
-        if self.model is not None:
-            options["model"] = self.model
+        """The backend's constructor options: ``options``, then ``model`` (the catalog's judge for a local
+        backend when none is named) and ``region``."""
+        options = dict(self.options)
+        model = self.model
+        if model is None and "model" not in options and self.backend in LOCAL_BACKENDS:
+            model = default_judge_model()
+        if model is not None:
+            options["model"] = model
         if self.region is not None:
             options["region"] = self.region
         return options
 
-    def load_rubric(self) -> Rubric:
-        return load_rubric(self.rubric)
-
     def build_backend(self) -> JudgeBackend:
-        name = self.backend
-        if ":" in name:  # a backend of the user's own, imported only now
-            register_backend(name, name)
-        try:
-            return create_backend(name, **self.backend_kwargs())
-        except TypeError as exc:
-            raise JudgerlError(f"backend '{name}': bad option ({exc}); check --model/--backend-option") from None
+        return build_backend(self.backend, **self.backend_kwargs())
 
-    def build(self) -> BuiltJudge:
-        """Load the rubric, create the backend once, and build the judge(s) on it."""
-        rubric = self.load_rubric()
-        backend = self.build_backend()
-        cache = VerdictCache(self.cache_path) if self.cache_path else None
-        rubric_judge = RubricJudge(
+    def open_cache(self) -> VerdictCache | None:
+        return VerdictCache(self.cache_path) if self.cache_path else None
+
+    def rubric_judge(
+        self,
+        rubric: Rubric,
+        backend: JudgeBackend,
+        *,
+        cache: VerdictCache | None = None,
+        budget: Budget | None = None,
+    ) -> RubricJudge:
+        """A rubric judge on ``backend`` (shared: a model loads once per door)."""
+        return RubricJudge(
             rubric,
             backend,
             mode=self.mode,
             score=self.score,
             rationales=self.rationales,
+            thresholds=self.thresholds or None,
             cache=cache,
+            per_criterion_generation=self.per_criterion_generation,
+            max_new_tokens=self.max_new_tokens,
+            rationale_tokens=self.rationale_tokens,
             concurrency=self.concurrency,
+            budget=budget,
+            reason_first=self.reason_first,
+            injection_gate=self.injection_gate,
+            defences=self.defences,
         )
-        pairwise_judge = None
-        if self.pairwise:
-            pairwise_judge = PairwiseJudge(
-                backend,
-                instructions=rubric.instructions,
-                tie_margin=self.tie_margin,
-                rationales=self.rationales,
-                cache=cache,
-                concurrency=self.concurrency,
-            )
-        return BuiltJudge(self, rubric, backend, rubric_judge, pairwise_judge, cache)
 
-
-@dataclass
-class BuiltJudge:
-    """A config's rubric, backend and judges, sharing one backend and one cache."""
-
-    config: JudgeConfig
-    rubric: Rubric
-    backend: JudgeBackend
-    rubric_judge: RubricJudge
-    pairwise_judge: PairwiseJudge | None
-    cache: VerdictCache | None
-
-    def close(self) -> None:
-        self.backend.close()
-        if self.cache is not None:
-            self.cache.close()
-
-
-# ---- environment parsing -----------------------------------------------------------------------------------
-
-#: environment variable -> (JudgeConfig field, how to parse it)
-ENV_VARS: dict[str, tuple[str, str]] = {
-    "JUDGERL_RUBRIC": ("rubric", "str"),
-    "JUDGERL_PAIRWISE": ("pairwise", "bool"),
-    "JUDGERL_BACKEND": ("backend", "str"),
-    "JUDGERL_MODEL": ("model", "str"),
-    "JUDGERL_REGION": ("region", "str"),
-    "JUDGERL_BACKEND_OPTIONS": ("backend_options", "json"),
-    "JUDGERL_MODE": ("mode", "str"),
-    "JUDGERL_SCORE": ("score", "str"),
-    "JUDGERL_RATIONALES": ("rationales", "str"),
-    "JUDGERL_CACHE": ("cache_path", "str"),
-    "JUDGERL_CONCURRENCY": ("concurrency", "int"),
-    "JUDGERL_TIE_MARGIN": ("tie_margin", "float"),
-}
-
-
-def _parse_env(name: str, raw: str, kind: str) -> Any:
-    value = raw.strip()
-    if kind == "bool":
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
-        raise JudgerlError(f"{name}={raw!r}: expected 1/0, true/false, yes/no")
-    if kind == "int":
-        try:
-            return int(value)
-        except ValueError:
-            raise JudgerlError(f"{name}={raw!r}: expected a whole number") from None
-    if kind == "float":
-        try:
-            return float(value)
-        except ValueError:
-            raise JudgerlError(f"{name}={raw!r}: expected a number") from None
-    if kind == "json":
-        try:
-            parsed = json.loads(value) if value else {}
-        except json.JSONDecodeError as exc:
-            raise JudgerlError(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(parsed, dict):
-            raise JudgerlError(f'{name}: expected a JSON object such as {{"max_input_tokens": 4096}}')
-        return parsed
-    return value or None
-
-
-_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "null"}
-
-
-def _clean_loc(loc: tuple[int | str, ...]) -> str:
-    """'messages.1.content' from a pydantic loc, without the union-member tags ('str', 'list[...]')."""
-    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p))]
-    return ".".join(parts) or "value"
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """'field 'a.b': message' for the first problem, the way every judgerl boundary reports a bad field."""
-    errors = exc.errors()
-    first = errors[0]
-    where = _clean_loc(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        message = "required field is missing"
-    elif first["type"] == "extra_forbidden":
-        message = "unknown field"
-    else:  # a union reports one error per member type: say them all
-        same_place = [e["msg"] for e in errors if _clean_loc(e["loc"]) == where]
-        if len(same_place) > 1:
-            message = " or ".join(dict.fromkeys(m.removeprefix("Input should be ") for m in same_place))
-            message = f"has the wrong type (should be {message})"
-    return f"field '{where}': {message}"
-
-
-# ---- rubric sources ----------------------------------------------------------------------------------------
-
-
-def load_rubric(location: str) -> Rubric:
-    """A rubric from a file path or an s3:// URI. Relative paths are also tried under $LAMBDA_TASK_ROOT, where a
-    Lambda zip's files live."""
-    if location.startswith("s3://"):
-        return Rubric.load(fetch_s3_rubric(location))
-    path = Path(location).expanduser()
-    if not path.is_absolute() and not path.exists():
-        task_root = os.environ.get("LAMBDA_TASK_ROOT")
-        if task_root and (Path(task_root) / path).exists():
-            path = Path(task_root) / path
-    return Rubric.load(path)
-
-
-def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None = None) -> Path:
-    """Download an S3 rubric (and its calibration file, when there is one) into a local cache directory.
-
-    Lambda keeps /tmp between warm invocations, so a rubric is fetched once per container."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not bucket or not key or key.endswith("/"):
-        raise RubricError(f"{uri}: an S3 rubric URI must look like s3://bucket/path/rubric.yaml")
-    root = Path(cache_dir or Path(tempfile.gettempdir()) / "judgerl-rubrics")
-    local = root / hashlib.sha256(uri.encode()).hexdigest()[:16] / Path(key).name
-    if local.exists():
-        return local
-    if client is None:
-        try:
-            import boto3
-        except ImportError:
-            raise JudgerlError(f"{uri}: reading a rubric from S3 needs boto3: pip install 'judgerl[bedrock]'") from None
-        client = boto3.client("s3")
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(_s3_get(client, bucket, key, uri, required=True) or b"")
-    sidecar_key = str(Path(key).with_name(calibration_path(key).name))
-    sidecar = _s3_get(client, bucket, sidecar_key, uri, required=False)
-    if sidecar is not None:
-        calibration_path(local).write_bytes(sidecar)
-    logger.info("fetched rubric %s into %s", uri, local)
-    return local
-
-
-def _s3_get(client: Any, bucket: str, key: str, uri: str, required: bool) -> bytes | None:
-    try:
-        body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
-    except Exception as exc:  # botocore raises many types; all mean "cannot read it"
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        if not required and code in {"NoSuchKey", "404", "NotFound", "AccessDenied", "403"}:
-            return None
-        hint = "check the URI and the role's s3:GetObject permission"
-        raise RubricError(f"{uri}: cannot read s3://{bucket}/{key} ({code}); {hint}") from None
+    def pairwise_judge(
+        self,
+        backend: JudgeBackend,
+        *,
+        instructions: str = "",
+        cache: VerdictCache | None = None,
+        budget: Budget | None = None,
+    ) -> PairwiseJudge:
+        """A pairwise judge on ``backend``."""
+        return PairwiseJudge(
+            backend,
+            instructions=instructions,
+            tie_margin=self.tie_margin,
+            rationales=self.rationales,
+            cache=cache,
+            rationale_tokens=self.rationale_tokens,
+            concurrency=self.concurrency,
+            budget=budget,
+        )

@@ -2,7 +2,7 @@
 
 Configuration comes from ``judgerl_lambda/config.json`` when the zip built by ``judgerl lambda package`` has one
 (or the file named by ``JUDGERL_CONFIG``), overridden by environment variables: the judge's ``JUDGERL_*``
-(see :mod:`judgerl.judges.spec`) and, for the failure policy, ``JUDGERL_UNSCORED`` (neutral|zero|error) and
+(see :mod:`judgerl.serve.config`) and, for the failure policy, ``JUDGERL_UNSCORED`` (neutral|zero|error) and
 ``JUDGERL_NEUTRAL_VALUE``. ``JUDGERL_DEADLINE_MARGIN_S`` (default 10) is how long before the Lambda's own timeout
 the handler stops judging and answers, with the remaining samples unscored, rather than letting the whole batch
 time out. ``JUDGERL_LOG_LEVEL`` (default INFO) sets the level of the JSON lines written per sample.
@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from judgerl.errors import JudgerlError
-from judgerl.judges.spec import BuiltJudge, JudgeConfig, describe_validation_error
+from judgerl.errors import JudgerlError, describe_validation_error
+from judgerl.serve.config import BuiltJudge, ServeConfig
 from judgerl.serve.contract import RewardScorer, UnscoredPolicy
 from judgerl.serve.nova import nova_result, parse_lenient
 
@@ -38,7 +38,7 @@ DEFAULT_DEADLINE_MARGIN_S = 10.0
 
 @dataclass
 class LambdaSettings:
-    judge: JudgeConfig
+    judge: ServeConfig
     policy: UnscoredPolicy
     deadline_margin_s: float = DEFAULT_DEADLINE_MARGIN_S
 
@@ -52,7 +52,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LambdaSettings:
     relative = isinstance(rubric, str) and not rubric.startswith("s3://") and not Path(rubric).is_absolute()
     if relative and base is not None and isinstance(rubric, str):
         judge_defaults["rubric"] = str(base / rubric)  # bundled rubric paths are relative to the config file
-    judge = JudgeConfig.from_env(env, defaults=judge_defaults)
+    judge = ServeConfig.from_env(env, defaults=judge_defaults)
     policy_data = dict(file_data.get("policy", {}))
     if env.get("JUDGERL_UNSCORED"):
         policy_data["unscored"] = env["JUDGERL_UNSCORED"].strip()

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import judgerl
-from judgerl.judges.calibration import calibration_path
 from judgerl.errors import JudgerlError
-from judgerl.judges.spec import JudgeConfig
+from judgerl.judges.calibration import calibration_path
+from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import BUNDLED_CONFIG
 
@@ -47,7 +47,7 @@ class PackageReport:
 
 def build_lambda_zip(
     out: str | Path,
-    config: JudgeConfig,
+    config: ServeConfig,
     policy: UnscoredPolicy,
     *,
     install_dependencies: bool = True,

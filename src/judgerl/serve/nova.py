@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from judgerl.judges.spec import describe_validation_error
-from judgerl.serve.contract import RewardOutcome, SampleProblem, reference_text
+from judgerl.errors import describe_validation_error
 from judgerl.samples import Message, Sample, clean_text
+from judgerl.serve.contract import RewardOutcome, SampleProblem, reference_text
 
 
 class NovaMessage(BaseModel):

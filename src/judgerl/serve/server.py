@@ -28,8 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judgerl.aio import judge_executor
-from judgerl.judges.spec import BuiltJudge
 from judgerl.judges.pairwise_judge import PairwiseJudge, consistency_rate
+from judgerl.samples import PairSample, Sample
+from judgerl.serve.config import BuiltJudge
 from judgerl.serve.contract import (
     RewardOutcome,
     RewardScorer,
@@ -38,7 +39,6 @@ from judgerl.serve.contract import (
     cancel_pending,
     outcome_from_verdict,
 )
-from judgerl.samples import PairSample, Sample
 from judgerl.serve.metrics import Metrics
 from judgerl.serve.nova import NovaResult, NovaSample, nova_result, sample_from_nova
 from judgerl.serve.openrlhf import (

@@ -9,7 +9,7 @@ then works on the whole batch concurrently). ``custom_reward_function.reward_kwa
   with a judge built once per worker from the options below and the ``JUDGERL_*`` environment variables;
 - ``token`` (or the ``JUDGERL_SERVER_TOKEN`` environment variable), ``timeout_s``, ``batch_size``;
 - ``unscored`` (neutral|zero|error) and ``neutral_value``: the failure policy, the same as every other door;
-- any :class:`~judgerl.judges.spec.JudgeConfig` field for the in-process judge (``rubric``, ``backend``,
+- any :class:`~judgerl.serve.config.ServeConfig` field for the in-process judge (``rubric``, ``backend``,
   ``model``, ``mode``, ``rationales``, ``cache_path``, ``concurrency``, ...).
 
 verl does not pass the prompt to reward functions, so the judge reads it from ``extra_info`` (the first of
@@ -32,10 +32,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from judgerl.errors import JudgerlError
-from judgerl.judges.spec import BuiltJudge, JudgeConfig, describe_validation_error
-from judgerl.serve.contract import RewardOutcome, RewardScorer, UnscoredPolicy, finish, reference_text
+from judgerl.errors import JudgerlError, describe_validation_error
 from judgerl.samples import Message, Sample
+from judgerl.serve.config import BuiltJudge, ServeConfig
+from judgerl.serve.contract import RewardOutcome, RewardScorer, UnscoredPolicy, finish, reference_text
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger("judgerl.serve.verl")
@@ -124,7 +124,7 @@ def _policy(options: Mapping[str, Any]) -> UnscoredPolicy:
 
 
 def _local_scorer(options: Mapping[str, Any]) -> RewardScorer:
-    config = JudgeConfig.from_env(overrides=options)
+    config = ServeConfig.from_env(overrides=options)
     key = config.model_dump_json()
     with _local_lock:
         if key not in _local:

@@ -191,11 +191,15 @@ class VerdictStore(StoreQueries):
         with self._transaction() as db:
             db.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
 
-    def discard_after(self, run_id: int, step: int) -> None:
-        """Delete what was recorded after ``step`` (training resumed from a checkpoint at that step)."""
+    def discard_after(self, run_id: int, step: int) -> int:
+        """Delete what was recorded after ``step`` (training resumed from a checkpoint at that step); returns how
+        many verdicts (samples and pairs) were removed."""
+        removed = 0
         with self._transaction() as db:
             for table in ("samples", "pairs", "events"):
-                db.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", (run_id, step))
+                cursor = db.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", (run_id, step))
+                removed += cursor.rowcount if table != "events" else 0
+        return removed
 
     # ---- verdicts ------------------------------------------------------------------------------------
 

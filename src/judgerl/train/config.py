@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
-from judgerl.judges.rationales import RationalePolicy
+from judgerl.judges.spec import JudgeSpec
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -84,35 +84,16 @@ class DataConfig(_Section):
     )
 
 
-class JudgeConfig(_Section):
-    """The judge: a backend by name (``transformers``, ``openai``, ...) and its model; ``options`` go to the
-    backend's constructor as they are."""
+class TrainJudge(JudgeSpec):
+    """The judge: a :class:`~judgerl.judges.spec.JudgeSpec` (a backend by name, its model, ``options`` for the
+    backend's constructor as they are, mode, score, ...) plus training's own settings."""
 
-    backend: str = "transformers"
-    model: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-    mode: Literal["logprob", "generate"] = "logprob"
-    score: Literal["soft", "hard"] = "soft"
-    rationales: str = "failures"
-    concurrency: int = Field(default=4, gt=0)
-    cache: bool = True
-    max_new_tokens: int = Field(default=512, gt=0)
-    rationale_tokens: int = Field(default=96, gt=0)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    cache: bool = Field(default=True, description="Cache verdicts in the run folder (verdict_cache.db).")
     overlap: bool = Field(
         default=False,
         description="Start judging as soon as completions exist, while TRL computes log-probabilities. Helps with "
         "a remote judge and beta > 0; on one CPU the two compete for the same cores.",
     )
-
-    @field_validator("rationales")
-    @classmethod
-    def _rationales(cls, value: str) -> str:
-        try:
-            RationalePolicy.parse(value)
-        except JudgerlError as exc:
-            raise ValueError(str(exc).removeprefix("rationales: ")) from None
-        return value
 
 
 class PreferenceSettings(_Section):
@@ -172,7 +153,7 @@ class TrainConfig(_Section):
     threads: int | None = Field(default=None, gt=0, description="CPU threads for torch (default: torch's choice).")
     policy: PolicyConfig
     data: DataConfig
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    judge: TrainJudge = Field(default_factory=TrainJudge)
     reward: RewardConfig
     grpo: dict[str, Any] = Field(default_factory=dict)
     store: str | None = Field(default=None, description="Verdict store (SQLite); default <output_dir>/verdicts.sqlite")

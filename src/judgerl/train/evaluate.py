@@ -19,11 +19,11 @@ from judgerl.checks import gsm8k, ifeval
 from judgerl.errors import JudgerlError
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.samples import Message, Sample
+from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
 from judgerl.train.config import TrainConfig
 from judgerl.train.data import PromptRow, load_prompt_rows
-from judgerl.train.policy import build_backend, load_trained_policy
+from judgerl.train.policy import load_trained_policy
 from judgerl.train.rubrics import RubricJudges, criterion_name
-from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
 from judgerl.train.verdict_log import close_sink, finish_run, open_verdict_store
 from judgerl.verdicts import SampleVerdict
 
@@ -144,7 +144,7 @@ def evaluate(
     responses = generate(model, tokenizer, rows, tokens, batch_size)
     generated = time.perf_counter()
     owns_backend = backend is None
-    backend = backend or build_backend(config.judge)
+    backend = backend or config.judge.build_backend()
     try:
         judges = build_judge(config, backend)
         if isinstance(judges, PairwiseJudge):

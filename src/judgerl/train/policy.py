@@ -7,13 +7,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from judgerl.backends import JudgeBackend, create_backend
 from judgerl.errors import JudgerlError
-from judgerl.train.config import JudgeConfig, PolicyConfig
+from judgerl.train.config import PolicyConfig
 
 logger = logging.getLogger(__name__)
-
-_LOCAL_BACKENDS = {"transformers"}
 
 
 def resolve_model(name: str) -> str:
@@ -81,10 +78,3 @@ def load_trained_policy(path: str | Path, policy: PolicyConfig | None = None) ->
     except OSError as exc:
         raise JudgerlError(f"cannot load policy '{path}' ({str(exc).splitlines()[0]})") from None
     return model, load_tokenizer(resolved)
-
-
-def build_backend(judge: JudgeConfig) -> JudgeBackend:
-    if judge.model is None:
-        raise JudgerlError("judge.model: name the judge model (a catalog name, a folder or a served model name)")
-    model = resolve_model(judge.model) if judge.backend in _LOCAL_BACKENDS else judge.model
-    return create_backend(judge.backend, model=model, **judge.options)

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from judgerl.errors import JudgerlError
-from judgerl.rubric import Criterion, Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")

@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from judgerl.backends import JudgeBackend
-from judgerl.judges.cache import VerdictCache
 from judgerl.errors import JudgerlError
+from judgerl.judges.cache import VerdictCache
 from judgerl.judges.pairwise_judge import PairwiseJudge
-from judgerl.rubric import Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.rubric import Rubric
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
 from judgerl.train.collective import AccelerateCollective
 from judgerl.train.config import TrainConfig, dump_config
 from judgerl.train.data import load_prompt_rows, to_dataset
 from judgerl.train.metrics import UnscoredGuard
-from judgerl.train.policy import build_backend, load_policy
+from judgerl.train.policy import load_policy
 from judgerl.train.rewards import RewardPipeline
 from judgerl.train.rubrics import RubricJudges
 from judgerl.train.verdict_log import VerdictSink, close_sink, discard_after, finish_run, open_verdict_store
@@ -114,30 +114,13 @@ def build_judge(config: TrainConfig, backend: JudgeBackend) -> RubricJudges | Pa
     cache = VerdictCache(config.run_dir / "verdict_cache.db") if judge.cache else None
     if config.reward.kind == "preference":
         settings = config.reward.preference
-        return PairwiseJudge(
-            backend,
-            instructions=settings.instructions,
-            tie_margin=settings.tie_margin,
-            rationales=judge.rationales,
-            cache=cache,
-            rationale_tokens=judge.rationale_tokens,
-            concurrency=judge.concurrency,
+        return judge.model_copy(update={"tie_margin": settings.tie_margin}).pairwise_judge(
+            backend, instructions=settings.instructions, cache=cache
         )
     base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
 
     def make(rubric: Rubric) -> RubricJudge:
-        return RubricJudge(
-            rubric,
-            backend,
-            mode=judge.mode,
-            score=judge.score,
-            rationales=judge.rationales,
-            thresholds=judge.thresholds or None,
-            cache=cache,
-            max_new_tokens=judge.max_new_tokens,
-            rationale_tokens=judge.rationale_tokens,
-            concurrency=judge.concurrency,
-        )
+        return judge.rubric_judge(rubric, backend, cache=cache)
 
     return RubricJudges(
         make, base=base, row_key=config.reward.row_criteria, name=config.name, instructions=config.reward.instructions
@@ -244,7 +227,7 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     elif main_process and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()
     owns_backend = backend is None
-    backend = backend or build_backend(config.judge)
+    backend = backend or config.judge.build_backend()
     try:
         judge = build_judge(config, backend)
         arguments = grpo_arguments(config, reward_weights(config))

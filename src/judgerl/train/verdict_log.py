@@ -97,8 +97,7 @@ class StoreAdapter:
         self.store.record_pairs(self._run(run_id), step, pairs, verdicts)
 
     def discard_after(self, run_id: str, step: int) -> int:
-        self.store.discard_after(self._run(run_id), step)
-        return -1  # the store does not say how many
+        return int(self.store.discard_after(self._run(run_id), step))
 
     def finish_run(self, run_id: str) -> None:
         self.store.finish_run(self._run(run_id))

@@ -29,8 +29,8 @@ from judgerl.backends.base import JudgeBackend
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import fit_threshold
 from judgerl.judges.injection import detect
+from judgerl.judges.spec import JudgeSpec
 from judgerl.rubric import Rubric
-from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import LabelledSample, Sample
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.loaders import restrict
@@ -115,14 +115,8 @@ def run_injection(
         for item, name in chosen:
             by_criterion[name].append((item, name))
         for name, members in by_criterion.items():
-            judge = RubricJudge(
-                restrict(rubric, [name]),
-                backend,
-                rationales="none",
-                defences=defended,
-                concurrency=concurrency,
-                cache=cache,
-            )
+            spec = JudgeSpec(rationales="none", defences=defended, concurrency=concurrency)
+            judge = spec.rubric_judge(restrict(rubric, [name]), backend, cache=cache)
             samples, keys = [], []
             for item, _ in members:
                 for variant, text in variants[(item.id, name)].items():
@@ -171,10 +165,8 @@ def fit_thresholds(
             rows = [s for s in labelled if name in s.labels]
             if len({s.labels[name] for s in rows}) < 2:
                 continue
-            judge = RubricJudge(
-                restrict(rubric, [name]), backend, rationales="none", defences=defended, concurrency=concurrency,
-                cache=cache,
-            )  # fmt: skip
+            spec = JudgeSpec(rationales="none", defences=defended, concurrency=concurrency)
+            judge = spec.rubric_judge(restrict(rubric, [name]), backend, cache=cache)
             scores, labels = [], []
             for sample, verdict in zip(rows, judge.judge(list(rows), progress), strict=True):
                 p = verdict.criteria[0].p_pass if verdict.criteria else None

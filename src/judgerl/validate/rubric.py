@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict
 
 from judgerl.backends.base import JudgeBackend
 from judgerl.judges.cache import VerdictCache
-from judgerl.validate.thresholds import contextual_thresholds
 from judgerl.judges.calibration import fit_threshold
 from judgerl.judges.prompts import nonce_key
-from judgerl.rubric import Rubric
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.spec import JudgeSpec
+from judgerl.rubric import Rubric
 from judgerl.samples import LabelledSample
 from judgerl.validate.loaders import restrict
 from judgerl.validate.metrics import (
@@ -43,6 +43,7 @@ from judgerl.validate.metrics import (
     select,
     shift_to_threshold,
 )
+from judgerl.validate.thresholds import contextual_thresholds
 from judgerl.verdicts import SampleVerdict
 
 Mode = Literal["logprob", "generate"]
@@ -299,15 +300,10 @@ class RubricValidation:
         self.concurrency = concurrency
 
     def judge_for(self, names: Sequence[str], mode: Mode | None = None, cache: bool = True) -> RubricJudge:
-        return RubricJudge(
-            restrict(self.rubric, tuple(names)),
-            self.backend,
-            mode=mode or self.mode,
-            rationales="none",
-            cache=self.cache if cache else None,
-            reason_first=self.reason_first,
-            concurrency=self.concurrency,
+        spec = JudgeSpec(
+            mode=mode or self.mode, rationales="none", reason_first=self.reason_first, concurrency=self.concurrency
         )
+        return spec.rubric_judge(restrict(self.rubric, tuple(names)), self.backend, cache=self.cache if cache else None)
 
     def _judge_grouped(
         self,

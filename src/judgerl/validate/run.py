@@ -13,13 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from judgerl.judges.cache import VerdictCache
 from judgerl.errors import JudgerlError
-from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.cache import VerdictCache
 from judgerl.rubric import Rubric
 from judgerl.validate import page
 from judgerl.validate.attacks import ATTACKS
-from judgerl.validate.config import BackendPool, JudgeConfig
+from judgerl.validate.config import BackendPool, JudgeVariant
 from judgerl.validate.injection_suite import (
     InjectionReport,
     clean_responses,
@@ -68,7 +67,7 @@ class Summary(BaseModel):
     kind: str
     command: str
     data: dict[str, str]
-    configs: list[JudgeConfig]
+    configs: list[JudgeVariant]
     reports: list[PairwiseReport | RubricReport | InjectionReport]
     comparison: dict[str, Estimate] | None = None
     elapsed_s: float
@@ -93,13 +92,13 @@ def _finish(out_dir: Path, summary: Summary, comparison_html: str = "") -> Summa
     return summary
 
 
-def _configs(base: JudgeConfig, compare: str | None) -> list[JudgeConfig]:
+def _configs(base: JudgeVariant, compare: str | None) -> list[JudgeVariant]:
     return [base] if not compare else [base, base.with_overrides(compare)]
 
 
 def validate_pairwise(
     path: Path,
-    base: JudgeConfig,
+    base: JudgeVariant,
     compare: str | None,
     options: ValidationOptions,
     pool: BackendPool,
@@ -116,7 +115,8 @@ def validate_pairwise(
     records, reports, seconds = [], [], []
     cache = _cache(options)
     for index, config in enumerate(configs, start=1):
-        judge = PairwiseJudge(pool.get(config), cache=cache, concurrency=options.concurrency)
+        spec = config.spec(rationales="none", concurrency=options.concurrency)
+        judge = spec.pairwise_judge(pool.get(config), cache=cache)
         judged_at = time.perf_counter()
         rows = run_pairwise(judge, pairs, progress)
         seconds.append(round(time.perf_counter() - judged_at, 1))
@@ -149,7 +149,7 @@ def validate_pairwise(
 def validate_rubric(
     rubric_path: Path,
     labels_path: Path,
-    base: JudgeConfig,
+    base: JudgeVariant,
     compare: str | None,
     options: ValidationOptions,
     pool: BackendPool,
@@ -225,7 +225,7 @@ def _calibration(
 def validate_injection(
     rubric_path: Path,
     labels_path: Path,
-    base: JudgeConfig,
+    base: JudgeVariant,
     compare: str | None,
     options: ValidationOptions,
     pool: BackendPool,

@@ -8,8 +8,8 @@ import logging
 import statistics
 from collections.abc import Sequence
 
-from judgerl.judges.calibration import CONTENT_FREE_RESPONSES, Threshold, balanced_accuracy, fit_threshold
 from judgerl.errors import JudgerlError
+from judgerl.judges.calibration import CONTENT_FREE_RESPONSES, Threshold, balanced_accuracy, fit_threshold
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import LabelledSample, Sample
 

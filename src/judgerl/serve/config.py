@@ -1,0 +1,231 @@
+"""ServeConfig: a judge spec (:mod:`judgerl.serve.config`) plus the rubric to serve, from code, a file or env vars.
+
+The serving doors (HTTP server, Lambda, verl) build their judge from one of these, so a rubric and judge behave
+the same behind every door; with no JUDGERL_MODEL the transformers backend runs the catalog's default judge, as
+the CLI does. Environment variables (for the Lambda and for verl workers)::
+
+    JUDGERL_RUBRIC            rubric path (relative paths also tried under $LAMBDA_TASK_ROOT) or s3://bucket/key
+    JUDGERL_PAIRWISE          1/true to also build the pairwise judge
+    JUDGERL_BACKEND           backend name, or 'package.module:Factory' for a backend of your own
+    JUDGERL_MODEL             the judge model (passed to the backend as model=...)
+    JUDGERL_REGION            AWS region (bedrock falls back to AWS_REGION, which Lambda sets)
+    JUDGERL_BACKEND_OPTIONS   JSON object of further backend options
+    JUDGERL_MODE              logprob | generate
+    JUDGERL_SCORE             soft | hard
+    JUDGERL_RATIONALES        none | failures | all | sample:<fraction>
+    JUDGERL_CACHE             SQLite verdict cache path
+    JUDGERL_CONCURRENCY       samples judged at once
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from judgerl.backends.base import JudgeBackend
+from judgerl.errors import JudgerlError, RubricError, describe_validation_error
+from judgerl.judges.cache import VerdictCache
+from judgerl.judges.calibration import calibration_path
+from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.rationales import RationalePolicy
+from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.spec import JudgeSpec
+from judgerl.rubric import Rubric
+
+logger = logging.getLogger(__name__)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ServeConfig(JudgeSpec):
+    """A judge spec plus what the serving doors judge with it: the rubric, and whether to judge pairs too."""
+
+    rubric: str = Field(description="Rubric file (YAML/JSON) or s3://bucket/key.")
+    pairwise: bool = Field(default=False, description="Also build a pairwise judge (needs token probabilities).")
+
+    @field_validator("rationales")
+    @classmethod
+    def _rationales_valid(cls, value: str) -> str:
+        """Serving names the policy the way it is logged and bundled: normalised (``sample:0.50`` -> ``sample:0.5``)."""
+        try:
+            return str(RationalePolicy.parse(value))
+        except JudgerlError as exc:
+            raise ValueError(str(exc)) from None
+
+    # ---- loading -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "judge config") -> ServeConfig:
+        """Validate a mapping; a bad field is a JudgerlError naming the source and the field."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise JudgerlError(f"{source}: {describe_validation_error(exc)}") from None
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> ServeConfig:
+        """``defaults`` (e.g. a config bundled in the Lambda zip), then JUDGERL_* environment variables, then
+        ``overrides`` (arguments given in code, e.g. verl's reward_kwargs)."""
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = dict(defaults or {})
+        for name, (field, kind) in ENV_VARS.items():
+            if name in env:
+                data[field] = _parse_env(name, env[name], kind)
+        data.update(overrides or {})
+        if not data.get("rubric"):
+            raise JudgerlError("JUDGERL_RUBRIC is not set: point it at a rubric file in the package or an s3:// URI")
+        region_given = data.get("region") or (data.get("backend_options") or data.get("options") or {}).get("region")
+        if not region_given and data.get("backend") == "bedrock":
+            data["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        return cls.from_mapping(data, source="JUDGERL_* environment")
+
+    # ---- building ------------------------------------------------------------------------------------------
+
+    def load_rubric(self) -> Rubric:
+        return load_rubric(self.rubric)
+
+    def build(self) -> BuiltJudge:
+        """Load the rubric, create the backend once, and build the judge(s) on it."""
+        rubric = self.load_rubric()
+        backend = self.build_backend()
+        cache = self.open_cache()
+        rubric_judge = self.rubric_judge(rubric, backend, cache=cache)
+        pairwise_judge = None
+        if self.pairwise:
+            pairwise_judge = self.pairwise_judge(backend, instructions=rubric.instructions, cache=cache)
+        return BuiltJudge(self, rubric, backend, rubric_judge, pairwise_judge, cache)
+
+
+@dataclass
+class BuiltJudge:
+    """A config's rubric, backend and judges, sharing one backend and one cache."""
+
+    config: ServeConfig
+    rubric: Rubric
+    backend: JudgeBackend
+    rubric_judge: RubricJudge
+    pairwise_judge: PairwiseJudge | None
+    cache: VerdictCache | None
+
+    def close(self) -> None:
+        self.backend.close()
+        if self.cache is not None:
+            self.cache.close()
+
+
+# ---- environment parsing -----------------------------------------------------------------------------------
+
+#: environment variable -> (ServeConfig field, how to parse it)
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "JUDGERL_RUBRIC": ("rubric", "str"),
+    "JUDGERL_PAIRWISE": ("pairwise", "bool"),
+    "JUDGERL_BACKEND": ("backend", "str"),
+    "JUDGERL_MODEL": ("model", "str"),
+    "JUDGERL_REGION": ("region", "str"),
+    "JUDGERL_BACKEND_OPTIONS": ("backend_options", "json"),
+    "JUDGERL_MODE": ("mode", "str"),
+    "JUDGERL_SCORE": ("score", "str"),
+    "JUDGERL_RATIONALES": ("rationales", "str"),
+    "JUDGERL_CACHE": ("cache_path", "str"),
+    "JUDGERL_CONCURRENCY": ("concurrency", "int"),
+    "JUDGERL_TIE_MARGIN": ("tie_margin", "float"),
+}
+
+
+def _parse_env(name: str, raw: str, kind: str) -> Any:
+    value = raw.strip()
+    if kind == "bool":
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise JudgerlError(f"{name}={raw!r}: expected 1/0, true/false, yes/no")
+    if kind == "int":
+        try:
+            return int(value)
+        except ValueError:
+            raise JudgerlError(f"{name}={raw!r}: expected a whole number") from None
+    if kind == "float":
+        try:
+            return float(value)
+        except ValueError:
+            raise JudgerlError(f"{name}={raw!r}: expected a number") from None
+    if kind == "json":
+        try:
+            parsed = json.loads(value) if value else {}
+        except json.JSONDecodeError as exc:
+            raise JudgerlError(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(parsed, dict):
+            raise JudgerlError(f'{name}: expected a JSON object such as {{"max_input_tokens": 4096}}')
+        return parsed
+    return value or None
+
+
+# ---- rubric sources ----------------------------------------------------------------------------------------
+
+
+def load_rubric(location: str) -> Rubric:
+    """A rubric from a file path or an s3:// URI. Relative paths are also tried under $LAMBDA_TASK_ROOT, where a
+    Lambda zip's files live."""
+    if location.startswith("s3://"):
+        return Rubric.load(fetch_s3_rubric(location))
+    path = Path(location).expanduser()
+    if not path.is_absolute() and not path.exists():
+        task_root = os.environ.get("LAMBDA_TASK_ROOT")
+        if task_root and (Path(task_root) / path).exists():
+            path = Path(task_root) / path
+    return Rubric.load(path)
+
+
+def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None = None) -> Path:
+    """Download an S3 rubric (and its calibration file, when there is one) into a local cache directory.
+
+    Lambda keeps /tmp between warm invocations, so a rubric is fetched once per container."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key or key.endswith("/"):
+        raise RubricError(f"{uri}: an S3 rubric URI must look like s3://bucket/path/rubric.yaml")
+    root = Path(cache_dir or Path(tempfile.gettempdir()) / "judgerl-rubrics")
+    local = root / hashlib.sha256(uri.encode()).hexdigest()[:16] / Path(key).name
+    if local.exists():
+        return local
+    if client is None:
+        try:
+            import boto3
+        except ImportError:
+            raise JudgerlError(f"{uri}: reading a rubric from S3 needs boto3: pip install 'judgerl[bedrock]'") from None
+        client = boto3.client("s3")
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_bytes(_s3_get(client, bucket, key, uri, required=True) or b"")
+    sidecar_key = str(Path(key).with_name(calibration_path(key).name))
+    sidecar = _s3_get(client, bucket, sidecar_key, uri, required=False)
+    if sidecar is not None:
+        calibration_path(local).write_bytes(sidecar)
+    logger.info("fetched rubric %s into %s", uri, local)
+    return local
+
+
+def _s3_get(client: Any, bucket: str, key: str, uri: str, required: bool) -> bytes | None:
+    try:
+        body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+    except Exception as exc:  # botocore raises many types; all mean "cannot read it"
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        if not required and code in {"NoSuchKey", "404", "NotFound", "AccessDenied", "403"}:
+            return None
+        hint = "check the URI and the role's s3:GetObject permission"
+        raise RubricError(f"{uri}: cannot read s3://{bucket}/{key} ({code}); {hint}") from None
