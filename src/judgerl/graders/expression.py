@@ -30,8 +30,7 @@ _BINARY: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
-    ast.BitXor: operator.pow,  # '^'
-    ast.Pow: operator.pow,  # '**'
+    ast.Pow: operator.pow,  # '^' (written '**' before parsing) or '**'
 }
 _UNARY: dict[type[ast.unaryop], Callable[[float], float]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 MAX_LENGTH = 2000
@@ -52,7 +51,8 @@ class Formula:
         if len(text) > MAX_LENGTH:
             raise FormulaError(f"longer than {MAX_LENGTH} characters")
         try:
-            tree = ast.parse(text.strip(), mode="eval")
+            # '^' is a power with a power's precedence: Python would parse it as xor, below + and -
+            tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
         except SyntaxError as exc:
             raise FormulaError(f"does not parse ({exc.msg} at column {exc.offset})") from None
         self.text = text

@@ -59,6 +59,8 @@ def lookup(context: dict[str, Any], expression: str) -> Any:
     value: Any = context.get(namespace)
     walked = namespace
     for segment in segments:
+        if value is None:
+            raise TemplateError(f"'{{{{ {expression} }}}}': {walked} is empty (null)")
         if isinstance(value, dict) and not isinstance(segment, int) and segment in value:
             value = value[segment]
         elif isinstance(value, dict) and isinstance(segment, int) and str(segment) in value:
