@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -42,8 +42,14 @@ def _wordnet_available() -> bool:
 
 
 def _grader(metric: str, **extra: Any) -> Grader:
-    spec = {"type": "text_similarity", "name": metric, "input": "{{ sample.output_text }}",
-            "reference": "{{ item.reference }}", "evaluation_metric": metric, **extra}
+    spec = {
+        "type": "text_similarity",
+        "name": metric,
+        "input": "{{ sample.output_text }}",
+        "reference": "{{ item.reference }}",
+        "evaluation_metric": metric,
+        **extra,
+    }
     return Grader(parse_spec(spec))
 
 
@@ -93,8 +99,8 @@ def test_meteor_without_wordnet_is_unscored_with_the_fix(monkeypatch: pytest.Mon
 
 
 class _Embeddings(BaseHTTPRequestHandler):
-    vectors = {"cat": [1.0, 0.0, 0.0], "kitten": [1.0, 1.0, 0.0]}
-    seen: list[tuple[str, dict[str, Any]]] = []
+    vectors: ClassVar[dict[str, list[float]]] = {"cat": [1.0, 0.0, 0.0], "kitten": [1.0, 1.0, 0.0]}
+    seen: ClassVar[list[tuple[str, dict[str, Any]]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -128,8 +134,15 @@ def embeddings_url() -> Iterator[str]:
 
 def test_cosine_through_embeddings_endpoint(embeddings_url: str) -> None:
     embedder = HttpEmbedder(embeddings_url, model="embed-small")
-    spec = parse_spec({"type": "text_similarity", "name": "cos", "input": "{{ sample.output_text }}",
-                       "reference": "{{ item.reference }}", "evaluation_metric": "cosine"})
+    spec = parse_spec(
+        {
+            "type": "text_similarity",
+            "name": "cos",
+            "input": "{{ sample.output_text }}",
+            "reference": "{{ item.reference }}",
+            "evaluation_metric": "cosine",
+        }
+    )
     grader = Grader(spec, embedder=embedder)
     assert grader.grade({"reference": "kitten"}, "cat").reward == pytest.approx(2**-0.5)
     path, body = _Embeddings.seen[0]

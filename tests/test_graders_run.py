@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import ScriptedBackend
 
+from fakes import ScriptedBackend
 from judgerl.backends import JudgePrompt, create_backend, register_backend
 from judgerl.graders import Grader, PythonLimits, load_grader, parse_spec
 from judgerl.testing.stub_server import StubChatServer
@@ -18,8 +18,17 @@ DATA = Path(__file__).parent / "data" / "graders"
 
 
 def _check(operation: str, reference: str) -> Grader:
-    return Grader(parse_spec({"type": "string_check", "name": "c", "input": "{{ sample.output_text }}",
-                              "reference": reference, "operation": operation}))
+    return Grader(
+        parse_spec(
+            {
+                "type": "string_check",
+                "name": "c",
+                "input": "{{ sample.output_text }}",
+                "reference": reference,
+                "operation": operation,
+            }
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,12 +72,27 @@ def test_multi_with_functions_and_an_unused_unscored_sub_grader() -> None:
         "type": "multi",
         "name": "weighted",
         "graders": {
-            "exact": {"type": "string_check", "name": "exact", "input": "{{ sample.output_text }}",
-                      "reference": "{{ item.answer }}", "operation": "eq"},
-            "close": {"type": "text_similarity", "name": "close", "input": "{{ sample.output_text }}",
-                      "reference": "{{ item.answer }}", "evaluation_metric": "rouge_1"},
-            "unused": {"type": "string_check", "name": "unused", "input": "{{ item.nothing }}",
-                       "reference": "x", "operation": "eq"},
+            "exact": {
+                "type": "string_check",
+                "name": "exact",
+                "input": "{{ sample.output_text }}",
+                "reference": "{{ item.answer }}",
+                "operation": "eq",
+            },
+            "close": {
+                "type": "text_similarity",
+                "name": "close",
+                "input": "{{ sample.output_text }}",
+                "reference": "{{ item.answer }}",
+                "evaluation_metric": "rouge_1",
+            },
+            "unused": {
+                "type": "string_check",
+                "name": "unused",
+                "input": "{{ item.nothing }}",
+                "reference": "x",
+                "operation": "eq",
+            },
         },
         "calculate_output": "max(exact, 0.5 * close ^ 2) - 0.1 * floor(exact)",
     }
@@ -92,9 +116,11 @@ def test_python_graders_from_the_guide() -> None:
     from rapidfuzz import fuzz, utils
 
     expected = fuzz.WRatio("fuzzy wuzzy was a bear", "fuzzy wuzzy was a bare", processor=utils.default_process) / 100
-    reward = load_grader(DATA / "python_rapidfuzz.json").grade(
-        {"reference_answer": "fuzzy wuzzy was a bare"}, "fuzzy wuzzy was a bear"
-    ).reward
+    reward = (
+        load_grader(DATA / "python_rapidfuzz.json")
+        .grade({"reference_answer": "fuzzy wuzzy was a bare"}, "fuzzy wuzzy was a bear")
+        .reward
+    )
     assert reward == pytest.approx(expected) and 0.5 < expected < 1.0
 
 
@@ -178,9 +204,14 @@ def test_score_model_range_and_pass_threshold() -> None:
 
 
 def test_label_model_example_through_a_scripted_backend() -> None:
-    replies = {"great": '{"steps": [{"description": "tone", "conclusion": "upbeat"}], "result": "positive"}',
-               "fine": "neutral", "odd": '{"result": "angry"}'}
-    backend = ScriptedBackend(reply=lambda prompt: next(v for k, v in replies.items() if f"Statement: {k}" in prompt.user))
+    replies = {
+        "great": '{"steps": [{"description": "tone", "conclusion": "upbeat"}], "result": "positive"}',
+        "fine": "neutral",
+        "odd": '{"result": "angry"}',
+    }
+    backend = ScriptedBackend(
+        reply=lambda prompt: next(v for k, v in replies.items() if f"Statement: {k}" in prompt.user)
+    )
     grader = load_grader(DATA / "label_model.json", backend=backend)
     great = grader.grade({"response": "great"}, "")
     assert (great.reward, great.passed, great.rationale) == (1.0, True, "tone: upbeat")
@@ -222,8 +253,17 @@ def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 
 def test_cli_run_multi_over_both_row_shapes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    code = _main(monkeypatch, "graders", "run", "--grader", str(DATA / "multi.json"),
-                 "--input", str(DATA / "rows.jsonl"), "--output", str(out))
+    code = _main(
+        monkeypatch,
+        "graders",
+        "run",
+        "--grader",
+        str(DATA / "multi.json"),
+        "--input",
+        str(DATA / "rows.jsonl"),
+        "--output",
+        str(out),
+    )
     assert code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a", "b", "c", "d"]
@@ -241,14 +281,35 @@ def test_cli_run_model_grader_with_backend_options(monkeypatch: pytest.MonkeyPat
 
     register_backend("graders-scripted", factory)
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("\n".join(json.dumps(r) for r in (
-        {"item": {"reference_answer": "Paris"}, "model_sample": "Paris"},
-        {"id": "s1", "prompt": "Capital of France?", "response": "other", "reference": "Paris",
-         "metadata": {"reference_answer": "Paris"}},
-    )))
+    rows.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in (
+                {"item": {"reference_answer": "Paris"}, "model_sample": "Paris"},
+                {
+                    "id": "s1",
+                    "prompt": "Capital of France?",
+                    "response": "other",
+                    "reference": "Paris",
+                    "metadata": {"reference_answer": "Paris"},
+                },
+            )
+        )
+    )
     out = tmp_path / "out.jsonl"
-    code = _main(monkeypatch, "graders", "run", "--grader", str(DATA / "score_model.json"), "--input", str(rows),
-                 "--output", str(out), "--backend", "graders-scripted")
+    code = _main(
+        monkeypatch,
+        "graders",
+        "run",
+        "--grader",
+        str(DATA / "score_model.json"),
+        "--input",
+        str(rows),
+        "--output",
+        str(out),
+        "--backend",
+        "graders-scripted",
+    )
     assert code == 0
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert results[0] == {"id": "1", "reward": 0.8, "rationale": "compare: same city"}
@@ -256,8 +317,9 @@ def test_cli_run_model_grader_with_backend_options(monkeypatch: pytest.MonkeyPat
     assert built[0]["model"] == "o4-mini-2025-04-16"  # no --model: the grader's own model
 
 
-def test_cli_run_bad_rows_and_bad_grader_exit_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_bad_rows_and_bad_grader_exit_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"foo": 1}\n')
     code = _main(monkeypatch, "graders", "run", "--grader", str(DATA / "multi.json"), "--input", str(rows))

@@ -39,24 +39,53 @@ def _error(data: object) -> str:
         ({"type": "string_check", "input": "a", "reference": "b", "operation": "contains"}, "field 'operation'"),
         ({"type": "string_check", "input": "a", "operation": "eq"}, "field 'reference' is missing"),
         ({"type": "string_check", "input": "a", "reference": "b", "operation": "eq", "opration": 1}, "'opration'"),
-        ({"type": "text_similarity", "input": "a", "reference": "b", "evaluation_metric": "rouge_6"}, "evaluation_metric"),
+        (
+            {"type": "text_similarity", "input": "a", "reference": "b", "evaluation_metric": "rouge_6"},
+            "evaluation_metric",
+        ),
         ({"type": "string_check", "input": "{{ items.x }}", "reference": "b", "operation": "eq"}, "field 'input'"),
         ({"type": "string_check", "input": "{{ item }}", "reference": "b", "operation": "eq"}, "name a variable"),
         ({"type": "score_model", "input": [], "model": "m"}, "field 'input'"),
-        ({"type": "score_model", "input": [{"role": "user", "content": "x"}], "model": "m", "range": [1, 0]}, "'range'"),
         (
-            {"type": "label_model", "input": [{"role": "user", "content": "x"}], "model": "m", "labels": ["a", "b"],
-             "passing_labels": ["c"]},
+            {"type": "score_model", "input": [{"role": "user", "content": "x"}], "model": "m", "range": [1, 0]},
+            "'range'",
+        ),
+        (
+            {
+                "type": "label_model",
+                "input": [{"role": "user", "content": "x"}],
+                "model": "m",
+                "labels": ["a", "b"],
+                "passing_labels": ["c"],
+            },
             "passing_labels",
         ),
         ({"type": "python", "source": "def grade(sample, item):\n  return (("}, "field 'source': is not valid Python"),
         ({"type": "python", "source": "x = 1"}, "grade(sample, item)"),
-        ({"type": "multi", "graders": {"a": {"type": "string_check", "input": "x", "reference": "y",
-                                             "operation": "eq"}}, "calculate_output": "a + b"}, "'b' is not a sub-grader"),
-        ({"type": "multi", "graders": {"a": {"type": "string_check", "input": "x", "reference": "y",
-                                             "operation": "eq"}}, "calculate_output": "__import__('os')"}, "calculate_output"),
-        ({"type": "multi", "graders": {"a": {"type": "multi", "graders": {}, "calculate_output": "1"}},
-          "calculate_output": "a"}, "graders.a.type"),
+        (
+            {
+                "type": "multi",
+                "graders": {"a": {"type": "string_check", "input": "x", "reference": "y", "operation": "eq"}},
+                "calculate_output": "a + b",
+            },
+            "'b' is not a sub-grader",
+        ),
+        (
+            {
+                "type": "multi",
+                "graders": {"a": {"type": "string_check", "input": "x", "reference": "y", "operation": "eq"}},
+                "calculate_output": "__import__('os')",
+            },
+            "calculate_output",
+        ),
+        (
+            {
+                "type": "multi",
+                "graders": {"a": {"type": "multi", "graders": {}, "calculate_output": "1"}},
+                "calculate_output": "a",
+            },
+            "graders.a.type",
+        ),
         ({"type": "regex"}, "field 'type'"),
         ([1, 2], "must be a JSON object"),
     ],
@@ -108,7 +137,9 @@ def test_templates_nested_access_and_missing_variables() -> None:
 
 
 def test_formula_allow_list_and_operators() -> None:
-    formula = Formula("0.5 * a + b ^ 2 - max(a, b) / 4 + sqrt(abs(-4)) + floor(1.7) + ceil(0.2) + log(exp(1))", {"a", "b"})
+    formula = Formula(
+        "0.5 * a + b ^ 2 - max(a, b) / 4 + sqrt(abs(-4)) + floor(1.7) + ceil(0.2) + log(exp(1))", {"a", "b"}
+    )
     assert formula.evaluate({"a": 1.0, "b": 3.0}) == pytest.approx(0.5 + 9 - 0.75 + 2 + 1 + 1 + 1)
     assert Formula("min(a, 1)", {"a"}).evaluate({"a": 0.25}) == 0.25
     for bad in ("a.__class__", "[a]", "a if a else 1", "open('x')", "a < 1", "'x'", "lambda: 1", "a % 2"):
@@ -123,11 +154,25 @@ def test_formula_allow_list_and_operators() -> None:
 
 
 def test_convert_string_check_to_regex_check_and_others_have_none() -> None:
-    spec = parse_spec({"type": "string_check", "name": "says paris", "input": "{{ sample.output_text }}",
-                       "reference": "Paris.", "operation": "ilike"})
+    spec = parse_spec(
+        {
+            "type": "string_check",
+            "name": "says paris",
+            "input": "{{ sample.output_text }}",
+            "reference": "Paris.",
+            "operation": "ilike",
+        }
+    )
     check = convert(spec).equivalent["reward"]["checks"][0]  # type: ignore[index]
-    assert check == {"name": "says_paris", "type": "regex", "role": "reward", "pattern": r"Paris\.",
-                     "must_match": True, "ignore_case": True, "multiline": False}
+    assert check == {
+        "name": "says_paris",
+        "type": "regex",
+        "role": "reward",
+        "pattern": r"Paris\.",
+        "must_match": True,
+        "ignore_case": True,
+        "multiline": False,
+    }
     assert convert(load_spec(DATA / "string_check.json")).equivalent is None  # per-row reference
     for name in ("score_model.json", "label_model.json", "python.json", "multi.json", "text_similarity.json"):
         conversion = convert(load_spec(DATA / name))

@@ -17,7 +17,7 @@ from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL, HttpEmbedder
 from judgerl.graders.grader import Grader
 from judgerl.graders.python_runner import PythonLimits
 from judgerl.graders.rows import GradeRow, read_rows
-from judgerl.graders.spec import GraderSpec, TextSimilaritySpec, load_spec, model_specs
+from judgerl.graders.spec import GraderSpec, MultiSpec, TextSimilaritySpec, load_spec, model_specs
 
 
 @click.group("graders")
@@ -46,7 +46,7 @@ def convert(grader_path: Path) -> None:
 
 
 def _uses_cosine(spec: GraderSpec) -> bool:
-    leaves = list(spec.graders.values()) if spec.type == "multi" else [spec]  # type: ignore[union-attr]
+    leaves = list(spec.graders.values()) if isinstance(spec, MultiSpec) else [spec]
     return any(isinstance(leaf, TextSimilaritySpec) and leaf.evaluation_metric == "cosine" for leaf in leaves)
 
 
@@ -120,11 +120,15 @@ def run(
     unscored = sum(1 for r in results if r.reward is None)
     scored = [r.reward for r in results if r.reward is not None]
     mean = f", mean reward {sum(scored) / len(scored):.4f}" if scored else ""
-    click.echo(f"graded {len(results)} rows with {spec.type} grader '{grader.name}': {unscored} unscored{mean}", err=True)
+    click.echo(
+        f"graded {len(results)} rows with {spec.type} grader '{grader.name}': {unscored} unscored{mean}", err=True
+    )
 
 
 def _write(rows: list[GradeRow], results: list[dict[str, Any]], output_path: Path | None) -> None:
-    lines = [json.dumps({"id": row.id, **result}, ensure_ascii=False) for row, result in zip(rows, results, strict=True)]
+    lines = [
+        json.dumps({"id": row.id, **result}, ensure_ascii=False) for row, result in zip(rows, results, strict=True)
+    ]
     text = "".join(line + "\n" for line in lines)
     if output_path is None:
         sys.stdout.write(text)

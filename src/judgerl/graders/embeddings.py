@@ -59,7 +59,9 @@ class HttpEmbedder:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                response = await client.post(self.url, json={"model": self.model, "input": list(texts)}, headers=headers)
+                response = await client.post(
+                    self.url, json={"model": self.model, "input": list(texts)}, headers=headers
+                )
         except httpx.HTTPError as exc:
             raise EmbeddingError(f"embeddings request to {self.url} failed: {type(exc).__name__}") from None
         if response.status_code != 200:

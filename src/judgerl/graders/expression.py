@@ -106,6 +106,7 @@ class Formula:
 
     def _eval(self, node: ast.AST, values: Mapping[str, float]) -> Any:
         if isinstance(node, ast.Constant):
+            assert isinstance(node.value, int | float)  # _check allowed numbers only
             return float(node.value)
         if isinstance(node, ast.Name):
             return float(values[node.id])

@@ -95,14 +95,53 @@ def lexical_similarity(metric: str, text: str, reference: str) -> float:
 # ---- WordNet for meteor --------------------------------------------------------------------------------------
 
 #: WordNet 3.0's lexicographer files (its 'lexnames' file), which Debian's wordnet-base package leaves out
-_LEXNAMES = (
-    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body noun.cognition "
-    "noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive noun.object "
-    "noun.person noun.phenomenon noun.plant noun.possession noun.process noun.quantity noun.relation noun.shape "
-    "noun.state noun.substance noun.time verb.body verb.change verb.cognition verb.communication verb.competition "
-    "verb.consumption verb.contact verb.creation verb.emotion verb.motion verb.perception verb.possession "
-    "verb.social verb.stative verb.weather adj.ppl"
-).split()
+_LEXNAMES = [
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
+    "adj.ppl",
+]
 _LEX_KIND = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 WORDNET_HELP = (
@@ -142,7 +181,7 @@ def wordnet() -> Any:
 
 
 def _reader(base: type) -> type:
-    class WordNet30Reader(base):  # type: ignore[misc,valid-type]
+    class WordNet30Reader(base):
         """The files are WordNet 3.0 itself: no mapping from nltk's 'wordnet' corpus (absent here) is needed."""
 
         def map_wn(self, version: str = "wordnet") -> None:

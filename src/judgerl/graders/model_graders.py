@@ -15,6 +15,7 @@ unscored with the reason, where OpenAI scores a grader error 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -113,15 +114,15 @@ def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict
     result = reply["result"]
     if isinstance(spec, ScoreModelSpec):
         if isinstance(result, str):
-            try:
+            with contextlib.suppress(ValueError):
                 result = float(result)
-            except ValueError:
-                pass
         if isinstance(result, bool) or not isinstance(result, int | float) or not math.isfinite(result):
             return ModelVerdict(None, rationale, f"the grader model's result {result!r} is not a number")
         low, high = spec.range
         if not low <= result <= high:
-            return ModelVerdict(None, rationale, f"the grader model's score {result:g} is outside range [{low:g}, {high:g}]")
+            return ModelVerdict(
+                None, rationale, f"the grader model's score {result:g} is outside range [{low:g}, {high:g}]"
+            )
         return ModelVerdict(float(result), rationale, result=float(result))
     label = str(result).strip()
     if label not in spec.labels:
@@ -143,4 +144,3 @@ async def run_model_grader(
     if generation.error is not None or generation.text is None:
         return ModelVerdict(None, error=f"the grader model failed: {generation.error or 'no reply'}")
     return read_reply(spec, generation.text)
-

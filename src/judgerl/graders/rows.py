@@ -50,8 +50,10 @@ def row_from_json(row: dict[str, Any], where: str, number: int) -> GradeRow:
         if parsed.reference is not None:
             item["reference"] = parsed.reference
         return GradeRow(parsed.id, item, parsed.response)
-    raise RowError(f"{where}: expected {{'item', 'model_sample'}} (as /graders/run) or a judgerl sample row "
-                   "{'id', 'prompt', 'response'}")
+    raise RowError(
+        f"{where}: expected {{'item', 'model_sample'}} (as /graders/run) or a judgerl sample row "
+        "{'id', 'prompt', 'response'}"
+    )
 
 
 def read_rows(path: str | Path) -> Iterator[GradeRow]:

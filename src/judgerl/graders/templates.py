@@ -35,7 +35,9 @@ def parse_path(expression: str) -> tuple[str, list[str | int]]:
     while position < len(rest):
         match = _SEGMENT.match(rest, position)
         if not match:
-            raise TemplateError(f"'{{{{ {expression} }}}}': cannot read the path after '{rest[:position] or namespace}'")
+            raise TemplateError(
+                f"'{{{{ {expression} }}}}': cannot read the path after '{rest[:position] or namespace}'"
+            )
         name, index, quoted = match.groups()
         segments.append(int(index) if index is not None else quoted if quoted is not None else name)
         position = match.end()
