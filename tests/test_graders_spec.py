@@ -177,3 +177,27 @@ def test_convert_string_check_to_regex_check_and_others_have_none() -> None:
     for name in ("score_model.json", "label_model.json", "python.json", "multi.json", "text_similarity.json"):
         conversion = convert(load_spec(DATA / name))
         assert conversion.equivalent is None and "no judgerl equivalent" in conversion.explanation
+
+
+@pytest.mark.parametrize("operation", ["eq", "ne", "like", "ilike"])
+def test_converted_regex_check_scores_like_the_grader(operation: str) -> None:
+    from pydantic import TypeAdapter
+
+    from judgerl.checks.rules import RuleCheck
+    from judgerl.graders import Grader
+
+    spec = parse_spec(
+        {
+            "type": "string_check",
+            "name": "n",
+            "input": "{{sample.output_text}}",
+            "reference": "a.b (c)?",
+            "operation": operation,
+        }
+    )
+    equivalent = convert(spec).equivalent
+    assert equivalent is not None
+    check = TypeAdapter(RuleCheck).validate_python(equivalent["reward"]["checks"][0])
+    grader = Grader(spec)
+    for response in ("a.b (c)?", "A.B (C)?", "x a.b (c)? y", "axb (c)", "a.b (c)?\n", "line\na.b (c)?"):
+        assert check.evaluate(response, {}) == grader.grade({}, response).reward, response
