@@ -17,6 +17,7 @@ from judgerl.errors import JudgerlError
 _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "eval": ("judgerl.cli.eval_cmd", "eval_command"),
+    "graders": ("judgerl.cli.graders_cmd", "graders"),
     "inspect": ("judgerl.cli.inspect_cmd", "inspect"),
     "judge": ("judgerl.cli.judge_cmd", "judge"),
     "lambda": ("judgerl.cli.lambda_cmd", "lambda_group"),

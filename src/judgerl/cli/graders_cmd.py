@@ -1,0 +1,137 @@
+"""`judgerl graders`: run, validate and convert OpenAI grader files (docs/openai-graders.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from judgerl.cli.backend_options import build_backend, judge_backend_options
+from judgerl.errors import JudgerlError
+from judgerl.graders.convert import convert as convert_spec
+from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL, HttpEmbedder
+from judgerl.graders.grader import Grader
+from judgerl.graders.python_runner import PythonLimits
+from judgerl.graders.rows import GradeRow, read_rows
+from judgerl.graders.spec import GraderSpec, MultiSpec, TextSimilaritySpec, load_spec, model_specs
+
+
+@click.group("graders")
+def graders() -> None:
+    """OpenAI grader files (string_check, text_similarity, score_model, label_model, python, multi)."""
+
+
+@graders.command("validate")
+@click.argument("grader_path", type=click.Path(path_type=Path))
+def validate(grader_path: Path) -> None:
+    """Check a grader file; a mistake is one line naming the field (exit code 2)."""
+    spec = load_spec(grader_path)
+    click.echo(f"ok: {grader_path}: {spec.type} grader '{spec.name or spec.type}'")
+
+
+@graders.command("convert")
+@click.argument("grader_path", type=click.Path(path_type=Path))
+def convert(grader_path: Path) -> None:
+    """Print the equivalent judgerl configuration (JSON), or say there is none."""
+    conversion = convert_spec(load_spec(grader_path))
+    if conversion.equivalent is None:
+        click.echo(f"{grader_path}: {conversion.explanation}")
+        return
+    click.echo(f"# {conversion.explanation}", err=True)
+    click.echo(json.dumps(conversion.equivalent, indent=2))
+
+
+def _uses_cosine(spec: GraderSpec) -> bool:
+    leaves = list(spec.graders.values()) if isinstance(spec, MultiSpec) else [spec]
+    return any(isinstance(leaf, TextSimilaritySpec) and leaf.evaluation_metric == "cosine" for leaf in leaves)
+
+
+@graders.command("run")
+@click.option("--grader", "grader_path", type=click.Path(path_type=Path), required=True, help="Grader JSON file.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="JSONL rows: {item, model_sample} (as /graders/run) or judgerl samples {id, prompt, response, reference}.",
+)
+@click.option("--output", "output_path", type=click.Path(path_type=Path), help="Output JSONL (default: stdout).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Rows graded at once.")
+@click.option(
+    "--embeddings-url",
+    envvar="JUDGERL_EMBEDDINGS_URL",
+    help="OpenAI-compatible server for the cosine metric (POST <url>/v1/embeddings). "
+    "Default: the first --base-url of the openai backend.",
+)
+@click.option("--embeddings-model", default=DEFAULT_EMBEDDINGS_MODEL, show_default=True)
+@click.option("--python-timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True, help="Seconds.")
+@click.option("--python-memory-mb", type=click.IntRange(min=64), default=2048, show_default=True)
+@click.option(
+    "--max-new-tokens",
+    type=click.IntRange(min=16),
+    default=1024,
+    show_default=True,
+    help="Cap on a model grader's reply (its max_completions_tokens applies below this).",
+)
+@judge_backend_options
+def run(
+    grader_path: Path,
+    input_path: Path,
+    output_path: Path | None,
+    concurrency: int,
+    embeddings_url: str | None,
+    embeddings_model: str,
+    python_timeout: float,
+    python_memory_mb: int,
+    max_new_tokens: int,
+    **backend_args: Any,
+) -> None:
+    """Grade each input row, as OpenAI's /graders/run: one output row per input with reward (sub_rewards for
+    multi), the model grader's rationale, and unscored_reason where a row could not be scored."""
+    spec = load_spec(grader_path)
+    rows = list(read_rows(input_path))
+    backend = None
+    models = {leaf.model for leaf in model_specs(spec)}
+    if models:
+        if backend_args.get("model") is None and backend_args.get("backend") != "transformers" and len(models) == 1:
+            backend_args["model"] = next(iter(models))  # the grader's own model, on a remote backend
+        backend = build_backend(**backend_args)
+    embedder = None
+    if _uses_cosine(spec):
+        url = embeddings_url or (backend_args.get("base_urls") or (None,))[0]
+        if not url:
+            raise JudgerlError(f"{grader_path}: the cosine metric needs --embeddings-url (or --base-url)")
+        try:
+            embedder = HttpEmbedder(url, embeddings_model)
+        except ValueError as exc:
+            raise JudgerlError(str(exc)) from None
+    limits = PythonLimits(timeout_s=python_timeout, memory_mb=python_memory_mb)
+    grader = Grader(spec, backend, embedder, limits, max_new_tokens)
+    try:
+        results = asyncio.run(grader.agrade_many([(row.item, row.sample) for row in rows], concurrency))
+    finally:
+        if backend is not None:
+            backend.close()
+    _write(rows, [r.to_json() for r in results], output_path)
+    unscored = sum(1 for r in results if r.reward is None)
+    scored = [r.reward for r in results if r.reward is not None]
+    mean = f", mean reward {sum(scored) / len(scored):.4f}" if scored else ""
+    click.echo(
+        f"graded {len(results)} rows with {spec.type} grader '{grader.name}': {unscored} unscored{mean}", err=True
+    )
+
+
+def _write(rows: list[GradeRow], results: list[dict[str, Any]], output_path: Path | None) -> None:
+    lines = [
+        json.dumps({"id": row.id, **result}, ensure_ascii=False) for row, result in zip(rows, results, strict=True)
+    ]
+    text = "".join(line + "\n" for line in lines)
+    if output_path is None:
+        sys.stdout.write(text)
+        return
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_text(text, encoding="utf-8")

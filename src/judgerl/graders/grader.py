@@ -1,0 +1,210 @@
+"""A loaded OpenAI grader, ready to grade one (item, sample) pair: the API the doors call.
+
+    grader = load_grader("grader.json", backend=backend)          # backend only for model graders
+    result = grader.grade({"reference_answer": "Paris"}, "Paris")  # or await grader.agrade(...)
+    result.reward, result.sub_rewards, result.rationale, result.unscored_reason
+
+``sample`` is the model's output text (as /graders/run's ``model_sample``) or an already built sample
+namespace ``{"output_text": ..., "output_json": ...}``. Where OpenAI scores a grader error 0 (a missing
+template variable, a python grader that crashes or runs too long, an unreadable model grader reply, a
+formula that divides by zero), judgerl returns ``reward=None`` with ``unscored_reason``, so a training door
+can leave the sample out instead of teaching the policy from a broken grade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from judgerl.graders.embeddings import Embedder, EmbeddingError, cosine_similarity
+from judgerl.graders.expression import FormulaEvaluationError
+from judgerl.graders.metrics import MetricUnavailable, lexical_similarity
+from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS, run_model_grader
+from judgerl.graders.python_runner import PythonLimits, run_python_grader
+from judgerl.graders.seams import JudgeBackend, run_sync
+from judgerl.graders.spec import (
+    GraderSpec,
+    LabelModelSpec,
+    MultiSpec,
+    PythonSpec,
+    ScoreModelSpec,
+    StringCheckSpec,
+    TextSimilaritySpec,
+    load_spec,
+    parse_spec,
+)
+from judgerl.graders.templates import TemplateError, render, sample_namespace
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """One grade. ``reward`` is None when the sample could not be scored; ``unscored_reason`` says why.
+
+    ``sub_rewards`` holds a multi grader's sub-grader rewards by name (None for an unscored one); ``passed`` is
+    set where the grader has a pass threshold or passing labels."""
+
+    reward: float | None
+    sub_rewards: dict[str, float | None] = field(default_factory=dict)
+    rationale: str | None = None
+    unscored_reason: str | None = None
+    passed: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"reward": self.reward}
+        if self.sub_rewards:
+            row["sub_rewards"] = self.sub_rewards
+        if self.passed is not None:
+            row["passed"] = self.passed
+        if self.rationale:
+            row["rationale"] = self.rationale
+        if self.unscored_reason:
+            row["unscored_reason"] = self.unscored_reason
+        return row
+
+
+def _unscored(reason: str) -> GradeResult:
+    return GradeResult(reward=None, unscored_reason=reason)
+
+
+def _passed(reward: float, threshold: float | None) -> bool | None:
+    return None if threshold is None else reward >= threshold
+
+
+class Grader:
+    """An OpenAI grader spec bound to what it needs to run: a judge backend for score_model/label_model, an
+    embedder for cosine, and limits for python graders."""
+
+    def __init__(
+        self,
+        spec: GraderSpec,
+        backend: JudgeBackend | None = None,
+        embedder: Embedder | None = None,
+        python_limits: PythonLimits | None = None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    ) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.embedder = embedder
+        self.python_limits = python_limits or PythonLimits()
+        self.max_new_tokens = max_new_tokens
+        self._formula = spec.formula() if isinstance(spec, MultiSpec) else None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or self.spec.type
+
+    def grade(self, item: dict[str, Any], sample: str | dict[str, Any]) -> GradeResult:
+        """Grade one pair (runs its own event loop; async callers use ``agrade``)."""
+        return run_sync(self.agrade(item, sample))
+
+    async def agrade(self, item: dict[str, Any], sample: str | dict[str, Any]) -> GradeResult:
+        context = {"item": item if isinstance(item, dict) else {}, "sample": sample_namespace(sample)}
+        if self._formula is not None:
+            assert isinstance(self.spec, MultiSpec)
+            return await self._multi(self.spec, context)
+        return await self._leaf(self.spec, context)
+
+    async def agrade_many(
+        self, pairs: Sequence[tuple[dict[str, Any], str | dict[str, Any]]], concurrency: int = 4
+    ) -> list[GradeResult]:
+        """Grade many pairs, at most ``concurrency`` at once, results in order."""
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(item: dict[str, Any], sample: str | dict[str, Any]) -> GradeResult:
+            async with gate:
+                return await self.agrade(item, sample)
+
+        return list(await asyncio.gather(*(one(item, sample) for item, sample in pairs)))
+
+    async def _multi(self, spec: MultiSpec, context: dict[str, Any]) -> GradeResult:
+        names = list(spec.graders)
+        results = await asyncio.gather(*(self._leaf(spec.graders[name], context) for name in names))
+        sub = {name: result.reward for name, result in zip(names, results, strict=True)}
+        rationales = [f"[{name}] {r.rationale}" for name, r in zip(names, results, strict=True) if r.rationale]
+        rationale = "\n".join(rationales) or None
+        assert self._formula is not None
+        missing = [name for name in sorted(self._formula.used) if sub[name] is None]
+        if missing:
+            reasons = "; ".join(f"{name}: {results[names.index(name)].unscored_reason}" for name in missing)
+            return GradeResult(None, sub, rationale, f"sub-grader unscored ({reasons})")
+        values = {name: value for name, value in sub.items() if value is not None}
+        try:
+            reward = self._formula.evaluate(values)
+        except FormulaEvaluationError as exc:
+            return GradeResult(None, sub, rationale, f"calculate_output '{spec.calculate_output}': {exc}")
+        return GradeResult(reward, sub, rationale)
+
+    async def _leaf(self, spec: GraderSpec, context: dict[str, Any]) -> GradeResult:
+        try:
+            if isinstance(spec, StringCheckSpec):
+                return self._string_check(spec, context)
+            if isinstance(spec, TextSimilaritySpec):
+                return await self._text_similarity(spec, context)
+            if isinstance(spec, ScoreModelSpec | LabelModelSpec):
+                verdict = await run_model_grader(spec, context, self.backend, self.max_new_tokens)
+                if verdict.reward is None:
+                    return GradeResult(None, rationale=verdict.rationale, unscored_reason=verdict.error)
+                if isinstance(spec, ScoreModelSpec):
+                    passed = _passed(verdict.reward, spec.pass_threshold)
+                else:
+                    passed = verdict.reward == 1.0
+                return GradeResult(verdict.reward, rationale=verdict.rationale, passed=passed)
+            if isinstance(spec, PythonSpec):
+                outcome = await run_python_grader(spec.source, context["sample"], context["item"], self.python_limits)
+                if outcome.reward is None:
+                    return _unscored(outcome.error or "the python grader gave no reward")
+                return GradeResult(outcome.reward, passed=_passed(outcome.reward, spec.pass_threshold))
+        except TemplateError as exc:
+            return _unscored(f"template {exc}")
+        raise TypeError(f"cannot grade with a nested {spec.type} grader")
+
+    def _string_check(self, spec: StringCheckSpec, context: dict[str, Any]) -> GradeResult:
+        text, reference = render(spec.input, context), render(spec.reference, context)
+        if spec.operation == "eq":
+            hit = text == reference
+        elif spec.operation == "ne":
+            hit = text != reference
+        elif spec.operation == "like":
+            hit = reference in text
+        else:
+            hit = reference.lower() in text.lower()
+        return GradeResult(1.0 if hit else 0.0, passed=hit)
+
+    async def _text_similarity(self, spec: TextSimilaritySpec, context: dict[str, Any]) -> GradeResult:
+        text, reference = render(spec.input, context), render(spec.reference, context)
+        metric = spec.evaluation_metric
+        try:
+            if metric == "cosine":
+                if self.embedder is None:
+                    return _unscored("cosine needs an embeddings endpoint (--embeddings-url)")
+                first, second = await self.embedder.aembed([text, reference])
+                score = cosine_similarity(first, second)
+            else:
+                score = await asyncio.to_thread(lexical_similarity, metric, text, reference)
+        except MetricUnavailable as exc:
+            return _unscored(f"{metric}: {exc}")
+        except EmbeddingError as exc:
+            return _unscored(f"cosine: {exc}")
+        if not math.isfinite(score):
+            return _unscored(f"{metric} gave {score}")
+        return GradeResult(score, passed=_passed(score, spec.pass_threshold))
+
+
+def load_grader(
+    path: str | Path,
+    backend: JudgeBackend | None = None,
+    embedder: Embedder | None = None,
+    python_limits: PythonLimits | None = None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+) -> Grader:
+    """Read and check a grader JSON file; a mistake raises GraderSpecError (one line naming file and field)."""
+    return Grader(load_spec(path), backend, embedder, python_limits, max_new_tokens)
+
+
+def grader_from_dict(data: Any, **options: Any) -> Grader:
+    """A grader from an already parsed JSON object (e.g. a request body's ``grader``)."""
+    return Grader(parse_spec(data, "grader"), **options)

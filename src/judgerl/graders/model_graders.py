@@ -1,0 +1,146 @@
+"""score_model and label_model graders through any judgerl backend (its ``generate`` method).
+
+OpenAI asks the grader model for structured output ``{"steps": [{"description", "conclusion"}], "result"}``;
+judgerl asks for the same JSON in the prompt (backends have no response_format) and reads it leniently: a JSON
+object anywhere in the reply (fenced or not), or a bare number / bare label as the whole reply. The steps
+become the rationale. The grader's system and developer messages become the judge's system message; the
+user and assistant messages its user message, followed by the answer-format instruction.
+
+Differences from OpenAI, stated rather than hidden: judgerl's backends decode greedily, so ``temperature``,
+``top_p``, ``seed`` and ``reasoning_effort`` are not applied; ``max_completions_tokens`` caps the reply (at
+most ``max_new_tokens``); the grader's ``model`` names the model only where the CLI was given no --model (see
+cli/graders_cmd.py); a reply that cannot be read, a score outside ``range`` or a label outside ``labels`` is
+unscored with the reason, where OpenAI scores a grader error 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from judgerl.graders.seams import JudgeBackend, JudgePrompt
+from judgerl.graders.spec import LabelModelSpec, ScoreModelSpec
+from judgerl.graders.templates import render
+
+DEFAULT_MAX_NEW_TOKENS = 1024
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+
+
+@dataclass(frozen=True)
+class ModelVerdict:
+    reward: float | None
+    rationale: str | None = None
+    error: str | None = None
+    result: float | str | None = None
+
+
+def _format_instruction(spec: ScoreModelSpec | LabelModelSpec) -> str:
+    steps = '"steps": [{"description": "<what you checked>", "conclusion": "<what you found>"}]'
+    if isinstance(spec, ScoreModelSpec):
+        low, high = spec.range
+        result = f'"result": <a number from {low:g} to {high:g}>'
+    else:
+        result = '"result": <one of ' + ", ".join(json.dumps(label) for label in spec.labels) + ">"
+    return f"Answer with a JSON object only, in this form: {{{steps}, {result}}}"
+
+
+def build_prompt(spec: ScoreModelSpec | LabelModelSpec, context: dict[str, Any]) -> JudgePrompt:
+    """The judge prompt for one row; raises TemplateError when the row lacks a templated variable."""
+    system: list[str] = []
+    user: list[str] = []
+    conversation = [m for m in spec.input if m.role in ("user", "assistant")]
+    for message in spec.input:
+        text = render(message.text(), context)
+        if message.role in ("system", "developer"):
+            system.append(text)
+        elif len(conversation) == 1:
+            user.append(text)
+        else:
+            user.append(f"[{message.role}]\n{text}")
+    user.append(_format_instruction(spec))
+    return JudgePrompt(system="\n\n".join(system), user="\n\n".join(user))
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    candidates = [text.strip(), *(m.group(1) for m in _FENCE.finditer(text))]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _rationale(reply: dict[str, Any]) -> str | None:
+    steps = reply.get("steps")
+    if not isinstance(steps, list):
+        return None
+    lines = []
+    for step in steps:
+        if isinstance(step, dict):
+            description, conclusion = step.get("description", ""), step.get("conclusion", "")
+            lines.append(f"{description}: {conclusion}".strip(": ") if conclusion else str(description))
+        elif isinstance(step, str):
+            lines.append(step)
+    return "\n".join(line for line in lines if line) or None
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat[:120] + ("…" if len(flat) > 120 else "")
+
+
+def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict:
+    """Turn a grader model's reply into a reward, or an unscored verdict with the reason."""
+    reply = _json_object(text)
+    bare = text.strip().strip('"').strip()
+    if reply is None or "result" not in reply:
+        if isinstance(spec, ScoreModelSpec) and re.fullmatch(r"[-+]?\d+(\.\d+)?", bare):
+            reply = {"result": float(bare)}
+        elif isinstance(spec, LabelModelSpec) and bare in spec.labels:
+            reply = {"result": bare}
+        else:
+            return ModelVerdict(None, error=f"the grader model's reply has no JSON 'result': '{_excerpt(text)}'")
+    rationale = _rationale(reply)
+    result = reply["result"]
+    if isinstance(spec, ScoreModelSpec):
+        if isinstance(result, str):
+            with contextlib.suppress(ValueError):
+                result = float(result)
+        if isinstance(result, bool) or not isinstance(result, int | float) or not math.isfinite(result):
+            return ModelVerdict(None, rationale, f"the grader model's result {result!r} is not a number")
+        low, high = spec.range
+        if not low <= result <= high:
+            return ModelVerdict(
+                None, rationale, f"the grader model's score {result:g} is outside range [{low:g}, {high:g}]"
+            )
+        return ModelVerdict(float(result), rationale, result=float(result))
+    label = str(result).strip()
+    if label not in spec.labels:
+        return ModelVerdict(None, rationale, f"the grader model's label '{_excerpt(label)}' is not among {spec.labels}")
+    return ModelVerdict(1.0 if label in spec.passing_labels else 0.0, rationale, result=label)
+
+
+async def run_model_grader(
+    spec: ScoreModelSpec | LabelModelSpec,
+    context: dict[str, Any],
+    backend: JudgeBackend | None,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+) -> ModelVerdict:
+    if backend is None:
+        return ModelVerdict(None, error=f"a {spec.type} grader needs a judge backend (--backend/--model)")
+    prompt = build_prompt(spec, context)
+    limit = min(spec.sampling_params.token_limit() or max_new_tokens, max_new_tokens)
+    generation = (await backend.agenerate([prompt], max_new_tokens=limit))[0]
+    if generation.error is not None or generation.text is None:
+        return ModelVerdict(None, error=f"the grader model failed: {generation.error or 'no reply'}")
+    return read_reply(spec, generation.text)
