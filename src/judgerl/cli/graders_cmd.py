@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from judgerl.cli.backend_options import build_backend, judge_backend_options
+from judgerl.cli.backend_options import judge_backend_options, judge_spec
 from judgerl.errors import JudgerlError
 from judgerl.graders.convert import convert as convert_spec
 from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL, HttpEmbedder
@@ -99,7 +99,7 @@ def run(
     if models:
         if backend_args.get("model") is None and backend_args.get("backend") != "transformers" and len(models) == 1:
             backend_args["model"] = next(iter(models))  # the grader's own model, on a remote backend
-        backend = build_backend(**backend_args)
+        backend = judge_spec(**backend_args).build_backend()
     embedder = None
     if _uses_cosine(spec):
         url = embeddings_url or (backend_args.get("base_urls") or (None,))[0]
