@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
+import importlib.machinery
 import importlib.util
 import json
 import math
@@ -42,6 +44,8 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
+import types
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
@@ -49,8 +53,11 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+# No network on the GPU machine: no hub look-ups, no telemetry (set before huggingface_hub is imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parents[1]
-CARRY = ROOT / ".gpu-carry"
+CARRY = Path(os.environ.get("GPU_SUITE_CARRY", ROOT / ".gpu-carry"))
 SAMPLES_FILE = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 BATCHES = (1, 8, 64)
 TINY_BATCHES = (1, 2)
@@ -107,15 +114,18 @@ def add_carried_wheels(folder: Path) -> list[str]:
     from packaging.tags import sys_tags
     from packaging.utils import parse_wheel_filename
 
-    supported = set(sys_tags())
-    chosen = []
+    rank = {tag: k for k, tag in enumerate(sys_tags())}  # best match first
+    best: dict[str, tuple[int, Path]] = {}
     for wheel in sorted(folder.glob("*.whl")):
-        tags = parse_wheel_filename(wheel.name)[3]
-        if not tags & supported:
-            continue
-        if all(importlib.util.find_spec(name) is not None for name in _top_levels(wheel)):
-            continue
-        chosen.append(wheel)
+        project, _, _, tags = parse_wheel_filename(wheel.name)
+        fit = min((rank[t] for t in tags if t in rank), default=None)
+        if fit is not None and (project not in best or fit < best[project][0]):
+            best[project] = (fit, wheel)
+    chosen = [
+        wheel
+        for _, wheel in sorted(best.values(), key=lambda item: item[1].name)
+        if not all(importlib.util.find_spec(name) is not None for name in _top_levels(wheel))
+    ]
     if chosen:
         site = Path(tempfile.mkdtemp(prefix="gpu-suite-site-"))
         for wheel in chosen:
@@ -129,6 +139,8 @@ def add_carried_wheels(folder: Path) -> list[str]:
 class _RowsDataset(list[dict[str, Any]]):
     """The in-memory rows dataset GRPOTrainer is given where the ``datasets`` package is missing."""
 
+    cache_files: list[dict[str, str]] = []  # noqa: RUF012 - read by trl's telemetry: "in memory"
+
     @classmethod
     def from_list(cls, rows: list[dict[str, Any]]) -> _RowsDataset:
         return cls(rows)
@@ -138,27 +150,34 @@ class _RowsDataset(list[dict[str, Any]]):
         return list(self[0]) if self else []
 
 
+class _StandIn(types.ModuleType):
+    """An empty module whose every public attribute is a placeholder class (enough for annotations and
+    isinstance checks evaluated at import time)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        placeholder = type(name, (), {"__module__": self.__name__})
+        setattr(self, name, placeholder)
+        return placeholder
+
+
 def stand_in_data_packages() -> list[str]:
     """trl imports pandas, pyarrow and datasets at module level; this suite's GRPO steps use none of them (no
     completions table, an in-memory dataset). Where they are missing and not carried (pyarrow alone is about
-    40 MiB per Python version), empty stand-ins let trl import; the GRPO dataset is then a list of rows
-    (transformers treats it as a plain torch dataset). Returns the names stood in for."""
-    import types
-
+    40 MiB per Python version), stand-ins let trl import; the GRPO dataset is then a list of rows (transformers
+    treats it as a plain torch dataset). Returns the names stood in for."""
     missing = [n for n in ("pandas", "pyarrow", "datasets") if importlib.util.find_spec(n) is None]
     if not missing:
         return []
-    if "datasets" not in missing:  # datasets needs both; it cannot import without them
+    if "datasets" not in missing:  # datasets imports both: it cannot import without them
         missing.append("datasets")
     for name in missing:
         for full in (name, *(f"{name}.{sub}" for sub in ("compute", "types") if name == "pyarrow")):
-            module = types.ModuleType(full)
-            module.__dict__["__stand_in__"] = True
-            sys.modules[full] = module
+            module = sys.modules[full] = _StandIn(full)
+            module.__spec__ = importlib.machinery.ModuleSpec(full, None)
     if "datasets" in missing:
-        stub = sys.modules["datasets"]
-        for cls_name in ("Dataset", "IterableDataset", "DatasetDict", "IterableDatasetDict"):
-            setattr(stub, cls_name, _RowsDataset if cls_name == "Dataset" else type(cls_name, (), {}))
+        sys.modules["datasets"].Dataset = _RowsDataset  # type: ignore[attr-defined]
     return missing
 
 
@@ -565,7 +584,7 @@ def table(payload: dict[str, Any]) -> str:
         "| model | samples | (a) shared prefix | (b) no reuse | (c) one JSON | (a)/(c) | prefill (a) | prefill (b) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for part in payload["judge"]:
+    for part in payload.get("judge", []):
         v = part["variants"]
         for batch in v["a_logprob_shared_prefix"]:
             a, b, c = (v[k][batch] for k in ("a_logprob_shared_prefix", "b_logprob_no_reuse", "c_generate_one_json"))
@@ -606,7 +625,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--models", default="qwen2.5-1.5b,qwen2.5-7b", help="judge architectures, comma-separated")
     parser.add_argument("--gen-tokens", type=int, default=None, help="(c) reply length (default 120; tiny 16)")
     parser.add_argument("--gen-budget-s", type=float, default=None, help="(c) seconds per cell (default 25; tiny 2)")
-    parser.add_argument("--skip-grpo", action="store_true")
+    parser.add_argument("--parts", default="judge,grpo", help="judge, grpo or both (the peak always runs)")
+    parser.add_argument("--deadline-s", type=float, default=420.0, help="parts not started by then are skipped")
     args = parser.parse_args(argv)
     args.tokenizer = find_tokenizer(args.tokenizer)
     args.gen_tokens = args.gen_tokens or (16 if args.tiny else 120)
@@ -614,20 +634,51 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.float32 if args.tiny or device.type == "cpu" else torch.bfloat16
     started = time.perf_counter()
-    payload: dict[str, Any] = {"machine": machine(device), "tiny": args.tiny, "batches": []}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {"machine": machine(device), "tiny": args.tiny, "errors": [], "skipped": []}
+    payload["batches"] = list(TINY_BATCHES if args.tiny else BATCHES)
+
+    def save() -> None:  # after every part: a part that fails or overruns keeps the others' figures
+        payload["seconds"] = time.perf_counter() - started
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+    def attempt(label: str, part: Callable[[], Any]) -> Any:
+        if time.perf_counter() - started > args.deadline_s:
+            payload["skipped"].append(f"{label}: past the {args.deadline_s:.0f} s deadline")
+            print(f"{label}: skipped, past the deadline", flush=True)
+            return None
+        try:
+            return part()
+        except Exception as exc:
+            payload["errors"].append(f"{label}: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+            return None
+        finally:
+            release(device)
+            save()
+
     print(f"{payload['machine']}", flush=True)
     payload["architectures"] = architecture_params(AutoTokenizer.from_pretrained(args.tokenizer))
     payload["peak"] = measure_peak(device, dtype, *((256, 20) if args.tiny else (8192, 50)))
     print(f"matmul peak: {payload['peak']['tflops']:.2f} TFLOP/s", flush=True)
-    payload["judge"] = [judge_part(name, args, device, dtype) for name in args.models.split(",")]
-    payload["batches"] = list(TINY_BATCHES if args.tiny else BATCHES)
-    if not args.skip_grpo:
-        payload["grpo"] = grpo_part(args, device, dtype)
-    payload["seconds"] = time.perf_counter() - started
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    save()
+    parts = set(args.parts.split(","))
+    if "judge" in parts:
+        payload["judge"] = []
+        for name in args.models.split(","):
+            result = attempt(f"judge {name}", functools.partial(judge_part, name, args, device, dtype))
+            if result is not None:
+                payload["judge"].append(result)
+    if "grpo" in parts:
+        grpo = attempt("grpo", lambda: grpo_part(args, device, dtype))
+        if grpo is not None:
+            payload["grpo"] = grpo
+    save()
     print(f"\nwritten {out} ({payload['seconds']:.0f} s)\n\n{table(payload)}", flush=True)
+    if payload["errors"] or payload["skipped"]:
+        print("\n".join(["", "NOT COMPLETE:", *payload["errors"], *payload["skipped"]]), flush=True)
+        raise SystemExit(1)
     return payload
 
 

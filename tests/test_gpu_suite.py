@@ -19,6 +19,7 @@ from real_models import pulled_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_suite.py"
+TESTS = Path(__file__).parent
 VARIANTS = ("a_logprob_shared_prefix", "b_logprob_no_reuse", "c_generate_one_json")
 
 
@@ -74,6 +75,43 @@ def test_tiny_configuration_runs_every_part(tmp_path: Path) -> None:
             assert positive(row[name]), (key, name, row)
         assert 0 <= row["judge_wait_share"] <= 1 and math.isfinite(row["judge_wait_s"]), row
     assert "(a)/(c)" in stdout and "GRPO step" in stdout
+
+
+def wheel_of(distribution: str, folder: Path) -> None:
+    """This venv's installed copy of a distribution, zipped as a wheel (what `make gpu-carry` downloads)."""
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution(distribution)
+    name = f"{dist.metadata['Name'].replace('-', '_')}-{dist.version}-py3-none-any.whl"
+    with zipfile.ZipFile(folder / name, "w") as archive:
+        for file in dist.files or []:
+            if not str(file).startswith(".."):  # console scripts live outside site-packages
+                archive.write(Path(str(dist.locate_file(file))), str(file))
+
+
+@pytest.mark.timeout(300)
+def test_grpo_runs_on_a_machine_without_trl_pandas_pyarrow_datasets_pydantic(tmp_path: Path) -> None:
+    """The GPU machine has torch, transformers, peft and accelerate only: trl and judgerl's dependencies come
+    from the carried wheels, and pandas, pyarrow and datasets (not carried: too large) are stood in for."""
+    carry = tmp_path / "carry"
+    (carry / "wheels").mkdir(parents=True)
+    for distribution in ("trl", "pydantic", "pydantic_core", "annotated_types", "typing_inspection"):
+        wheel_of(distribution, carry / "wheels")
+    hidden = "trl,pydantic,pydantic_core,annotated_types,typing_inspection,pandas,pyarrow,datasets"
+    tokenizer = Path(pulled_model_dir("qwen2.5-coder-0.5b"))
+    out = tmp_path / "bare.json"
+    command = [sys.executable, str(TESTS / "bare_site.py"), hidden, str(SCRIPT), "--tiny", "--device", "cpu"]
+    command += ["--tokenizer", str(tokenizer), "--parts", "grpo", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GPU_SUITE_CARRY": str(carry), "PYTHONPATH": ""}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    assert sorted(w.split("-")[0] for w in payload["machine"]["carried_wheels"]) == sorted(
+        ["trl", "pydantic", "pydantic_core", "annotated_types", "typing_inspection"]
+    )
+    assert payload["grpo"]["stand_ins"] == ["pandas", "pyarrow", "datasets"]
+    for key in ("no_overlap", "overlap"):
+        assert positive(payload["grpo"][key]["step_s"]) and positive(payload["grpo"][key]["judge_busy_s"])
 
 
 def test_carried_pure_wheel_is_importable(tmp_path: Path) -> None:
