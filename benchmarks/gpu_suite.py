@@ -76,7 +76,7 @@ ARCHS: dict[str, dict[str, Any]] = {
     ),
     "qwen2.5-7b": dict(
         hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-        num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False, published_params=7.62e9,
+        num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False, published_params=7.61e9,
     ),
 }  # fmt: skip
 # --tiny: same vocabulary (the real tokenizer), 2 layers, hidden 64; the 7B stand-in keeps its untied head.
@@ -435,6 +435,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
             }
             if variant.startswith("c_"):
                 generated = backend.generate.counted
+                row["generations"] = len(generated)  # one per sample: no repair calls
                 row["mean_generated_tokens"] = sum(generated) / max(1, len(generated))
             else:
                 row["prefill_tflops"] = counter.flops / elapsed / 1e12
@@ -454,6 +455,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
         "params": counts,
         "published_params": published,
         "gen_tokens": args.gen_tokens,
+        "distinct_samples": min(max(batches), len(SAMPLES_FILE.read_text(encoding="utf-8").splitlines())),
         "variants": variants,
         "raw_prefill": prefill,
     }
@@ -538,6 +540,7 @@ def grpo_part(args: argparse.Namespace, device: torch.device, dtype: torch.dtype
         step = sum(e["step_time"] for e in measured) / len(measured)
         busy = sum(e["judge/busy_s"] for e in measured) / len(measured)
         wait = sum(e["judge/wait_s"] for e in measured) / len(measured)
+        length = sum(e.get("completions/mean_length", 0.0) for e in measured) / len(measured)
         results["overlap" if overlap else "no_overlap"] = {
             "steps": len(logs),
             "steps_measured": len(measured),
@@ -547,6 +550,7 @@ def grpo_part(args: argparse.Namespace, device: torch.device, dtype: torch.dtype
             "judge_wait_s": wait,
             "judge_busy_share": busy / step,
             "judge_wait_share": wait / step,
+            "mean_completion_tokens": length,
         }
         print(
             f"  grpo overlap={overlap}: step {step:.2f} s, judge busy {busy:.2f} s, waited for {wait:.2f} s "

@@ -65,6 +65,7 @@ def test_tiny_configuration_runs_every_part(tmp_path: Path) -> None:
             assert row["tokens_run"] < part["variants"]["b_logprob_no_reuse"][batch]["tokens_run"]
         for row in part["variants"]["c_generate_one_json"].values():
             assert positive(row["mean_generated_tokens"]) and row["mean_generated_tokens"] <= part["gen_tokens"]
+            assert row["generations"] == row["samples_measured"], row  # one JSON reply per sample, no repair
     # the untied 7B stand-in has its own output matrix: more parameters than the tied 1.5B stand-in
     assert payload["judge"][1]["params"]["total"] > payload["judge"][0]["params"]["total"]
     grpo = payload["grpo"]
