@@ -19,7 +19,7 @@ JUDGE_GGUF_KEPT := qwen2.5-coder-0.5b
 INSTALLED := $(VENV)/.installed
 PULLED := $(foreach model,$(MODELS),$(JUDGERL_HOME)/models/$(model)/manifest.json)
 
-.PHONY: setup test demo lint clean chromium
+.PHONY: setup test demo lint clean chromium gpu-carry
 
 setup: $(INSTALLED) $(PULLED) chromium
 
@@ -48,6 +48,11 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
+
+# The folder benchmarks/gpu_suite.py carries to the GPU machine (no network there): wheels and the Qwen tokenizer.
+GPU_CARRY := .gpu-carry
+gpu-carry: $(INSTALLED) $(JUDGERL_HOME)/models/qwen2.5-coder-0.5b/manifest.json
+	$(BIN)/python scripts/gpu_carry.py --out $(GPU_CARRY) --tokenizer $(JUDGERL_HOME)/models/qwen2.5-coder-0.5b/hf --max-mib 60
 
 # Removes the virtualenv only; pulled models stay in $(JUDGERL_HOME).
 clean:

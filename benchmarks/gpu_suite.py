@@ -1,0 +1,692 @@
+"""GPU suite (issue 17): judge throughput, prefill efficiency and the judge's share of a GRPO step, on one GPU.
+
+Parts, all with random weights built from the published Qwen2.5 architecture configs (no hub, no checkpoints):
+
+1. ``peak``: the bf16 matmul peak of this device (8192^3 matmuls), the yardstick for prefill efficiency.
+2. ``judge``: verdicts/s of a 4-criterion rubric over GSM8K-length samples, for the 1.5B and 7B architectures in
+   bf16, at 1, 8 and 64 samples per ``RubricJudge.judge`` call:
+   (a) log-prob with shared-prefix reuse, (b) log-prob from scratch, (c) one generated JSON reply of
+   ``--gen-tokens`` tokens. Prefill TFLOP/s of (a) and (b) counts the model FLOPs of every forward pass the
+   backend runs (linear layers plus causal attention; the fp32 label head is left out) over the wall time of
+   the call; ``raw_prefill`` is one padded batch through the model alone, what the GPU gives a plain prefill.
+3. ``grpo``: TRL GRPO steps (``judgerl.train``'s JudgedGRPOTrainer and RewardPipeline, the ones ``judgerl
+   train`` uses) of a 0.5B-architecture policy with the in-process 1.5B-architecture judge (log-prob, shared
+   prefix), with and without judgerl's overlap; the judge's share of a step, from the trainer's own metrics.
+
+Random weights do not write JSON, so in (c) every reply is generated for real (prefill plus greedy decoding to
+the token limit, or an end-of-turn token) and its text is then replaced by a valid JSON reply for the rubric:
+the judge parses it and makes no repair call, so (c) costs one generation per sample as in a trained judge. The
+backend generates one prompt at a time, so (c) at 64 samples runs consecutive slices of the 64 until
+``--gen-budget-s`` is spent and reports the rate over the samples it ran (``samples_measured``).
+
+Usage (GPU, about 5 minutes; prepare the carried packages and tokenizer first with ``make gpu-carry``):
+    python benchmarks/gpu_suite.py --out results.json
+CPU smoke configuration (tiny architectures, fp32, 1-2 samples; run by tests/test_gpu_suite.py):
+    python benchmarks/gpu_suite.py --tiny --device cpu --out /tmp/gpu_suite.json
+
+The machine this runs on may lack trl, datasets and judgerl's own dependencies: packages that do not import are
+taken from the wheels in ``.gpu-carry/wheels`` (those tagged for this interpreter), unpacked into a temporary
+folder put first on ``sys.path``; ``src/`` of this checkout is put on it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import gc
+import importlib.machinery
+import importlib.util
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+import types
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+# No network on the GPU machine: no hub look-ups, no telemetry (set before huggingface_hub is imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+ROOT = Path(__file__).resolve().parents[1]
+CARRY = Path(os.environ.get("GPU_SUITE_CARRY", ROOT / ".gpu-carry"))
+SAMPLES_FILE = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
+BATCHES = (1, 8, 64)
+TINY_BATCHES = (1, 2)
+# transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
+warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
+
+# Published Qwen2.5 sizes (config.json of Qwen/Qwen2.5-{0.5B,1.5B,7B}) and their published parameter counts.
+ARCHS: dict[str, dict[str, Any]] = {
+    "qwen2.5-0.5b": dict(
+        hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+        num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, published_params=0.49e9,
+    ),
+    "qwen2.5-1.5b": dict(
+        hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+        num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, published_params=1.54e9,
+    ),
+    "qwen2.5-7b": dict(
+        hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+        num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False, published_params=7.61e9,
+    ),
+}  # fmt: skip
+# --tiny: same vocabulary (the real tokenizer), 2 layers, hidden 64; the 7B stand-in keeps its untied head.
+TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+
+RUBRIC_SPEC = {
+    "name": "gsm8k-4",
+    "instructions": "The reference is a correct worked solution whose final answer follows '####'.",
+    "criteria": [
+        {
+            "name": "final_answer_correct",
+            "text": "The final answer in the response equals the reference's final answer.",
+        },
+        {"name": "shows_work", "text": "The response shows the intermediate calculations."},
+        {"name": "single_final_answer", "text": "The response ends by stating one final answer."},
+        {"name": "on_topic", "text": "The response only discusses the math problem in the task."},
+    ],
+}  # fmt: skip
+
+
+# ---- packages: carried wheels and this checkout's judgerl ---------------------------------------------------
+
+
+def _top_levels(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        names = {n.split("/", 1)[0] for n in archive.namelist()}
+    return {n.removesuffix(".py") for n in names if not n.endswith((".dist-info", ".data")) and "." not in n[:-3]}
+
+
+def add_carried_wheels(folder: Path) -> list[str]:
+    """Unpack the carried wheels whose packages do not import here (and that fit this interpreter) into a
+    temporary folder put first on sys.path; returns their file names."""
+    if not folder.is_dir():
+        return []
+    from packaging.tags import sys_tags
+    from packaging.utils import parse_wheel_filename
+
+    rank = {tag: k for k, tag in enumerate(sys_tags())}  # best match first
+    best: dict[str, tuple[int, Path]] = {}
+    for wheel in sorted(folder.glob("*.whl")):
+        project, _, _, tags = parse_wheel_filename(wheel.name)
+        fit = min((rank[t] for t in tags if t in rank), default=None)
+        if fit is not None and (project not in best or fit < best[project][0]):
+            best[project] = (fit, wheel)
+    chosen = [
+        wheel
+        for _, wheel in sorted(best.values(), key=lambda item: item[1].name)
+        if not all(importlib.util.find_spec(name) is not None for name in _top_levels(wheel))
+    ]
+    if chosen:
+        site = Path(tempfile.mkdtemp(prefix="gpu-suite-site-"))
+        for wheel in chosen:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(site)
+        sys.path.insert(0, str(site))
+        importlib.invalidate_caches()
+    return [w.name for w in chosen]
+
+
+class _RowsDataset(list[dict[str, Any]]):
+    """The in-memory rows dataset GRPOTrainer is given where the ``datasets`` package is missing."""
+
+    cache_files: list[dict[str, str]] = []  # noqa: RUF012 - read by trl's telemetry: "in memory"
+
+    @classmethod
+    def from_list(cls, rows: list[dict[str, Any]]) -> _RowsDataset:
+        return cls(rows)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self[0]) if self else []
+
+
+class _StandIn(types.ModuleType):
+    """An empty module whose every public attribute is a placeholder class (enough for annotations and
+    isinstance checks evaluated at import time)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        placeholder = type(name, (), {"__module__": self.__name__})
+        setattr(self, name, placeholder)
+        return placeholder
+
+
+def stand_in_data_packages() -> list[str]:
+    """trl imports pandas, pyarrow and datasets at module level; this suite's GRPO steps use none of them (no
+    completions table, an in-memory dataset). Where they are missing and not carried (pyarrow alone is about
+    40 MiB per Python version), stand-ins let trl import; the GRPO dataset is then a list of rows (transformers
+    treats it as a plain torch dataset). Returns the names stood in for."""
+    missing = [n for n in ("pandas", "pyarrow", "datasets") if importlib.util.find_spec(n) is None]
+    if not missing:
+        return []
+    if "datasets" not in missing:  # datasets imports both: it cannot import without them
+        missing.append("datasets")
+    for name in missing:
+        for full in (name, *(f"{name}.{sub}" for sub in ("compute", "types") if name == "pyarrow")):
+            module = sys.modules[full] = _StandIn(full)
+            module.__spec__ = importlib.machinery.ModuleSpec(full, None)
+    if "datasets" in missing:
+        sys.modules["datasets"].Dataset = _RowsDataset  # type: ignore[attr-defined]
+    return missing
+
+
+CARRIED = add_carried_wheels(CARRY / "wheels")
+sys.path.insert(0, str(ROOT / "src"))
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+if int(transformers.__version__.split(".")[0]) < 5:
+    raise SystemExit(f"judgerl's in-process judge needs transformers>=5; this Python has {transformers.__version__}")
+from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config  # noqa: E402
+
+# judgerl, in one place (modules move: prefer the package's public names).
+from judgerl import Rubric, RubricJudge, Sample  # noqa: E402
+from judgerl.backends import Generation, create_backend  # noqa: E402
+
+
+def judgerl_training() -> tuple[Any, Any]:
+    """(JudgedGRPOTrainer, RewardPipeline): imported only for the GRPO part, which needs trl."""
+    from judgerl.train.rewards import RewardPipeline
+    from judgerl.train.trainer import JudgedGRPOTrainer
+
+    return JudgedGRPOTrainer, RewardPipeline
+
+
+# ---- set-up ------------------------------------------------------------------------------------------------
+
+
+def find_tokenizer(explicit: str | None) -> Path:
+    """The packaged Qwen2.5 tokenizer: --tokenizer, else the carried copy, else the pulled judge model's."""
+    home = Path(os.environ.get("JUDGERL_HOME", Path.home() / ".cache" / "judgerl"))
+    candidates = [Path(explicit)] if explicit else [CARRY / "tokenizer", home / "models/qwen2.5-coder-0.5b/hf"]
+    for path in candidates:
+        if (path / "tokenizer.json").exists() or (path / "tokenizer_config.json").exists():
+            return path
+    raise SystemExit(f"no Qwen tokenizer in {', '.join(map(str, candidates))}: run `make gpu-carry` (or make setup)")
+
+
+def arch_config(name: str, tiny: bool, tokenizer: Any) -> Qwen2Config:
+    spec = {k: v for k, v in ARCHS[name].items() if k != "published_params"}
+    if tiny:
+        spec.update(TINY)
+    return Qwen2Config(
+        **spec,
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-6,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+
+
+def new_model(config: Qwen2Config, dtype: torch.dtype, device: torch.device, seed: int = 0) -> Any:
+    """A randomly initialised causal LM, created directly on ``device``."""
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    return model.eval()
+
+
+def architecture_params(tokenizer: Any) -> dict[str, dict[str, Any]]:
+    """Parameter counts of the full-size configs, built on the meta device (no memory), beside the published."""
+    counted = {}
+    for name, spec in ARCHS.items():
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(arch_config(name, False, tokenizer))
+        counted[name] = {**param_counts(model), "published": spec["published_params"]}
+        print(
+            f"{name}: {counted[name]['total'] / 1e9:.3f}B parameters ({counted[name]['non_embedding'] / 1e9:.3f}B "
+            f"without embeddings); published {spec['published_params'] / 1e9:.2f}B",
+            flush=True,
+        )
+    return counted
+
+
+def param_counts(model: Any) -> dict[str, int]:
+    body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n and "lm_head" not in n)
+    return {"total": sum(p.numel() for p in model.parameters()), "non_embedding": body}
+
+
+@contextlib.contextmanager
+def random_weights(config: Qwen2Config, device: torch.device) -> Iterator[None]:
+    """The judge backend loads its model with from_pretrained: give it a random model of ``config`` instead."""
+
+    def from_config(path: str, *args: Any, dtype: torch.dtype | None = None, **kwargs: Any) -> Any:
+        return new_model(config, dtype or torch.float32, device)
+
+    with mock.patch.object(AutoModelForCausalLM, "from_pretrained", from_config):
+        yield
+
+
+def load_samples(count: int) -> list[Sample]:
+    rows = [json.loads(line) for line in SAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        Sample(id=f"s{k}", prompt=row["prompt"], response=row["response"], reference=row["reference"])
+        for k, row in ((k, rows[k % len(rows)]) for k in range(count))
+    ]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+# ---- part 1: matmul peak -----------------------------------------------------------------------------------
+
+
+def measure_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> dict[str, Any]:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - started)
+    return {"size": size, "dtype": str(dtype), "tflops": 2 * size**3 * repeats / best / 1e12}
+
+
+# ---- part 2: judge throughput ------------------------------------------------------------------------------
+
+
+class FlopCounter:
+    """Model FLOPs of every forward pass through a decoder body (a forward pre-hook): 2 per linear weight and
+    token, plus causal attention (QK^T and AV over the cached and new positions)."""
+
+    def __init__(self, body: Any, config: Qwen2Config) -> None:
+        self.linear = sum(m.weight.numel() for m in body.modules() if isinstance(m, torch.nn.Linear))
+        head_dim = config.hidden_size // config.num_attention_heads
+        self.attention = 4 * config.num_hidden_layers * config.num_attention_heads * head_dim
+        self.flops = 0.0
+        self.tokens = 0
+        self.handle = body.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            return
+        rows, new = ids.shape
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        past = int(cache.get_seq_length()) if cache is not None else 0
+        self.tokens += rows * new
+        self.flops += 2 * self.linear * rows * new + self.attention * rows * new * (past + (new + 1) / 2)
+
+    def reset(self) -> None:
+        self.flops, self.tokens = 0.0, 0
+
+    def close(self) -> None:
+        self.handle.remove()
+
+
+def json_replies(backend: Any, names: list[str]) -> Callable[..., list[Generation]]:
+    """``backend.generate`` that generates for real, then replaces each reply's text with valid JSON verdicts
+    (random weights write no JSON; a parse failure would add a repair generation a trained judge avoids)."""
+    generate = backend.generate
+    reply = json.dumps({"criteria": [{"name": n, "reason": "Checked.", "verdict": "PASS"} for n in names]})
+    counted: list[int] = []
+
+    def replaced(prompts: Any, max_new_tokens: int = 256) -> list[Generation]:
+        out = generate(prompts, max_new_tokens)
+        counted.extend(g.completion_tokens for g in out)
+        return [Generation(reply, g.prompt_tokens, g.completion_tokens, g.latency_s) for g in out]
+
+    replaced.counted = counted  # type: ignore[attr-defined]
+    return replaced
+
+
+def raw_prefill(model: Any, device: torch.device, rows: int, length: int, vocab: int) -> dict[str, Any]:
+    """One batch of equal-length rows through the model body alone, no cache (best of 3): a plain prefill."""
+    counter = FlopCounter(model.base_model, model.config)
+    ids = torch.randint(0, vocab, (rows, length), device=device)
+    elapsed = math.inf
+    with torch.inference_mode():
+        model.base_model(input_ids=ids, use_cache=False)  # warm-up
+        for _ in range(3):
+            sync(device)
+            counter.reset()
+            started = time.perf_counter()
+            model.base_model(input_ids=ids, use_cache=False)
+            sync(device)
+            elapsed = min(elapsed, time.perf_counter() - started)
+    counter.close()
+    return {"rows": rows, "tokens_per_row": length, "seconds": elapsed, "tflops": counter.flops / elapsed / 1e12}
+
+
+def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    config = arch_config(name, args.tiny, tokenizer)
+    rubric = Rubric.from_dict(RUBRIC_SPEC)
+    names = [c.name for c in rubric.criteria]
+    batches = TINY_BATCHES if args.tiny else BATCHES
+    samples = load_samples(max(batches))
+    dtype_name = "float32" if dtype == torch.float32 else "bfloat16"
+    with random_weights(config, device):
+        backend: Any = create_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
+    release(device)
+    counts = param_counts(backend.model)
+    published = ARCHS[name]["published_params"]
+    print(
+        f"{name}{' (tiny)' if args.tiny else ''}: {counts['total'] / 1e6:.1f}M parameters "
+        f"({counts['non_embedding'] / 1e6:.1f}M without embeddings; published {published / 1e6:.0f}M)",
+        flush=True,
+    )
+    backend.generate = json_replies(backend, names)
+    # (a) and (b) are the same judge and weights; the backend's prefix reuse is switched per variant.
+    logprob = RubricJudge(rubric, backend, mode="logprob", rationales="none")
+    judges = {
+        "a_logprob_shared_prefix": logprob,
+        "b_logprob_no_reuse": logprob,
+        "c_generate_one_json": RubricJudge(rubric, backend, mode="generate", max_new_tokens=args.gen_tokens),
+    }
+    counter = FlopCounter(backend._body, config)
+    for variant, judge in judges.items():  # warm-up: first-call allocations and kernel selection
+        backend.share_prefix = not variant.startswith("b_")
+        judge.judge(samples[:1])
+    variants: dict[str, dict[str, Any]] = {}
+    for variant, judge in judges.items():
+        backend.share_prefix = not variant.startswith("b_")
+        rows = variants.setdefault(variant, {})
+        for batch in batches:
+            chosen = samples[:batch]
+            budget = args.gen_budget_s if variant.startswith("c_") else math.inf
+            done, elapsed, unscored = 0, 0.0, 0
+            backend.generate.counted.clear()
+            counter.reset()
+            while done < len(chosen) and elapsed < budget:
+                piece = chosen[done : done + (8 if variant.startswith("c_") else len(chosen))]
+                sync(device)
+                started = time.perf_counter()
+                verdicts = judge.judge(piece)
+                sync(device)
+                elapsed += time.perf_counter() - started
+                done += len(piece)
+                unscored += sum(v.score is None for v in verdicts)
+            n = done * len(names)
+            row: dict[str, Any] = {
+                "samples": batch,
+                "samples_measured": done,
+                "verdicts": n,
+                "seconds": elapsed,
+                "verdicts_per_s": n / elapsed,
+                "unscored_samples": unscored,
+                "tokens_run": counter.tokens,
+            }
+            if variant.startswith("c_"):
+                generated = backend.generate.counted
+                row["generations"] = len(generated)  # one per sample: no repair calls
+                row["mean_generated_tokens"] = sum(generated) / max(1, len(generated))
+            else:
+                row["prefill_tflops"] = counter.flops / elapsed / 1e12
+            rows[str(batch)] = row
+            print(f"  {variant} x{batch}: {row['verdicts_per_s']:.2f} verdicts/s ({elapsed:.2f} s)", flush=True)
+    counter.close()
+    for batch in batches:
+        a = variants["a_logprob_shared_prefix"][str(batch)]["verdicts_per_s"]
+        variants["a_logprob_shared_prefix"][str(batch)]["ratio_to_c"] = (
+            a / variants["c_generate_one_json"][str(batch)]["verdicts_per_s"]
+        )
+    prefill = raw_prefill(backend.model, device, *((1, 64) if args.tiny else (8, 512)), config.vocab_size)
+    result = {
+        "architecture": name,
+        "tiny": args.tiny,
+        "dtype": dtype_name,
+        "params": counts,
+        "published_params": published,
+        "gen_tokens": args.gen_tokens,
+        "distinct_samples": min(max(batches), len(SAMPLES_FILE.read_text(encoding="utf-8").splitlines())),
+        "variants": variants,
+        "raw_prefill": prefill,
+    }
+    backend.close()
+    del backend, judges, logprob, counter
+    release(device)
+    return result
+
+
+# ---- part 3: GRPO step ---------------------------------------------------------------------------------------
+
+
+def grpo_part(args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    stood_in = stand_in_data_packages()
+    import datasets
+    import trl
+    from peft import LoraConfig
+    from transformers.trainer_callback import PrinterCallback
+    from trl import GRPOConfig
+
+    trainer_cls, pipeline_cls = judgerl_training()
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    rubric = Rubric.from_dict(RUBRIC_SPEC)
+    dtype_name = "float32" if dtype == torch.float32 else "bfloat16"
+    with random_weights(arch_config("qwen2.5-1.5b", args.tiny, tokenizer), device):
+        backend = create_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
+    judge = RubricJudge(rubric, backend, mode="logprob", rationales="none")
+    rows = [json.loads(line) for line in SAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    dataset = datasets.Dataset.from_list(
+        [{"prompt": r["prompt"], "reference": r["reference"], "prompt_id": r["id"]} for r in rows]
+    )
+    shape: dict[str, Any] = (
+        dict(per_device_train_batch_size=2, num_generations=2, max_completion_length=8, max_steps=2)
+        if args.tiny
+        else dict(per_device_train_batch_size=16, num_generations=8, max_completion_length=128, max_steps=4)
+    )
+    results: dict[str, Any] = {
+        "policy": "qwen2.5-0.5b",
+        "judge": "qwen2.5-1.5b (log-prob, shared prefix)",
+        "trl": trl.__version__,
+        "beta": 0.04,
+        "finetune": "LoRA r=16 on all linear layers (judgerl's default); the reference pass runs with it off",
+        "stand_ins": stood_in,
+        **shape,
+    }
+    for overlap in (False, True):
+        policy = new_model(arch_config("qwen2.5-0.5b", args.tiny, tokenizer), dtype, device, seed=1)
+        pipeline = pipeline_cls(run_id="gpu-suite", num_generations=shape["num_generations"], rubric_judge=judge)
+        with tempfile.TemporaryDirectory() as out:
+            config = GRPOConfig(
+                output_dir=out,
+                learning_rate=1e-6,
+                beta=0.04,  # a reference pass after generation: what judgerl's overlap hides judging behind
+                logging_steps=1,
+                save_strategy="no",
+                report_to="none",
+                disable_tqdm=True,
+                log_completions=False,
+                bf16=dtype == torch.bfloat16,
+                use_cpu=device.type == "cpu",
+                seed=0,
+                reward_weights=pipeline.weights(),
+                **shape,
+            )
+            trainer = trainer_cls(
+                model=policy,
+                reward_funcs=pipeline.functions(),
+                args=config,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"),
+                pipeline=pipeline,
+                overlap=overlap,
+            )
+            trainer.remove_callback(PrinterCallback)  # the suite prints its own line per mode
+            pipeline.is_training = lambda trainer=trainer: bool(trainer.model.training)
+            started = time.perf_counter()
+            trainer.train()
+            wall = time.perf_counter() - started
+            logs = [e for e in trainer.state.log_history if "step_time" in e and "judge/busy_s" in e]
+        measured = logs[1:] or logs  # the first step pays for warm-up
+        step = sum(e["step_time"] for e in measured) / len(measured)
+        busy = sum(e["judge/busy_s"] for e in measured) / len(measured)
+        wait = sum(e["judge/wait_s"] for e in measured) / len(measured)
+        length = sum(e.get("completions/mean_length", 0.0) for e in measured) / len(measured)
+        results["overlap" if overlap else "no_overlap"] = {
+            "steps": len(logs),
+            "steps_measured": len(measured),
+            "train_wall_s": wall,
+            "step_s": step,
+            "judge_busy_s": busy,
+            "judge_wait_s": wait,
+            "judge_busy_share": busy / step,
+            "judge_wait_share": wait / step,
+            "mean_completion_tokens": length,
+        }
+        print(
+            f"  grpo overlap={overlap}: step {step:.2f} s, judge busy {busy:.2f} s, waited for {wait:.2f} s "
+            f"({wait / step:.1%} of the step)",
+            flush=True,
+        )
+        del trainer, policy, pipeline
+        release(device)
+    backend.close()
+    release(device)
+    return results
+
+
+# ---- report ------------------------------------------------------------------------------------------------
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "device": str(device),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "carried_wheels": CARRIED,
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(gpu=props.name, gpu_memory_gib=props.total_memory / 2**30, cuda=torch.version.cuda)
+    info["transformers"] = transformers.__version__
+    return info
+
+
+def table(payload: dict[str, Any]) -> str:
+    peak = payload["peak"]["tflops"]
+    lines = [
+        f"matmul peak ({payload['peak']['dtype']}, {payload['peak']['size']}^3): {peak:.1f} TFLOP/s",
+        "",
+        "| model | samples | (a) shared prefix | (b) no reuse | (c) one JSON | (a)/(c) | prefill (a) | prefill (b) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for part in payload.get("judge", []):
+        v = part["variants"]
+        for batch in v["a_logprob_shared_prefix"]:
+            a, b, c = (v[k][batch] for k in ("a_logprob_shared_prefix", "b_logprob_no_reuse", "c_generate_one_json"))
+            c_note = "" if c["samples_measured"] == c["samples"] else f" ({c['samples_measured']} run)"
+            lines.append(
+                f"| {part['architecture']} | {batch} | {a['verdicts_per_s']:.1f} | {b['verdicts_per_s']:.1f} | "
+                f"{c['verdicts_per_s']:.2f}{c_note} | {a['ratio_to_c']:.1f}x | "
+                f"{a['prefill_tflops']:.2f} TF/s ({a['prefill_tflops'] / peak:.1%}) | "
+                f"{b['prefill_tflops']:.2f} TF/s ({b['prefill_tflops'] / peak:.1%}) |"
+            )
+        raw = part["raw_prefill"]
+        lines.append(
+            f"| {part['architecture']} | raw prefill {raw['rows']}x{raw['tokens_per_row']} | | | | | "
+            f"{raw['tflops']:.2f} TF/s ({raw['tflops'] / peak:.1%}) | |"
+        )
+    grpo = payload.get("grpo")
+    if grpo:
+        lines += [
+            "",
+            "| GRPO step | step s | judge busy s | judge waited s | judge busy / step | judge wait / step |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key in ("no_overlap", "overlap"):
+            g = grpo[key]
+            lines.append(
+                f"| {key.replace('_', ' ')} | {g['step_s']:.2f} | {g['judge_busy_s']:.2f} | {g['judge_wait_s']:.2f} | "
+                f"{g['judge_busy_share']:.1%} | {g['judge_wait_share']:.1%} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny architectures, fp32, 1-2 samples (CPU smoke run)")
+    parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--out", default="gpu_suite.json", help="results JSON path")
+    parser.add_argument("--tokenizer", default=None, help="Qwen2.5 tokenizer folder (default: carried or pulled)")
+    parser.add_argument("--models", default="qwen2.5-1.5b,qwen2.5-7b", help="judge architectures, comma-separated")
+    parser.add_argument("--gen-tokens", type=int, default=None, help="(c) reply length (default 120; tiny 16)")
+    parser.add_argument("--gen-budget-s", type=float, default=None, help="(c) seconds per cell (default 25; tiny 2)")
+    parser.add_argument("--parts", default="judge,grpo", help="judge, grpo or both (the peak always runs)")
+    parser.add_argument("--deadline-s", type=float, default=420.0, help="parts not started by then are skipped")
+    args = parser.parse_args(argv)
+    args.tokenizer = find_tokenizer(args.tokenizer)
+    args.gen_tokens = args.gen_tokens or (16 if args.tiny else 120)
+    args.gen_budget_s = args.gen_budget_s or (2.0 if args.tiny else 25.0)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = torch.float32 if args.tiny or device.type == "cpu" else torch.bfloat16
+    started = time.perf_counter()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, Any] = {"machine": machine(device), "tiny": args.tiny, "errors": [], "skipped": []}
+    payload["batches"] = list(TINY_BATCHES if args.tiny else BATCHES)
+
+    def save() -> None:  # after every part: a part that fails or overruns keeps the others' figures
+        payload["seconds"] = time.perf_counter() - started
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+    def attempt(label: str, part: Callable[[], Any]) -> Any:
+        if time.perf_counter() - started > args.deadline_s:
+            payload["skipped"].append(f"{label}: past the {args.deadline_s:.0f} s deadline")
+            print(f"{label}: skipped, past the deadline", flush=True)
+            return None
+        try:
+            return part()
+        except Exception as exc:
+            payload["errors"].append(f"{label}: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+            return None
+        finally:
+            release(device)
+            save()
+
+    print(f"{payload['machine']}", flush=True)
+    payload["architectures"] = architecture_params(AutoTokenizer.from_pretrained(args.tokenizer))
+    payload["peak"] = measure_peak(device, dtype, *((256, 20) if args.tiny else (8192, 100)))
+    print(f"matmul peak: {payload['peak']['tflops']:.2f} TFLOP/s", flush=True)
+    save()
+    parts = set(args.parts.split(","))
+    if "judge" in parts:
+        payload["judge"] = []
+        for name in args.models.split(","):
+            result = attempt(f"judge {name}", functools.partial(judge_part, name, args, device, dtype))
+            if result is not None:
+                payload["judge"].append(result)
+    if "grpo" in parts:
+        grpo = attempt("grpo", lambda: grpo_part(args, device, dtype))
+        if grpo is not None:
+            payload["grpo"] = grpo
+    save()
+    print(f"\nwritten {out} ({payload['seconds']:.0f} s)\n\n{table(payload)}", flush=True)
+    if payload["errors"] or payload["skipped"]:
+        print("\n".join(["", "NOT COMPLETE:", *payload["errors"], *payload["skipped"]]), flush=True)
+        raise SystemExit(1)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
