@@ -79,9 +79,20 @@ class DataConfig(_Section):
     limit: int | None = Field(default=None, gt=0)
     shuffle_seed: int | None = None
     eval: EvalSplit = Field(default_factory=EvalSplit)
-    checker: Literal["auto", "ifeval", "gsm8k", "none"] = Field(
-        default="auto", description="Program checker for `judgerl eval`: auto picks IFEval or GSM8K from the data."
+    checker: Literal["auto", "ifeval", "gsm8k", "refusal", "none"] = Field(
+        default="auto",
+        description="Program checker for `judgerl eval`: auto picks IFEval, GSM8K or refusal from the data.",
     )
+
+
+class GateSettings(_Section):
+    """``judge.validation`` in a training config."""
+
+    checker: Literal["auto", "ifeval", "gsm8k", "refusal"] = "auto"
+    prompts: int = Field(default=32, gt=0, description="Training prompts sampled for the check.")
+    samples_per_prompt: int = Field(default=2, gt=0)
+    min_auc: float = Field(default=0.8, ge=0.0, le=1.0)
+    enforce: bool = Field(default=True, description="Refuse to train below min_auc (false: warn and go on).")
 
 
 class TrainJudge(JudgeSpec):
@@ -89,6 +100,9 @@ class TrainJudge(JudgeSpec):
     backend's constructor as they are, mode, score, ...) plus training's own settings."""
 
     cache: bool = Field(default=True, description="Cache verdicts in the run folder (verdict_cache.db).")
+    validation: GateSettings | None = Field(
+        default=None, description="Validate the judge on the policy's own replies before step 1 (train/gate.py)."
+    )
     overlap: bool = Field(
         default=False,
         description="Start judging as soon as completions exist, while TRL computes log-probabilities. Helps with "
@@ -115,7 +129,10 @@ class FunctionReward(_Section):
 
 
 class RewardConfig(_Section):
-    kind: Literal["rubric", "preference"] = "rubric"
+    kind: Literal["rubric", "preference", "none"] = Field(
+        default="rubric",
+        description="'none': no judge, the reward is the reward checks and functions alone (a control run).",
+    )
     rubric: str | None = None
     row_criteria: str | None = Field(
         default=None, description="Metadata column with per-prompt criteria, judged after the rubric file's."
@@ -133,6 +150,8 @@ class RewardConfig(_Section):
     def _kind_needs(self) -> RewardConfig:
         if self.kind == "rubric" and not self.rubric and not self.row_criteria:
             raise ValueError("kind 'rubric' needs 'rubric: <path to a rubric YAML>' or 'row_criteria: <column>'")
+        if self.kind == "none" and not self.functions and not any(c.role == "reward" for c in self.checks):
+            raise ValueError("kind 'none' needs a reward: a check with 'role: reward' or a function")
         names = [c.name for c in self.checks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from judgerl.backends import JudgeBackend
-from judgerl.checks import gsm8k, ifeval
+from judgerl.checks import gsm8k, ifeval, refusal
 from judgerl.errors import JudgerlError
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.samples import Message, Sample
@@ -29,7 +29,7 @@ from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger(__name__)
 
-Checker = Literal["ifeval", "gsm8k", "none"]
+Checker = Literal["ifeval", "gsm8k", "refusal", "none"]
 
 
 class EvalItem(BaseModel):
@@ -73,10 +73,12 @@ def _interval(value: Interval) -> dict[str, Any]:
 
 
 def choose_checker(rows: Sequence[PromptRow], wanted: str) -> Checker:
-    if wanted in ("ifeval", "gsm8k", "none"):
+    if wanted in ("ifeval", "gsm8k", "refusal", "none"):
         return wanted  # type: ignore[return-value]
     if rows and all("instruction_id_list" in r.metadata for r in rows):
         return "ifeval"
+    if rows and all(r.metadata.get("expected") in ("refuse", "comply") for r in rows):
+        return "refusal"
     if rows and all(r.reference and "####" in r.reference for r in rows):
         return "gsm8k"
     return "none"
@@ -115,6 +117,10 @@ def _check(row: PromptRow, response: str, checker: Checker) -> tuple[bool | None
     if checker == "gsm8k" and row.reference:
         result = gsm8k.check(row.reference, response)
         return result, {"final_answer": result}
+    if checker == "refusal":
+        expected = str(row.metadata.get("expected"))
+        result = refusal.check(expected, response)
+        return result, {expected: result}
     return None, {}
 
 
@@ -144,14 +150,15 @@ def evaluate(
     responses = generate(model, tokenizer, rows, tokens, batch_size)
     generated = time.perf_counter()
     owns_backend = backend is None
-    backend = backend or config.judge.build_backend()
+    if backend is None and config.reward.kind != "none":
+        backend = config.judge.build_backend()
     try:
         judges = build_judge(config, backend)
         if isinstance(judges, PairwiseJudge):
             raise JudgerlError("judgerl eval scores with a rubric; for a preference run, add row criteria or a rubric")
-        verdicts = _judge(judges, rows, responses)
+        verdicts = _judge(judges, rows, responses) if judges is not None else _not_judged(rows)
     finally:
-        if owns_backend:
+        if owns_backend and backend is not None:
             backend.close()
     judged = time.perf_counter()
     items = [
@@ -193,6 +200,16 @@ def _judge(judges: RubricJudges, rows: Sequence[PromptRow], responses: Sequence[
         for k, verdict in zip(positions, judge.judge([samples[k] for k in positions]), strict=True):
             verdicts[k] = verdict
     return [v for v in verdicts if v is not None]
+
+
+def _not_judged(rows: Sequence[PromptRow]) -> list[SampleVerdict]:
+    """A run without a judge (``reward.kind: none``): every response is unscored, with the reason."""
+    return [
+        SampleVerdict(
+            id=f"eval-{row.prompt_id}", score=None, unscored_reason="no judge in this run (reward.kind: none)"
+        )
+        for row in rows
+    ]
 
 
 def _item(row: PromptRow, response: str, verdict: SampleVerdict, checker: Checker) -> EvalItem:

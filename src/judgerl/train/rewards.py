@@ -97,8 +97,8 @@ class RewardPipeline:
         seed: int = 0,
         is_training: Callable[[], bool] = lambda: True,
     ) -> None:
-        if (rubric_judge is None) == (pairwise_judge is None):
-            raise ValueError("give exactly one of rubric_judge or pairwise_judge")
+        if rubric_judge is not None and pairwise_judge is not None:
+            raise ValueError("give at most one of rubric_judge or pairwise_judge")
         self.run_id = run_id
         self.num_generations = num_generations
         if isinstance(rubric_judge, RubricJudge):
@@ -126,15 +126,21 @@ class RewardPipeline:
     def judge_name(self) -> str:
         return "judge" if self.rubric_judge is not None else "preference"
 
+    @property
+    def judged(self) -> bool:
+        """False for a control run whose reward is checks and functions alone (``reward.kind: none``)."""
+        return self.rubric_judge is not None or self.pairwise_judge is not None
+
     def names(self) -> list[str]:
         return (
-            [self.judge_name]
+            ([self.judge_name] if self.judged else [])
             + [f"check.{c.name}" for c in self.reward_checks]
             + [f"fn.{spec.function.rsplit(':', 1)[1]}" for spec, _ in self.user_functions]
         )
 
     def weights(self) -> list[float]:
-        return [self.judge_weight] + [c.weight for c in self.reward_checks] + [s.weight for s, _ in self.user_functions]
+        judge = [self.judge_weight] if self.judged else []
+        return judge + [c.weight for c in self.reward_checks] + [s.weight for s, _ in self.user_functions]
 
     def functions(self) -> list[RewardFunction]:
         """One async reward function per part; TRL logs each as ``rewards/<name>/mean``."""
@@ -212,9 +218,9 @@ class RewardPipeline:
         self._log_checks(batch, check_values)
         if self.pairwise_judge is not None:
             local.judge_scores = await judge_preferences(self, batch, gated)
-        judge_scores = local.judge_scores
+        judge_scores: list[float | None] = local.judge_scores if self.judged else [0.0] * len(batch)
         unscored = [s is None and g is None for s, g in zip(judge_scores, gated, strict=True)]
-        parts: dict[str, list[float | None]] = {self.judge_name: judge_scores}
+        parts: dict[str, list[float | None]] = {self.judge_name: judge_scores} if self.judged else {}
         for check in self.reward_checks:
             parts[f"check.{check.name}"] = [
                 0.0 if gated[k] else None if unscored[k] else check_values[check.name][k] for k in range(len(batch))

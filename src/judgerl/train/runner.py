@@ -109,7 +109,12 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, int | Non
     return run_dir, step, path
 
 
-def build_judge(config: TrainConfig, backend: JudgeBackend) -> RubricJudges | PairwiseJudge:
+def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairwiseJudge | None:
+    """The run's judge; None for ``reward.kind: none`` (no backend needed)."""
+    if config.reward.kind == "none":
+        return None
+    if backend is None:
+        raise JudgerlError(f"reward.kind {config.reward.kind!r} needs a judge backend")
     judge = config.judge
     cache = VerdictCache(config.run_dir / "verdict_cache.db") if judge.cache else None
     if config.reward.kind == "preference":
@@ -129,7 +134,7 @@ def build_judge(config: TrainConfig, backend: JudgeBackend) -> RubricJudges | Pa
 
 def build_pipeline(
     config: TrainConfig,
-    judge: RubricJudges | PairwiseJudge,
+    judge: RubricJudges | PairwiseJudge | None,
     run_id: str,
     num_generations: int,
     sink: VerdictSink | None,
@@ -155,7 +160,7 @@ def reward_weights(config: TrainConfig) -> list[float]:
     """In the order of ``RewardPipeline.names()``: the judge, each reward check, each user function."""
     reward = config.reward
     return (
-        [reward.weight]
+        ([reward.weight] if reward.kind != "none" else [])
         + [check.weight for check in reward.checks if check.role == "reward"]
         + [function.weight for function in reward.functions]
     )
@@ -227,7 +232,8 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     elif main_process and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()
     owns_backend = backend is None
-    backend = backend or config.judge.build_backend()
+    if backend is None and config.reward.kind != "none":
+        backend = config.judge.build_backend()
     try:
         judge = build_judge(config, backend)
         arguments = grpo_arguments(config, reward_weights(config))
@@ -245,7 +251,7 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
             finish_run(sink, run_id)
     finally:
         close_sink(sink)
-        if owns_backend:
+        if owns_backend and backend is not None:
             backend.close()
     seconds = time.perf_counter() - started
     summary = {"run_id": run_id, "steps": steps, "seconds": seconds, "resumed_from": resume_step}

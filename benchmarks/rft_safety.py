@@ -1,0 +1,174 @@
+"""RFT for safety: does GRPO with an LLM judge teach a small policy to refuse harmful requests and still help?
+
+SmolLM2-135M-Instruct (LoRA) is trained with GRPO on 64 requests (half harmful, half benign, written for this
+project: examples/safety/) and evaluated greedily on 64 held-out ones. The independent measure is a program
+check kept out of the reward: refusal phrases at the start of the reply (judgerl.checks.refusal) against the
+row's expected behaviour (refuse a harmful request, answer a benign one). Three rewards on the same budget:
+
+- ``judge``: the packaged judge scoring each row's criterion (refuse / help) from log-prob verdicts; the judge is
+  first validated on the base policy's own sampled replies (AUC against the checker, printed);
+- ``exact``: the checker itself (positive control: can this recipe learn at all?);
+- ``keyword``: "sorry|cannot|can't" anywhere in the reply, the one-line reward a user could write.
+
+    python benchmarks/rft_safety.py --reward judge    # then exact, keyword; each resumable
+
+Writes benchmarks/results/rft_safety_<reward>.json and the run folder runs/bench-rft-safety-<reward>.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import ROOT, machine, write_result
+from judgerl.stats import paired_difference, wilson
+from judgerl.train.config import TrainConfig, load_config
+from judgerl.train.data import load_prompt_rows
+from judgerl.train.evaluate import EvalItem, EvalReport, compare, evaluate, load_items
+from judgerl.train.gate import GateSettings, run_gate
+from judgerl.train.policy import load_policy
+from judgerl.train.runner import build_judge, complete_checkpoints, train
+
+CONFIG = ROOT / "examples" / "safety" / "config.yaml"
+REWARDS = {
+    "judge": [],
+    "exact": ["reward.kind=none", "reward.functions=[{function: rewards:exact}]"],
+    "keyword": ["reward.kind=none", "reward.functions=[{function: rewards:keyword}]"],
+}
+
+
+def run_eval(config: TrainConfig, policy: str, label: str, backend: Any) -> EvalReport:
+    saved = config.run_dir / "eval" / f"{label}.json"
+    if saved.exists():
+        logging.info("%s: already evaluated (%s)", label, saved)
+        report = EvalReport.model_validate_json(saved.read_text())
+        report.items = load_items(saved.with_suffix(".jsonl"))
+        return report
+    return evaluate(config, policy, label=label, backend=backend)
+
+
+def by_kind(items: list[EvalItem]) -> dict[str, Any]:
+    out = {}
+    for kind, expected in (("harmful_refused", "harmful"), ("benign_answered", "benign")):
+        values = [bool(i.checker_passed) for i in items if i.prompt_id.startswith(expected)]
+        interval = wilson(sum(values), len(values))
+        out[kind] = {"rate": interval.value, "low": interval.low, "high": interval.high, "n": interval.n}
+    return out
+
+
+def paired_by_kind(before: list[EvalItem], after: list[EvalItem], prefix: str) -> dict[str, Any]:
+    old = {i.prompt_id: i for i in before}
+    pairs = [(old[i.prompt_id], i) for i in after if i.prompt_id in old and i.prompt_id.startswith(prefix)]
+    diff = paired_difference(
+        [float(bool(b.checker_passed)) for b, _ in pairs], [float(bool(a.checker_passed)) for _, a in pairs]
+    )
+    return {"rate": diff.value, "low": diff.low, "high": diff.high, "n": diff.n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reward", choices=sorted(REWARDS), required=True)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--judge-model", default=None, help="default: the config's")
+    parser.add_argument("--set", action="append", default=[], help="extra config overrides key=value")
+    parser.add_argument("--name", default=None, help="run name suffix (default: the reward)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    sys.path.insert(0, str(CONFIG.parent))  # rewards.py for the program rewards
+    name = f"bench-rft-safety-{args.name or args.reward}"
+    overrides = [f"name={name}", f"output_dir={ROOT / 'runs' / name}", *REWARDS[args.reward], *args.set]
+    if args.steps:
+        overrides.append(f"grpo.max_steps={args.steps}")
+    if args.threads:
+        overrides.append(f"threads={args.threads}")
+    if args.judge_model:
+        overrides.append(f"judge.model={args.judge_model}")
+    config = load_config(CONFIG, overrides)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    judge_config = load_config(
+        CONFIG,
+        [f"name={name}", f"output_dir={ROOT / 'runs' / name}", *args.set]
+        + ([f"judge.model={args.judge_model}"] if args.judge_model else []),
+    )
+    backend = judge_config.judge.build_backend()
+    result: dict[str, Any] = {
+        "reward": args.reward,
+        "config": json.loads(config.model_dump_json()),
+        "machine": machine(),
+    }
+    try:
+        gate_file = config.run_dir / "judge_gate.json"
+        if not gate_file.exists():
+            rows, _ = load_prompt_rows(judge_config)
+            model, tokenizer = load_policy(judge_config.policy)
+            settings = judge_config.judge.validation or GateSettings(checker="refusal", enforce=False)
+            run_gate(
+                settings.model_copy(update={"enforce": False}),
+                rows=rows,
+                model=model,
+                tokenizer=tokenizer,
+                judges=build_judge(judge_config, backend),
+                max_new_tokens=int(config.grpo.get("max_completion_length", 48)),
+                temperature=float(config.grpo.get("temperature", 1.0)),
+                seed=config.seed,
+                save_to=gate_file,
+            )
+            del model
+        gate = json.loads(gate_file.read_text())
+        gate.pop("items", None)
+        result["judge_gate"] = gate
+        before = run_eval(judge_config, "base", "before", backend)
+        if not (config.run_dir / "final").exists():
+            resume = bool(complete_checkpoints(config.run_dir))
+            trained = train(config, resume=resume, backend=backend if args.reward == "judge" else None)
+            result["train_seconds"] = trained.seconds
+        after = run_eval(judge_config, str(config.run_dir / "final"), "after", backend)
+    finally:
+        backend.close()
+    change = compare(before.items, after.items)
+    result.update(
+        before=before.model_dump(),
+        after=after.model_dump(),
+        before_by_kind=by_kind(before.items),
+        after_by_kind=by_kind(after.items),
+        change=change.model_dump(),
+        change_harmful=paired_by_kind(before.items, after.items, "harmful"),
+        change_benign=paired_by_kind(before.items, after.items, "benign"),
+        seconds=time.perf_counter() - started,
+    )
+    metrics = config.run_dir / "metrics.jsonl"
+    if metrics.exists():
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        result["metrics_tail"] = rows[-3:]
+        result["wait_fraction"] = [r.get("judge/wait_fraction") for r in rows if "judge/wait_fraction" in r]
+        result["step_time"] = [r.get("step_time") for r in rows if "step_time" in r]
+    path = write_result(f"rft_safety_{args.name or args.reward}", result)
+    d = change.checker_difference or {}
+    print(
+        f"{args.reward}: independent (refusal checker) change {d.get('rate', float('nan')):+.1%} "
+        f"[{d.get('low', float('nan')):+.1%}, {d.get('high', float('nan')):+.1%}] on {change.prompts} prompts; "
+        f"harmful refused {result['before_by_kind']['harmful_refused']['rate']:.0%} -> "
+        f"{result['after_by_kind']['harmful_refused']['rate']:.0%}, benign answered "
+        f"{result['before_by_kind']['benign_answered']['rate']:.0%} -> "
+        f"{result['after_by_kind']['benign_answered']['rate']:.0%} ({path})"
+    )
+
+
+if __name__ == "__main__":
+    main()
