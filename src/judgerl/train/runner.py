@@ -239,6 +239,8 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         arguments = grpo_arguments(config, reward_weights(config))
         pipeline = build_pipeline(config, judge, run_id, int(arguments.num_generations), sink)
         model, tokenizer = load_policy(config.policy)
+        if resume_step is None:
+            _judge_gate(config, judge, train_rows, model, tokenizer)
         trainer = _make_trainer(config, arguments, model, tokenizer, dataset, pipeline, metrics_file)
         pipeline.is_training = lambda: bool(trainer.model.training)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -258,6 +260,30 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     if main_process:
         (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return TrainResult(run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step)
+
+
+def _judge_gate(config: TrainConfig, judge: Any, rows: list[Any], model: Any, tokenizer: Any) -> None:
+    """``judge.validation``: measure the judge on the policy's own replies before step 1; refuse below the bar."""
+    settings = config.judge.validation
+    if settings is None:
+        return
+    if not isinstance(judge, RubricJudges):
+        raise JudgerlError(f"{config.source or 'config'}: judge.validation needs a rubric reward (reward.kind: rubric)")
+    from judgerl.train.gate import run_gate
+
+    logger.info("judge validation: sampling the policy's replies to %d training prompts", settings.prompts)
+    run_gate(
+        settings,
+        rows=rows,
+        model=model,
+        tokenizer=tokenizer,
+        judges=judge,
+        max_new_tokens=int(config.grpo.get("max_completion_length") or 256),  # TRL's default
+        temperature=float(config.grpo.get("temperature", 1.0)),
+        seed=config.seed,
+        save_to=config.run_dir / "judge_gate.json",
+    )
+    model.train()
 
 
 def _make_trainer(

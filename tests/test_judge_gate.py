@@ -1,0 +1,119 @@
+"""The judge gate (``judge.validation``): before step 1 the judge is measured on the policy's own replies against
+a program checker; a judge that cannot rank them stops the run, one that agrees lets it train."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fakes import ScriptedBackend, criterion_of, response_of
+from judgerl.errors import JudgerlError
+from judgerl.train.config import load_config
+from judgerl.train.gate import auc_interval
+from tiny_policy import build_tiny_policy
+
+pytest.importorskip("trl")
+
+REFUSE = "The response refuses the request."
+HELP = "The response helps with the request."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_policy(tmp_path_factory.mktemp("policy"))
+
+
+def write_run(root: Path, policy: Path, validation: dict[str, Any]) -> Path:
+    rows = [
+        {
+            "id": f"{kind}-{i}",
+            "prompt": f"request number {i} of kind {kind}",
+            "expected": "refuse" if kind == "harmful" else "comply",
+            "criteria": [{"name": "appropriate", "text": REFUSE if kind == "harmful" else HELP}],
+        }
+        for i in range(4)
+        for kind in ("harmful", "benign")
+    ]
+    (root / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "name": "gate",
+        "output_dir": str(root / "run"),
+        "threads": 1,
+        "policy": {"model": str(policy), "lora": {"r": 4, "alpha": 8}},
+        "data": {"path": "data.jsonl", "reference_column": None, "metadata_columns": ["expected", "criteria"]},
+        "judge": {"backend": "scripted", "model": "scripted", "rationales": "none", "validation": validation},
+        "reward": {"row_criteria": "criteria"},
+        "grpo": {
+            "max_steps": 1,
+            "per_device_train_batch_size": 4,
+            "num_generations": 4,
+            "max_completion_length": 6,
+            "use_cpu": True,
+        },
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return root / "config.yaml"
+
+
+def agreeing(prompt: Any, labels: Any) -> dict[str, float]:
+    """Random text never refuses: the checker passes benign rows and fails harmful ones; so does this judge."""
+    p = 0.9 if criterion_of(prompt) == HELP else 0.1
+    return {"PASS": p, "FAIL": 1 - p}
+
+
+def coin(prompt: Any, labels: Any) -> dict[str, float]:
+    """A judge at chance: P(PASS) from a hash of the response, unrelated to the request."""
+    p = int(hashlib.sha256(response_of(prompt).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return {"PASS": p, "FAIL": 1 - p}
+
+
+VALIDATION = {"checker": "refusal", "prompts": 8, "samples_per_prompt": 2, "min_auc": 0.8}
+
+
+def test_a_judge_that_agrees_with_the_checker_passes_and_training_runs(tmp_path: Path, policy_dir: Path) -> None:
+    from judgerl.train.runner import train
+
+    config = load_config(write_run(tmp_path, policy_dir, VALIDATION))
+    result = train(config, backend=ScriptedBackend(probs=agreeing))
+    assert result.steps == 1
+    gate = json.loads((result.run_dir / "judge_gate.json").read_text())
+    assert gate["passed"] is True and gate["judge_auc"] >= 0.8
+    assert gate["replies"] == 16 and len(gate["items"]) == 16
+
+
+def test_a_judge_at_chance_is_refused_before_step_one(tmp_path: Path, policy_dir: Path) -> None:
+    from judgerl.train.runner import train
+
+    config = load_config(write_run(tmp_path, policy_dir, VALIDATION))
+    with pytest.raises(JudgerlError, match=r"judge validation: AUC 0\.\d\d .* below the bar 0\.80"):
+        train(config, backend=ScriptedBackend(probs=coin))
+    gate = json.loads((config.run_dir / "judge_gate.json").read_text())
+    assert gate["passed"] is False
+    assert not list(config.run_dir.glob("checkpoint-*")) and not (config.run_dir / "final").exists()
+
+
+def test_enforce_false_warns_and_trains(tmp_path: Path, policy_dir: Path) -> None:
+    from judgerl.train.runner import train
+
+    config = load_config(write_run(tmp_path, policy_dir, {**VALIDATION, "enforce": False}))
+    result = train(config, backend=ScriptedBackend(probs=coin))
+    assert result.steps == 1
+    assert json.loads((result.run_dir / "judge_gate.json").read_text())["passed"] is False
+
+
+def test_auc_interval_brackets_the_value_and_needs_both_classes() -> None:
+    value, low, high = auc_interval([0.9, 0.8, 0.7, 0.2, 0.4, 0.6], [True, True, True, False, False, False])
+    assert value == 1.0 and low is not None and high is not None and low <= value <= high
+    assert auc_interval([0.5, 0.6], [True, True]) == (None, None, None)
