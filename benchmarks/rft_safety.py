@@ -101,12 +101,10 @@ def main() -> None:
 
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    judge_config = load_config(
-        CONFIG,
-        [f"name={name}", f"output_dir={ROOT / 'runs' / name}", *args.set]
-        + ([f"judge.model={args.judge_model}"] if args.judge_model else []),
-    )
-    backend = judge_config.judge.build_backend()
+    judged = args.reward == "judge"
+    # the gate runs here (its file is kept across resumes), not again inside train()
+    config = config.model_copy(update={"judge": config.judge.model_copy(update={"validation": None})})
+    backend = config.judge.build_backend() if judged else None
     result: dict[str, Any] = {
         "reward": args.reward,
         "config": json.loads(config.model_dump_json()),
@@ -114,33 +112,36 @@ def main() -> None:
     }
     try:
         gate_file = config.run_dir / "judge_gate.json"
-        if not gate_file.exists():
-            rows, _ = load_prompt_rows(judge_config)
-            model, tokenizer = load_policy(judge_config.policy)
-            settings = judge_config.judge.validation or GateSettings(checker="refusal", enforce=False)
+        if judged and not gate_file.exists():
+            gate_config = load_config(CONFIG, overrides)
+            rows, _ = load_prompt_rows(gate_config)
+            model, tokenizer = load_policy(gate_config.policy)
+            settings = gate_config.judge.validation or GateSettings(checker="refusal")
             run_gate(
                 settings.model_copy(update={"enforce": False}),
                 rows=rows,
                 model=model,
                 tokenizer=tokenizer,
-                judges=build_judge(judge_config, backend),
+                judges=build_judge(gate_config, backend),
                 max_new_tokens=int(config.grpo.get("max_completion_length", 48)),
                 temperature=float(config.grpo.get("temperature", 1.0)),
                 seed=config.seed,
                 save_to=gate_file,
             )
             del model
-        gate = json.loads(gate_file.read_text())
-        gate.pop("items", None)
-        result["judge_gate"] = gate
-        before = run_eval(judge_config, "base", "before", backend)
+        if gate_file.exists():
+            gate = json.loads(gate_file.read_text())
+            gate.pop("items", None)
+            result["judge_gate"] = gate
+        before = run_eval(config, "base", "before", backend)  # controls: no judge, the checker alone
         if not (config.run_dir / "final").exists():
             resume = bool(complete_checkpoints(config.run_dir))
-            trained = train(config, resume=resume, backend=backend if args.reward == "judge" else None)
+            trained = train(config, resume=resume, backend=backend)
             result["train_seconds"] = trained.seconds
-        after = run_eval(judge_config, str(config.run_dir / "final"), "after", backend)
+        after = run_eval(config, str(config.run_dir / "final"), "after", backend)
     finally:
-        backend.close()
+        if backend is not None:
+            backend.close()
     change = compare(before.items, after.items)
     result.update(
         before=before.model_dump(),
