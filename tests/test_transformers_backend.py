@@ -225,3 +225,55 @@ def test_async_wrapper(backend: TransformersBackend) -> None:
 
     results = asyncio.run(backend.alabel_probs(_prompts()[:2], LABELS))
     _assert_same(results, _run(backend, _prompts()[:2], share=False))
+
+
+def test_concurrent_calls_are_coalesced_into_one_pass_with_the_same_verdicts(
+    backend: TransformersBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GRPO group's completions arrive as concurrent calls (one per sample): one planned pass scores them all,
+    sharing the prefix across samples, with the verdicts each call would get on its own."""
+    import asyncio
+
+    samples = [[p] for p in _prompts()]  # five "samples", one criterion each, sharing a long prefix
+    alone = [_run(backend, s, share=False)[0] for s in samples]
+    passes: list[int] = []
+    original = backend.label_probs
+
+    def counting(prompts: list[JudgePrompt], labels: list[str]) -> list:
+        passes.append(len(prompts))
+        return original(prompts, labels)
+
+    monkeypatch.setattr(backend, "label_probs", counting)
+
+    async def concurrently() -> list:
+        results = await asyncio.gather(*(backend.alabel_probs(s, LABELS) for s in samples))
+        return [r[0] for r in results]
+
+    coalesced = asyncio.run(concurrently())
+    assert passes == [5]  # one pass over all five samples' prompts
+    _assert_same(coalesced, alone)
+    backend.coalesce_s = 0.0
+    try:
+        passes.clear()
+        asyncio.run(concurrently())
+        assert passes == [1, 1, 1, 1, 1]  # coalescing off: one call each
+    finally:
+        backend.coalesce_s = 0.01
+
+
+def test_a_failing_pass_reaches_every_coalesced_caller(
+    backend: TransformersBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    def broken(prompts: list[JudgePrompt], labels: list[str]) -> list:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(backend, "label_probs", broken)
+
+    async def concurrently() -> list:
+        return await asyncio.gather(*(backend.alabel_probs([p], LABELS) for p in _prompts()), return_exceptions=True)
+
+    outcomes = asyncio.run(concurrently())
+    assert len(outcomes) == 5 and all(isinstance(o, RuntimeError) for o in outcomes)
+    assert backend._draining is False  # the next call starts a new drain

@@ -7,6 +7,7 @@ once and every suffix continues from a copy of its KV cache.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import logging
@@ -14,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,24 @@ def auto_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
 
 
+@dataclass
+class _Request:
+    prompts: list[JudgePrompt]
+    labels: tuple[str, ...]
+    future: asyncio.Future[list[LabelResult]]
+    loop: asyncio.AbstractEventLoop
+
+
+def _resolve(future: asyncio.Future[list[LabelResult]], results: list[LabelResult]) -> None:
+    if not future.done():
+        future.set_result(results)
+
+
+def _fail(future: asyncio.Future[list[LabelResult]], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
 class TransformersBackend(JudgeBackend):
     """A local causal LM as the judge (``--backend transformers``)."""
 
@@ -112,6 +132,7 @@ class TransformersBackend(JudgeBackend):
         dtype: str = "auto",
         max_input_tokens: int = 4096,
         share_prefix: bool = True,
+        coalesce_ms: float = 10.0,
         max_batch: int = 16,
         threads: int | None = None,
         device: str | None = None,
@@ -127,6 +148,9 @@ class TransformersBackend(JudgeBackend):
         if threads is not None:
             torch.set_num_threads(threads)
         self.share_prefix = share_prefix
+        if not (coalesce_ms >= 0 and math.isfinite(coalesce_ms)):
+            raise JudgerlError(f"coalesce_ms must be a finite number >= 0, got {coalesce_ms}")
+        self.coalesce_s = coalesce_ms / 1000
         self.max_batch = max_batch
         path = _resolve_model(model)
         try:
@@ -150,6 +174,9 @@ class TransformersBackend(JudgeBackend):
         self._softcap: float | None = getattr(cfg, "final_logit_softcapping", None)
         self._logit_div: float = float(getattr(cfg, "logits_scaling", None) or 1.0)  # Granite divides logits
         self._lock = threading.Lock()
+        self._pending: list[_Request] = []
+        self._pending_lock = threading.Lock()
+        self._draining = False
         self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
         self._stop_ids = self._find_stop_ids()
 
@@ -337,6 +364,48 @@ class TransformersBackend(JudgeBackend):
                     except ValueError as exc:
                         results[i] = LabelResult(None, 0.0, len(ids[i]), latency, error=str(exc))
         return [r if r is not None else LabelResult(probs=None, mass=0.0, error="not scored") for r in results]
+
+    async def alabel_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
+        """Concurrent calls are coalesced into one planned pass: the completions of a GRPO group (and the
+        samples of a batch) share the judge's instructions and the task, so their common prefix is computed once
+        and only each response and criterion runs on its own. ``coalesce_ms`` is how long the first caller waits
+        for the others (0: no coalescing)."""
+        if self.coalesce_s <= 0 or not self.share_prefix:
+            return await super().alabel_probs(prompts, labels)
+        loop = asyncio.get_running_loop()
+        request = _Request(list(prompts), tuple(labels), loop.create_future(), loop)
+        with self._pending_lock:
+            self._pending.append(request)
+            start = not self._draining
+            self._draining = True
+        if start:
+            await asyncio.sleep(self.coalesce_s)  # let the batch's other samples arrive
+            threading.Thread(target=self._drain, name="judge-coalesce", daemon=True).start()
+        return await request.future
+
+    def _drain(self) -> None:
+        """Score every pending request, in rounds, until none is left (runs in its own thread)."""
+        while True:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._draining = False
+                    return
+            by_labels: dict[tuple[str, ...], list[_Request]] = {}
+            for request in batch:
+                by_labels.setdefault(request.labels, []).append(request)
+            for labels, requests in by_labels.items():
+                try:
+                    results = self.label_probs([p for r in requests for p in r.prompts], labels)
+                except BaseException as exc:  # delivered to each caller, whose error guard makes it unscored
+                    for r in requests:
+                        r.loop.call_soon_threadsafe(_fail, r.future, exc)
+                    continue
+                offset = 0
+                for r in requests:
+                    part = results[offset : offset + len(r.prompts)]
+                    offset += len(r.prompts)
+                    r.loop.call_soon_threadsafe(_resolve, r.future, part)
 
     def _greedy(self, ids: list[int], max_new_tokens: int) -> list[int]:
         out = self._body(input_ids=torch.tensor([ids], device=self.device), use_cache=True)

@@ -155,8 +155,12 @@ def _rubric_system(material: JudgedMaterial, nonce: str, instructions: str) -> s
 
 
 def criterion_prompt(material: JudgedMaterial, criterion: Criterion, instructions: str) -> JudgePrompt:
-    """Logprob prompt: shared material first, then one criterion; the answer slot is the verdict."""
-    nonce = nonce_for(material.prompt, material.response, material.reference or "")
+    """Logprob prompt: shared material first, then one criterion; the answer slot is the verdict.
+
+    The nonce depends on the task and reference, not on the response: the completions of one GRPO group then
+    share the prompt up to their responses, which a local backend computes once (the policy still cannot
+    predict it: it is keyed by the process secret)."""
+    nonce = nonce_for(material.prompt, material.reference or "")
     user = (
         f"{_shared_user(material, nonce)}\n\n## Criterion\n{criterion.text}\n\n"
         f"Does the response meet the criterion? Answer {PASS} or {FAIL}."
