@@ -3,8 +3,6 @@ computes the shared part once per GRPO group; the nonce still changes with the t
 
 from __future__ import annotations
 
-import os
-
 from judgerl.judges.prompts import JudgedMaterial, criterion_prompt
 from judgerl.rubric import Criterion
 
@@ -18,9 +16,10 @@ def _prompt(task: str, response: str) -> str:
 
 def test_responses_to_one_task_share_the_prompt_up_to_the_response() -> None:
     a, b = _prompt("How do I bake bread?", "Mix flour and water."), _prompt("How do I bake bread?", "I can't.")
-    shared = os.path.commonprefix([a, b])
-    assert shared.endswith("## The assistant's response\n<response " + shared.rsplit("<response ", 1)[1])
-    assert "How do I bake bread?" in shared and "Be strict." in shared
+    head_a, head_b = a.split("Mix flour and water.")[0], b.split("I can't.")[0]
+    assert head_a == head_b  # system prompt, task and the response's opening tag: identical
+    assert head_a.endswith(">\n") and "<response " in head_a.rsplit("\n", 2)[-2]
+    assert "How do I bake bread?" in head_a and "Be strict." in head_a
 
 
 def test_the_nonce_changes_with_the_task() -> None:
