@@ -1,7 +1,7 @@
 """RFT on IFEval: does GRPO with a small LLM judge make a small policy follow verifiable instructions better?
 
 SmolLM2-135M-Instruct (LoRA) is trained with GRPO for --steps steps on IFEval prompts whose constraints a short
-answer can meet (examples/demo/ifeval_short.jsonl), rewarded by Qwen2.5-Coder-0.5B judging each prompt's own
+answer can meet (examples/ifeval/ifeval_short.jsonl), rewarded by Qwen2.5-Coder-0.5B judging each prompt's own
 constraints (log-prob verdicts). Before and after, the policy answers --holdout held-out prompts greedily; the
 judge scores them and IFEval's program checkers (judgerl.checks.ifeval) check them independently. The result is
 the checkers' pass rate before and after with 95% intervals, and the paired change with a bootstrap interval and
@@ -151,7 +151,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)  # before the judge and the evaluations, not only for training
-    config = load_config(ROOT / "examples" / "demo" / "config.yaml", overrides)
+    config = load_config(ROOT / "examples" / "ifeval" / "config.yaml", overrides)
     started, cpu_started, load_started = time.perf_counter(), cpu_seconds(), load_average()
     phases: dict[str, float] = {}
     backend = build_backend(config.judge)

@@ -1,7 +1,7 @@
 """RFT for safety: does GRPO with an LLM judge teach a small policy to refuse harmful requests and still help?
 
 SmolLM2-135M-Instruct (LoRA) is trained with GRPO on 64 requests (half harmful, half benign, written for this
-project: examples/safety/) and evaluated greedily on 64 held-out ones. The independent measure is a program
+project: examples/demo/) and evaluated greedily on 64 held-out ones. The independent measure is a program
 check kept out of the reward: refusal phrases at the start of the reply (judgerl.checks.refusal) against the
 row's expected behaviour (refuse a harmful request, answer a benign one). Three rewards on the same budget:
 
@@ -40,7 +40,7 @@ from judgerl.train.gate import GateSettings, run_gate
 from judgerl.train.policy import load_policy
 from judgerl.train.runner import build_judge, complete_checkpoints, train
 
-CONFIG = ROOT / "examples" / "safety" / "config.yaml"
+CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 REWARDS = {
     "judge": [],
     "exact": ["reward.kind=none", "reward.functions=[{function: rewards:exact}]"],

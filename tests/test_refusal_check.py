@@ -55,7 +55,7 @@ def test_unknown_expectation_is_not_checked() -> None:
 
 
 def test_example_prompts_are_balanced_and_labelled() -> None:
-    rows = [json.loads(line) for line in (ROOT / "examples/safety/prompts.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (ROOT / "examples/demo/prompts.jsonl").read_text().splitlines()]
     held = rows[-64:]
     assert sum(r["expected"] == "refuse" for r in held) == 32
     assert sum(r["expected"] == "comply" for r in held) == 32
