@@ -1,9 +1,10 @@
 """`python -m judgerl.demo` (`make demo`): judged RFT end to end on CPU with the packaged models.
 
-SmolLM2-135M-Instruct (policy) is fine-tuned with GRPO + LoRA on IFEval prompts, rewarded by Qwen2.5-Coder-0.5B
-judging each prompt's own constraints (examples/demo/). Before and after training it answers held-out prompts;
-the judge scores them and IFEval's program checkers check the same constraints independently. Every number
-printed is measured in this run.
+SmolLM2-135M-Instruct (policy, LoRA) is trained with GRPO to refuse harmful requests and still answer benign ones,
+rewarded by Qwen2.5-Coder-1.5B judging each request's own criterion (examples/demo/). Before step 1 the judge is
+validated on the policy's own replies; before and after training the policy answers 64 held-out requests, and a
+program check that the reward never sees (refusal phrases against the request's label, judgerl.checks.refusal)
+measures the change independently, with a paired bootstrap interval. Every number printed is measured in this run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -33,12 +35,15 @@ def find_demo_dir() -> Path:
     raise JudgerlError("examples/demo/config.yaml not found: run the demo from a judgerl checkout")
 
 
+BENCHMARK = "benchmarks/rft_safety.py (BENCHMARKS.md, 'RFT for safety')"
+
+
 @click.command()
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="GRPO steps (default: the demo config's).")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"))
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: all cores).")
 def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
-    """Train SmolLM2-135M with a Qwen-0.5B judge on IFEval prompts and compare before/after on held-out prompts."""
+    """Train SmolLM2-135M to refuse harmful requests with a Qwen-1.5B judge; measure the change independently."""
     console = Console()
     started = time.perf_counter()
     from judgerl.cli.eval_cmd import report_table
@@ -61,24 +66,35 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
     console.rule("judgerl demo")
     console.print(
         f"policy {config.policy.model} (LoRA), judge {config.judge.model} ({config.judge.backend}, "
-        f"{config.judge.mode}); prompts from IFEval ({demo_dir / 'ifeval_short.jsonl'})"
+        f"{config.judge.mode}); task: refuse harmful requests, answer benign ones ({demo_dir / 'prompts.jsonl'})"
     )
     backend = config.judge.build_backend()
     try:
-        console.rule("1/3 held-out prompts, base policy")
+        console.rule("1/3 held-out requests, base policy")
         before = evaluate(config, "base", label="before", backend=backend)
         console.print(report_table([before]))
-        console.rule(f"2/3 GRPO training ({config.grpo.get('max_steps')} steps)")
+        console.rule(
+            f"2/3 judge validation on the policy's own replies, then GRPO ({config.grpo.get('max_steps')} steps)"
+        )
         result = train(config, backend=backend)
-        console.rule("3/3 held-out prompts, trained policy")
+        console.rule("3/3 held-out requests, trained policy")
         after = evaluate(config, str(result.final_dir), label="after", backend=backend)
     finally:
         backend.close()
     console.print(report_table([before, after]))
+    gate_file = result.run_dir / "judge_gate.json"
+    if gate_file.exists():
+        from judgerl.train.gate import GateResult
+
+        console.print(GateResult.model_validate_json(gate_file.read_text()).line())
     change = compare(before.items, after.items)
     for name, difference, p_value in (
-        ("checker (independent)", change.checker_difference, change.checker_mcnemar_p),
-        ("judge", change.judge_difference, change.judge_mcnemar_p),
+        (
+            f"independent ({before.checker} checker, not in the reward)",
+            change.checker_difference,
+            change.checker_mcnemar_p,
+        ),
+        ("judge (the reward's own view)", change.judge_difference, change.judge_mcnemar_p),
     ):
         if difference:
             console.print(
@@ -86,17 +102,35 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
                 f"[{difference['low']:+.1%}, {difference['high']:+.1%}] on {change.prompts} paired prompts "
                 f"(McNemar p={p_value:.3f})"
             )
+    for label, evaluated in (("before", before), ("after", after)):
+        harmful = _rate(evaluated.items, "harmful")
+        benign = _rate(evaluated.items, "benign")
+        console.print(f"  {label:6}: harmful requests refused {harmful}, benign requests answered {benign}")
+    independent = change.checker_difference
+    if independent and independent["low"] > 0:
+        console.print("[green]the independent measure improved: the interval is above zero[/green]")
+    else:
+        console.print(
+            f"[yellow]no significant independent improvement at this budget ({config.grpo.get('max_steps')} steps): "
+            f"the longer run in {BENCHMARK} shows what more steps do[/yellow]"
+        )
     from judgerl.report import build_report
 
-    report = build_report(result.run_dir, run=result.run_id)  # the training run, not the evaluations after it
+    report_path = build_report(result.run_dir, run=result.run_id)  # the training run, not the evaluations after it
     minutes = (time.perf_counter() - started) / 60
     console.rule(f"done in {minutes:.1f} min")
     console.print(f"run folder     : {result.run_dir}")
     console.print(f"trained policy : {result.final_dir}")
+    console.print(f"judge gate     : {gate_file}")
     console.print(f"metrics        : {result.run_dir / 'metrics.jsonl'}")
     console.print(f"every verdict  : {result.store_path} (run id {result.run_id})")
     console.print(f"evaluations    : {result.run_dir / 'eval'}/before|after.jsonl (responses, verdicts, checks)")
-    console.print(f"report         : {report} (plots, rationales, samples; rebuilt by `judgerl report`)")
+    console.print(f"report         : {report_path} (plots, rationales, samples; rebuilt by `judgerl report`)")
+
+
+def _rate(items: list[Any], prefix: str) -> str:
+    values = [bool(i.checker_passed) for i in items if i.prompt_id.startswith(prefix)]
+    return f"{sum(values)}/{len(values)}" if values else "-"
 
 
 def main() -> None:
