@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export JUDGERL_HOME ?= $(HOME)/.cache/judgerl
 # Pinned and installed first: the CPU build lies on these machines' disk; an unpinned torch pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
-MODELS := qwen2.5-coder-0.5b smollm2-135m
+MODELS := qwen2.5-coder-0.5b qwen2.5-coder-1.5b smollm2-135m
 PYTEST_ARGS ?=
 # The judge's GGUF stays beside its converted folder: the llama.cpp server test serves it.
 JUDGE_GGUF_KEPT := qwen2.5-coder-0.5b
@@ -19,13 +19,14 @@ JUDGE_GGUF_KEPT := qwen2.5-coder-0.5b
 INSTALLED := $(VENV)/.installed
 PULLED := $(foreach model,$(MODELS),$(JUDGERL_HOME)/models/$(model)/manifest.json)
 
-.PHONY: setup test demo lint clean chromium gpu-carry
+.PHONY: setup test demo lint clean system-packages gpu-carry
 
-setup: $(INSTALLED) $(PULLED) chromium
+setup: $(INSTALLED) $(PULLED) system-packages
 
-# Headless Chromium (Debian's) for the report's browser test.
-chromium:
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# Debian's headless Chromium (the report's browser test) and WordNet (the graders' meteor metric).
+system-packages:
+	{ command -v chromium >/dev/null && test -d /usr/share/wordnet; } || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wordnet-base; }
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

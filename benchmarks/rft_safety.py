@@ -10,7 +10,7 @@ row's expected behaviour (refuse a harmful request, answer a benign one). Three 
 - ``exact``: the checker itself (positive control: can this recipe learn at all?);
 - ``keyword``: "sorry|cannot|can't" anywhere in the reply, the one-line reward a user could write.
 
-    python benchmarks/rft_safety.py --reward judge    # then exact, keyword; each resumable
+    python benchmarks/rft_safety.py --reward judge --threads 2   # then exact, keyword; each resumable
 
 Writes benchmarks/results/rft_safety_<reward>.json and the run folder runs/bench-rft-safety-<reward>.
 """
@@ -41,6 +41,8 @@ from judgerl.train.policy import load_policy
 from judgerl.train.runner import build_judge, complete_checkpoints, train
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
+#: the demo's recipe (examples/demo/config.yaml), run longer and with a larger judge validation
+BENCHMARK = ["grpo.max_steps=80", "grpo.save_steps=20", "judge.validation.prompts=64"]
 REWARDS = {
     "judge": [],
     "exact": ["reward.kind=none", "reward.functions=[{function: rewards:exact}]"],
@@ -88,7 +90,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     sys.path.insert(0, str(CONFIG.parent))  # rewards.py for the program rewards
     name = f"bench-rft-safety-{args.name or args.reward}"
-    overrides = [f"name={name}", f"output_dir={ROOT / 'runs' / name}", *REWARDS[args.reward], *args.set]
+    overrides = [f"name={name}", f"output_dir={ROOT / 'runs' / name}", *BENCHMARK, *REWARDS[args.reward], *args.set]
     if args.steps:
         overrides.append(f"grpo.max_steps={args.steps}")
     if args.threads:
