@@ -72,3 +72,10 @@ def test_a_checks_only_run_trains_and_evaluates_without_a_judge(
     report = evaluate(loaded, str(result.final_dir), label="after")
     assert report.checker == "refusal" and report.prompts == 2
     assert report.unscored == 2 and all(i.unscored_reason and "no judge" in i.unscored_reason for i in report.items)
+    checked_only = evaluate(
+        load_config(tmp_path / "config.yaml", ["reward.kind=rubric", "reward.row_criteria=x"]),
+        str(result.final_dir),
+        label="checked",
+        judged=False,
+    )
+    assert checked_only.unscored == 2 and all("not judged" in (i.unscored_reason or "") for i in checked_only.items)

@@ -71,14 +71,14 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
     backend = config.judge.build_backend()
     try:
         console.rule("1/3 held-out requests, base policy")
-        before = evaluate(config, "base", label="before", backend=backend)
+        before = evaluate(config, "base", label="before", backend=backend, judged=False)
         console.print(report_table([before]))
         console.rule(
             f"2/3 judge validation on the policy's own replies, then GRPO ({config.grpo.get('max_steps')} steps)"
         )
         result = train(config, backend=backend)
         console.rule("3/3 held-out requests, trained policy")
-        after = evaluate(config, str(result.final_dir), label="after", backend=backend)
+        after = evaluate(config, str(result.final_dir), label="after", backend=backend, judged=False)
     finally:
         backend.close()
     console.print(report_table([before, after]))

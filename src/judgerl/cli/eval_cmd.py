@@ -72,6 +72,11 @@ def report_table(reports: list[Any]) -> Table:
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=None, help="Default: grpo.max_completion_length.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--compare", "compare_to", default=None, help="Label of an earlier evaluation to compare with (paired).")
+@click.option(
+    "--no-judge",
+    is_flag=True,
+    help="Program checker only (IFEval, GSM8K, refusal): no judge call; the responses are left unscored.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
 def eval_command(
     config_path: Path,
@@ -81,6 +86,7 @@ def eval_command(
     max_new_tokens: int | None,
     batch_size: int,
     compare_to: str | None,
+    no_judge: bool,
     overrides: tuple[str, ...],
 ) -> None:
     """Generate on held-out prompts with a policy, judge the responses, and check them by program where possible."""
@@ -90,7 +96,15 @@ def eval_command(
 
     config = load_config(config_path, list(overrides))
     name = label or (policy if policy in ("base", "final") else Path(policy).name)
-    report = evaluate(config, policy, label=name, limit=limit, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    report = evaluate(
+        config,
+        policy,
+        label=name,
+        limit=limit,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        judged=not no_judge,
+    )
     console = Console()
     reports = [report]
     if compare_to:

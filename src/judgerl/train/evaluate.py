@@ -134,8 +134,12 @@ def evaluate(
     batch_size: int = 8,
     backend: JudgeBackend | None = None,
     model_and_tokenizer: tuple[Any, Any] | None = None,
+    judged: bool = True,
 ) -> EvalReport:
-    """Evaluate ``policy`` ('base', 'final', or a folder/model) on the config's held-out prompts."""
+    """Evaluate ``policy`` ('base', 'final', or a folder/model) on the config's held-out prompts.
+
+    ``judged=False`` leaves the judge out (every response unscored, with that reason): the program checker alone,
+    which is the independent measure and costs no judge call."""
     from judgerl.train.runner import build_judge
 
     started = time.perf_counter()
@@ -150,21 +154,23 @@ def evaluate(
     responses = generate(model, tokenizer, rows, tokens, batch_size)
     generated = time.perf_counter()
     owns_backend = backend is None
-    if backend is None and config.reward.kind != "none":
+    judged = judged and config.reward.kind != "none"
+    if backend is None and judged:
         backend = config.judge.build_backend()
     try:
-        judges = build_judge(config, backend)
+        judges = build_judge(config, backend) if judged else None
         if isinstance(judges, PairwiseJudge):
             raise JudgerlError("judgerl eval scores with a rubric; for a preference run, add row criteria or a rubric")
-        verdicts = _judge(judges, rows, responses) if judges is not None else _not_judged(rows)
+        reason = _NO_JUDGE if config.reward.kind == "none" else _NOT_JUDGED
+        verdicts = _judge(judges, rows, responses) if judges is not None else _not_judged(rows, reason)
     finally:
         if owns_backend and backend is not None:
             backend.close()
-    judged = time.perf_counter()
+    judged_at = time.perf_counter()
     items = [
         _item(row, response, verdict, checker) for row, response, verdict in zip(rows, responses, verdicts, strict=True)
     ]
-    report = _summarise(label, reference, checker, items, started, generated, judged)
+    report = _summarise(label, reference, checker, items, started, generated, judged_at)
     _save(config, report, rows, responses, verdicts)
     return report
 
@@ -202,14 +208,13 @@ def _judge(judges: RubricJudges, rows: Sequence[PromptRow], responses: Sequence[
     return [v for v in verdicts if v is not None]
 
 
-def _not_judged(rows: Sequence[PromptRow]) -> list[SampleVerdict]:
-    """A run without a judge (``reward.kind: none``): every response is unscored, with the reason."""
-    return [
-        SampleVerdict(
-            id=f"eval-{row.prompt_id}", score=None, unscored_reason="no judge in this run (reward.kind: none)"
-        )
-        for row in rows
-    ]
+_NO_JUDGE = "no judge in this run (reward.kind: none)"
+_NOT_JUDGED = "not judged (an evaluation by the program checker alone)"
+
+
+def _not_judged(rows: Sequence[PromptRow], reason: str) -> list[SampleVerdict]:
+    """No judge for this evaluation: every response is unscored, with the reason."""
+    return [SampleVerdict(id=f"eval-{row.prompt_id}", score=None, unscored_reason=reason) for row in rows]
 
 
 def _item(row: PromptRow, response: str, verdict: SampleVerdict, checker: Checker) -> EvalItem:
