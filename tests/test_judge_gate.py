@@ -91,6 +91,10 @@ def test_a_judge_that_agrees_with_the_checker_passes_and_training_runs(tmp_path:
     gate = json.loads((result.run_dir / "judge_gate.json").read_text())
     assert gate["passed"] is True and gate["judge_auc"] >= 0.8
     assert gate["replies"] == 16 and len(gate["items"]) == 16
+    from judgerl.report import build_report
+
+    html = build_report(result.run_dir, run=result.run_id).read_text()
+    assert 'id="gate-figure" class="ok"' in html and f"AUC {gate['judge_auc']:.2f}" in html
 
 
 def test_a_judge_at_chance_is_refused_before_step_one(tmp_path: Path, policy_dir: Path) -> None:

@@ -5,6 +5,7 @@ build_report("runs/grpo-math")            # -> runs/grpo-math/report.html
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def build_report(
         raise JudgerlError(f"max_samples: {max_samples} must be at least 1")
     with VerdictStore(store_file, readonly=True) as store:
         data = load_report_data(store, run, max_samples=max_samples, max_clusters=max_clusters)
+    gate_file = store_file.parent / "judge_gate.json"
+    if data.run.kind == "train" and gate_file.is_file():
+        try:
+            data.gate = {k: v for k, v in json.loads(gate_file.read_text(encoding="utf-8")).items() if k != "items"}
+        except (OSError, ValueError):
+            data.gate = None  # a damaged file: the report goes on without the section
     html = render_html(data, all_plots(data))
     target = Path(out) if out is not None else store_file.parent / REPORT_FILENAME
     target.parent.mkdir(parents=True, exist_ok=True)

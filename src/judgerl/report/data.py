@@ -87,6 +87,7 @@ class ReportData:
     browser_samples: list[StoredSample]
     browser_total: int
     config: dict[str, Any] = field(default_factory=dict)
+    gate: dict[str, Any] | None = None  # judge_gate.json beside the store: the judge's validation before step 1
 
     @property
     def is_pairwise(self) -> bool:

@@ -219,6 +219,27 @@ def _browser_section(data: ReportData) -> str:
     )
 
 
+def _gate_section(data: ReportData) -> str:
+    """The judge's validation on the policy's own replies before step 1 (``judge.validation``), if it ran."""
+    gate = data.gate
+    if not gate:
+        return ""
+    auc = gate.get("judge_auc")
+    figure = (
+        f"AUC {auc:.2f} [{gate.get('low', 0.0):.2f}, {gate.get('high', 0.0):.2f}]"
+        if isinstance(auc, (int, float))
+        else "no AUC (one outcome only)"
+    )
+    verdict = "passed" if gate.get("passed") else "below the bar"
+    css = "ok" if gate.get("passed") else "warning"
+    return (
+        f'<h2 id="gate">Judge validation before step 1</h2><p id="gate-figure" class="{css}">'
+        f"{escape(figure)} on {escape(str(gate.get('replies')))} of the policy's own replies against the "
+        f"{escape(str(gate.get('checker')))} checker ({escape(str(gate.get('checker_passed')))} passed); "
+        f"bar {escape(str(gate.get('min_auc')))}: {verdict}.</p>"
+    )
+
+
 def render_html(data: ReportData, plots: list[Plot]) -> str:
     run = data.run
     judge_models = sorted({s.judge_model for s in data.browser_samples} | {p.judge_model for p in data.pairs})
@@ -249,7 +270,7 @@ def render_html(data: ReportData, plots: list[Plot]) -> str:
 started {_when(run.started)} · finished {_when(run.finished)} · store {escape(data.store_path)}</p>
 <nav><a href="#plots">plots</a><a href="#monitors">monitors</a>{failures_link}<a href="#browser">samples</a></nav>
 <div class="cards">{_summary_cards(data)}</div></header>
-<main>{_warnings_section(data)}<h2 id="plots">Plots</h2>{plot_html}
+<main>{_gate_section(data)}{_warnings_section(data)}<h2 id="plots">Plots</h2>{plot_html}
 {unscored_table}
 {"" if data.is_pairwise else _failures_section(data)}{_browser_section(data)}
 <details><summary>Run configuration</summary><pre>{config}</pre></details></main>
