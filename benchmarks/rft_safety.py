@@ -57,7 +57,7 @@ def run_eval(config: TrainConfig, policy: str, label: str, backend: Any) -> Eval
         report = EvalReport.model_validate_json(saved.read_text())
         report.items = load_items(saved.with_suffix(".jsonl"))
         return report
-    return evaluate(config, policy, label=label, backend=backend)
+    return evaluate(config, policy, label=label, backend=backend, judged=False)
 
 
 def by_kind(items: list[EvalItem]) -> dict[str, Any]:
@@ -127,6 +127,7 @@ def main() -> None:
                 judges=build_judge(gate_config, backend),
                 max_new_tokens=int(config.grpo.get("max_completion_length", 48)),
                 temperature=float(config.grpo.get("temperature", 1.0)),
+                top_k=int(config.grpo.get("top_k") or 0),
                 seed=config.seed,
                 save_to=gate_file,
             )
@@ -135,7 +136,7 @@ def main() -> None:
             gate = json.loads(gate_file.read_text())
             gate.pop("items", None)
             result["judge_gate"] = gate
-        before = run_eval(config, "base", "before", backend)  # controls: no judge, the checker alone
+        before = run_eval(config, "base", "before", backend)  # the checker alone (the independent measure)
         if not (config.run_dir / "final").exists():
             resume = bool(complete_checkpoints(config.run_dir))
             trained = train(config, resume=resume, backend=backend)

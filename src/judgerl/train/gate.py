@@ -81,6 +81,8 @@ def sample_replies(
     max_new_tokens: int,
     temperature: float,
     seed: int,
+    top_k: int = 0,
+    top_p: float = 1.0,
     batch_size: int = 8,
 ) -> list[tuple[PromptRow, str]]:
     """Sampled replies, ``per_prompt`` to each row, as GRPO would draw them."""
@@ -100,7 +102,8 @@ def sample_replies(
                 max_new_tokens=max_new_tokens,
                 do_sample=True,
                 temperature=temperature,
-                top_k=0,
+                top_k=top_k,
+                top_p=top_p,
                 num_return_sequences=per_prompt,
                 pad_token_id=tokenizer.pad_token_id,
             )
@@ -127,6 +130,8 @@ def run_gate(
     max_new_tokens: int,
     temperature: float,
     seed: int,
+    top_k: int = 0,
+    top_p: float = 1.0,
     save_to: Path | None = None,
 ) -> GateResult:
     """Sample, judge, check and compare; raises JudgerlError below the bar when ``enforce`` is set."""
@@ -148,6 +153,8 @@ def run_gate(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         seed=seed,
+        top_k=top_k,
+        top_p=top_p,
     )
     verdicts = _judge(judges, [r for r, _ in pairs], [reply for _, reply in pairs])
     items: list[dict[str, Any]] = []

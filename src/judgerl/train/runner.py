@@ -280,6 +280,8 @@ def _judge_gate(config: TrainConfig, judge: Any, rows: list[Any], model: Any, to
         judges=judge,
         max_new_tokens=int(config.grpo.get("max_completion_length") or 256),  # TRL's default
         temperature=float(config.grpo.get("temperature", 1.0)),
+        top_k=int(config.grpo.get("top_k") or 0),
+        top_p=float(config.grpo.get("top_p", 1.0)),
         seed=config.seed,
         save_to=config.run_dir / "judge_gate.json",
     )
