@@ -86,6 +86,12 @@ def main() -> None:
     parser.add_argument("--judge-model", default=None, help="default: the config's")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides key=value")
     parser.add_argument("--name", default=None, help="run name suffix (default: the reward)")
+    parser.add_argument(
+        "--at-step",
+        type=int,
+        default=None,
+        help="evaluate the run's checkpoint-N instead of training to the end (the runs' common budget)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     sys.path.insert(0, str(CONFIG.parent))  # rewards.py for the program rewards
@@ -106,7 +112,7 @@ def main() -> None:
     judged = args.reward == "judge"
     # the gate runs here (its file is kept across resumes), not again inside train()
     config = config.model_copy(update={"judge": config.judge.model_copy(update={"validation": None})})
-    backend = config.judge.build_backend() if judged else None
+    backend = config.judge.build_backend() if judged and args.at_step is None else None
     result: dict[str, Any] = {
         "reward": args.reward,
         "config": json.loads(config.model_dump_json()),
@@ -137,11 +143,17 @@ def main() -> None:
             gate.pop("items", None)
             result["judge_gate"] = gate
         before = run_eval(config, "base", "before", backend)  # the checker alone (the independent measure)
-        if not (config.run_dir / "final").exists():
+        if args.at_step is not None:
+            checkpoint = config.run_dir / f"checkpoint-{args.at_step}"
+            if not checkpoint.exists():
+                raise SystemExit(f"{checkpoint}: no such checkpoint yet")
+            after = run_eval(config, str(checkpoint), f"step{args.at_step}", backend)
+        elif not (config.run_dir / "final").exists():
             resume = bool(complete_checkpoints(config.run_dir))
             trained = train(config, resume=resume, backend=backend)
             result["train_seconds"] = trained.seconds
-        after = run_eval(config, str(config.run_dir / "final"), "after", backend)
+        if args.at_step is None:
+            after = run_eval(config, str(config.run_dir / "final"), "after", backend)
     finally:
         if backend is not None:
             backend.close()
@@ -162,7 +174,12 @@ def main() -> None:
         result["metrics_tail"] = rows[-3:]
         result["wait_fraction"] = [r.get("judge/wait_fraction") for r in rows if "judge/wait_fraction" in r]
         result["step_time"] = [r.get("step_time") for r in rows if "step_time" in r]
-    path = write_result(f"rft_safety_{args.name or args.reward}", result)
+    if args.at_step is not None:
+        result["at_step"] = args.at_step
+        result["step_time"] = result.get("step_time", [])[: args.at_step]
+        result["wait_fraction"] = result.get("wait_fraction", [])[: args.at_step]
+    suffix = f"_step{args.at_step}" if args.at_step is not None else ""
+    path = write_result(f"rft_safety_{args.name or args.reward}{suffix}", result)
     d = change.checker_difference or {}
     print(
         f"{args.reward}: independent (refusal checker) change {d.get('rate', float('nan')):+.1%} "
