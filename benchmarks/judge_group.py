@@ -93,7 +93,7 @@ def main() -> None:
         asyncio.run(judge_batch(judges, batches[0][:1]))  # warm-up: first-call allocations
         for batch in batches:
             for variant, coalesce in (("per_sample", 0.0), ("coalesced", 0.01)):
-                backend.coalesce_s = coalesce  # type: ignore[attr-defined]
+                backend.coalesce_s = coalesce
                 started = time.perf_counter()
                 scores[variant] += asyncio.run(judge_batch(judges, batch))
                 timings[variant].append(time.perf_counter() - started)
