@@ -11,6 +11,7 @@ from fakes import ScriptedBackend, response_of
 from judgerl.backends import _FACTORIES, register_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.cli.main import cli
+from judgerl.models import catalog as models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +88,7 @@ def test_pairwise_command_writes_summary_page_and_verdicts(tmp_path: Path) -> No
     assert code == 0, output
     assert "accuracy_order_averaged: 1.000" in output and "position_consistency: 1.000" in output
     summary = json.loads((tmp_path / "out/summary.json").read_text())
-    assert summary["kind"] == "pairwise" and summary["configs"][0]["model"] == "qwen2.5-coder-0.5b"
+    assert summary["kind"] == "pairwise" and summary["configs"][0]["model"] == models.DEFAULT_JUDGE
     assert summary["reports"][0]["headline"]["kappa"]["value"] == pytest.approx(1.0)
     page = (tmp_path / "out/index.html").read_text()
     assert "<table>" in page and "data:image/png;base64," in page and "judgerl validate" in page
