@@ -109,12 +109,16 @@ def test_a_judge_at_chance_is_refused_before_step_one(tmp_path: Path, policy_dir
 
 
 def test_enforce_false_warns_and_trains(tmp_path: Path, policy_dir: Path) -> None:
+    from judgerl.report import build_report
     from judgerl.train.runner import train
 
-    config = load_config(write_run(tmp_path, policy_dir, {**VALIDATION, "enforce": False}))
+    config = load_config(write_run(tmp_path, policy_dir, {**VALIDATION, "enforce": False}), ["grpo.max_steps=2"])
     result = train(config, backend=ScriptedBackend(probs=coin))
-    assert result.steps == 1
+    assert result.steps == 2
     assert json.loads((result.run_dir / "judge_gate.json").read_text())["passed"] is False
+    html = build_report(result.run_dir, run=result.run_id).read_text()
+    assert 'id="gate-figure" class="warning"' in html and "below the bar" in html
+    assert 'id="plot-judge-share"' in html and "Waiting for the judge:" in html  # two steps: a step-time plot
 
 
 def test_auc_interval_brackets_the_value_and_needs_both_classes() -> None:

@@ -50,6 +50,9 @@ def build_report(
             data.gate = {k: v for k, v in json.loads(gate_file.read_text(encoding="utf-8")).items() if k != "items"}
         except (OSError, ValueError):
             data.gate = None  # a damaged file: the report goes on without the section
+    metrics_file = store_file.parent / "metrics.jsonl"
+    if data.run.kind == "train" and metrics_file.is_file():
+        data.step_times = _step_times(metrics_file)
     html = render_html(data, all_plots(data))
     target = Path(out) if out is not None else store_file.parent / REPORT_FILENAME
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -58,3 +61,17 @@ def build_report(
     temporary.replace(target)  # a reader never sees half a report
     logger.info("wrote %s (%d bytes)", target, len(html))
     return target
+
+
+def _step_times(path: Path) -> list[tuple[int, float, float]]:
+    """(step, step seconds, share of it spent waiting for the judge) from the trainer's metrics lines."""
+    rows: list[tuple[int, float, float]] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            step, seconds, share = record["step"], record["step_time"], record["judge/wait_fraction"]
+        except (ValueError, KeyError, TypeError):
+            continue  # other metric lines (evaluation, summaries) or a partly written last line
+        if all(isinstance(v, (int, float)) for v in (step, seconds, share)):
+            rows.append((int(step), float(seconds), float(share)))
+    return rows

@@ -88,6 +88,8 @@ class ReportData:
     browser_total: int
     config: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] | None = None  # judge_gate.json beside the store: the judge's validation before step 1
+    # per step from the trainer's metrics.jsonl beside the store: (step, step seconds, share waiting for the judge)
+    step_times: list[tuple[int, float, float]] = field(default_factory=list)
 
     @property
     def is_pairwise(self) -> bool:

@@ -293,12 +293,30 @@ def monitor_plot(view: MonitorView, config: MonitorConfig | None = None) -> Plot
     return Plot("plot-monitors", "Reward-hacking monitors", caption, _render(fig))
 
 
+def judge_share_plot(data: ReportData) -> Plot | None:
+    """Step time and the share of it spent waiting for the judge (the trainer's metrics.jsonl)."""
+    if len(data.step_times) < 2:
+        return None
+    steps = [s for s, _, _ in data.step_times]
+    fig, ax = _require().subplots(figsize=(8.5, 3.0))
+    ax.plot(steps, [t for _, t, _ in data.step_times], color="#4c72b0", label="step seconds")
+    ax.plot(steps, [t * f for _, t, f in data.step_times], color="#dd8452", label="of which waiting for the judge")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    share = sum(t * f for _, t, f in data.step_times) / max(1e-9, sum(t for _, t, _ in data.step_times))
+    caption = f"Waiting for the judge: {share:.0%} of training time over {len(steps)} steps (judge/wait_fraction)."
+    return Plot("plot-judge-share", "Judge share of step time", caption, _render(fig))
+
+
 def all_plots(data: ReportData) -> list[Plot]:
     makers = [
         pass_rate_plot,
         reward_distribution_plot,
         unscored_plot,
         judge_cost_plot,
+        judge_share_plot,
         reward_length_plot,
         position_plot,
     ]
