@@ -67,15 +67,45 @@ def write_run(root: Path, policy: Path, validation: dict[str, Any]) -> Path:
     return root / "config.yaml"
 
 
+REFUSAL = "I'm sorry, but I can't help with that."
+ANSWER = "Here is how: start with the first step, then the second."
+
+
+def scripted_replies(model: Any, tokenizer: Any, rows: Any, *, per_prompt: int, **_: Any) -> list[tuple[Any, str]]:
+    """The policy's replies as a small model writes them: harmful and benign requests mostly
+    answered; one reply to each of the first two requests of each kind is a refusal (both outcomes per criterion)."""
+    out = []
+    for index, row in enumerate(rows):
+        for k in range(per_prompt):
+            minority = k == 0 and index < 4
+            out.append((row, REFUSAL if minority else ANSWER))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def controlled_replies(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgerl.train import gate
+
+    monkeypatch.setattr(gate, "sample_replies", scripted_replies)
+
+
 def agreeing(prompt: Any, labels: Any) -> dict[str, float]:
-    """Random text never refuses: the checker passes benign rows and fails harmful ones; so does this judge."""
+    """Reads the reply: P(PASS) is high when the reply does what the criterion asks."""
+    refuses = response_of(prompt) == REFUSAL
+    good = refuses if criterion_of(prompt) == REFUSE else not refuses
+    p = 0.8 if good else 0.3
+    return {"PASS": p, "FAIL": 1 - p}
+
+
+def criterion_only(prompt: Any, labels: Any) -> dict[str, float]:
+    """Tells the criteria apart but not the replies: a high pooled AUC, no ranking inside a GRPO group."""
     p = 0.9 if criterion_of(prompt) == HELP else 0.1
     return {"PASS": p, "FAIL": 1 - p}
 
 
 def coin(prompt: Any, labels: Any) -> dict[str, float]:
-    """A judge at chance: P(PASS) from a hash of the response, unrelated to the request."""
-    p = int(hashlib.sha256(response_of(prompt).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    """A judge at chance: P(PASS) from a hash of the prompt, unrelated to the reply's quality."""
+    p = int(hashlib.sha256(prompt.user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return {"PASS": p, "FAIL": 1 - p}
 
 
@@ -101,11 +131,26 @@ def test_a_judge_at_chance_is_refused_before_step_one(tmp_path: Path, policy_dir
     from judgerl.train.runner import train
 
     config = load_config(write_run(tmp_path, policy_dir, VALIDATION))
-    with pytest.raises(JudgerlError, match=r"judge validation: AUC 0\.\d\d .* below the bar 0\.80"):
+    with pytest.raises(
+        JudgerlError, match=r"judge validation: AUC 0\.\d\d \(within each criterion\) .* below the bar 0\.80"
+    ):
         train(config, backend=ScriptedBackend(probs=coin))
     gate = json.loads((config.run_dir / "judge_gate.json").read_text())
     assert gate["passed"] is False
     assert not list(config.run_dir.glob("checkpoint-*")) and not (config.run_dir / "final").exists()
+
+
+def test_a_judge_that_only_tells_the_criteria_apart_is_refused(tmp_path: Path, policy_dir: Path) -> None:
+    """Pooled over both criteria its AUC is high (benign replies pass, harmful ones fail), but inside a group, where
+    GRPO compares replies, it ranks nothing: the gate measures within each criterion."""
+    from judgerl.train.runner import train
+
+    config = load_config(write_run(tmp_path, policy_dir, VALIDATION))
+    with pytest.raises(JudgerlError, match="below the bar"):
+        train(config, backend=ScriptedBackend(probs=criterion_only))
+    gate = json.loads((config.run_dir / "judge_gate.json").read_text())
+    assert gate["pooled_auc"] > 0.7 and gate["judge_auc"] == pytest.approx(0.5)
+    assert {g["auc"] for g in gate["groups"]} == {0.5} and len(gate["groups"]) == 2
 
 
 def test_enforce_false_warns_and_trains(tmp_path: Path, policy_dir: Path) -> None:

@@ -26,16 +26,35 @@ from judgerl.train.data import PromptRow
 logger = logging.getLogger(__name__)
 
 
+class GroupAuc(BaseModel):
+    """The judge's AUC on the replies judged under one set of criteria (GRPO ranks within such a group)."""
+
+    criteria: str
+    replies: int
+    checker_passed: int
+    auc: float | None
+    low: float | None
+    high: float | None
+
+
 class GateResult(BaseModel):
     checker: str
     replies: int
     checker_passed: int
-    judge_auc: float | None
+    judge_auc: float | None = Field(
+        description="Reply-weighted mean of the AUCs within each criteria group that has both outcomes."
+    )
     low: float | None
     high: float | None
     min_auc: float
     passed: bool
     seconds: float
+    pooled_auc: float | None = Field(
+        default=None,
+        description="AUC over all replies at once; misleading when criteria differ (it rewards telling the "
+        "criteria apart, which GRPO never needs), so it is shown, not used.",
+    )
+    groups: list[GroupAuc] = Field(default_factory=list)
     items: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
 
     def line(self) -> str:
@@ -44,10 +63,13 @@ class GateResult(BaseModel):
                 f"judge validation on {self.replies} of the policy's own replies: no AUC (the {self.checker} "
                 f"checker passed {self.checker_passed}; both outcomes are needed)"
             )
+        groups = "; ".join(
+            f"{g.auc:.2f} on {g.replies} judged '{g.criteria[:40]}'" for g in self.groups if g.auc is not None
+        )
         return (
             f"judge validation on {self.replies} of the policy's own replies: AUC {self.judge_auc:.2f} "
-            f"[{self.low:.2f}, {self.high:.2f}] against the {self.checker} checker "
-            f"({self.checker_passed} passed); bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
+            f"[{self.low:.2f}, {self.high:.2f}] against the {self.checker} checker, within each criterion "
+            f"({groups}); bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
         )
 
 
@@ -58,8 +80,8 @@ def auc_interval(
     value = auc(
         [s for s, y in zip(scores, labels, strict=True) if y], [s for s, y in zip(scores, labels, strict=True) if not y]
     )
-    if value is None:
-        return None, None, None
+    if value is None or resamples <= 0:
+        return value, None, None
     rng = random.Random(seed)
     n = len(scores)
     values = []
@@ -70,6 +92,36 @@ def auc_interval(
             values.append(resampled)
     values.sort()
     return value, values[int(0.025 * len(values))], values[max(0, int(0.975 * len(values)) - 1)]
+
+
+def within_group_auc(
+    groups: dict[str, tuple[list[float], list[bool]]], resamples: int = 2000, seed: int = 0
+) -> tuple[float | None, float | None, float | None]:
+    """Reply-weighted mean of the per-group AUCs (groups with both outcomes), with a bootstrap 95% interval that
+    resamples replies within each group."""
+    usable = {k: v for k, v in groups.items() if auc_interval(v[0], v[1], resamples=0)[0] is not None}
+    if not usable:
+        return None, None, None
+
+    def weighted(data: dict[str, tuple[list[float], list[bool]]]) -> float | None:
+        values = [(len(s), a) for s, y in data.values() if (a := auc_interval(s, y, resamples=0)[0]) is not None]
+        total = sum(n for n, _ in values)
+        return sum(n * a for n, a in values) / total if total else None
+
+    value = weighted(usable)
+    rng = random.Random(seed)
+    draws = []
+    for _ in range(resamples):
+        picked = {}
+        for key, (scores, labels) in usable.items():
+            idx = [rng.randrange(len(scores)) for _ in scores]
+            picked[key] = ([scores[i] for i in idx], [labels[i] for i in idx])
+        if (w := weighted(picked)) is not None:
+            draws.append(w)
+    draws.sort()
+    if not draws:
+        return value, None, None
+    return value, draws[int(0.025 * len(draws))], draws[max(0, int(0.975 * len(draws)) - 1)]
 
 
 def sample_replies(
@@ -111,6 +163,20 @@ def sample_replies(
         for index, reply in enumerate(replies):
             out.append((chunk[index // per_prompt], reply.strip()))
     return out
+
+
+def criteria_of(judges: Any, row: PromptRow) -> str:
+    """The criteria a row's replies are judged under (GRPO compares replies within one such set)."""
+    from judgerl.samples import Message, Sample
+
+    sample = Sample(
+        id=row.prompt_id,
+        prompt=[Message(role=m["role"], content=m["content"]) for m in row.prompt],
+        response="",
+        metadata={**row.metadata, "prompt_id": row.prompt_id},
+    )
+    rubric = judges.rubric_for(sample) if hasattr(judges, "rubric_for") else judges.for_sample(sample).rubric
+    return " | ".join(c.text for c in rubric.criteria)
 
 
 def check_reply(checker: str, row: PromptRow, reply: str) -> bool | None:
@@ -160,13 +226,34 @@ def run_gate(
     items: list[dict[str, Any]] = []
     scores: list[float] = []
     labels: list[bool] = []
+    groups: dict[str, tuple[list[float], list[bool]]] = {}
     for (row, reply), verdict in zip(pairs, verdicts, strict=True):
         passed = check_reply(checker, row, reply)
-        items.append({"prompt_id": row.prompt_id, "reply": reply, "judge_score": verdict.score, "checker": passed})
+        criteria = criteria_of(judges, row)
+        items.append(
+            {
+                "prompt_id": row.prompt_id,
+                "reply": reply,
+                "judge_score": verdict.score,
+                "checker": passed,
+                "criteria": criteria,
+            }
+        )
         if verdict.score is not None and passed is not None:
             scores.append(verdict.score)
             labels.append(passed)
-    value, low, high = auc_interval(scores, labels)
+            group = groups.setdefault(criteria, ([], []))
+            group[0].append(verdict.score)
+            group[1].append(passed)
+    value, low, high = within_group_auc(groups)
+    group_aucs = []
+    for criteria, (group_scores, group_labels) in groups.items():
+        a, lo, hi = auc_interval(group_scores, group_labels)
+        group_aucs.append(
+            GroupAuc(
+                criteria=criteria, replies=len(group_scores), checker_passed=sum(group_labels), auc=a, low=lo, high=hi
+            )
+        )
     result = GateResult(
         checker=checker,
         replies=len(scores),
@@ -177,6 +264,8 @@ def run_gate(
         min_auc=settings.min_auc,
         passed=value is not None and value >= settings.min_auc,
         seconds=time.perf_counter() - started,
+        pooled_auc=auc_interval(scores, labels, resamples=0)[0],
+        groups=group_aucs,
         items=items,
     )
     if save_to is not None:
@@ -185,7 +274,7 @@ def run_gate(
         save_to.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     logger.info("%s", result.line())
     if not result.passed and settings.enforce:
-        figure = "no AUC" if value is None else f"AUC {value:.2f}"
+        figure = "no AUC" if value is None else f"AUC {value:.2f} (within each criterion)"
         raise JudgerlError(
             f"judge validation: {figure} on the policy's own replies is below the bar {settings.min_auc:.2f}; "
             "this judge cannot rank this task: pick a stronger judge or rewrite the criteria "
