@@ -111,10 +111,10 @@ CATALOG: dict[str, CatalogEntry] = {
     )
 }
 
-# The default judge is the fast one, for tasks where it has been validated: on the demo's task it ranks the
-# policy's own refusals as well as the 1.5B (AUC 0.92 vs 0.89 on the same 128 replies) at a third of the cost,
-# while on other criteria it is at chance (IFEval constraints; docs/validation.md). No default is right for every
-# task: `judge.validation` in a training config, or `judgerl validate`, decides before a run.
+# The default judge is the fast one (about a third of the 1.5B's cost per verdict), not a judge fit for every
+# task: on the demo's refusals neither packaged judge ranks a harmful request's replies (within-criterion AUC 0.18
+# for the 0.5B, 0.56 for the 1.5B; docs/validation.md), on IFEval constraints neither ranks at all. No default is
+# right for every task: `judge.validation` in a training config, or `judgerl validate`, decides before a run.
 DEFAULT_JUDGE = "qwen2.5-coder-0.5b"
 # A fluent 135M chat model: fast enough to generate GRPO groups on a CPU.
 DEFAULT_POLICY = "smollm2-135m"
