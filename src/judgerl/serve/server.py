@@ -299,7 +299,9 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
     @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=[Depends(require_token)], responses=errors)
     async def get_reward(request: OpenRLHFRequest) -> dict[str, Any]:
         check_batch(len(request.query), "query")
-        outcomes = await score("/get_reward", samples_from_openrlhf(request, settings.strip_tokens))
+        # cutting responses out of multi-megabyte queries is CPU work: off the event loop, so /health still answers
+        samples = await asyncio.to_thread(samples_from_openrlhf, request, settings.strip_tokens)
+        outcomes = await score("/get_reward", samples)
         return openrlhf_response(outcomes, scorer.criterion_names, settings.policy)
 
     @app.post("/v1/judge", response_model=JudgeResponse, dependencies=[Depends(require_token)], responses=errors)
