@@ -13,7 +13,7 @@ import pytest
 
 from judgerl.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_response, strip_trailing
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from serve_support import judge_config
+from serve_support import RUBRIC_PATH, judge_config
 
 TOKEN = "hardening-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -58,3 +58,59 @@ def test_a_huge_query_does_not_freeze_health() -> None:
         thread.join()
         assert result["response"].status_code == 200
         assert result["response"].json()["rewards"] == [pytest.approx(0.9)]
+
+
+# ---- a backend answering NaN: that sample is unscored at the judge, every door applies its policy -------------
+
+NAN_REASON = "invalid probability for 'PASS': nan"
+
+
+def test_nan_probabilities_unscore_only_their_sample_at_every_http_door() -> None:
+    with running({"pairwise": True}, token=TOKEN) as url:
+        rlhf = httpx.post(
+            f"{url}/get_reward", json={"query": ["q: good", "q: NAN"], "prompts": ["q:", "q:"]}, headers=AUTH
+        )
+        assert rlhf.status_code == 200, rlhf.text
+        assert rlhf.json()["rewards"] == [pytest.approx(0.9), 0.5]
+        assert rlhf.json()["extra_logs"]["unscored"] == [0.0, 1.0]
+
+        def nova_sample(sid: str, text: str) -> dict[str, Any]:
+            return {"id": sid, "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}
+
+        nova = httpx.post(f"{url}/v1/nova", json=[nova_sample("a", "good"), nova_sample("b", "NAN")], headers=AUTH)
+        assert nova.status_code == 200, nova.text
+        assert [r["aggregate_reward_score"] for r in nova.json()] == [pytest.approx(0.9), 0.5]
+
+        samples = [{"id": "a", "prompt": "q", "response": "good"}, {"id": "b", "prompt": "q", "response": "NAN"}]
+        judged = httpx.post(f"{url}/v1/judge", json={"samples": samples}, headers=AUTH)
+        assert judged.status_code == 200, judged.text
+        good, nan = judged.json()["verdicts"]
+        assert good["score"] == pytest.approx(0.9)
+        assert nan["score"] is None and NAN_REASON in nan["unscored_reason"]
+        assert all(c["passed"] is None for c in nan["criteria"])
+
+        pairs = [{"id": "p", "prompt": "q", "response_a": "NAN", "response_b": "good"}]
+        paired = httpx.post(f"{url}/v1/judge", json={"pairs": pairs}, headers=AUTH)
+        assert paired.status_code == 200, paired.text
+        (pair,) = paired.json()["pair_verdicts"]
+        assert pair["winner"] is None and "nan" in pair["unscored_reason"]
+
+
+def test_nan_probabilities_unscore_their_sample_in_the_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgerl.serve import lambda_handler
+
+    monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
+    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    monkeypatch.setenv("JUDGERL_UNSCORED", "zero")
+    lambda_handler.reset()
+    try:
+        batch = [
+            {"id": sid, "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}
+            for sid, text in (("a", "good"), ("b", "NAN"))
+        ]
+        results = lambda_handler.handler(batch, lambda_handler.LocalContext())
+    finally:
+        lambda_handler.reset()
+    assert [r["aggregate_reward_score"] for r in results] == [pytest.approx(0.9), 0.0]
+    unscored = {m["name"]: m["value"] for m in results[1]["metrics_list"]}["unscored"]
+    assert unscored == 1.0

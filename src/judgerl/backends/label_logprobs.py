@@ -9,8 +9,24 @@ case-folded, it is the label or an unambiguous start of it (tokenizers may split
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+
+def probability_problem(probs: Mapping[str, float] | None, labels: Sequence[str]) -> str | None:
+    """Why a backend's label probabilities cannot be used as they are (None when they can).
+
+    A missing label, NaN, infinity or a value outside [0, 1] makes the verdict unscored with this reason rather
+    than a number that silently fails every comparison (``nan >= 0.5`` is False) or breaks a JSON answer."""
+    if probs is None:
+        return "the backend returned no label probabilities"
+    for label in labels:
+        p = probs.get(label)
+        if not isinstance(p, int | float) or isinstance(p, bool):
+            return f"the backend returned no probability for {label!r}"
+        if not math.isfinite(p) or not -1e-6 <= p <= 1 + 1e-6:
+            return f"the backend returned an invalid probability for {label!r}: {p!r}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
@@ -143,7 +144,8 @@ class PairwiseJudge:
             prompt_tokens = sum(r.prompt_tokens for r in results)
             completion_tokens = sum(r.completion_tokens for r in results)
             usage[:] = [prompt_tokens, completion_tokens]
-            failed = [r.error or "no label probabilities" for r in results if r.error or r.probs is None]
+            problems = [r.error or probability_problem(r.probs, PAIR_LABELS) for r in results]
+            failed = [problem for problem in problems if problem is not None]
             if failed:
                 return PairVerdict(
                     p_a=None,
