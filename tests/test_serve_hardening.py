@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from judgerl.samples import clean_text
 from judgerl.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_response, strip_trailing
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
 from serve_support import RUBRIC_PATH, judge_config
@@ -114,3 +115,15 @@ def test_nan_probabilities_unscore_their_sample_in_the_lambda(monkeypatch: pytes
     assert [r["aggregate_reward_score"] for r in results] == [pytest.approx(0.9), 0.0]
     unscored = {m["name"]: m["value"] for m in results[1]["metrics_list"]}["unscored"]
     assert unscored == 1.0
+
+
+def test_lone_surrogates_in_ids_are_cleaned_like_other_text() -> None:
+    with running({"pairwise": True}, token=TOKEN) as url:
+        body = '{"samples": [{"id": "a\\ud800", "prompt": "q", "response": "good"}]}'
+        judged = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert judged.status_code == 200, judged.text
+        assert judged.json()["verdicts"][0]["id"] == clean_text("a\ud800")
+        body = '{"pairs": [{"id": "\\udfff", "prompt": "q", "response_a": "good", "response_b": "x"}]}'
+        paired = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert paired.status_code == 200, paired.text
+        assert paired.json()["pair_verdicts"][0]["id"] == clean_text("\udfff")
