@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from judgerl.judges.cache import VerdictCache
 from judgerl.samples import clean_text
 from judgerl.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_response, strip_trailing
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
@@ -127,3 +130,48 @@ def test_lone_surrogates_in_ids_are_cleaned_like_other_text() -> None:
         paired = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
         assert paired.status_code == 200, paired.text
         assert paired.json()["pair_verdicts"][0]["id"] == clean_text("\udfff")
+
+
+def test_a_locked_verdict_cache_neither_freezes_the_server_nor_unscores(tmp_path: Path) -> None:
+    cache_path = tmp_path / "cache.db"
+    VerdictCache(cache_path).close()
+    other = sqlite3.connect(cache_path, isolation_level=None)  # another process holding the write lock
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO verdicts VALUES ('k', '{}', 0)")
+    try:
+        with running({"cache_path": str(cache_path), "concurrency": 2}) as url:
+            result: dict[str, Any] = {}
+            samples = [{"id": str(i), "prompt": "q", "response": f"good {i}"} for i in range(2)]
+
+            def post() -> None:
+                result["response"] = httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=120)
+
+            thread = threading.Thread(target=post)
+            started = time.perf_counter()
+            thread.start()
+            time.sleep(0.3)
+            health_started = time.perf_counter()
+            assert httpx.get(f"{url}/health", timeout=60).status_code == 200
+            assert time.perf_counter() - health_started < 1.0
+            thread.join()
+            assert time.perf_counter() - started < 20
+        verdicts = result["response"].json()["verdicts"]
+        assert [v["score"] for v in verdicts] == [pytest.approx(0.9)] * 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_failed_cache_write_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = VerdictCache(tmp_path / "cache.db", write_timeout_s=0.05)
+    other = sqlite3.connect(tmp_path / "cache.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        assert cache.put("k", {"p_pass": 0.9}) is False
+        assert cache.get("k") is None and cache.failed_writes == 1
+        assert "not cached" in caplog.text
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert cache.put("k", {"p_pass": 0.9}) is True and cache.get("k") == {"p_pass": 0.9}
+    cache.close()

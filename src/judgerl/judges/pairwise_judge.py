@@ -132,7 +132,7 @@ class PairwiseJudge:
             response_b,
             pair.reference,
         )
-        hit = self.cache.get(key) if self.cache else None
+        hit = await self.cache.aget(key) if self.cache else None
         first = pair_prompt(prompt, response_a, response_b, pair.reference, self.instructions)
         prompt_tokens = completion_tokens = 0
         common = {"id": pair.id, "judge_model": self.backend.model_id, "truncated": truncated}
@@ -167,7 +167,7 @@ class PairwiseJudge:
             usage[:] = [prompt_tokens, completion_tokens]
             rationale = reply.text.strip() if reply.error is None and reply.text else None
         if self.cache is not None and (hit is None or rationale != hit.get("rationale")):
-            self.cache.put(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})
+            await self.cache.aput_many([(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})])
         return PairVerdict(
             p_a=(p_first + p_second) / 2,
             winner=winner,

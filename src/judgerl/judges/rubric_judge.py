@@ -219,7 +219,7 @@ class RubricJudge:
         verdicts: dict[str, CriterionVerdict] = {}
         todo: list[Criterion] = []
         for criterion in self.rubric.criteria:
-            hit = self.cache.get(self._key(material, criterion)) if self.cache else None
+            hit = await self.cache.aget(self._key(material, criterion)) if self.cache else None
             if hit is None:
                 todo.append(criterion)
             else:
@@ -237,12 +237,14 @@ class RubricJudge:
             explained = await self._add_rationales(sample.id, material, verdicts, usage)
             verdicts.update(explained)
             fresh.update(explained)
-        if self.cache is not None:
+        if self.cache is not None:  # a failed write is logged by the cache; the verdicts stand
+            writes = []
             for criterion in self.rubric.criteria:
                 verdict = verdicts[criterion.name]
                 if verdict.scored and criterion.name in fresh:
                     value = {"p_pass": verdict.p_pass, "passed": verdict.passed, "rationale": verdict.rationale}
-                    self.cache.put(self._key(material, criterion), value)
+                    writes.append((self._key(material, criterion), value))
+            await self.cache.aput_many(writes)
         ordered = [verdicts[c.name] for c in self.rubric.criteria]
         return self._aggregate(sample.id, ordered, usage, time.perf_counter() - started, truncated, raw_reply)
 
