@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import threading
 import time
@@ -175,3 +176,77 @@ def test_a_failed_cache_write_is_logged_not_raised(tmp_path: Path, caplog: pytes
         other.close()
     assert cache.put("k", {"p_pass": 0.9}) is True and cache.get("k") == {"p_pass": 0.9}
     cache.close()
+
+
+# ---- slow and vanishing clients -----------------------------------------------------------------------------
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
+def test_slow_headers_and_silent_connections_are_closed() -> None:
+    with running(token=TOKEN, header_timeout_s=0.5) as url:
+        silent, slow = _connect(url), _connect(url)
+        slow.sendall(b"POST /v1/judge HTTP/1.1\r\nHost: judge\r\n")  # and never the rest of the headers
+        started = time.perf_counter()
+        assert _read_until_closed(silent) == b""
+        assert _read_until_closed(slow) == b""
+        assert time.perf_counter() - started < 5
+        kept = _connect(url)  # a kept-alive connection that then trickles its next request is closed too
+        kept.sendall(b"GET /health HTTP/1.1\r\nHost: judge\r\n\r\n")
+        assert _read_response(kept).startswith(b"HTTP/1.1 200")
+        kept.sendall(b"GET /health HTTP/1.1\r\n")
+        assert _read_until_closed(kept) == b""
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_a_parked_body_gets_408_and_its_connection_closed() -> None:
+    with running(token=TOKEN, body_timeout_s=0.5) as url:
+        sock = _connect(url)
+        head = f"POST /v1/judge HTTP/1.1\r\nHost: judge\r\nAuthorization: Bearer {TOKEN}\r\n"
+        sock.sendall(f"{head}Content-Type: application/json\r\nContent-Length: 15000000\r\n\r\n{{".encode())
+        started = time.perf_counter()
+        answer = _read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"not received within 0.5 s" in answer
+        assert time.perf_counter() - started < 5
+
+
+def test_the_token_is_checked_before_the_body_is_read() -> None:
+    with running(token=TOKEN) as url:
+        sock = _connect(url)
+        sock.sendall(b"POST /v1/nova HTTP/1.1\r\nHost: judge\r\nContent-Length: 15000000\r\n\r\n")  # no body sent
+        answer = _read_response(sock)
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b"missing or wrong bearer token" in answer
+        sock.close()
+        wrong = httpx.post(f"{url}/get_reward", json={"query": ["x"]}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        assert wrong.json()["error"] == "missing or wrong bearer token"
