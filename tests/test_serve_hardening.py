@@ -250,3 +250,18 @@ def test_the_token_is_checked_before_the_body_is_read() -> None:
         wrong = httpx.post(f"{url}/get_reward", json={"query": ["x"]}, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
         assert wrong.json()["error"] == "missing or wrong bearer token"
+
+
+def test_a_client_gone_mid_body_never_reaches_the_judge() -> None:
+    with running(token=TOKEN) as url:
+        body = b'{"query": ["q: good"], "prompts": ["q:"]}'
+        sock = _connect(url)
+        head = f"POST /get_reward HTTP/1.1\r\nHost: judge\r\nAuthorization: Bearer {TOKEN}\r\n"
+        sock.sendall(f"{head}Content-Type: application/json\r\nContent-Length: {len(body) + 100}\r\n\r\n".encode())
+        sock.sendall(body)  # valid JSON on its own, 100 bytes short of what was declared
+        time.sleep(0.3)
+        sock.close()
+        time.sleep(0.3)
+        metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
+        assert 'judgerl_requests_total{route="/get_reward",status="499"} 1' in metrics, metrics
+        assert 'judgerl_samples_total{route="/get_reward"}' not in metrics

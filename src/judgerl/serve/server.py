@@ -198,13 +198,15 @@ class LimitsAndMetrics:
             except TimeoutError:
                 return 408
             if message["type"] == "http.disconnect":
-                break
+                return CLIENT_GONE
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
                 return 413
             chunks.append(chunk)
             more = message.get("more_body", False)
+        if declared is not None and size != declared:
+            return CLIENT_GONE  # a truncated body is never judged
         return b"".join(chunks)
 
     async def _refuse(self, send: Any, status: int, error: str, headers: dict[str, str]) -> None:
