@@ -3,10 +3,23 @@ label log-probs, rubric names, model downloads, lambda packaging, run names)."""
 
 from __future__ import annotations
 
+import pytest
+
+from judgerl.errors import JudgerlError
+from judgerl.serve.lambda_handler import load_settings
 from judgerl.serve.nova import NovaMessage
+from serve_support import RUBRIC_PATH
 
 
 def test_a_null_text_part_is_no_text_not_the_string_none() -> None:
     message = NovaMessage(role="assistant", content=[{"type": "text", "text": None}, {"type": "text", "text": "hi"}])
     assert message.text() == "hi"
     assert NovaMessage(role="assistant", content=[{"type": "text", "text": None}]).text() == ""
+
+
+@pytest.mark.parametrize("raw", ["nan", "-5", "inf", "1e9"])
+def test_the_deadline_margin_must_be_sensible_seconds(raw: str) -> None:
+    env = {"JUDGERL_RUBRIC": str(RUBRIC_PATH), "JUDGERL_BACKEND": "serve_support:ServeBackend"}
+    with pytest.raises(JudgerlError, match=r"JUDGERL_DEADLINE_MARGIN_S=.*expected seconds from 0 to 900"):
+        load_settings({**env, "JUDGERL_DEADLINE_MARGIN_S": raw})
+    assert load_settings({**env, "JUDGERL_DEADLINE_MARGIN_S": "0"}).deadline_margin_s == 0.0

@@ -64,8 +64,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LambdaSettings:
         detail = describe_validation_error(exc)
         raise JudgerlError(f"failure policy (JUDGERL_UNSCORED / JUDGERL_NEUTRAL_VALUE): {detail}") from None
     margin = file_data.get("deadline_margin_s", DEFAULT_DEADLINE_MARGIN_S)
+    where = "deadline_margin_s in the bundled config"
     if env.get("JUDGERL_DEADLINE_MARGIN_S"):
         margin = _number("JUDGERL_DEADLINE_MARGIN_S", env["JUDGERL_DEADLINE_MARGIN_S"])
+        where = "JUDGERL_DEADLINE_MARGIN_S"
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 900:
+        raise JudgerlError(f"{where}={margin!r}: expected seconds from 0 to 900 (the Lambda's longest timeout)")
     return LambdaSettings(judge=judge, policy=policy, deadline_margin_s=float(margin))
 
 
