@@ -3,8 +3,11 @@ label log-probs, rubric names, model downloads, lambda packaging, run names)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from judgerl.backends.label_logprobs import read_labels
 from judgerl.errors import JudgerlError
 from judgerl.serve.lambda_handler import load_settings
 from judgerl.serve.nova import NovaMessage
@@ -23,3 +26,20 @@ def test_the_deadline_margin_must_be_sensible_seconds(raw: str) -> None:
     with pytest.raises(JudgerlError, match=r"JUDGERL_DEADLINE_MARGIN_S=.*expected seconds from 0 to 900"):
         load_settings({**env, "JUDGERL_DEADLINE_MARGIN_S": raw})
     assert load_settings({**env, "JUDGERL_DEADLINE_MARGIN_S": "0"}).deadline_margin_s == 0.0
+
+
+@pytest.mark.parametrize(
+    ("top", "expected"),
+    [
+        ([("PASS", -1000.0), ("FAIL", -1001.0)], 1 / (1 + math.exp(-1))),  # both underflow to 0 in exp()
+        ([("PASS", -5000.0), ("The", -0.01)], 0.5),  # FAIL unlisted: bounded by the listed PASS, so 0.5 each
+        ([("FAIL", -1e308), ("PASS", 0.0)], 1.0),
+    ],
+)
+def test_extreme_log_probs_give_probabilities_not_a_division_by_zero(
+    top: list[tuple[str, float]], expected: float
+) -> None:
+    reading = read_labels(top, ("PASS", "FAIL"))
+    assert reading.probs is not None and reading.error is None
+    assert reading.probs["PASS"] == pytest.approx(expected)
+    assert math.isfinite(reading.probs["FAIL"]) and reading.probs["PASS"] + reading.probs["FAIL"] == pytest.approx(1)
