@@ -3,6 +3,8 @@ label log-probs, rubric names, model downloads, lambda packaging, run names)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 
 import pytest
@@ -43,3 +45,20 @@ def test_extreme_log_probs_give_probabilities_not_a_division_by_zero(
     assert reading.probs is not None and reading.error is None
     assert reading.probs["PASS"] == pytest.approx(expected)
     assert math.isfinite(reading.probs["FAIL"]) and reading.probs["PASS"] + reading.probs["FAIL"] == pytest.approx(1)
+
+
+def test_the_lambda_reads_base64_encoded_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgerl.serve import lambda_handler
+
+    monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
+    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    batch = [{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]}]
+    encoded = base64.b64encode(json.dumps(batch).encode()).decode()
+    lambda_handler.reset()
+    try:
+        results = lambda_handler.handler({"body": encoded, "isBase64Encoded": True}, lambda_handler.LocalContext())
+        assert [r["aggregate_reward_score"] for r in results] == [pytest.approx(0.9)]
+        with pytest.raises(JudgerlError, match="not valid base64"):
+            lambda_handler.handler({"body": "%%%", "isBase64Encoded": True}, lambda_handler.LocalContext())
+    finally:
+        lambda_handler.reset()

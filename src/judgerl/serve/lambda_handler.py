@@ -12,6 +12,8 @@ The judge is built once per container (cold start) and reused by warm invocation
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -134,10 +136,17 @@ def reset() -> None:
 def _samples_of(event: Any) -> list[Any]:
     """The batch: a list (the Nova contract); also one sample, or a function-URL/API Gateway body."""
     if isinstance(event, dict) and isinstance(event.get("body"), str):
+        body: str | bytes = event["body"]
+        if event.get("isBase64Encoded") is True:  # function URLs and API Gateway encode some bodies
+            try:
+                body = base64.b64decode(event["body"], validate=True)
+            except (binascii.Error, ValueError):
+                raise JudgerlError("event body: isBase64Encoded is true but the body is not valid base64") from None
         try:
-            event = json.loads(event["body"])
-        except json.JSONDecodeError as exc:
-            raise JudgerlError(f"event body is not valid JSON ({exc.msg})") from None
+            event = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise JudgerlError(f"event body is not valid JSON ({reason})") from None
     if isinstance(event, list):
         return event
     if isinstance(event, dict) and "messages" in event:
