@@ -6,12 +6,18 @@ from __future__ import annotations
 import base64
 import json
 import math
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from judgerl.backends.label_logprobs import read_labels
+from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
+from judgerl.serve.config import ServeConfig
+from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import load_settings
+from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import NovaMessage
 from serve_support import RUBRIC_PATH
 
@@ -62,3 +68,19 @@ def test_the_lambda_reads_base64_encoded_bodies(monkeypatch: pytest.MonkeyPatch)
             lambda_handler.handler({"body": "%%%", "isBase64Encoded": True}, lambda_handler.LocalContext())
     finally:
         lambda_handler.reset()
+
+
+@pytest.mark.parametrize("option", ["api_key=sk-live-123", "aws_secret_access_key=abc", "session_token=t"])
+def test_lambda_package_refuses_secrets_in_the_zip(tmp_path: Path, option: str) -> None:
+    args = ["lambda", "package", "--rubric", str(RUBRIC_PATH), "--backend", "openai", "--model", "judge"]
+    result = CliRunner().invoke(cli, [*args, "--backend-option", option, "--no-deps", "--out", str(tmp_path / "z.zip")])
+    assert isinstance(result.exception, JudgerlError), result.output
+    assert "looks like a secret" in str(result.exception) and "environment variable" in str(result.exception)
+    assert str(result.exception).startswith(f"judge.options.{option.split('=')[0]}:")
+    assert not (tmp_path / "z.zip").exists()
+
+
+def test_lambda_package_keeps_ordinary_options(tmp_path: Path) -> None:
+    config = ServeConfig(rubric=str(RUBRIC_PATH), backend="openai", model="judge", options={"max_tokens": 8})
+    report = build_lambda_zip(tmp_path / "z.zip", config, UnscoredPolicy(), install_dependencies=False)
+    assert report.path.exists()
