@@ -16,11 +16,14 @@ from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
 from judgerl.models.wheels import PackagePart, join_parts
 from judgerl.rubric import Rubric
+from judgerl.samples import Sample
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import load_settings
 from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import NovaMessage
+from judgerl.store import VerdictStore, record_judge_run, store_path
+from judgerl.verdicts import SampleVerdict
 from model_fixtures import make_wheel
 from serve_support import RUBRIC_PATH
 
@@ -113,3 +116,17 @@ def test_criterion_names_have_a_length_limit_named_in_one_line(tmp_path: Path) -
     assert "is 65 characters long; at most 64" in message and long_name not in message
     path.write_text(f"name: r\ncriteria:\n  - name: {long_name[:64]}\n    text: The answer is right.\n")
     assert Rubric.load(path).names == [long_name[:64]]
+
+
+def test_concurrent_judge_runs_into_one_store_get_distinct_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples = [Sample(id="s", prompt="q", response="a")]
+    verdicts = [SampleVerdict(id="s", score=0.5)]
+    # another process stores its run between our look at the names and our insert: our view is stale
+    monkeypatch.setattr(VerdictStore, "runs", lambda self, *a, **k: [])
+    for _ in range(3):
+        record_judge_run(tmp_path / "out", samples, verdicts, name="judge")
+    monkeypatch.undo()
+    with VerdictStore(store_path(tmp_path / "out"), readonly=True) as store:
+        assert sorted(r.name for r in store.runs()) == ["judge", "judge-2", "judge-3"]
