@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 import sqlite3
 import threading
@@ -265,3 +267,48 @@ def test_a_client_gone_mid_body_never_reaches_the_judge() -> None:
         metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
         assert 'judgerl_requests_total{route="/get_reward",status="499"} 1' in metrics, metrics
         assert 'judgerl_samples_total{route="/get_reward"}' not in metrics
+
+
+# ---- a bounded soak on loopback -------------------------------------------------------------------------------
+
+
+def test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched(caplog: pytest.LogCaptureFixture) -> None:
+    total, in_flight = 2000, 32
+    caplog.set_level(logging.WARNING)  # one JSON line per sample would dominate the run
+
+    async def soak(url: str) -> list[str]:
+        problems: list[str] = []
+        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+        async with httpx.AsyncClient(base_url=url, headers=AUTH, limits=limits, timeout=60) as client:
+            semaphore = asyncio.Semaphore(in_flight)
+
+            async def one(n: int) -> None:
+                word = "good" if n % 2 else "bad"
+                async with semaphore:
+                    if n % 3 == 0:
+                        body = {"query": [f"q{n}: {word} {n}"], "prompts": [f"q{n}:"]}
+                        response = await client.post("/get_reward", json=body)
+                        got = response.json()["rewards"] if response.status_code == 200 else None
+                        want: Any = [pytest.approx(0.9 if word == "good" else 0.2)]
+                    else:
+                        sample = {"id": f"s{n}", "prompt": "q", "response": f"{word} {n}"}
+                        response = await client.post("/v1/judge", json={"samples": [sample]})
+                        verdicts = response.json()["verdicts"] if response.status_code == 200 else []
+                        got = [(v["id"], v["score"]) for v in verdicts]
+                        want = [(f"s{n}", pytest.approx(0.9 if word == "good" else 0.2))]
+                if response.status_code != 200 or got != want:
+                    problems.append(f"request {n}: {response.status_code} {got} != {want}")
+
+            await asyncio.gather(*(one(n) for n in range(total)))
+        return problems
+
+    with running({"rationales": "none"}, token=TOKEN, max_batch=4) as url:
+        problems = asyncio.run(soak(url))
+        metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
+    assert problems == []
+    served = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("judgerl_requests_total{") and 'status="200"' in line and "/metrics" not in line
+    )
+    assert served == total
