@@ -269,6 +269,21 @@ def test_a_client_gone_mid_body_never_reaches_the_judge() -> None:
         assert 'judgerl_samples_total{route="/get_reward"}' not in metrics
 
 
+def test_oversized_headers_get_400_and_connections_past_the_cap_get_503() -> None:
+    with running(token=TOKEN, max_connections=4, header_timeout_s=5) as url:
+        big = _connect(url)
+        big.sendall(b"GET /health HTTP/1.1\r\nHost: judge\r\nX-Big: " + b"a" * (70 * 1024))  # still incomplete
+        assert _read_until_closed(big).startswith(b"HTTP/1.1 400")
+        big.close()
+        parked = [_connect(url) for _ in range(4)]
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/health").status_code == 503
+        for sock in parked:
+            sock.close()
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
 # ---- a bounded soak on loopback -------------------------------------------------------------------------------
 
 
