@@ -130,3 +130,12 @@ def test_concurrent_judge_runs_into_one_store_get_distinct_names(
     monkeypatch.undo()
     with VerdictStore(store_path(tmp_path / "out"), readonly=True) as store:
         assert sorted(r.name for r in store.runs()) == ["judge", "judge-2", "judge-3"]
+
+
+@pytest.mark.parametrize("margin", [math.nan, -1.0, 1e9])
+def test_lambda_package_refuses_a_senseless_deadline_margin(tmp_path: Path, margin: float) -> None:
+    config = ServeConfig(rubric=str(RUBRIC_PATH), backend="openai", model="judge")
+    with pytest.raises(JudgerlError, match="--deadline-margin"):
+        build_lambda_zip(
+            tmp_path / "z.zip", config, UnscoredPolicy(), install_dependencies=False, deadline_margin_s=margin
+        )

@@ -60,6 +60,8 @@ def build_lambda_zip(
 ) -> PackageReport:
     """Write the zip to ``out``. ``install_dependencies=False`` leaves them out (a Lambda layer provides them)."""
     out = Path(out)
+    if not 0 <= deadline_margin_s < 900:  # also refuses nan
+        raise JudgerlError(f"--deadline-margin={deadline_margin_s!r}: expected seconds from 0 to 900")
     with tempfile.TemporaryDirectory(prefix="judgerl-lambda-") as tmp:
         staging = Path(tmp)
         if install_dependencies:
