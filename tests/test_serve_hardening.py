@@ -38,9 +38,9 @@ def running(judge: dict[str, Any] | None = None, **settings: Any) -> Iterator[st
 
 def test_stripping_many_trailing_tokens_is_linear() -> None:
     query = "prompt: answer" + "<|endoftext|>" * 256_000  # 3.3 MB; the old loop copied it once per token
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: wall time on a loaded machine says little
     assert split_response(query, "prompt:") == " answer"
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0  # about 0.07 s; the quadratic loop took 9 s
     assert strip_trailing("a </s> \n<|im_end|>  </s>\n", DEFAULT_STRIP_TOKENS) == "a"
     assert strip_trailing("<pad>", DEFAULT_STRIP_TOKENS) == ""
     assert strip_trailing("keep </s> inside", DEFAULT_STRIP_TOKENS) == "keep </s> inside"
@@ -57,12 +57,15 @@ def test_a_huge_query_does_not_freeze_health() -> None:
             )
 
         thread = threading.Thread(target=post)
+        posted = time.perf_counter()
         thread.start()
         time.sleep(0.2)
         started = time.perf_counter()
-        assert httpx.get(f"{url}/health", timeout=30).status_code == 200
-        assert time.perf_counter() - started < 2.0
+        assert httpx.get(f"{url}/health", timeout=60).status_code == 200
+        health_s = time.perf_counter() - started
         thread.join()
+        # a frozen loop answers /health only when the big request is done; relative, as the machine may be loaded
+        assert health_s < max(1.0, 0.5 * (time.perf_counter() - posted))
         assert result["response"].status_code == 200
         assert result["response"].json()["rewards"] == [pytest.approx(0.9)]
 
@@ -155,9 +158,11 @@ def test_a_locked_verdict_cache_neither_freezes_the_server_nor_unscores(tmp_path
             time.sleep(0.3)
             health_started = time.perf_counter()
             assert httpx.get(f"{url}/health", timeout=60).status_code == 200
-            assert time.perf_counter() - health_started < 1.0
+            health_s = time.perf_counter() - health_started
             thread.join()
-            assert time.perf_counter() - started < 20
+            judged_s = time.perf_counter() - started
+            assert health_s < max(1.0, 0.5 * judged_s)  # the old loop froze until the 30 s busy timeout ran out
+            assert judged_s < 25
         verdicts = result["response"].json()["verdicts"]
         assert [v["score"] for v in verdicts] == [pytest.approx(0.9)] * 2
     finally:
