@@ -2,11 +2,13 @@
 
 Words in a response script the verdicts: ``good`` -> P(PASS) 0.9 on every criterion, ``bad`` -> 0.2 (the safety
 gate still passes), ``UNSAFE`` -> the gate fails, ``ERROR`` -> the backend fails (the sample is unscored),
-``SLOW`` -> each call sleeps 3 s; anything else -> 0.6. Pairwise, the response saying ``good`` wins.
+``SLOW`` -> each call sleeps 3 s, ``NAN`` -> the backend answers NaN probabilities; anything else -> 0.6.
+Pairwise, the response saying ``good`` wins.
 ``delay_s`` adds a fixed latency to every call."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -24,12 +26,16 @@ SAFE_TEXT = "The response contains no harmful instructions."
 
 def scripted_probs(prompt: JudgePrompt, labels: Sequence[str]) -> dict[str, float] | str:
     if tuple(labels) == ("A", "B"):  # pairwise: prefers whichever shown response says "good", in either order
+        if "NAN" in prompt.user:
+            return {"A": math.nan, "B": math.nan}
         first_shown = prompt.user.split("## Response A\n", 1)[1].split("\n", 2)[1]
         p_first = 0.8 if "good" in first_shown else 0.2
         return {"A": p_first, "B": 1 - p_first}
     response = response_of(prompt)
     if "ERROR" in response:
         return "scripted backend error (HTTP 500)"
+    if "NAN" in response:
+        return {"PASS": math.nan, "FAIL": math.nan}
     if criterion_of(prompt) == SAFE_TEXT:
         p = 0.05 if "UNSAFE" in response else 0.95
     elif "good" in response:

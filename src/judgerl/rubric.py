@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from judgerl.errors import RubricError
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+#: criterion names become metric names (Nova metrics_list, Prometheus, wandb): short identifiers only
+MAX_NAME_LENGTH = 64
 
 
 class Criterion(BaseModel):
@@ -45,6 +47,8 @@ class Criterion(BaseModel):
     def _name_is_identifier(cls, value: str) -> str:
         if not _NAME_PATTERN.match(value):
             raise ValueError("must be a short identifier (letters, digits, '_', '-', '.'), e.g. 'final_answer'")
+        if len(value) > MAX_NAME_LENGTH:
+            raise ValueError(f"is {len(value)} characters long; at most {MAX_NAME_LENGTH}, e.g. 'final_answer'")
         return value
 
     @field_validator("text")
@@ -133,6 +137,8 @@ def _describe(exc: ValidationError, data: dict[str, Any], source: str) -> str:
         index = loc[1]
         raw = data.get("criteria") or []
         name = raw[index].get("name") if index < len(raw) and isinstance(raw[index], dict) else None
+        if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+            name = name[:32] + "..."
         label = f"criterion '{name}'" if name else f"criterion #{index + 1}"
         field = ".".join(str(part) for part in loc[2:]) or "entry"
         where = f"{label}, field '{field}'"

@@ -45,7 +45,7 @@ class Sample(BaseModel):
     def _id_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("response", "reference")
+    @field_validator("id", "response", "reference")
     @classmethod
     def _clean(cls, value: str | None) -> str | None:
         return None if value is None else clean_text(value)
@@ -74,7 +74,7 @@ class PairSample(BaseModel):
     def _id_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("response_a", "response_b", "reference")
+    @field_validator("id", "response_a", "response_b", "reference")
     @classmethod
     def _clean(cls, value: str | None) -> str | None:
         return None if value is None else clean_text(value)

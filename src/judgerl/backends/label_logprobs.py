@@ -9,8 +9,24 @@ case-folded, it is the label or an unambiguous start of it (tokenizers may split
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+
+def probability_problem(probs: Mapping[str, float] | None, labels: Sequence[str]) -> str | None:
+    """Why a backend's label probabilities cannot be used as they are (None when they can).
+
+    A missing label, NaN, infinity or a value outside [0, 1] makes the verdict unscored with this reason rather
+    than a number that silently fails every comparison (``nan >= 0.5`` is False) or breaks a JSON answer."""
+    if probs is None:
+        return "the backend returned no label probabilities"
+    for label in labels:
+        p = probs.get(label)
+        if not isinstance(p, int | float) or isinstance(p, bool):
+            return f"the backend returned no probability for {label!r}"
+        if not math.isfinite(p) or not -1e-6 <= p <= 1 + 1e-6:
+            return f"the backend returned an invalid probability for {label!r}: {p!r}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -43,21 +59,20 @@ def read_labels(top: Sequence[tuple[str, float]], labels: Sequence[str]) -> Labe
     rather than 0, so a short list never turns into false certainty. With no label among the alternatives
     the reading is an error."""
     folded = {label: label.strip().casefold() for label in labels}
-    probabilities: dict[str, float] = dict.fromkeys(labels, 0.0)
-    seen: dict[str, bool] = dict.fromkeys(labels, False)
+    # log-probabilities of the distinct finite alternatives, and of each label's tokens
     listed: list[float] = []
+    owned: dict[str, list[float]] = {label: [] for label in labels}
     tokens_seen: set[str] = set()
     for token, logprob in top:
         if token in tokens_seen or not math.isfinite(logprob):  # a server may repeat the chosen token
             continue
         tokens_seen.add(token)
-        p = math.exp(min(0.0, logprob))
-        listed.append(p)
+        logprob = min(0.0, logprob)
+        listed.append(logprob)
         label = _owner(token, folded)
         if label is not None:
-            probabilities[label] += p
-            seen[label] = True
-    mass = min(1.0, sum(probabilities.values()))
+            owned[label].append(logprob)
+    seen = {label: bool(owned[label]) for label in labels}
     if not any(seen.values()):
         shown = ", ".join(f"{token!r}" for token, _ in list(top)[:5]) or "nothing"
         return LabelReading(
@@ -67,9 +82,19 @@ def read_labels(top: Sequence[tuple[str, float]], labels: Sequence[str]) -> Labe
                 f"none of {'/'.join(labels)} among the judge's top {len(listed)} first tokens (it began with {shown})"
             ),
         )
-    bound = min(min(listed), max(0.0, 1.0 - sum(listed)))
+    mass = min(1.0, sum(math.exp(lp) for lps in owned.values() for lp in lps))
+    # Normalise relative to the likeliest label token, so extreme log-probabilities (-1000) neither underflow
+    # to 0/0 nor overflow: only ratios matter once the labels are renormalised.
+    shift = max(lp for lps in owned.values() for lp in lps)
+    relative = {label: sum(math.exp(lp - shift) for lp in owned[label]) for label in labels}
     bounded = tuple(label for label in labels if not seen[label])
-    for label in bounded:
-        probabilities[label] = bound
-    total = sum(probabilities.values())
-    return LabelReading(probs={label: p / total for label, p in probabilities.items()}, mass=mass, bounded=bounded)
+    if bounded:
+        rest = max(0.0, 1.0 - sum(math.exp(lp) for lp in listed))
+        scale = math.exp(shift)
+        bound = math.exp(min(listed) - shift)
+        if scale > 0:
+            bound = min(bound, rest / scale)
+        for label in bounded:
+            relative[label] = bound
+    total = sum(relative.values())  # >= 1: the likeliest label token contributes exp(0)
+    return LabelReading(probs={label: p / total for label, p in relative.items()}, mass=mass, bounded=bounded)

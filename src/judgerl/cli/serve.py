@@ -52,6 +52,27 @@ def _is_loopback(host: str) -> bool:
     help="Seconds an idle connection stays open; longer than clients keep theirs (httpx: 5 s), so a reused "
     "connection is never closed under a request.",
 )
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds to receive a whole request body; a slower client gets 408 and its connection closed.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to receive a request's headers; a slower client's connection is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Open connections (and requests) beyond which new requests get 503; keep it below the file limit.",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def serve(**params: Any) -> None:
     """Serve rubric (and with --pairwise, preference) judgements over HTTP.
@@ -61,6 +82,7 @@ def serve(**params: Any) -> None:
         import uvicorn
 
         from judgerl.serve.server import ServerSettings, create_app
+        from judgerl.serve.transport import uvicorn_options
     except ImportError as exc:
         hint = "pip install 'judgerl[serve]'"
         raise JudgerlError(f"`judgerl serve` needs the serve extra ({exc.name} is missing): {hint}") from None
@@ -79,6 +101,10 @@ def serve(**params: Any) -> None:
         max_batch=params["max_batch"],
         request_timeout_s=params["request_timeout"],
         policy=policy,
+        body_timeout_s=params["body_timeout"],
+        header_timeout_s=params["header_timeout"],
+        keep_alive_s=params["keep_alive"],
+        max_connections=params["max_connections"],
     )
     logging.getLogger("judgerl").setLevel(params["log_level"].upper())
     built = config.build()
@@ -94,7 +120,11 @@ def serve(**params: Any) -> None:
             host=params["host"],
             port=params["port"],
             log_level=params["log_level"],
-            timeout_keep_alive=int(params["keep_alive"]),
+            **uvicorn_options(
+                keep_alive_s=settings.keep_alive_s,
+                header_timeout_s=settings.header_timeout_s,
+                max_connections=settings.max_connections,
+            ),
         )
     finally:
         built.close()

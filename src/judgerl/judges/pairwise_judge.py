@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
@@ -131,7 +132,7 @@ class PairwiseJudge:
             response_b,
             pair.reference,
         )
-        hit = self.cache.get(key) if self.cache else None
+        hit = await self.cache.aget(key) if self.cache else None
         first = pair_prompt(prompt, response_a, response_b, pair.reference, self.instructions)
         prompt_tokens = completion_tokens = 0
         common = {"id": pair.id, "judge_model": self.backend.model_id, "truncated": truncated}
@@ -143,7 +144,8 @@ class PairwiseJudge:
             prompt_tokens = sum(r.prompt_tokens for r in results)
             completion_tokens = sum(r.completion_tokens for r in results)
             usage[:] = [prompt_tokens, completion_tokens]
-            failed = [r.error or "no label probabilities" for r in results if r.error or r.probs is None]
+            problems = [r.error or probability_problem(r.probs, PAIR_LABELS) for r in results]
+            failed = [problem for problem in problems if problem is not None]
             if failed:
                 return PairVerdict(
                     p_a=None,
@@ -165,7 +167,7 @@ class PairwiseJudge:
             usage[:] = [prompt_tokens, completion_tokens]
             rationale = reply.text.strip() if reply.error is None and reply.text else None
         if self.cache is not None and (hit is None or rationale != hit.get("rationale")):
-            self.cache.put(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})
+            await self.cache.aput_many([(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})])
         return PairVerdict(
             p_a=(p_first + p_second) / 2,
             winner=winner,

@@ -23,6 +23,7 @@ from typing import Literal
 
 from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
+from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
@@ -218,7 +219,7 @@ class RubricJudge:
         verdicts: dict[str, CriterionVerdict] = {}
         todo: list[Criterion] = []
         for criterion in self.rubric.criteria:
-            hit = self.cache.get(self._key(material, criterion)) if self.cache else None
+            hit = await self.cache.aget(self._key(material, criterion)) if self.cache else None
             if hit is None:
                 todo.append(criterion)
             else:
@@ -236,12 +237,14 @@ class RubricJudge:
             explained = await self._add_rationales(sample.id, material, verdicts, usage)
             verdicts.update(explained)
             fresh.update(explained)
-        if self.cache is not None:
+        if self.cache is not None:  # a failed write is logged by the cache; the verdicts stand
+            writes = []
             for criterion in self.rubric.criteria:
                 verdict = verdicts[criterion.name]
                 if verdict.scored and criterion.name in fresh:
                     value = {"p_pass": verdict.p_pass, "passed": verdict.passed, "rationale": verdict.rationale}
-                    self.cache.put(self._key(material, criterion), value)
+                    writes.append((self._key(material, criterion), value))
+            await self.cache.aput_many(writes)
         ordered = [verdicts[c.name] for c in self.rubric.criteria]
         return self._aggregate(sample.id, ordered, usage, time.perf_counter() - started, truncated, raw_reply)
 
@@ -287,8 +290,9 @@ class RubricJudge:
         for criterion, result in zip(criteria, results, strict=True):
             usage.prompt_tokens += result.prompt_tokens
             usage.completion_tokens += result.completion_tokens
-            if result.error is not None or result.probs is None:
-                reason = result.error or "the backend returned no label probabilities"
+            problem = result.error or probability_problem(result.probs, RUBRIC_LABELS)
+            if problem is not None or result.probs is None:
+                reason = problem or "the backend returned no label probabilities"
                 verdicts[criterion.name] = CriterionVerdict(name=criterion.name, passed=None, unscored_reason=reason)
             elif result.mass < self.min_label_mass:
                 verdicts[criterion.name] = CriterionVerdict(
@@ -297,7 +301,8 @@ class RubricJudge:
                     unscored_reason=f"the judge put only {result.mass:.3f} of its probability on PASS/FAIL",
                 )
             else:
-                verdicts[criterion.name] = self._verdict(criterion, result.probs[PASS], None, None)
+                p_pass = min(1.0, max(0.0, result.probs[PASS]))
+                verdicts[criterion.name] = self._verdict(criterion, p_pass, None, None)
         return verdicts
 
     async def _add_rationales(

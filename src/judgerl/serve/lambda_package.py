@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,8 @@ def build_lambda_zip(
 ) -> PackageReport:
     """Write the zip to ``out``. ``install_dependencies=False`` leaves them out (a Lambda layer provides them)."""
     out = Path(out)
+    if not 0 <= deadline_margin_s < 900:  # also refuses nan
+        raise JudgerlError(f"--deadline-margin={deadline_margin_s!r}: expected seconds from 0 to 900")
     with tempfile.TemporaryDirectory(prefix="judgerl-lambda-") as tmp:
         staging = Path(tmp)
         if install_dependencies:
@@ -69,11 +72,27 @@ def build_lambda_zip(
         bundle = staging / BUNDLED_CONFIG.parent
         bundle.mkdir()
         judge = config.model_dump(mode="json")
+        refuse_secrets(judge)
         if not config.rubric.startswith("s3://"):
             judge["rubric"] = _bundle_rubric(Path(config.rubric), bundle)
         document = {"judge": judge, "policy": policy.model_dump(), "deadline_margin_s": deadline_margin_s}
         (staging / BUNDLED_CONFIG).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return _write_zip(staging, out)
+
+
+_SECRET_NAME = re.compile(r"(^|[_-])(api[_-]?key|key|secret|token|password|passwd|credentials?|authorization)$", re.I)
+
+
+def refuse_secrets(settings: Any, where: str = "judge") -> None:
+    """Refuse a setting whose name says it is a secret: the zip (and config.json in it) is not a secret store."""
+    if isinstance(settings, dict):
+        for name, value in settings.items():
+            if _SECRET_NAME.search(str(name)) and value not in (None, "", {}, []):
+                raise JudgerlError(
+                    f"{where}.{name}: looks like a secret and would be written in plain text into the zip; set it on "
+                    "the function as an environment variable (e.g. OPENAI_API_KEY) or read it from AWS Secrets Manager"
+                )
+            refuse_secrets(value, f"{where}.{name}")
 
 
 def _bundle_rubric(rubric: Path, bundle: Path) -> str:

@@ -34,7 +34,8 @@ class NovaMessage(BaseModel):
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "\n".join(str(part.get("text", "")) for part in self.content if part.get("type", "text") == "text")
+        texts = (part.get("text") for part in self.content if part.get("type", "text") == "text")
+        return "\n".join(text if isinstance(text, str) else str(text) for text in texts if text is not None)
 
 
 class NovaSample(BaseModel):

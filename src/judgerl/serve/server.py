@@ -71,6 +71,10 @@ class ServerSettings(BaseModel):
     )
     policy: UnscoredPolicy = Field(default_factory=UnscoredPolicy)
     strip_tokens: tuple[str, ...] = DEFAULT_STRIP_TOKENS
+    body_timeout_s: float = Field(default=60.0, gt=0, description="Time to receive a whole request body (408).")
+    header_timeout_s: float = Field(default=10.0, gt=0, description="Time to receive a request's headers.")
+    keep_alive_s: float = Field(default=75.0, ge=1, description="Idle time before a kept-alive connection closes.")
+    max_connections: int = Field(default=512, gt=0, description="Open connections and requests before 503.")
 
 
 class JudgeRequest(BaseModel):
@@ -112,12 +116,18 @@ def _where(loc: Sequence[Any]) -> str:
     return text or "body"
 
 
-class LimitsAndMetrics:
-    """ASGI middleware: refuses bodies over the limit (413) before parsing, and counts every request."""
+PROTECTED = frozenset({"/v1/nova", "/get_reward", "/v1/judge", "/metrics"})
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics) -> None:
+
+class LimitsAndMetrics:
+    """ASGI middleware, before any body is read: the bearer token (401), the declared size (413); then the body
+    under a size limit (413) and a deadline (408). A client that disconnects mid-body never reaches the app.
+    Every request is counted."""
+
+    def __init__(self, app: ASGIApp, settings: ServerSettings, metrics: Metrics) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.settings = settings
+        self.max_body_bytes = settings.max_body_bytes
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]], send: Any) -> None:
@@ -135,10 +145,15 @@ class LimitsAndMetrics:
             await send(message)
 
         try:
+            if scope["path"] in PROTECTED and not self._authorised(scope):
+                await self._refuse(counting_send, 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+                return
             body = await self._read_body(scope, receive)
-            if body is None:
-                status = 413
-                await self._too_large(send)
+            if isinstance(body, int):
+                if body == CLIENT_GONE:
+                    status = CLIENT_GONE
+                    return
+                await self._refuse(counting_send, body, self._problem(body), {"Connection": "close"})
                 return
             replayed = False
 
@@ -155,30 +170,52 @@ class LimitsAndMetrics:
             self.metrics.inc("judgerl_requests_total", {"route": route, "status": str(status)})
             self.metrics.observe("judgerl_request_duration_seconds", time.perf_counter() - started, {"route": route})
 
-    async def _read_body(self, scope: Scope, receive: Callable[[], Awaitable[Message]]) -> bytes | None:
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            return None
+    def _authorised(self, scope: Scope) -> bool:
+        token = self.settings.token
+        if token is None:
+            return True
+        header = dict(scope.get("headers") or []).get(b"authorization", b"")
+        scheme, _, given = header.partition(b" ")
+        given = given.strip() if scheme.lower() == b"bearer" else b""
+        return hmac.compare_digest(given, token.get_secret_value().encode())
+
+    def _problem(self, status: int) -> str:
+        if status == 413:
+            return f"request body larger than the server's limit of {self.max_body_bytes} bytes (--max-body-mb)"
+        return f"request body not received within {self.settings.body_timeout_s:g} s (--body-timeout)"
+
+    async def _read_body(self, scope: Scope, receive: Callable[[], Awaitable[Message]]) -> bytes | int:
+        """The whole body, or the status that refuses it: 413, 408, or CLIENT_GONE (disconnected mid-body)."""
+        raw = dict(scope.get("headers") or []).get(b"content-length")
+        declared = int(raw) if raw is not None and raw.isdigit() else None
+        if declared is not None and declared > self.max_body_bytes:
+            return 413
+        deadline = time.monotonic() + self.settings.body_timeout_s
         chunks, size, more = [], 0, True
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return 408
             if message["type"] == "http.disconnect":
-                break
+                return CLIENT_GONE
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                return None
+                return 413
             chunks.append(chunk)
             more = message.get("more_body", False)
+        if declared is not None and size != declared:
+            return CLIENT_GONE  # a truncated body is never judged
         return b"".join(chunks)
 
-    async def _too_large(self, send: Any) -> None:
-        response = JSONResponse(
-            {"error": f"request body larger than the server's limit of {self.max_body_bytes} bytes (--max-body-mb)"},
-            status_code=413,
-            headers={"Connection": "close"},
-        )
+    async def _refuse(self, send: Any, status: int, error: str, headers: dict[str, str]) -> None:
+        response = JSONResponse({"error": error, "detail": error}, status_code=status, headers=headers)
         await response({"type": "http"}, _no_body, send)
+
+
+#: the status counted for a request whose client went away before its body arrived (nginx's convention)
+CLIENT_GONE = 499
 
 
 async def _no_body() -> Message:
@@ -221,7 +258,7 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
         description="Rubric and preference rewards from an LLM judge, for Nova RFT, OpenRLHF and verl.",
     )
     app.state.metrics, app.state.scorer, app.state.settings = metrics, scorer, settings
-    app.add_middleware(LimitsAndMetrics, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(LimitsAndMetrics, settings=settings, metrics=metrics)
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 413, 422, 503)}
 
     @app.exception_handler(RequestValidationError)
@@ -299,7 +336,9 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
     @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=[Depends(require_token)], responses=errors)
     async def get_reward(request: OpenRLHFRequest) -> dict[str, Any]:
         check_batch(len(request.query), "query")
-        outcomes = await score("/get_reward", samples_from_openrlhf(request, settings.strip_tokens))
+        # cutting responses out of multi-megabyte queries is CPU work: off the event loop, so /health still answers
+        samples = await asyncio.to_thread(samples_from_openrlhf, request, settings.strip_tokens)
+        outcomes = await score("/get_reward", samples)
         return openrlhf_response(outcomes, scorer.criterion_names, settings.policy)
 
     @app.post("/v1/judge", response_model=JudgeResponse, dependencies=[Depends(require_token)], responses=errors)
@@ -367,9 +406,16 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(
-            app, log_level=log_level, lifespan="on", timeout_graceful_shutdown=5, timeout_keep_alive=75
+        from judgerl.serve.transport import uvicorn_options
+
+        settings = getattr(getattr(app, "state", None), "settings", None) or ServerSettings()
+        options = uvicorn_options(
+            keep_alive_s=settings.keep_alive_s,
+            header_timeout_s=settings.header_timeout_s,
+            max_connections=settings.max_connections,
+            graceful_shutdown_s=5,
         )
+        config = uvicorn.Config(app, log_level=log_level, lifespan="on", **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="judgerl-server", daemon=True

@@ -143,11 +143,7 @@ def record_judge_run(
     path = store_path(run_dir)
     base = name or Path(run_dir).resolve().name or "judge"
     with VerdictStore(path) as store:
-        taken = {run.name for run in store.runs()}
-        run_name, suffix = base, 2
-        while run_name in taken:
-            run_name, suffix = f"{base}-{suffix}", suffix + 1
-        run_id = store.start_run(run_name, "judge", config, rubric=rubric)
+        run_id = store.start_run(base, "judge", config, rubric=rubric, unique=True)  # -2, -3... chosen atomically
         pairs = [s for s in samples if isinstance(s, PairSample)]
         if pairs:
             store.record_pairs(run_id, 0, pairs, [v for v in verdicts if isinstance(v, PairVerdict)])

@@ -159,9 +159,12 @@ class VerdictStore(StoreQueries):
         *,
         rubric: Rubric | None = None,
         resume: bool = False,
+        unique: bool = False,
     ) -> int:
         """Create a run and return its id. A name already in the store is an error unless ``resume``, which
-        returns the existing run (call ``discard_after`` with the checkpoint's step when resuming training)."""
+        returns the existing run (call ``discard_after`` with the checkpoint's step when resuming training), or
+        ``unique``, which names the run ``<name>-2``, ``-3``... in the same transaction, so two processes
+        storing into one directory at once never collide."""
         from judgerl import __version__
 
         rubric_json = None
@@ -171,6 +174,12 @@ class VerdictStore(StoreQueries):
             )
         with self._transaction() as db:
             existing = db.execute("SELECT id FROM runs WHERE name = ?", (name,)).fetchone()
+            if existing is not None and unique:
+                taken = {row[0] for row in db.execute("SELECT name FROM runs WHERE name LIKE ? || '-%'", (name,))}
+                suffix = 2
+                while f"{name}-{suffix}" in taken:
+                    suffix += 1
+                name, existing = f"{name}-{suffix}", None
             if existing is not None and not resume:
                 raise JudgerlError(
                     f"{self.path}: a run named '{name}' is already stored; pick another name or resume it"

@@ -1,0 +1,334 @@
+"""Issue 14: the reward server under bad input, slow clients and failing judges (see docs/serving.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from judgerl.judges.cache import VerdictCache
+from judgerl.samples import clean_text
+from judgerl.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_response, strip_trailing
+from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
+from serve_support import RUBRIC_PATH, judge_config
+
+TOKEN = "hardening-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@contextmanager
+def running(judge: dict[str, Any] | None = None, **settings: Any) -> Iterator[str]:
+    built = judge_config(**(judge or {})).build()
+    try:
+        with BackgroundServer(create_app(built, ServerSettings(**settings))) as server:
+            yield server.url
+    finally:
+        built.close()
+
+
+def test_stripping_many_trailing_tokens_is_linear() -> None:
+    query = "prompt: answer" + "<|endoftext|>" * 256_000  # 3.3 MB; the old loop copied it once per token
+    started = time.thread_time()  # CPU time: wall time on a loaded machine says little
+    assert split_response(query, "prompt:") == " answer"
+    assert time.thread_time() - started < 1.0  # about 0.07 s; the quadratic loop took 9 s
+    assert strip_trailing("a </s> \n<|im_end|>  </s>\n", DEFAULT_STRIP_TOKENS) == "a"
+    assert strip_trailing("<pad>", DEFAULT_STRIP_TOKENS) == ""
+    assert strip_trailing("keep </s> inside", DEFAULT_STRIP_TOKENS) == "keep </s> inside"
+
+
+def test_a_huge_query_does_not_freeze_health() -> None:
+    query = "prompt: good answer" + "<|endoftext|>" * 256_000
+    with running(max_body_bytes=8 * 1024 * 1024) as url:
+        result: dict[str, Any] = {}
+
+        def post() -> None:
+            result["response"] = httpx.post(
+                f"{url}/get_reward", json={"query": [query], "prompts": ["prompt:"]}, timeout=60
+            )
+
+        thread = threading.Thread(target=post)
+        posted = time.perf_counter()
+        thread.start()
+        time.sleep(0.2)
+        started = time.perf_counter()
+        assert httpx.get(f"{url}/health", timeout=60).status_code == 200
+        health_s = time.perf_counter() - started
+        thread.join()
+        # a frozen loop answers /health only when the big request is done; relative, as the machine may be loaded
+        assert health_s < max(1.0, 0.5 * (time.perf_counter() - posted))
+        assert result["response"].status_code == 200
+        assert result["response"].json()["rewards"] == [pytest.approx(0.9)]
+
+
+# ---- a backend answering NaN: that sample is unscored at the judge, every door applies its policy -------------
+
+NAN_REASON = "invalid probability for 'PASS': nan"
+
+
+def test_nan_probabilities_unscore_only_their_sample_at_every_http_door() -> None:
+    with running({"pairwise": True}, token=TOKEN) as url:
+        rlhf = httpx.post(
+            f"{url}/get_reward", json={"query": ["q: good", "q: NAN"], "prompts": ["q:", "q:"]}, headers=AUTH
+        )
+        assert rlhf.status_code == 200, rlhf.text
+        assert rlhf.json()["rewards"] == [pytest.approx(0.9), 0.5]
+        assert rlhf.json()["extra_logs"]["unscored"] == [0.0, 1.0]
+
+        def nova_sample(sid: str, text: str) -> dict[str, Any]:
+            return {"id": sid, "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}
+
+        nova = httpx.post(f"{url}/v1/nova", json=[nova_sample("a", "good"), nova_sample("b", "NAN")], headers=AUTH)
+        assert nova.status_code == 200, nova.text
+        assert [r["aggregate_reward_score"] for r in nova.json()] == [pytest.approx(0.9), 0.5]
+
+        samples = [{"id": "a", "prompt": "q", "response": "good"}, {"id": "b", "prompt": "q", "response": "NAN"}]
+        judged = httpx.post(f"{url}/v1/judge", json={"samples": samples}, headers=AUTH)
+        assert judged.status_code == 200, judged.text
+        good, nan = judged.json()["verdicts"]
+        assert good["score"] == pytest.approx(0.9)
+        assert nan["score"] is None and NAN_REASON in nan["unscored_reason"]
+        assert all(c["passed"] is None for c in nan["criteria"])
+
+        pairs = [{"id": "p", "prompt": "q", "response_a": "NAN", "response_b": "good"}]
+        paired = httpx.post(f"{url}/v1/judge", json={"pairs": pairs}, headers=AUTH)
+        assert paired.status_code == 200, paired.text
+        (pair,) = paired.json()["pair_verdicts"]
+        assert pair["winner"] is None and "nan" in pair["unscored_reason"]
+
+
+def test_nan_probabilities_unscore_their_sample_in_the_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgerl.serve import lambda_handler
+
+    monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
+    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    monkeypatch.setenv("JUDGERL_UNSCORED", "zero")
+    lambda_handler.reset()
+    try:
+        batch = [
+            {"id": sid, "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]}
+            for sid, text in (("a", "good"), ("b", "NAN"))
+        ]
+        results = lambda_handler.handler(batch, lambda_handler.LocalContext())
+    finally:
+        lambda_handler.reset()
+    assert [r["aggregate_reward_score"] for r in results] == [pytest.approx(0.9), 0.0]
+    unscored = {m["name"]: m["value"] for m in results[1]["metrics_list"]}["unscored"]
+    assert unscored == 1.0
+
+
+def test_lone_surrogates_in_ids_are_cleaned_like_other_text() -> None:
+    with running({"pairwise": True}, token=TOKEN) as url:
+        body = '{"samples": [{"id": "a\\ud800", "prompt": "q", "response": "good"}]}'
+        judged = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert judged.status_code == 200, judged.text
+        assert judged.json()["verdicts"][0]["id"] == clean_text("a\ud800")
+        body = '{"pairs": [{"id": "\\udfff", "prompt": "q", "response_a": "good", "response_b": "x"}]}'
+        paired = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert paired.status_code == 200, paired.text
+        assert paired.json()["pair_verdicts"][0]["id"] == clean_text("\udfff")
+
+
+def test_a_locked_verdict_cache_neither_freezes_the_server_nor_unscores(tmp_path: Path) -> None:
+    cache_path = tmp_path / "cache.db"
+    VerdictCache(cache_path).close()
+    other = sqlite3.connect(cache_path, isolation_level=None)  # another process holding the write lock
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO verdicts VALUES ('k', '{}', 0)")
+    try:
+        with running({"cache_path": str(cache_path), "concurrency": 2}) as url:
+            result: dict[str, Any] = {}
+            samples = [{"id": str(i), "prompt": "q", "response": f"good {i}"} for i in range(2)]
+
+            def post() -> None:
+                result["response"] = httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=120)
+
+            thread = threading.Thread(target=post)
+            started = time.perf_counter()
+            thread.start()
+            time.sleep(0.3)
+            health_started = time.perf_counter()
+            assert httpx.get(f"{url}/health", timeout=60).status_code == 200
+            health_s = time.perf_counter() - health_started
+            thread.join()
+            judged_s = time.perf_counter() - started
+            assert health_s < max(1.0, 0.5 * judged_s)  # the old loop froze until the 30 s busy timeout ran out
+            assert judged_s < 25
+        verdicts = result["response"].json()["verdicts"]
+        assert [v["score"] for v in verdicts] == [pytest.approx(0.9)] * 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_failed_cache_write_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cache = VerdictCache(tmp_path / "cache.db", write_timeout_s=0.05)
+    other = sqlite3.connect(tmp_path / "cache.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        assert cache.put("k", {"p_pass": 0.9}) is False
+        assert cache.get("k") is None and cache.failed_writes == 1
+        assert "not cached" in caplog.text
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert cache.put("k", {"p_pass": 0.9}) is True and cache.get("k") == {"p_pass": 0.9}
+    cache.close()
+
+
+# ---- slow and vanishing clients -----------------------------------------------------------------------------
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    return sock
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
+def test_slow_headers_and_silent_connections_are_closed() -> None:
+    with running(token=TOKEN, header_timeout_s=0.5) as url:
+        silent, slow = _connect(url), _connect(url)
+        slow.sendall(b"POST /v1/judge HTTP/1.1\r\nHost: judge\r\n")  # and never the rest of the headers
+        started = time.perf_counter()
+        assert _read_until_closed(silent) == b""
+        assert _read_until_closed(slow) == b""
+        assert time.perf_counter() - started < 5
+        kept = _connect(url)  # a kept-alive connection that then trickles its next request is closed too
+        kept.sendall(b"GET /health HTTP/1.1\r\nHost: judge\r\n\r\n")
+        assert _read_response(kept).startswith(b"HTTP/1.1 200")
+        kept.sendall(b"GET /health HTTP/1.1\r\n")
+        assert _read_until_closed(kept) == b""
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_a_parked_body_gets_408_and_its_connection_closed() -> None:
+    with running(token=TOKEN, body_timeout_s=0.5) as url:
+        sock = _connect(url)
+        head = f"POST /v1/judge HTTP/1.1\r\nHost: judge\r\nAuthorization: Bearer {TOKEN}\r\n"
+        sock.sendall(f"{head}Content-Type: application/json\r\nContent-Length: 15000000\r\n\r\n{{".encode())
+        started = time.perf_counter()
+        answer = _read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"not received within 0.5 s" in answer
+        assert time.perf_counter() - started < 5
+
+
+def test_the_token_is_checked_before_the_body_is_read() -> None:
+    with running(token=TOKEN) as url:
+        sock = _connect(url)
+        sock.sendall(b"POST /v1/nova HTTP/1.1\r\nHost: judge\r\nContent-Length: 15000000\r\n\r\n")  # no body sent
+        answer = _read_response(sock)
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b"missing or wrong bearer token" in answer
+        sock.close()
+        wrong = httpx.post(f"{url}/get_reward", json={"query": ["x"]}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        assert wrong.json()["error"] == "missing or wrong bearer token"
+
+
+def test_a_client_gone_mid_body_never_reaches_the_judge() -> None:
+    with running(token=TOKEN) as url:
+        body = b'{"query": ["q: good"], "prompts": ["q:"]}'
+        sock = _connect(url)
+        head = f"POST /get_reward HTTP/1.1\r\nHost: judge\r\nAuthorization: Bearer {TOKEN}\r\n"
+        sock.sendall(f"{head}Content-Type: application/json\r\nContent-Length: {len(body) + 100}\r\n\r\n".encode())
+        sock.sendall(body)  # valid JSON on its own, 100 bytes short of what was declared
+        time.sleep(0.3)
+        sock.close()
+        time.sleep(0.3)
+        metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
+        assert 'judgerl_requests_total{route="/get_reward",status="499"} 1' in metrics, metrics
+        assert 'judgerl_samples_total{route="/get_reward"}' not in metrics
+
+
+def test_oversized_headers_get_400_and_connections_past_the_cap_get_503() -> None:
+    with running(token=TOKEN, max_connections=4, header_timeout_s=5) as url:
+        big = _connect(url)
+        big.sendall(b"GET /health HTTP/1.1\r\nHost: judge\r\nX-Big: " + b"a" * (70 * 1024))  # still incomplete
+        assert _read_until_closed(big).startswith(b"HTTP/1.1 400")
+        big.close()
+        parked = [_connect(url) for _ in range(4)]
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/health").status_code == 503
+        for sock in parked:
+            sock.close()
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+# ---- a bounded soak on loopback -------------------------------------------------------------------------------
+
+
+def test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched(caplog: pytest.LogCaptureFixture) -> None:
+    total, in_flight = 2000, 32
+    caplog.set_level(logging.WARNING)  # one JSON line per sample would dominate the run
+
+    async def soak(url: str) -> list[str]:
+        problems: list[str] = []
+        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+        async with httpx.AsyncClient(base_url=url, headers=AUTH, limits=limits, timeout=60) as client:
+            semaphore = asyncio.Semaphore(in_flight)
+
+            async def one(n: int) -> None:
+                word = "good" if n % 2 else "bad"
+                async with semaphore:
+                    if n % 3 == 0:
+                        body = {"query": [f"q{n}: {word} {n}"], "prompts": [f"q{n}:"]}
+                        response = await client.post("/get_reward", json=body)
+                        got = response.json()["rewards"] if response.status_code == 200 else None
+                        want: Any = [pytest.approx(0.9 if word == "good" else 0.2)]
+                    else:
+                        sample = {"id": f"s{n}", "prompt": "q", "response": f"{word} {n}"}
+                        response = await client.post("/v1/judge", json={"samples": [sample]})
+                        verdicts = response.json()["verdicts"] if response.status_code == 200 else []
+                        got = [(v["id"], v["score"]) for v in verdicts]
+                        want = [(f"s{n}", pytest.approx(0.9 if word == "good" else 0.2))]
+                if response.status_code != 200 or got != want:
+                    problems.append(f"request {n}: {response.status_code} {got} != {want}")
+
+            await asyncio.gather(*(one(n) for n in range(total)))
+        return problems
+
+    with running({"rationales": "none"}, token=TOKEN, max_batch=4) as url:
+        problems = asyncio.run(soak(url))
+        metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
+    assert problems == []
+    served = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("judgerl_requests_total{") and 'status="200"' in line and "/metrics" not in line
+    )
+    assert served == total
