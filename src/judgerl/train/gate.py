@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from judgerl.errors import JudgerlError
-from judgerl.stats import auc
+from judgerl.stats import auc_estimate
 from judgerl.train.config import GateSettings
 from judgerl.train.data import PromptRow
 
@@ -44,9 +43,10 @@ class GateResult(BaseModel):
                 f"judge validation on {self.replies} of the policy's own replies: no AUC (the {self.checker} "
                 f"checker passed {self.checker_passed}; both outcomes are needed)"
             )
+        interval = "" if self.low is None or self.high is None else f"[{self.low:.2f}, {self.high:.2f}] "
         return (
             f"judge validation on {self.replies} of the policy's own replies: AUC {self.judge_auc:.2f} "
-            f"[{self.low:.2f}, {self.high:.2f}] against the {self.checker} checker "
+            f"{interval}against the {self.checker} checker "
             f"({self.checker_passed} passed); bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
         )
 
@@ -55,21 +55,8 @@ def auc_interval(
     scores: Sequence[float], labels: Sequence[bool], resamples: int = 2000, seed: int = 0
 ) -> tuple[float | None, float | None, float | None]:
     """AUC of ``scores`` for ``labels`` with a percentile bootstrap 95% interval over items."""
-    value = auc(
-        [s for s, y in zip(scores, labels, strict=True) if y], [s for s, y in zip(scores, labels, strict=True) if not y]
-    )
-    if value is None:
-        return None, None, None
-    rng = random.Random(seed)
-    n = len(scores)
-    values = []
-    for _ in range(resamples):
-        picks = [rng.randrange(n) for _ in range(n)]
-        resampled = auc([scores[k] for k in picks if labels[k]], [scores[k] for k in picks if not labels[k]])
-        if resampled is not None:
-            values.append(resampled)
-    values.sort()
-    return value, values[int(0.025 * len(values))], values[max(0, int(0.975 * len(values)) - 1)]
+    result = auc_estimate(scores, labels, resamples, seed)
+    return result.value, result.low, result.high
 
 
 def sample_replies(
