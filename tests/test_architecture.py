@@ -161,3 +161,13 @@ def test_statistics_live_in_one_module() -> None:
                 if not called & imported:
                     offenders.append(f"{path.relative_to(PACKAGE).as_posix()}:{node.name}")
     assert not offenders, offenders
+
+
+def test_judges_share_one_fan_out() -> None:
+    """judges/base.py owns ajudge (semaphore, budget, error guard, usage, progress); the judges only implement
+    the per-item hook."""
+    for name in ("rubric_judge.py", "pairwise_judge.py"):
+        tree = ast.parse((PACKAGE / "judges" / name).read_text(encoding="utf-8"))
+        defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+        assert "_judge_item" in defined and not defined & {"ajudge", "judge"}, name
+        assert _calls(tree, "Semaphore") == 0 and _calls(tree, "charge") == 0, name
