@@ -25,7 +25,7 @@ from judgerl.backends.base import JudgePrompt
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.monitors import HackingMonitor, MonitorConfig
 from judgerl.monitors.anchors import AnchorSample
-from judgerl.store import RunRecorder
+from judgerl.store import RunRecorder, store_path
 
 RUBRIC = Rubric.from_dict(
     {
@@ -130,10 +130,8 @@ def build_run(
     judge = RubricJudge(RUBRIC, scripted_judge(length_hacking), rationales="failures")
     config = monitor_config or MonitorConfig(anchor_every=4)
     monitor = HackingMonitor(config, anchors=anchors)
-    recorder = RunRecorder.open(
-        run_dir, name=name, kind="train", config={"monitors": config.model_dump()}, rubric=RUBRIC
-    )
-    built = BuiltRun(run_dir, recorder.run_id)
+    recorder = RunRecorder.open(store_path(run_dir), {"monitors": config.model_dump()}, rubric=RUBRIC)
+    built = BuiltRun(run_dir, recorder.run(name))
     with recorder:
         for step in range(steps):
             samples = []
@@ -144,14 +142,14 @@ def build_run(
                     response = policy_response(rng, step, steps, question)
                     samples.append(Sample(id=f"s{step}-{q}-{j}", prompt=prompt, response=response))
             verdicts = judge.judge(samples)
-            recorder.record_samples(step, samples, verdicts)
+            recorder.record_samples(name, step, samples, verdicts)
             result = monitor.observe(step, samples, verdicts)
             if monitor.anchors_due(step):
                 anchor_verdicts, anchor_result = monitor.check_anchors(step, judge.judge)
-                recorder.record_samples(step, monitor.anchors, anchor_verdicts, source="anchor")
+                recorder.record_samples(name, step, monitor.anchors, anchor_verdicts, source="anchor")
                 result.metrics.update(anchor_result.metrics)
                 result.warnings.extend(anchor_result.warnings)
-            recorder.record_monitor(step, result)
+            recorder.record_monitor(name, step, result)
             built.samples[step] = samples
             built.warnings += [w.monitor for w in result.warnings]
     return built
@@ -179,5 +177,5 @@ def add_hostile_sample(run_dir: Path, step: int) -> None:
     criteria = [CriterionVerdict(name=c.name, passed=True, p_pass=0.9) for c in RUBRIC.criteria if c.name != "units"]
     criteria.insert(2, CriterionVerdict(name="units", passed=False, p_pass=0.2, rationale=HOSTILE_RATIONALE))
     verdict = SampleVerdict(id="hostile", score=0.6, criteria=criteria, judge_model="scripted-judge")
-    with RunRecorder.open(run_dir, name="constructed", kind="train", resume=True) as recorder:
-        recorder.record_samples(step, [sample], [verdict])
+    with RunRecorder.open(store_path(run_dir)) as recorder:
+        recorder.record_samples("constructed", step, [sample], [verdict])

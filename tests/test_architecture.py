@@ -131,3 +131,43 @@ def test_one_judge_spec_and_judges_built_in_one_place() -> None:
     assert [path.relative_to(PACKAGE).as_posix() for path in specs] == ["judges/spec.py"]
     assert sum(_calls(tree, "RubricJudge") for tree in trees.values()) <= 2
     assert sum(_calls(tree, "PairwiseJudge") for tree in trees.values()) <= 2
+
+
+def test_preference_never_imports_the_reward_pipeline() -> None:
+    """Only train/rewards imports train/preference (it hands it a PreferenceContext), not even late or for types."""
+    graph = _graph(top_level_only=False)
+    assert "judgerl.train.preference" in graph["judgerl.train.rewards"]
+    assert "judgerl.train.rewards" not in graph["judgerl.train.preference"]
+
+
+def test_statistics_live_in_one_module() -> None:
+    """Bootstraps, AUCs and balanced accuracies are computed in judgerl/stats.py only; elsewhere a function of
+    that kind may only delegate to it (a function body that calls into stats)."""
+    kinds = ("bootstrap", "auc", "balanced_accuracy")
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "stats.py" and path.parent == PACKAGE:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "judgerl.stats"
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(k in node.name for k in kinds):
+                called = {getattr(c.func, "id", None) for c in ast.walk(node) if isinstance(c, ast.Call)}
+                if not called & imported:
+                    offenders.append(f"{path.relative_to(PACKAGE).as_posix()}:{node.name}")
+    assert not offenders, offenders
+
+
+def test_judges_share_one_fan_out() -> None:
+    """judges/base.py owns ajudge (semaphore, budget, error guard, usage, progress); the judges only implement
+    the per-item hook."""
+    for name in ("rubric_judge.py", "pairwise_judge.py"):
+        tree = ast.parse((PACKAGE / "judges" / name).read_text(encoding="utf-8"))
+        defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+        assert "_judge_item" in defined and not defined & {"ajudge", "judge"}, name
+        assert _calls(tree, "Semaphore") == 0 and _calls(tree, "charge") == 0, name

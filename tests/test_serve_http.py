@@ -310,3 +310,27 @@ def test_a_real_in_process_judge_behind_the_server(tiny_judge_dir: Path) -> None
     assert [r["aggregate_reward_score"] for r in direct] == pytest.approx(
         [r["aggregate_reward_score"] for r in served], abs=1e-6
     )
+
+
+def test_nova_route_scores_the_good_samples_of_a_batch_with_a_bad_one(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One lenient parsing rule at every door: like the Lambda, /v1/nova answers every sample, the bad one unscored
+    (it used to refuse the whole batch with a 422)."""
+    event = [*nova_event(), {"id": "bad", "messages": [{"role": "user", "content": "no response"}]}]
+    response = httpx.post(f"{url}/v1/nova", json=event, headers=AUTH)
+    assert response.status_code == 200, response.text
+    served = response.json()
+    assert validate_nova_output(served) == [] and [r["id"] for r in served] == [s["id"] for s in event]
+    unscored = {r["id"]: next(m["value"] for m in r["metrics_list"] if m["name"] == "unscored") for r in served}
+    assert unscored["bad"] == 1.0 and all(unscored[s["id"]] == 0.0 for s in nova_event())
+    monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
+    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    lambda_handler.reset()
+    try:
+        from_lambda = lambda_handler.handler(event, LocalContext())
+    finally:
+        lambda_handler.reset()
+    assert [(r["id"], r["aggregate_reward_score"]) for r in served] == [
+        (r["id"], r["aggregate_reward_score"]) for r in from_lambda
+    ]

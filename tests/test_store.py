@@ -234,8 +234,8 @@ def test_concurrent_writers_and_a_reader_during_a_write(tmp_path: Path) -> None:
 
 def test_run_recorder_and_judge_helper(tmp_path: Path) -> None:
     samples, verdicts = judged(3)
-    with RunRecorder.open(tmp_path / "run", name="train-1", kind="train", rubric=RUBRIC) as recorder:
-        recorder.record_samples(0, samples, verdicts, rewards=[0.1, 0.2, None])
+    with RunRecorder.open(store_path(tmp_path / "run"), rubric=RUBRIC) as recorder:
+        recorder.record_samples("train-1", 0, samples, verdicts, rewards=[0.1, 0.2, None])
     with VerdictStore(store_path(tmp_path / "run"), readonly=True) as store:
         run = store.resolve_run()
         assert run.finished is not None and [s.reward for s in store.samples(run.id)] == [0.1, 0.2, None]

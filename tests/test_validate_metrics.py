@@ -3,14 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from judgerl.validate.metrics import (
+from judgerl.stats import (
     balanced_accuracy,
     bootstrap_interval,
     cohen_kappa,
     confusion,
     estimate,
     expected_calibration_error,
-    paired_difference,
+    paired_statistic_difference,
     reliability,
     roc_auc,
     shift_to_threshold,
@@ -53,7 +53,8 @@ def test_balanced_accuracy_auc_confusion() -> None:
     predicted = [True, True, False, True, False]
     truth = [True, True, True, False, False]
     assert balanced_accuracy(predicted, truth) == pytest.approx((2 / 3 + 1 / 2) / 2)
-    assert balanced_accuracy([True, True], [True, True]) == pytest.approx(1.0)
+    assert balanced_accuracy([True, True], [True, True]) is None  # one class absent: undefined
+    assert balanced_accuracy([], []) is None
     matrix = confusion(predicted, truth)
     assert (matrix.true_pass_judged_pass, matrix.true_pass_judged_fail) == (2, 1)
     assert (matrix.true_fail_judged_pass, matrix.true_fail_judged_fail) == (1, 1)
@@ -94,9 +95,37 @@ def test_bootstrap_undefined_and_paired() -> None:
     assert bootstrap_interval(rare, 10, resamples=200) == (None, None)
     assert estimate(lambda idx: None, 5).value is None
     assert estimate(lambda idx: 1.0, 0).value is None
-    same = paired_difference(lambda idx: float(data[idx].mean()), lambda idx: float(data[idx].mean()), 10, 200)
+    same = paired_statistic_difference(
+        lambda idx: float(data[idx].mean()), lambda idx: float(data[idx].mean()), 10, 200
+    )
     assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
-    shifted = paired_difference(
+    shifted = paired_statistic_difference(
         lambda idx: float(data[idx].mean()), lambda idx: float(data[idx].mean()) + 0.25, 10, 200
     )
     assert shifted.value == pytest.approx(0.25) and shifted.low == pytest.approx(0.25)
+
+
+def test_balanced_accuracy_with_one_class_absent_is_undefined() -> None:
+    # the documented edge case (judgerl.stats): the recall of a missing class does not exist, so None, never
+    # the recall of the present class alone and never 0.0; the threshold form in calibration agrees
+    from judgerl.judges.calibration import balanced_accuracy as at_threshold
+
+    assert balanced_accuracy([True, False], [False, False]) is None
+    assert balanced_accuracy([True, False], [True, True]) is None
+    assert at_threshold([0.9, 0.1], [True, True], 0.5) is None
+    assert at_threshold([], [], 0.5) is None
+    assert at_threshold([0.9, 0.1], [True, False], 0.5) == pytest.approx(1.0)
+
+
+def test_every_interval_comes_from_the_one_bootstrap() -> None:
+    from judgerl.stats import auc_estimate, paired_difference
+    from judgerl.train.gate import auc_interval
+
+    scores, labels = [0.9, 0.8, 0.3, 0.6, 0.2, 0.1], [True, True, True, False, False, False]
+    expected = estimate(lambda idx: roc_auc([scores[i] for i in idx], [labels[i] for i in idx]), 6, 2000, 0, 0.0)
+    assert auc_interval(scores, labels) == (expected.value, expected.low, expected.high)
+    assert auc_estimate(scores, labels) == expected
+    before, after = [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0]
+    low, high = bootstrap_interval(lambda idx: float((np.array(after) - np.array(before))[idx].mean()), 4, 10_000)
+    mean = paired_difference(before, after)
+    assert (mean.value, mean.low, mean.high) == (0.25, low, high)

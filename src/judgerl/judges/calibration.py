@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judgerl.errors import JudgerlError
+from judgerl.stats import balanced_accuracy as _balanced_accuracy
 
 CONTENT_FREE_RESPONSES = ("N/A", "", "[response]")
 
@@ -59,15 +60,10 @@ def save_thresholds(rubric_source: str | Path, judge_model: str, thresholds: dic
     return path
 
 
-def balanced_accuracy(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> float:
-    positives = [s for s, y in zip(scores, labels, strict=True) if y]
-    negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
-    parts = []
-    if positives:
-        parts.append(sum(s >= threshold for s in positives) / len(positives))
-    if negatives:
-        parts.append(sum(s < threshold for s in negatives) / len(negatives))
-    return sum(parts) / len(parts) if parts else 0.0
+def balanced_accuracy(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> float | None:
+    """Balanced accuracy of the hard verdicts ``score >= threshold`` (``judgerl.stats.balanced_accuracy``: None
+    with one class absent)."""
+    return _balanced_accuracy([s >= threshold for s in scores], labels)
 
 
 def fit_threshold(scores: Sequence[float], labels: Sequence[bool]) -> Threshold:
@@ -81,7 +77,8 @@ def fit_threshold(scores: Sequence[float], labels: Sequence[bool]) -> Threshold:
         return Threshold(threshold=value, n=len(scores), balanced_accuracy=1.0)
     points = sorted(set(scores))
     cuts = [points[0]] + [(a + b) / 2 for a, b in itertools.pairwise(points)] + [points[-1] + 1e-6]
-    best = max(balanced_accuracy(scores, labels, cut) for cut in cuts)
-    winners = [cut for cut in cuts if balanced_accuracy(scores, labels, cut) == best]
+    accuracies = [balanced_accuracy(scores, labels, cut) or 0.0 for cut in cuts]  # both classes: never None
+    best = max(accuracies)
+    winners = [cut for cut, value in zip(cuts, accuracies, strict=True) if value == best]
     chosen = winners[len(winners) // 2]
     return Threshold(threshold=min(1.0, max(0.0, chosen)), n=len(scores), balanced_accuracy=best)

@@ -8,15 +8,14 @@ and the share of order-consistent pairs is counted so a user sees a position-bia
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
 from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
+from judgerl.judges.base import Judge, Usage
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.judges.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
@@ -27,8 +26,10 @@ from judgerl.verdicts import PairVerdict
 logger = logging.getLogger(__name__)
 
 
-class PairwiseJudge:
+class PairwiseJudge(Judge[PairSample, PairVerdict]):
     """Judges PairSamples. ``tie_margin``: |P(A better) - 0.5| below this is a tie even when both orders agree."""
+
+    item_noun = "pair"
 
     def __init__(
         self,
@@ -46,64 +47,22 @@ class PairwiseJudge:
             raise JudgerlError(f"pairwise judging needs token probabilities, which backend '{backend.name}' lacks")
         if not 0.0 <= tie_margin < 0.5:
             raise JudgerlError(f"tie_margin: {tie_margin} must be in [0, 0.5)")
-        self.backend = backend
+        self._setup(backend, concurrency, budget)
         self.instructions = instructions
         self.tie_margin = tie_margin
         self.rationales = RationalePolicy.parse(rationales)
         self.cache = cache
         self.rationale_tokens = rationale_tokens
-        self.concurrency = max(1, concurrency)
-        self.budget = budget
-        if budget is not None:
-            budget.require_price(backend.model_id)
 
-    def judge(
-        self, pairs: Sequence[PairSample], progress: Callable[[PairVerdict], None] | None = None
-    ) -> list[PairVerdict]:
-        return run_sync(self.ajudge(pairs, progress))
-
-    async def ajudge(
-        self, pairs: Sequence[PairSample], progress: Callable[[PairVerdict], None] | None = None
-    ) -> list[PairVerdict]:
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def one(pair: PairSample) -> PairVerdict:
-            async with semaphore:
-                exhausted = self.budget.exhausted_reason() if self.budget is not None else None
-                if exhausted is not None:
-                    verdict = PairVerdict(
-                        id=pair.id, p_a=None, winner=None, judge_model=self.backend.model_id, unscored_reason=exhausted
-                    )
-                    if progress is not None:
-                        progress(verdict)
-                    return verdict
-                usage = [0, 0]  # prompt, completion tokens of the calls made so far
-                cost: float | None = None
-                try:
-                    verdict = await self._judge_pair(pair, usage)
-                except JudgerlError:
-                    raise
-                except Exception as exc:  # never lose a pair to a bug or a backend crash
-                    logger.exception("judging pair %s failed", pair.id)
-                    verdict = PairVerdict(
-                        id=pair.id,
-                        p_a=None,
-                        winner=None,
-                        judge_model=self.backend.model_id,
-                        unscored_reason=f"judge error: {type(exc).__name__}: {exc}",
-                        prompt_tokens=usage[0],
-                        completion_tokens=usage[1],
-                    )
-                finally:  # tokens spent before a call raised are charged too
-                    if self.budget is not None:
-                        cost = self.budget.charge(self.backend.model_id, usage[0], usage[1])
-                if self.budget is not None:
-                    verdict = verdict.model_copy(update={"cost_usd": cost})
-            if progress is not None:
-                progress(verdict)
-            return verdict
-
-        return list(await asyncio.gather(*(one(pair) for pair in pairs)))
+    def _unscored(self, item: PairSample, reason: str, usage: Usage | None) -> PairVerdict:
+        return PairVerdict(
+            id=item.id,
+            p_a=None,
+            winner=None,
+            judge_model=self.backend.model_id,
+            unscored_reason=reason,
+            **Usage.fields(usage),
+        )
 
     def winner(self, p_first: float, p_second: float) -> tuple[str, bool]:
         """(winner, consistent) from P(A better) in each order."""
@@ -113,7 +72,7 @@ class PairwiseJudge:
             return "tie", consistent
         return ("A" if p_a > 0.5 else "B"), consistent
 
-    async def _judge_pair(self, pair: PairSample, usage: list[int]) -> PairVerdict:
+    async def _judge_item(self, pair: PairSample, usage: Usage) -> PairVerdict:
         started = time.perf_counter()
         count = self.backend.count_tokens
         budget = max(512, self.backend.max_input_tokens - 400)
@@ -143,7 +102,7 @@ class PairwiseJudge:
             results = await self.backend.alabel_probs([first, second], PAIR_LABELS)
             prompt_tokens = sum(r.prompt_tokens for r in results)
             completion_tokens = sum(r.completion_tokens for r in results)
-            usage[:] = [prompt_tokens, completion_tokens]
+            usage.prompt_tokens, usage.completion_tokens = prompt_tokens, completion_tokens
             problems = [r.error or probability_problem(r.probs, PAIR_LABELS) for r in results]
             failed = [problem for problem in problems if problem is not None]
             if failed:
@@ -164,7 +123,7 @@ class PairwiseJudge:
             (reply,) = await self.backend.agenerate([pair_rationale_prompt(first, winner)], self.rationale_tokens)
             prompt_tokens += reply.prompt_tokens
             completion_tokens += reply.completion_tokens
-            usage[:] = [prompt_tokens, completion_tokens]
+            usage.prompt_tokens, usage.completion_tokens = prompt_tokens, completion_tokens
             rationale = reply.text.strip() if reply.error is None and reply.text else None
         if self.cache is not None and (hit is None or rationale != hit.get("rationale")):
             await self.cache.aput_many([(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})])

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
-from judgerl.aio import run_sync
 from judgerl.backends.base import JudgeBackend
 from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
+from judgerl.judges.base import Judge, Usage
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.judges.calibration import load_thresholds
@@ -52,16 +52,10 @@ Mode = Literal["logprob", "generate"]
 _TEMPLATE_OVERHEAD_TOKENS = 400
 
 
-class _Usage:
-    """Tokens and latency summed over every backend call made for one sample."""
-
-    def __init__(self) -> None:
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-
-
-class RubricJudge:
+class RubricJudge(Judge[Sample, SampleVerdict]):
     """Judges samples against a rubric with one backend. See the module docstring for the modes."""
+
+    item_noun = "sample"
 
     def __init__(
         self,
@@ -89,7 +83,7 @@ class RubricJudge:
             logger.warning("backend %s gives no token probabilities: using generate mode", backend.name)
             mode = "generate"
         self.rubric = rubric
-        self.backend = backend
+        self._setup(backend, concurrency, budget)
         self.mode: Mode = mode
         self.score_kind = score
         self.rationales = RationalePolicy.parse(rationales)
@@ -101,11 +95,7 @@ class RubricJudge:
         self.per_criterion_generation = per_criterion_generation
         self.max_new_tokens = max_new_tokens
         self.rationale_tokens = rationale_tokens
-        self.concurrency = max(1, concurrency)
         self.min_label_mass = min_label_mass
-        self.budget = budget
-        if budget is not None:
-            budget.require_price(backend.model_id)
         self.reason_first = reason_first
         self.injection_gate = injection_gate
         self.defences = defences
@@ -114,70 +104,23 @@ class RubricJudge:
 
     # ---- public API -------------------------------------------------------------------------------------
 
-    def judge(
-        self, samples: Sequence[Sample], progress: Callable[[SampleVerdict], None] | None = None
-    ) -> list[SampleVerdict]:
-        """One verdict per sample, in order; failures come back unscored with a reason."""
-        return run_sync(self.ajudge(samples, progress))
-
     def judge_one(self, sample: Sample) -> SampleVerdict:
         return self.judge([sample])[0]
-
-    async def ajudge(
-        self, samples: Sequence[Sample], progress: Callable[[SampleVerdict], None] | None = None
-    ) -> list[SampleVerdict]:
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def one(sample: Sample) -> SampleVerdict:
-            async with semaphore:
-                exhausted = self.budget.exhausted_reason() if self.budget is not None else None
-                if exhausted is not None:
-                    verdict = SampleVerdict(
-                        id=sample.id,
-                        score=None,
-                        unscored_reason=exhausted,
-                        mode=self.mode,
-                        judge_model=self.backend.model_id,
-                    )
-                else:
-                    usage = _Usage()
-                    cost: float | None = None
-                    try:
-                        verdict = await self._judge_guarded(sample, usage)
-                    finally:  # tokens spent before a call raised are charged too
-                        if self.budget is not None:
-                            cost = self.budget.charge(
-                                self.backend.model_id, usage.prompt_tokens, usage.completion_tokens
-                            )
-                    if self.budget is not None:
-                        verdict = verdict.model_copy(update={"cost_usd": cost})
-            if progress is not None:
-                progress(verdict)
-            return verdict
-
-        return list(await asyncio.gather(*(one(sample) for sample in samples)))
 
     def threshold(self, name: str) -> float:
         return self.thresholds.get(name, 0.5)
 
     # ---- one sample --------------------------------------------------------------------------------------
 
-    async def _judge_guarded(self, sample: Sample, usage: _Usage) -> SampleVerdict:
-        try:
-            return await self._judge_sample(sample, usage)
-        except JudgerlError:
-            raise
-        except Exception as exc:  # a bug or a backend crash must not lose the sample
-            logger.exception("judging sample %s failed", sample.id)
-            return SampleVerdict(
-                id=sample.id,
-                score=None,
-                unscored_reason=f"judge error: {type(exc).__name__}: {exc}",
-                mode=self.mode,
-                judge_model=self.backend.model_id,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-            )
+    def _unscored(self, item: Sample, reason: str, usage: Usage | None) -> SampleVerdict:
+        return SampleVerdict(
+            id=item.id,
+            score=None,
+            unscored_reason=reason,
+            mode=self.mode,
+            judge_model=self.backend.model_id,
+            **Usage.fields(usage),
+        )
 
     def _material(self, sample: Sample) -> tuple[JudgedMaterial, bool]:
         """Truncate the prompt, reference and response to fit the judge's input budget."""
@@ -209,7 +152,7 @@ class RubricJudge:
             material.reference,
         )
 
-    async def _judge_sample(self, sample: Sample, usage: _Usage) -> SampleVerdict:
+    async def _judge_item(self, sample: Sample, usage: Usage) -> SampleVerdict:
         started = time.perf_counter()
         if self.injection_gate:
             findings = [f for f in detect(sample.response) if f.severity == "high"]
@@ -282,7 +225,7 @@ class RubricJudge:
         )
 
     async def _logprob_verdicts(
-        self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
+        self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
     ) -> dict[str, CriterionVerdict]:
         prompts = [criterion_prompt(material, c, self.rubric.instructions) for c in criteria]
         results = await self.backend.alabel_probs(prompts, RUBRIC_LABELS)
@@ -306,7 +249,7 @@ class RubricJudge:
         return verdicts
 
     async def _add_rationales(
-        self, sample_id: str, material: JudgedMaterial, verdicts: dict[str, CriterionVerdict], usage: _Usage
+        self, sample_id: str, material: JudgedMaterial, verdicts: dict[str, CriterionVerdict], usage: Usage
     ) -> dict[str, CriterionVerdict]:
         wanted = [
             c
@@ -334,7 +277,7 @@ class RubricJudge:
         return updated
 
     async def _generated_verdicts(
-        self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
+        self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
     ) -> tuple[dict[str, CriterionVerdict], str | None]:
         groups = [[c] for c in criteria] if self.per_criterion_generation else [criteria]
         outcomes = await asyncio.gather(*(self._generate_group(material, group, usage) for group in groups))
@@ -347,7 +290,7 @@ class RubricJudge:
         return verdicts, ("\n---\n".join(raw_replies) if raw_replies else None)
 
     async def _generate_group(
-        self, material: JudgedMaterial, criteria: list[Criterion], usage: _Usage
+        self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
     ) -> tuple[dict[str, CriterionVerdict], str | None]:
         """One JSON reply for these criteria, with one retry; returns the last raw reply when some stay unusable.
 
@@ -401,7 +344,7 @@ class RubricJudge:
         self,
         sample_id: str,
         verdicts: list[CriterionVerdict],
-        usage: _Usage,
+        usage: Usage,
         latency: float,
         truncated: bool,
         raw_reply: str | None,

@@ -327,7 +327,7 @@ class HackingMonitor:
         self, step: int, judge: Callable[[Sequence[Sample]], list[SampleVerdict]]
     ) -> tuple[list[SampleVerdict], MonitorResult]:
         """Re-judge the anchor set with ``judge`` (e.g. ``RubricJudge(...).judge``) and compare; returns the
-        verdicts too, for ``RunRecorder.record_samples(step, monitor.anchors, verdicts, source="anchor")``."""
+        verdicts too, for ``RunRecorder.record_samples(run, step, monitor.anchors, verdicts, source="anchor")``."""
         verdicts = judge(self.anchors)
         return verdicts, self.observe_anchors(step, verdicts)
 

@@ -1,5 +1,8 @@
 """The Amazon Nova RFT reward contract (Bedrock and SageMaker), shared by the Lambda handler and POST /v1/nova.
 
+One parsing rule at every door (:func:`parse_lenient`): a bad sample comes back unscored and the rest of the
+batch is scored; only a batch with nothing scorable is refused by the HTTP door (422 naming the field).
+
 In: a JSON list of samples ``{"id", "messages": [..., {"role": "assistant", "content": <response>}],
 "metadata": {...}}``. The reference answer is ``metadata.reference_answer`` (Bedrock documentation) or a top-level
 ``reference_answer`` (SageMaker documentation, Nova SDK verifier); both are accepted.
@@ -100,6 +103,23 @@ def parse_lenient(items: Sequence[Any]) -> list[Sample | SampleProblem]:
         except ValueError as exc:
             parsed.append(SampleProblem(sample_id, f"sample {index}: {exc}"))
     return parsed
+
+
+def nothing_scorable(items: Sequence[Any], parsed: Sequence[Sample | SampleProblem]) -> str | None:
+    """For the HTTP door: when no item of the batch parses, the first item's problem as 'body[i].field: message'
+    (the request is then a client error, 422); None when at least one sample can be scored."""
+    if any(isinstance(item, Sample) for item in parsed):
+        return None
+    for index, item in enumerate(items):
+        try:
+            sample_from_nova(NovaSample.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+            return f"body[{index}]{where}: {str(first['msg']).removeprefix('Value error, ')}"
+        except ValueError as exc:
+            return f"body[{index}].{exc}"
+    return "body: no sample can be scored"
 
 
 def nova_result(outcome: RewardOutcome) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from judgerl.serve.contract import (
     outcome_from_verdict,
 )
 from judgerl.serve.metrics import Metrics
-from judgerl.serve.nova import NovaResult, NovaSample, nova_result, sample_from_nova
+from judgerl.serve.nova import NovaResult, nothing_scorable, nova_result, parse_lenient
 from judgerl.serve.openrlhf import (
     DEFAULT_STRIP_TOKENS,
     OpenRLHFRequest,
@@ -323,14 +323,12 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.post("/v1/nova", response_model=list[NovaResult], dependencies=[Depends(require_token)], responses=errors)
-    async def nova(batch: Annotated[list[NovaSample], Body()]) -> list[dict[str, Any]]:
+    async def nova(batch: Annotated[list[Any], Body()]) -> list[dict[str, Any]]:
         check_batch(len(batch), "body")
-        samples = []
-        for index, item in enumerate(batch):
-            try:
-                samples.append(sample_from_nova(item))
-            except ValueError as exc:
-                raise HTTPException(422, f"body[{index}].{exc}") from None
+        samples = parse_lenient(batch)  # the Lambda's rule: a bad sample is unscored, the others are scored
+        problem = nothing_scorable(batch, samples)
+        if problem is not None:
+            raise HTTPException(422, problem)
         return [nova_result(o) for o in await score("/v1/nova", samples)]
 
     @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=[Depends(require_token)], responses=errors)

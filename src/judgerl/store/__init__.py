@@ -1,11 +1,12 @@
-"""The verdict store (RUN_DIR/verdicts.sqlite) and a per-run recorder for the trainer, the CLI and the server.
+"""The verdict store (RUN_DIR/verdicts.sqlite) and its one run writer, ``RunRecorder`` (store/recorder.py), for the
+trainer, evaluation and tests.
 
 Training::
 
-    recorder = RunRecorder.open(run_dir, name="grpo-math", kind="train", config=cfg, rubric=rubric)
-    recorder.record_samples(step, samples, verdicts, rewards=rewards)   # one transaction per batch
-    recorder.record_monitor(step, monitor.observe(step, samples, verdicts))
-    recorder.close()
+    recorder = RunRecorder.open(store_path(run_dir), config=cfg, rubric=rubric)
+    recorder.record_samples("grpo-math", step, samples, verdicts, rewards=rewards)   # one transaction per batch
+    recorder.record_monitor("grpo-math", step, monitor.observe(step, samples, verdicts))
+    recorder.finish_run("grpo-math")
 
 `judgerl judge`::
 
@@ -16,18 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
 from judgerl.rubric import Rubric
 from judgerl.samples import PairSample, Sample
 from judgerl.store.queries import RunInfo, StoredCriterion, StoredEvent, StoredPair, StoredSample
-from judgerl.store.verdict_store import CheckValue, RunKind, Source, VerdictStore, prompt_hash
+from judgerl.store.recorder import RunRecorder
+from judgerl.store.verdict_store import VerdictStore, prompt_hash
 from judgerl.verdicts import PairVerdict, SampleVerdict
-
-if TYPE_CHECKING:
-    from judgerl.monitors import MonitorResult
 
 STORE_FILENAME = "verdicts.sqlite"
 REPORT_FILENAME = "report.html"
@@ -50,81 +49,6 @@ __all__ = [
 
 def store_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / STORE_FILENAME
-
-
-class RunRecorder:
-    """One run in one store: what the trainer, `judgerl judge` and the reward server hold while they work."""
-
-    def __init__(self, store: VerdictStore, run_id: int, *, owns_store: bool = False) -> None:
-        self.store = store
-        self.run_id = run_id
-        self._owns_store = owns_store
-
-    @classmethod
-    def open(
-        cls,
-        run_dir: str | Path,
-        *,
-        name: str,
-        kind: RunKind,
-        config: Mapping[str, Any] | BaseModel | None = None,
-        rubric: Rubric | None = None,
-        resume: bool = False,
-    ) -> RunRecorder:
-        store = VerdictStore(store_path(run_dir))
-        try:
-            run_id = store.start_run(name, kind, config, rubric=rubric, resume=resume)
-        except BaseException:
-            store.close()
-            raise
-        return cls(store, run_id, owns_store=True)
-
-    def record_samples(
-        self,
-        step: int,
-        samples: Sequence[Sample],
-        verdicts: Sequence[SampleVerdict],
-        *,
-        rewards: Sequence[float | None] | None = None,
-        response_tokens: Sequence[int | None] | None = None,
-        checks: Sequence[Mapping[str, CheckValue]] | None = None,
-        source: Source = "policy",
-    ) -> None:
-        self.store.record_samples(
-            self.run_id,
-            step,
-            samples,
-            verdicts,
-            rewards=rewards,
-            response_tokens=response_tokens,
-            checks=checks,
-            source=source,
-        )
-
-    def record_pairs(
-        self, step: int, pairs: Sequence[PairSample], verdicts: Sequence[PairVerdict], *, source: Source = "policy"
-    ) -> None:
-        self.store.record_pairs(self.run_id, step, pairs, verdicts, source=source)
-
-    def record_monitor(self, step: int, result: MonitorResult) -> None:
-        """Store a HackingMonitor step's metrics and warnings (they appear in the report)."""
-        self.store.record_events(
-            self.run_id,
-            step,
-            metrics=result.metrics,
-            warnings=[(w.monitor, w.message, w.value, w.threshold) for w in result.warnings],
-        )
-
-    def close(self) -> None:
-        self.store.finish_run(self.run_id)
-        if self._owns_store:
-            self.store.close()
-
-    def __enter__(self) -> RunRecorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def record_judge_run(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from judgerl.errors import JudgerlError
-from judgerl.stats import auc
+from judgerl.stats import auc_estimate, estimate, roc_auc
 from judgerl.train.config import GateSettings
 from judgerl.train.data import PromptRow
 
@@ -63,12 +62,13 @@ class GateResult(BaseModel):
                 f"judge validation on {self.replies} of the policy's own replies: no AUC (the {self.checker} "
                 f"checker passed {self.checker_passed}; both outcomes are needed)"
             )
+        interval = "" if self.low is None or self.high is None else f"[{self.low:.2f}, {self.high:.2f}] "
         groups = "; ".join(
             f"{g.auc:.2f} on {g.replies} judged '{g.criteria[:40]}'" for g in self.groups if g.auc is not None
         )
         return (
             f"judge validation on {self.replies} of the policy's own replies: AUC {self.judge_auc:.2f} "
-            f"[{self.low:.2f}, {self.high:.2f}] against the {self.checker} checker, within each criterion "
+            f"{interval}against the {self.checker} checker, within each criterion "
             f"({groups}); bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
         )
 
@@ -77,51 +77,32 @@ def auc_interval(
     scores: Sequence[float], labels: Sequence[bool], resamples: int = 2000, seed: int = 0
 ) -> tuple[float | None, float | None, float | None]:
     """AUC of ``scores`` for ``labels`` with a percentile bootstrap 95% interval over items."""
-    value = auc(
-        [s for s, y in zip(scores, labels, strict=True) if y], [s for s, y in zip(scores, labels, strict=True) if not y]
-    )
-    if value is None or resamples <= 0:
-        return value, None, None
-    rng = random.Random(seed)
-    n = len(scores)
-    values = []
-    for _ in range(resamples):
-        picks = [rng.randrange(n) for _ in range(n)]
-        resampled = auc([scores[k] for k in picks if labels[k]], [scores[k] for k in picks if not labels[k]])
-        if resampled is not None:
-            values.append(resampled)
-    values.sort()
-    return value, values[int(0.025 * len(values))], values[max(0, int(0.975 * len(values)) - 1)]
+    if resamples <= 0:
+        return roc_auc(scores, labels), None, None
+    result = auc_estimate(scores, labels, resamples, seed)
+    return result.value, result.low, result.high
 
 
 def within_group_auc(
     groups: dict[str, tuple[list[float], list[bool]]], resamples: int = 2000, seed: int = 0
 ) -> tuple[float | None, float | None, float | None]:
-    """Reply-weighted mean of the per-group AUCs (groups with both outcomes), with a bootstrap 95% interval that
-    resamples replies within each group."""
-    usable = {k: v for k, v in groups.items() if auc_interval(v[0], v[1], resamples=0)[0] is not None}
-    if not usable:
-        return None, None, None
+    """Reply-weighted mean of the per-group AUCs (groups with both outcomes), with a bootstrap 95% interval over
+    replies (judgerl.stats' engine)."""
+    items = [(key, s, y) for key, (scores, labels) in groups.items() for s, y in zip(scores, labels, strict=True)]
 
-    def weighted(data: dict[str, tuple[list[float], list[bool]]]) -> float | None:
-        values = [(len(s), a) for s, y in data.values() if (a := auc_interval(s, y, resamples=0)[0]) is not None]
+    def weighted(indices: Any) -> float | None:
+        chosen: dict[str, tuple[list[float], list[bool]]] = {}
+        for i in indices:
+            key, score, label = items[int(i)]
+            group = chosen.setdefault(key, ([], []))
+            group[0].append(score)
+            group[1].append(label)
+        values = [(len(sc), a) for sc, lb in chosen.values() if (a := roc_auc(sc, lb)) is not None]
         total = sum(n for n, _ in values)
         return sum(n * a for n, a in values) / total if total else None
 
-    value = weighted(usable)
-    rng = random.Random(seed)
-    draws = []
-    for _ in range(resamples):
-        picked = {}
-        for key, (scores, labels) in usable.items():
-            idx = [rng.randrange(len(scores)) for _ in scores]
-            picked[key] = ([scores[i] for i in idx], [labels[i] for i in idx])
-        if (w := weighted(picked)) is not None:
-            draws.append(w)
-    draws.sort()
-    if not draws:
-        return value, None, None
-    return value, draws[int(0.025 * len(draws))], draws[max(0, int(0.975 * len(draws)) - 1)]
+    result = estimate(weighted, len(items), resamples, seed, 0.0)
+    return result.value, result.low, result.high
 
 
 def sample_replies(

@@ -11,19 +11,34 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from judgerl.errors import JudgerlError
+from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.samples import PairSample, Sample
 from judgerl.train.batch import Batch
-from judgerl.train.metrics import pair_metrics
-from judgerl.train.verdict_log import record_pairs
+from judgerl.train.collective import Collective
+from judgerl.train.config import PreferenceSettings
+from judgerl.train.metrics import UnscoredGuard, pair_metrics
+from judgerl.train.verdict_log import VerdictSink, record_pairs
 from judgerl.verdicts import PairVerdict, SampleVerdict
 
-if TYPE_CHECKING:
-    from judgerl.train.rewards import RewardPipeline
+
+@dataclass(frozen=True)
+class PreferenceContext:
+    """What judging a batch's preferences needs from the run; the reward pipeline builds one per batch, so this
+    module never imports the pipeline."""
+
+    judge: PairwiseJudge
+    settings: PreferenceSettings
+    collective: Collective
+    num_generations: int
+    seed: int
+    run_id: str
+    is_training: Callable[[], bool]
+    sink: VerdictSink | None = None
+    guard: UnscoredGuard | None = None
 
 
 @dataclass(frozen=True)
@@ -146,19 +161,16 @@ def _gate_verdict(pair_id: str, a_gated: str | None, b_gated: str | None) -> Pai
     )
 
 
-async def judge_preferences(pipeline: RewardPipeline, batch: Batch, gated: list[str | None]) -> list[float | None]:
+async def judge_preferences(context: PreferenceContext, batch: Batch, gated: list[str | None]) -> list[float | None]:
     """Rewards for the local completions from pairwise verdicts inside each group.
 
     Every process gathers the whole batch (a group may be split over processes), judges its share of the
     matches (match m goes to process m mod P), gathers all verdicts and computes every group's rewards; it keeps
     its own slice. All processes therefore agree on every reward."""
-    judge = pipeline.pairwise_judge
-    assert judge is not None
-    settings = pipeline.preference
-    collective = pipeline.collective
+    judge, settings, collective = context.judge, context.settings, context.collective
     samples = batch.samples()
     everything = collective.gather(list(zip(samples, gated, strict=True)))
-    size = pipeline.num_generations
+    size = context.num_generations
     if len(everything) % size:
         raise JudgerlError(
             f"preference rewards: batch of {len(everything)} is not a multiple of num_generations {size}"
@@ -172,7 +184,7 @@ async def judge_preferences(pipeline: RewardPipeline, batch: Batch, gated: list[
                 f"preference rewards: group {group} of step {batch.step} mixes prompts {sorted(map(str, prompt_ids))}; "
                 "GRPO groups must be contiguous (do not change TRL's sampler)"
             )
-        seed = pipeline.seed * 1_000_003 + batch.step * 1_009 + group
+        seed = context.seed * 1_000_003 + batch.step * 1_009 + group
         matches += [Match(group, i, j) for i, j in schedule_pairs(size, settings.pairs, settings.opponents, seed)]
     pairs = [_pair(everything, size, m) for m in matches]
     mine = [
@@ -202,7 +214,7 @@ async def judge_preferences(pipeline: RewardPipeline, batch: Batch, gated: list[
         rewards += [0.0 if gates[i] else group_values[i] for i in range(size)]
     local = slice(batch.offset, batch.offset + len(batch))
     _explain(batch, everything, matches, verdicts, rewards, size)
-    await _publish(pipeline, batch, everything, pairs, verdicts, rewards, judged)
+    await _publish(context, batch, everything, pairs, verdicts, rewards, judged)
     return rewards[local]
 
 
@@ -247,7 +259,7 @@ def _explain(
 
 
 async def _publish(
-    pipeline: RewardPipeline,
+    context: PreferenceContext,
     batch: Batch,
     everything: list[tuple[Sample, str | None]],
     pairs: list[PairSample],
@@ -262,9 +274,9 @@ async def _publish(
     unscored = sum(1 for r in eligible if r is None)
     batch.metric("judge/unscored_frac", unscored / len(eligible) if eligible else 0.0)
     batch.metric("judge/gated_frac", 1 - len(eligible) / len(everything) if everything else 0.0)
-    training = pipeline.is_training()
-    if pipeline.sink is not None and pipeline.collective.process_index == 0:
-        run_id = pipeline.run_id if training else f"{pipeline.run_id}/eval"
+    training = context.is_training()
+    if context.sink is not None and context.collective.process_index == 0:
+        run_id = context.run_id if training else f"{context.run_id}/eval"
         model = judged[0].judge_model if judged else ""
         sample_verdicts = [
             SampleVerdict(
@@ -278,8 +290,8 @@ async def _publish(
             for (sample, gate), reward in zip(everything, rewards, strict=True)
         ]
         samples = [sample for sample, _ in everything]
-        await asyncio.to_thread(pipeline.sink.record_samples, run_id, batch.step, samples, sample_verdicts)
-        await asyncio.to_thread(record_pairs, pipeline.sink, run_id, batch.step, pairs, verdicts)
-    if pipeline.guard is not None and training:
+        await asyncio.to_thread(context.sink.record_samples, run_id, batch.step, samples, sample_verdicts)
+        await asyncio.to_thread(record_pairs, context.sink, run_id, batch.step, pairs, verdicts)
+    if context.guard is not None and training:
         reasons = [v.unscored_reason for v in judged if v.unscored_reason]
-        pipeline.guard.update(unscored, len(eligible), reasons)
+        context.guard.update(unscored, len(eligible), reasons)

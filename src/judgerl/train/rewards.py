@@ -35,7 +35,7 @@ from judgerl.train.batch import Batch, batch_from_trl
 from judgerl.train.collective import Collective, SingleProcess
 from judgerl.train.config import FunctionReward, PreferenceSettings
 from judgerl.train.metrics import UnscoredGuard, rubric_metrics
-from judgerl.train.preference import judge_preferences
+from judgerl.train.preference import PreferenceContext, judge_preferences
 from judgerl.train.rubrics import RubricJudges
 from judgerl.train.verdict_log import VerdictSink
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
@@ -206,6 +206,20 @@ class RewardPipeline:
             local.judge_scores, local.verdicts = await self._judge_rubric(batch, gated, values)
         return local
 
+    def _preference_context(self) -> PreferenceContext:
+        assert self.pairwise_judge is not None
+        return PreferenceContext(
+            judge=self.pairwise_judge,
+            settings=self.preference,
+            collective=self.collective,
+            num_generations=self.num_generations,
+            seed=self.seed,
+            run_id=self.run_id,
+            is_training=self.is_training,
+            sink=self.sink,
+            guard=self.guard,
+        )
+
     async def _finish(
         self,
         pending: asyncio.Future[LocalScores] | Future[LocalScores],
@@ -217,7 +231,7 @@ class RewardPipeline:
         batch, check_values, gated = local.batch, local.check_values, local.gated
         self._log_checks(batch, check_values)
         if self.pairwise_judge is not None:
-            local.judge_scores = await judge_preferences(self, batch, gated)
+            local.judge_scores = await judge_preferences(self._preference_context(), batch, gated)
         judge_scores: list[float | None] = local.judge_scores if self.judged else [0.0] * len(batch)
         unscored = [s is None and g is None for s, g in zip(judge_scores, gated, strict=True)]
         parts: dict[str, list[float | None]] = {self.judge_name: judge_scores} if self.judged else {}

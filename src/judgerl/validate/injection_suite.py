@@ -32,9 +32,9 @@ from judgerl.judges.injection import detect
 from judgerl.judges.spec import JudgeSpec
 from judgerl.rubric import Rubric
 from judgerl.samples import LabelledSample, Sample
+from judgerl.stats import Estimate, estimate, select
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.loaders import restrict
-from judgerl.validate.metrics import Estimate, estimate, select
 from judgerl.verdicts import SampleVerdict
 
 SETTINGS = ("none", "delimiters", "delimiters+detector")

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from judgerl.stats import Estimate
 from judgerl.validate.injection_suite import SETTINGS, InjectionReport
-from judgerl.validate.metrics import Estimate
 from judgerl.validate.pairwise import PairwiseReport
 from judgerl.validate.rubric import RubricReport
 

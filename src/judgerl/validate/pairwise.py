@@ -18,8 +18,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.stats import Estimate, Statistic, cohen_kappa, estimate, paired_statistic_difference, select
 from judgerl.validate.loaders import HumanLabel, LabelledPair
-from judgerl.validate.metrics import Estimate, Statistic, cohen_kappa, estimate, paired_difference, select
 from judgerl.verdicts import PairVerdict
 
 
@@ -214,7 +214,7 @@ def pairwise_report(
     n = len(records)
     headline = {name: estimate(stat, n, resamples, seed) for name, stat in pairwise_statistics(records).items()}
     human_longer, judge_longer = _longer_rates(records)
-    headline["verbosity_bias"] = paired_difference(human_longer, judge_longer, n, resamples, seed)
+    headline["verbosity_bias"] = paired_statistic_difference(human_longer, judge_longer, n, resamples, seed)
     reasons = Counter((r.unscored_reason or "")[:120] for r in records if not r.scored)
     return PairwiseReport(
         judge=judge_label,
@@ -235,7 +235,7 @@ def compare_pairwise(
 ) -> dict[str, Estimate]:
     """second minus first for each headline figure, with paired bootstrap intervals (same pairs)."""
     a, b = pairwise_statistics(first), pairwise_statistics(second)
-    return {name: paired_difference(a[name], b[name], len(first), resamples, seed) for name in a}
+    return {name: paired_statistic_difference(a[name], b[name], len(first), resamples, seed) for name in a}
 
 
 def run_pairwise(

@@ -26,8 +26,7 @@ from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.judges.spec import JudgeSpec
 from judgerl.rubric import Rubric
 from judgerl.samples import LabelledSample
-from judgerl.validate.loaders import restrict
-from judgerl.validate.metrics import (
+from judgerl.stats import (
     Confusion,
     Estimate,
     ReliabilityBin,
@@ -37,12 +36,13 @@ from judgerl.validate.metrics import (
     confusion,
     estimate,
     expected_calibration_error,
-    paired_difference,
+    paired_statistic_difference,
     reliability,
     roc_auc,
     select,
     shift_to_threshold,
 )
+from judgerl.validate.loaders import restrict
 from judgerl.validate.thresholds import contextual_thresholds
 from judgerl.verdicts import SampleVerdict
 
@@ -199,7 +199,7 @@ def compare_rubric(
     for name, statistic in _row_statistics().items():
         a, n = _clustered(first, statistic)
         b, _ = _clustered(aligned, statistic)
-        out[name] = paired_difference(a, b, n, resamples, seed)
+        out[name] = paired_statistic_difference(a, b, n, resamples, seed)
     return out
 
 

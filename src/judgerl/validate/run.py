@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from judgerl.errors import JudgerlError
 from judgerl.judges.cache import VerdictCache
 from judgerl.rubric import Rubric
+from judgerl.stats import Estimate
 from judgerl.validate import page
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.config import BackendPool, JudgeVariant
@@ -28,7 +29,6 @@ from judgerl.validate.injection_suite import (
     run_injection,
 )
 from judgerl.validate.loaders import load_labelled_pairs, load_labelled_samples
-from judgerl.validate.metrics import Estimate
 from judgerl.validate.pairwise import (
     PairwiseReport,
     compare_pairwise,

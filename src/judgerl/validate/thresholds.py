@@ -35,11 +35,11 @@ def labelled_thresholds(judge: RubricJudge, labelled: Sequence[LabelledSample]) 
         fitted = fit_threshold(scores, labels)
         before = balanced_accuracy(scores, labels, judge.threshold(name))
         logger.info(
-            "%s: threshold %.3f (balanced accuracy %.2f, was %.2f at %.2f) from %d examples",
+            "%s: threshold %.3f (balanced accuracy %.2f, was %s at %.2f) from %d examples",
             name,
             fitted.threshold,
             fitted.balanced_accuracy or 0,
-            before,
+            "n/a" if before is None else f"{before:.2f}",
             judge.threshold(name),
             len(scores),
         )

@@ -1,0 +1,111 @@
+"""``Judge``: what every judge does around judging one item.
+
+A judge fans items out under its concurrency semaphore, turns unstarted items into "budget exhausted" verdicts
+once the budget is spent, turns an exception while judging an item into an unscored verdict with the reason (a
+``JudgerlError`` is a user mistake and propagates), charges the tokens of every call made for an item in
+``finally`` (a call that raised is still paid for), and reports each verdict to ``progress``. Subclasses
+implement one per-item hook, ``_judge_item``, and say what their unscored verdict looks like (``_unscored``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from judgerl.aio import run_sync
+from judgerl.backends.base import JudgeBackend
+from judgerl.errors import JudgerlError
+from judgerl.judges.budget import Budget
+from judgerl.samples import PairSample, Sample
+from judgerl.verdicts import PairVerdict, SampleVerdict
+
+ItemT = TypeVar("ItemT", Sample, PairSample)
+VerdictT = TypeVar("VerdictT", SampleVerdict, PairVerdict)
+
+
+class Usage:
+    """Tokens summed over every backend call made for one item (what the budget is charged)."""
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    @staticmethod
+    def fields(usage: Usage | None) -> dict[str, int]:
+        """Verdict fields for the tokens of ``usage``; none when nothing was started (the verdict's defaults)."""
+        if usage is None:
+            return {}
+        return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+
+
+class Judge(Generic[ItemT, VerdictT]):
+    """Fan-out, budget, error guard, usage accounting and progress around ``_judge_item``."""
+
+    backend: JudgeBackend
+    concurrency: int
+    budget: Budget | None
+    #: what an item is called in the log when judging it failed
+    item_noun = "item"
+
+    def _setup(self, backend: JudgeBackend, concurrency: int, budget: Budget | None) -> None:
+        self.backend = backend
+        self.concurrency = max(1, concurrency)
+        self.budget = budget
+        if budget is not None:
+            budget.require_price(backend.model_id)
+
+    # ---- the per-item hooks ------------------------------------------------------------------------------
+
+    async def _judge_item(self, item: ItemT, usage: Usage) -> VerdictT:
+        """The verdict for one item; adds the tokens of each backend call to ``usage`` as it goes."""
+        raise NotImplementedError
+
+    def _unscored(self, item: ItemT, reason: str, usage: Usage | None) -> VerdictT:
+        """An unscored verdict for ``item`` (``usage``: the tokens spent, None when nothing was started)."""
+        raise NotImplementedError
+
+    # ---- shared --------------------------------------------------------------------------------------------
+
+    def judge(self, items: Sequence[ItemT], progress: Callable[[VerdictT], None] | None = None) -> list[VerdictT]:
+        """One verdict per item, in order; failures come back unscored with a reason."""
+        return run_sync(self.ajudge(items, progress))
+
+    async def ajudge(
+        self, items: Sequence[ItemT], progress: Callable[[VerdictT], None] | None = None
+    ) -> list[VerdictT]:
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: ItemT) -> VerdictT:
+            async with semaphore:
+                verdict = await self._budgeted(item)
+            if progress is not None:
+                progress(verdict)
+            return verdict
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    async def _budgeted(self, item: ItemT) -> VerdictT:
+        exhausted = self.budget.exhausted_reason() if self.budget is not None else None
+        if exhausted is not None:
+            return self._unscored(item, exhausted, None)
+        usage = Usage()
+        cost: float | None = None
+        try:
+            verdict = await self._guarded(item, usage)
+        finally:  # tokens spent before a call raised are charged too
+            if self.budget is not None:
+                cost = self.budget.charge(self.backend.model_id, usage.prompt_tokens, usage.completion_tokens)
+        if self.budget is not None:
+            verdict = verdict.model_copy(update={"cost_usd": cost})
+        return verdict
+
+    async def _guarded(self, item: ItemT, usage: Usage) -> VerdictT:
+        try:
+            return await self._judge_item(item, usage)
+        except JudgerlError:
+            raise
+        except Exception as exc:  # a bug or a backend crash must not lose the item
+            logging.getLogger(type(self).__module__).exception("judging %s %s failed", self.item_noun, item.id)
+            return self._unscored(item, f"judge error: {type(exc).__name__}: {exc}", usage)
