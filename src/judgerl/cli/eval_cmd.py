@@ -25,15 +25,16 @@ def report_table(reports: list[Any]) -> Table:
     table.add_column("")
     for report in reports:
         table.add_column(report.label, justify="right")
-    rows: list[tuple[str, list[str]]] = [
-        ("prompts", [str(r.prompts) for r in reports]),
-        ("judge: all criteria pass", [_pct(r.judge_pass) for r in reports]),
-        (
-            "judge: mean score",
-            [f"{r.judge_score_mean:.3f}" if r.judge_score_mean is not None else "-" for r in reports],
-        ),
-        ("judge: unscored", [str(r.unscored) for r in reports]),
-    ]
+    rows: list[tuple[str, list[str]]] = [("prompts", [str(r.prompts) for r in reports])]
+    if any(r.unscored < r.prompts for r in reports):  # else checker-only evaluations: no judge rows
+        rows += [
+            ("judge: all criteria pass", [_pct(r.judge_pass) for r in reports]),
+            (
+                "judge: mean score",
+                [f"{r.judge_score_mean:.3f}" if r.judge_score_mean is not None else "-" for r in reports],
+            ),
+            ("judge: unscored", [str(r.unscored) for r in reports]),
+        ]
     if any(r.checker != "none" for r in reports):
         rows += [
             (f"checker ({reports[0].checker}): prompt pass", [_pct(r.checker_pass) for r in reports]),
