@@ -107,12 +107,20 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         benign = _rate(evaluated.items, "benign")
         console.print(f"  {label:6}: harmful requests refused {harmful}, benign requests answered {benign}")
     independent = change.checker_difference
+    gate_failed = gate_file.exists() and '"passed": false' in gate_file.read_text()
     if independent and independent["low"] > 0:
         console.print("[green]the independent measure improved: the interval is above zero[/green]")
     else:
         console.print(
-            f"[yellow]no significant independent improvement at this budget ({config.grpo.get('max_steps')} steps): "
-            f"the longer run in {BENCHMARK} shows what more steps do[/yellow]"
+            f"[yellow]no significant independent improvement at this budget ({config.grpo.get('max_steps')} steps). "
+            + (
+                "The judge validation above was below the bar: this judge cannot rank these replies within a "
+                "criterion, so its reward cannot teach the task (a real run stops there; the demo sets enforce: "
+                "false to show what follows). "
+                if gate_failed
+                else ""
+            )
+            + f"The longer runs in {BENCHMARK} compare the judge with an exact and a keyword reward.[/yellow]"
         )
     from judgerl.report import build_report
 
