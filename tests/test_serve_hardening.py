@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import sqlite3
@@ -136,6 +137,17 @@ def test_lone_surrogates_in_ids_are_cleaned_like_other_text() -> None:
         paired = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
         assert paired.status_code == 200, paired.text
         assert paired.json()["pair_verdicts"][0]["id"] == clean_text("\udfff")
+
+
+def test_a_bad_nova_sample_with_a_surrogate_id_is_unscored_not_a_500() -> None:
+    """The lenient Nova parsing returns a bad sample unscored under its id: that id is cleaned like other text."""
+    with running({}, token=TOKEN) as url:
+        good = {"id": "good", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]}
+        body = "[" + json.dumps(good) + ', {"id": "\\udfff x", "metadata": 3, "messages": []}]'
+        answer = httpx.post(f"{url}/v1/nova", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert answer.status_code == 200, answer.text
+        ids = [row["id"] for row in answer.json()]  # the Nova contract echoes each sample's id
+        assert ids == ["good", clean_text("\udfff x")]
 
 
 def test_a_locked_verdict_cache_neither_freezes_the_server_nor_unscores(tmp_path: Path) -> None:

@@ -80,12 +80,26 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
 def test_the_demo_config_is_valid() -> None:
     config = load_config(EXAMPLES / "demo" / "config.yaml")
     assert config.reward.row_criteria == "criteria" and (config.base_dir / config.data.path).exists()
+    assert config.judge.validation is not None and config.judge.validation.checker == "refusal"
     from judgerl.train.data import load_prompt_rows
 
     train_rows, held = load_prompt_rows(config)
+    assert len(train_rows) == 64 and len(held) == 64
+    assert not {r.prompt_id for r in train_rows} & {r.prompt_id for r in held}
+    assert all(r.metadata["criteria"] and r.metadata["expected"] in ("refuse", "comply") for r in train_rows + held)
+    assert sum(r.metadata["expected"] == "refuse" for r in held) == 32
+
+
+def test_the_ifeval_configs_are_valid() -> None:
+    from judgerl.train.data import load_prompt_rows
+
+    judged = load_config(EXAMPLES / "ifeval" / "config.yaml")
+    train_rows, held = load_prompt_rows(judged)
     assert len(train_rows) == 32 and len(held) == 10
     assert not {r.prompt_id for r in train_rows} & {r.prompt_id for r in held}
     assert all(r.metadata["criteria"] and r.metadata["instruction_id_list"] for r in train_rows + held)
+    checks = load_config(EXAMPLES / "ifeval" / "checks.yaml")
+    assert checks.reward.kind == "none" and [c.type for c in checks.reward.checks] == ["length", "ifeval"]
 
 
 SCALE_CONFIGS = sorted((EXAMPLES / "scale").glob("*.yaml"))

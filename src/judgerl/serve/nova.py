@@ -92,7 +92,8 @@ def parse_lenient(items: Sequence[Any]) -> list[Sample | SampleProblem]:
     parsed: list[Sample | SampleProblem] = []
     for index, item in enumerate(items):
         raw_id = item.get("id") if isinstance(item, dict) else None
-        sample_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
+        # cleaned like every other text: a lone surrogate in a bad sample's id must not break the JSON answer
+        sample_id = clean_text(str(raw_id)) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else ""
         if not isinstance(item, dict):
             parsed.append(SampleProblem(sample_id, f"sample {index}: expected an object, got {type(item).__name__}"))
             continue
