@@ -274,3 +274,23 @@ def test_worst_samples_orders_failures_by_p_pass(tmp_path: Path) -> None:
         rewards = [s.reward for s in store.worst_samples(run, None, step=None, limit=100)]
         scored = [r for r in rewards if r is not None]
         assert scored == sorted(scored) and rewards[: len(scored)] == scored
+
+
+def _open_and_record(path: str, index: int) -> int:
+    from judgerl.store import VerdictStore
+
+    with VerdictStore(path) as store:
+        return store.start_run(f"run-{index}", "judge")
+
+
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Every training process opens the store; on a new file SQLite refuses a concurrent switch to WAL at once
+    ("database is locked"), which must be waited out, not turned into "not a readable verdict store"."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        path = str(tmp_path / f"store-{attempt}.sqlite")
+        with context.Pool(6) as pool:
+            ids = pool.starmap(_open_and_record, [(path, i) for i in range(6)])
+        assert sorted(ids) == list(range(1, 7))

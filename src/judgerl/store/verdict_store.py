@@ -73,6 +73,19 @@ def _pick(p_a: float | None) -> str | None:
     return "A" if p_a > 0.5 else "B" if p_a < 0.5 else "tie"
 
 
+def _set_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once, without its busy handler, while another
+    process opens or migrates the same new file (every training process opens the store), so wait and retry."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + 0.01 * attempt)
+
+
 class VerdictStore(StoreQueries):
     """Open (creating and migrating as needed) the store at ``path``.
 
@@ -96,7 +109,7 @@ class VerdictStore(StoreQueries):
             if readonly:
                 self._check_readable()
             else:
-                self._db.execute("PRAGMA journal_mode = WAL")
+                _set_wal(self._db)
             # In WAL mode NORMAL loses no committed transaction to a process crash, only to power loss.
             self._db.execute("PRAGMA synchronous = NORMAL")
             migrate(self._db, str(self.path))  # a no-op unless the store was written by an older judgerl
