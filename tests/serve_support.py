@@ -98,3 +98,19 @@ class PeakBackend(ServeBackend):
         finally:
             with PeakBackend.lock:
                 PeakBackend.active -= 1
+
+
+class GraderReplyBackend(ServeBackend):
+    """For score_model graders behind the doors: the reply is OpenAI's structured output, result 0.8 when the
+    grader's prompt says ``good``, 0.1 otherwise, and no JSON at all (unscored) when it says ``ERROR``."""
+
+    def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
+        self.generate_calls.extend(prompts)
+        replies = []
+        for prompt in prompts:
+            if "ERROR" in prompt.user:
+                replies.append(Generation(text="I cannot rate this."))
+                continue
+            result = 0.8 if "good" in prompt.user else 0.1
+            replies.append(Generation(text=f'{{"steps": [{{"description": "rated it", "conclusion": "{result}"}}], "result": {result}}}'))
+        return replies

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -10,6 +9,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from judgerl.errors import SampleError
+from judgerl.jsonl import read_jsonl_objects
 
 
 class Message(BaseModel):
@@ -89,20 +89,7 @@ def prompt_text(prompt: Prompt) -> str:
 
 def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank JSONL line; invalid bytes become U+FFFD."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SampleError(f"{path}: samples file not found") from None
-    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SampleError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(row, dict):
-            raise SampleError(f"{path}:{number}: each line must be a JSON object, got {type(row).__name__}")
-        yield number, row
+    return read_jsonl_objects(path, SampleError, "samples file")
 
 
 def _row_error(path: Path, number: int, exc: ValidationError) -> SampleError:

@@ -11,13 +11,13 @@ from typing import Any
 import click
 
 from judgerl.cli.backend_options import judge_backend_options, judge_spec
-from judgerl.errors import JudgerlError
 from judgerl.graders.convert import convert as convert_spec
-from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL, HttpEmbedder
+from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL
 from judgerl.graders.grader import Grader
+from judgerl.graders.judge import embedder_for, grader_model, needs_backend
 from judgerl.graders.python_runner import PythonLimits
 from judgerl.graders.rows import GradeRow, read_rows
-from judgerl.graders.spec import GraderSpec, MultiSpec, TextSimilaritySpec, load_spec, model_specs
+from judgerl.graders.spec import load_spec
 
 
 @click.group("graders")
@@ -43,11 +43,6 @@ def convert(grader_path: Path) -> None:
         return
     click.echo(f"# {conversion.explanation}", err=True)
     click.echo(json.dumps(conversion.equivalent, indent=2))
-
-
-def _uses_cosine(spec: GraderSpec) -> bool:
-    leaves = list(spec.graders.values()) if isinstance(spec, MultiSpec) else [spec]
-    return any(isinstance(leaf, TextSimilaritySpec) and leaf.evaluation_metric == "cosine" for leaf in leaves)
 
 
 @graders.command("run")
@@ -95,20 +90,11 @@ def run(
     spec = load_spec(grader_path)
     rows = list(read_rows(input_path))
     backend = None
-    models = {leaf.model for leaf in model_specs(spec)}
-    if models:
-        if backend_args.get("model") is None and backend_args.get("backend") != "transformers" and len(models) == 1:
-            backend_args["model"] = next(iter(models))  # the grader's own model, on a remote backend
+    if needs_backend(spec):
+        backend_args["model"] = grader_model(spec, backend_args["backend"], backend_args.get("model"))
         backend = judge_spec(**backend_args).build_backend()
-    embedder = None
-    if _uses_cosine(spec):
-        url = embeddings_url or (backend_args.get("base_urls") or (None,))[0]
-        if not url:
-            raise JudgerlError(f"{grader_path}: the cosine metric needs --embeddings-url (or --base-url)")
-        try:
-            embedder = HttpEmbedder(url, embeddings_model)
-        except ValueError as exc:
-            raise JudgerlError(str(exc)) from None
+    url = embeddings_url or (backend_args.get("base_urls") or (None,))[0]
+    embedder = embedder_for(spec, url, embeddings_model)
     limits = PythonLimits(timeout_s=python_timeout, memory_mb=python_memory_mb)
     grader = Grader(spec, backend, embedder, limits, max_new_tokens)
     try:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from judgerl.backends.resilience import CallStatsReport
 from judgerl.cli.backend_options import judge_backend_options, judge_spec
+from judgerl.cli.grader_judging import grader_summary, judge_with_grader, refuse_rubric_options
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget, BudgetSnapshot, PriceTable
 from judgerl.judges.cache import VerdictCache
@@ -106,7 +107,15 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     "rubric_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Rubric file (YAML or JSON). Required unless --pairwise.",
+    help="Rubric file (YAML or JSON). Required unless --pairwise or --grader.",
+)
+@click.option(
+    "--grader",
+    "grader_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="OpenAI grader JSON file to judge with instead of a rubric (docs/openai-graders.md): item = the row's "
+    "metadata with id, prompt and reference; sample = the response. score_model/label_model run on the backend.",
 )
 @click.option(
     "--input",
@@ -206,6 +215,7 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
 @judge_backend_options
 def judge(
     rubric_path: Path | None,
+    grader_path: Path | None,
     input_path: Path,
     output_path: Path,
     pairwise: bool,
@@ -224,13 +234,19 @@ def judge(
     prices_path: Path | None,
     **backend_args: Any,
 ) -> None:
-    """Judge samples against a rubric (or pairs side by side) and write verdicts with rationales.
+    """Judge samples against a rubric (or pairs side by side, or with an OpenAI grader file) and write verdicts
+    with rationales.
 
     \b
     Examples:
       judgerl judge --rubric examples/rubrics/math_reference.yaml --input samples.jsonl --output verdicts.jsonl
       judgerl judge --pairwise --input pairs.jsonl --output prefs.jsonl --rationales all
+      judgerl judge --grader grader.json --input samples.jsonl --output verdicts.jsonl
     """
+    if grader_path is not None:
+        refuse_rubric_options(rubric_path, pairwise, max_judge_tokens is not None or max_cost_usd is not None)
+        _judge_with_grader(grader_path, input_path, output_path, concurrency, store_dir, backend_args)
+        return
     if not pairwise and rubric_path is None:
         raise JudgerlError("--rubric is required (or use --pairwise for side-by-side comparison)")
     rubric = Rubric.load(rubric_path) if rubric_path is not None else None
@@ -295,4 +311,32 @@ def judge(
         }
         stored_verdicts: list[Any] = list(pair_verdicts if pairwise else verdicts)
         path = record_judge_run(store_dir, rows, stored_verdicts, rubric=rubric, config=config)
+        console.print(f"verdicts recorded in {path}; see `judgerl report {store_dir}`")
+
+
+def _judge_with_grader(
+    grader_path: Path,
+    input_path: Path,
+    output_path: Path,
+    concurrency: int,
+    store_dir: Path | None,
+    backend_args: dict[str, Any],
+) -> None:
+    samples = load_samples(input_path)
+    if not samples:
+        raise JudgerlError(f"{input_path}: no rows to judge")
+    console = Console(stderr=True)
+    with _progress(console) as progress:
+        task = progress.add_task("judging", total=len(samples))
+        grader, verdicts = judge_with_grader(
+            grader_path, samples, concurrency, backend_args, console, lambda _: progress.advance(task)
+        )
+    _write_rows(output_path, [v.model_dump() for v in verdicts])
+    console.print(grader_summary(grader, verdicts))
+    console.print(f"verdicts written to {output_path}")
+    if store_dir is not None:
+        from judgerl.store import record_judge_run
+
+        config = {"grader": str(grader_path), "backend": backend_args.get("backend"), "input": str(input_path)}
+        path = record_judge_run(store_dir, samples, verdicts, config=config)
         console.print(f"verdicts recorded in {path}; see `judgerl report {store_dir}`")

@@ -18,10 +18,16 @@ _BACKEND_PARAMS = ("backend", "model", "base_urls", "region", "profile", "max_in
 
 
 def judge_options(function: F) -> F:
-    """--rubric, --pairwise, --mode, --score, --rationales, --cache/--no-cache, --concurrency, and the backend
-    options every judging command shares (--backend, --model, --base-url, --region, --profile, ...)."""
+    """--rubric or --grader, --pairwise, --mode, --score, --rationales, --cache/--no-cache, --concurrency, and the
+    backend options every judging command shares (--backend, --model, --base-url, --region, --profile, ...)."""
     options = [
-        click.option("--rubric", envvar="JUDGERL_RUBRIC", required=True, help="Rubric file (YAML/JSON) or s3:// URI."),
+        click.option("--rubric", envvar="JUDGERL_RUBRIC", help="Rubric file (YAML/JSON) or s3:// URI."),
+        click.option(
+            "--grader",
+            envvar="JUDGERL_GRADER",
+            help="OpenAI grader JSON file to score with instead of a rubric (docs/openai-graders.md); its "
+            "score_model/label_model graders run on the judge backend.",
+        ),
         click.option("--pairwise", is_flag=True, help="Also judge pairs (preferences) on POST /v1/judge."),
         click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True),
         click.option("--score", type=click.Choice(["soft", "hard"]), default="soft", show_default=True),
@@ -71,8 +77,12 @@ def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> Ser
     cache_path, no_cache = params.pop("cache_path"), params.pop("no_cache")
     if cache_path is None and default_cache and not no_cache:
         cache_path = str(default_cache_path())
+    rubric, grader = params.pop("rubric"), params.pop("grader")
+    if (rubric is None) == (grader is None):
+        raise JudgerlError("give --rubric (a rubric file) or --grader (an OpenAI grader file), not both or neither")
     data = {
-        "rubric": params.pop("rubric"),
+        "rubric": rubric,
+        "grader": grader,
         "pairwise": params.pop("pairwise"),
         "backend": backend,
         "backend_options": options,

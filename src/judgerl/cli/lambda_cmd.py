@@ -39,7 +39,8 @@ def lambda_group() -> None:
 @click.option("--requirement", "requirements", multiple=True, help="Extra package for the zip (repeatable).")
 @click.option("--deadline-margin", type=float, default=10.0, show_default=True, help="Seconds kept before timeout.")
 def package(**params: Any) -> None:
-    """Build a deployable zip: judgerl, the rubric, the judge config and the handler's dependencies."""
+    """Build a deployable zip: judgerl, the rubric (or the --grader file), the judge config and the handler's
+    dependencies."""
     from judgerl.serve.lambda_package import build_lambda_zip, describe
 
     config = judge_config_from(params, default_cache=False)  # a Lambda may only write /tmp

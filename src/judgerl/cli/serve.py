@@ -111,8 +111,7 @@ def serve(**params: Any) -> None:
     try:
         app = create_app(built, settings)
         click.echo(
-            f"judgerl serve: rubric '{built.rubric.name}' ({len(built.rubric.criteria)} criteria), "
-            f"judge {built.backend.model_id}, unscored -> {policy}, on http://{params['host']}:{params['port']}",
+            f"judgerl serve: {built.describe()}, unscored -> {policy}, on http://{params['host']}:{params['port']}",
             err=True,
         )
         uvicorn.run(

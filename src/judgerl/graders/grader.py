@@ -44,14 +44,16 @@ from judgerl.graders.templates import TemplateError, render, sample_namespace
 class GradeResult:
     """One grade. ``reward`` is None when the sample could not be scored; ``unscored_reason`` says why.
 
-    ``sub_rewards`` holds a multi grader's sub-grader rewards by name (None for an unscored one); ``passed`` is
-    set where the grader has a pass threshold or passing labels."""
+    ``sub_rewards`` holds a multi grader's sub-grader rewards by name (None for an unscored one), and
+    ``sub_results`` each sub-grader's whole result; ``passed`` is set where the grader has a pass threshold or
+    passing labels."""
 
     reward: float | None
     sub_rewards: dict[str, float | None] = field(default_factory=dict)
     rationale: str | None = None
     unscored_reason: str | None = None
     passed: bool | None = None
+    sub_results: dict[str, GradeResult] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {"reward": self.reward}
@@ -123,20 +125,22 @@ class Grader:
     async def _multi(self, spec: MultiSpec, context: dict[str, Any]) -> GradeResult:
         names = list(spec.graders)
         results = await asyncio.gather(*(self._leaf(spec.graders[name], context) for name in names))
-        sub = {name: result.reward for name, result in zip(names, results, strict=True)}
+        details = dict(zip(names, results, strict=True))
+        sub = {name: result.reward for name, result in details.items()}
         rationales = [f"[{name}] {r.rationale}" for name, r in zip(names, results, strict=True) if r.rationale]
         rationale = "\n".join(rationales) or None
         assert self._formula is not None
         missing = [name for name in sorted(self._formula.used) if sub[name] is None]
         if missing:
             reasons = "; ".join(f"{name}: {results[names.index(name)].unscored_reason}" for name in missing)
-            return GradeResult(None, sub, rationale, f"sub-grader unscored ({reasons})")
+            return GradeResult(None, sub, rationale, f"sub-grader unscored ({reasons})", sub_results=details)
         values = {name: value for name, value in sub.items() if value is not None}
         try:
             reward = self._formula.evaluate(values)
         except FormulaEvaluationError as exc:
-            return GradeResult(None, sub, rationale, f"calculate_output '{spec.calculate_output}': {exc}")
-        return GradeResult(reward, sub, rationale)
+            reason = f"calculate_output '{spec.calculate_output}': {exc}"
+            return GradeResult(None, sub, rationale, reason, sub_results=details)
+        return GradeResult(reward, sub, rationale, sub_results=details)
 
     async def _leaf(self, spec: GraderSpec, context: dict[str, Any]) -> GradeResult:
         try:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from judgerl.graders.seams import JudgerlError, Sample, prompt_text
+from judgerl.graders.seams import JudgerlError, Sample, prompt_text, read_jsonl_objects
 
 
 class RowError(JudgerlError):
@@ -28,6 +27,16 @@ class GradeRow:
     id: str
     item: dict[str, Any]
     sample: str | dict[str, Any]
+
+
+def item_from_sample(sample: Sample) -> dict[str, Any]:
+    """A judgerl sample's ``item`` namespace: its metadata, with ``id``, ``prompt`` (as text) and ``reference``
+    (when it has one) added. Every door that grades judgerl samples (``graders run``, ``judge``, the server, the
+    Lambda) builds the item this way."""
+    item = {**sample.metadata, "id": sample.id, "prompt": prompt_text(sample.prompt)}
+    if sample.reference is not None:
+        item["reference"] = sample.reference
+    return item
 
 
 def row_from_json(row: dict[str, Any], where: str, number: int) -> GradeRow:
@@ -46,10 +55,7 @@ def row_from_json(row: dict[str, Any], where: str, number: int) -> GradeRow:
             error = exc.errors()[0]
             field = ".".join(str(p) for p in error["loc"]) or "row"
             raise RowError(f"{where}: field '{field}': {error['msg']}") from None
-        item = {**parsed.metadata, "id": parsed.id, "prompt": prompt_text(parsed.prompt)}
-        if parsed.reference is not None:
-            item["reference"] = parsed.reference
-        return GradeRow(parsed.id, item, parsed.response)
+        return GradeRow(parsed.id, item_from_sample(parsed), parsed.response)
     raise RowError(
         f"{where}: expected {{'item', 'model_sample'}} (as /graders/run) or a judgerl sample row "
         "{'id', 'prompt', 'response'}"
@@ -57,18 +63,5 @@ def row_from_json(row: dict[str, Any], where: str, number: int) -> GradeRow:
 
 
 def read_rows(path: str | Path) -> Iterator[GradeRow]:
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise RowError(f"{path}: input file not found") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RowError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(row, dict):
-            raise RowError(f"{path}:{number}: each line must be a JSON object")
+    for number, row in read_jsonl_objects(path, RowError, "input file"):
         yield row_from_json(row, f"{path}:{number}", number)

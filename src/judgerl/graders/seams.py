@@ -1,7 +1,8 @@
 """Everything the graders package takes from the rest of judgerl, in one place so a package move touches one file.
 
 The error type (so the CLI prints grader mistakes as one line with exit code 2), the judge backend seam
-(model graders call ``generate``), the CLI's way of building a backend, and the judgerl sample row.
+(model graders call ``generate``), the JSONL reader, the judgerl sample row, and the verdict types the doors
+(server, Lambda, ``judgerl judge``, training) read grades as.
 """
 
 from __future__ import annotations
@@ -9,6 +10,19 @@ from __future__ import annotations
 from judgerl.aio import run_sync
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt
 from judgerl.errors import JudgerlError
+from judgerl.jsonl import read_jsonl_objects
 from judgerl.samples import Sample, prompt_text
+from judgerl.verdicts import CriterionVerdict, SampleVerdict
 
-__all__ = ["Generation", "JudgeBackend", "JudgePrompt", "JudgerlError", "Sample", "prompt_text", "run_sync"]
+__all__ = [
+    "CriterionVerdict",
+    "Generation",
+    "JudgeBackend",
+    "JudgePrompt",
+    "JudgerlError",
+    "Sample",
+    "SampleVerdict",
+    "prompt_text",
+    "read_jsonl_objects",
+    "run_sync",
+]

@@ -1,10 +1,11 @@
-"""ServeConfig: a judge spec (:mod:`judgerl.serve.config`) plus the rubric to serve, from code, a file or env vars.
+"""ServeConfig: a judge spec plus the rubric (or OpenAI grader file) to serve, from code, a file or env vars.
 
 The serving doors (HTTP server, Lambda, verl) build their judge from one of these, so a rubric and judge behave
 the same behind every door; with no JUDGERL_MODEL the transformers backend runs the catalog's default judge, as
 the CLI does. Environment variables (for the Lambda and for verl workers)::
 
     JUDGERL_RUBRIC            rubric path (relative paths also tried under $LAMBDA_TASK_ROOT) or s3://bucket/key
+    JUDGERL_GRADER            OpenAI grader JSON file, instead of a rubric (relative paths as for the rubric)
     JUDGERL_PAIRWISE          1/true to also build the pairwise judge
     JUDGERL_BACKEND           backend name, or 'package.module:Factory' for a backend of your own
     JUDGERL_MODEL             the judge model (passed to the backend as model=...)
@@ -29,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from judgerl.backends.base import JudgeBackend
 from judgerl.errors import JudgerlError, RubricError, describe_validation_error
+from judgerl.graders.judge import GraderJudge, embeddings_url_of, grader_model, load_grader_judge
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import calibration_path
 from judgerl.judges.pairwise_judge import PairwiseJudge
@@ -48,10 +50,22 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 class ServeConfig(JudgeSpec):
-    """A judge spec plus what the serving doors judge with it: the rubric, and whether to judge pairs too."""
+    """A judge spec plus what the serving doors judge with it: the rubric or an OpenAI grader file, and whether
+    to judge pairs too. A grader's model graders (score_model, label_model) run on this spec's backend."""
 
-    rubric: str = Field(description="Rubric file (YAML/JSON) or s3://bucket/key.")
+    rubric: str | None = Field(default=None, description="Rubric file (YAML/JSON) or s3://bucket/key.")
+    grader: str | None = Field(
+        default=None, description="OpenAI grader JSON file to score with instead of a rubric (docs/openai-graders.md)."
+    )
     pairwise: bool = Field(default=False, description="Also build a pairwise judge (needs token probabilities).")
+
+    @model_validator(mode="after")
+    def _rubric_or_grader(self) -> ServeConfig:
+        if (self.rubric is None) == (self.grader is None):
+            raise ValueError("give exactly one of 'rubric' (a rubric file) or 'grader' (an OpenAI grader file)")
+        if self.grader is not None and self.pairwise:
+            raise ValueError("'pairwise' judges with a rubric's instructions; it cannot be used with a grader")
+        return self
 
     @field_validator("rationales")
     @classmethod
@@ -87,8 +101,11 @@ class ServeConfig(JudgeSpec):
             if name in env:
                 data[field] = _parse_env(name, env[name], kind)
         data.update(overrides or {})
-        if not data.get("rubric"):
-            raise JudgerlError("JUDGERL_RUBRIC is not set: point it at a rubric file in the package or an s3:// URI")
+        if not data.get("rubric") and not data.get("grader"):
+            raise JudgerlError(
+                "JUDGERL_RUBRIC is not set: point it at a rubric file in the package or an s3:// URI "
+                "(or JUDGERL_GRADER at an OpenAI grader file)"
+            )
         region_given = data.get("region") or (data.get("backend_options") or data.get("options") or {}).get("region")
         if not region_given and data.get("backend") == "bedrock":
             data["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
@@ -97,10 +114,15 @@ class ServeConfig(JudgeSpec):
     # ---- building ------------------------------------------------------------------------------------------
 
     def load_rubric(self) -> Rubric:
+        if self.rubric is None:
+            raise JudgerlError("this judge scores with a grader file, not a rubric")
         return load_rubric(self.rubric)
 
     def build(self) -> BuiltJudge:
-        """Load the rubric, create the backend once, and build the judge(s) on it."""
+        """Load the rubric, create the backend once, and build the judge(s) on it; or load the grader, with a
+        backend only when it has a model grader."""
+        if self.grader is not None:
+            return self._build_grader(self.grader)
         rubric = self.load_rubric()
         backend = self.build_backend()
         cache = self.open_cache()
@@ -108,22 +130,69 @@ class ServeConfig(JudgeSpec):
         pairwise_judge = None
         if self.pairwise:
             pairwise_judge = self.pairwise_judge(backend, instructions=rubric.instructions, cache=cache)
-        return BuiltJudge(self, rubric, backend, rubric_judge, pairwise_judge, cache)
+        return BuiltJudge(self, backend, rubric_judge, pairwise_judge, cache)
+
+    def _build_grader(self, location: str) -> BuiltJudge:
+        built: list[JudgeBackend] = []
+
+        def backend_for(spec: Any) -> JudgeBackend:
+            spec_for_grader = self.model_copy(update={"model": grader_model(spec, self.backend, self.model)})
+            built.append(spec_for_grader.build_backend())
+            return built[0]
+
+        grader = load_grader_judge(
+            task_path(location),
+            backend_for,
+            concurrency=self.concurrency,
+            embeddings_url=embeddings_url_of(self.options),
+        )
+        return BuiltJudge(self, built[0] if built else None, grader, None, None)
 
 
 @dataclass
 class BuiltJudge:
-    """A config's rubric, backend and judges, sharing one backend and one cache."""
+    """A config's judge (a rubric judge or a grader), its backend (None for a grader without model graders) and
+    the pairwise judge, sharing one backend and one cache."""
 
     config: ServeConfig
-    rubric: Rubric
-    backend: JudgeBackend
-    rubric_judge: RubricJudge
+    backend: JudgeBackend | None
+    judge: RubricJudge | GraderJudge
     pairwise_judge: PairwiseJudge | None
     cache: VerdictCache | None
 
+    @property
+    def rubric_judge(self) -> RubricJudge:
+        """The rubric judge (a JudgerlError when this judge is a grader: use ``judge``)."""
+        if not isinstance(self.judge, RubricJudge):
+            raise JudgerlError(f"{self.config.grader}: this server scores with a grader file, not a rubric")
+        return self.judge
+
+    @property
+    def rubric(self) -> Rubric:
+        return self.rubric_judge.rubric
+
+    @property
+    def name(self) -> str:
+        return self.judge.rubric.name if isinstance(self.judge, RubricJudge) else self.judge.name
+
+    @property
+    def criterion_names(self) -> list[str]:
+        return self.judge.rubric.names if isinstance(self.judge, RubricJudge) else self.judge.criterion_names
+
+    @property
+    def model_id(self) -> str:
+        return self.backend.model_id if self.backend is not None else "none (the grader calls no model)"
+
+    def describe(self) -> str:
+        """One line for start-up logs: what scores, and on what."""
+        if isinstance(self.judge, RubricJudge):
+            return f"rubric '{self.name}' ({len(self.criterion_names)} criteria), judge {self.model_id}"
+        kind = self.judge.grader.spec.type
+        return f"{kind} grader '{self.name}' ({', '.join(self.criterion_names)}), judge {self.model_id}"
+
     def close(self) -> None:
-        self.backend.close()
+        if self.backend is not None:
+            self.backend.close()
         if self.cache is not None:
             self.cache.close()
 
@@ -133,6 +202,7 @@ class BuiltJudge:
 #: environment variable -> (ServeConfig field, how to parse it)
 ENV_VARS: dict[str, tuple[str, str]] = {
     "JUDGERL_RUBRIC": ("rubric", "str"),
+    "JUDGERL_GRADER": ("grader", "str"),
     "JUDGERL_PAIRWISE": ("pairwise", "bool"),
     "JUDGERL_BACKEND": ("backend", "str"),
     "JUDGERL_MODEL": ("model", "str"),
@@ -184,12 +254,17 @@ def load_rubric(location: str) -> Rubric:
     Lambda zip's files live."""
     if location.startswith("s3://"):
         return Rubric.load(fetch_s3_rubric(location))
+    return Rubric.load(task_path(location))
+
+
+def task_path(location: str) -> Path:
+    """A file path; a relative one that does not exist here is tried under $LAMBDA_TASK_ROOT (the Lambda zip)."""
     path = Path(location).expanduser()
     if not path.is_absolute() and not path.exists():
         task_root = os.environ.get("LAMBDA_TASK_ROOT")
         if task_root and (Path(task_root) / path).exists():
             path = Path(task_root) / path
-    return Rubric.load(path)
+    return path
 
 
 def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None = None) -> Path:

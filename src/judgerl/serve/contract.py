@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from judgerl.aio import LoopThread
 from judgerl.errors import RubricError
+from judgerl.graders.judge import GraderJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
@@ -217,22 +218,27 @@ def finish(
 
 
 class RewardScorer:
-    """A rubric judge plus a failure policy: the engine behind every door.
+    """A rubric judge (or an OpenAI grader) plus a failure policy: the engine behind every door.
 
     ``concurrency`` bounds how many samples are judged at once *across all calls on one event loop* (the HTTP
     server shares it between requests); ``timeout_s`` on a call turns samples not judged in time into unscored
     ones instead of failing the batch."""
 
     def __init__(
-        self, judge: RubricJudge, policy: UnscoredPolicy | None = None, concurrency: int | None = None
+        self, judge: RubricJudge | GraderJudge, policy: UnscoredPolicy | None = None, concurrency: int | None = None
     ) -> None:
-        clash = sorted(set(judge.rubric.names) & set(RESERVED_METRICS))
+        if isinstance(judge, RubricJudge):
+            names, source, what = judge.rubric.names, judge.rubric.source or "rubric", "criterion"
+        else:
+            names, source, what = judge.criterion_names, judge.source or "grader", "grader"
+        clash = sorted(set(names) & set(RESERVED_METRICS))
         if clash:
             raise RubricError(
-                f"{judge.rubric.source or 'rubric'}: criterion name '{clash[0]}' is reserved for a metric every "
-                f"door reports ({', '.join(RESERVED_METRICS)}); rename the criterion"
+                f"{source}: {what} name '{clash[0]}' is reserved for a metric every door reports "
+                f"({', '.join(RESERVED_METRICS)}); rename the {what}"
             )
         self.judge = judge
+        self._names = list(names)
         self.policy = policy or UnscoredPolicy()
         self.concurrency = max(1, concurrency or judge.concurrency)
         # one bound per event loop, forgotten with the loop (a semaphore cannot move between loops)
@@ -244,7 +250,8 @@ class RewardScorer:
 
     @property
     def criterion_names(self) -> list[str]:
-        return self.judge.rubric.names
+        """The rubric's criteria, or a multi grader's sub-graders (a single grader: its own name)."""
+        return self._names
 
     def semaphore(self) -> asyncio.Semaphore:
         """The concurrency bound of the running event loop (shared by every call on that loop)."""
@@ -259,7 +266,8 @@ class RewardScorer:
     ) -> list[SampleVerdict]:
         """One verdict per item, in order; problems, errors and samples past the deadline come back unscored."""
         semaphore = self.semaphore()
-        model = self.judge.backend.model_id
+        backend = self.judge.backend
+        model = backend.model_id if backend is not None else ""
 
         async def one(sample: Sample) -> SampleVerdict:
             async with semaphore:

@@ -50,10 +50,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LambdaSettings:
     env = os.environ if environ is None else environ
     file_data, base = _config_file(env)
     judge_defaults = dict(file_data.get("judge", {}))
-    rubric = judge_defaults.get("rubric")
-    relative = isinstance(rubric, str) and not rubric.startswith("s3://") and not Path(rubric).is_absolute()
-    if relative and base is not None and isinstance(rubric, str):
-        judge_defaults["rubric"] = str(base / rubric)  # bundled rubric paths are relative to the config file
+    for key in ("rubric", "grader"):
+        location = judge_defaults.get(key)
+        relative = isinstance(location, str) and not location.startswith("s3://") and not Path(location).is_absolute()
+        if relative and base is not None and isinstance(location, str):
+            judge_defaults[key] = str(base / location)  # bundled paths are relative to the config file
     judge = ServeConfig.from_env(env, defaults=judge_defaults)
     policy_data = dict(file_data.get("policy", {}))
     if env.get("JUDGERL_UNSCORED"):
@@ -112,13 +113,9 @@ def _scorer() -> tuple[LambdaSettings, RewardScorer]:
             level = os.environ.get("JUDGERL_LOG_LEVEL", "INFO").upper()
             logging.getLogger("judgerl.rewards").setLevel(level)
             built = settings.judge.build()
-            scorer = RewardScorer(built.rubric_judge, settings.policy, settings.judge.concurrency)
+            scorer = RewardScorer(built.judge, settings.policy, settings.judge.concurrency)
             logger.info(
-                "judge ready: rubric %s, backend %s (%s), policy %s",
-                built.rubric.name,
-                settings.judge.backend,
-                built.backend.model_id,
-                settings.policy,
+                "judge ready: %s, backend %s, policy %s", built.describe(), settings.judge.backend, settings.policy
             )
             _state = (settings, built, scorer)
         return _state[0], _state[2]

@@ -1,13 +1,15 @@
 """Build a deployable AWS Lambda zip for the Nova RFT reward handler (``judgerl lambda package``).
 
 The zip holds the judgerl package, the handler's dependencies built for the Lambda platform (pydantic, PyYAML;
-boto3 only when asked, since the Python runtime ships one), the rubric, and ``judgerl_lambda/config.json`` with
-the judge configuration and failure policy, which environment variables can still override. The zip is
+boto3 only when asked, since the Python runtime ships one), the rubric or the OpenAI grader file, and
+``judgerl_lambda/config.json`` with the judge configuration and failure policy, which environment variables can
+still override. The zip is
 reproducible: files in sorted order with fixed timestamps. Handler: ``judgerl.serve.lambda_handler.handler``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -73,11 +75,15 @@ def build_lambda_zip(
         bundle.mkdir()
         judge = config.model_dump(mode="json")
         refuse_secrets(judge)
-        if not config.rubric.startswith("s3://"):
+        notes: list[str] = []
+        if config.rubric is not None and not config.rubric.startswith("s3://"):
             judge["rubric"] = _bundle_rubric(Path(config.rubric), bundle)
+        if config.grader is not None:
+            judge["grader"], notes = _bundle_grader(Path(config.grader), bundle, requirements)
         document = {"judge": judge, "policy": policy.model_dump(), "deadline_margin_s": deadline_margin_s}
         (staging / BUNDLED_CONFIG).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return _write_zip(staging, out)
+        report = _write_zip(staging, out)
+        return dataclasses.replace(report, warnings=(*notes, *report.warnings))
 
 
 _SECRET_NAME = re.compile(r"(^|[_-])(api[_-]?key|key|secret|token|password|passwd|credentials?|authorization)$", re.I)
@@ -106,6 +112,35 @@ def _bundle_rubric(rubric: Path, bundle: Path) -> str:
     if sidecar.exists():
         shutil.copy2(sidecar, bundle / sidecar.name)
     return rubric.name
+
+
+#: the library each text_similarity metric imports (the judgerl[graders] extra)
+METRIC_PACKAGES = {
+    "fuzzy_match": "rapidfuzz",
+    "bleu": "sacrebleu",
+    "gleu": "nltk",
+    "meteor": "nltk",
+    **{f"rouge_{n}": "rouge-score" for n in ("1", "2", "3", "4", "5", "l")},
+}
+
+
+def _bundle_grader(grader: Path, bundle: Path, requirements: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Copy a grader file that loads into the bundle; say which metric libraries it needs that are not asked for."""
+    from judgerl.graders import load_spec
+    from judgerl.graders.spec import MultiSpec, TextSimilaritySpec
+
+    spec = load_spec(grader)  # refuse to package a grader that will not load in the Lambda
+    shutil.copy2(grader, bundle / grader.name)
+    leaves = list(spec.graders.values()) if isinstance(spec, MultiSpec) else [spec]
+    metrics = {leaf.evaluation_metric for leaf in leaves if isinstance(leaf, TextSimilaritySpec)}
+    wanted = sorted({METRIC_PACKAGES[m] for m in metrics if m in METRIC_PACKAGES})
+    asked = " ".join(requirements).lower()
+    missing = [name for name in wanted if name not in asked]
+    notes = []
+    if missing:
+        flags = " ".join(f"--requirement {name}" for name in missing)
+        notes.append(f"the grader's text_similarity metrics import {', '.join(missing)}: add {flags} (or a layer)")
+    return grader.name, notes
 
 
 def _pip_install(target: Path, requirements: list[str], platform: str, python_version: str) -> None:

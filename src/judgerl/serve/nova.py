@@ -5,7 +5,8 @@ batch is scored; only a batch with nothing scorable is refused by the HTTP door 
 
 In: a JSON list of samples ``{"id", "messages": [..., {"role": "assistant", "content": <response>}],
 "metadata": {...}}``. The reference answer is ``metadata.reference_answer`` (Bedrock documentation) or a top-level
-``reference_answer`` (SageMaker documentation, Nova SDK verifier); both are accepted.
+``reference_answer`` (SageMaker documentation, Nova SDK verifier); both are accepted, and the sample's metadata
+carries it as sent under ``reference_answer`` (an OpenAI grader's ``item``).
 
 Out: in input order, ``{"id", "aggregate_reward_score": <number>, "metrics_list": [{"name", "value", "type"}]}``
 with one ``Reward`` metric per scored criterion and the ``Metric`` s ``unscored`` (1/0) and ``judge_latency_s``.
@@ -76,8 +77,9 @@ def sample_from_nova(nova: NovaSample) -> Sample:
         raise ValueError(f"messages[-1].role: the last message must be the assistant's response, got '{last.role}'")
     prompt = [Message(role=message.role, content=clean_text(message.text())) for message in context]
     metadata = dict(nova.metadata or {})
-    reference = nova.reference_answer if nova.reference_answer is not None else metadata.pop("reference_answer", None)
-    metadata.pop("reference_answer", None)
+    reference = nova.reference_answer if nova.reference_answer is not None else metadata.get("reference_answer")
+    if reference is not None:  # kept as sent, so a grader's {{ item.reference_answer.x }} reads it (either shape)
+        metadata["reference_answer"] = reference
     return Sample(
         id=nova.id,
         prompt=prompt or "",

@@ -1,4 +1,5 @@
-"""The HTTP reward server (FastAPI): one judge behind the Nova, OpenRLHF and judgerl contracts.
+"""The HTTP reward server (FastAPI): one judge (a rubric, or an OpenAI grader file) behind the Nova, OpenRLHF and
+judgerl contracts.
 
 Routes: ``POST /v1/nova`` (Amazon Nova RFT batch), ``POST /get_reward`` (OpenRLHF remote reward model),
 ``POST /v1/judge`` (rubric or pairwise verdicts with rationales; verl's client uses it), ``GET /health``,
@@ -93,6 +94,8 @@ class JudgeRequest(BaseModel):
 
 
 class RubricInfo(BaseModel):
+    """The rubric's name and criteria; with a grader, its name and its sub-graders (itself when not multi)."""
+
     name: str
     criteria: list[str]
 
@@ -240,9 +243,9 @@ async def require_token(
 def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> FastAPI:
     """The reward server for one built judge. The caller owns ``judge`` (and closes it)."""
     settings = settings or ServerSettings()
-    scorer = RewardScorer(judge.rubric_judge, settings.policy, judge.config.concurrency)
+    scorer = RewardScorer(judge.judge, settings.policy, judge.config.concurrency)
     metrics = Metrics()
-    rubric_info = RubricInfo(name=judge.rubric.name, criteria=judge.rubric.names)
+    rubric_info = RubricInfo(name=judge.name, criteria=judge.criterion_names)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -309,7 +312,8 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
             "rubric": rubric_info.model_dump(),
             "pairwise": judge.pairwise_judge is not None,
             "backend": judge.config.backend,
-            "judge_model": judge.backend.model_id,
+            "judge_model": judge.model_id,
+            "grader": judge.config.grader,
             "policy": settings.policy.model_dump(),
             "limits": {
                 "max_body_bytes": settings.max_body_bytes,
@@ -348,7 +352,7 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
             return JudgeResponse(rubric=rubric_info, verdicts=verdicts)
         assert request.pairs is not None
         if judge.pairwise_judge is None:
-            raise HTTPException(422, "pairs: this server judges rubrics only; start it with --pairwise")
+            raise HTTPException(422, "pairs: this server judges single samples only; start it with --pairwise")
         check_batch(len(request.pairs), "pairs")
         pair_verdicts = await judge_pairs(judge.pairwise_judge, request.pairs, scorer, settings.request_timeout_s)
         labels = {"route": "/v1/judge"}

@@ -129,7 +129,7 @@ def _local_scorer(options: Mapping[str, Any]) -> RewardScorer:
     with _local_lock:
         if key not in _local:
             built = config.build()
-            _local[key] = (built, RewardScorer(built.rubric_judge, concurrency=config.concurrency))
+            _local[key] = (built, RewardScorer(built.judge, concurrency=config.concurrency))
         return _local[key][1]
 
 

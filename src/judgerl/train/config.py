@@ -129,11 +129,17 @@ class FunctionReward(_Section):
 
 
 class RewardConfig(_Section):
-    kind: Literal["rubric", "preference", "none"] = Field(
+    kind: Literal["rubric", "preference", "grader", "none"] = Field(
         default="rubric",
-        description="'none': no judge, the reward is the reward checks and functions alone (a control run).",
+        description="'grader': an OpenAI grader file (reward.grader); "
+        "'none': no judge, the reward is the reward checks and functions alone (a control run).",
     )
     rubric: str | None = None
+    grader: str | None = Field(
+        default=None,
+        description="OpenAI grader JSON file (kind 'grader'): each completion graded with item = its dataset row "
+        "(all columns but the prompt), sample = the completion; model graders run on the judge section's backend.",
+    )
     row_criteria: str | None = Field(
         default=None, description="Metadata column with per-prompt criteria, judged after the rubric file's."
     )
@@ -150,6 +156,10 @@ class RewardConfig(_Section):
     def _kind_needs(self) -> RewardConfig:
         if self.kind == "rubric" and not self.rubric and not self.row_criteria:
             raise ValueError("kind 'rubric' needs 'rubric: <path to a rubric YAML>' or 'row_criteria: <column>'")
+        if self.kind == "grader" and not self.grader:
+            raise ValueError("kind 'grader' needs 'grader: <path to an OpenAI grader JSON file>'")
+        if self.grader and self.kind != "grader":
+            raise ValueError(f"'grader' is read only with kind 'grader' (kind is '{self.kind}')")
         if self.kind == "none" and not self.functions and not any(c.role == "reward" for c in self.checks):
             raise ValueError("kind 'none' needs a reward: a check with 'role: reward' or a function")
         names = [c.name for c in self.checks]
@@ -205,6 +215,10 @@ class TrainConfig(_Section):
     @property
     def rubric_path(self) -> Path | None:
         return self.resolve(self.reward.rubric) if self.reward.rubric else None
+
+    @property
+    def grader_path(self) -> Path | None:
+        return self.resolve(self.reward.grader) if self.reward.grader else None
 
 
 # ---- GRPO section: any GRPOConfig field, typed by TRL's annotations ---------------------------------------------
@@ -338,7 +352,21 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     if overrides and isinstance(data, dict):
         data = apply_overrides(data, list(overrides), str(path))
     config = parse_config(data, str(path))
-    return config.model_copy(update={"source": path.resolve()})
+    config = config.model_copy(update={"source": path.resolve()})
+    check_grader(config, str(path))
+    return config
+
+
+def check_grader(config: TrainConfig, source: str) -> None:
+    """Read ``reward.grader`` now, so a mistake in the grader file stops the run before any model loads."""
+    if config.grader_path is None:
+        return
+    from judgerl.graders import GraderSpecError, load_spec
+
+    try:
+        load_spec(config.grader_path)
+    except GraderSpecError as exc:
+        raise ConfigError(f"{source}: reward.grader: {exc}") from None
 
 
 def dump_config(config: TrainConfig) -> str:

@@ -3,7 +3,8 @@ reward functions read.
 
 Every row becomes ``prompt`` (chat messages), ``prompt_id`` (text), ``reference`` (text or None) and
 ``metadata_json`` (the metadata columns as one JSON object, so rows with differently shaped metadata, such as
-IFEval's per-instruction kwargs, share one Arrow schema).
+IFEval's per-instruction kwargs, share one Arrow schema). With ``reward.kind: grader`` the metadata is every
+column but the prompt, so a grader's ``{{ item.<column> }}`` reads the row as OpenAI's RFT did.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from judgerl.errors import JudgerlError
+from judgerl.jsonl import read_jsonl_objects
 from judgerl.train.config import DataConfig, TrainConfig
 
 
@@ -34,7 +36,8 @@ class PromptRow:
             "prompt": self.prompt,
             "prompt_id": self.prompt_id,
             "reference": self.reference,
-            "metadata_json": json.dumps(self.metadata, ensure_ascii=False, sort_keys=True),
+            # default=str: a parquet date or decimal column still fits in the one JSON column
+            "metadata_json": json.dumps(self.metadata, ensure_ascii=False, sort_keys=True, default=str),
         }
 
     @property
@@ -51,22 +54,11 @@ def _read_raw(path_text: str, data: DataConfig, base_dir: Path) -> list[dict[str
         raise DataError(f"{path}: data file not found")
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".json"}:
-        rows: list[dict[str, Any]] = []
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if suffix == ".json" and text.lstrip().startswith("["):
+        text = path.read_text(encoding="utf-8", errors="replace") if suffix == ".json" else ""
+        if text.lstrip().startswith("["):
             loaded = json.loads(text)
             return [row for row in loaded if isinstance(row, dict)]
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: each line must be a JSON object")
-            rows.append(row)
-        return rows
+        return [row for _, row in read_jsonl_objects(path, DataError, "data file")]
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -101,7 +93,10 @@ def _messages(value: Any, where: str) -> list[dict[str, str]]:
     raise DataError(f"{where}: the prompt must be text or a list of chat messages, got {type(value).__name__}")
 
 
-def _to_rows(raw: list[dict[str, Any]], data: DataConfig, system_prompt: str | None, label: str) -> list[PromptRow]:
+def _to_rows(
+    raw: list[dict[str, Any]], data: DataConfig, system_prompt: str | None, label: str, all_columns: bool = False
+) -> list[PromptRow]:
+    """``all_columns``: the metadata is every column but the prompt (a grader's ``item``), not metadata_columns."""
     rows: list[PromptRow] = []
     seen: dict[str, int] = {}
     for number, record in enumerate(raw, start=1):
@@ -121,7 +116,8 @@ def _to_rows(raw: list[dict[str, Any]], data: DataConfig, system_prompt: str | N
         missing = [c for c in data.metadata_columns if c not in record]
         if missing:
             raise DataError(f"{where}: metadata column(s) {', '.join(missing)} missing")
-        metadata = {c: record[c] for c in data.metadata_columns}
+        columns = [c for c in record if c != data.prompt_column] if all_columns else data.metadata_columns
+        metadata = {c: record[c] for c in columns}
         rows.append(PromptRow(prompt=prompt, prompt_id=identifier, reference=reference, metadata=metadata))
     return rows
 
@@ -132,10 +128,12 @@ def load_prompt_rows(config: TrainConfig) -> tuple[list[PromptRow], list[PromptR
     raw = _read_raw(data.path, data, config.base_dir)
     if data.shuffle_seed is not None:
         random.Random(data.shuffle_seed).shuffle(raw)
-    rows = _to_rows(raw, data, config.policy.system_prompt, data.path)
+    whole_rows = config.reward.kind == "grader"  # a grader's item is the dataset row
+    rows = _to_rows(raw, data, config.policy.system_prompt, data.path, whole_rows)
     held: list[PromptRow] = []
     if data.eval.path is not None:
-        held = _to_rows(_read_raw(data.eval.path, data, config.base_dir), data, config.policy.system_prompt, "eval")
+        eval_raw = _read_raw(data.eval.path, data, config.base_dir)
+        held = _to_rows(eval_raw, data, config.policy.system_prompt, "eval", whole_rows)
     elif data.eval.holdout:
         count = int(data.eval.holdout * len(rows)) if data.eval.holdout < 1 else int(data.eval.holdout)
         if count >= len(rows):

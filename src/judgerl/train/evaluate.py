@@ -14,9 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from judgerl.aio import run_sync
 from judgerl.backends import JudgeBackend
 from judgerl.checks import gsm8k, ifeval, refusal
 from judgerl.errors import JudgerlError
+from judgerl.graders.judge import GraderJudge
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.samples import Message, Sample
 from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
@@ -140,7 +142,7 @@ def evaluate(
 
     ``judged=False`` leaves the judge out (every response unscored, with that reason): the program checker alone,
     which is the independent measure and costs no judge call."""
-    from judgerl.train.runner import build_judge
+    from judgerl.train.runner import build_judge, judge_backend, needs_judge_backend
 
     started = time.perf_counter()
     _, held = load_prompt_rows(config)
@@ -155,14 +157,17 @@ def evaluate(
     generated = time.perf_counter()
     owns_backend = backend is None
     judged = judged and config.reward.kind != "none"
-    if backend is None and judged:
-        backend = config.judge.build_backend()
+    if backend is None and judged and needs_judge_backend(config):
+        backend = judge_backend(config)
     try:
         judges = build_judge(config, backend) if judged else None
         if isinstance(judges, PairwiseJudge):
             raise JudgerlError("judgerl eval scores with a rubric; for a preference run, add row criteria or a rubric")
         reason = _NO_JUDGE if config.reward.kind == "none" else _NOT_JUDGED
-        verdicts = _judge(judges, rows, responses) if judges is not None else _not_judged(rows, reason)
+        if isinstance(judges, GraderJudge):
+            verdicts = _grade(judges, rows, responses)
+        else:
+            verdicts = _judge(judges, rows, responses) if judges is not None else _not_judged(rows, reason)
     finally:
         if owns_backend and backend is not None:
             backend.close()
@@ -206,6 +211,13 @@ def _judge(judges: RubricJudges, rows: Sequence[PromptRow], responses: Sequence[
         for k, verdict in zip(positions, judge.judge([samples[k] for k in positions]), strict=True):
             verdicts[k] = verdict
     return [v for v in verdicts if v is not None]
+
+
+def _grade(grader: GraderJudge, rows: Sequence[PromptRow], responses: Sequence[str]) -> list[SampleVerdict]:
+    """As in training: item = the dataset row (every column but the prompt), sample = the response."""
+    ids = [f"eval-{row.prompt_id}" for row in rows]
+    verdicts: list[SampleVerdict] = run_sync(grader.agrade(ids, [row.metadata for row in rows], list(responses)))
+    return verdicts
 
 
 _NO_JUDGE = "no judge in this run (reward.kind: none)"

@@ -29,6 +29,7 @@ from typing import Any
 
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
+from judgerl.graders.judge import GraderJudge
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.train.batch import Batch, batch_from_trl
@@ -87,6 +88,7 @@ class RewardPipeline:
         num_generations: int,
         rubric_judge: RubricJudge | RubricJudges | None = None,
         pairwise_judge: PairwiseJudge | None = None,
+        grader: GraderJudge | None = None,
         preference: PreferenceSettings | None = None,
         checks: Sequence[RuleCheck] = (),
         functions: Sequence[FunctionReward] = (),
@@ -97,8 +99,8 @@ class RewardPipeline:
         seed: int = 0,
         is_training: Callable[[], bool] = lambda: True,
     ) -> None:
-        if rubric_judge is not None and pairwise_judge is not None:
-            raise ValueError("give at most one of rubric_judge or pairwise_judge")
+        if sum(judge is not None for judge in (rubric_judge, pairwise_judge, grader)) > 1:
+            raise ValueError("give at most one of rubric_judge, pairwise_judge or grader")
         self.run_id = run_id
         self.num_generations = num_generations
         if isinstance(rubric_judge, RubricJudge):
@@ -106,6 +108,7 @@ class RewardPipeline:
             rubric_judge = RubricJudges(lambda rubric: fixed, base=fixed.rubric)
         self.rubric_judge = rubric_judge
         self.pairwise_judge = pairwise_judge
+        self.grader = grader
         self.preference = preference or PreferenceSettings()
         self.gates = [c for c in checks if c.role == "gate"]
         self.reward_checks = [c for c in checks if c.role == "reward"]
@@ -124,12 +127,19 @@ class RewardPipeline:
 
     @property
     def judge_name(self) -> str:
+        if self.grader is not None:
+            return "grader"
         return "judge" if self.rubric_judge is not None else "preference"
 
     @property
     def judged(self) -> bool:
         """False for a control run whose reward is checks and functions alone (``reward.kind: none``)."""
-        return self.rubric_judge is not None or self.pairwise_judge is not None
+        return self.rubric_judge is not None or self.pairwise_judge is not None or self.grader is not None
+
+    @property
+    def verdicts_per_sample(self) -> bool:
+        """Whether each completion gets its own SampleVerdict (rubric or grader), stored and guarded alike."""
+        return self.rubric_judge is not None or self.grader is not None
 
     def names(self) -> list[str]:
         return (
@@ -204,6 +214,8 @@ class RewardPipeline:
         local = LocalScores(batch=batch, check_values=values, gated=gated, started=started)
         if self.rubric_judge is not None:
             local.judge_scores, local.verdicts = await self._judge_rubric(batch, gated, values)
+        elif self.grader is not None:
+            local.judge_scores, local.verdicts = await self._grade(batch, gated, values)
         return local
 
     def _preference_context(self) -> PreferenceContext:
@@ -248,7 +260,7 @@ class RewardPipeline:
                 0.0 if gated[k] else None if unscored[k] or values[k] is None else float(values[k])
                 for k in range(len(batch))
             ]
-        if self.rubric_judge is not None:
+        if self.verdicts_per_sample:
             weights = dict(zip(self.names(), self.weights(), strict=True))
             rewards = [
                 None
@@ -299,6 +311,28 @@ class RewardPipeline:
         batch.extra("judge_p_pass", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
         return scores, verdicts
 
+    # ---- OpenAI grader --------------------------------------------------------------------------------------
+
+    async def _grade(
+        self, batch: Batch, gated: list[str | None], check_values: dict[str, list[float | None]]
+    ) -> tuple[list[float | None], list[SampleVerdict]]:
+        """Each completion graded with item = its dataset row (every column but the prompt), sample = its text."""
+        assert self.grader is not None
+        todo = [k for k in range(len(batch)) if gated[k] is None]
+        graded = await self.grader.agrade(
+            [batch.sample_id(k) for k in todo], [batch.metadata[k] for k in todo], [batch.texts[k] for k in todo]
+        )
+        by_position = dict(zip(todo, graded, strict=True))
+        verdicts = [
+            by_position.get(k) or self._gated_verdict(batch.sample_id(k), gated[k], check_values, k)
+            for k in range(len(batch))
+        ]
+        scores = [0.0 if gated[k] else v.score for k, v in enumerate(verdicts)]
+        batch.extra("judge_verdict", [_grade_summary(v) for v in verdicts])
+        batch.extra("rationale", [_rationales(v) for v in verdicts])
+        batch.extra("sub_rewards", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
+        return scores, verdicts
+
     def _gated_verdict(
         self, sample_id: str, gate: str | None, check_values: dict[str, list[float | None]], k: int
     ) -> SampleVerdict:
@@ -324,6 +358,8 @@ class RewardPipeline:
         gathered = self.collective.gather(list(zip(samples, verdicts, gated, rewards, checks, strict=True)))
         judged = [v for _, v, g, _, _ in gathered if g is None]
         metrics = rubric_metrics(judged, judged=len(judged), total=len(gathered))
+        if self.grader is not None:
+            metrics.update(grader_metrics(judged))
         for name, value in metrics.items():
             batch.metric(name, value)
         training = self.is_training()
@@ -343,6 +379,24 @@ class RewardPipeline:
         if self.guard is not None and training:
             reasons = [v.unscored_reason for v in judged if not v.scored and v.unscored_reason]
             self.guard.update(sum(1 for v in judged if not v.scored), len(judged), reasons)
+
+
+def grader_metrics(verdicts: Sequence[SampleVerdict]) -> dict[str, float | None]:
+    """``grader/<name>/mean``: each sub-grader's mean reward (a multi grader's sub_rewards) over the batch."""
+    values: dict[str, list[float]] = {}
+    for verdict in verdicts:
+        for criterion in verdict.criteria:
+            if criterion.p_pass is not None:
+                values.setdefault(criterion.name, []).append(criterion.p_pass)
+    return {f"grader/{name}/mean": sum(v) / len(v) for name, v in values.items()}
+
+
+def _grade_summary(verdict: SampleVerdict) -> str:
+    if verdict.gate_failed:
+        return f"gated by {verdict.gate_failed}: reward 0, not graded"
+    if not verdict.scored:
+        return f"UNSCORED: {verdict.unscored_reason}"
+    return f"reward {verdict.score:.4g}"
 
 
 def _summary(verdict: SampleVerdict) -> str:

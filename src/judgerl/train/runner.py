@@ -1,9 +1,9 @@
 """``judgerl train``: build the judge, the rewards and TRL's GRPOTrainer from a config, train, save.
 
-A run folder (``runs/<name>/`` by default) holds ``run.json`` (the run id), ``config.yaml`` and the rubric as
-used, ``checkpoint-N/`` folders, ``metrics.jsonl``, ``completions/*.parquet`` (TRL's completions table with the
-judge's verdicts and rationales), ``verdicts.sqlite`` (every verdict, by run, step and sample) and ``final/`` (the
-trained policy: a LoRA adapter or a full model, with its tokenizer).
+A run folder (``runs/<name>/`` by default) holds ``run.json`` (the run id), ``config.yaml`` and the rubric (or
+grader file) as used, ``checkpoint-N/`` folders, ``metrics.jsonl``, ``completions/*.parquet`` (TRL's completions
+table with the judge's verdicts and rationales), ``verdicts.sqlite`` (every verdict, by run, step and sample) and
+``final/`` (the trained policy: a LoRA adapter or a full model, with its tokenizer).
 
 Resume: ``--resume`` continues from the newest complete checkpoint and first removes the verdicts and metrics
 of the steps after it, which the resumed run redoes; the store then holds each step once.
@@ -24,6 +24,8 @@ from typing import Any
 
 from judgerl.backends import JudgeBackend
 from judgerl.errors import JudgerlError
+from judgerl.graders import GraderSpec, load_spec
+from judgerl.graders.judge import GraderJudge, embeddings_url_of, grader_model, load_grader_judge, needs_backend
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
@@ -109,10 +111,50 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, int | Non
     return run_dir, step, path
 
 
-def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairwiseJudge | None:
+def grader_spec(config: TrainConfig) -> GraderSpec | None:
+    return load_spec(config.grader_path) if config.grader_path is not None else None
+
+
+def needs_judge_backend(config: TrainConfig) -> bool:
+    """A rubric or preference reward needs the judge; a grader only when it has a score_model or label_model."""
+    if config.reward.kind == "grader":
+        spec = grader_spec(config)
+        return spec is not None and needs_backend(spec)
+    return config.reward.kind != "none"
+
+
+def judge_backend(config: TrainConfig) -> JudgeBackend:
+    """The ``judge:`` section's backend; for a grader with no judge model named, the grader's own model on a
+    remote backend (as ``judgerl graders run`` does)."""
+    judge = config.judge
+    spec = grader_spec(config)
+    if spec is not None:
+        judge = judge.model_copy(update={"model": grader_model(spec, judge.backend, judge.model)})
+    return judge.build_backend()
+
+
+def build_grader(config: TrainConfig, backend: JudgeBackend | None) -> GraderJudge:
+    assert config.grader_path is not None
+
+    def backend_for(spec: GraderSpec) -> JudgeBackend:
+        if backend is None:
+            raise JudgerlError(f"{config.grader_path}: the grader's model graders need a judge backend")
+        return backend
+
+    return load_grader_judge(
+        config.grader_path,
+        backend_for,
+        concurrency=config.judge.concurrency,
+        embeddings_url=embeddings_url_of(config.judge.options),
+    )
+
+
+def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairwiseJudge | GraderJudge | None:
     """The run's judge; None for ``reward.kind: none`` (no backend needed)."""
     if config.reward.kind == "none":
         return None
+    if config.reward.kind == "grader":
+        return build_grader(config, backend)
     if backend is None:
         raise JudgerlError(f"reward.kind {config.reward.kind!r} needs a judge backend")
     judge = config.judge
@@ -134,7 +176,7 @@ def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudg
 
 def build_pipeline(
     config: TrainConfig,
-    judge: RubricJudges | PairwiseJudge | None,
+    judge: RubricJudges | PairwiseJudge | GraderJudge | None,
     run_id: str,
     num_generations: int,
     sink: VerdictSink | None,
@@ -145,6 +187,7 @@ def build_pipeline(
         num_generations=num_generations,
         rubric_judge=judge if isinstance(judge, RubricJudges) else None,
         pairwise_judge=judge if isinstance(judge, PairwiseJudge) else None,
+        grader=judge if isinstance(judge, GraderJudge) else None,
         preference=reward.preference,
         checks=reward.checks,
         functions=reward.functions,
@@ -205,6 +248,8 @@ def _snapshot(config: TrainConfig, run_dir: Path) -> None:
     (run_dir / "config.yaml").write_text(dump_config(config), encoding="utf-8")
     if config.rubric_path is not None and config.rubric_path.exists():
         shutil.copyfile(config.rubric_path, run_dir / "rubric.yaml")
+    if config.grader_path is not None and config.grader_path.exists():
+        shutil.copyfile(config.grader_path, run_dir / "grader.json")
 
 
 def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | None = None) -> TrainResult:
@@ -232,8 +277,8 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     elif main_process and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()
     owns_backend = backend is None
-    if backend is None and config.reward.kind != "none":
-        backend = config.judge.build_backend()
+    if backend is None and needs_judge_backend(config):
+        backend = judge_backend(config)
     try:
         judge = build_judge(config, backend)
         arguments = grpo_arguments(config, reward_weights(config))
