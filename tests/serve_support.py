@@ -8,6 +8,7 @@ Pairwise, the response saying ``good`` wins.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -112,5 +113,6 @@ class GraderReplyBackend(ServeBackend):
                 replies.append(Generation(text="I cannot rate this."))
                 continue
             result = 0.8 if "good" in prompt.user else 0.1
-            replies.append(Generation(text=f'{{"steps": [{{"description": "rated it", "conclusion": "{result}"}}], "result": {result}}}'))
+            steps = [{"description": "rated it", "conclusion": str(result)}]
+            replies.append(Generation(text=json.dumps({"steps": steps, "result": result})))
         return replies

@@ -218,3 +218,14 @@ def test_lambda_package_names_the_metric_libraries_a_grader_needs(tmp_path: Path
 
 def test_grader_judge_is_a_grader_judge() -> None:
     assert isinstance(grader_config(GRADERS / "string_check.json").build().judge, GraderJudge)
+
+
+def test_verl_in_process_scores_with_a_grader(clean_env: None) -> None:
+    from judgerl.serve.verl import compute_score_batch
+
+    results = compute_score_batch(
+        ["math", "math"], ["good answer", "meh"], ["4", "4"], [{"question": "2+2?"}, {"question": "2+2?"}],
+        grader=str(DOOR_MULTI), backend=BACKEND,
+    )  # fmt: skip
+    assert [r["score"] for r in results] == pytest.approx([0.9, 0.05])
+    assert set(results[0]) == {"score", "unscored", "judge_latency_s", "says_good", "rated"}

@@ -322,7 +322,7 @@ def _judge_with_grader(
     store_dir: Path | None,
     backend_args: dict[str, Any],
 ) -> None:
-    samples = load_samples(input_path)
+    samples: list[Sample] = load_samples(input_path)
     if not samples:
         raise JudgerlError(f"{input_path}: no rows to judge")
     console = Console(stderr=True)

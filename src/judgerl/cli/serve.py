@@ -1,4 +1,5 @@
-"""`judgerl serve`: the HTTP reward server for Nova RFT (/v1/nova), OpenRLHF (/get_reward) and verl (/v1/judge)."""
+"""`judgerl serve`: the HTTP reward server for Nova RFT (/v1/nova), OpenRLHF (/get_reward) and verl (/v1/judge),
+scoring with a rubric or an OpenAI grader file."""
 
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ def _is_loopback(host: str) -> bool:
 )
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def serve(**params: Any) -> None:
-    """Serve rubric (and with --pairwise, preference) judgements over HTTP.
+    """Serve rubric (and with --pairwise, preference) judgements, or an OpenAI grader file's rewards (--grader),
+    over HTTP.
 
     Routes: POST /v1/nova, POST /get_reward, POST /v1/judge, GET /health, GET /metrics. See docs/serving.md."""
     try:

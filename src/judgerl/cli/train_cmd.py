@@ -24,7 +24,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     help="Override a config value, e.g. --set grpo.max_steps=20 (repeatable; the value is read as YAML).",
 )
 def train(config_path: Path, resume: bool, overrides: tuple[str, ...]) -> None:
-    """Fine-tune the policy named in CONFIG with GRPO, rewarded by the judge (rubric or preference)."""
+    """Fine-tune the policy named in CONFIG with GRPO, rewarded by the judge (rubric or preference), an OpenAI
+    grader file (reward.kind: grader) or checks alone (reward.kind: none)."""
     from judgerl.train.config import load_config
     from judgerl.train.runner import train as run_training
 

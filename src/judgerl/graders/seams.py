@@ -10,8 +10,7 @@ from __future__ import annotations
 from judgerl.aio import run_sync
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt
 from judgerl.errors import JudgerlError
-from judgerl.jsonl import read_jsonl_objects
-from judgerl.samples import Sample, prompt_text
+from judgerl.samples import Sample, prompt_text, read_jsonl_objects
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
 
 __all__ = [

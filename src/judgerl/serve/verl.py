@@ -9,8 +9,8 @@ then works on the whole batch concurrently). ``custom_reward_function.reward_kwa
   with a judge built once per worker from the options below and the ``JUDGERL_*`` environment variables;
 - ``token`` (or the ``JUDGERL_SERVER_TOKEN`` environment variable), ``timeout_s``, ``batch_size``;
 - ``unscored`` (neutral|zero|error) and ``neutral_value``: the failure policy, the same as every other door;
-- any :class:`~judgerl.serve.config.ServeConfig` field for the in-process judge (``rubric``, ``backend``,
-  ``model``, ``mode``, ``rationales``, ``cache_path``, ``concurrency``, ...).
+- any :class:`~judgerl.serve.config.ServeConfig` field for the in-process judge (``rubric``, or ``grader`` for
+  an OpenAI grader file, ``backend``, ``model``, ``mode``, ``rationales``, ``cache_path``, ``concurrency``, ...).
 
 verl does not pass the prompt to reward functions, so the judge reads it from ``extra_info`` (the first of
 ``question``, ``prompt``, ``problem``, ``query``, ``instruction``); put it there when preparing the dataset.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from judgerl.errors import JudgerlError
-from judgerl.jsonl import read_jsonl_objects
+from judgerl.samples import read_jsonl_objects
 from judgerl.train.config import DataConfig, TrainConfig
 
 
