@@ -114,7 +114,9 @@ class GraderJudge:
             [s.id for s in samples], [item_from_sample(s) for s in samples], [s.response for s in samples]
         )
 
-    def judge(self, samples: Sequence[Sample], progress: Callable[[SampleVerdict], None] | None = None) -> list[Any]:
+    def judge(
+        self, samples: Sequence[Sample], progress: Callable[[SampleVerdict], None] | None = None
+    ) -> list[SampleVerdict]:
         """Synchronous :meth:`ajudge`, calling ``progress`` after each sample (the CLI's progress bar)."""
 
         async def run() -> list[SampleVerdict]:

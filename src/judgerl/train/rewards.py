@@ -1,5 +1,8 @@
 """Reward functions for TRL's GRPOTrainer: deterministic checks, then the judge, then weights.
 
+The judge is a rubric judge, a pairwise judge, or an OpenAI grader file (``reward.kind: grader``, graded with
+item = the dataset row; its sub-rewards are logged as ``grader/<name>/mean``).
+
 One ``RewardPipeline`` scores a generation batch once and hands TRL several reward functions (the judge, each
 ``role: reward`` check, each user function), so every part is logged under its own name and weighted by
 ``GRPOConfig.reward_weights``. They agree on two rules:
