@@ -25,6 +25,7 @@ from typing import Any
 from judgerl.backends import JudgeBackend
 from judgerl.errors import JudgerlError
 from judgerl.judges.cache import VerdictCache
+from judgerl.judges.content_free import ContentFreeGate
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
@@ -153,6 +154,7 @@ def build_pipeline(
         guard=UnscoredGuard(reward.max_unscored_fraction, reward.unscored_window, reward.min_unscored_samples),
         collective=AccelerateCollective(),
         seed=config.seed,
+        content_free=ContentFreeGate(config.judge.content_free) if config.judge.content_free else None,
     )
 
 
