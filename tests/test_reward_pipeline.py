@@ -172,3 +172,38 @@ def test_injection_gate_zeroes_a_response_that_talks_to_the_judge(tmp_path: Any)
     assert attack not in {response_of(p) for call in backend.label_calls for p in call}
     assert recorder.extras["judge_verdict"][1].startswith("gated by check.no_injection")
     assert recorder.metrics["checks/no_injection/pass_rate"] == [0.5]
+
+
+def test_content_free_gate_fails_what_an_empty_answer_also_gets(tmp_path: Any) -> None:
+    """`judge.content_free`: a master key scores what the content-free probes score, so it earns nothing; the
+    probes are judged once per prompt."""
+    from judgerl.judges.content_free import PROBES, ContentFreeGate
+
+    def lenient(prompt: Any, labels: Any) -> dict[str, float]:
+        response = response_of(prompt).strip()
+        if response in {*PROBES, "(empty)", "Solution"}:  # content-free: the judge passes it anyway
+            p = 0.7
+        elif "polite" in criterion_of(prompt):
+            p = 0.9 if "please" in response else 0.2
+        else:
+            p = 0.8 if len(response.split()) < 5 else 0.3
+        return {"PASS": p, "FAIL": 1 - p}
+
+    backend = ScriptedBackend(probs=lenient)
+    pipeline = RewardPipeline(
+        run_id="run",
+        num_generations=3,
+        rubric_judge=RubricJudge(RUBRIC, backend, rationales="none"),
+        sink=LocalVerdictLog(tmp_path / "v.db"),
+        content_free=ContentFreeGate(),
+    )
+    texts = ["yes please", "Solution", "please, here is a long answer my friend"]
+    parts, recorder = run_batch(pipeline, texts)
+    assert parts["judge"][0] == pytest.approx((0.9 + 0.8) / 2)  # beats the probes on both criteria
+    assert parts["judge"][1] == 0.0  # the master key: 0.7, no better than an empty answer
+    assert parts["judge"][2] == pytest.approx(0.9 / 2)  # 'short' at 0.3 does not beat 0.7
+    assert "content-free baseline" in recorder.extras["rationale"][1]
+    calls = sum(len(call) for call in backend.label_calls)
+    assert calls == 3 * 2 + len(PROBES) * 2
+    run_batch(pipeline, texts, step=1)  # same prompt: the probes are not judged again
+    assert sum(len(call) for call in backend.label_calls) == calls + 3 * 2

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fakes import ScriptedBackend
-from judgerl import PairSample, Sample, SampleVerdict
+from judgerl import PairSample, PairVerdict, Sample, SampleVerdict
 from judgerl.backends.base import JudgePrompt
 from judgerl.errors import JudgerlError
 from judgerl.judges.pairwise_judge import PairwiseJudge
@@ -294,3 +294,78 @@ def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> Non
         with context.Pool(6) as pool:
             ids = pool.starmap(_open_and_record, [(path, i) for i in range(6)])
         assert sorted(ids) == list(range(1, 7))
+
+
+def test_a_retried_batch_is_stored_once(tmp_path: Path) -> None:
+    samples, verdicts = judged(5)
+    with VerdictStore(tmp_path / "v.sqlite") as store:
+        run = store.start_run("r", "train")
+        assert store.record_samples(run, 0, samples, verdicts) == 5
+        assert store.record_samples(run, 0, samples, verdicts) == 0  # the trainer retried the reward call
+        assert store.record_samples(run, 0, samples[2:] + samples[:1], verdicts[2:] + verdicts[:1]) == 0
+        assert store.counts(run)["samples"] == 5
+        assert len(store._query("SELECT * FROM criterion_verdicts")) == sum(len(v.criteria) for v in verdicts)
+        # the same sample at another step, from the anchors or with another response is another sample
+        assert store.record_samples(run, 1, samples[:1], verdicts[:1]) == 1
+        assert store.record_samples(run, 1, samples[:1], verdicts[:1], source="anchor") == 1
+        edited = samples[0].model_copy(update={"response": samples[0].response + " Done."})
+        assert store.record_samples(run, 0, [edited], verdicts[:1]) == 1
+        # the same batch in another run is stored there
+        other = store.start_run("r2", "train")
+        assert store.record_samples(other, 0, samples, verdicts) == 5
+
+
+def test_a_retry_that_scores_replaces_an_unscored_sample(tmp_path: Path) -> None:
+    samples, verdicts = judged(2)
+    failed = [SampleVerdict(id=s.id, score=None, unscored_reason="judge error: timeout") for s in samples]
+    with VerdictStore(tmp_path / "v.sqlite") as store:
+        run = store.start_run("r", "train")
+        assert store.record_samples(run, 0, samples, failed) == 2
+        assert store.record_samples(run, 0, samples, verdicts) == 2
+        assert store.record_samples(run, 0, samples, failed) == 0  # a failed retry never hides a verdict
+        rows = store.samples(run)
+        assert [(r.sample_id, r.score) for r in rows] == [(v.id, v.score) for v in verdicts]
+        assert all(r.unscored_reason is None for r in rows)
+        orphans = store._query(
+            "SELECT COUNT(*) FROM criterion_verdicts WHERE sample_row NOT IN (SELECT id FROM samples)"
+        )
+        assert orphans[0][0] == 0
+
+
+def test_a_retried_pair_batch_is_stored_once(tmp_path: Path) -> None:
+    pairs = [PairSample(id=f"p{i}", prompt="Q", response_a=f"a{i}", response_b="b") for i in range(3)]
+    verdicts = PairwiseJudge(ScriptedBackend(lambda prompt, labels: {"A": 0.7, "B": 0.3})).judge(pairs)
+    with VerdictStore(tmp_path / "v.sqlite") as store:
+        run = store.start_run("pairs", "judge")
+        assert store.record_pairs(run, 0, pairs, verdicts) == 3
+        assert store.record_pairs(run, 0, pairs, verdicts) == 0
+        assert store.record_pairs(run, 1, pairs[:1], verdicts[:1]) == 1
+        assert len(store.pairs(run)) == 4
+
+
+def test_a_store_written_before_keys_is_keyed_and_its_duplicates_kept(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert schema.migrate(db, str(path), schema.MIGRATIONS[:1]) == 1
+    db.execute("INSERT INTO runs (name, kind, judgerl_version, started) VALUES ('old', 'train', '0.1', 0)")
+    h = prompt_hash("Q")
+    db.execute("INSERT INTO prompts (hash, text) VALUES (?, 'Q')", (h,))
+    for sample_id in ("a", "a", "b"):  # 'a' stored twice by a retried batch before keys existed
+        db.execute(
+            "INSERT INTO samples (run_id, step, sample_id, prompt_hash, response, response_chars, score, "
+            "judge_model, n_criteria, created) VALUES (1, 0, ?, ?, 'R', 1, 0.8, 'm', 0, 0)",
+            (sample_id, h),
+        )
+    db.execute("INSERT INTO pairs (run_id, step, pair_id, prompt_hash, response_a, response_b, judge_model, created) "
+               "VALUES (1, 0, 'p', ?, 'x', 'y', 'm', 0)", (h,))  # fmt: skip
+    db.close()
+    with VerdictStore(path) as store:
+        assert schema.schema_version(store._db) == schema.SCHEMA_VERSION
+        keys = [r[0] for r in store._query("SELECT sample_key FROM samples ORDER BY id")]
+        assert keys[0] is not None and keys[1] is None and keys[2] not in (None, keys[0])
+        assert store.counts(1)["samples"] == 3  # nothing stored is deleted
+        again = Sample(id="a", prompt="Q", response="R")
+        assert store.record_samples(1, 0, [again], [SampleVerdict(id="a", score=0.8)]) == 0
+        pair = PairSample(id="p", prompt="Q", response_a="x", response_b="y")
+        assert store._query("SELECT pair_key FROM pairs")[0][0] is not None
+        assert store.record_pairs(1, 0, [pair], [PairVerdict(id="p", p_a=0.5, winner="tie", judge_model="m")]) == 0

@@ -120,14 +120,16 @@ def test_injection_command(tmp_path: Path) -> None:
     code, output = invoke(
         "validate", "--injection", "--rubric", str(rubric), "--labels", str(labels), "--output", str(tmp_path / "out"),
         "--backend", "scripted", "--bootstrap", "50", "--injection-samples", "3",
-        "--attacks", "judge_instruction,fake_verdict",
+        "--attacks", "judge_instruction,fake_verdict,master_key_step_by_step",
     )  # fmt: skip
     assert code == 0, output
     assert "success_rate[none]" in output and "success_rate[delimiters+detector]: 0.000" in output
+    assert "success_rate[delimiters+content_free]" in output and "correct_pass_rate[delimiters+content_free]" in output
     summary = json.loads((tmp_path / "out/summary.json").read_text())
     assert summary["reports"][0]["n_items"] == 3 and summary["reports"][0]["attacks"] == [
         "judge_instruction",
         "fake_verdict",
+        "master_key_step_by_step",
     ]
 
 

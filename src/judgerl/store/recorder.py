@@ -83,6 +83,7 @@ class RunRecorder:
         checks: Sequence[Mapping[str, CheckValue]] | None = None,
         source: Source = "policy",
     ) -> None:
+        """Store one batch; a sample already stored (a retried batch) is not stored again."""
         self.store.record_samples(
             self.run(run),
             step,

@@ -2,18 +2,49 @@
 
 ``PRAGMA user_version`` holds how many migrations a database has had. Each migration runs in its own
 ``BEGIN IMMEDIATE`` transaction together with the version bump, so a crash mid-migration leaves the previous
-version intact and two processes opening the same new file cannot both apply it. Never edit a released
+version intact and two processes opening the same new file cannot both apply it. A step is an SQL statement
+or a function of the connection (for data that SQL cannot compute, such as hashes). Never edit a released
 migration: append a new one.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Callable
 
 from judgerl.errors import JudgerlError
+from judgerl.store.keys import pair_key, sample_key
 
-# One tuple of statements per migration, in order. Statements contain no ';' so none needs splitting.
-MIGRATIONS: list[tuple[str, ...]] = [
+logger = logging.getLogger(__name__)
+
+Step = str | Callable[[sqlite3.Connection], None]
+
+
+def _backfill_keys(db: sqlite3.Connection) -> None:
+    """Key the rows stored before keys existed. A row whose key an earlier row of its run already has is a
+    duplicate from a retried batch: it is kept, unkeyed (nothing stored is deleted by a migration)."""
+    for table, key_column, columns, key in (
+        ("samples", "sample_key", "sample_id, prompt_hash, response, reference", sample_key),
+        ("pairs", "pair_key", "pair_id, prompt_hash, response_a, response_b, reference", pair_key),
+    ):
+        seen: set[tuple[int, str]] = set()
+        updates: list[tuple[str, int]] = []
+        duplicates = 0
+        for row in db.execute(f"SELECT id, run_id, step, source, {columns} FROM {table} ORDER BY id"):
+            row_key = key(*row[2:])
+            if (row[1], row_key) in seen:
+                duplicates += 1
+                continue
+            seen.add((row[1], row_key))
+            updates.append((row_key, row[0]))
+        db.executemany(f"UPDATE {table} SET {key_column} = ? WHERE id = ?", updates)
+        if duplicates:
+            logger.warning("verdict store: %d %s stored twice before keys existed are kept, unkeyed", duplicates, table)
+
+
+# One tuple of steps per migration, in order. Statements contain no ';' so none needs splitting.
+MIGRATIONS: list[tuple[Step, ...]] = [
     (
         """CREATE TABLE runs (
             id INTEGER PRIMARY KEY,
@@ -119,6 +150,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
                    s.latency_s, COALESCE(c.unscored_reason, s.unscored_reason) AS unscored_reason
             FROM samples s LEFT JOIN criterion_verdicts c ON c.sample_row = s.id""",
     ),
+    # 2: idempotency keys (store/keys.py), so a retried batch does not store its samples twice.
+    (
+        "ALTER TABLE samples ADD COLUMN sample_key TEXT",
+        "ALTER TABLE pairs ADD COLUMN pair_key TEXT",
+        _backfill_keys,
+        "CREATE UNIQUE INDEX samples_key ON samples(run_id, sample_key)",
+        "CREATE UNIQUE INDEX pairs_key ON pairs(run_id, pair_key)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -129,7 +168,7 @@ def schema_version(db: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(db: sqlite3.Connection, path: str, migrations: list[tuple[str, ...]] | None = None) -> int:
+def migrate(db: sqlite3.Connection, path: str, migrations: list[tuple[Step, ...]] | None = None) -> int:
     """Apply the migrations this database lacks; returns the resulting version. ``db`` is in autocommit mode."""
     migrations = MIGRATIONS if migrations is None else migrations
     current = schema_version(db)
@@ -144,8 +183,11 @@ def migrate(db: sqlite3.Connection, path: str, migrations: list[tuple[str, ...]]
             if schema_version(db) >= target:  # another process migrated while we waited for the lock
                 db.execute("COMMIT")
                 continue
-            for statement in migrations[target - 1]:
-                db.execute(statement)
+            for step in migrations[target - 1]:
+                if isinstance(step, str):
+                    db.execute(step)
+                else:
+                    step(db)
             db.execute(f"PRAGMA user_version = {target:d}")
             db.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from judgerl.errors import JudgerlError
 from judgerl.rubric import Rubric
 from judgerl.samples import PairSample, Prompt, Sample, clean_text, prompt_text
+from judgerl.store.keys import pair_key, sample_key
 from judgerl.store.queries import StoreQueries
 from judgerl.store.schema import migrate
 from judgerl.verdicts import PairVerdict, SampleVerdict
@@ -236,12 +237,16 @@ class VerdictStore(StoreQueries):
         response_tokens: Sequence[int | None] | None = None,
         checks: Sequence[Mapping[str, CheckValue]] | None = None,
         source: Source = "policy",
-    ) -> None:
-        """Record one batch of rubric verdicts (one transaction).
+    ) -> int:
+        """Record one batch of rubric verdicts (one transaction); returns how many samples were stored.
 
         ``rewards``: the reward the trainer used when it differs from the verdict's score (penalties, checks);
         ``response_tokens``: the policy's token counts; ``checks``: independent check results per sample
-        (name -> value in [0, 1]) that the hacking monitor compares with the judge."""
+        (name -> value in [0, 1]) that the hacking monitor compares with the judge.
+
+        Idempotent per sample (store/keys.py): a sample already stored in this run at this step, with the same
+        id and texts, is not stored again (a retried batch), unless the stored one is unscored and the new one
+        scored, which then replaces it."""
         n = len(samples)
         for label, values in (("verdicts", verdicts), ("rewards", rewards), ("response_tokens", response_tokens)):
             if values is not None and len(values) != n:
@@ -265,6 +270,7 @@ class VerdictStore(StoreQueries):
                     verdict.unscored_reason, verdict.judge_model, verdict.mode, verdict.prompt_tokens,
                     verdict.completion_tokens, verdict.latency_s, int(verdict.truncated), len(verdict.criteria),
                     _json(check_row), _json(_metadata(sample)), verdict.raw_reply, now,
+                    sample_key(step, source, sample.id, key, sample.response, sample.reference),
                 )
             )  # fmt: skip
             verdict_rows.append(
@@ -276,22 +282,42 @@ class VerdictStore(StoreQueries):
                     for c in verdict.criteria
                 )
             )  # fmt: skip
+        stored = 0
         with self._transaction() as db:
             db.executemany("INSERT OR IGNORE INTO prompts (hash, text) VALUES (?, ?)", list(prompt_rows.items()))
-            for row, criteria in zip(sample_rows, verdict_rows, strict=True):
+            for row, verdict, criteria in zip(sample_rows, verdicts, verdict_rows, strict=True):
+                if not self._replaceable(db, run_id, row[-1], verdict.scored):
+                    continue
                 cursor = db.execute(
                     "INSERT INTO samples (run_id, step, source, sample_id, prompt_hash, response, reference, "
                     "response_chars, response_tokens, reward, score, hard_score, gate_failed, unscored_reason, "
                     "judge_model, mode, prompt_tokens, completion_tokens, latency_s, truncated, n_criteria, "
-                    "checks, metadata, raw_reply, created) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "checks, metadata, raw_reply, created, sample_key) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
+                stored += 1
                 db.executemany(
                     "INSERT INTO criterion_verdicts (sample_row, criterion, p_pass, passed, threshold, "
                     "rationale, unscored_reason, cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(cursor.lastrowid, *criterion) for criterion in criteria],
                 )
+        return stored
+
+    @staticmethod
+    def _replaceable(db: sqlite3.Connection, run_id: int, key: str, scored: bool) -> bool:
+        """Whether a sample with this key may be inserted: none is stored yet, or the stored one is unscored
+        and this one scored (it is then deleted, its criterion rows with it)."""
+        existing = db.execute(
+            "SELECT id, score IS NULL AND unscored_reason IS NOT NULL FROM samples WHERE run_id = ? AND sample_key = ?",
+            (run_id, key),
+        ).fetchone()
+        if existing is None:
+            return True
+        if scored and existing[1]:
+            db.execute("DELETE FROM samples WHERE id = ?", (existing[0],))
+            return True
+        return False
 
     def record_pairs(
         self,
@@ -301,8 +327,9 @@ class VerdictStore(StoreQueries):
         verdicts: Sequence[PairVerdict],
         *,
         source: Source = "policy",
-    ) -> None:
-        """Record one batch of pairwise verdicts, with both orders' outcomes (one transaction)."""
+    ) -> int:
+        """Record one batch of pairwise verdicts, with both orders' outcomes (one transaction); returns how many
+        pairs were stored. Idempotent per pair like ``record_samples`` (a retried pair is not stored again)."""
         if len(pairs) != len(verdicts):
             raise ValueError(f"record_pairs: {len(verdicts)} verdicts for {len(pairs)} pairs")
         now = time.time()
@@ -320,18 +347,22 @@ class VerdictStore(StoreQueries):
                     _pick(verdict.p_a_second_order), verdict.rationale, verdict.unscored_reason,
                     verdict.judge_model, verdict.prompt_tokens, verdict.completion_tokens, verdict.latency_s,
                     int(verdict.truncated), _json(pair.metadata or None), now,
+                    pair_key(step, source, pair.id, key, pair.response_a, pair.response_b, pair.reference),
                 )
             )  # fmt: skip
         with self._transaction() as db:
             db.executemany("INSERT OR IGNORE INTO prompts (hash, text) VALUES (?, ?)", list(prompt_rows.items()))
+            before = db.total_changes
+            # a pair already stored under its key (a retried batch) is kept as it was
             db.executemany(
-                "INSERT INTO pairs (run_id, step, source, pair_id, prompt_hash, response_a, response_b, "
+                "INSERT OR IGNORE INTO pairs (run_id, step, source, pair_id, prompt_hash, response_a, response_b, "
                 "reference, p_a, winner, consistent, p_a_first_order, p_a_second_order, first_order_pick, "
                 "second_order_pick, rationale, unscored_reason, judge_model, prompt_tokens, "
-                "completion_tokens, latency_s, truncated, metadata, created) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "completion_tokens, latency_s, truncated, metadata, created, pair_key) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            return int(db.total_changes - before)
 
     def record_events(
         self,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
+from judgerl.judges.content_free import ContentFreeSettings
 from judgerl.judges.spec import JudgeSpec
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -102,6 +103,11 @@ class TrainJudge(JudgeSpec):
     cache: bool = Field(default=True, description="Cache verdicts in the run folder (verdict_cache.db).")
     validation: GateSettings | None = Field(
         default=None, description="Validate the judge on the policy's own replies before step 1 (train/gate.py)."
+    )
+    content_free: ContentFreeSettings | None = Field(
+        default=None,
+        description="Fail criteria a completion does not pass better than content-free probes of the same prompt "
+        "(master keys such as 'Let's solve this problem step by step.'; judges/content_free.py).",
     )
     overlap: bool = Field(
         default=False,

@@ -33,6 +33,7 @@ from typing import Any
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
 from judgerl.graders.judge import GraderJudge
+from judgerl.judges.content_free import ContentFreeGate
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.train.batch import Batch, batch_from_trl
@@ -101,6 +102,7 @@ class RewardPipeline:
         collective: Collective | None = None,
         seed: int = 0,
         is_training: Callable[[], bool] = lambda: True,
+        content_free: ContentFreeGate | None = None,
     ) -> None:
         if sum(judge is not None for judge in (rubric_judge, pairwise_judge, grader)) > 1:
             raise ValueError("give at most one of rubric_judge, pairwise_judge or grader")
@@ -122,6 +124,7 @@ class RewardPipeline:
         self.collective = collective or SingleProcess()
         self.seed = seed
         self.is_training = is_training
+        self.content_free = content_free
         self._current: tuple[list[Any], asyncio.Future[LocalScores] | Future[LocalScores]] | None = None
         self._finishing: tuple[list[Any], asyncio.Future[ScoredBatch]] | None = None
         self.last: ScoredBatch | None = None
@@ -298,6 +301,11 @@ class RewardPipeline:
         results = await asyncio.gather(
             *(judge.ajudge([samples[k] for k in positions]) for judge, positions in groups.values())
         )
+        if self.content_free is not None:  # judge.content_free: no better than an empty answer earns nothing
+            results = [
+                await self.content_free.aapply(judge, [samples[k] for k in positions], judged)
+                for (judge, positions), judged in zip(groups.values(), results, strict=True)
+            ]
         by_position: dict[int, SampleVerdict] = {}
         for (_, positions), judged in zip(groups.values(), results, strict=True):
             by_position.update(zip(positions, judged, strict=True))

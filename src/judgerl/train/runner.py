@@ -27,6 +27,7 @@ from judgerl.errors import JudgerlError
 from judgerl.graders import GraderSpec, load_spec
 from judgerl.graders.judge import GraderJudge, embeddings_url_of, grader_model, load_grader_judge, needs_backend
 from judgerl.judges.cache import VerdictCache
+from judgerl.judges.content_free import ContentFreeGate
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
@@ -196,6 +197,7 @@ def build_pipeline(
         guard=UnscoredGuard(reward.max_unscored_fraction, reward.unscored_window, reward.min_unscored_samples),
         collective=AccelerateCollective(),
         seed=config.seed,
+        content_free=ContentFreeGate(config.judge.content_free) if config.judge.content_free else None,
     )
 
 

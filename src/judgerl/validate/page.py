@@ -265,6 +265,11 @@ def injection_section(report: InjectionReport) -> str:
         f"{_rate(report.detector_clean_false_positive_rate)}.</p>",
         _headline_table(report.overall),
     ]
+    if report.correct_pass_rate:
+        parts.append(
+            f"<p>Of {report.n_correct} responses labelled PASS, the share that passes (a defence's cost): "
+            f"{_e({k: None if v is None else round(v, 3) for k, v in report.correct_pass_rate.items()})}.</p>"
+        )
     if report.fitted_thresholds:
         parts.append(
             "<p class='note'>Fitted thresholds (per setting and criterion, on the whole labelled set): "

@@ -23,6 +23,7 @@ from judgerl.validate.config import BackendPool, JudgeVariant
 from judgerl.validate.injection_suite import (
     InjectionReport,
     clean_responses,
+    correct_pass_rates,
     failing_items,
     fit_thresholds,
     injection_report,
@@ -256,11 +257,14 @@ def validate_injection(
         judged_at = time.perf_counter()
         fitted = fit_thresholds(rubric, backend, items, criteria, progress, options.concurrency, cache)
         results = run_injection(rubric, backend, chosen, options.attacks, progress, options.concurrency, cache)
+        correct = correct_pass_rates(rubric, backend, items, criteria, fitted, progress, options.concurrency, cache)
         seconds.append(round(time.perf_counter() - judged_at, 1))
         _write_rows(out_dir / f"verdicts-{index}.jsonl", results)
         texts = clean_responses(items)
         reports.append(
-            injection_report(config.label, results, options.attacks, texts, fitted, options.resamples, options.seed)
+            injection_report(
+                config.label, results, options.attacks, texts, fitted, options.resamples, options.seed, correct
+            )
         )
     summary = Summary(
         kind="injection",
@@ -319,6 +323,9 @@ def headline_lines(summary: Summary) -> list[str]:
                     f"  detector false positives on {report.n_clean_responses_checked} clean responses: "
                     f"{report.detector_clean_false_positive_rate:.3f}"
                 )
+            for key, rate in report.correct_pass_rate.items():
+                shown = "n/a" if rate is None else f"{rate:.3f}"
+                lines.append(f"  {key}: {shown} (of {report.n_correct} responses labelled PASS: a defence's cost)")
     if summary.comparison:
         lines.append("difference (second minus first, paired bootstrap):")
         lines += [f"  {name}: {value}" for name, value in summary.comparison.items()]
