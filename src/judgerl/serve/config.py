@@ -15,6 +15,8 @@ the CLI does. Environment variables (for the Lambda and for verl workers)::
     JUDGERL_RATIONALES        none | failures | all | sample:<fraction>
     JUDGERL_CACHE             SQLite verdict cache path
     JUDGERL_CONCURRENCY       samples judged at once
+    JUDGERL_CASCADE           a judge cascade: a stages file (YAML/JSON; relative paths also tried under
+                              $LAMBDA_TASK_ROOT) or the stages as a JSON list; see docs/cascades.md
 """
 
 from __future__ import annotations
@@ -35,10 +37,9 @@ from judgerl.backends.base import JudgeBackend
 from judgerl.errors import JudgerlError, RubricError, describe_validation_error
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import calibration_path
-from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.cascade import PairJudging, RubricJudging
 from judgerl.judges.rationales import RationalePolicy
-from judgerl.judges.rubric_judge import RubricJudge
-from judgerl.judges.spec import JudgeSpec
+from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.rubric import Rubric
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,8 @@ class BuiltJudge:
     config: ServeConfig
     rubric: Rubric
     backend: JudgeBackend
-    rubric_judge: RubricJudge
-    pairwise_judge: PairwiseJudge | None
+    rubric_judge: RubricJudging
+    pairwise_judge: PairJudging | None
     cache: VerdictCache | None
 
     def close(self) -> None:
@@ -144,6 +145,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "JUDGERL_CACHE": ("cache_path", "str"),
     "JUDGERL_CONCURRENCY": ("concurrency", "int"),
     "JUDGERL_TIE_MARGIN": ("tie_margin", "float"),
+    "JUDGERL_CASCADE": ("cascade", "cascade"),
 }
 
 
@@ -165,6 +167,8 @@ def _parse_env(name: str, raw: str, kind: str) -> Any:
             return float(value)
         except ValueError:
             raise JudgerlError(f"{name}={raw!r}: expected a number") from None
+    if kind == "cascade":
+        return _cascade_stages(name, value)
     if kind == "json":
         try:
             parsed = json.loads(value) if value else {}
@@ -174,6 +178,23 @@ def _parse_env(name: str, raw: str, kind: str) -> Any:
             raise JudgerlError(f'{name}: expected a JSON object such as {{"max_input_tokens": 4096}}')
         return parsed
     return value or None
+
+
+def _cascade_stages(name: str, value: str) -> list[Any]:
+    """JUDGERL_CASCADE: the stages as a JSON list, or a stages file (under $LAMBDA_TASK_ROOT too)."""
+    if value.startswith("["):
+        try:
+            stages = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise JudgerlError(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        return list(stages)
+    path = Path(value).expanduser()
+    task_root = os.environ.get("LAMBDA_TASK_ROOT")
+    if not path.is_absolute() and not path.exists() and task_root and (Path(task_root) / path).exists():
+        path = Path(task_root) / path
+    if not path.exists():
+        raise JudgerlError(f"{name}={value!r}: no such cascade file (give a stages file or a JSON list of stages)")
+    return [stage.model_dump(exclude_unset=True) for stage in load_cascade(path)]
 
 
 # ---- rubric sources ----------------------------------------------------------------------------------------

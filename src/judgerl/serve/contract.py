@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from judgerl.aio import LoopThread
 from judgerl.errors import RubricError
-from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.cascade import RubricJudging
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
 
@@ -224,7 +224,7 @@ class RewardScorer:
     ones instead of failing the batch."""
 
     def __init__(
-        self, judge: RubricJudge, policy: UnscoredPolicy | None = None, concurrency: int | None = None
+        self, judge: RubricJudging, policy: UnscoredPolicy | None = None, concurrency: int | None = None
     ) -> None:
         clash = sorted(set(judge.rubric.names) & set(RESERVED_METRICS))
         if clash:

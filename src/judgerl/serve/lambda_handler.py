@@ -116,7 +116,7 @@ def _scorer() -> tuple[LambdaSettings, RewardScorer]:
             logger.info(
                 "judge ready: rubric %s, backend %s (%s), policy %s",
                 built.rubric.name,
-                settings.judge.backend,
+                "cascade" if settings.judge.cascade else settings.judge.backend,
                 built.backend.model_id,
                 settings.policy,
             )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from judgerl.backends import JudgeBackend
 from judgerl.checks import gsm8k, ifeval, refusal
 from judgerl.errors import JudgerlError
+from judgerl.judges.cascade import PairCascade
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.samples import Message, Sample
 from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
@@ -159,7 +160,7 @@ def evaluate(
         backend = config.judge.build_backend()
     try:
         judges = build_judge(config, backend) if judged else None
-        if isinstance(judges, PairwiseJudge):
+        if isinstance(judges, PairwiseJudge | PairCascade):
             raise JudgerlError("judgerl eval scores with a rubric; for a preference run, add row criteria or a rubric")
         reason = _NO_JUDGE if config.reward.kind == "none" else _NOT_JUDGED
         verdicts = _judge(judges, rows, responses) if judges is not None else _not_judged(rows, reason)

@@ -25,8 +25,8 @@ from typing import Any
 from judgerl.backends import JudgeBackend
 from judgerl.errors import JudgerlError
 from judgerl.judges.cache import VerdictCache
+from judgerl.judges.cascade import PairCascade, PairJudging, RubricJudging
 from judgerl.judges.pairwise_judge import PairwiseJudge
-from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
 from judgerl.train.collective import AccelerateCollective
@@ -109,7 +109,7 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, int | Non
     return run_dir, step, path
 
 
-def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairwiseJudge | None:
+def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairJudging | None:
     """The run's judge; None for ``reward.kind: none`` (no backend needed)."""
     if config.reward.kind == "none":
         return None
@@ -119,12 +119,12 @@ def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudg
     cache = VerdictCache(config.run_dir / "verdict_cache.db") if judge.cache else None
     if config.reward.kind == "preference":
         settings = config.reward.preference
-        return judge.model_copy(update={"tie_margin": settings.tie_margin}).pairwise_judge(
+        return judge.with_tie_margin(settings.tie_margin).pairwise_judge(
             backend, instructions=settings.instructions, cache=cache
         )
     base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
 
-    def make(rubric: Rubric) -> RubricJudge:
+    def make(rubric: Rubric) -> RubricJudging:
         return judge.rubric_judge(rubric, backend, cache=cache)
 
     return RubricJudges(
@@ -134,7 +134,7 @@ def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudg
 
 def build_pipeline(
     config: TrainConfig,
-    judge: RubricJudges | PairwiseJudge | None,
+    judge: RubricJudges | PairJudging | None,
     run_id: str,
     num_generations: int,
     sink: VerdictSink | None,
@@ -144,7 +144,7 @@ def build_pipeline(
         run_id=run_id,
         num_generations=num_generations,
         rubric_judge=judge if isinstance(judge, RubricJudges) else None,
-        pairwise_judge=judge if isinstance(judge, PairwiseJudge) else None,
+        pairwise_judge=judge if isinstance(judge, PairwiseJudge | PairCascade) else None,
         preference=reward.preference,
         checks=reward.checks,
         functions=reward.functions,
