@@ -119,6 +119,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
                    s.latency_s, COALESCE(c.unscored_reason, s.unscored_reason) AS unscored_reason
             FROM samples s LEFT JOIN criterion_verdicts c ON c.sample_row = s.id""",
     ),
+    # 2: the stage of a judge cascade that decided each verdict (NULL without a cascade)
+    (
+        "ALTER TABLE samples ADD COLUMN cascade_stage INTEGER",
+        "ALTER TABLE pairs ADD COLUMN cascade_stage INTEGER",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
