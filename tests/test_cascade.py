@@ -14,6 +14,9 @@ from judgerl.errors import JudgerlError
 from judgerl.judges.calibration import MarginFit, Threshold, save_margins, save_thresholds
 from judgerl.judges.cascade import CascadeBackends, PairCascade, RubricCascade
 from judgerl.judges.spec import JudgeSpec, load_cascade
+from judgerl.samples import LabelledSample
+from judgerl.validate.cascade_curve import StageRun, cascade_curve, fit_margins, replay
+from judgerl.verdicts import CriterionVerdict, SampleVerdict
 
 RUBRIC = Rubric.from_dict({"name": "r", "criteria": [{"name": "correct", "text": "The answer is correct."}]})
 
@@ -139,3 +142,38 @@ def test_a_cascade_file_is_a_list_of_stages(tmp_path: Path) -> None:
     path.write_text("- model: a\n", encoding="utf-8")
     with pytest.raises(JudgerlError, match="two or more stages"):
         load_cascade(path)
+
+
+def _run(model: str, ps: list[float | None]) -> StageRun:
+    verdicts = [
+        SampleVerdict(
+            id=str(i),
+            score=p,
+            criteria=[CriterionVerdict(name="correct", passed=None if p is None else p >= 0.5, p_pass=p)],
+            prompt_tokens=10,
+            unscored_reason=None if p is not None else "failed",
+        )
+        for i, p in enumerate(ps)
+    ]
+    return StageRun(model, verdicts, seconds=float(len(ps)))
+
+
+def test_the_curve_replays_three_stages_and_the_fit_keeps_the_target() -> None:
+    labelled = [LabelledSample(id=str(i), prompt="q", response="r", labels={"correct": i % 2 == 0}) for i in range(4)]
+    # stage 1 is sure and right on item 0, sure and wrong on item 1, unsure on 2 and 3 (3 unscored at stage 2)
+    runs = [
+        _run("a", [0.9, 0.9, 0.55, 0.45]),
+        _run("b", [0.9, 0.1, 0.52, None]),
+        _run("c", [0.9, 0.1, 0.9, 0.1]),
+    ]
+    assert replay(runs, [0.1, 0.1]) == [0, 0, 2, 2]
+    assert replay(runs, [0.0, 0.5]) == [0, 0, 0, 0]
+    curve = {(p.label, p.margin): p for p in cascade_curve(runs, labelled, margins=(0.1,), resamples=20)}
+    point = curve[("cascade", 0.1)]
+    assert point.decided_by_stage == [2, 0, 2] and point.escalated == 0.5 and point.last_stage_share == 0.5
+    assert point.agreement.value == 0.75 and point.tokens == 4 * 10 + 2 * 10 + 2 * 10
+    assert curve[("stage 3 alone (c)", None)].agreement.value == 1.0
+    fit = fit_margins(runs, labelled, target=1.0)
+    assert fit.agreement == 1.0 and fit.escalated == 1.0  # item 1 is only right if everything escalates
+    relaxed = fit_margins(runs, labelled, target=0.75)  # stage 1 alone agrees on 3 of 4: nothing need escalate
+    assert (relaxed.margins, relaxed.agreement, relaxed.escalated) == ([0.0, 0.0], 0.75, 0.0)
