@@ -63,6 +63,11 @@ def test_judge_cli_records_the_deciding_stage_in_output_store_and_inspect(files:
     assert "cascade stage 2 (strong) decided 2 samples (50%)" in inspected.output
     one = CliRunner().invoke(cli, ["inspect", str(run), "--sample", "s1"])
     assert "decided by cascade stage 2 (strong)" in one.output
+    report = CliRunner().invoke(cli, ["report", str(run), "--out", str(run / "report.html")])
+    assert report.exit_code == 0, report.output
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "Judge cascade: the stage that decided each verdict" in html
+    assert "<td>2</td><td>strong</td><td>samples</td><td class=num>2</td>" in html
 
 
 def test_judge_cli_refuses_single_judge_options_beside_a_cascade(files: dict[str, Path]) -> None:
