@@ -32,7 +32,9 @@ from serve_support import DATA, GraderReplyBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADERS = DATA / "graders"
-DOOR_MULTI = GRADERS.parent / "graders_doors" / "door_multi.json"  # 0.5 * (output says "good") + 0.5 * score_model (0.8 if good else 0.1)
+DOOR_MULTI = (
+    GRADERS.parent / "graders_doors" / "door_multi.json"
+)  # 0.5 * (output says "good") + 0.5 * score_model (0.8 if good else 0.1)
 BACKEND = "serve_support:GraderReplyBackend"
 
 

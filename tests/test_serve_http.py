@@ -138,7 +138,9 @@ def test_pairs_need_a_pairwise_server() -> None:
     with running() as base:
         pairs = [{"id": "p1", "prompt": "q", "response_a": "a", "response_b": "b"}]
         response = httpx.post(f"{base}/v1/judge", json={"pairs": pairs})
-    assert response.status_code == 422 and response.json()["error"].startswith("pairs: this server judges single samples only")
+    assert response.status_code == 422 and response.json()["error"].startswith(
+        "pairs: this server judges single samples only"
+    )
 
 
 @pytest.mark.parametrize(

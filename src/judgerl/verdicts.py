@@ -45,6 +45,9 @@ class SampleVerdict(BaseModel):
     latency_s: float = 0.0
     truncated: bool = False
     raw_reply: str | None = Field(default=None, description="The judge's reply when it could not be parsed.")
+    cascade_stage: int | None = Field(
+        default=None, description="The stage of a judge cascade (from 1) that decided this verdict; None without one."
+    )
 
     @property
     def scored(self) -> bool:
@@ -74,6 +77,9 @@ class PairVerdict(BaseModel):
     cost_usd: float | None = Field(default=None, description="Cost of this verdict's judge calls, when priced.")
     latency_s: float = 0.0
     truncated: bool = False
+    cascade_stage: int | None = Field(
+        default=None, description="The stage of a judge cascade (from 1) that decided this verdict; None without one."
+    )
 
     @property
     def scored(self) -> bool:

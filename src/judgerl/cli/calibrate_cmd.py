@@ -1,4 +1,5 @@
-"""`judgerl calibrate`: fit per-criterion thresholds for one judge and save them beside the rubric."""
+"""`judgerl calibrate`: fit per-criterion thresholds for one judge (or a cascade's escalation margins) and save
+them beside the rubric."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from judgerl.cli.backend_options import judge_backend_options, judge_spec
+from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.judges.cache import VerdictCache
-from judgerl.judges.calibration import calibration_path, save_thresholds
+from judgerl.judges.calibration import calibration_path, save_margins, save_thresholds
 from judgerl.rubric import Rubric
 from judgerl.samples import load_labelled, load_samples
 from judgerl.settings import default_cache_path
@@ -39,6 +41,14 @@ from judgerl.validate.thresholds import contextual_thresholds, labelled_threshol
 )
 @click.option("--dry-run", is_flag=True, help="Print the thresholds without saving them.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
+@click.option(
+    "--target-agreement",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.95,
+    show_default=True,
+    help="With --cascade: the share of the last stage's agreement with the labels the cascade must keep.",
+)
+@cascade_option
 @judge_backend_options
 def calibrate(
     rubric_path: Path,
@@ -46,13 +56,26 @@ def calibrate(
     contextual_path: Path | None,
     dry_run: bool,
     no_cache: bool,
+    target_agreement: float,
+    cascade_path: str | None,
     **backend_args: Any,
 ) -> None:
     """Calibrate a judge's PASS thresholds per criterion (saved as <rubric>.calibration.json, per judge model).
 
     Small judges rank responses well but their P(PASS) sits on the wrong side of 0.5; a calibrated threshold
     fixes hard verdicts and pass rates. The soft score (P(PASS)) is unchanged.
+
+    With --cascade FILE and --labels: fit the cascade's escalation margins instead, the smallest (fewest
+    escalations) that keep --target-agreement of its last stage's agreement with the labels, and save them beside
+    the rubric for that chain of judge models (a stage's own `margin:` still wins). Each stage uses its thresholds
+    as they are: calibrate each stage's model first.
     """
+    if cascade_path is not None:
+        reject_beside_cascade((*backend_args, "contextual_path"))
+        if labels_path is None:
+            raise JudgerlError("--cascade fits margins on labelled examples: give --labels FILE")
+        _calibrate_cascade(rubric_path, labels_path, cascade_path, target_agreement, dry_run, no_cache)
+        return
     if (labels_path is None) == (contextual_path is None):
         raise JudgerlError("give exactly one of --labels FILE (labelled examples) or --contextual FILE (prompts)")
     rubric = Rubric.load(rubric_path)
@@ -62,7 +85,7 @@ def calibrate(
         spec = judge_spec(**backend_args, rationales="none")
         backend = spec.build_backend()
     try:
-        judge = spec.rubric_judge(rubric, backend, cache=cache)
+        judge = spec.single_rubric_judge(rubric, backend, cache=cache)
         with console.status("judging calibration examples"):
             if labels_path is not None:
                 fitted = labelled_thresholds(judge, load_labelled(labels_path))
@@ -87,3 +110,34 @@ def calibrate(
         return
     save_thresholds(rubric_path, backend.model_id, fitted)
     console.print(f"saved to {calibration_path(rubric_path)}; `judgerl judge` uses them for this judge model")
+
+
+def _calibrate_cascade(
+    rubric_path: Path, labels_path: Path, cascade_path: str, target: float, dry_run: bool, no_cache: bool
+) -> None:
+    from judgerl.judges.spec import JudgeSpec, load_cascade
+    from judgerl.validate.cascade_curve import fit_margins, judge_stages
+
+    rubric = Rubric.load(rubric_path)
+    spec = JudgeSpec(cascade=load_cascade(cascade_path))
+    console = Console(stderr=True)
+    cache = None if no_cache else VerdictCache(default_cache_path())
+    try:
+        with console.status("judging the labelled examples with every stage"):
+            runs = judge_stages(spec, rubric, load_labelled(labels_path), cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    fit = fit_margins(runs, load_labelled(labels_path), target)
+    models = [run.model for run in runs]
+    console.print(
+        f"margins {fit.margins} for {' > '.join(models)}: agreement {fit.agreement:.3f} against "
+        f"{fit.last_stage_agreement:.3f} for the last stage alone, {fit.escalated:.0%} escalated ({fit.n} examples)"
+    )
+    if fit.escalated is not None and fit.escalated >= 0.9:
+        console.print("the first stage carries little usable signal here: the cascade escalates nearly everything")
+    if dry_run:
+        console.print("dry run: nothing saved")
+        return
+    save_margins(rubric_path, models, fit)
+    console.print(f"saved to {calibration_path(rubric_path)}; every door uses them for this cascade")

@@ -47,6 +47,8 @@ def _fmt(value: float | None) -> str:
 
 def _sample_text(sample: StoredSample, full: bool, focus: str | None = None) -> str:
     lines = [f"step {sample.step}  id {sample.sample_id}  reward {_fmt(sample.reward)}  score {_fmt(sample.score)}"]
+    if sample.cascade_stage is not None:
+        lines.append(f"  decided by cascade stage {sample.cascade_stage} ({sample.judge_model})")
     if sample.unscored_reason:
         lines.append(f"  unscored: {sample.unscored_reason}")
     if full:
@@ -91,11 +93,13 @@ def _summary(store: VerdictStore, run: RunInfo, as_json: bool) -> None:
             return (row["n_pass"] or 0) / scored if scored else None
 
         rates[name] = {"first_step": rate(own[0]), "last_step": rate(own[-1])}
+    cascade = [dict(row) for row in store.cascade_stages(run.id)]
     payload = {
         "run": asdict(run),
         "counts": counts,
         "steps": [steps[0], steps[-1]] if steps else None,
         "pass_rates": rates,
+        "cascade_stages": cascade,
     }
     lines = [
         f"run {run.name} (id {run.id}, {run.kind}): {counts['samples']:,} samples, {counts['pairs']:,} pairs, "
@@ -107,6 +111,11 @@ def _summary(store: VerdictStore, run: RunInfo, as_json: bool) -> None:
         for name, rate_pair in rates.items():
             first, last = (("-" if r is None else f"{r:.0%}") for r in rate_pair.values())
             lines.append(f"{name:<24} {first:>22} {last:>10}")
+    for row in cascade:
+        total = counts["samples"] if row["kind"] == "sample" else counts["pairs"]
+        share = f" ({row['n'] / total:.0%})" if total else ""
+        stage = f"cascade stage {row['cascade_stage']} ({row['judge_model']})"
+        lines.append(f"{stage} decided {row['n']:,} {row['kind']}s{share}")
     others = [r.name for r in store.runs() if r.id != run.id]
     if others:
         lines.append(f"other runs in this store: {', '.join(others)} (choose with --run)")

@@ -15,10 +15,13 @@ from rich.table import Table
 from judgerl.backends.resilience import CallStatsReport
 from judgerl.cli.backend_options import judge_backend_options, judge_spec
 from judgerl.cli.grader_judging import grader_summary, judge_with_grader, refuse_rubric_options
+from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget, BudgetSnapshot, PriceTable
 from judgerl.judges.cache import VerdictCache
+from judgerl.judges.cascade import Cascade
 from judgerl.judges.pairwise_judge import consistency_rate
+from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.rubric import Rubric
 from judgerl.samples import Sample, load_pairs, load_samples
 from judgerl.settings import default_cache_path
@@ -212,6 +215,7 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     help="Price table (YAML/JSON): {model: {input: USD per 1M tokens, output: USD per 1M tokens}}; with it the "
     "summary shows the run's cost.",
 )
+@cascade_option
 @judge_backend_options
 def judge(
     rubric_path: Path | None,
@@ -232,6 +236,7 @@ def judge(
     max_judge_tokens: int | None,
     max_cost_usd: float | None,
     prices_path: Path | None,
+    cascade_path: str | None,
     **backend_args: Any,
 ) -> None:
     """Judge samples against a rubric (or pairs side by side, or with an OpenAI grader file) and write verdicts
@@ -242,8 +247,11 @@ def judge(
       judgerl judge --rubric examples/rubrics/math_reference.yaml --input samples.jsonl --output verdicts.jsonl
       judgerl judge --pairwise --input pairs.jsonl --output prefs.jsonl --rationales all
       judgerl judge --grader grader.json --input samples.jsonl --output verdicts.jsonl
+      judgerl judge --rubric math.yaml --cascade cascade.yaml --input samples.jsonl --output verdicts.jsonl
     """
     if grader_path is not None:
+        if cascade_path is not None:
+            raise JudgerlError("--cascade judges with a rubric; a grader file names its own models: give one of them")
         refuse_rubric_options(rubric_path, pairwise, max_judge_tokens is not None or max_cost_usd is not None)
         _judge_with_grader(grader_path, input_path, output_path, concurrency, store_dir, backend_args)
         return
@@ -259,18 +267,25 @@ def judge(
     budget = Budget(max_tokens=max_judge_tokens, max_cost_usd=max_cost_usd, prices=prices)
     console = Console(stderr=True)
     cache = None if no_cache else VerdictCache(cache_path or default_cache_path())
-    spec = judge_spec(
-        **backend_args,
-        mode="generate" if mode == "generate" else "logprob",
-        score="hard" if score_kind == "hard" else "soft",
-        rationales=rationales,
-        concurrency=concurrency,
-        per_criterion_generation=per_criterion_generation,
-        tie_margin=tie_margin,
-    )
+    if cascade_path is not None:
+        reject_beside_cascade(
+            (*backend_args, "mode", "rationales", "score_kind", "per_criterion_generation", "tie_margin")
+        )
+        spec = JudgeSpec(cascade=load_cascade(cascade_path), concurrency=concurrency)
+    else:
+        spec = judge_spec(
+            **backend_args,
+            mode="generate" if mode == "generate" else "logprob",
+            score="hard" if score_kind == "hard" else "soft",
+            rationales=rationales,
+            concurrency=concurrency,
+            per_criterion_generation=per_criterion_generation,
+            tie_margin=tie_margin,
+        )
     with console.status("loading the judge model"):
         backend = spec.build_backend()
     pair_verdicts: list[PairVerdict] = []
+    tally: list[str] = []
     verdicts: list[SampleVerdict] = []
     try:
         with _progress(console) as progress:
@@ -284,12 +299,14 @@ def judge(
                 pair_verdicts = pair_judge.judge(pairs, advance)
                 _write_rows(output_path, [v.model_dump() for v in pair_verdicts])
                 summary = pair_summary(pair_verdicts)
+                tally = pair_judge.tally.lines() if isinstance(pair_judge, Cascade) else []
             else:
                 assert rubric is not None
                 rubric_judge = spec.rubric_judge(rubric, backend, cache=cache, budget=budget)
                 verdicts = rubric_judge.judge(samples, advance)
                 _write_rows(output_path, [v.model_dump() for v in verdicts])
                 summary = rubric_summary(rubric, verdicts)
+                tally = rubric_judge.tally.lines() if isinstance(rubric_judge, Cascade) else []
     finally:
         stats = backend.call_stats()
         backend.close()
@@ -297,18 +314,23 @@ def judge(
             console.print(f"cache: {cache.hits} hits, {cache.misses} misses ({cache.path})")
             cache.close()
     console.print(summary)
+    for line in tally:
+        console.print(f"cascade {line}")
     console.print(usage_line(budget.snapshot(), stats))
     console.print(f"verdicts written to {output_path}")
     if store_dir is not None:
         from judgerl.store import record_judge_run
 
-        config = {
+        config: dict[str, Any] = {
             "backend": backend_args.get("backend"),
             "model": backend.model_id,
             "mode": mode,
             "rationales": rationales,
             "input": str(input_path),
         }
+        if spec.cascade:
+            config = {"cascade": [stage.model_dump(exclude_unset=True) for stage in spec.cascade], **config}
+            config.update(backend="cascade", mode=None, rationales=None)
         stored_verdicts: list[Any] = list(pair_verdicts if pairwise else verdicts)
         path = record_judge_run(store_dir, rows, stored_verdicts, rubric=rubric, config=config)
         console.print(f"verdicts recorded in {path}; see `judgerl report {store_dir}`")

@@ -9,12 +9,41 @@ import click
 
 from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
 from judgerl.errors import JudgerlError
+from judgerl.judges.spec import load_cascade
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
 from judgerl.settings import default_cache_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 _BACKEND_PARAMS = ("backend", "model", "base_urls", "region", "profile", "max_input_tokens", "backend_options")
+
+CASCADE_HELP = (
+    "A judge cascade: a YAML/JSON file listing two or more stages, each a judge (backend, model, options, mode, "
+    "rationales, ...) with an escalation margin, e.g. '- {model: qwen2.5-coder-0.5b, margin: 0.1}' then "
+    "'- {model: qwen2.5-coder-1.5b}'. Each verdict starts at the first stage and goes on where it is unsure; the "
+    "last stage's verdict is final. The judge's own options then belong in the stages. See docs/cascades.md."
+)
+
+
+def cascade_option(function: F, envvar: str | None = None) -> F:
+    """--cascade FILE."""
+    return click.option(
+        "--cascade",
+        "cascade_path",
+        envvar=envvar,
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help=CASCADE_HELP + (f" Env: {envvar}." if envvar else ""),
+    )(function)
+
+
+def reject_beside_cascade(names: tuple[str, ...]) -> None:
+    """With --cascade, options that describe one judge belong in the stages: giving them too is a mistake."""
+    context = click.get_current_context()
+    for name in names:
+        if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            option = next(p for p in context.command.params if p.name == name)
+            raise JudgerlError(f"{option.opts[0]}: set it in the stages of the --cascade file, not beside it")
 
 
 def judge_options(function: F) -> F:
@@ -46,6 +75,7 @@ def judge_options(function: F) -> F:
         ),
     ]
     function = judge_backend_options(function)
+    function = cascade_option(function, envvar="JUDGERL_CASCADE")
     for option in reversed(options):
         function = option(function)
     return function
@@ -69,6 +99,7 @@ def policy_options(function: F) -> F:
 def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> ServeConfig:
     """A ServeConfig from the parameters of :func:`judge_options` (removing them from ``params``)."""
     backend_args = {name: params.pop(name) for name in _BACKEND_PARAMS}
+    cascade_path = params.pop("cascade_path")
     backend = backend_args.pop("backend")
     try:
         options = backend_kwargs(**backend_args)
@@ -92,6 +123,11 @@ def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> Ser
         "cache_path": None if no_cache else cache_path,
         "concurrency": params.pop("concurrency"),
     }
+    if cascade_path is not None:
+        reject_beside_cascade((*_BACKEND_PARAMS, "mode", "score", "rationales"))
+        for name in ("backend", "backend_options", "mode", "score", "rationales"):
+            del data[name]
+        data["cascade"] = load_cascade(cascade_path)
     return ServeConfig.from_mapping(data, source="command line")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
+from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.config import BackendPool, JudgeVariant, default_judge_model
@@ -79,6 +80,14 @@ from judgerl.validate.run import (
     "--injection-samples", type=int, default=12, show_default=True, help="Failing (sample, criterion) items to attack."
 )
 @click.option("--attacks", help=f"Comma-separated subset of: {', '.join(ATTACKS)}.")
+@click.option(
+    "--target-agreement",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.95,
+    show_default=True,
+    help="With --cascade: also fit the margins that keep this share of the last stage's agreement.",
+)
+@cascade_option
 @judge_backend_options
 def validate(
     pairs_path: Path | None,
@@ -97,6 +106,8 @@ def validate(
     profile: str | None,
     max_input_tokens: int | None,
     backend_options: tuple[str, ...],
+    cascade_path: str | None,
+    target_agreement: float,
     **settings: Any,
 ) -> None:
     """Measure a judge: agreement with human labels, bias, calibration, and prompt-injection resistance.
@@ -105,7 +116,24 @@ def validate(
       judgerl validate --pairwise PAIRS.json --output DIR
       judgerl validate --rubric R.yaml --labels LABELLED.jsonl --output DIR
       judgerl validate --injection --rubric R.yaml --labels LABELLED.jsonl --output DIR
+      judgerl validate --cascade CASCADE.yaml --rubric R.yaml --labels LABELLED.jsonl --output DIR
+
+    With --cascade, every stage judges the labelled rows alone and the command reports the cost/agreement
+    curve: at each escalation margin, the share escalated, the share the last stage judged, agreement with the
+    labels (95% bootstrap interval) and its difference to the last stage alone, tokens and seconds, next to
+    each stage alone; and the margins `judgerl calibrate --cascade` would fit for --target-agreement.
     """
+    if cascade_path is not None:
+        if pairs_path is not None or injection or not (rubric_path and labels_path):
+            raise JudgerlError("--cascade validates a rubric cascade: give --rubric R.yaml and --labels L.jsonl")
+        single_judge = ("backend", "model", "mode", "reason_first", "compare", "base_urls", "region", "profile")
+        reject_beside_cascade((*single_judge, "max_input_tokens", "backend_options"))
+        from judgerl.validate.cascade_run import validate_cascade
+
+        options = ValidationOptions(**settings)
+        for line in validate_cascade(cascade_path, rubric_path, labels_path, options, target_agreement, out_dir):
+            click.echo(line)
+        return
     chosen = [
         name
         for name, on in (

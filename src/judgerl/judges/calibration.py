@@ -60,6 +60,49 @@ def save_thresholds(rubric_source: str | Path, judge_model: str, thresholds: dic
     return path
 
 
+def cascade_key(models: Sequence[str]) -> str:
+    """The calibration file's key for a cascade's margins: its stages' models in order."""
+    return "cascade: " + " > ".join(models)
+
+
+class MarginFit(BaseModel):
+    """Escalation margins of a cascade, fitted on labelled examples to keep a share of its last stage's agreement."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    margins: list[float]
+    target: float = Field(ge=0.0, le=1.0, description="Share of the last stage's agreement the cascade keeps.")
+    n: int = 0
+    agreement: float | None = None
+    last_stage_agreement: float | None = None
+    escalated: float | None = Field(default=None, description="Share of items the first stage passed on.")
+
+
+def load_margins(rubric_source: str | Path | None, models: Sequence[str]) -> list[float] | None:
+    """The saved margins of the cascade of these stage models, from the file beside the rubric; None if none."""
+    if rubric_source is None:
+        return None
+    path = calibration_path(rubric_source)
+    if not path.exists():
+        return None
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8")).get(cascade_key(models))
+        return None if entry is None else MarginFit.model_validate(entry).margins
+    except (json.JSONDecodeError, ValidationError, AttributeError) as exc:
+        raise JudgerlError(
+            f"{path}: invalid calibration file ({str(exc).splitlines()[0]}); delete it and re-run `judgerl calibrate`"
+        ) from None
+
+
+def save_margins(rubric_source: str | Path, models: Sequence[str], fit: MarginFit) -> Path:
+    """Save a cascade's margins into the calibration file beside the rubric (beside the thresholds)."""
+    path = calibration_path(rubric_source)
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data[cascade_key(models)] = fit.model_dump()
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
 def balanced_accuracy(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> float | None:
     """Balanced accuracy of the hard verdicts ``score >= threshold`` (``judgerl.stats.balanced_accuracy``: None
     with one class absent)."""

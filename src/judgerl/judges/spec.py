@@ -9,18 +9,50 @@ backend given as ``package.module:Factory`` and every option mean the same thing
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from judgerl.backends import JudgeBackend, build_backend
-from judgerl.errors import JudgerlError
+from judgerl.errors import JudgerlError, describe_validation_error
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache
+from judgerl.judges.calibration import load_margins
+from judgerl.judges.cascade import (
+    DEFAULT_MARGIN,
+    CascadeBackends,
+    PairCascade,
+    PairJudging,
+    RubricCascade,
+    RubricJudging,
+)
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rationales import RationalePolicy
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
+
+#: what a stage of a cascade says for itself; with a cascade, the judge itself keeps only the cache, concurrency and
+#: the settings of the door (training's cache, validation, overlap; serving's rubric, pairwise)
+STAGE_FIELDS = (
+    "backend",
+    "model",
+    "region",
+    "options",
+    "mode",
+    "score",
+    "rationales",
+    "thresholds",
+    "max_new_tokens",
+    "rationale_tokens",
+    "per_criterion_generation",
+    "reason_first",
+    "defences",
+    "injection_gate",
+    "tie_margin",
+)
 
 #: the backends that run a model of the catalog in-process: with no model named, they run the catalog's judge
 LOCAL_BACKENDS = frozenset({"transformers"})
@@ -58,6 +90,29 @@ class JudgeSpec(BaseModel):
     defences: bool = True
     injection_gate: bool = False
     tie_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
+    cascade: list[CascadeStage] = Field(
+        default_factory=list,
+        description="A judge cascade: two or more stages (judge specs, each with an escalation margin), tried in "
+        "order; an item goes to the next stage where the current one is unsure (judgerl.judges.cascade).",
+    )
+
+    @model_validator(mode="after")
+    def _cascade_valid(self) -> JudgeSpec:
+        if not self.cascade:
+            return self
+        if len(self.cascade) < 2:
+            raise ValueError("cascade: needs at least two stages (a single judge needs no cascade)")
+        # a field at its default is left alone, so a dumped spec (the Lambda's bundled config) loads again
+        fields = type(self).model_fields
+        both = [n for n in STAGE_FIELDS if getattr(self, n) != fields[n].get_default(call_default_factory=True)]
+        if both:
+            raise ValueError(f"cascade: '{both[0]}' belongs to each stage; set it in the stages, not beside them")
+        for index, stage in enumerate(self.cascade, start=1):
+            if stage.cascade:
+                raise ValueError(f"cascade: stage {index} has a cascade of its own; list all stages in one cascade")
+            if stage.cache_path is not None:
+                raise ValueError(f"cascade: stage {index} names a cache; the cascade's stages share the judge's cache")
+        return self
 
     @field_validator("rationales")
     @classmethod
@@ -95,7 +150,43 @@ class JudgeSpec(BaseModel):
         return options
 
     def build_backend(self) -> JudgeBackend:
-        return build_backend(self.backend, **self.backend_kwargs())
+        """The judge's backend; for a cascade, every stage's backend in one :class:`CascadeBackends`."""
+        if not self.cascade:
+            return build_backend(self.backend, **self.backend_kwargs())
+        built: list[JudgeBackend] = []
+        try:
+            for stage in self.cascade:
+                built.append(stage.build_backend())
+        except BaseException:
+            for backend in built:
+                backend.close()
+            raise
+        return CascadeBackends(built)
+
+    def with_tie_margin(self, tie_margin: float) -> JudgeSpec:
+        """This spec with ``tie_margin`` (for a cascade, on every stage): training's preference settings."""
+        if not self.cascade:
+            return self.model_copy(update={"tie_margin": tie_margin})
+        stages = [stage.model_copy(update={"tie_margin": tie_margin}) for stage in self.cascade]
+        return self.model_copy(update={"cascade": stages})
+
+    def _stage_backends(self, backend: JudgeBackend) -> list[JudgeBackend]:
+        if not isinstance(backend, CascadeBackends) or len(backend.stages) != len(self.cascade):
+            raise JudgerlError(f"cascade: a cascade of {len(self.cascade)} stages is built on spec.build_backend()")
+        return backend.stages
+
+    def _margins(self, rubric_source: str | Path | None, backends: list[JudgeBackend]) -> list[float]:
+        """Each escalating stage's margin: its own, else the one `judgerl calibrate --cascade` saved, else 0.1."""
+        saved = load_margins(rubric_source, [b.model_id for b in backends]) or []
+        margins = []
+        for index, stage in enumerate(self.cascade[:-1]):
+            if stage.margin is not None:
+                margins.append(stage.margin)
+            elif index < len(saved):
+                margins.append(saved[index])
+            else:
+                margins.append(DEFAULT_MARGIN)
+        return margins
 
     def open_cache(self) -> VerdictCache | None:
         return VerdictCache(self.cache_path) if self.cache_path else None
@@ -107,8 +198,27 @@ class JudgeSpec(BaseModel):
         *,
         cache: VerdictCache | None = None,
         budget: Budget | None = None,
+    ) -> RubricJudging:
+        """A rubric judge on ``backend`` (shared: a model loads once per door); a :class:`RubricCascade` of the
+        stages' judges for a cascade (``backend`` from :meth:`build_backend`)."""
+        if self.cascade:
+            backends = self._stage_backends(backend)
+            stages = [
+                stage.single_rubric_judge(rubric, stage_backend, cache=cache, budget=budget)
+                for stage, stage_backend in zip(self.cascade, backends, strict=True)
+            ]
+            return RubricCascade(stages, self._margins(rubric.source, backends), concurrency=self.concurrency)
+        return self.single_rubric_judge(rubric, backend, cache=cache, budget=budget)
+
+    def single_rubric_judge(
+        self,
+        rubric: Rubric,
+        backend: JudgeBackend,
+        *,
+        cache: VerdictCache | None = None,
+        budget: Budget | None = None,
     ) -> RubricJudge:
-        """A rubric judge on ``backend`` (shared: a model loads once per door)."""
+        """One rubric judge on ``backend`` (this spec's own fields; a cascade's stages are built with it)."""
         return RubricJudge(
             rubric,
             backend,
@@ -134,8 +244,27 @@ class JudgeSpec(BaseModel):
         instructions: str = "",
         cache: VerdictCache | None = None,
         budget: Budget | None = None,
+    ) -> PairJudging:
+        """A pairwise judge on ``backend``; a :class:`PairCascade` for a cascade. Pairs have no calibration
+        file, so a stage's margin is its own or 0.1."""
+        if self.cascade:
+            backends = self._stage_backends(backend)
+            stages = [
+                stage.single_pairwise_judge(stage_backend, instructions=instructions, cache=cache, budget=budget)
+                for stage, stage_backend in zip(self.cascade, backends, strict=True)
+            ]
+            return PairCascade(stages, self._margins(None, backends), concurrency=self.concurrency)
+        return self.single_pairwise_judge(backend, instructions=instructions, cache=cache, budget=budget)
+
+    def single_pairwise_judge(
+        self,
+        backend: JudgeBackend,
+        *,
+        instructions: str = "",
+        cache: VerdictCache | None = None,
+        budget: Budget | None = None,
     ) -> PairwiseJudge:
-        """A pairwise judge on ``backend``."""
+        """One pairwise judge on ``backend``."""
         return PairwiseJudge(
             backend,
             instructions=instructions,
@@ -146,3 +275,42 @@ class JudgeSpec(BaseModel):
             concurrency=self.concurrency,
             budget=budget,
         )
+
+
+class CascadeStage(JudgeSpec):
+    """One stage of a cascade: a judge spec and the margin within which it is unsure and escalates."""
+
+    margin: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Escalate a rubric verdict when a criterion's P(PASS) is within this of its threshold, a pair "
+        "when P(A better) is within this of 0.5. Default: the margin `judgerl calibrate --cascade` saved beside "
+        "the rubric, else 0.1. Unused on the last stage, whose verdict is final.",
+    )
+
+
+JudgeSpec.model_rebuild()
+
+
+def load_cascade(path: str | Path) -> list[CascadeStage]:
+    """The stages of a cascade file (YAML or JSON): a list of stages, or a mapping with a ``cascade`` list."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except OSError as exc:
+        raise JudgerlError(f"{path}: cannot read the cascade file ({exc.strerror})") from None
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise JudgerlError(f"{path}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+    if isinstance(data, dict) and set(data) == {"cascade"}:
+        data = data["cascade"]
+    if not isinstance(data, list) or len(data) < 2:
+        raise JudgerlError(f"{path}: expected a list of two or more stages, e.g. '- model: qwen2.5-coder-0.5b'")
+    stages = []
+    for index, entry in enumerate(data, start=1):
+        try:
+            stages.append(CascadeStage.model_validate(entry))
+        except ValidationError as exc:
+            raise JudgerlError(f"{path}: stage {index}: {describe_validation_error(exc)}") from None
+    return stages

@@ -90,6 +90,8 @@ class ReportData:
     gate: dict[str, Any] | None = None  # judge_gate.json beside the store: the judge's validation before step 1
     # per step from the trainer's metrics.jsonl beside the store: (step, step seconds, share waiting for the judge)
     step_times: list[tuple[int, float, float]] = field(default_factory=list)
+    # a judge cascade: (kind, stage, judge model, verdicts that stage decided); empty without one
+    cascade_stages: list[tuple[str, int, str, int]] = field(default_factory=list)
 
     @property
     def is_pairwise(self) -> bool:
@@ -138,6 +140,9 @@ def load_report_data(
         browser_samples=_browser_samples(store, run.id, total, max_samples, failures),
         browser_total=total,
         config=run.config,
+        cascade_stages=[
+            (r["kind"], r["cascade_stage"], r["judge_model"], r["n"]) for r in store.cascade_stages(run.id)
+        ],
     )
 
 

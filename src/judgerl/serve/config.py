@@ -16,6 +16,8 @@ the CLI does. Environment variables (for the Lambda and for verl workers)::
     JUDGERL_RATIONALES        none | failures | all | sample:<fraction>
     JUDGERL_CACHE             SQLite verdict cache path
     JUDGERL_CONCURRENCY       samples judged at once
+    JUDGERL_CASCADE           a judge cascade: a stages file (YAML/JSON; relative paths also tried under
+                              $LAMBDA_TASK_ROOT) or the stages as a JSON list; see docs/cascades.md
 """
 
 from __future__ import annotations
@@ -37,10 +39,9 @@ from judgerl.errors import JudgerlError, RubricError, describe_validation_error
 from judgerl.graders.judge import GraderJudge, embeddings_url_of, grader_model, load_grader_judge
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import calibration_path
-from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.cascade import PairJudging, RubricJudging
 from judgerl.judges.rationales import RationalePolicy
-from judgerl.judges.rubric_judge import RubricJudge
-from judgerl.judges.spec import JudgeSpec
+from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.rubric import Rubric
 
 logger = logging.getLogger(__name__)
@@ -156,14 +157,14 @@ class BuiltJudge:
 
     config: ServeConfig
     backend: JudgeBackend | None
-    judge: RubricJudge | GraderJudge
-    pairwise_judge: PairwiseJudge | None
+    judge: RubricJudging | GraderJudge
+    pairwise_judge: PairJudging | None
     cache: VerdictCache | None
 
     @property
-    def rubric_judge(self) -> RubricJudge:
-        """The rubric judge (a JudgerlError when this judge is a grader: use ``judge``)."""
-        if not isinstance(self.judge, RubricJudge):
+    def rubric_judge(self) -> RubricJudging:
+        """The rubric judge or cascade (a JudgerlError when this judge is a grader: use ``judge``)."""
+        if isinstance(self.judge, GraderJudge):
             raise JudgerlError(f"{self.config.grader}: this server scores with a grader file, not a rubric")
         return self.judge
 
@@ -173,11 +174,11 @@ class BuiltJudge:
 
     @property
     def name(self) -> str:
-        return self.judge.rubric.name if isinstance(self.judge, RubricJudge) else self.judge.name
+        return self.judge.name if isinstance(self.judge, GraderJudge) else self.judge.rubric.name
 
     @property
     def criterion_names(self) -> list[str]:
-        return self.judge.rubric.names if isinstance(self.judge, RubricJudge) else self.judge.criterion_names
+        return self.judge.criterion_names if isinstance(self.judge, GraderJudge) else self.judge.rubric.names
 
     @property
     def model_id(self) -> str:
@@ -185,7 +186,7 @@ class BuiltJudge:
 
     def describe(self) -> str:
         """One line for start-up logs: what scores, and on what."""
-        if isinstance(self.judge, RubricJudge):
+        if not isinstance(self.judge, GraderJudge):
             return f"rubric '{self.name}' ({len(self.criterion_names)} criteria), judge {self.model_id}"
         kind = self.judge.grader.spec.type
         return f"{kind} grader '{self.name}' ({', '.join(self.criterion_names)}), judge {self.model_id}"
@@ -214,6 +215,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "JUDGERL_CACHE": ("cache_path", "str"),
     "JUDGERL_CONCURRENCY": ("concurrency", "int"),
     "JUDGERL_TIE_MARGIN": ("tie_margin", "float"),
+    "JUDGERL_CASCADE": ("cascade", "cascade"),
 }
 
 
@@ -235,6 +237,8 @@ def _parse_env(name: str, raw: str, kind: str) -> Any:
             return float(value)
         except ValueError:
             raise JudgerlError(f"{name}={raw!r}: expected a number") from None
+    if kind == "cascade":
+        return _cascade_stages(name, value)
     if kind == "json":
         try:
             parsed = json.loads(value) if value else {}
@@ -244,6 +248,23 @@ def _parse_env(name: str, raw: str, kind: str) -> Any:
             raise JudgerlError(f'{name}: expected a JSON object such as {{"max_input_tokens": 4096}}')
         return parsed
     return value or None
+
+
+def _cascade_stages(name: str, value: str) -> list[Any]:
+    """JUDGERL_CASCADE: the stages as a JSON list, or a stages file (under $LAMBDA_TASK_ROOT too)."""
+    if value.startswith("["):
+        try:
+            stages = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise JudgerlError(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        return list(stages)
+    path = Path(value).expanduser()
+    task_root = os.environ.get("LAMBDA_TASK_ROOT")
+    if not path.is_absolute() and not path.exists() and task_root and (Path(task_root) / path).exists():
+        path = Path(task_root) / path
+    if not path.exists():
+        raise JudgerlError(f"{name}={value!r}: no such cascade file (give a stages file or a JSON list of stages)")
+    return [stage.model_dump(exclude_unset=True) for stage in load_cascade(path)]
 
 
 # ---- rubric sources ----------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from judgerl.aio import LoopThread
 from judgerl.errors import RubricError
 from judgerl.graders.judge import GraderJudge
-from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.cascade import RubricJudging
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
 
@@ -225,12 +225,12 @@ class RewardScorer:
     ones instead of failing the batch."""
 
     def __init__(
-        self, judge: RubricJudge | GraderJudge, policy: UnscoredPolicy | None = None, concurrency: int | None = None
+        self, judge: RubricJudging | GraderJudge, policy: UnscoredPolicy | None = None, concurrency: int | None = None
     ) -> None:
-        if isinstance(judge, RubricJudge):
-            names, source, what = judge.rubric.names, judge.rubric.source or "rubric", "criterion"
-        else:
+        if isinstance(judge, GraderJudge):
             names, source, what = judge.criterion_names, judge.source or "grader", "grader"
+        else:
+            names, source, what = judge.rubric.names, judge.rubric.source or "rubric", "criterion"
         clash = sorted(set(names) & set(RESERVED_METRICS))
         if clash:
             raise RubricError(

@@ -115,7 +115,10 @@ def _scorer() -> tuple[LambdaSettings, RewardScorer]:
             built = settings.judge.build()
             scorer = RewardScorer(built.judge, settings.policy, settings.judge.concurrency)
             logger.info(
-                "judge ready: %s, backend %s, policy %s", built.describe(), settings.judge.backend, settings.policy
+                "judge ready: %s, backend %s, policy %s",
+                built.describe(),
+                "cascade" if settings.judge.cascade else settings.judge.backend,
+                settings.policy,
             )
             _state = (settings, built, scorer)
         return _state[0], _state[2]

@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judgerl.aio import judge_executor
-from judgerl.judges.pairwise_judge import PairwiseJudge, consistency_rate
+from judgerl.judges.cascade import PairJudging
+from judgerl.judges.pairwise_judge import consistency_rate
 from judgerl.samples import PairSample, Sample
 from judgerl.serve.config import BuiltJudge
 from judgerl.serve.contract import (
@@ -311,7 +312,7 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
             "status": "ok",
             "rubric": rubric_info.model_dump(),
             "pairwise": judge.pairwise_judge is not None,
-            "backend": judge.config.backend,
+            "backend": "cascade" if judge.config.cascade else judge.config.backend,
             "judge_model": judge.model_id,
             "grader": judge.config.grader,
             "policy": settings.policy.model_dump(),
@@ -366,7 +367,7 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
 
 
 async def judge_pairs(
-    judge: PairwiseJudge, pairs: Sequence[PairSample], scorer: RewardScorer, timeout_s: float | None
+    judge: PairJudging, pairs: Sequence[PairSample], scorer: RewardScorer, timeout_s: float | None
 ) -> list[PairVerdict]:
     """Pair verdicts in order under the server's shared concurrency bound; late pairs come back unscored."""
     semaphore = scorer.semaphore()

@@ -56,6 +56,7 @@ class StoredSample:
     checks: dict[str, float | None]
     metadata: dict[str, Any]
     criteria: list[StoredCriterion] = field(default_factory=list)
+    cascade_stage: int | None = None
 
     @property
     def length(self) -> int:
@@ -87,6 +88,7 @@ class StoredPair:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    cascade_stage: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def _bool(value: int | None) -> bool | None:
 _SAMPLE_COLUMNS = (
     "s.id AS row, s.step, s.source, s.sample_id, s.prompt_hash, p.text AS prompt, s.response, s.reference, "
     "s.response_chars, s.response_tokens, s.reward, s.score, s.gate_failed, s.unscored_reason, s.judge_model, "
-    "s.prompt_tokens, s.completion_tokens, s.latency_s, s.checks, s.metadata"
+    "s.prompt_tokens, s.completion_tokens, s.latency_s, s.checks, s.metadata, s.cascade_stage"
 )
 
 
@@ -279,6 +281,7 @@ class StoreQueries:
                 checks=_loads(r["checks"]) or {},
                 metadata=_loads(r["metadata"]) or {},
                 criteria=verdicts[r["row"]],
+                cascade_stage=r["cascade_stage"],
             )
             for r in found
         ]
@@ -354,6 +357,7 @@ class StoreQueries:
                 prompt_tokens=r["prompt_tokens"],
                 completion_tokens=r["completion_tokens"],
                 latency_s=r["latency_s"],
+                cascade_stage=r["cascade_stage"],
             )
             for r in rows
         ]
@@ -367,6 +371,19 @@ class StoreQueries:
             StoredEvent(r["step"], r["kind"], r["name"], r["value"], r["threshold"], r["message"])
             for r in self._query(sql + " ORDER BY step, id", params)
         ]
+
+    def cascade_stages(self, run_id: int) -> list[sqlite3.Row]:
+        """(kind, cascade_stage, judge_model, n): how many of a run's verdicts each stage of a judge cascade
+        decided; empty for a run judged without one."""
+        return self._query(
+            "SELECT 'sample' AS kind, cascade_stage, judge_model, COUNT(*) AS n FROM samples "
+            "WHERE run_id = ?1 AND source = 'policy' AND cascade_stage IS NOT NULL "
+            "GROUP BY cascade_stage, judge_model UNION ALL "
+            "SELECT 'pair' AS kind, cascade_stage, judge_model, COUNT(*) AS n FROM pairs "
+            "WHERE run_id = ?1 AND cascade_stage IS NOT NULL GROUP BY cascade_stage, judge_model "
+            "ORDER BY kind DESC, cascade_stage",
+            (run_id,),
+        )
 
     def counts(self, run_id: int) -> dict[str, int]:
         row = self._query(

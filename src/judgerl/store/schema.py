@@ -158,6 +158,11 @@ MIGRATIONS: list[tuple[Step, ...]] = [
         "CREATE UNIQUE INDEX samples_key ON samples(run_id, sample_key)",
         "CREATE UNIQUE INDEX pairs_key ON pairs(run_id, pair_key)",
     ),
+    # 3: the stage of a judge cascade that decided each verdict (NULL without a cascade)
+    (
+        "ALTER TABLE samples ADD COLUMN cascade_stage INTEGER",
+        "ALTER TABLE pairs ADD COLUMN cascade_stage INTEGER",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

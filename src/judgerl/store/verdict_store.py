@@ -269,7 +269,7 @@ class VerdictStore(StoreQueries):
                     _finite(reward), _finite(verdict.score), _finite(verdict.hard_score), verdict.gate_failed,
                     verdict.unscored_reason, verdict.judge_model, verdict.mode, verdict.prompt_tokens,
                     verdict.completion_tokens, verdict.latency_s, int(verdict.truncated), len(verdict.criteria),
-                    _json(check_row), _json(_metadata(sample)), verdict.raw_reply, now,
+                    _json(check_row), _json(_metadata(sample)), verdict.raw_reply, verdict.cascade_stage, now,
                     sample_key(step, source, sample.id, key, sample.response, sample.reference),
                 )
             )  # fmt: skip
@@ -292,8 +292,8 @@ class VerdictStore(StoreQueries):
                     "INSERT INTO samples (run_id, step, source, sample_id, prompt_hash, response, reference, "
                     "response_chars, response_tokens, reward, score, hard_score, gate_failed, unscored_reason, "
                     "judge_model, mode, prompt_tokens, completion_tokens, latency_s, truncated, n_criteria, "
-                    "checks, metadata, raw_reply, created, sample_key) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "checks, metadata, raw_reply, cascade_stage, created, sample_key) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 stored += 1
@@ -346,7 +346,7 @@ class VerdictStore(StoreQueries):
                     _finite(verdict.p_a_second_order), _pick(verdict.p_a_first_order),
                     _pick(verdict.p_a_second_order), verdict.rationale, verdict.unscored_reason,
                     verdict.judge_model, verdict.prompt_tokens, verdict.completion_tokens, verdict.latency_s,
-                    int(verdict.truncated), _json(pair.metadata or None), now,
+                    int(verdict.truncated), _json(pair.metadata or None), verdict.cascade_stage, now,
                     pair_key(step, source, pair.id, key, pair.response_a, pair.response_b, pair.reference),
                 )
             )  # fmt: skip
@@ -358,8 +358,8 @@ class VerdictStore(StoreQueries):
                 "INSERT OR IGNORE INTO pairs (run_id, step, source, pair_id, prompt_hash, response_a, response_b, "
                 "reference, p_a, winner, consistent, p_a_first_order, p_a_second_order, first_order_pick, "
                 "second_order_pick, rationale, unscored_reason, judge_model, prompt_tokens, "
-                "completion_tokens, latency_s, truncated, metadata, created, pair_key) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "completion_tokens, latency_s, truncated, metadata, cascade_stage, created, pair_key) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             return int(db.total_changes - before)

@@ -19,6 +19,7 @@ from judgerl.backends import JudgeBackend
 from judgerl.checks import gsm8k, ifeval, refusal
 from judgerl.errors import JudgerlError
 from judgerl.graders.judge import GraderJudge
+from judgerl.judges.cascade import PairCascade
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.samples import Message, Sample
 from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
@@ -161,7 +162,7 @@ def evaluate(
         backend = judge_backend(config)
     try:
         judges = build_judge(config, backend) if judged else None
-        if isinstance(judges, PairwiseJudge):
+        if isinstance(judges, PairwiseJudge | PairCascade):
             raise JudgerlError("judgerl eval scores with a rubric; for a preference run, add row criteria or a rubric")
         reason = _NO_JUDGE if config.reward.kind == "none" else _NOT_JUDGED
         if isinstance(judges, GraderJudge):

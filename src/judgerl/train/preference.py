@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from judgerl.errors import JudgerlError
-from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.cascade import PairJudging
 from judgerl.samples import PairSample, Sample
 from judgerl.train.batch import Batch
 from judgerl.train.collective import Collective
@@ -30,7 +30,7 @@ class PreferenceContext:
     """What judging a batch's preferences needs from the run; the reward pipeline builds one per batch, so this
     module never imports the pipeline."""
 
-    judge: PairwiseJudge
+    judge: PairJudging
     settings: PreferenceSettings
     collective: Collective
     num_generations: int

@@ -33,8 +33,8 @@ from typing import Any
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
 from judgerl.graders.judge import GraderJudge
+from judgerl.judges.cascade import PairJudging, RubricCascade, RubricJudging
 from judgerl.judges.content_free import ContentFreeGate
-from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.train.batch import Batch, batch_from_trl
 from judgerl.train.collective import Collective, SingleProcess
@@ -90,8 +90,8 @@ class RewardPipeline:
         *,
         run_id: str,
         num_generations: int,
-        rubric_judge: RubricJudge | RubricJudges | None = None,
-        pairwise_judge: PairwiseJudge | None = None,
+        rubric_judge: RubricJudging | RubricJudges | None = None,
+        pairwise_judge: PairJudging | None = None,
         grader: GraderJudge | None = None,
         preference: PreferenceSettings | None = None,
         checks: Sequence[RuleCheck] = (),
@@ -108,7 +108,7 @@ class RewardPipeline:
             raise ValueError("give at most one of rubric_judge, pairwise_judge or grader")
         self.run_id = run_id
         self.num_generations = num_generations
-        if isinstance(rubric_judge, RubricJudge):
+        if isinstance(rubric_judge, RubricJudge | RubricCascade):
             fixed = rubric_judge
             rubric_judge = RubricJudges(lambda rubric: fixed, base=fixed.rubric)
         self.rubric_judge = rubric_judge
@@ -294,7 +294,7 @@ class RewardPipeline:
         assert self.rubric_judge is not None
         samples = batch.samples()
         todo = [k for k in range(len(batch)) if gated[k] is None]
-        groups: dict[int, tuple[RubricJudge, list[int]]] = {}
+        groups: dict[int, tuple[RubricJudging, list[int]]] = {}
         for k in todo:
             judge = self.rubric_judge.for_sample(samples[k])
             groups.setdefault(id(judge), (judge, []))[1].append(k)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from judgerl.errors import JudgerlError
-from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.cascade import RubricJudging
 from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Sample
 
@@ -41,11 +41,11 @@ def row_criteria(value: Any, where: str) -> tuple[Criterion, ...]:
 
 
 class RubricJudges:
-    """A RubricJudge per sample: the base rubric's criteria plus the sample's row criteria."""
+    """A rubric judge (or cascade) per sample: the base rubric's criteria plus the sample's row criteria."""
 
     def __init__(
         self,
-        make_judge: Callable[[Rubric], RubricJudge],
+        make_judge: Callable[[Rubric], RubricJudging],
         base: Rubric | None = None,
         row_key: str | None = None,
         name: str = "rubric",
@@ -60,7 +60,7 @@ class RubricJudges:
         self.name = base.name if base is not None else name
         self.instructions = "\n\n".join(t for t in (base.instructions if base else "", instructions) if t.strip())
         self.use_reference = base.use_reference if base is not None else use_reference
-        self._judges: dict[tuple[Criterion, ...], RubricJudge] = {}
+        self._judges: dict[tuple[Criterion, ...], RubricJudging] = {}
 
     def rubric_for(self, sample: Sample) -> Rubric:
         criteria: tuple[Criterion, ...] = self.base.criteria if self.base is not None else ()
@@ -76,7 +76,7 @@ class RubricJudges:
             source=self.base.source if self.base is not None else None,
         )
 
-    def for_sample(self, sample: Sample) -> RubricJudge:
+    def for_sample(self, sample: Sample) -> RubricJudging:
         rubric = self.base if self.row_key is None and self.base is not None else self.rubric_for(sample)
         judge = self._judges.get(rubric.criteria)
         if judge is None:

@@ -27,9 +27,9 @@ from judgerl.errors import JudgerlError
 from judgerl.graders import GraderSpec, load_spec
 from judgerl.graders.judge import GraderJudge, embeddings_url_of, grader_model, load_grader_judge, needs_backend
 from judgerl.judges.cache import VerdictCache
+from judgerl.judges.cascade import PairCascade, PairJudging, RubricJudging
 from judgerl.judges.content_free import ContentFreeGate
 from judgerl.judges.pairwise_judge import PairwiseJudge
-from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
 from judgerl.train.collective import AccelerateCollective
@@ -150,7 +150,7 @@ def build_grader(config: TrainConfig, backend: JudgeBackend | None) -> GraderJud
     )
 
 
-def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairwiseJudge | GraderJudge | None:
+def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairJudging | GraderJudge | None:
     """The run's judge; None for ``reward.kind: none`` (no backend needed)."""
     if config.reward.kind == "none":
         return None
@@ -162,12 +162,12 @@ def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudg
     cache = VerdictCache(config.run_dir / "verdict_cache.db") if judge.cache else None
     if config.reward.kind == "preference":
         settings = config.reward.preference
-        return judge.model_copy(update={"tie_margin": settings.tie_margin}).pairwise_judge(
+        return judge.with_tie_margin(settings.tie_margin).pairwise_judge(
             backend, instructions=settings.instructions, cache=cache
         )
     base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
 
-    def make(rubric: Rubric) -> RubricJudge:
+    def make(rubric: Rubric) -> RubricJudging:
         return judge.rubric_judge(rubric, backend, cache=cache)
 
     return RubricJudges(
@@ -177,7 +177,7 @@ def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudg
 
 def build_pipeline(
     config: TrainConfig,
-    judge: RubricJudges | PairwiseJudge | GraderJudge | None,
+    judge: RubricJudges | PairJudging | GraderJudge | None,
     run_id: str,
     num_generations: int,
     sink: VerdictSink | None,
@@ -187,7 +187,7 @@ def build_pipeline(
         run_id=run_id,
         num_generations=num_generations,
         rubric_judge=judge if isinstance(judge, RubricJudges) else None,
-        pairwise_judge=judge if isinstance(judge, PairwiseJudge) else None,
+        pairwise_judge=judge if isinstance(judge, PairwiseJudge | PairCascade) else None,
         grader=judge if isinstance(judge, GraderJudge) else None,
         preference=reward.preference,
         checks=reward.checks,

@@ -129,7 +129,7 @@ def run_injection(
             by_criterion[name].append((item, name))
         for name, members in by_criterion.items():
             spec = JudgeSpec(rationales="none", defences=defended, concurrency=concurrency)
-            judge = spec.rubric_judge(restrict(rubric, [name]), backend, cache=cache)
+            judge = spec.single_rubric_judge(restrict(rubric, [name]), backend, cache=cache)
             samples, keys = [], []
             for item, _ in members:
                 for variant, text in variants[(item.id, name)].items():
@@ -198,7 +198,7 @@ def fit_thresholds(
             if len({s.labels[name] for s in rows}) < 2:
                 continue
             spec = JudgeSpec(rationales="none", defences=defended, concurrency=concurrency)
-            judge = spec.rubric_judge(restrict(rubric, [name]), backend, cache=cache)
+            judge = spec.single_rubric_judge(restrict(rubric, [name]), backend, cache=cache)
             scores, labels = [], []
             for sample, verdict in zip(rows, judge.judge(list(rows), progress), strict=True):
                 p = verdict.criteria[0].p_pass if verdict.criteria else None

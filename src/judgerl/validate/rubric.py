@@ -303,7 +303,9 @@ class RubricValidation:
         spec = JudgeSpec(
             mode=mode or self.mode, rationales="none", reason_first=self.reason_first, concurrency=self.concurrency
         )
-        return spec.rubric_judge(restrict(self.rubric, tuple(names)), self.backend, cache=self.cache if cache else None)
+        return spec.single_rubric_judge(
+            restrict(self.rubric, tuple(names)), self.backend, cache=self.cache if cache else None
+        )
 
     def _judge_grouped(
         self,

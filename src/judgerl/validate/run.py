@@ -117,7 +117,7 @@ def validate_pairwise(
     cache = _cache(options)
     for index, config in enumerate(configs, start=1):
         spec = config.spec(rationales="none", concurrency=options.concurrency)
-        judge = spec.pairwise_judge(pool.get(config), cache=cache)
+        judge = spec.single_pairwise_judge(pool.get(config), cache=cache)
         judged_at = time.perf_counter()
         rows = run_pairwise(judge, pairs, progress)
         seconds.append(round(time.perf_counter() - judged_at, 1))
