@@ -109,11 +109,11 @@ class GateSettings(_Section):
         return self
 
     @property
-    def policy_checker(self) -> Literal["auto", "ifeval", "gsm8k", "refusal"] | None:
+    def policy_checker(self) -> str | None:
         """The checker the policy's replies are measured with; None: no sampling (labels only)."""
         if self.checker is None:
             return None if self.labels is not None else "auto"
-        return None if self.checker == "none" else self.checker
+        return None if self.checker == "none" else str(self.checker)
 
 
 class MonitorSettings(MonitorConfig):
