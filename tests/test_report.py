@@ -99,7 +99,7 @@ def test_report_of_a_judge_output(tmp_path: Path) -> None:
     assert 'id="plot-unscored"' in html  # one sample timed out: the reasons are plotted
     data = browser_data(html)
     assert len(data["items"]) == 12 and {item["s"] for item in data["items"]} == {0}
-    assert "judge run" in html and "computed now from the stored verdicts" in html
+    assert "judge run" in html and 'data-source="replayed"' in html and "replayed now over the stored verdicts" in html
 
 
 def test_report_of_a_pairwise_run(tmp_path: Path) -> None:

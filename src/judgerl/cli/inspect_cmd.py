@@ -192,7 +192,9 @@ def _warnings(store: VerdictStore, run: RunInfo, as_json: bool) -> None:
         warnings = replay_monitors(store, run.id, HackingMonitor(monitor_config_of(run.config))).warnings
         origin = "computed now from the stored verdicts (the run recorded no monitor events)"
     text = "\n".join(f"step {w.step:>6}  {w.name}: {w.message}" for w in warnings)
-    _emit([asdict(w) for w in warnings], as_json, f"monitor warnings {origin}:\n{text or 'none'}")
+    stops = store.events(run.id, "stop")  # monitors.stop_on_warning ended the run
+    text += "".join(f"\ntraining stopped at step {s.step} ({s.name}): {s.message}" for s in stops)
+    _emit([asdict(w) for w in [*warnings, *stops]], as_json, f"monitor warnings {origin}:\n{text or 'none'}")
 
 
 def _failures(store: VerdictStore, run: RunInfo, criterion: str | None, limit: int, as_json: bool) -> None:

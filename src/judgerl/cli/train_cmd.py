@@ -36,6 +36,10 @@ def train(config_path: Path, resume: bool, overrides: tuple[str, ...]) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     result = run_training(config, resume=resume)
     click.echo(f"run {result.run_id}: {result.steps} steps in {result.seconds / 60:.1f} min")
+    if result.stopped is not None:
+        click.echo(
+            f"  stopped early  : at step {result.stopped.step} (monitors.stop_on_warning): {result.stopped.reason}"
+        )
     click.echo(f"  trained policy : {result.final_dir}")
     click.echo(f"  metrics        : {result.run_dir / 'metrics.jsonl'}")
     click.echo(f"  verdicts       : {result.store_path}")

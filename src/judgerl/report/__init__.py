@@ -44,12 +44,16 @@ def build_report(
         raise JudgerlError(f"max_samples: {max_samples} must be at least 1")
     with VerdictStore(store_file, readonly=True) as store:
         data = load_report_data(store, run, max_samples=max_samples, max_clusters=max_clusters)
-    gate_file = store_file.parent / "judge_gate.json"
-    if data.run.kind == "train" and gate_file.is_file():
+    for name in ("judge_gate_labels.json", "judge_gate.json") if data.run.kind == "train" else ():
+        gate_file = store_file.parent / name
+        if not gate_file.is_file():
+            continue
         try:
-            data.gate = {k: v for k, v in json.loads(gate_file.read_text(encoding="utf-8")).items() if k != "items"}
+            gate = json.loads(gate_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            data.gate = None  # a damaged file: the report goes on without the section
+            continue  # a damaged file: the report goes on without it
+        if isinstance(gate, dict):
+            data.gates.append({k: v for k, v in gate.items() if k != "items"})
     metrics_file = store_file.parent / "metrics.jsonl"
     if data.run.kind == "train" and metrics_file.is_file():
         data.step_times = _step_times(metrics_file)

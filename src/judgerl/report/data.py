@@ -66,9 +66,10 @@ class SampleColumns:
 class MonitorView:
     """Monitor warnings and metric series: as recorded during training, or replayed from the store."""
 
-    source: str  # "recorded" or "replayed"
+    source: str  # "recorded" (the monitors ran live) or "replayed"
     warnings: list[StoredEvent]
     series: dict[str, tuple[list[int], list[float]]]
+    stops: list[StoredEvent] = field(default_factory=list)  # the run stopped early (monitors.stop_on_warning)
 
 
 @dataclass
@@ -87,7 +88,8 @@ class ReportData:
     browser_samples: list[StoredSample]
     browser_total: int
     config: dict[str, Any] = field(default_factory=dict)
-    gate: dict[str, Any] | None = None  # judge_gate.json beside the store: the judge's validation before step 1
+    # judge_gate_labels.json and judge_gate.json beside the store: the judge's validation before step 1
+    gates: list[dict[str, Any]] = field(default_factory=list)
     # per step from the trainer's metrics.jsonl beside the store: (step, step seconds, share waiting for the judge)
     step_times: list[tuple[int, float, float]] = field(default_factory=list)
     # a judge cascade: (kind, stage, judge model, verdicts that stage decided); empty without one
@@ -219,7 +221,8 @@ def _monitor_view(store: VerdictStore, run_id: int, config: MonitorConfig) -> Mo
                 steps, values = series.setdefault(event.name, ([], []))
                 steps.append(event.step)
                 values.append(event.value)
-        return MonitorView("recorded", [e for e in events if e.kind == "warning"], series)
+        warnings = [e for e in events if e.kind == "warning"]
+        return MonitorView("recorded", warnings, series, [e for e in events if e.kind == "stop"])
     return replay_monitors(store, run_id, HackingMonitor(config))
 
 

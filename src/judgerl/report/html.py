@@ -112,12 +112,22 @@ def _summary_cards(data: ReportData) -> str:
 
 def _warnings_section(data: ReportData) -> str:
     view = data.monitor
+    anchors = data.counts.get("anchors", 0)
     origin = (
-        "recorded by the trainer's monitor"
+        "The monitors ran live during the run: each warning is shown at the step it fired"
+        + (f"; {anchors} anchor verdicts were re-judged along the way" if anchors else "")
         if view.source == "recorded"
-        else "computed now from the stored verdicts (the run recorded no monitor events)"
+        else "The monitors did not run during this run: they were replayed now over the stored verdicts"
     )
-    parts = [f'<h2 id="monitors">Reward-hacking monitors</h2><p class="muted">Warnings {escape(origin)}.</p>']
+    parts = [
+        f'<h2 id="monitors">Reward-hacking monitors</h2><p class="muted" id="monitor-origin" '
+        f'data-source="{"live" if view.source == "recorded" else "replayed"}">{escape(origin)}.</p>'
+    ]
+    for stop in view.stops:
+        parts.append(
+            f'<div class="warning" id="stopped"><b>Training stopped at step {stop.step}</b> '
+            f"(monitors.stop_on_warning): {escape(stop.message or '')}</div>"
+        )
     if not view.warnings:
         parts.append('<p class="ok" id="no-warnings">No monitor raised a warning.</p>')
     for warning in view.warnings:
@@ -220,24 +230,32 @@ def _browser_section(data: ReportData) -> str:
 
 
 def _gate_section(data: ReportData) -> str:
-    """The judge's validation on the policy's own replies before step 1 (``judge.validation``), if it ran."""
-    gate = data.gate
-    if not gate:
+    """The judge's validation before step 1 (``judge.validation``): a labelled file, the policy's own replies."""
+    if not data.gates:
         return ""
-    auc = gate.get("judge_auc")
-    figure = (
-        f"AUC {auc:.2f} [{gate.get('low', 0.0):.2f}, {gate.get('high', 0.0):.2f}]"
-        if isinstance(auc, (int, float))
-        else "no AUC (one outcome only)"
-    )
-    verdict = "passed" if gate.get("passed") else "below the bar"
-    css = "ok" if gate.get("passed") else "warning"
-    return (
-        f'<h2 id="gate">Judge validation before step 1</h2><p id="gate-figure" class="{css}">'
-        f"{escape(figure)} on {escape(str(gate.get('replies')))} of the policy's own replies against the "
-        f"{escape(str(gate.get('checker')))} checker ({escape(str(gate.get('checker_passed')))} passed); "
-        f"bar {escape(str(gate.get('min_auc')))}: {verdict}.</p>"
-    )
+    parts = ['<h2 id="gate">Judge validation before step 1</h2>']
+    for gate in data.gates:
+        auc = gate.get("judge_auc")
+        figure = (
+            f"AUC {auc:.2f} [{gate.get('low', 0.0):.2f}, {gate.get('high', 0.0):.2f}]"
+            if isinstance(auc, (int, float))
+            else "no AUC (one outcome only)"
+        )
+        verdict = "passed" if gate.get("passed") else "below the bar"
+        css = "ok" if gate.get("passed") else "warning"
+        replies = escape(str(gate.get("replies")))
+        if gate.get("source") == "labels":
+            element = "gate-labels-figure"
+            what = f"{replies} labelled rows of {escape(str(gate.get('labels_file')))} against their labels"
+        else:
+            element = "gate-figure"
+            what = f"{replies} of the policy's own replies against the {escape(str(gate.get('checker')))} checker"
+        parts.append(
+            f'<p id="{element}" class="{css}">{escape(figure)} within each criterion on {what} '
+            f"({escape(str(gate.get('checker_passed')))} passed); bar {escape(str(gate.get('min_auc')))}: "
+            f"{verdict}.</p>"
+        )
+    return "".join(parts)
 
 
 def render_html(data: ReportData, plots: list[Plot]) -> str:

@@ -115,6 +115,10 @@ class RunRecorder:
             warnings=[(w.monitor, w.message, w.value, w.threshold) for w in result.warnings],
         )
 
+    def record_stop(self, run: str, step: int, name: str, reason: str) -> None:
+        """Training stopped early at ``step``: what stopped it and why (the report shows it)."""
+        self.store.record_stop(self.run(run), step, name, reason)
+
     def discard_after(self, run: str, step: int) -> int:
         """Forget the run's verdicts of steps after ``step`` (a resumed run redoes them); how many went."""
         return int(self.store.discard_after(self.run(run), step))

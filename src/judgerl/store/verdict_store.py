@@ -215,13 +215,14 @@ class VerdictStore(StoreQueries):
             db.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
 
     def discard_after(self, run_id: int, step: int) -> int:
-        """Delete what was recorded after ``step`` (training resumed from a checkpoint at that step); returns how
-        many verdicts (samples and pairs) were removed."""
+        """Delete what was recorded after ``step`` (training resumed from a checkpoint at that step), and any
+        early stop (the run goes on); returns how many verdicts (samples and pairs) were removed."""
         removed = 0
         with self._transaction() as db:
             for table in ("samples", "pairs", "events"):
                 cursor = db.execute(f"DELETE FROM {table} WHERE run_id = ? AND step > ?", (run_id, step))
                 removed += cursor.rowcount if table != "events" else 0
+            db.execute("DELETE FROM events WHERE run_id = ? AND kind = 'stop'", (run_id,))
         return removed
 
     # ---- verdicts ------------------------------------------------------------------------------------
@@ -390,3 +391,12 @@ class VerdictStore(StoreQueries):
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+
+    def record_stop(self, run_id: int, step: int, name: str, reason: str) -> None:
+        """Record that training stopped early at ``step`` (``name``: what stopped it), with the reason."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO events (run_id, step, kind, name, value, threshold, message, created) "
+                "VALUES (?, ?, 'stop', ?, NULL, NULL, ?, ?)",
+                (run_id, step, name, reason, time.time()),
+            )

@@ -22,6 +22,7 @@ from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
 from judgerl.judges.content_free import ContentFreeSettings
 from judgerl.judges.spec import JudgeSpec
+from judgerl.monitors.hacking import MonitorConfig
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -87,13 +88,55 @@ class DataConfig(_Section):
 
 
 class GateSettings(_Section):
-    """``judge.validation`` in a training config."""
+    """``judge.validation`` in a training config: a program checker on the policy's own replies, a labelled file,
+    or both (then each must pass)."""
 
-    checker: Literal["auto", "ifeval", "gsm8k", "refusal"] = "auto"
+    checker: Literal["auto", "ifeval", "gsm8k", "refusal", "none"] | None = Field(
+        default=None,
+        description="Checker for the policy's own replies; unset: 'auto' without labels, 'none' with labels.",
+    )
+    labels: str | None = Field(
+        default=None, description="JSONL of labelled replies judged with the run's judge (see train/gate_labels.py)."
+    )
     prompts: int = Field(default=32, gt=0, description="Training prompts sampled for the check.")
     samples_per_prompt: int = Field(default=2, gt=0)
     min_auc: float = Field(default=0.8, ge=0.0, le=1.0)
     enforce: bool = Field(default=True, description="Refuse to train below min_auc (false: warn and go on).")
+
+    @model_validator(mode="after")
+    def _something_to_measure(self) -> GateSettings:
+        if self.checker == "none" and self.labels is None:
+            raise ValueError("checker 'none' needs 'labels: <file>'; without either there is nothing to validate")
+        return self
+
+    @property
+    def policy_checker(self) -> str | None:
+        """The checker the policy's replies are measured with; None: no sampling (labels only)."""
+        if self.checker is None:
+            return None if self.labels is not None else "auto"
+        return None if self.checker == "none" else str(self.checker)
+
+
+class MonitorSettings(MonitorConfig):
+    """``monitors`` in a training config: the hacking monitors' thresholds (``MonitorConfig``), run live on every
+    step of ``judgerl train``, plus an anchor set and what to do on a warning."""
+
+    anchors: str | None = Field(
+        default=None,
+        description="JSONL of responses with known verdicts ('expected': good | bad), re-judged every anchor_every "
+        "steps with the run's judge (judgerl.monitors.anchors).",
+    )
+    master_keys: bool = Field(
+        default=True,
+        description="Add the bare master-key replies ('Let's solve this problem step by step.', ...) to each "
+        "anchor prompt as known-bad anchors (judgerl.monitors.anchors.MASTER_KEYS).",
+    )
+    stop_on_warning: bool = Field(
+        default=False, description="Stop training cleanly at the first warning (checkpoint kept, reason recorded)."
+    )
+
+    def thresholds(self) -> MonitorConfig:
+        return MonitorConfig.model_validate(self.model_dump(exclude={"anchors", "master_keys", "stop_on_warning"}))
 
 
 class TrainJudge(JudgeSpec):
@@ -102,7 +145,9 @@ class TrainJudge(JudgeSpec):
 
     cache: bool = Field(default=True, description="Cache verdicts in the run folder (verdict_cache.db).")
     validation: GateSettings | None = Field(
-        default=None, description="Validate the judge on the policy's own replies before step 1 (train/gate.py)."
+        default=None,
+        description="Validate the judge before step 1: on the policy's own replies against a program checker "
+        "(train/gate.py), on a labelled file (train/gate_labels.py), or both.",
     )
     content_free: ContentFreeSettings | None = Field(
         default=None,
@@ -191,8 +236,23 @@ class TrainConfig(_Section):
     judge: TrainJudge = Field(default_factory=TrainJudge)
     reward: RewardConfig
     grpo: dict[str, Any] = Field(default_factory=dict)
+    monitors: MonitorSettings | None = Field(
+        default=None, description="Reward-hacking monitors run live during training (train/live_monitors.py)."
+    )
     store: str | None = Field(default=None, description="Verdict store (SQLite); default <output_dir>/verdicts.sqlite")
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _monitors_need_a_judge(self) -> TrainConfig:
+        if self.monitors is not None and self.reward.kind == "none":
+            raise ValueError("monitors: watch a judge's reward; reward.kind 'none' has no judge to watch")
+        if self.monitors is not None and self.monitors.anchors and self.reward.kind != "rubric":
+            raise ValueError("monitors.anchors: anchors are re-judged by a rubric judge (reward.kind: rubric)")
+        if self.judge.validation is not None and self.judge.validation.labels and self.reward.kind != "rubric":
+            raise ValueError(
+                "judge.validation.labels: the labelled rows are judged by a rubric judge (reward.kind: rubric)"
+            )
+        return self
 
     @field_validator("grpo")
     @classmethod

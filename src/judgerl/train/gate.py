@@ -3,7 +3,9 @@
 The policy samples replies to training prompts the way GRPO will (temperature, completion length); the judge
 scores them and an independent program checker (refusal phrases, IFEval, GSM8K final answers) labels them. The
 AUC of the judge's score against the checker's verdicts, with a bootstrap 95% interval, says whether the judge
-can rank what this policy writes; below ``min_auc`` the run is refused before any GPU-hour is spent.
+can rank what this policy writes; below ``min_auc`` the run is refused before any GPU-hour is spent. The same
+bar applies to a labelled file (``judge.validation.labels``, train/gate_labels.py); ``summarise`` and ``decide``
+are shared by both.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -37,7 +39,9 @@ class GroupAuc(BaseModel):
 
 
 class GateResult(BaseModel):
-    checker: str
+    checker: str = Field(description="The program checker, or 'labels' for a labelled file.")
+    source: Literal["policy", "labels"] = "policy"
+    labels_file: str | None = None
     replies: int
     checker_passed: int
     judge_auc: float | None = Field(
@@ -56,20 +60,29 @@ class GateResult(BaseModel):
     groups: list[GroupAuc] = Field(default_factory=list)
     items: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
 
+    @property
+    def measured_on(self) -> str:
+        if self.source == "labels":
+            return f"{self.replies} labelled rows of {self.labels_file}"
+        return f"{self.replies} of the policy's own replies"
+
+    @property
+    def yardstick(self) -> str:
+        return "their labels" if self.source == "labels" else f"the {self.checker} checker"
+
     def line(self) -> str:
         if self.judge_auc is None:
             return (
-                f"judge validation on {self.replies} of the policy's own replies: no AUC (the {self.checker} "
-                f"checker passed {self.checker_passed}; both outcomes are needed)"
+                f"judge validation on {self.measured_on}: no AUC ({self.yardstick} passed {self.checker_passed}; "
+                "both outcomes are needed within a criterion)"
             )
         interval = "" if self.low is None or self.high is None else f"[{self.low:.2f}, {self.high:.2f}] "
         groups = "; ".join(
             f"{g.auc:.2f} on {g.replies} judged '{g.criteria[:40]}'" for g in self.groups if g.auc is not None
         )
         return (
-            f"judge validation on {self.replies} of the policy's own replies: AUC {self.judge_auc:.2f} "
-            f"{interval}against the {self.checker} checker, within each criterion "
-            f"({groups}); bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
+            f"judge validation on {self.measured_on}: AUC {self.judge_auc:.2f} {interval}against {self.yardstick}, "
+            f"within each criterion ({groups}); bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
         )
 
 
@@ -186,7 +199,7 @@ def run_gate(
 
     started = time.perf_counter()
     chosen = rows[: settings.prompts]
-    checker = choose_checker(chosen, settings.checker)
+    checker = choose_checker(chosen, settings.policy_checker or "auto")
     if checker == "none":
         raise JudgerlError(
             "judge.validation: no program checker fits these prompts; set judge.validation.checker "
@@ -205,27 +218,48 @@ def run_gate(
     )
     verdicts = _judge(judges, [r for r, _ in pairs], [reply for _, reply in pairs])
     items: list[dict[str, Any]] = []
-    scores: list[float] = []
-    labels: list[bool] = []
-    groups: dict[str, tuple[list[float], list[bool]]] = {}
     for (row, reply), verdict in zip(pairs, verdicts, strict=True):
-        passed = check_reply(checker, row, reply)
-        criteria = criteria_of(judges, row)
         items.append(
             {
                 "prompt_id": row.prompt_id,
                 "reply": reply,
                 "judge_score": verdict.score,
-                "checker": passed,
-                "criteria": criteria,
+                "checker": check_reply(checker, row, reply),
+                "criteria": criteria_of(judges, row),
             }
         )
-        if verdict.score is not None and passed is not None:
-            scores.append(verdict.score)
-            labels.append(passed)
-            group = groups.setdefault(criteria, ([], []))
-            group[0].append(verdict.score)
-            group[1].append(passed)
+    result = summarise(
+        [(item["criteria"], item["judge_score"], item["checker"]) for item in items],
+        checker=checker,
+        min_auc=settings.min_auc,
+        started=started,
+        items=items,
+    )
+    return decide(result, settings.enforce, save_to)
+
+
+def summarise(
+    judged: Sequence[tuple[str, float | None, bool | None]],
+    *,
+    checker: str,
+    min_auc: float,
+    started: float,
+    items: list[dict[str, Any]],
+    source: Literal["policy", "labels"] = "policy",
+    labels_file: str | None = None,
+) -> GateResult:
+    """The gate's figures from (criteria, judge score, label) per item; unscored or unlabelled items are left out."""
+    scores: list[float] = []
+    labels: list[bool] = []
+    groups: dict[str, tuple[list[float], list[bool]]] = {}
+    for criteria, score, label in judged:
+        if score is None or label is None:
+            continue
+        scores.append(score)
+        labels.append(label)
+        group = groups.setdefault(criteria, ([], []))
+        group[0].append(score)
+        group[1].append(label)
     value, low, high = within_group_auc(groups)
     group_aucs = []
     for criteria, (group_scores, group_labels) in groups.items():
@@ -235,29 +269,36 @@ def run_gate(
                 criteria=criteria, replies=len(group_scores), checker_passed=sum(group_labels), auc=a, low=lo, high=hi
             )
         )
-    result = GateResult(
+    return GateResult(
         checker=checker,
+        source=source,
+        labels_file=labels_file,
         replies=len(scores),
         checker_passed=sum(labels),
         judge_auc=value,
         low=low,
         high=high,
-        min_auc=settings.min_auc,
-        passed=value is not None and value >= settings.min_auc,
+        min_auc=min_auc,
+        passed=value is not None and value >= min_auc,
         seconds=time.perf_counter() - started,
         pooled_auc=auc_interval(scores, labels, resamples=0)[0],
         groups=group_aucs,
         items=items,
     )
+
+
+def decide(result: GateResult, enforce: bool, save_to: Path | None) -> GateResult:
+    """Store and log the result; below the bar, raise JudgerlError when ``enforce`` is set."""
     if save_to is not None:
         save_to.parent.mkdir(parents=True, exist_ok=True)
-        payload = {**result.model_dump(), "items": items}
+        payload = {**result.model_dump(), "items": result.items}
         save_to.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     logger.info("%s", result.line())
-    if not result.passed and settings.enforce:
+    if not result.passed and enforce:
+        value = result.judge_auc
         figure = "no AUC" if value is None else f"AUC {value:.2f} (within each criterion)"
         raise JudgerlError(
-            f"judge validation: {figure} on the policy's own replies is below the bar {settings.min_auc:.2f}; "
+            f"judge validation: {figure} on {result.measured_on} is below the bar {result.min_auc:.2f}; "
             "this judge cannot rank this task: pick a stronger judge or rewrite the criteria "
             "(judge.validation.enforce: false trains anyway)"
         )

@@ -11,6 +11,7 @@ of the steps after it, which the resumed run redoes; the store then holds each s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -35,6 +36,7 @@ from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
 from judgerl.train.collective import AccelerateCollective
 from judgerl.train.config import TrainConfig, dump_config
 from judgerl.train.data import load_prompt_rows, to_dataset
+from judgerl.train.live_monitors import LiveMonitor, MonitorCallback, MonitoredSink, Stop
 from judgerl.train.metrics import UnscoredGuard
 from judgerl.train.policy import load_policy
 from judgerl.train.rewards import RewardPipeline
@@ -68,6 +70,7 @@ class TrainResult:
     seconds: float
     store_path: Path
     resumed_from: int | None
+    stopped: Stop | None = None  # stopped early by a monitor warning (monitors.stop_on_warning)
 
 
 def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -270,7 +273,9 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         _snapshot(config, run_dir)
     train_rows, _ = load_prompt_rows(config)
     dataset = to_dataset(train_rows)
-    sink = open_verdict_store(config.store_path)
+    # the monitors' thresholds go with the run, so the report plots them against the ones that warned
+    thresholds = {"monitors": config.monitors.thresholds().model_dump()} if config.monitors is not None else None
+    sink = open_verdict_store(config.store_path, thresholds)
     metrics_file = MetricsFileCallback(run_dir / "metrics.jsonl")
     if resume_step is not None and main_process:
         removed = discard_after(sink, run_id, resume_step)
@@ -284,13 +289,23 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     try:
         judge = build_judge(config, backend)
         arguments = grpo_arguments(config, reward_weights(config))
+        live = _live_monitor(config, run_id, sink, backend)
+        if live is not None:
+            sink = MonitoredSink(sink, live)
         pipeline = build_pipeline(config, judge, run_id, int(arguments.num_generations), sink)
+        if resume_step is None:
+            _label_gate(config, judge)
         model, tokenizer = load_policy(config.policy)
         if resume_step is None:
             _judge_gate(config, judge, train_rows, model, tokenizer)
-        trainer = _make_trainer(config, arguments, model, tokenizer, dataset, pipeline, metrics_file)
+        callbacks: list[Any] = [metrics_file, ProgressCallback()]
+        monitor_callback = MonitorCallback(live, AccelerateCollective()) if live is not None else None
+        if monitor_callback is not None:
+            callbacks.append(monitor_callback)
+        trainer = _make_trainer(config, arguments, model, tokenizer, dataset, pipeline, callbacks)
         pipeline.is_training = lambda: bool(trainer.model.training)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        stopped = monitor_callback.stop if monitor_callback is not None else None
         final_dir = run_dir / "final"
         trainer.save_model(str(final_dir))
         if main_process:
@@ -303,16 +318,70 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         if owns_backend and backend is not None:
             backend.close()
     seconds = time.perf_counter() - started
-    summary = {"run_id": run_id, "steps": steps, "seconds": seconds, "resumed_from": resume_step}
+    summary = {
+        "run_id": run_id,
+        "steps": steps,
+        "seconds": seconds,
+        "resumed_from": resume_step,
+        "stopped": dataclasses.asdict(stopped) if stopped is not None else None,
+    }
     if main_process:
         (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return TrainResult(run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step)
+    return TrainResult(run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step, stopped)
+
+
+def _live_monitor(
+    config: TrainConfig, run_id: str, sink: VerdictSink, backend: JudgeBackend | None
+) -> LiveMonitor | None:
+    """The ``monitors`` section as a live monitor; its anchors are judged with the run's judge, cache off (a
+    cached verdict could not drift)."""
+    settings = config.monitors
+    if settings is None:
+        return None
+    anchors: list[Any] = []
+    anchor_judges = None
+    if settings.anchors is not None:
+        from judgerl.monitors.anchors import load_anchors, with_master_keys
+
+        path = config.resolve(settings.anchors)
+        if not path.is_file():
+            raise JudgerlError(f"{path}: monitors.anchors: file not found")
+        anchors = load_anchors(path)
+        if settings.master_keys:
+            anchors = with_master_keys(anchors)
+        uncached = config.model_copy(update={"judge": config.judge.model_copy(update={"cache": False})})
+        judges = build_judge(uncached, backend)
+        assert isinstance(judges, RubricJudges)  # the config allows anchors with rubric rewards only
+        anchor_judges = judges
+    return LiveMonitor(settings, run_id=run_id, sink=sink, anchors=anchors, anchor_judges=anchor_judges)
+
+
+def _label_gate(config: TrainConfig, judge: Any) -> None:
+    """``judge.validation.labels``: the judge on a labelled file, before the policy is even loaded."""
+    for stale in ("judge_gate.json", "judge_gate_labels.json"):  # an earlier attempt's figures are not this run's
+        (config.run_dir / stale).unlink(missing_ok=True)
+    settings = config.judge.validation
+    if settings is None or settings.labels is None:
+        return
+    if not isinstance(judge, RubricJudges):
+        raise JudgerlError(f"{config.source or 'config'}: judge.validation needs a rubric reward (reward.kind: rubric)")
+    from judgerl.train.gate_labels import run_label_gate
+
+    labels = config.resolve(settings.labels)
+    logger.info("judge validation: judging the labelled rows of %s", labels)
+    run_label_gate(
+        labels,
+        judges=judge,
+        min_auc=settings.min_auc,
+        enforce=settings.enforce,
+        save_to=config.run_dir / "judge_gate_labels.json",
+    )
 
 
 def _judge_gate(config: TrainConfig, judge: Any, rows: list[Any], model: Any, tokenizer: Any) -> None:
-    """``judge.validation``: measure the judge on the policy's own replies before step 1; refuse below the bar."""
+    """``judge.validation`` with a checker: the judge on the policy's own replies before step 1."""
     settings = config.judge.validation
-    if settings is None:
+    if settings is None or settings.policy_checker is None:
         return
     if not isinstance(judge, RubricJudges):
         raise JudgerlError(f"{config.source or 'config'}: judge.validation needs a rubric reward (reward.kind: rubric)")
@@ -342,7 +411,7 @@ def _make_trainer(
     tokenizer: Any,
     dataset: Any,
     pipeline: RewardPipeline,
-    metrics_file: MetricsFileCallback,
+    callbacks: list[Any],
 ) -> Any:
     from judgerl.train.trainer import JudgedGRPOTrainer
 
@@ -353,7 +422,7 @@ def _make_trainer(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config(config),
-        callbacks=[metrics_file, ProgressCallback()],
+        callbacks=callbacks,
         pipeline=pipeline,
         overlap=config.judge.overlap,
     )
