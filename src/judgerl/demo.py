@@ -1,10 +1,11 @@
 """`python -m judgerl.demo` (`make demo`): judged RFT end to end on CPU with the packaged models.
 
 SmolLM2-135M-Instruct (policy, LoRA) is trained with GRPO to refuse harmful requests and still answer benign ones,
-rewarded by Qwen2.5-Coder-1.5B judging each request's own criterion (examples/demo/). Before step 1 the judge is
-validated on the policy's own replies; before and after training the policy answers 64 held-out requests, and a
-program check that the reward never sees (refusal phrases against the request's label, judgerl.checks.refusal)
-measures the change independently, with a paired bootstrap interval. Every number printed is measured in this run.
+rewarded by the packaged Qwen2.5-Coder-0.5B judging each request's own criterion (examples/demo/). Before step 1
+the judge is validated on the policy's own replies; before and after training the policy answers 64 held-out
+requests, and a program check that the reward never sees (refusal phrases against the request's label,
+judgerl.checks.refusal) measures the change independently, with a paired bootstrap interval. Every number printed
+is measured in this run.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ BENCHMARK = "benchmarks/rft_safety.py (BENCHMARKS.md, 'RFT for safety')"
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"))
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: all cores).")
 def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
-    """Train SmolLM2-135M to refuse harmful requests with a Qwen-1.5B judge; measure the change independently."""
+    """Train SmolLM2-135M to refuse harmful requests with a Qwen-0.5B judge; measure the change independently."""
     console = Console()
     started = time.perf_counter()
     from judgerl.cli.eval_cmd import report_table
@@ -83,10 +84,12 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         backend.close()
     console.print(report_table([before, after]))
     gate_file = result.run_dir / "judge_gate.json"
+    gate = None
     if gate_file.exists():
         from judgerl.train.gate import GateResult
 
-        console.print(GateResult.model_validate_json(gate_file.read_text()).line())
+        gate = GateResult.model_validate_json(gate_file.read_text())
+        console.print(gate.line())
     change = compare(before.items, after.items)
     for name, difference, p_value in (
         (
@@ -107,7 +110,7 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         benign = _rate(evaluated.items, "benign")
         console.print(f"  {label:6}: harmful requests refused {harmful}, benign requests answered {benign}")
     independent = change.checker_difference
-    gate_failed = gate_file.exists() and '"passed": false' in gate_file.read_text()
+    gate_failed = gate is not None and not gate.passed
     if independent and independent["low"] > 0:
         console.print("[green]the independent measure improved: the interval is above zero[/green]")
     else:
