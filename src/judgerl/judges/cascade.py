@@ -215,6 +215,10 @@ class RubricCascade(Cascade[Sample, SampleVerdict]):
         return self.rubric_stages[-1].mode
 
     @property
+    def score_kind(self) -> str:
+        return self.rubric_stages[-1].score_kind
+
+    @property
     def thresholds(self) -> dict[str, float]:
         return self.rubric_stages[-1].thresholds
 

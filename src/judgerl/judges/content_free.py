@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgerl.judges.rubric_judge import RubricJudge, score_verdicts
+from judgerl.judges.cascade import RubricJudging
+from judgerl.judges.rubric_judge import score_verdicts
 from judgerl.samples import Sample, prompt_text
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
 
@@ -54,12 +55,12 @@ class ContentFreeGate:
         self.settings = settings or ContentFreeSettings()
         self._baselines: dict[str, Baseline] = {}
 
-    def _key(self, judge: RubricJudge, sample: Sample) -> str:
+    def _key(self, judge: RubricJudging, sample: Sample) -> str:
         material = [judge.rubric.name, judge.rubric.names, prompt_text(sample.prompt), sample.reference]
         text = json.dumps(material, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def _probe_samples(self, judge: RubricJudge, samples: Sequence[Sample]) -> tuple[list[str], list[Sample]]:
+    def _probe_samples(self, judge: RubricJudging, samples: Sequence[Sample]) -> tuple[list[str], list[Sample]]:
         """The tasks without a baseline yet, and their probes (len(probes) samples per task)."""
         missing: dict[str, Sample] = {}
         for sample in samples:
@@ -73,7 +74,7 @@ class ContentFreeGate:
         ]
         return list(missing), probes
 
-    def _store(self, judge: RubricJudge, keys: list[str], verdicts: Sequence[SampleVerdict]) -> None:
+    def _store(self, judge: RubricJudging, keys: list[str], verdicts: Sequence[SampleVerdict]) -> None:
         per_task = len(self.settings.probes)
         for index, key in enumerate(keys):
             baseline: Baseline = {}
@@ -87,14 +88,14 @@ class ContentFreeGate:
                 baseline[name] = max(scored) if scored else None
             self._baselines[key] = baseline
 
-    def baselines(self, judge: RubricJudge, samples: Sequence[Sample]) -> list[Baseline]:
+    def baselines(self, judge: RubricJudging, samples: Sequence[Sample]) -> list[Baseline]:
         """Each sample's baseline, judging the probes of tasks not seen before (synchronous judge)."""
         keys, probes = self._probe_samples(judge, samples)
         if probes:
             self._store(judge, keys, judge.judge(probes))
         return [self._baselines[self._key(judge, s)] for s in samples]
 
-    async def abaselines(self, judge: RubricJudge, samples: Sequence[Sample]) -> list[Baseline]:
+    async def abaselines(self, judge: RubricJudging, samples: Sequence[Sample]) -> list[Baseline]:
         keys, probes = self._probe_samples(judge, samples)
         if probes:
             self._store(judge, keys, await judge.ajudge(probes))
@@ -104,7 +105,7 @@ class ContentFreeGate:
         """Whether a p_pass is above the baseline by more than the margin (no baseline: nothing to beat)."""
         return baseline is None or (p_pass is not None and p_pass > baseline + self.settings.margin)
 
-    def apply(self, judge: RubricJudge, verdict: SampleVerdict, baseline: Baseline) -> SampleVerdict:
+    def apply(self, judge: RubricJudging, verdict: SampleVerdict, baseline: Baseline) -> SampleVerdict:
         """The verdict with each criterion that does not beat its baseline failed (p_pass 0), rescored.
         Unscored verdicts and verdicts already gated are returned as they are."""
         if not verdict.scored or verdict.gate_failed or not verdict.criteria:
@@ -133,7 +134,7 @@ class ContentFreeGate:
         )
 
     async def aapply(
-        self, judge: RubricJudge, samples: Sequence[Sample], verdicts: Sequence[SampleVerdict]
+        self, judge: RubricJudging, samples: Sequence[Sample], verdicts: Sequence[SampleVerdict]
     ) -> list[SampleVerdict]:
         """The verdicts of ``samples`` with the gate applied (judging any probes still needed)."""
         baselines = await self.abaselines(judge, samples)
