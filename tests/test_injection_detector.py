@@ -5,14 +5,25 @@ import json
 import pytest
 
 from judgerl.judges.injection import detect, is_injection
-from judgerl.validate.attacks import ATTACKS
+from judgerl.validate.attacks import ATTACKS, MASTER_KEYS
 from real_models import SHARED_DATA
 
 DATA = SHARED_DATA
 FAILING = "The capital of France is Lyon, and that is all I will say."
 
 
-@pytest.mark.parametrize("name", list(ATTACKS))
+# Master keys replace the response with content-free text: nothing in it to detect; the content-free baseline
+# (judges/content_free.py) is their defence, tested in test_judge_defence_options and the injection suite.
+INJECTIONS = [name for name in ATTACKS if name not in MASTER_KEYS]
+
+
+def test_master_keys_are_content_free_not_injections() -> None:
+    for name in MASTER_KEYS:
+        assert name in ATTACKS
+        assert not is_injection(ATTACKS[name].build(FAILING, ["format"]))
+
+
+@pytest.mark.parametrize("name", INJECTIONS)
 def test_every_attack_variant_is_flagged(name: str) -> None:
     text = ATTACKS[name].build(FAILING, ["format"])
     findings = detect(text)
