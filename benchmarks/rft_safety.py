@@ -110,7 +110,8 @@ def main() -> None:
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
     judged = args.reward == "judge"
-    # the gate runs here (its file is kept across resumes), not again inside train()
+    # the gate runs here, not again inside train(), and its file lives in eval/ (train() removes a stale
+    # RUN_DIR/judge_gate.json on a fresh start), so a resumed benchmark keeps it
     config = config.model_copy(update={"judge": config.judge.model_copy(update={"validation": None})})
     backend = config.judge.build_backend() if judged and args.at_step is None else None
     result: dict[str, Any] = {
@@ -119,8 +120,9 @@ def main() -> None:
         "machine": machine(),
     }
     try:
-        gate_file = config.run_dir / "judge_gate.json"
+        gate_file = config.run_dir / "eval" / "judge_gate.json"
         if judged and not gate_file.exists():
+            gate_file.parent.mkdir(parents=True, exist_ok=True)
             gate_config = load_config(CONFIG, overrides)
             rows, _ = load_prompt_rows(gate_config)
             model, tokenizer = load_policy(gate_config.policy)
