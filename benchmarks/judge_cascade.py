@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -198,7 +199,17 @@ def main() -> None:
             {"model": model, "seconds": run.seconds, "dtype": dtype, "verdicts": [v.model_dump() for v in run.verdicts]}
         )
         # replayable after each stage
-        write_result("judge_cascade", {"items": len(labelled), "machine": judged_on, "stages": stages})
+        path = write_result("judge_cascade", {"items": len(labelled), "machine": judged_on, "stages": stages})
+        if len(stages) < len(MODELS):
+            # the next stage in a fresh process: a closed backend's memory is not all given back, and with both
+            # models resident this run pushed a shared 24 GiB machine into the OOM killer
+            argv, rest = [], iter(sys.argv[1:])
+            for arg in rest:
+                if arg == "--replay":
+                    next(rest, None)  # and its value
+                elif not arg.startswith("--replay="):
+                    argv.append(arg)
+            os.execv(sys.executable, [sys.executable, __file__, *argv, "--replay", str(path)])
     runs = [
         StageRun(s["model"], [SampleVerdict.model_validate(v) for v in s["verdicts"]], s["seconds"]) for s in stages
     ]
