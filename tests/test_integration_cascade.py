@@ -1,11 +1,11 @@
 """A cascade of the two packaged judges: the 0.5B first, the 1.5B only where the 0.5B is unsure.
 
-Short arithmetic answers against a reference keep it quick: 30 s of CPU on 2 cores with native bf16 (115 s of
-wall time beside two other jobs, loading both models included). The margin is set between two of the 0.5B's own
-distances to its threshold, measured first, so that some items stay at stage 1 and some escalate whatever the
-0.5B's exact probabilities on this machine; the test then checks that the cascade escalates exactly the items the
-0.5B was unsure of, records the deciding stage and model, and that the 1.5B's verdicts on them agree with the
-labels at least as well as the 0.5B's (and here on every one)."""
+Short arithmetic answers against a reference keep it quick: about 40 s of CPU time on 2 cores with native
+bf16 (115 s of wall time beside two other jobs, loading both models included). The margin is set between two of
+the 0.5B's own distances to its threshold, measured first, so that some items stay at stage 1 and some escalate
+whatever the 0.5B's exact probabilities on this machine; the test then checks that the cascade escalates exactly
+the items the 0.5B was unsure of, records the deciding stage and model, and that the 1.5B's verdicts on them agree
+with the labels at least as well as the 0.5B's (and here on every one)."""
 
 from __future__ import annotations
 
