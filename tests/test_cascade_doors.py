@@ -148,3 +148,32 @@ def test_validate_reports_the_curve_and_calibrate_saves_fitted_margins(files: di
     assert result.exit_code == 0, result.output
     margins = load_margins(files["rubric"], ["weak", "strong"])
     assert margins is not None and margins[0] < 0.45  # 75% of the strong judge's agreement is kept at 0.1
+
+
+def test_validate_costs_the_curve_in_dollars_only_with_a_price_table(files: dict[str, Path]) -> None:
+    out = files["root"] / "priced"
+    args = ["validate", "--cascade", str(files["cascade"]), "--rubric", str(files["rubric"])]
+    args += ["--labels", str(files["labelled"]), "--output", str(out), "--bootstrap", "50"]
+    unpriced = CliRunner().invoke(cli, args)
+    assert unpriced.exit_code == 0, unpriced.output
+    assert "dollars" not in unpriced.output.splitlines()[1] and "give --prices" in unpriced.output
+    assert all(p["cost_usd"] is None for p in json.loads((out / "summary.json").read_text())["curve"])
+
+    prices = files["root"] / "prices.yaml"
+    prices.write_text(yaml.safe_dump({"weak": {"input": 0, "output": 0}, "strong": {"input": 1e6, "output": 0}}))
+    priced = CliRunner().invoke(cli, [*args, "--prices", str(prices)])
+    assert priced.exit_code == 0, priced.output
+    assert "| seconds | dollars |" in priced.output
+    curve = {(p["label"], p["margin"]): p for p in json.loads((out / "summary.json").read_text())["curve"]}
+    strong_alone = curve[("stage 2 alone (strong)", None)]
+    # a dollar per strong prompt token, nothing for the weak judge: the cascade pays for the rows it escalates
+    assert strong_alone["cost_usd"] > 0 and curve[("stage 1 alone (weak)", None)]["cost_usd"] == 0
+    assert curve[("cascade", 1.0)]["cost_usd"] == pytest.approx(strong_alone["cost_usd"])
+    assert 0 < curve[("cascade", 0.1)]["cost_usd"] < strong_alone["cost_usd"]
+
+    prices.write_text(yaml.safe_dump({"strong": {"input": 1, "output": 1}}))
+    missing = CliRunner().invoke(cli, [*args, "--prices", str(prices)]).exception
+    assert isinstance(missing, JudgerlError) and "no price for weak" in str(missing)
+    alone = ["validate", "--rubric", str(files["rubric"]), "--labels", str(files["labelled"]), "--output", str(out)]
+    refused = CliRunner().invoke(cli, [*alone, "--prices", str(prices)]).exception
+    assert isinstance(refused, JudgerlError) and "--prices costs a cascade" in str(refused)

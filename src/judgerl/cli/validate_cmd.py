@@ -87,6 +87,14 @@ from judgerl.validate.run import (
     show_default=True,
     help="With --cascade: also fit the margins that keep this share of the last stage's agreement.",
 )
+@click.option(
+    "--prices",
+    "prices_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="With --cascade: a price table (YAML/JSON, {model: {input: USD per 1M tokens, output: ...}}, every "
+    "stage's model priced) adds a dollars column to the curve; without it cost is tokens and seconds.",
+)
 @cascade_option
 @judge_backend_options
 def validate(
@@ -108,6 +116,7 @@ def validate(
     backend_options: tuple[str, ...],
     cascade_path: str | None,
     target_agreement: float,
+    prices_path: Path | None,
     **settings: Any,
 ) -> None:
     """Measure a judge: agreement with human labels, bias, calibration, and prompt-injection resistance.
@@ -120,9 +129,12 @@ def validate(
 
     With --cascade, every stage judges the labelled rows alone and the command reports the cost/agreement
     curve: at each escalation margin, the share escalated, the share the last stage judged, agreement with the
-    labels (95% bootstrap interval) and its difference to the last stage alone, tokens and seconds, next to
-    each stage alone; and the margins `judgerl calibrate --cascade` would fit for --target-agreement.
+    labels (95% bootstrap interval) and its difference to the last stage alone, tokens and seconds (and
+    dollars with --prices), next to each stage alone; and the margins `judgerl calibrate --cascade` would fit
+    for --target-agreement.
     """
+    if prices_path is not None and cascade_path is None:
+        raise JudgerlError("--prices costs a cascade's curve: give it with --cascade")
     if cascade_path is not None:
         if pairs_path is not None or injection or not (rubric_path and labels_path):
             raise JudgerlError("--cascade validates a rubric cascade: give --rubric R.yaml and --labels L.jsonl")
@@ -131,7 +143,10 @@ def validate(
         from judgerl.validate.cascade_run import validate_cascade
 
         options = ValidationOptions(**settings)
-        for line in validate_cascade(cascade_path, rubric_path, labels_path, options, target_agreement, out_dir):
+        lines = validate_cascade(
+            cascade_path, rubric_path, labels_path, options, target_agreement, out_dir, prices_path=prices_path
+        )
+        for line in lines:
             click.echo(line)
         return
     chosen = [

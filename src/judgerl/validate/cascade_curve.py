@@ -5,7 +5,8 @@ verdicts with the cascade's own escalation rule (:func:`judgerl.judges.cascade.s
 deterministic given the sample, so the replay gives the verdicts the cascade would give, at the cost of one run
 per stage instead of one per margin. Agreement is the share of labelled criteria whose hard verdict equals the
 label (an unscored verdict disagrees), with a bootstrap interval over samples (:mod:`judgerl.stats`); cost is
-tokens, and seconds estimated as each stage's measured seconds per sample times the samples it judges.
+tokens, and seconds estimated as each stage's measured seconds per sample times the samples it judges; dollars only
+with a price table (:class:`judgerl.judges.budget.PriceTable`), which then needs a price for every stage's model.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from judgerl.errors import JudgerlError
+from judgerl.judges.budget import PriceTable
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import MarginFit
 from judgerl.judges.cascade import CascadeBackends, sample_unsure
@@ -52,6 +54,7 @@ class CurvePoint(BaseModel):
     decided_by_stage: list[int]
     tokens: int
     seconds: float
+    cost_usd: float | None = None
 
 
 def judge_stages(
@@ -121,6 +124,7 @@ def _point(
     margin: float | None = None,
     resamples: int = 1000,
     first: int = 0,
+    prices: PriceTable | None = None,
 ) -> CurvePoint:
     """The row for samples decided by ``deciding`` stages, each having gone through stages ``first``.. it."""
     chosen = [runs[stage].verdicts[item] for item, stage in enumerate(deciding)]
@@ -128,11 +132,15 @@ def _point(
     n = len(labelled)
     tokens = 0
     seconds = 0.0
+    cost = 0.0
     for item, stage in enumerate(deciding):
         for visited in range(first, stage + 1):
             verdict = runs[visited].verdicts[item]
             tokens += verdict.prompt_tokens + verdict.completion_tokens
             seconds += runs[visited].seconds / n
+            price = prices.price(runs[visited].model) if prices is not None else None
+            if price is not None:
+                cost += price.cost(verdict.prompt_tokens, verdict.completion_tokens)
     return CurvePoint(
         label=label,
         margin=margin,
@@ -145,7 +153,18 @@ def _point(
         decided_by_stage=[sum(stage == s for stage in deciding) for s in range(len(runs))],
         tokens=tokens,
         seconds=seconds,
+        cost_usd=cost if prices is not None else None,
     )
+
+
+def require_prices(prices: PriceTable, models: Sequence[str]) -> None:
+    """A set-up error naming every model the table has no price for."""
+    missing = sorted({model for model in models if prices.price(model) is None})
+    if missing:
+        raise JudgerlError(
+            f"the price table has no price for {', '.join(missing)} (priced: "
+            f"{', '.join(sorted(prices.prices)) or 'none'}); a local model's price is {{input: 0, output: 0}}"
+        )
 
 
 def cascade_curve(
@@ -153,20 +172,26 @@ def cascade_curve(
     labelled: Sequence[LabelledSample],
     margins: Sequence[float] = CURVE_MARGINS,
     resamples: int = 1000,
+    prices: PriceTable | None = None,
 ) -> list[CurvePoint]:
-    """Each stage alone, then the cascade at each margin (the same margin on every escalating stage)."""
+    """Each stage alone, then the cascade at each margin (the same margin on every escalating stage).
+
+    With ``prices``, each row also costs its verdicts' tokens in dollars; every stage's model needs a price
+    (a local model's is ``{input: 0, output: 0}``), so no row is silently cheaper than it was."""
     if len(runs) < 2 or any(len(run.verdicts) != len(labelled) for run in runs):
         raise JudgerlError("a cascade curve needs two or more stages, each with a verdict per labelled sample")
+    if prices is not None:
+        require_prices(prices, [run.model for run in runs])
     last = len(runs) - 1
     last_alone = _Agreement(*_agreements(runs[last].verdicts, labelled))
     points = []
     for index, run in enumerate(runs):
         alone = [index] * len(labelled)
         label = f"stage {index + 1} alone ({run.model})"
-        points.append(_point(label, runs, alone, labelled, None, None, resamples, first=index))
+        points.append(_point(label, runs, alone, labelled, None, None, resamples, first=index, prices=prices))
     for margin in margins:
         deciding = replay(runs, [margin] * last)
-        points.append(_point("cascade", runs, deciding, labelled, last_alone, margin, resamples))
+        points.append(_point("cascade", runs, deciding, labelled, last_alone, margin, resamples, prices=prices))
     return points
 
 
@@ -221,20 +246,23 @@ def _distances(verdicts: Sequence[SampleVerdict]) -> list[float]:
 
 
 def curve_table(points: Sequence[CurvePoint]) -> list[str]:
-    """The curve as a Markdown table: share escalated, share of items the last stage judged, agreement."""
+    """The curve as a Markdown table: share escalated, share of items the last stage judged, agreement, cost
+    (a dollars column only where the points were priced)."""
+    dollars = any(p.cost_usd is not None for p in points)
     lines = [
         "| judge | margin | escalated | last-stage calls | agreement [95% CI] | minus last stage alone | tokens | "
-        "seconds |",
-        "|---|---|---|---|---|---|---|---|",
+        "seconds |" + (" dollars |" if dollars else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if dollars else ""),
     ]
     for p in points:
         a, d = p.agreement, p.difference_to_last
         escalated = f"{p.escalated:.0%}" if p.escalated is not None else "-"
         versus = _format(d, "+.3f") if d is not None else "-"
         agreement = _format(a, ".3f")
+        cost = (f" {p.cost_usd:.4f} |" if p.cost_usd is not None else " - |") if dollars else ""
         lines.append(
             f"| {p.label} | {p.margin if p.margin is not None else '-'} | {escalated} | {p.last_stage_share:.0%} | "
-            f"{agreement} | {versus} | {p.tokens:,} | {p.seconds:.1f} |"
+            f"{agreement} | {versus} | {p.tokens:,} | {p.seconds:.1f} |{cost}"
         )
     return lines
 

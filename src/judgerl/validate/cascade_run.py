@@ -8,11 +8,19 @@ import shlex
 import sys
 from pathlib import Path
 
+from judgerl.judges.budget import PriceTable
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.rubric import Rubric
 from judgerl.stats import Estimate, auc_estimate
-from judgerl.validate.cascade_curve import StageRun, cascade_curve, curve_table, fit_margins, judge_stages
+from judgerl.validate.cascade_curve import (
+    StageRun,
+    cascade_curve,
+    curve_table,
+    fit_margins,
+    judge_stages,
+    require_prices,
+)
 from judgerl.validate.loaders import load_labelled_samples
 from judgerl.validate.run import ValidationOptions
 
@@ -35,18 +43,22 @@ def validate_cascade(
     options: ValidationOptions,
     target_agreement: float,
     out_dir: Path,
+    prices_path: str | Path | None = None,
 ) -> list[str]:
-    """Run the suite; returns the lines to print."""
+    """Run the suite; returns the lines to print. With ``prices_path`` each row is costed in dollars too."""
+    prices = PriceTable.load(prices_path) if prices_path is not None else None
     rubric = Rubric.load(rubric_path)
     labelled = load_labelled_samples(labels_path, rubric)[: options.limit]
     spec = JudgeSpec(cascade=load_cascade(cascade_path), concurrency=options.concurrency)
+    if prices is not None:  # before any judging; the curve checks again with the models the backends report
+        require_prices(prices, [m for m in (stage.backend_kwargs().get("model") for stage in spec.cascade) if m])
     cache = VerdictCache(options.cache) if options.cache else None
     try:
         runs = judge_stages(spec, rubric, labelled, cache=cache)
     finally:
         if cache is not None:
             cache.close()
-    curve = cascade_curve(runs, labelled, resamples=options.resamples)
+    curve = cascade_curve(runs, labelled, resamples=options.resamples, prices=prices)
     fit = fit_margins(runs, labelled, target_agreement)
     labels = [sample.labels for sample in labelled]
     aucs = [stage_auc(run, labels) for run in runs]
@@ -59,6 +71,7 @@ def validate_cascade(
         "kind": "cascade",
         "command": "judgerl " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "data": {"rubric": str(rubric_path), "labels": str(labels_path), "cascade": str(cascade_path)},
+        "prices": str(prices_path) if prices_path is not None else None,
         "rows": len(labelled),
         "stages": [{"model": r.model, "seconds": r.seconds, "auc": aucs[i].model_dump()} for i, r in enumerate(runs)],
         "curve": [point.model_dump() for point in curve],
@@ -75,6 +88,8 @@ def validate_cascade(
         f"(agreement {fit.agreement:.3f} vs {fit.last_stage_agreement:.3f} alone, "
         f"{fit.escalated:.0%} escalated; in-sample: `judgerl calibrate --cascade` saves them)"
     )
+    if prices is None:
+        lines.append("cost in tokens and seconds; give --prices PRICES.yaml for dollars")
     if options.cache:
         lines.append("seconds include verdicts read from the cache (--cache): time a stage without it")
     lines.append(f"wrote {out_dir / 'summary.json'}")
