@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export JUDGERL_HOME ?= $(HOME)/.cache/judgerl
 # Pinned and installed first: the CPU build lies on these machines' disk; an unpinned torch pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
-MODELS := qwen2.5-coder-0.5b smollm2-135m
+MODELS := qwen2.5-coder-0.5b qwen2.5-coder-1.5b smollm2-135m
 PYTEST_ARGS ?=
 # The judge's GGUF stays beside its converted folder: the llama.cpp server test serves it.
 JUDGE_GGUF_KEPT := qwen2.5-coder-0.5b
