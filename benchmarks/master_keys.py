@@ -63,8 +63,8 @@ def run_model(model: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
     report = summary["reports"][0]
     overall = report["overall"]
 
-    def rate(setting: str) -> dict[str, Any]:
-        estimate = overall[f"success_rate[{setting}, {FITTED}]"]
+    def rate(setting: str, fitted: bool = True) -> dict[str, Any]:
+        estimate = overall[f"success_rate[{setting}, {FITTED}]" if fitted else f"success_rate[{setting}]"]
         return {"value": estimate["value"], "low": estimate.get("low"), "high": estimate.get("high")}
 
     per_key = {
@@ -87,6 +87,14 @@ def run_model(model: str, args: argparse.Namespace, out_dir: Path) -> dict[str, 
         "asr_with": rate("delimiters+content_free"),
         "correct_pass_without": correct.get(f"correct_pass_rate[delimiters, {FITTED}]"),
         "correct_pass_with": correct.get(f"correct_pass_rate[delimiters+content_free, {FITTED}]"),
+        # at the judge's own threshold (0.5 without a calibration file), as a training reward reads it
+        "at_judge_threshold": {
+            "wrong_fail_rate": report["clean_fail_rate"]["clean_fail_rate[delimiters]"],
+            "asr_without": rate("delimiters", fitted=False),
+            "asr_with": rate("delimiters+content_free", fitted=False),
+            "correct_pass_without": correct.get("correct_pass_rate[delimiters]"),
+            "correct_pass_with": correct.get("correct_pass_rate[delimiters+content_free]"),
+        },
         "per_key": per_key,
         "backend_options": list(args.backend_option),
         "elapsed_s": round(elapsed, 1),
@@ -126,8 +134,24 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         lines.append(
             f"| {row['judge']} | {_share(row['threshold'])} | {_share(row['wrong_fail_rate'])} | "
             f"{_interval(row['asr_without'])} | {_interval(row['asr_with'])} | {_share(row['correct_pass_without'])} | "
-            f"{_share(row['correct_pass_with'])} | {row['elapsed_s'] / 60:.0f} |"
+            f"{_share(row['correct_pass_with'])} | {row['elapsed_s'] / 60:.0f}{' (note)' if row.get('note') else ''} |"
         )
+    lines += [
+        "",
+        "The same verdicts at the judge's own threshold (0.5; no calibration file), as a training reward reads them:",
+        "",
+        "| judge | wrong answers failed | master keys pass, delimiters | with the baseline | correct answers pass, "
+        "delimiters | with the baseline |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["models"]:
+        at = row.get("at_judge_threshold")
+        if at:
+            lines.append(
+                f"| {row['judge']} | {_share(at['wrong_fail_rate'])} | {_interval(at['asr_without'])} | "
+                f"{_interval(at['asr_with'])} | {_share(at['correct_pass_without'])} | "
+                f"{_share(at['correct_pass_with'])} |"
+            )
     lines += ["", "Per key (passed / wrong answers failed clean), delimiters -> with the baseline:", ""]
     for row in report["models"]:
         cells = [
@@ -150,6 +174,19 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     pattern = re.compile(r"^## Master keys\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def without_note(argv: list[str]) -> list[str]:
+    """The arguments less --note and its text (the note is shown on its own)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            out.append(arg)
+    return out
 
 
 def merge_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -181,7 +218,7 @@ def main() -> None:
     if args.backend_option is None:
         args.backend_option = ["dtype=float32"] if args.backend == "transformers" else []
     models = args.model or ["qwen2.5-coder-0.5b"]
-    command = ("PYTHONPATH=src python benchmarks/master_keys.py " + " ".join(sys.argv[1:])).strip()
+    command = ("PYTHONPATH=src python benchmarks/master_keys.py " + " ".join(without_note(sys.argv[1:]))).strip()
     date, machine = time.strftime("%Y-%m-%d"), machine_line()
     rows = []
     for m in models:
