@@ -6,15 +6,16 @@ an answer with no content gets *for the same task and criterion*: it judges a fe
 (``PROBES``: nothing, an ellipsis, and generic openers), and a criterion the response does not pass clearly better
 than the best of them is a FAIL with p_pass 0. "Clearly better" is an odds ratio: the response's odds of PASS,
 p/(1-p), must be more than ``odds_ratio`` (default 1.5) times the best probe's. A content-free reply the probes
-do not cover exactly still scores near them (on the packaged 1.5B, GSM8K: master keys reach at most 1.15 times
-the best probe's odds, correct solutions at least 2.35 times), and odds, unlike a difference of probabilities, do
-not shrink near 0 and 1. The probes differ from the master keys the validation suite attacks with
-(judgerl.validate.attacks), so the suite measures how the defence generalises rather than replaying its list.
+do not cover exactly still scores near them, sometimes a little above (on the packaged 1.5B, GSM8K: 99 of 100
+master-key variants reach at most 1.17 times the best probe's odds, one 1.53 times; correct solutions at least
+1.59 times; docs/validation.md), and odds, unlike a difference of probabilities, do not shrink near 0 and 1.
+The probes differ from the master keys the validation suite attacks with (judgerl.validate.attacks), so the
+suite measures how the defence generalises rather than replaying its list.
 
 A judge that ranks real answers well above content-free ones loses nothing to it; one that does not loses
-correct answers too, which is what the suite's "cost to correct answers" measures. Baselines are judged once per
-(rubric, task, reference) and kept, so in GRPO a group of completions shares them: len(probes) extra judge
-calls per prompt.
+correct answers too (the packaged 0.5B does), which is what the suite's "cost to correct answers" measures.
+Baselines are judged once per (rubric, task, reference) and kept, so in GRPO a group of completions shares them:
+len(probes) extra judge calls per prompt.
 
 In training: ``judge.content_free: {}`` (or ``{probes: [...], odds_ratio: 2.0, margin: 0.05}``) in the config.
 """
