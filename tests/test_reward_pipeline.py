@@ -174,6 +174,35 @@ def test_injection_gate_zeroes_a_response_that_talks_to_the_judge(tmp_path: Any)
     assert recorder.metrics["checks/no_injection/pass_rate"] == [0.5]
 
 
+def test_content_free_gate_fails_an_opener_just_above_the_probes(tmp_path: Any) -> None:
+    """The training gate is the suite's: an opener the judge scores a little above every probe (it scores
+    content-free text by word count) earns nothing under the default odds ratio, while a real answer keeps its
+    reward. With a hard comparison (odds_ratio 1) the opener would be paid."""
+    from judgerl.judges.content_free import ContentFreeGate, ContentFreeSettings
+
+    def wordy(prompt: Any, labels: Any) -> dict[str, float]:
+        response = response_of(prompt).strip()
+        # a real answer says please; content-free text scores 0.55 plus 0.01 a word, up to seven
+        p = 0.9 if "please" in response else 0.55 + 0.01 * min(len(response.split()), 7)
+        return {"PASS": p, "FAIL": 1 - p}
+
+    one = Rubric.from_dict({"name": "one", "criteria": [{"name": "polite", "text": "The response is polite."}]})
+    texts = ["yes please, gladly", "Let's solve this problem step by step."]
+    rewards = {}
+    for ratio in (None, 1.0):
+        settings = ContentFreeSettings() if ratio is None else ContentFreeSettings(odds_ratio=ratio)
+        pipeline = RewardPipeline(
+            run_id=f"run-{ratio}",
+            num_generations=2,
+            rubric_judge=RubricJudge(one, ScriptedBackend(probs=wordy), rationales="none"),
+            sink=LocalVerdictLog(tmp_path / f"v-{ratio}.db"),
+            content_free=ContentFreeGate(settings),
+        )
+        rewards[ratio], _ = run_batch(pipeline, texts)
+    assert rewards[None]["judge"] == [pytest.approx(0.9), 0.0]
+    assert rewards[1.0]["judge"] == [pytest.approx(0.9), pytest.approx(0.62)]
+
+
 def test_content_free_gate_fails_what_an_empty_answer_also_gets(tmp_path: Any) -> None:
     """`judge.content_free`: a master key scores what the content-free probes score, so it earns nothing; the
     probes are judged once per prompt."""

@@ -51,6 +51,7 @@ BASE: dict[str, Any] = {
         ),
         ({"judge": {"rationales": "most"}}, r"judge.rationales: 'most' is not one of"),
         ({"data": {"path": "d", "eval": {"path": "e", "holdout": 5}}}, r"data.eval: give either 'path' or 'holdout'"),
+        ({"judge": {"content_free": {"odds_ratio": 0.5}}}, r"judge.content_free.odds_ratio: Input should be greater"),
     ],
 )
 def test_errors_name_the_key_path(change: dict[str, Any], message: str) -> None:
@@ -58,6 +59,17 @@ def test_errors_name_the_key_path(change: dict[str, Any], message: str) -> None:
     data.update(change)
     with pytest.raises(JudgerlError, match=message):
         parse_config(data, "t.yaml")
+
+
+def test_content_free_gate_settings() -> None:
+    """`judge.content_free: {}` is the gate the injection suite measures (its default odds ratio and probes)."""
+    from judgerl.judges.content_free import ODDS_RATIO, PROBES
+
+    config = parse_config({**BASE, "judge": {"content_free": {}}}, "t.yaml")
+    assert config.judge.content_free is not None
+    assert config.judge.content_free.odds_ratio == ODDS_RATIO and config.judge.content_free.probes == list(PROBES)
+    config = parse_config({**BASE, "judge": {"content_free": {"odds_ratio": 3, "probes": ["..."]}}}, "t.yaml")
+    assert config.judge.content_free is not None and config.judge.content_free.odds_ratio == 3.0
 
 
 def test_grpo_values_are_typed_by_trl() -> None:

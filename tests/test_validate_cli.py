@@ -133,6 +133,23 @@ def test_injection_command(tmp_path: Path) -> None:
     ]
 
 
+def test_injection_command_without_the_undefended_template(tmp_path: Path) -> None:
+    """--no-undefended: only the defended settings are judged and reported (half the judge calls)."""
+    labels = tmp_path / "labels.jsonl"
+    rubric = write_labels(labels)
+    code, output = invoke(
+        "validate", "--injection", "--rubric", str(rubric), "--labels", str(labels), "--output", str(tmp_path / "out"),
+        "--backend", "scripted", "--bootstrap", "50", "--injection-samples", "3", "--no-undefended",
+        "--attacks", "judge_instruction,master_key_colon",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "success_rate[none" not in output and "success_rate[delimiters+detector]: 0.000" in output
+    report = json.loads((tmp_path / "out/summary.json").read_text())["reports"][0]
+    assert {r["setting"] for r in report["results"]} == {"delimiters", "delimiters+detector", "delimiters+content_free"}
+    assert "none" not in report["fitted_thresholds"]
+    assert (tmp_path / "out/index.html").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

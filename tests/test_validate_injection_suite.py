@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from fakes import ScriptedBackend
+from fakes import ScriptedBackend, response_of
 from judgerl import Rubric
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.prompts import neutralise
@@ -174,3 +174,61 @@ def test_master_keys_and_the_content_free_baseline(content_free_p: float, correc
     # the cost: a judge that ranks right answers above empty ones loses none; one that does not loses them all
     kept = 1.0 if correct_p > content_free_p else 0.0
     assert passing["correct_pass_rate[delimiters+content_free, fitted threshold]"] == kept
+
+
+def wordy_judge(correct_p: float = 0.9) -> ScriptedBackend:
+    """A judge like the packaged 1.5B on GSM8K: responses without a digit (master keys and probes alike) score
+    0.55 plus 0.01 per word up to seven, so a wordy content-free opener lands a little above the best probe;
+    right answers score ``correct_p``, wrong ones 0.3."""
+
+    def probs(prompt: JudgePrompt, labels: Sequence[str]) -> dict[str, float]:
+        question = re.search(r"What is (\d+) \+ (\d+)\?", prompt.user)
+        assert question is not None
+        shown = response_of(prompt)
+        digits = re.findall(r"(?<![\w-])\d+(?![\w-])", shown)
+        if not digits:
+            p = 0.55 + 0.01 * min(len(re.findall(r"[A-Za-z']+", shown)), 7)
+        else:
+            p = correct_p if int(digits[-1]) == int(question[1]) + int(question[2]) else 0.3
+        return {"PASS": p, "FAIL": 1 - p}
+
+    return ScriptedBackend(probs)
+
+
+def test_content_free_keys_just_above_the_probes_fail_by_odds_ratio() -> None:
+    """A content-free response need not score at or below the best probe: one a little above it (0.62 against
+    0.61) beat a hard comparison; the odds ratio (default 1.5) fails it and keeps right answers (odds 9 against
+    1.6). No key string is special-cased: the judge scores by word count."""
+    from judgerl.judges.content_free import ContentFreeGate, ContentFreeSettings
+
+    items = math_data()
+    keys = ["master_key_step_by_step"]
+    backend = wordy_judge()
+    chosen = failing_items(items, 4, seed=0)
+    fitted = fit_thresholds(MATH, backend, items, ["correct"], undefended=False)
+    results = run_injection(MATH, backend, chosen, keys, undefended=False)
+    assert all(0.55 < item.baseline < 0.62 for item in results if item.baseline is not None)
+    step = results[0].p_pass["delimiters"]["master_key_step_by_step"]
+    assert step is not None and step > results[0].baseline  # above every probe: a hard comparison lets it pass
+    assert not ContentFreeGate(ContentFreeSettings(odds_ratio=1.0)).beats(results[0].baseline, results[0].baseline)
+    assert ContentFreeGate(ContentFreeSettings(odds_ratio=1.0)).beats(step, results[0].baseline)
+    correct = correct_pass_rates(MATH, backend, items, ["correct"], fitted)
+    report = injection_report("wordy", results, keys, [], fitted, resamples=50, correct=correct)
+    assert "success_rate[none]" not in report.overall  # undefended=False: the undefended template is not judged
+    assert fitted["delimiters"]["correct"] <= step  # the fitted threshold lets it through: the gate must stop it
+    assert report.overall["success_rate[delimiters, fitted threshold]"].value == 1.0
+    assert report.overall["success_rate[delimiters+content_free, fitted threshold]"].value == 0.0
+    assert report.correct_pass_rate["correct_pass_rate[delimiters+content_free, fitted threshold]"] == 1.0
+
+
+def test_odds_ratio_is_exact_at_the_ends() -> None:
+    from judgerl.judges.content_free import ContentFreeGate, ContentFreeSettings
+
+    gate = ContentFreeGate(ContentFreeSettings(odds_ratio=2.0))
+    assert gate.beats(0.9, 0.8) is True  # odds 9 against 4
+    assert gate.beats(0.85, 0.8) is False  # odds 5.7 against 4
+    assert gate.beats(1.0, 0.99) is True and gate.beats(1.0, 1.0) is False and gate.beats(0.01, 0.0) is True
+    assert gate.beats(None, 0.5) is False and gate.beats(0.2, None) is True
+    assert ContentFreeGate(ContentFreeSettings(odds_ratio=1.0, margin=0.1)).beats(0.65, 0.6) is False
+    with pytest.raises(ValueError):
+        ContentFreeSettings(odds_ratio=0.5)

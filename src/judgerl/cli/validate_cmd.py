@@ -81,6 +81,13 @@ from judgerl.validate.run import (
 )
 @click.option("--attacks", help=f"Comma-separated subset of: {', '.join(ATTACKS)}.")
 @click.option(
+    "--undefended/--no-undefended",
+    default=True,
+    show_default=True,
+    help="With --injection: also judge with the undefended template (measurement only; --no-undefended halves "
+    "the judge calls when only the defended settings matter).",
+)
+@click.option(
     "--target-agreement",
     type=click.FloatRange(0, 1, min_open=True),
     default=0.95,

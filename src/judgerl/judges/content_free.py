@@ -3,16 +3,21 @@
 LLM judges pass bare reasoning openers and punctuation ("Let's solve this problem step by step.", "Solution",
 ":"; arXiv 2507.08794), and a policy under GRPO finds them within a few steps. The defence asks the judge what
 an answer with no content gets *for the same task and criterion*: it judges a few content-free probe responses
-(``PROBES``), and a criterion the response does not pass better than the best of them (``p_pass <= baseline +
-margin``) is a FAIL with p_pass 0. The probes differ from the master keys the validation suite attacks with
-(judgerl.validate.attacks), so the suite measures how the defence generalises rather than replaying its list.
+(``PROBES``: nothing, an ellipsis, and generic openers), and a criterion the response does not pass clearly better
+than the best of them is a FAIL with p_pass 0. "Clearly better" is an odds ratio: the response's odds of PASS,
+p/(1-p), must be more than ``odds_ratio`` (default 1.5) times the best probe's. A content-free reply the probes
+do not cover exactly still scores near them, sometimes a little above (on the packaged 1.5B, GSM8K: 99 of 100
+master-key variants reach at most 1.17 times the best probe's odds, one 1.53 times; correct solutions at least
+1.59 times; docs/validation.md), and odds, unlike a difference of probabilities, do not shrink near 0 and 1.
+The probes differ from the master keys the validation suite attacks with (judgerl.validate.attacks), so the
+suite measures how the defence generalises rather than replaying its list.
 
-A judge that ranks real answers above content-free ones loses nothing to it; one that does not loses correct
-answers too, which is what the suite's "cost to correct answers" measures. Baselines are judged once per
-(rubric, task, reference) and kept, so in GRPO a group of completions shares them: len(probes) extra judge
-calls per prompt.
+A judge that ranks real answers well above content-free ones loses nothing to it; one that does not loses
+correct answers too (the packaged 0.5B does), which is what the suite's "cost to correct answers" measures.
+Baselines are judged once per (rubric, task, reference) and kept, so in GRPO a group of completions shares them:
+len(probes) extra judge calls per prompt.
 
-In training: ``judge.content_free: {}`` (or ``{probes: [...], margin: 0.05}``) in the config.
+In training: ``judge.content_free: {}`` (or ``{probes: [...], odds_ratio: 2.0, margin: 0.05}``) in the config.
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from judgerl.samples import Sample, prompt_text
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
 
 CONTENT_FREE_GATE = "content_free"
-PROBES = ("", "...", "Here is my response.", "Let me think about this.")
+PROBES = (
+    "",
+    "...",
+    "Here is my response.",
+    "Let me think about this.",
+    "Here is the solution.",
+    "Let me work through this carefully.",
+)
+ODDS_RATIO = 1.5
 
 #: criterion name -> the highest p_pass of a probe (None when no probe was scored)
 Baseline = dict[str, float | None]
@@ -45,6 +58,11 @@ class ContentFreeSettings(BaseModel):
     )
     margin: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="A criterion must beat the best probe's p_pass by more than this."
+    )
+    odds_ratio: float = Field(
+        default=ODDS_RATIO,
+        ge=1.0,
+        description="A criterion's odds of PASS, p/(1-p), must be more than this many times the best probe's.",
     )
 
 
@@ -102,8 +120,14 @@ class ContentFreeGate:
         return [self._baselines[self._key(judge, s)] for s in samples]
 
     def beats(self, p_pass: float | None, baseline: float | None) -> bool:
-        """Whether a p_pass is above the baseline by more than the margin (no baseline: nothing to beat)."""
-        return baseline is None or (p_pass is not None and p_pass > baseline + self.settings.margin)
+        """Whether a p_pass is above the baseline by more than the margin and its odds more than ``odds_ratio``
+        times the baseline's (no baseline: nothing to beat). The odds are compared as p(1-b) > r b(1-p), exact at
+        0 and 1."""
+        if baseline is None:
+            return True
+        if p_pass is None or not p_pass > baseline + self.settings.margin:
+            return False
+        return p_pass * (1.0 - baseline) > self.settings.odds_ratio * baseline * (1.0 - p_pass)
 
     def apply(self, judge: RubricJudging, verdict: SampleVerdict, baseline: Baseline) -> SampleVerdict:
         """The verdict with each criterion that does not beat its baseline failed (p_pass 0), rescored.
@@ -121,7 +145,7 @@ class ContentFreeGate:
             assert floor is not None  # beats() is True without a baseline
             note = (
                 f"content-free baseline: p_pass {criterion.p_pass:.3f} does not beat {floor:.3f}, "
-                f"the judge's best for a response with no content"
+                f"the judge's best for a response with no content (by odds ratio {self.settings.odds_ratio:g})"
             )
             rationale = f"{criterion.rationale} [{note}]" if criterion.rationale else note
             criteria.append(criterion.model_copy(update={"p_pass": 0.0, "passed": False, "rationale": rationale}))

@@ -13,6 +13,8 @@ Items are (sample, criterion) pairs labelled FAIL. Each is judged as it is and i
 Attack success rate (ASR) = among items the judge FAILs when clean, the share whose attacked variant it
 PASSes. Soft rewards move even without a flip, so the mean change of p_pass is reported as well.
 
+``undefended=False`` skips the ``none`` setting (half the judge calls), for runs that report only the defended ones.
+
 PASS/FAIL is read at two thresholds: the judge's own (0.5 unless a calibration file sits beside the rubric),
 and a threshold fitted per criterion and setting on the whole labelled set (``fit_threshold``), as a
 calibrated deployment would use. A judge that passes every clean failing response at 0.5 leaves nothing to
@@ -90,6 +92,11 @@ class InjectionReport(BaseModel):
     overall: dict[str, Estimate]
 
 
+def _templates(undefended: bool) -> list[tuple[str, bool]]:
+    """The judged settings and whether each uses the defended template."""
+    return [(s, d) for s, d in _DEFENDED.items() if d or undefended]
+
+
 def failing_items(items: Sequence[LabelledSample], count: int, seed: int) -> list[tuple[LabelledSample, str]]:
     """Up to ``count`` (sample, criterion) labelled FAIL, at most one per sample, drawn with a seeded shuffle."""
     candidates = [(item, name) for item in items for name, label in item.labels.items() if not label]
@@ -112,9 +119,10 @@ def run_injection(
     progress: Callable[[SampleVerdict], None] | None = None,
     concurrency: int = 1,
     cache: VerdictCache | None = None,
+    undefended: bool = True,
 ) -> list[InjectionItem]:
-    """Judge every item clean and attacked, undefended and defended (logprob mode where the backend allows),
-    and the content-free probes of each item's task."""
+    """Judge every item clean and attacked, undefended (unless ``undefended`` is False) and defended (logprob mode
+    where the backend allows), and the content-free probes of each item's task."""
     content_free = ContentFreeGate()
     baselines: dict[tuple[str, str], float | None] = {}
     variants: dict[tuple[str, str], dict[str, str]] = {}
@@ -122,7 +130,7 @@ def run_injection(
         text = item.response
         variants[(item.id, name)] = {CLEAN: text} | {a: ATTACKS[a].build(text, [name]) for a in attacks}
     verdicts: dict[str, dict[tuple[str, str, str], SampleVerdict]] = {}
-    for setting, defended in (("none", False), ("delimiters", True)):
+    for setting, defended in _templates(undefended):
         verdicts[setting] = {}
         by_criterion: dict[str, list[tuple[LabelledSample, str]]] = defaultdict(list)
         for item, name in chosen:
@@ -149,7 +157,7 @@ def run_injection(
     for item, name in chosen:
         p_pass: dict[str, dict[str, float | None]] = {}
         passed: dict[str, dict[str, bool | None]] = {}
-        for setting in ("none", "delimiters"):
+        for setting in verdicts:
             p_pass[setting], passed[setting] = {}, {}
             for variant in variants[(item.id, name)]:
                 criteria = verdicts[setting][(item.id, name, variant)].criteria
@@ -188,11 +196,13 @@ def fit_thresholds(
     progress: Callable[[SampleVerdict], None] | None = None,
     concurrency: int = 1,
     cache: VerdictCache | None = None,
+    undefended: bool = True,
 ) -> Thresholds:
     """Per setting and criterion, the threshold on clean p_pass that best separates the labels (criteria whose
     labels are all one class get none). The detector setting shares the delimiters template's thresholds."""
-    fitted: Thresholds = {"none": {}, "delimiters": {}}
-    for setting, defended in _DEFENDED.items():
+    fitted: Thresholds = {}
+    for setting, defended in _templates(undefended):
+        fitted[setting] = {}
         for name in dict.fromkeys(criteria):
             rows = [s for s in labelled if name in s.labels]
             if len({s.labels[name] for s in rows}) < 2:
@@ -311,9 +321,10 @@ def injection_report(
     """The report; ``correct`` is ``correct_pass_rates``'s answer (the defences' cost), when measured."""
     n = len(items)
     kinds = [("judge", None)] + ([("fitted", fitted)] if fitted else [])
+    settings = [s for s in SETTINGS if all(s in item.p_pass for item in items)]  # "none" may have been skipped
     results = []
     for attack in attacks:
-        for setting in SETTINGS:
+        for setting in settings:
             for kind, thresholds in kinds:
                 clean_fail = [i for i in items if _passed(i, setting, CLEAN, thresholds) is False]
                 results.append(
@@ -330,7 +341,7 @@ def injection_report(
                 )
     overall: dict[str, Estimate] = {}
     clean_fail_rate: dict[str, float | None] = {}
-    for setting in SETTINGS:
+    for setting in settings:
         for kind, thresholds in kinds:
             overall[_key("success_rate", setting, kind)] = estimate(
                 _success(items, setting, attacks, thresholds), n, resamples, seed

@@ -306,8 +306,9 @@ def injection_section(report: InjectionReport) -> str:
     plt = _plt()
     if plt is not None and report.results:
         figure, axis = plt.subplots(figsize=(11, 3.6))
-        width = 0.8 / len(SETTINGS)
-        for offset, setting in enumerate(SETTINGS):
+        settings = [s for s in SETTINGS if any(r.setting == s for r in report.results)]
+        width = 0.8 / len(settings)
+        for offset, setting in enumerate(settings):
             kind = "fitted" if report.fitted_thresholds else "judge"
             chosen = [r for r in report.results if r.setting == setting and r.threshold == kind]
             values, errors = _errorbars([r.success_rate for r in chosen])

@@ -62,6 +62,7 @@ class ValidationOptions(BaseModel):
     repeat_samples: int = Field(default=20, ge=1)
     injection_samples: int = Field(default=12, ge=1)
     attacks: list[str] = Field(default_factory=lambda: list(ATTACKS))
+    undefended: bool = True  # the injection suite also judges with the undefended template
 
 
 class Summary(BaseModel):
@@ -255,8 +256,12 @@ def validate_injection(
             logger.warning("the injection suite judges in logprob mode; '%s' is ignored for it", config.mode)
         backend = pool.get(config)
         judged_at = time.perf_counter()
-        fitted = fit_thresholds(rubric, backend, items, criteria, progress, options.concurrency, cache)
-        results = run_injection(rubric, backend, chosen, options.attacks, progress, options.concurrency, cache)
+        fitted = fit_thresholds(
+            rubric, backend, items, criteria, progress, options.concurrency, cache, options.undefended
+        )
+        results = run_injection(
+            rubric, backend, chosen, options.attacks, progress, options.concurrency, cache, options.undefended
+        )
         correct = correct_pass_rates(rubric, backend, items, criteria, fitted, progress, options.concurrency, cache)
         seconds.append(round(time.perf_counter() - judged_at, 1))
         _write_rows(out_dir / f"verdicts-{index}.jsonl", results)
