@@ -171,3 +171,41 @@ def test_judges_share_one_fan_out() -> None:
         defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
         assert "_judge_item" in defined and not defined & {"ajudge", "judge"}, name
         assert _calls(tree, "Semaphore") == 0 and _calls(tree, "charge") == 0, name
+
+
+def test_one_reward_engine() -> None:
+    """TRL's reward functions and the serving doors' contract turn verdicts into rewards with the same code
+    (judges/outcome.py); a gated or unscored verdict is built there, and training's two strategies (rubric,
+    preference) publish a batch through one step (train/publish.py)."""
+    graph = _graph(top_level_only=True)
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in PACKAGE.rglob("*.py")}
+    by_name = {path.relative_to(PACKAGE).as_posix(): tree for path, tree in trees.items()}
+    for door in ("train/rewards.py", "serve/contract.py"):
+        module = "judgerl." + door.removesuffix(".py").replace("/", ".")
+        assert "judgerl.judges.outcome" in graph[module], door
+        assert _calls(by_name[door], "outcome_from_verdict") >= 1, door
+    builders = {"RewardOutcome", "UnscoredPolicy"}
+    defined_elsewhere = [
+        f"{name}:{node.name}"
+        for name, tree in by_name.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name in builders and name != "judges/outcome.py"
+    ]
+    assert not defined_elsewhere
+    constructed_elsewhere = [
+        name for name, tree in by_name.items() if name != "judges/outcome.py" and _calls(tree, "RewardOutcome")
+    ]
+    assert not constructed_elsewhere
+    gated_by_hand = [  # a verdict whose gate failed comes from a judge or gated_verdict (the store only reads rows)
+        name
+        for name, tree in by_name.items()
+        if not name.startswith(("judges/", "store/"))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and any(keyword.arg == "gate_failed" for keyword in node.keywords)
+    ]
+    assert not gated_by_hand
+    assert _calls(by_name["train/rewards.py"], "publish") == 1
+    for strategy in ("train/rewards.py", "train/preference.py"):
+        tree = by_name[strategy]
+        assert not _calls(tree, "record_samples") and not _calls(tree, "record_pairs"), strategy
+    assert "judgerl.train.verdict_log" not in graph["judgerl.train.preference"]

@@ -33,9 +33,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from judgerl.errors import JudgerlError, describe_validation_error
+from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy
 from judgerl.samples import Message, Sample
 from judgerl.serve.config import BuiltJudge, ServeConfig
-from judgerl.serve.contract import RewardOutcome, RewardScorer, UnscoredPolicy, finish, reference_text
+from judgerl.serve.contract import RewardScorer, finish, reference_text
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger("judgerl.serve.verl")
