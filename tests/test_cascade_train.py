@@ -9,7 +9,7 @@ import pytest
 from cascade_support import WEAK_THEN_STRONG, StageBackend
 from judgerl.store import VerdictStore
 from judgerl.train.config import load_config
-from tiny_policy import build_tiny_policy
+from tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

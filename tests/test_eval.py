@@ -17,7 +17,7 @@ from judgerl.stats import mcnemar_exact, paired_difference, wilson
 from judgerl.train.config import load_config
 from judgerl.train.evaluate import compare, evaluate, load_items
 from stored import run_finished, stored_samples
-from tiny_policy import build_tiny_policy
+from tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

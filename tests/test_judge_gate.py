@@ -15,7 +15,7 @@ from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config
 from judgerl.train.gate import auc_interval
-from tiny_policy import build_tiny_policy
+from tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

@@ -19,7 +19,7 @@ from judgerl.errors import JudgerlError
 from judgerl.monitors.anchors import MASTER_KEYS
 from judgerl.store import VerdictStore
 from judgerl.train.config import load_config, parse_config
-from tiny_policy import build_tiny_policy
+from tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

@@ -104,7 +104,7 @@ def test_a_tiny_policy_trains_and_evaluates_with_a_multi_grader(
     from judgerl.judges.spec import JudgeSpec
     from judgerl.train.evaluate import evaluate
     from judgerl.train.runner import train
-    from tiny_policy import build_tiny_policy
+    from tiny_models import build_tiny_policy
 
     torch.set_num_threads(1)
 
@@ -149,7 +149,7 @@ def test_the_worked_example_config_trains_with_its_grader_unchanged(tmp_path: Pa
     import torch
 
     from judgerl.train.runner import train
-    from tiny_policy import build_tiny_policy
+    from tiny_models import build_tiny_policy
 
     torch.set_num_threads(1)
     policy = build_tiny_policy(tmp_path / "policy")

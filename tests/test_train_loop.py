@@ -19,7 +19,7 @@ from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config
 from stored import run_finished, stored_samples, stored_steps
-from tiny_policy import build_tiny_policy
+from tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 TESTS = Path(__file__).parent
