@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.store import RunRecorder, VerdictStore
@@ -26,7 +25,8 @@ from judgerl.train.config import PreferenceSettings
 from judgerl.train.preference import bradley_terry, group_rewards, schedule_pairs, win_rates
 from judgerl.train.rewards import RewardPipeline
 from judgerl.verdicts import PairVerdict
-from stored import stored_samples
+from support.fakes import ScriptedBackend
+from support.stored import stored_samples
 
 
 def _block(prompt: JudgePrompt, tag: str) -> str:
@@ -200,7 +200,7 @@ def test_groups_split_across_real_processes(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
         "--master_addr", "127.0.0.1", "--master_port", str(port),
-        str(Path(__file__).parent / "preference_child.py"), str(tmp_path), str(store),
+        str(Path(__file__).parent / "support" / "preference_child.py"), str(tmp_path), str(store),
     ]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)

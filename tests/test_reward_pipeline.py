@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.checks.rules import LengthCheck, RegexCheck
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
@@ -17,6 +16,7 @@ from judgerl.train.config import FunctionReward
 from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
 from judgerl.train.rewards import RewardPipeline
 from judgerl.train.verdict_log import discard_after
+from support.fakes import ScriptedBackend, criterion_of, response_of
 
 RUBRIC = Rubric.from_dict(
     {
