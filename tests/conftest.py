@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 # Reproducible judge prompts in tests (the nonce key is otherwise random per process).
 os.environ.setdefault("JUDGERL_NONCE_KEY", "tests")
-# Test helpers (fakes, tiny_models, real_models) import as top-level modules.
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")
 def tiny_judge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random chat model with a real tokenizer, built once per session (offline, deterministic)."""
-    from tiny_models import build_tiny_judge
+    from support.tiny_models import build_tiny_judge
 
     return build_tiny_judge(tmp_path_factory.mktemp("tiny_judge"))
 
@@ -25,7 +22,7 @@ def tiny_judge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def training_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A constructed 12-step GRPO run where reward tracks length, with anchors and one hostile sample."""
-    from report_runs import add_hostile_sample, anchor_set, build_run
+    from support.report_runs import add_hostile_sample, anchor_set, build_run
 
     run_dir = tmp_path_factory.mktemp("reports") / "grpo"
     build_run(run_dir, length_hacking=True, anchors=anchor_set(), steps=12)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,19 +26,11 @@ def _modules() -> dict[str, Path]:
 def _imports(name: str, path: Path, known: set[str], *, top_level_only: bool) -> set[str]:
     """judgerl modules ``name`` imports; ``from pkg import sub`` counts as importing pkg.sub when sub is a module.
 
-    ``top_level_only`` leaves out imports inside functions and ``if TYPE_CHECKING:`` blocks (they run late or never,
-    so they cannot close an import cycle)."""
+    ``top_level_only`` leaves out imports inside functions and ``if TYPE_CHECKING:`` blocks, at any depth (they
+    run late or never, so they cannot close an import cycle)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    nodes: list[ast.stmt] = []
-    if top_level_only:
-        for node in tree.body:
-            is_type_checking = isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            if not is_type_checking:
-                nodes.append(node)
-        walked = [child for node in nodes for child in ast.walk(node) if not _inside_function(node, child)]
-    else:
-        walked = list(ast.walk(tree))
+    walked = list(_run_on_import(tree)) if top_level_only else list(ast.walk(tree))
     found: set[str] = set()
     for node in walked:
         if isinstance(node, ast.Import):
@@ -54,20 +48,35 @@ def _imports(name: str, path: Path, known: set[str], *, top_level_only: bool) ->
     return {module for module in found if module in known and module != name}
 
 
-def _inside_function(top: ast.stmt, child: ast.AST) -> bool:
-    if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef):
-        return True
-    if isinstance(top, ast.ClassDef):
-        for node in ast.walk(top):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and child in set(ast.walk(node)):
-                return True
-    return False
+def _run_on_import(tree: ast.Module) -> Iterator[ast.AST]:
+    """The nodes that run when the module is imported: one pass that does not enter a function or lambda body
+    nor the body of an ``if TYPE_CHECKING:`` (its ``else`` runs). Linear in the module's size: the quadratic
+    walk it replaces (each node checked against every method of its class) took minutes on a loaded machine and
+    ran into the suite's per-test timeout."""
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending.extend(node.orelse)
+            continue
+        yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+@functools.cache
+def _cached_graph(top_level_only: bool) -> dict[str, frozenset[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {
+        name: frozenset(_imports(name, path, known, top_level_only=top_level_only)) for name, path in modules.items()
+    }
 
 
 def _graph(*, top_level_only: bool) -> dict[str, set[str]]:
-    modules = _modules()
-    known = set(modules)
-    return {name: _imports(name, path, known, top_level_only=top_level_only) for name, path in modules.items()}
+    """Module -> the judgerl modules it imports, parsed once per kind for the whole file."""
+    return {name: set(deps) for name, deps in _cached_graph(top_level_only).items()}
 
 
 def test_package_root_holds_at_most_ten_modules() -> None:
@@ -171,3 +180,41 @@ def test_judges_share_one_fan_out() -> None:
         defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
         assert "_judge_item" in defined and not defined & {"ajudge", "judge"}, name
         assert _calls(tree, "Semaphore") == 0 and _calls(tree, "charge") == 0, name
+
+
+def test_one_reward_engine() -> None:
+    """TRL's reward functions and the serving doors' contract turn verdicts into rewards with the same code
+    (judges/outcome.py); a gated or unscored verdict is built there, and training's two strategies (rubric,
+    preference) publish a batch through one step (train/publish.py)."""
+    graph = _graph(top_level_only=True)
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in PACKAGE.rglob("*.py")}
+    by_name = {path.relative_to(PACKAGE).as_posix(): tree for path, tree in trees.items()}
+    for door in ("train/rewards.py", "serve/contract.py"):
+        module = "judgerl." + door.removesuffix(".py").replace("/", ".")
+        assert "judgerl.judges.outcome" in graph[module], door
+        assert _calls(by_name[door], "outcome_from_verdict") >= 1, door
+    builders = {"RewardOutcome", "UnscoredPolicy"}
+    defined_elsewhere = [
+        f"{name}:{node.name}"
+        for name, tree in by_name.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name in builders and name != "judges/outcome.py"
+    ]
+    assert not defined_elsewhere
+    constructed_elsewhere = [
+        name for name, tree in by_name.items() if name != "judges/outcome.py" and _calls(tree, "RewardOutcome")
+    ]
+    assert not constructed_elsewhere
+    gated_by_hand = [  # a verdict whose gate failed comes from a judge or gated_verdict (the store only reads rows)
+        name
+        for name, tree in by_name.items()
+        if not name.startswith(("judges/", "store/"))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and any(keyword.arg == "gate_failed" for keyword in node.keywords)
+    ]
+    assert not gated_by_hand
+    assert _calls(by_name["train/rewards.py"], "publish") == 1
+    for strategy in ("train/rewards.py", "train/preference.py"):
+        tree = by_name[strategy]
+        assert not _calls(tree, "record_samples") and not _calls(tree, "record_pairs"), strategy
+    assert "judgerl.train.verdict_log" not in graph["judgerl.train.preference"]

@@ -12,7 +12,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from fakes import FakeClock
 from judgerl import Rubric, Sample
 from judgerl.backends import create_backend
 from judgerl.backends.base import JudgePrompt
@@ -20,6 +19,7 @@ from judgerl.backends.bedrock_backend import BedrockBackend
 from judgerl.errors import BackendUnavailable, JudgerlError
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
+from support.fakes import FakeClock
 
 MODEL = "amazon.nova-micro-v1:0"
 PROMPT = JudgePrompt(system="You judge strictly.", user="Is 2 + 2 = 4? Reply with JSON.")

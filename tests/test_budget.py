@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
 from judgerl.errors import JudgerlError
@@ -13,6 +12,7 @@ from judgerl.judges.budget import Budget, ModelPrice, PriceTable
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.samples import PairSample
+from support.fakes import ScriptedBackend
 
 RUBRIC = Rubric.from_dict({"criteria": [{"name": "a", "text": "A."}, {"name": "b", "text": "B."}]})
 PRICES = PriceTable(prices={"scripted-judge": ModelPrice(input=1.0, output=4.0)})

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from cascade_support import WEAK_THEN_STRONG, StageBackend
-from fakes import ScriptedBackend
 from judgerl import PairSample, Rubric, Sample
 from judgerl.errors import JudgerlError
 from judgerl.judges.calibration import MarginFit, Threshold, save_margins, save_thresholds
@@ -17,6 +15,8 @@ from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.samples import LabelledSample
 from judgerl.validate.cascade_curve import StageRun, cascade_curve, fit_margins, replay
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
+from support.cascade import WEAK_THEN_STRONG, StageBackend
+from support.fakes import ScriptedBackend
 
 RUBRIC = Rubric.from_dict({"name": "r", "criteria": [{"name": "correct", "text": "The answer is correct."}]})
 

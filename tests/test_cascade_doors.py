@@ -12,7 +12,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cascade_support import WEAK_THEN_STRONG, StageBackend
 from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
 from judgerl.judges.calibration import load_margins
@@ -22,7 +21,8 @@ from judgerl.serve import lambda_handler
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import RewardScorer
 from judgerl.serve.lambda_handler import LocalContext, handler
-from serve_support import DATA
+from support.cascade import WEAK_THEN_STRONG, StageBackend
+from support.serve import DATA
 
 RUBRIC = {"name": "r", "use_reference": False, "criteria": [{"name": "correct", "text": "The answer is correct."}]}
 RESPONSES = ["clear answer", "an answer", "a bad answer", "clear but bad answer"]
@@ -109,7 +109,7 @@ def test_serving_builds_a_cascade_from_a_file_or_a_json_list(files: dict[str, Pa
 def test_the_lambda_scores_with_a_cascade(
     files: dict[str, Path], clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from serve_support import RUBRIC_PATH
+    from support.serve import RUBRIC_PATH
 
     monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
     monkeypatch.setenv("JUDGERL_CASCADE", str(files["cascade"]))

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cascade_support import WEAK_THEN_STRONG, StageBackend
 from judgerl.store import VerdictStore
 from judgerl.train.config import load_config
-from tiny_policy import build_tiny_policy
+from support.cascade import WEAK_THEN_STRONG, StageBackend
+from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.backends import register_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.cli.main import cli
+from support.fakes import ScriptedBackend, criterion_of, response_of
 
 RUBRIC = """
 criteria:

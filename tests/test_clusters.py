@@ -5,7 +5,7 @@ import random
 import pytest
 
 from judgerl.report.clusters import cluster_rationales
-from report_runs import RATIONALES
+from support.report_runs import RATIONALES
 
 THEMES = {
     "units": RATIONALES["units"] + ["It forgot the units of the area.", "Units are missing from the final area."],

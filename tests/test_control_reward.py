@@ -10,7 +10,7 @@ import yaml
 
 from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config, parse_config
-from tiny_policy import build_tiny_policy
+from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

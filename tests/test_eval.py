@@ -10,14 +10,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.backends import register_backend
 from judgerl.checks import ifeval
 from judgerl.stats import mcnemar_exact, paired_difference, wilson
 from judgerl.train.config import load_config
 from judgerl.train.evaluate import compare, evaluate, load_items
-from stored import run_finished, stored_samples
-from tiny_policy import build_tiny_policy
+from support.fakes import ScriptedBackend, criterion_of, response_of
+from support.stored import run_finished, stored_samples
+from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

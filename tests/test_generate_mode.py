@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.parsing import ParseError, parse_verdicts
 from judgerl.judges.rubric_judge import RubricJudge
+from support.fakes import ScriptedBackend
 
 RUBRIC = Rubric.from_dict(
     {"criteria": [{"name": "safe", "text": "Safe.", "gate": True}, {"name": "polite", "text": "Polite."}]}

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from real_models import pulled_model_dir
+from support.real_models import pulled_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_suite.py"
@@ -101,7 +101,8 @@ def test_grpo_runs_on_a_machine_without_trl_pandas_pyarrow_datasets_pydantic(tmp
     hidden = "trl,pydantic,pydantic_core,annotated_types,typing_inspection,pandas,pyarrow,datasets"
     tokenizer = Path(pulled_model_dir("qwen2.5-coder-0.5b"))
     out = tmp_path / "bare.json"
-    command = [sys.executable, str(TESTS / "bare_site.py"), hidden, str(SCRIPT), "--tiny", "--device", "cpu"]
+    bare_site = TESTS / "support" / "bare_site.py"
+    command = [sys.executable, str(bare_site), hidden, str(SCRIPT), "--tiny", "--device", "cpu"]
     command += ["--tokenizer", str(tokenizer), "--parts", "grpo", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GPU_SUITE_CARRY": str(carry), "PYTHONPATH": ""}
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)

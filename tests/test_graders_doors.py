@@ -28,14 +28,14 @@ from judgerl.serve.lambda_handler import LocalContext, handler
 from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import validate_nova_output
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from serve_support import DATA, GraderReplyBackend
+from support.serve import DATA, GraderReplyBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADERS = DATA / "graders"
 DOOR_MULTI = (
     GRADERS.parent / "graders_doors" / "door_multi.json"
 )  # 0.5 * (output says "good") + 0.5 * score_model (0.8 if good else 0.1)
-BACKEND = "serve_support:GraderReplyBackend"
+BACKEND = "support.serve:GraderReplyBackend"
 
 
 def grader_config(grader: Path = DOOR_MULTI, **overrides: Any) -> ServeConfig:

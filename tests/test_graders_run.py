@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl.backends import JudgePrompt, create_backend, register_backend
 from judgerl.graders import Grader, PythonLimits, load_grader, parse_spec
 from judgerl.testing.stub_server import StubChatServer
+from support.fakes import ScriptedBackend
 
 DATA = Path(__file__).parent / "data" / "graders"
 

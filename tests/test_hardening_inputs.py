@@ -24,8 +24,8 @@ from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import NovaMessage
 from judgerl.store import VerdictStore, record_judge_run, store_path
 from judgerl.verdicts import SampleVerdict
-from model_fixtures import make_wheel
-from serve_support import RUBRIC_PATH
+from support.serve import RUBRIC_PATH
+from support.wheels import make_wheel
 
 
 def test_a_null_text_part_is_no_text_not_the_string_none() -> None:
@@ -36,7 +36,7 @@ def test_a_null_text_part_is_no_text_not_the_string_none() -> None:
 
 @pytest.mark.parametrize("raw", ["nan", "-5", "inf", "1e9"])
 def test_the_deadline_margin_must_be_sensible_seconds(raw: str) -> None:
-    env = {"JUDGERL_RUBRIC": str(RUBRIC_PATH), "JUDGERL_BACKEND": "serve_support:ServeBackend"}
+    env = {"JUDGERL_RUBRIC": str(RUBRIC_PATH), "JUDGERL_BACKEND": "support.serve:ServeBackend"}
     with pytest.raises(JudgerlError, match=r"JUDGERL_DEADLINE_MARGIN_S=.*expected seconds from 0 to 900"):
         load_settings({**env, "JUDGERL_DEADLINE_MARGIN_S": raw})
     assert load_settings({**env, "JUDGERL_DEADLINE_MARGIN_S": "0"}).deadline_margin_s == 0.0
@@ -63,7 +63,7 @@ def test_the_lambda_reads_base64_encoded_bodies(monkeypatch: pytest.MonkeyPatch)
     from judgerl.serve import lambda_handler
 
     monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
-    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    monkeypatch.setenv("JUDGERL_BACKEND", "support.serve:ServeBackend")
     batch = [{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]}]
     encoded = base64.b64encode(json.dumps(batch).encode()).decode()
     lambda_handler.reset()

@@ -6,7 +6,7 @@ import pytest
 
 from judgerl.judges.injection import detect, is_injection
 from judgerl.validate.attacks import ATTACKS, MASTER_KEYS
-from real_models import SHARED_DATA
+from support.real_models import SHARED_DATA
 
 DATA = SHARED_DATA
 FAILING = "The capital of France is Lyon, and that is all I will say."

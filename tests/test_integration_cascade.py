@@ -20,7 +20,7 @@ from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
-from real_models import pulled_model_dir
+from support.real_models import pulled_model_dir
 
 pytestmark = pytest.mark.integration
 RUBRIC = Rubric.from_dict(

@@ -14,7 +14,7 @@ from judgerl.judges.prompts import JudgedMaterial, criterion_prompt
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.injection_suite import failing_items, fit_thresholds, injection_report, run_injection
 from judgerl.validate.loaders import load_labelled_samples
-from real_models import pulled_model_dir
+from support.real_models import pulled_model_dir
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import pytest
 from judgerl.backends import JudgeBackend, create_backend
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
-from real_models import pulled_model_dir, shared_data
+from support.real_models import pulled_model_dir, shared_data
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -11,13 +11,13 @@ from botocore.stub import Stubber
 
 from judgerl.errors import JudgerlError, RubricError
 from judgerl.serve.config import ServeConfig, fetch_s3_rubric, load_rubric
-from serve_support import RUBRIC_PATH, ServeBackend, judge_config
+from support.serve import RUBRIC_PATH, ServeBackend, judge_config
 
 
 def test_env_overrides_defaults_and_code_overrides_env() -> None:
     env = {
         "JUDGERL_RUBRIC": str(RUBRIC_PATH),
-        "JUDGERL_BACKEND": "serve_support:ServeBackend",
+        "JUDGERL_BACKEND": "support.serve:ServeBackend",
         "JUDGERL_MODEL": "judge-7b",
         "JUDGERL_BACKEND_OPTIONS": '{"delay_s": 0.0}',
         "JUDGERL_PAIRWISE": "true",
@@ -26,7 +26,7 @@ def test_env_overrides_defaults_and_code_overrides_env() -> None:
         "JUDGERL_CACHE": "/tmp/verdicts.sqlite",
     }
     config = ServeConfig.from_env(env, defaults={"mode": "generate", "concurrency": 2}, overrides={"mode": "logprob"})
-    assert config.backend == "serve_support:ServeBackend" and config.model == "judge-7b"
+    assert config.backend == "support.serve:ServeBackend" and config.model == "judge-7b"
     assert config.pairwise is True and config.concurrency == 16 and config.rationales == "sample:0.25"
     assert config.cache_path == "/tmp/verdicts.sqlite" and config.mode == "logprob"
     assert config.backend_kwargs() == {"delay_s": 0.0, "model": "judge-7b"}
@@ -70,8 +70,8 @@ def test_build_with_a_backend_given_as_module_and_class(tmp_path: Path) -> None:
         assert built.rubric_judge.cache is built.cache is not None
     finally:
         built.close()
-    with pytest.raises(JudgerlError, match="backend 'fakes:ScriptedBackend': bad option"):
-        judge_config(backend="fakes:ScriptedBackend", backend_options={"temperature_typo": 1}).build_backend()
+    with pytest.raises(JudgerlError, match=r"backend 'support\.fakes:ScriptedBackend': bad option"):
+        judge_config(backend="support.fakes:ScriptedBackend", backend_options={"temperature_typo": 1}).build_backend()
     with pytest.raises(JudgerlError, match="unknown backend 'nonesuch'"):
         judge_config(backend="nonesuch").build_backend()
     with pytest.raises(JudgerlError, match="no_such_module"):

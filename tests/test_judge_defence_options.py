@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import pytest
 
-from fakes import ScriptedBackend, criterion_of
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
 from judgerl.errors import JudgerlError
@@ -17,6 +16,7 @@ from judgerl.judges.calibration import CONTENT_FREE_RESPONSES
 from judgerl.judges.injection import INJECTION_GATE
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.validate.thresholds import contextual_thresholds
+from support.fakes import ScriptedBackend, criterion_of
 
 RUBRIC = Rubric.from_dict(
     {"criteria": [{"name": "polite", "text": "The response is polite."}, {"name": "short", "text": "It is short."}]}

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.errors import JudgerlError, SampleError
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Criterion, Rubric
 from judgerl.train.config import load_config, parse_config
 from judgerl.train.gate_labels import load_label_rows, run_label_gate
 from judgerl.train.rubrics import RubricJudges
+from support.fakes import ScriptedBackend, criterion_of, response_of
 
 COMMAS = "The response contains no commas."
 SHORT = "The response is at most five words long."

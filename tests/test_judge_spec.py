@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fakes import ScriptedBackend
 from judgerl import PairSample, Rubric, Sample
 from judgerl.backends.base import Generation, JudgePrompt
 from judgerl.cli.backend_options import judge_spec
@@ -20,9 +19,10 @@ from judgerl.models.catalog import DEFAULT_JUDGE
 from judgerl.serve.config import ServeConfig
 from judgerl.train.config import TrainJudge
 from judgerl.validate.config import JudgeVariant
-from serve_support import RUBRIC_PATH, ServeBackend
+from support.fakes import ScriptedBackend
+from support.serve import RUBRIC_PATH, ServeBackend
 
-PLUGIN = "serve_support:ServeBackend"
+PLUGIN = "support.serve:ServeBackend"
 
 
 def test_the_lambda_with_only_a_rubric_runs_the_catalog_judge_like_the_cli() -> None:

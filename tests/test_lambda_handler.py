@@ -18,7 +18,7 @@ from judgerl.serve.contract import UnscoredPolicy, UnscoredSamples
 from judgerl.serve.lambda_handler import LocalContext, handler, load_settings
 from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import validate_nova_output
-from serve_support import DATA, RUBRIC_PATH, judge_config
+from support.serve import DATA, RUBRIC_PATH, judge_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("JUDGERL_") and name != "JUDGERL_NONCE_KEY":
             monkeypatch.delenv(name)
     monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
-    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    monkeypatch.setenv("JUDGERL_BACKEND", "support.serve:ServeBackend")
     monkeypatch.setenv("JUDGERL_RATIONALES", "all")
     lambda_handler.reset()
     yield
@@ -160,7 +160,7 @@ def test_event_shapes(lambda_env: None) -> None:
 def test_bundled_config_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "r.yaml").write_text(RUBRIC_PATH.read_text())
     document = {
-        "judge": {"rubric": "r.yaml", "backend": "serve_support:ServeBackend", "concurrency": 3},
+        "judge": {"rubric": "r.yaml", "backend": "support.serve:ServeBackend", "concurrency": 3},
         "policy": {"unscored": "zero"},
         "deadline_margin_s": 5,
     }
@@ -194,7 +194,7 @@ def test_nova_verifier_rules_catch_bad_outputs() -> None:
 
 
 def test_package_is_reproducible_and_its_handler_runs_from_the_zip(tmp_path: Path) -> None:
-    config = judge_config(backend="serve_support:ServeBackend")
+    config = judge_config(backend="support.serve:ServeBackend")
     first = build_lambda_zip(tmp_path / "a.zip", config, UnscoredPolicy(), install_dependencies=False)
     second = build_lambda_zip(tmp_path / "b.zip", config, UnscoredPolicy(), install_dependencies=False)
     assert first.path.read_bytes() == second.path.read_bytes()

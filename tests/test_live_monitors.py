@@ -13,13 +13,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from fakes import ScriptedBackend, response_of
 from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
 from judgerl.monitors.anchors import MASTER_KEYS
 from judgerl.store import VerdictStore
 from judgerl.train.config import load_config, parse_config
-from tiny_policy import build_tiny_policy
+from support.fakes import ScriptedBackend, response_of
+from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 

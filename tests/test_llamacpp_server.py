@@ -140,7 +140,7 @@ def test_verdicts_agree_with_the_in_process_backend(
 ) -> None:
     if importlib.util.find_spec("judgerl.models.catalog") is None:
         pytest.skip("judgerl.models.catalog is not in this build")
-    from real_models import pulled_model_dir
+    from support.real_models import pulled_model_dir
 
     local = create_backend("transformers", model=pulled_model_dir(JUDGE_MODEL))
     remote = backend_for(llama_server, max_concurrency=1, logprobs=True)

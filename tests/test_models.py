@@ -13,7 +13,8 @@ import pytest
 from judgerl.errors import JudgerlError, ModelNotFound
 from judgerl.models import catalog as models
 from judgerl.models.wheels import PackagePart, join_parts, pip_download, read_record, urlsafe_sha256
-from model_fixtures import make_wheel, write_tiny_llama_gguf
+from support.tiny_models import write_tiny_llama_gguf
+from support.wheels import make_wheel
 
 DESIGN_HASHES = {
     "smollm2-135m": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",

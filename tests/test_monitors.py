@@ -22,7 +22,7 @@ from judgerl.monitors import (
 )
 from judgerl.monitors.anchors import AnchorSample, load_anchors
 from judgerl.store import VerdictStore, store_path
-from report_runs import anchor_set, build_run
+from support.report_runs import anchor_set, build_run
 
 
 def test_spearman_matches_pearson_of_ranks_and_handles_ties() -> None:
@@ -211,10 +211,10 @@ def test_monitor_config_and_anchor_file_validation(tmp_path: Path) -> None:
 
 
 def test_pairwise_length_bias() -> None:
-    from fakes import ScriptedBackend
     from judgerl import PairSample
     from judgerl.judges.pairwise_judge import PairwiseJudge
     from judgerl.monitors import longer_response_win_rate
+    from support.fakes import ScriptedBackend
 
     def block(prompt, name: str) -> str:
         return prompt.user.split(f"## Response {name}\n", 1)[1].split("\n", 2)[1]

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl import PairSample
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.pairwise_judge import PairwiseJudge, consistency_rate
+from support.fakes import ScriptedBackend
 
 
 def first_block(prompt: JudgePrompt) -> str:

@@ -17,17 +17,16 @@ from typing import Any
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.pairwise_judge import PairwiseJudge
-from judgerl.store import VerdictStore
+from judgerl.store import RunRecorder, VerdictStore
 from judgerl.train.collective import SingleProcess
 from judgerl.train.config import PreferenceSettings
 from judgerl.train.preference import bradley_terry, group_rewards, schedule_pairs, win_rates
 from judgerl.train.rewards import RewardPipeline
 from judgerl.verdicts import PairVerdict
-from local_verdict_log import LocalVerdictLog
-from stored import stored_samples
+from support.fakes import ScriptedBackend
+from support.stored import stored_samples
 
 
 def _block(prompt: JudgePrompt, tag: str) -> str:
@@ -167,7 +166,7 @@ def test_groups_split_across_processes_get_the_same_rewards(tmp_path: Any) -> No
 
     collective = ThreadCollective(ranks)
     backends = [ScriptedBackend(probs=longer_wins) for _ in range(ranks)]
-    sink = LocalVerdictLog(tmp_path / "verdicts.db")
+    sink = RunRecorder.open(tmp_path / "verdicts.sqlite")
     results: list[Any] = [None] * ranks
     local = len(texts) // ranks
 
@@ -185,9 +184,9 @@ def test_groups_split_across_processes_get_the_same_rewards(tmp_path: Any) -> No
     assert results[0] + results[1] == expected
     calls = [len(b.label_calls) for b in backends]
     assert sum(calls) == 3 * 6 and min(calls) > 0  # 18 pairs judged once, shared between the processes
-    stored = sink.sample_rows("run")
-    assert len(stored) == len(texts)  # the main process stored every completion once
-    assert len(sink.pair_rows("run")) == 18
+    run_id = sink.run("run")
+    assert len(sink.store.samples(run_id)) == len(texts)  # the main process stored every completion once
+    assert len(sink.store.pairs(run_id)) == 18
 
 
 def test_groups_split_across_real_processes(tmp_path: Path) -> None:
@@ -201,7 +200,7 @@ def test_groups_split_across_real_processes(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
         "--master_addr", "127.0.0.1", "--master_port", str(port),
-        str(Path(__file__).parent / "preference_child.py"), str(tmp_path), str(store),
+        str(Path(__file__).parent / "support" / "preference_child.py"), str(tmp_path), str(store),
     ]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)

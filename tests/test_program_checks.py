@@ -9,7 +9,7 @@ import pytest
 from judgerl.checks import gsm8k, ifeval
 from judgerl.checks.language import guess_language
 from judgerl.checks.rules import IfevalCheck, JsonSchemaCheck, LanguageCheck, LengthCheck, RegexCheck
-from real_models import shared_data
+from support.real_models import shared_data
 
 CASES = [
     ("punctuation:no_comma", {}, "No commas here.", True),

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fakes import ScriptedBackend
 from judgerl import PairSample
 from judgerl.cli.main import cli
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.report import build_report
 from judgerl.store import VerdictStore, record_judge_run, store_path
-from report_runs import (
+from support.fakes import ScriptedBackend
+from support.report_runs import (
     HOSTILE_RATIONALE,
     HOSTILE_RESPONSE,
     RATIONALES,

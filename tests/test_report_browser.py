@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from cdp import Chromium, find_chromium
-from fakes import ScriptedBackend
 from judgerl import PairSample
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.report import build_report
 from judgerl.report.clusters import cluster_rationales
 from judgerl.store import StoredSample, VerdictStore, record_judge_run, store_path
-from report_runs import HOSTILE_RESPONSE
+from support.cdp import Chromium, find_chromium
+from support.fakes import ScriptedBackend
+from support.report_runs import HOSTILE_RESPONSE
 
 CHROMIUM = find_chromium()
 pytestmark = [

@@ -8,7 +8,6 @@ from email.utils import format_datetime
 
 import pytest
 
-from fakes import FakeClock
 from judgerl.backends.resilience import (
     CallFailure,
     CallStats,
@@ -20,6 +19,7 @@ from judgerl.backends.resilience import (
     parse_retry_after,
 )
 from judgerl.errors import JudgerlError
+from support.fakes import FakeClock
 
 Outcome = CallFailure | str
 

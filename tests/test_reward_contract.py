@@ -20,7 +20,7 @@ from judgerl.serve.contract import (
     reference_text,
 )
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
-from serve_support import ServeBackend, judge_config
+from support.serve import ServeBackend, judge_config
 
 
 def make_scorer(policy: UnscoredPolicy | None = None, concurrency: int = 4) -> RewardScorer:

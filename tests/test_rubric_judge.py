@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
 from judgerl.errors import JudgerlError
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import Threshold, save_thresholds
 from judgerl.judges.rubric_judge import RubricJudge
+from support.fakes import ScriptedBackend, criterion_of, response_of
 
 RUBRIC = Rubric.from_dict(
     {

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serve_support import DATA, RUBRIC_PATH
+from support.serve import DATA, RUBRIC_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def free_port() -> int:
 def test_serve_command_starts_answers_and_stops(tmp_path: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "judgerl", "serve", "--rubric", str(RUBRIC_PATH)]
-    command += ["--backend", "serve_support:ServeBackend", "--model", "scripted-judge", "--port", str(port)]
+    command += ["--backend", "support.serve:ServeBackend", "--model", "scripted-judge", "--port", str(port)]
     command += ["--backend-option", "delay_s=0.001"]
     command += ["--unscored", "zero", "--rationales", "none", "--log-level", "warning"]
     log = (tmp_path / "server.log").open("w")
@@ -53,7 +53,7 @@ def test_serve_command_starts_answers_and_stops(tmp_path: Path) -> None:
                 assert process.poll() is None, (tmp_path / "server.log").read_text()
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
-        assert health["policy"]["unscored"] == "zero" and health["backend"] == "serve_support:ServeBackend"
+        assert health["policy"]["unscored"] == "zero" and health["backend"] == "support.serve:ServeBackend"
         event = json.loads((DATA / "nova_bedrock_event.json").read_text())
         assert httpx.post(f"{url}/v1/nova", json=event).status_code == 401  # the token came from the environment
         results = httpx.post(f"{url}/v1/nova", json=event, headers={"Authorization": "Bearer cli-token"}).json()
@@ -73,7 +73,7 @@ def test_cli_mistakes_are_one_line_errors(tmp_path: Path) -> None:
             [sys.executable, "-m", "judgerl", *args], env=cli_env(tmp_path), capture_output=True, text=True, timeout=60
         )
 
-    backend = ["--backend", "serve_support:ServeBackend", "--model", "m"]
+    backend = ["--backend", "support.serve:ServeBackend", "--model", "m"]
     missing = run("serve", "--rubric", str(tmp_path / "nope.yaml"), *backend)
     assert (
         missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: rubric file not found"
@@ -86,7 +86,7 @@ def test_cli_mistakes_are_one_line_errors(tmp_path: Path) -> None:
 def test_lambda_package_and_invoke_commands(tmp_path: Path) -> None:
     out = tmp_path / "fn.zip"
     command = [sys.executable, "-m", "judgerl", "lambda", "package", "--rubric", str(RUBRIC_PATH), "--no-deps"]
-    command += ["--backend", "serve_support:ServeBackend", "--model", "m", "--unscored", "zero", "--out", str(out)]
+    command += ["--backend", "support.serve:ServeBackend", "--model", "m", "--unscored", "zero", "--out", str(out)]
     packaged = subprocess.run(command, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120, check=False)
     assert packaged.returncode == 0, packaged.stderr
     report = json.loads(packaged.stdout)

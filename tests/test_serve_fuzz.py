@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis import checks  # noqa: E402
 
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app  # noqa: E402
-from serve_support import judge_config  # noqa: E402
+from support.serve import judge_config  # noqa: E402
 
 TOKEN = "fuzz-token"
 CHECKS = [

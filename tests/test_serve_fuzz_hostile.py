@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from serve_support import judge_config
+from support.serve import judge_config
 
 TOKEN = "hostile-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}

@@ -21,7 +21,7 @@ from judgerl.judges.cache import VerdictCache
 from judgerl.samples import clean_text
 from judgerl.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_response, strip_trailing
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from serve_support import RUBRIC_PATH, judge_config
+from support.serve import RUBRIC_PATH, judge_config
 
 TOKEN = "hardening-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -111,7 +111,7 @@ def test_nan_probabilities_unscore_their_sample_in_the_lambda(monkeypatch: pytes
     from judgerl.serve import lambda_handler
 
     monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
-    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    monkeypatch.setenv("JUDGERL_BACKEND", "support.serve:ServeBackend")
     monkeypatch.setenv("JUDGERL_UNSCORED", "zero")
     lambda_handler.reset()
     try:

@@ -18,7 +18,7 @@ from judgerl.serve.contract import RewardScorer, UnscoredPolicy
 from judgerl.serve.lambda_handler import LocalContext
 from judgerl.serve.nova import nova_result, parse_lenient, validate_nova_output
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from serve_support import DATA, RUBRIC_PATH, PeakBackend, judge_config
+from support.serve import DATA, RUBRIC_PATH, PeakBackend, judge_config
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,7 +59,7 @@ def test_nova_route_answers_like_the_lambda(url: str, monkeypatch: pytest.Monkey
     served = response.json()
     assert validate_nova_output(served) == []
     monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
-    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    monkeypatch.setenv("JUDGERL_BACKEND", "support.serve:ServeBackend")
     lambda_handler.reset()
     try:
         from_lambda = lambda_handler.handler(nova_event(), LocalContext())
@@ -275,7 +275,7 @@ def test_concurrent_clients_get_their_own_answers_in_order(url: str) -> None:
 def test_judge_concurrency_is_honoured_beyond_the_default_thread_pool() -> None:
     """asyncio's default executor has min(32, cpus + 4) threads; the server sizes it to --concurrency."""
     PeakBackend.peak = 0
-    judge = {"backend": "serve_support:PeakBackend", "backend_options": {"delay_s": 0.3}, "concurrency": 12}
+    judge = {"backend": "support.serve:PeakBackend", "backend_options": {"delay_s": 0.3}, "concurrency": 12}
     with running(judge) as base:
         payload = {"query": [f"good {i}" for i in range(12)]}
         assert httpx.post(f"{base}/get_reward", json=payload, timeout=60).status_code == 200
@@ -327,7 +327,7 @@ def test_nova_route_scores_the_good_samples_of_a_batch_with_a_bad_one(
     unscored = {r["id"]: next(m["value"] for m in r["metrics_list"] if m["name"] == "unscored") for r in served}
     assert unscored["bad"] == 1.0 and all(unscored[s["id"]] == 0.0 for s in nova_event())
     monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
-    monkeypatch.setenv("JUDGERL_BACKEND", "serve_support:ServeBackend")
+    monkeypatch.setenv("JUDGERL_BACKEND", "support.serve:ServeBackend")
     lambda_handler.reset()
     try:
         from_lambda = lambda_handler.handler(event, LocalContext())

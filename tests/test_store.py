@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl import PairSample, PairVerdict, Sample, SampleVerdict
 from judgerl.backends.base import JudgePrompt
 from judgerl.errors import JudgerlError
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.store import RunRecorder, VerdictStore, prompt_hash, record_judge_run, schema, store_path
-from report_runs import RUBRIC, scripted_judge
+from support.fakes import ScriptedBackend
+from support.report_runs import RUBRIC, scripted_judge
 
 
 def judged(n: int, step: int = 0, prefix: str = "s") -> tuple[list[Sample], list[SampleVerdict]]:

@@ -24,7 +24,7 @@ from judgerl.graders.spec import parse_spec
 from judgerl.train.config import load_config, parse_config
 from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
 from judgerl.train.rewards import RewardPipeline
-from serve_support import GraderReplyBackend
+from support.serve import GraderReplyBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "openai-grader"
@@ -104,7 +104,7 @@ def test_a_tiny_policy_trains_and_evaluates_with_a_multi_grader(
     from judgerl.judges.spec import JudgeSpec
     from judgerl.train.evaluate import evaluate
     from judgerl.train.runner import train
-    from tiny_policy import build_tiny_policy
+    from support.tiny_models import build_tiny_policy
 
     torch.set_num_threads(1)
 
@@ -149,7 +149,7 @@ def test_the_worked_example_config_trains_with_its_grader_unchanged(tmp_path: Pa
     import torch
 
     from judgerl.train.runner import train
-    from tiny_policy import build_tiny_policy
+    from support.tiny_models import build_tiny_policy
 
     torch.set_num_threads(1)
     policy = build_tiny_policy(tmp_path / "policy")
@@ -172,7 +172,7 @@ def test_the_worked_example_config_trains_with_its_grader_unchanged(tmp_path: Pa
     output = tmp_path / "rewards.jsonl"
     arguments = ["graders", "run", "--grader", str(EXAMPLE / "grader.json"), "--input", str(EXAMPLE / "outputs.jsonl")]
     ran = CliRunner().invoke(
-        cli, [*arguments, "--output", str(output), "--backend", "serve_support:GraderReplyBackend"]
+        cli, [*arguments, "--output", str(output), "--backend", "support.serve:GraderReplyBackend"]
     )
     assert ran.exit_code == 0, ran.output
     rewards = {row["id"]: row for row in map(json.loads, output.read_text().splitlines())}

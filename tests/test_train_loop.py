@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config
-from stored import run_finished, stored_samples, stored_steps
-from tiny_policy import build_tiny_policy
+from support.fakes import ScriptedBackend, criterion_of, response_of
+from support.stored import run_finished, stored_samples, stored_steps
+from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
 TESTS = Path(__file__).parent
@@ -182,7 +182,7 @@ def test_existing_checkpoints_need_resume(tmp_path: Path, policy_dir: Path) -> N
 def _child(config: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(TESTS.parent / "src"), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, str(TESTS / "train_child.py"), str(config), *extra],
+        [sys.executable, str(TESTS / "support" / "train_child.py"), str(config), *extra],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

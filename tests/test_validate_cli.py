@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fakes import ScriptedBackend, response_of
 from judgerl.backends import _FACTORIES, register_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.cli.main import cli
 from judgerl.models import catalog as models
+from support.fakes import ScriptedBackend, response_of
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 
 import pytest
 
-from fakes import ScriptedBackend, response_of
 from judgerl import Rubric
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.prompts import neutralise
@@ -18,6 +17,7 @@ from judgerl.validate.injection_suite import (
     injection_report,
     run_injection,
 )
+from support.fakes import ScriptedBackend, response_of
 
 RUBRIC = Rubric.from_dict({"criteria": [{"name": "lowercase", "text": "The response is all lowercase."}]})
 

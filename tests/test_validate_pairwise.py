@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from fakes import ScriptedBackend
 from judgerl import PairSample
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.validate.loaders import LabelledPair, load_labelled_pairs
 from judgerl.validate.pairwise import compare_pairwise, pairwise_report, run_pairwise
+from support.fakes import ScriptedBackend
 
 LLMBAR = Path("/work/shared/data/llmbar/LLMBar__Natural.json")
 

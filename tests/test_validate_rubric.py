@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import pytest
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl import Rubric
 from judgerl.backends.base import JudgePrompt
 from judgerl.samples import LabelledSample
@@ -17,6 +16,7 @@ from judgerl.validate.rubric import (
     rubric_report,
     split_for_calibration,
 )
+from support.fakes import ScriptedBackend, criterion_of, response_of
 
 RUBRIC = Rubric.from_dict(
     {"criteria": [{"name": "polite", "text": "The response is polite."}, {"name": "short", "text": "It is short."}]}

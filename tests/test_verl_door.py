@@ -14,10 +14,10 @@ import judgerl.serve.verl as verl_door
 from judgerl.errors import JudgerlError
 from judgerl.serve.contract import UnscoredSamples
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from serve_support import RUBRIC_PATH, judge_config
+from support.serve import RUBRIC_PATH, judge_config
 
 TOKEN = "verl-token"
-LOCAL = {"rubric": str(RUBRIC_PATH), "backend": "serve_support:ServeBackend", "rationales": "none"}
+LOCAL = {"rubric": str(RUBRIC_PATH), "backend": "support.serve:ServeBackend", "rationales": "none"}
 KEYS = {"score", "unscored", "judge_latency_s", "safe", "correct", "polite"}
 BATCH: dict[str, list[Any]] = {
     "data_sources": ["openai/gsm8k", "openai/gsm8k", "openai/gsm8k", "openai/gsm8k"],

@@ -9,9 +9,9 @@ import click
 
 from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
 from judgerl.errors import JudgerlError
+from judgerl.judges.outcome import UnscoredPolicy
 from judgerl.judges.spec import load_cascade
 from judgerl.serve.config import ServeConfig
-from judgerl.serve.contract import UnscoredPolicy
 from judgerl.settings import default_cache_path
 
 F = TypeVar("F", bound=Callable[..., Any])

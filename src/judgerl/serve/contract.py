@@ -1,7 +1,7 @@
-"""The one reward contract every door shares: judgerl Samples -> verdicts -> rewards, with one failure policy.
+"""The reward contract of the serving doors: judgerl Samples -> verdicts -> rewards, with one failure policy.
 
-A door (the Lambda, the HTTP server's /v1/nova and /get_reward, verl's compute_score, the TRL reward function)
-turns its trainer's sample shape into :class:`~judgerl.samples.Sample`, asks a :class:`RewardScorer` for
+A serving door (the Lambda, the HTTP server's /v1/nova and /get_reward, verl's compute_score) turns its
+trainer's sample shape into :class:`~judgerl.samples.Sample`, asks a :class:`RewardScorer` for
 :class:`RewardOutcome` s, and writes them back in the trainer's shape. The scorer judges with bounded concurrency
 and an optional deadline; a sample the judge could not score (backend error, unparsable reply, deadline, bad
 input) stays *unscored* with its reason, and only the trainer-facing ``reward`` number follows the
@@ -14,7 +14,9 @@ input) stays *unscored* with its reason, and only the trainer-facing ``reward`` 
 
 Whatever the policy, every outcome carries ``unscored`` and the reason, every door reports it as a metric, and
 each outcome is written as one structured JSON log line (logger ``judgerl.rewards``; CloudWatch in a Lambda).
-This module does not import fastapi or any door's dependencies.
+Turning a verdict into a reward (the score, when a sample is unscored, the policy's value) is
+:mod:`judgerl.judges.outcome`, which TRL's reward functions (``judgerl.train.rewards``) share; this module adds
+what the serving doors need around it. It does not import fastapi or any door's dependencies.
 """
 
 from __future__ import annotations
@@ -22,51 +24,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from dataclasses import dataclass
+from typing import Any
 
 from judgerl.aio import LoopThread
 from judgerl.errors import RubricError
 from judgerl.graders.judge import GraderJudge
 from judgerl.judges.cascade import RubricJudging
+from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy, outcome_from_verdict, unscored_verdict
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger(__name__)
 rationale_log = logging.getLogger("judgerl.rewards")
 
-UnscoredMode = Literal["neutral", "zero", "error"]
 #: metric names every door reports besides one per criterion; a criterion may not take them
 RESERVED_METRICS = ("score", "unscored", "judge_latency_s")
-
-
-class UnscoredPolicy(BaseModel):
-    """What reward an unscored sample gets. It never hides that the sample is unscored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    unscored: UnscoredMode = "neutral"
-    neutral_value: float = Field(default=0.5, description="Reward of an unscored sample under the neutral policy.")
-
-    @field_validator("neutral_value")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
-
-    def reward_for_unscored(self) -> float:
-        return self.neutral_value if self.unscored == "neutral" else 0.0
-
-    def __str__(self) -> str:
-        return f"neutral({self.neutral_value:g})" if self.unscored == "neutral" else self.unscored
 
 
 class UnscoredSamples(RuntimeError):
@@ -87,61 +64,6 @@ class SampleProblem:
     reason: str
 
 
-@dataclass(frozen=True)
-class RewardOutcome:
-    """One sample's reward for a trainer, and everything needed to explain it.
-
-    ``criteria`` maps each criterion to its value (p_pass, or 1/0 from a generated verdict) or None where that
-    criterion is unscored; ``reward`` is the judge's score, or the policy's value when ``score`` is None."""
-
-    id: str
-    reward: float
-    score: float | None
-    unscored_reason: str | None = None
-    criteria: dict[str, float | None] = field(default_factory=dict)
-    rationales: dict[str, str] = field(default_factory=dict)
-    latency_s: float = 0.0
-    gate_failed: str | None = None
-    judge_model: str = ""
-    cached_criteria: int = 0
-
-    @property
-    def unscored(self) -> bool:
-        return self.score is None
-
-    def criterion_value(self, name: str, policy: UnscoredPolicy) -> float:
-        """A number for shapes that cannot carry a gap (OpenRLHF extra_logs, verl extra keys)."""
-        value = self.criteria.get(name)
-        return policy.reward_for_unscored() if value is None else value
-
-
-def outcome_from_verdict(verdict: SampleVerdict, policy: UnscoredPolicy) -> RewardOutcome:
-    criteria: dict[str, float | None] = {}
-    rationales: dict[str, str] = {}
-    for criterion in verdict.criteria:
-        if criterion.p_pass is not None:
-            criteria[criterion.name] = float(criterion.p_pass)
-        elif criterion.passed is not None:
-            criteria[criterion.name] = 1.0 if criterion.passed else 0.0
-        else:
-            criteria[criterion.name] = None
-        if criterion.rationale:
-            rationales[criterion.name] = criterion.rationale
-    score = verdict.score if verdict.score is not None and math.isfinite(verdict.score) else None
-    return RewardOutcome(
-        id=verdict.id,
-        reward=policy.reward_for_unscored() if score is None else float(score),
-        score=score,
-        unscored_reason=(verdict.unscored_reason or "no score") if score is None else None,
-        criteria=criteria,
-        rationales=rationales,
-        latency_s=verdict.latency_s,
-        gate_failed=verdict.gate_failed,
-        judge_model=verdict.judge_model,
-        cached_criteria=sum(1 for c in verdict.criteria if c.cached),
-    )
-
-
 async def cancel_pending(tasks: Iterable[asyncio.Future[Any]]) -> None:
     """Cancel the unfinished tasks and wait until they are (a judge call in a worker thread is abandoned)."""
     pending = [task for task in tasks if not task.done()]
@@ -149,10 +71,6 @@ async def cancel_pending(tasks: Iterable[asyncio.Future[Any]]) -> None:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
-
-
-def unscored_verdict(sample_id: str, reason: str, judge_model: str = "") -> SampleVerdict:
-    return SampleVerdict(id=sample_id, score=None, unscored_reason=reason, judge_model=judge_model)
 
 
 def enforce_policy(outcomes: Sequence[RewardOutcome], policy: UnscoredPolicy) -> None:

@@ -28,8 +28,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from judgerl.errors import JudgerlError, describe_validation_error
+from judgerl.judges.outcome import UnscoredPolicy
 from judgerl.serve.config import BuiltJudge, ServeConfig
-from judgerl.serve.contract import RewardScorer, UnscoredPolicy
+from judgerl.serve.contract import RewardScorer
 from judgerl.serve.nova import nova_result, parse_lenient
 
 logger = logging.getLogger(__name__)

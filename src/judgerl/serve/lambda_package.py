@@ -25,8 +25,8 @@ from typing import Any
 import judgerl
 from judgerl.errors import JudgerlError
 from judgerl.judges.calibration import calibration_path
+from judgerl.judges.outcome import UnscoredPolicy
 from judgerl.serve.config import ServeConfig
-from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import BUNDLED_CONFIG
 
 logger = logging.getLogger(__name__)

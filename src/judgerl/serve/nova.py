@@ -21,8 +21,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from judgerl.errors import describe_validation_error
+from judgerl.judges.outcome import RewardOutcome
 from judgerl.samples import Message, Sample, clean_text
-from judgerl.serve.contract import RewardOutcome, SampleProblem, reference_text
+from judgerl.serve.contract import SampleProblem, reference_text
 
 
 class NovaMessage(BaseModel):

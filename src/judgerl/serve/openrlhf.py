@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy
 from judgerl.samples import Sample
-from judgerl.serve.contract import RewardOutcome, SampleProblem, UnscoredPolicy, reference_text
+from judgerl.serve.contract import SampleProblem, reference_text
 
 #: end-of-turn and padding tokens a decoded query may end with; stripped from the response before judging
 DEFAULT_STRIP_TOKENS: tuple[str, ...] = (

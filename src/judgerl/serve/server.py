@@ -30,17 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judgerl.aio import judge_executor
 from judgerl.judges.cascade import PairJudging
+from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy, outcome_from_verdict
 from judgerl.judges.pairwise_judge import consistency_rate
 from judgerl.samples import PairSample, Sample
 from judgerl.serve.config import BuiltJudge
-from judgerl.serve.contract import (
-    RewardOutcome,
-    RewardScorer,
-    UnscoredPolicy,
-    UnscoredSamples,
-    cancel_pending,
-    outcome_from_verdict,
-)
+from judgerl.serve.contract import RewardScorer, UnscoredSamples, cancel_pending
 from judgerl.serve.metrics import Metrics
 from judgerl.serve.nova import NovaResult, nothing_scorable, nova_result, parse_lenient
 from judgerl.serve.openrlhf import (

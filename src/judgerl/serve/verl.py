@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -32,15 +33,29 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from judgerl.aio import run_sync
+from judgerl.backends.resilience import (
+    CallFailure,
+    CallStats,
+    Endpoint,
+    EndpointPool,
+    RetryPolicy,
+    SystemClock,
+    call_with_retries,
+    parse_retry_after,
+)
 from judgerl.errors import JudgerlError, describe_validation_error
+from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy
 from judgerl.samples import Message, Sample
 from judgerl.serve.config import BuiltJudge, ServeConfig
-from judgerl.serve.contract import RewardOutcome, RewardScorer, UnscoredPolicy, finish, reference_text
+from judgerl.serve.contract import RewardScorer, finish, reference_text
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger("judgerl.serve.verl")
 
 PROMPT_KEYS = ("question", "prompt", "problem", "query", "instruction")
+#: tries of one chunk against a judgerl server before the batch fails
+REMOTE_ATTEMPTS = 3
 _CLIENT_OPTIONS = {"server_url", "token", "timeout_s", "batch_size", "unscored", "neutral_value"}
 _local_lock = threading.Lock()
 _local: dict[str, tuple[BuiltJudge, RewardScorer]] = {}
@@ -137,47 +152,75 @@ def _judge_remote(
     server_url: str, samples: Sequence[Sample], options: Mapping[str, Any]
 ) -> tuple[list[SampleVerdict], list[str]]:
     """Rubric verdicts from a judgerl server, in chunks of ``batch_size``; the policy is applied here."""
-    import httpx
-
     token = options.get("token") or os.environ.get("JUDGERL_SERVER_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     timeout = float(options.get("timeout_s", 600))
     batch_size = max(1, int(options.get("batch_size", 256)))
     url = server_url.rstrip("/") + "/v1/judge"
-    verdicts: list[SampleVerdict] = []
-    names: list[str] = []
-    with httpx.Client(timeout=timeout, headers=headers) as client:
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start : start + batch_size]
-            body = _post_with_retries(client, url, {"samples": [s.model_dump(mode="json") for s in chunk]})
-            names = list(body["rubric"]["criteria"])
-            verdicts.extend(SampleVerdict.model_validate(v) for v in body["verdicts"])
+    chunks = [samples[start : start + batch_size] for start in range(0, len(samples), batch_size)]
+    verdicts, names = run_sync(_post_chunks(url, chunks, headers, timeout))
     if len(verdicts) != len(samples) or any(v.id != s.id for v, s in zip(verdicts, samples, strict=False)):
         raise RuntimeError(f"{url}: the server's verdicts do not match the samples sent (ids or count differ)")
     return verdicts, names
 
 
-def _post_with_retries(client: Any, url: str, payload: dict[str, Any], attempts: int = 3) -> dict[str, Any]:
+async def _post_chunks(
+    url: str, chunks: Sequence[Sequence[Sample]], headers: dict[str, str], timeout: float
+) -> tuple[list[SampleVerdict], list[str]]:
+    """Each chunk through ``resilience.call_with_retries``: a dropped connection or a 502/503/504 is tried again
+    (at most ``REMOTE_ATTEMPTS`` times, with jittered backoff and the server's Retry-After); any other error
+    status fails the batch with the server's message."""
     import httpx
 
-    problem = ""
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(2 ** (attempt - 1))
-        try:
-            response = client.post(url, json=payload)
-        except httpx.TransportError as exc:
-            problem = f"{type(exc).__name__}: {exc}"
-            continue
-        if response.status_code in (502, 503, 504):
-            problem = f"HTTP {response.status_code}"
-            continue
-        if response.status_code >= 400:
+    clock = SystemClock()
+    # the budget of the old fixed loop: every attempt may use the whole timeout, plus the waits between them
+    policy = RetryPolicy(
+        max_attempts=REMOTE_ATTEMPTS, base_delay_s=1.0, max_delay_s=4.0, deadline_s=REMOTE_ATTEMPTS * (timeout + 4.0)
+    )
+    pool = EndpointPool([url], clock)
+    rng = random.Random()
+    verdicts: list[SampleVerdict] = []
+    names: list[str] = []
+    async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
+        for chunk in chunks:
+            payload = {"samples": [sample.model_dump(mode="json") for sample in chunk]}
+
+            async def attempt(endpoint: Endpoint, payload: dict[str, Any] = payload) -> dict[str, Any]:
+                return await _post_once(client, endpoint.name, payload)
+
+            stats = CallStats()
             try:
-                message = response.json().get("error", response.text)
-            except (json.JSONDecodeError, AttributeError):
-                message = response.text
-            raise JudgerlError(f"{url}: HTTP {response.status_code}: {message}")
-        body: dict[str, Any] = response.json()
-        return body
-    raise RuntimeError(f"{url}: no answer after {attempts} attempts ({problem}); is `judgerl serve` running?")
+                body = await call_with_retries(attempt, pool, policy, clock=clock, rng=rng, stats=stats)
+            except CallFailure as failure:
+                if failure.retryable:
+                    raise RuntimeError(
+                        f"{url}: no answer after {stats.attempts} attempts ({failure.message}); "
+                        "is `judgerl serve` running?"
+                    ) from None
+                raise JudgerlError(f"{url}: {failure.message}") from None
+            names = list(body["rubric"]["criteria"])
+            verdicts.extend(SampleVerdict.model_validate(v) for v in body["verdicts"])
+    return verdicts, names
+
+
+async def _post_once(client: Any, url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One POST; a failure becomes a :class:`CallFailure` whose kind says whether it is worth another try."""
+    import httpx
+
+    try:
+        response = await client.post(url, json=payload)
+    except httpx.TimeoutException as exc:
+        raise CallFailure("timeout", f"{type(exc).__name__}: {exc}") from None
+    except httpx.TransportError as exc:
+        raise CallFailure("connection", f"{type(exc).__name__}: {exc}") from None
+    if response.status_code in (502, 503, 504):
+        retry_after = parse_retry_after(dict(response.headers))
+        raise CallFailure("server_error", f"HTTP {response.status_code}", retry_after)
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("error", response.text)
+        except (json.JSONDecodeError, AttributeError):
+            message = response.text
+        raise CallFailure("bad_request", f"HTTP {response.status_code}: {message}")
+    body: dict[str, Any] = response.json()
+    return body

@@ -18,10 +18,10 @@ def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def rubric_metrics(verdicts: Sequence[SampleVerdict], judged: int, total: int) -> dict[str, float | None]:
-    """Per-criterion pass rates and mean P(pass), unscored fraction, latency and tokens of judged samples.
+def rubric_metrics(verdicts: Sequence[SampleVerdict]) -> dict[str, float | None]:
+    """Per-criterion pass rates and mean P(pass), score, latency and tokens of the samples sent to the judge.
 
-    ``judged``: samples sent to the judge (the rest were stopped by a gate check); ``total``: all samples."""
+    The unscored and gated fractions are the publish step's (``train/publish.py``), the same for every strategy."""
     metrics: dict[str, float | None] = {}
     names: list[str] = []
     for verdict in verdicts:
@@ -33,9 +33,6 @@ def rubric_metrics(verdicts: Sequence[SampleVerdict], judged: int, total: int) -
         metrics[f"criteria/{name}/pass_rate"] = _mean([float(bool(c.passed)) for c in scored])
         probabilities = [c.p_pass for c in scored if c.p_pass is not None]
         metrics[f"criteria/{name}/p_pass"] = _mean(probabilities)
-    unscored = sum(1 for v in verdicts if not v.scored)
-    metrics["judge/unscored_frac"] = unscored / judged if judged else 0.0
-    metrics["judge/gated_frac"] = (total - judged) / total if total else 0.0
     scores = [v.score for v in verdicts if v.score is not None]
     metrics["judge/score_mean"] = _mean(scores)
     metrics["judge/score_std"] = statistics.pstdev(scores) if len(scores) > 1 else None
@@ -48,12 +45,13 @@ def rubric_metrics(verdicts: Sequence[SampleVerdict], judged: int, total: int) -
 
 
 def pair_metrics(verdicts: Sequence[PairVerdict]) -> dict[str, float | None]:
+    """Pairs judged, consistency and tie rates, latency and tokens of the judged pairs (the unscored fraction of
+    completions is the publish step's)."""
     scored = [v for v in verdicts if v.scored]
     return {
         "preference/pairs": float(len(verdicts)),
         "preference/consistency_rate": _mean([float(bool(v.consistent)) for v in scored]),
         "preference/tie_rate": _mean([float(v.winner == "tie") for v in scored]),
-        "judge/unscored_frac": (len(verdicts) - len(scored)) / len(verdicts) if verdicts else 0.0,
         "judge/latency_s": _mean([v.latency_s for v in verdicts]),
         "judge/prompt_tokens": _mean([float(v.prompt_tokens) for v in verdicts]),
         "judge/completion_tokens": _mean([float(v.completion_tokens) for v in verdicts]),

@@ -8,20 +8,20 @@ into rewards by win rate (a win 1, a tie 1/2) or by a Bradley-Terry fit.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from judgerl.errors import JudgerlError
 from judgerl.judges.cascade import PairJudging
+from judgerl.judges.outcome import gated_verdict
 from judgerl.samples import PairSample, Sample
 from judgerl.train.batch import Batch
 from judgerl.train.collective import Collective
 from judgerl.train.config import PreferenceSettings
-from judgerl.train.metrics import UnscoredGuard, pair_metrics
-from judgerl.train.verdict_log import VerdictSink, record_pairs
+from judgerl.train.metrics import pair_metrics
+from judgerl.train.publish import StrategyReport
 from judgerl.verdicts import PairVerdict, SampleVerdict
 
 
@@ -35,10 +35,15 @@ class PreferenceContext:
     collective: Collective
     num_generations: int
     seed: int
-    run_id: str
-    is_training: Callable[[], bool]
-    sink: VerdictSink | None = None
-    guard: UnscoredGuard | None = None
+
+
+@dataclass(frozen=True)
+class PreferenceVerdicts:
+    """The preference strategy's result: one verdict per local completion (its reward as the score; a gated one
+    from ``gated_verdict``), and the report the publish step adds (pair metrics, the pairs and their verdicts)."""
+
+    verdicts: list[SampleVerdict]
+    report: StrategyReport
 
 
 @dataclass(frozen=True)
@@ -161,8 +166,8 @@ def _gate_verdict(pair_id: str, a_gated: str | None, b_gated: str | None) -> Pai
     )
 
 
-async def judge_preferences(context: PreferenceContext, batch: Batch, gated: list[str | None]) -> list[float | None]:
-    """Rewards for the local completions from pairwise verdicts inside each group.
+async def judge_preferences(context: PreferenceContext, batch: Batch, gated: list[str | None]) -> PreferenceVerdicts:
+    """Verdicts for the local completions from pairwise verdicts inside each group.
 
     Every process gathers the whole batch (a group may be split over processes), judges its share of the
     matches (match m goes to process m mod P), gathers all verdicts and computes every group's rewards; it keeps
@@ -212,10 +217,27 @@ async def judge_preferences(context: PreferenceContext, batch: Batch, gated: lis
         )
         gates = [everything[group * size + i][1] for i in range(size)]
         rewards += [0.0 if gates[i] else group_values[i] for i in range(size)]
-    local = slice(batch.offset, batch.offset + len(batch))
     _explain(batch, everything, matches, verdicts, rewards, size)
-    await _publish(context, batch, everything, pairs, verdicts, rewards, judged)
-    return rewards[local]
+    decided = [v for v in verdicts if v.judge_model != "gate"]
+    model = decided[0].judge_model if decided else ""
+    local = range(batch.offset, batch.offset + len(batch))
+    report = StrategyReport(
+        metrics=pair_metrics(decided),
+        failure_reasons=[v.unscored_reason for v in decided if v.unscored_reason],
+        pairs=pairs,
+        pair_verdicts=verdicts,
+    )
+    verdicts_here = [_sample_verdict(everything[k][0], everything[k][1], rewards[k], model) for k in local]
+    return PreferenceVerdicts(verdicts_here, report)
+
+
+def _sample_verdict(sample: Sample, gate: str | None, reward: float | None, model: str) -> SampleVerdict:
+    """A completion's preference reward as a verdict: the reward is its score, None when no comparison in its
+    group was scored; a gated completion's is the gate's verdict (0, not judged)."""
+    if gate:
+        return gated_verdict(sample.id, f"check.{gate}")
+    reason = None if reward is not None else "no scored comparison in its group"
+    return SampleVerdict(id=sample.id, score=reward, hard_score=reward, unscored_reason=reason, judge_model=model)
 
 
 def _pair(everything: list[tuple[Sample, str | None]], size: int, match: Match) -> PairSample:
@@ -256,42 +278,3 @@ def _explain(
         reward = rewards[k]
         lines.append(f"reward {'unscored' if reward is None else f'{reward:.2f}'}: " + "; ".join(record))
     batch.extra("preference", lines)
-
-
-async def _publish(
-    context: PreferenceContext,
-    batch: Batch,
-    everything: list[tuple[Sample, str | None]],
-    pairs: list[PairSample],
-    verdicts: list[PairVerdict],
-    rewards: list[float | None],
-    judged_here: list[PairVerdict],
-) -> None:
-    judged = [v for v in verdicts if v.judge_model != "gate"]
-    for name, value in pair_metrics(judged).items():
-        batch.metric(name, value)
-    eligible = [r for (_, gate), r in zip(everything, rewards, strict=True) if not gate]
-    unscored = sum(1 for r in eligible if r is None)
-    batch.metric("judge/unscored_frac", unscored / len(eligible) if eligible else 0.0)
-    batch.metric("judge/gated_frac", 1 - len(eligible) / len(everything) if everything else 0.0)
-    training = context.is_training()
-    if context.sink is not None and context.collective.process_index == 0:
-        run_id = context.run_id if training else f"{context.run_id}/eval"
-        model = judged[0].judge_model if judged else ""
-        sample_verdicts = [
-            SampleVerdict(
-                id=sample.id,
-                score=reward,
-                hard_score=reward,
-                gate_failed=f"check.{gate}" if gate else None,
-                unscored_reason=None if reward is not None else "no scored comparison in its group",
-                judge_model=model,
-            )
-            for (sample, gate), reward in zip(everything, rewards, strict=True)
-        ]
-        samples = [sample for sample, _ in everything]
-        await asyncio.to_thread(context.sink.record_samples, run_id, batch.step, samples, sample_verdicts)
-        await asyncio.to_thread(record_pairs, context.sink, run_id, batch.step, pairs, verdicts)
-    if context.guard is not None and training:
-        reasons = [v.unscored_reason for v in judged if v.unscored_reason]
-        context.guard.update(unscored, len(eligible), reasons)

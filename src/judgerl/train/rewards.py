@@ -19,7 +19,6 @@ trainer starts the batch as soon as the completions exist (see ``trainer.JudgedG
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib
 import inspect
 import json
@@ -35,15 +34,17 @@ from judgerl.errors import JudgerlError
 from judgerl.graders.judge import GraderJudge
 from judgerl.judges.cascade import PairJudging, RubricCascade, RubricJudging
 from judgerl.judges.content_free import ContentFreeGate
+from judgerl.judges.outcome import gated_verdict, outcome_from_verdict
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.train.batch import Batch, batch_from_trl
 from judgerl.train.collective import Collective, SingleProcess
 from judgerl.train.config import FunctionReward, PreferenceSettings
 from judgerl.train.metrics import UnscoredGuard, rubric_metrics
 from judgerl.train.preference import PreferenceContext, judge_preferences
+from judgerl.train.publish import Destination, JudgedRow, StrategyReport, judged_verdicts, publish
 from judgerl.train.rubrics import RubricJudges
 from judgerl.train.verdict_log import VerdictSink
-from judgerl.verdicts import CriterionVerdict, SampleVerdict
+from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,6 @@ class LocalScores:
     check_values: dict[str, list[float | None]]
     gated: list[str | None]
     started: float
-    judge_scores: list[float | None] = field(default_factory=list)
     verdicts: list[SampleVerdict] = field(default_factory=list)
 
 
@@ -142,11 +142,6 @@ class RewardPipeline:
         """False for a control run whose reward is checks and functions alone (``reward.kind: none``)."""
         return self.rubric_judge is not None or self.pairwise_judge is not None or self.grader is not None
 
-    @property
-    def verdicts_per_sample(self) -> bool:
-        """Whether each completion gets its own SampleVerdict (rubric or grader), stored and guarded alike."""
-        return self.rubric_judge is not None or self.grader is not None
-
     def names(self) -> list[str]:
         return (
             ([self.judge_name] if self.judged else [])
@@ -219,9 +214,9 @@ class RewardPipeline:
         ]
         local = LocalScores(batch=batch, check_values=values, gated=gated, started=started)
         if self.rubric_judge is not None:
-            local.judge_scores, local.verdicts = await self._judge_rubric(batch, gated, values)
+            local.verdicts = await self._judge_rubric(batch, gated, values)
         elif self.grader is not None:
-            local.judge_scores, local.verdicts = await self._grade(batch, gated, values)
+            local.verdicts = await self._grade(batch, gated, values)
         return local
 
     def _preference_context(self) -> PreferenceContext:
@@ -232,10 +227,6 @@ class RewardPipeline:
             collective=self.collective,
             num_generations=self.num_generations,
             seed=self.seed,
-            run_id=self.run_id,
-            is_training=self.is_training,
-            sink=self.sink,
-            guard=self.guard,
         )
 
     async def _finish(
@@ -248,10 +239,18 @@ class RewardPipeline:
         local = await (asyncio.wrap_future(pending) if isinstance(pending, Future) else pending)
         batch, check_values, gated = local.batch, local.check_values, local.gated
         self._log_checks(batch, check_values)
+        report: StrategyReport | None = None
         if self.pairwise_judge is not None:
-            local.judge_scores = await judge_preferences(self._preference_context(), batch, gated)
-        judge_scores: list[float | None] = local.judge_scores if self.judged else [0.0] * len(batch)
-        unscored = [s is None and g is None for s, g in zip(judge_scores, gated, strict=True)]
+            preferred = await judge_preferences(self._preference_context(), batch, gated)
+            report = preferred.report
+            local.verdicts = [
+                self._gated_verdict(batch, k, gate, check_values) if gate else verdict
+                for k, (verdict, gate) in enumerate(zip(preferred.verdicts, gated, strict=True))
+            ]
+        # the judge's part, whichever strategy judged: the score of each verdict (0 when gated, None when unscored)
+        outcomes = [outcome_from_verdict(verdict) for verdict in local.verdicts]
+        judge_scores: list[float | None] = [o.score for o in outcomes] if self.judged else [0.0] * len(batch)
+        unscored = [o.unscored for o in outcomes] if self.judged else [False] * len(batch)
         parts: dict[str, list[float | None]] = {self.judge_name: judge_scores} if self.judged else {}
         for check in self.reward_checks:
             parts[f"check.{check.name}"] = [
@@ -266,7 +265,7 @@ class RewardPipeline:
                 0.0 if gated[k] else None if unscored[k] or values[k] is None else float(values[k])
                 for k in range(len(batch))
             ]
-        if self.verdicts_per_sample:
+        if self.judged:
             weights = dict(zip(self.names(), self.weights(), strict=True))
             rewards = [
                 None
@@ -275,9 +274,27 @@ class RewardPipeline:
                 for k in range(len(batch))
             ]
             checks = [{n: values[k] for n, values in check_values.items()} for k in range(len(batch))]
-            await self._publish_rubric(batch, batch.samples(), local.verdicts, gated, rewards, checks)
+            rows = self.collective.gather(
+                [
+                    JudgedRow(sample, verdict, gate, reward, check)
+                    for sample, verdict, gate, reward, check in zip(
+                        batch.samples(), local.verdicts, gated, rewards, checks, strict=True
+                    )
+                ]
+            )
+            report = report or _per_sample_report(rows, graded=self.grader is not None)
+            await publish(batch, rows, report, self._destination())
         now = time.perf_counter()
         return ScoredBatch(parts=parts, judge_seconds=now - local.started, started=local.started, finished=now)
+
+    def _destination(self) -> Destination:
+        return Destination(
+            run_id=self.run_id,
+            is_training=self.is_training,
+            main_process=self.collective.process_index == 0,
+            sink=self.sink,
+            guard=self.guard,
+        )
 
     def _log_checks(self, batch: Batch, values: dict[str, list[float | None]]) -> None:
         gathered = self.collective.gather([[values[name][k] for name in values] for k in range(len(batch))])
@@ -290,7 +307,7 @@ class RewardPipeline:
 
     async def _judge_rubric(
         self, batch: Batch, gated: list[str | None], check_values: dict[str, list[float | None]]
-    ) -> tuple[list[float | None], list[SampleVerdict]]:
+    ) -> list[SampleVerdict]:
         assert self.rubric_judge is not None
         samples = batch.samples()
         todo = [k for k in range(len(batch)) if gated[k] is None]
@@ -310,23 +327,18 @@ class RewardPipeline:
         for (_, positions), judged in zip(groups.values(), results, strict=True):
             by_position.update(zip(positions, judged, strict=True))
         verdicts = [
-            by_position.get(k) or self._gated_verdict(samples[k].id, gated[k], check_values, k)
-            for k in range(len(batch))
-        ]
-        scores = [
-            None if gated[k] is None and not v.scored else (0.0 if gated[k] else v.score)
-            for k, v in enumerate(verdicts)
+            by_position.get(k) or self._gated_verdict(batch, k, gated[k], check_values) for k in range(len(batch))
         ]
         batch.extra("judge_verdict", [_summary(v) for v in verdicts])
         batch.extra("rationale", [_rationales(v) for v in verdicts])
         batch.extra("judge_p_pass", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
-        return scores, verdicts
+        return verdicts
 
     # ---- OpenAI grader --------------------------------------------------------------------------------------
 
     async def _grade(
         self, batch: Batch, gated: list[str | None], check_values: dict[str, list[float | None]]
-    ) -> tuple[list[float | None], list[SampleVerdict]]:
+    ) -> list[SampleVerdict]:
         """Each completion graded with item = its dataset row (every column but the prompt), sample = its text."""
         assert self.grader is not None
         todo = [k for k in range(len(batch)) if gated[k] is None]
@@ -335,61 +347,29 @@ class RewardPipeline:
         )
         by_position = dict(zip(todo, graded, strict=True))
         verdicts = [
-            by_position.get(k) or self._gated_verdict(batch.sample_id(k), gated[k], check_values, k)
-            for k in range(len(batch))
+            by_position.get(k) or self._gated_verdict(batch, k, gated[k], check_values) for k in range(len(batch))
         ]
-        scores = [0.0 if gated[k] else v.score for k, v in enumerate(verdicts)]
         batch.extra("judge_verdict", [_grade_summary(v) for v in verdicts])
         batch.extra("rationale", [_rationales(v) for v in verdicts])
         batch.extra("sub_rewards", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
-        return scores, verdicts
+        return verdicts
 
     def _gated_verdict(
-        self, sample_id: str, gate: str | None, check_values: dict[str, list[float | None]], k: int
+        self, batch: Batch, k: int, gate: str | None, check_values: dict[str, list[float | None]]
     ) -> SampleVerdict:
-        criteria = [
-            CriterionVerdict(name=f"check.{name}", passed=value >= 1.0, p_pass=value)
-            for name, values in check_values.items()
-            if (value := values[k]) is not None
-        ]
-        return SampleVerdict(
-            id=sample_id, score=0.0, hard_score=0.0, criteria=criteria, gate_failed=f"check.{gate}", judge_model=""
-        )
+        checks = {f"check.{name}": values[k] for name, values in check_values.items()}
+        return gated_verdict(batch.sample_id(k), f"check.{gate}", checks)
 
-    async def _publish_rubric(
-        self,
-        batch: Batch,
-        samples: list[Any],
-        verdicts: list[SampleVerdict],
-        gated: list[str | None],
-        rewards: list[float | None],
-        checks: list[dict[str, float | None]],
-    ) -> None:
-        """Gather the batch from every process: metrics and the guard see all of it, the main process stores it."""
-        gathered = self.collective.gather(list(zip(samples, verdicts, gated, rewards, checks, strict=True)))
-        judged = [v for _, v, g, _, _ in gathered if g is None]
-        metrics = rubric_metrics(judged, judged=len(judged), total=len(gathered))
-        if self.grader is not None:
-            metrics.update(grader_metrics(judged))
-        for name, value in metrics.items():
-            batch.metric(name, value)
-        training = self.is_training()
-        if self.sink is not None and self.collective.process_index == 0:
-            run_id = self.run_id if training else f"{self.run_id}/eval"
-            await asyncio.to_thread(
-                functools.partial(
-                    self.sink.record_samples,
-                    run_id,
-                    batch.step,
-                    [row[0] for row in gathered],
-                    [row[1] for row in gathered],
-                    rewards=[row[3] for row in gathered],
-                    checks=[row[4] for row in gathered],
-                )
-            )
-        if self.guard is not None and training:
-            reasons = [v.unscored_reason for v in judged if not v.scored and v.unscored_reason]
-            self.guard.update(sum(1 for v in judged if not v.scored), len(judged), reasons)
+
+def _per_sample_report(rows: list[JudgedRow], *, graded: bool) -> StrategyReport:
+    """The report of a strategy with a verdict per completion (rubric, grader): criteria pass rates and scores
+    (a grader's sub-rewards too), and why unscored samples were unscored."""
+    judged = judged_verdicts(rows)
+    metrics = rubric_metrics(judged)
+    if graded:
+        metrics.update(grader_metrics(judged))
+    reasons = [v.unscored_reason for v in judged if not v.scored and v.unscored_reason]
+    return StrategyReport(metrics=metrics, failure_reasons=reasons)
 
 
 def grader_metrics(verdicts: Sequence[SampleVerdict]) -> dict[str, float | None]:

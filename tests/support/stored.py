@@ -1,5 +1,5 @@
-"""Reading back what training stored, whichever verdict store wrote it: the project's ``judgerl.store`` (tables
-runs / samples / criterion_verdicts) or the training module's local log (table sample_verdicts)."""
+"""Reading back what training stored in the verdict store (``judgerl.store``: tables runs / samples /
+criterion_verdicts) straight from SQLite, so a test also sees what a reader outside judgerl would."""
 
 from __future__ import annotations
 
@@ -30,26 +30,7 @@ class StoredSample:
 def stored_samples(path: Path, run: str) -> list[StoredSample]:
     """Every stored sample of the run named ``run``, ordered by step and sample id."""
     db = sqlite3.connect(str(path))
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     try:
-        if "sample_verdicts" in tables:
-            from judgerl.samples import Sample
-            from judgerl.verdicts import SampleVerdict
-
-            found = []
-            for step, sample_json, verdict_json in db.execute(
-                "SELECT step, sample, verdict FROM sample_verdicts WHERE run_id = ? ORDER BY step, sample_id", (run,)
-            ):
-                sample, verdict = (
-                    Sample.model_validate_json(sample_json),
-                    SampleVerdict.model_validate_json(verdict_json),
-                )
-                criteria = [StoredCriterion(c.name, c.p_pass, c.passed, c.rationale) for c in verdict.criteria]
-                found.append(
-                    StoredSample(step, sample.id, sample.response, verdict.scored, verdict.unscored_reason,
-                                 verdict.judge_model, criteria)
-                )  # fmt: skip
-            return found
         run_ids = [row[0] for row in db.execute("SELECT id FROM runs WHERE name = ?", (run,))]
         if not run_ids:
             return []

@@ -1,4 +1,4 @@
-"""Scripted stage backends for cascade tests, constructed by name ('cascade_support:StageBackend') like a user's.
+"""Scripted stage backends for cascade tests, constructed by name ('support.cascade:StageBackend') like a user's.
 
 The weak judge is sure only about responses that say "clear" (P(PASS) 0.95) and unsure about the rest (0.52);
 "broken" makes it fail. The strong judge fails responses that say "bad" (0.1) and passes the others (0.9). Pairs:
@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from fakes import ScriptedBackend, response_of
 from judgerl.backends.base import JudgePrompt
+from support.fakes import ScriptedBackend, response_of
 
 
 def _rubric_p(model: str, response: str) -> dict[str, float] | str:
@@ -53,6 +53,6 @@ class StageBackend(ScriptedBackend):
 
 
 WEAK_THEN_STRONG: list[dict[str, Any]] = [
-    {"backend": "cascade_support:StageBackend", "model": "weak", "rationales": "none", "margin": 0.1},
-    {"backend": "cascade_support:StageBackend", "model": "strong", "rationales": "none"},
+    {"backend": "support.cascade:StageBackend", "model": "weak", "rationales": "none", "margin": 0.1},
+    {"backend": "support.cascade:StageBackend", "model": "strong", "rationales": "none"},
 ]

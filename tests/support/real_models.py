@@ -13,7 +13,7 @@ def _find_shared_data() -> Path:
         candidate = parent / "shared" / "data"
         if candidate.is_dir():
             return candidate
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 SHARED_DATA = _find_shared_data()

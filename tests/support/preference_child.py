@@ -1,6 +1,6 @@
 """One of several real processes (launched by torchrun) scoring its share of GRPO groups with the preference
 reward, gathering through accelerate (gloo on CPU). Writes OUT/rank<i>.json.
-Usage: python -m torch.distributed.run --nproc_per_node 2 tests/preference_child.py OUT STORE"""
+Usage: python -m torch.distributed.run --nproc_per_node 2 tests/support/preference_child.py OUT STORE"""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: the support package and the test modules
+sys.path.insert(0, str(Path(__file__).parents[2] / "src"))
 
-from fakes import ScriptedBackend
 from judgerl.train.collective import AccelerateCollective
 from judgerl.train.verdict_log import close_sink, open_verdict_store
+from support.fakes import ScriptedBackend
 from test_preference_reward import GROUP_SIZE, TEXTS, _pipeline, _score, longer_wins, prompt_ids_of
 
 if __name__ == "__main__":

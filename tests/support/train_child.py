@@ -1,5 +1,5 @@
 """Runs `judgerl train` in a child process with a scripted judge (registered as backend 'scripted'), for the
-kill -9 / --resume test. Usage: python tests/train_child.py CONFIG [--resume]."""
+kill -9 / --resume test. Usage: python tests/support/train_child.py CONFIG [--resume]."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: the support package and the test modules
+sys.path.insert(0, str(Path(__file__).parents[2] / "src"))
 
-from fakes import ScriptedBackend, response_of
 from judgerl.backends import register_backend
+from support.fakes import ScriptedBackend, response_of
 
 
 def scripted_judge(model: str = "scripted", delay_s: float = 0.0, **_: object) -> ScriptedBackend:

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.monitors import HackingMonitor, MonitorConfig
 from judgerl.monitors.anchors import AnchorSample
 from judgerl.store import RunRecorder, store_path
+from support.fakes import ScriptedBackend, criterion_of, response_of
 
 RUBRIC = Rubric.from_dict(
     {

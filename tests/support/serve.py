@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fakes import ScriptedBackend, criterion_of, response_of
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
 from judgerl.serve.config import ServeConfig
+from support.fakes import ScriptedBackend, criterion_of, response_of
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data
 RUBRIC_PATH = DATA / "serve_rubric.yaml"
 SAFE_TEXT = "The response contains no harmful instructions."
 
@@ -49,7 +49,7 @@ def scripted_probs(prompt: JudgePrompt, labels: Sequence[str]) -> dict[str, floa
 
 
 class ServeBackend(ScriptedBackend):
-    """Constructed by name ('serve_support:ServeBackend') through ServeConfig, like a user's own backend."""
+    """Constructed by name ('support.serve:ServeBackend') through ServeConfig, like a user's own backend."""
 
     name = "serve-scripted"
 
@@ -73,7 +73,7 @@ class ServeBackend(ScriptedBackend):
 
 
 def judge_config(**overrides: Any) -> ServeConfig:
-    data: dict[str, Any] = {"rubric": str(RUBRIC_PATH), "backend": "serve_support:ServeBackend", "concurrency": 8}
+    data: dict[str, Any] = {"rubric": str(RUBRIC_PATH), "backend": "support.serve:ServeBackend", "concurrency": 8}
     data.update(overrides)
     return ServeConfig.model_validate(data)
 
