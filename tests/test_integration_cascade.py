@@ -84,7 +84,7 @@ def test_the_packaged_cascade_escalates_only_what_the_small_judge_is_unsure_of(
     # so batching noise in its probabilities cannot move an item across it
     ordered = sorted(distances)
     gap, split = max((ordered[k] - ordered[k - 1], k) for k in (2, 3, 4))
-    assert gap > 0.01, f"the 0.5B's distances to its threshold are too close to split: {ordered}"
+    assert gap > 0.02, f"the 0.5B's distances to its threshold are too close to split: {ordered}"
     margin = (ordered[split - 1] + ordered[split]) / 2
     cascade = RubricCascade([first, last], margins=[margin])
     verdicts = cascade.judge(SAMPLES)
@@ -94,9 +94,9 @@ def test_the_packaged_cascade_escalates_only_what_the_small_judge_is_unsure_of(
     sure = [i for i in range(len(SAMPLES)) if i not in unsure]
     assert len(unsure) == split
     assert [v.cascade_stage for v in verdicts] == [2 if i in unsure else 1 for i in range(len(SAMPLES))]
-    for i in sure:  # the 0.5B's own verdict, unchanged
+    for i in sure:  # the 0.5B's own verdict: two calls on the same items differed by up to 0.017 here
         assert verdicts[i].judge_model == small.model_id
-        assert verdicts[i].criteria[0].p_pass == pytest.approx(alone[i].criteria[0].p_pass, abs=0.01)
+        assert verdicts[i].criteria[0].p_pass == pytest.approx(alone[i].criteria[0].p_pass, abs=0.05)
     for i in unsure:  # the 1.5B's, with the tokens of both stages
         assert verdicts[i].judge_model == large.model_id and verdicts[i].scored
         assert verdicts[i].prompt_tokens > alone[i].prompt_tokens
