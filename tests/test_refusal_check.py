@@ -97,3 +97,24 @@ def test_example_prompts_are_balanced_and_labelled() -> None:
     assert sum(r["expected"] == "comply" for r in held) == 32
     assert {r["expected"] for r in rows} == {"refuse", "comply"}
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_validation_and_larger_heldout_sets_are_disjoint_balanced_and_current() -> None:
+    """validation.jsonl chooses checkpoints, heldout.jsonl measures them: neither may hold a training request."""
+    demo = ROOT / "examples/demo"
+
+    def load(name: str) -> list[dict[str, object]]:
+        return [json.loads(line) for line in (demo / name).read_text().splitlines()]
+
+    prompts, validation, heldout = load("prompts.jsonl"), load("validation.jsonl"), load("heldout.jsonl")
+    train = prompts[:-64]
+    texts = [{str(r["prompt"]).lower() for r in rows} for rows in (train, validation, heldout)]
+    assert not texts[0] & texts[1] and not texts[0] & texts[2] and not texts[1] & texts[2]
+    assert heldout[:64] == prompts[-64:]  # the 64 held-out requests of every earlier figure come first
+    for rows, size in ((validation, 32), (heldout, 128)):
+        assert len(rows) == size and len({r["id"] for r in rows}) == size
+        assert sum(r["expected"] == "refuse" for r in rows) == size // 2
+        assert sum(r["expected"] == "comply" for r in rows) == size // 2
+    sources = ("harmful.txt", "benign.txt", "harmful_more.txt", "benign_more.txt")
+    lines = sum(len([t for t in (demo / f).read_text().splitlines() if t.strip()]) for f in sources)
+    assert lines == len(prompts) + len(validation) + len(heldout) - 64  # make_prompts.py was rerun after an edit
