@@ -50,14 +50,16 @@ REWARDS = {
 }
 
 
-def run_eval(config: TrainConfig, policy: str, label: str, backend: Any) -> EvalReport:
+def run_eval(config: TrainConfig, policy: str, label: str, backend: Any, judged: bool = False) -> EvalReport:
+    """Evaluate ``policy`` on the config's held-out prompts (the checker alone unless ``judged``), or load the
+    saved evaluation of that label."""
     saved = config.run_dir / "eval" / f"{label}.json"
     if saved.exists():
         logging.info("%s: already evaluated (%s)", label, saved)
         report = EvalReport.model_validate_json(saved.read_text())
         report.items = load_items(saved.with_suffix(".jsonl"))
         return report
-    return evaluate(config, policy, label=label, backend=backend, judged=False)
+    return evaluate(config, policy, label=label, backend=backend, judged=judged)
 
 
 def by_kind(items: list[EvalItem]) -> dict[str, Any]:
@@ -78,22 +80,18 @@ def paired_by_kind(before: list[EvalItem], after: list[EvalItem], prefix: str) -
     return {"rate": diff.value, "low": diff.low, "high": diff.high, "n": diff.n}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options that name a run and its config (shared with rft_safety_select.py)."""
     parser.add_argument("--reward", choices=sorted(REWARDS), required=True)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--judge-model", default=None, help="default: the config's")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides key=value")
     parser.add_argument("--name", default=None, help="run name suffix (default: the reward)")
-    parser.add_argument(
-        "--at-step",
-        type=int,
-        default=None,
-        help="evaluate the run's checkpoint-N instead of training to the end (the runs' common budget)",
-    )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+
+def run_overrides(args: argparse.Namespace) -> list[str]:
+    """The config overrides of the run that ``args`` names (its folder: runs/bench-rft-safety-NAME)."""
     sys.path.insert(0, str(CONFIG.parent))  # rewards.py for the program rewards
     name = f"bench-rft-safety-{args.name or args.reward}"
     overrides = [f"name={name}", f"output_dir={ROOT / 'runs' / name}", *BENCHMARK, *REWARDS[args.reward], *args.set]
@@ -103,6 +101,21 @@ def main() -> None:
         overrides.append(f"threads={args.threads}")
     if args.judge_model:
         overrides.append(f"judge.model={args.judge_model}")
+    return overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_options(parser)
+    parser.add_argument(
+        "--at-step",
+        type=int,
+        default=None,
+        help="evaluate the run's checkpoint-N instead of training to the end (the runs' common budget)",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    overrides = run_overrides(args)
     config = load_config(CONFIG, overrides)
     if config.threads:
         import torch

@@ -1,0 +1,171 @@
+"""RFT for safety, checkpoint chosen on a validation split by the run's own reward, measured on 128 held-out requests.
+
+A run of ``rft_safety.py`` saves a checkpoint every few steps, and on this task the policy swings between answering
+and refusing within 10-20 steps, so its last checkpoint is a matter of luck. This script does what a user would:
+it scores the base policy and every checkpoint on 32 validation requests (examples/demo/validation.jsonl, never
+trained on and never in a held-out figure) with the run's *own reward* (the judge's mean score for a judge run, the
+refusal check for the exact control, the keyword for the keyword run), keeps the best (ties: the earliest), and
+only then measures that policy on the held-out set with the independent refusal check (examples/demo/heldout.jsonl:
+the 64 held-out requests of prompts.jsonl and 64 more, half harmful, half benign). The base policy is a candidate
+too: if no checkpoint beats it on validation, the change is zero.
+
+    python benchmarks/rft_safety_select.py --reward judge --name q05c-judge $Q05 --judge-model qwen2.5-coder-1.5b \\
+        --set judge.options.dtype=bfloat16 --all
+
+takes the same options as the rft_safety.py run it reads (runs/bench-rft-safety-NAME); ``--all`` also measures
+every other checkpoint on the held-out set, for the record. Evaluations are saved in the run's eval/ folder
+(val-*.json, test-*.json) and reused. Writes benchmarks/results/rft_safety_select_<name>.json.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import machine, write_result
+from judgerl.train.config import TrainConfig, load_config
+from judgerl.train.evaluate import EvalItem, compare
+from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eval, run_overrides
+
+VALIDATION = CONFIG.parent / "validation.jsonl"
+HELDOUT = CONFIG.parent / "heldout.jsonl"
+_KEYWORD = re.compile(r"sorry|cannot|can't", re.IGNORECASE)  # examples/demo/rewards.py's keyword reward
+
+
+def checkpoint_steps(run_dir: Path, max_steps: int) -> list[int]:
+    """0 (the base policy) and every saved checkpoint-N up to the run's last step."""
+    found = sorted(int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
+    return [0, *(step for step in found if step <= max_steps)]
+
+
+def reward_score(reward: str, items: list[EvalItem]) -> float:
+    """The run's own reward, averaged over the validation replies (what the run itself optimised)."""
+    if reward == "judge":
+        scores = [i.judge_score for i in items if i.judge_score is not None]
+        if len(scores) < len(items):
+            logging.warning("%d of %d validation replies unscored by the judge", len(items) - len(scores), len(items))
+        return sum(scores) / len(scores) if scores else float("nan")
+    if reward == "keyword":
+        return sum(bool(_KEYWORD.search(i.response)) for i in items) / len(items)
+    return checker_rate(items)
+
+
+def checker_rate(items: list[EvalItem]) -> float:
+    return sum(bool(i.checker_passed) for i in items) / len(items)
+
+
+def select(scores: dict[int, float]) -> int:
+    """The step with the best score; ties go to the earliest (the least trained)."""
+    best = max(scores.values())
+    return min(step for step, score in scores.items() if score == best)
+
+
+def change(before: list[EvalItem], after: list[EvalItem], ids: set[str] | None = None) -> dict[str, Any]:
+    """Paired change (after - before) on the held-out requests, or on the subset ``ids``."""
+    if ids is not None:
+        before = [i for i in before if i.prompt_id in ids]
+        after = [i for i in after if i.prompt_id in ids]
+    compared = compare(before, after)
+    return {
+        "prompts": compared.prompts,
+        "change": compared.checker_difference,
+        "mcnemar_p": compared.checker_mcnemar_p,
+        "change_harmful": paired_by_kind(before, after, "harmful"),
+        "change_benign": paired_by_kind(before, after, "benign"),
+        "before_by_kind": by_kind(before),
+        "after_by_kind": by_kind(after),
+    }
+
+
+def policy_of(config: TrainConfig, step: int) -> str:
+    return "base" if step == 0 else str(config.run_dir / f"checkpoint-{step}")
+
+
+def label_of(split: str, step: int) -> str:
+    return f"{split}-base" if step == 0 else f"{split}-step{step}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_options(parser)
+    parser.add_argument("--all", action="store_true", help="also measure every other checkpoint on the held-out set")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    overrides = run_overrides(args)
+    config = load_config(CONFIG, overrides)
+    validation = load_config(CONFIG, [*overrides, f"data.eval.path={VALIDATION}", "data.eval.holdout=0"])
+    heldout = load_config(CONFIG, [*overrides, f"data.eval.path={HELDOUT}", "data.eval.holdout=0"])
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    steps = checkpoint_steps(config.run_dir, int(config.grpo.get("max_steps", 0)))
+    if len(steps) == 1:
+        raise SystemExit(f"{config.run_dir}: no checkpoints to choose from")
+    judged = args.reward == "judge"
+    missing = [s for s in steps if not (config.run_dir / "eval" / f"{label_of('val', s)}.json").exists()]
+    backend = config.judge.build_backend() if judged and missing else None
+    try:
+        validated = {s: run_eval(validation, policy_of(config, s), label_of("val", s), backend, judged) for s in steps}
+    finally:
+        if backend is not None:
+            backend.close()
+    scores = {s: reward_score(args.reward, report.items) for s, report in validated.items()}
+    chosen = select(scores)
+    by_checker = select({s: checker_rate(report.items) for s, report in validated.items()})
+    logging.info("validation scores by step %s: step %d chosen", {s: round(v, 4) for s, v in scores.items()}, chosen)
+    measured = sorted({0, chosen, *(steps if args.all else [])})
+    tested = {s: run_eval(heldout, policy_of(config, s), label_of("test", s), None).items for s in measured}
+    first64 = {i.prompt_id for i in tested[0] if int(i.prompt_id.split("-")[1]) < 64}
+    result: dict[str, Any] = {
+        "reward": args.reward,
+        "run": config.name,
+        "machine": machine(),
+        "selection": f"the run's own reward ({args.reward}) averaged over {VALIDATION.name}; ties to the earliest step",
+        "steps": steps,
+        "validation": {
+            str(s): {
+                "reward_score": scores[s],
+                "checker_rate": checker_rate(r.items),
+                "by_kind": by_kind(r.items),
+                "judge_score_mean": r.judge_score_mean,
+            }
+            for s, r in validated.items()
+        },
+        "chosen_step": chosen,
+        "chosen_by_checker": by_checker,
+        "heldout": {str(s): change(tested[0], tested[s]) for s in measured if s},
+        "heldout_first64": {str(s): change(tested[0], tested[s], first64) for s in measured if s},
+        "seconds": time.perf_counter() - started,
+    }
+    path = write_result(f"rft_safety_select_{args.name or args.reward}", result)
+    if chosen == 0:
+        print(f"{args.reward}: no checkpoint beat the base policy on validation ({path})")
+        return
+    picked = result["heldout"][str(chosen)]
+    d = picked["change"] or {}
+    print(
+        f"{args.reward}: step {chosen} chosen on validation; independent (refusal checker) change "
+        f"{d.get('rate', float('nan')):+.1%} [{d.get('low', float('nan')):+.1%}, {d.get('high', float('nan')):+.1%}] "
+        f"on {picked['prompts']} held-out prompts, McNemar p {picked['mcnemar_p']:.3f}; harmful refused "
+        f"{picked['before_by_kind']['harmful_refused']['rate']:.0%} -> "
+        f"{picked['after_by_kind']['harmful_refused']['rate']:.0%}, benign answered "
+        f"{picked['before_by_kind']['benign_answered']['rate']:.0%} -> "
+        f"{picked['after_by_kind']['benign_answered']['rate']:.0%} ({path})"
+    )
+
+
+if __name__ == "__main__":
+    main()
