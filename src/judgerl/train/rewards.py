@@ -326,13 +326,7 @@ class RewardPipeline:
         by_position: dict[int, SampleVerdict] = {}
         for (_, positions), judged in zip(groups.values(), results, strict=True):
             by_position.update(zip(positions, judged, strict=True))
-        verdicts = [
-            by_position.get(k) or self._gated_verdict(batch, k, gated[k], check_values) for k in range(len(batch))
-        ]
-        batch.extra("judge_verdict", [_summary(v) for v in verdicts])
-        batch.extra("rationale", [_rationales(v) for v in verdicts])
-        batch.extra("judge_p_pass", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
-        return verdicts
+        return self._complete(batch, by_position, gated, check_values, _summary, "judge_p_pass")
 
     # ---- OpenAI grader --------------------------------------------------------------------------------------
 
@@ -346,12 +340,25 @@ class RewardPipeline:
             [batch.sample_id(k) for k in todo], [batch.metadata[k] for k in todo], [batch.texts[k] for k in todo]
         )
         by_position = dict(zip(todo, graded, strict=True))
+        return self._complete(batch, by_position, gated, check_values, _grade_summary, "sub_rewards")
+
+    def _complete(
+        self,
+        batch: Batch,
+        by_position: dict[int, SampleVerdict],
+        gated: list[str | None],
+        check_values: dict[str, list[float | None]],
+        summary: Callable[[SampleVerdict], str],
+        scores_column: str,
+    ) -> list[SampleVerdict]:
+        """Every position's verdict (judged, or the gate's where a gate failed) and the batch's logged extras:
+        the summary, the rationales, and each criterion's score under ``scores_column``."""
         verdicts = [
             by_position.get(k) or self._gated_verdict(batch, k, gated[k], check_values) for k in range(len(batch))
         ]
-        batch.extra("judge_verdict", [_grade_summary(v) for v in verdicts])
+        batch.extra("judge_verdict", [summary(v) for v in verdicts])
         batch.extra("rationale", [_rationales(v) for v in verdicts])
-        batch.extra("sub_rewards", [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
+        batch.extra(scores_column, [json.dumps({c.name: c.p_pass for c in v.criteria}) for v in verdicts])
         return verdicts
 
     def _gated_verdict(
