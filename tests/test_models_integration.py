@@ -57,8 +57,8 @@ def test_smollm2_answers_from_the_converted_directory() -> None:
 def test_default_judge_answers_and_ranks_by_its_logits() -> None:
     """The converted Qwen judge answers, and ranks a true statement above a false one by its Yes/No logits.
 
-    Only the order is checked: DESIGN.md measured that the 0.5B ranks well (AUC 0.88) but is not calibrated
-    at 0.5. float32 here: bfloat16 logits round these probabilities to ~3% steps, which can make them tie.
+    Only the order is checked: the packaged judges rank better than they are calibrated (docs/validation.md: not
+    calibrated at 0.5). float32 here: bfloat16 logits round these probabilities to ~3% steps, which can make them tie.
     """
     tokenizer, model = _load(_require(models.DEFAULT_JUDGE))
     assert "Paris" in _greedy_reply(tokenizer, model, "What is the capital of France? Answer in one word.")
