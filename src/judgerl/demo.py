@@ -36,7 +36,8 @@ def find_demo_dir() -> Path:
     raise JudgerlError("examples/demo/config.yaml not found: run the demo from a judgerl checkout")
 
 
-BENCHMARK = "benchmarks/rft_safety.py (BENCHMARKS.md, 'RFT for safety')"
+#: where a judge's reward is shown to improve this task, for a demo that cannot show it in its budget
+BENCHMARK = "benchmarks/rft_safety.py and rft_safety_select.py (BENCHMARKS.md, 'RFT for safety that holds')"
 
 
 @click.command()
@@ -123,7 +124,9 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
                 if gate_failed
                 else ""
             )
-            + f"The longer runs in {BENCHMARK} compare the judge with an exact and a keyword reward.[/yellow]"
+            + "A larger policy (Qwen2.5-Coder-0.5B) trained longer on the packaged 1.5B judge's reward improves "
+            f"significantly on held-out requests, beside an exact and a keyword reward on the same budget: "
+            f"{BENCHMARK}.[/yellow]"
         )
     from judgerl.report import build_report
 
