@@ -114,7 +114,7 @@ CATALOG: dict[str, CatalogEntry] = {
 # The default judge is the 1.5B, about 3x the 0.5B's cost per verdict, because it is the packaged judge that can
 # judge: final answers against a reference AUC 0.97 (the 0.5B 0.50-0.72), refusals of a 0.5B policy 0.79-0.91
 # within criterion (the 0.5B inverted), the content-free defence holds (it blocks the 0.5B's correct answers too),
-# and training on its reward improved a policy (README, BENCHMARKS.md). No default is right for every task (on
+# and training on its reward improved a policy in one run (BENCHMARKS.md). No default is right for every task (on
 # IFEval constraints neither ranks): `judge.validation` in a training config, or `judgerl validate`, decides.
 DEFAULT_JUDGE = "qwen2.5-coder-1.5b"
 # A fluent 135M chat model: fast enough to generate GRPO groups on a CPU.
