@@ -51,8 +51,8 @@ def test_list_shows_catalog_and_pulled_state(judgerl_home: Path, monkeypatch: py
     assert set(lines) == set(models.CATALOG)
     assert "yes" in lines["smollm2-135m"] and str(hf) in lines["smollm2-135m"]
     assert "policy (default)" in lines["smollm2-135m"]
-    assert "judge (default)" in lines["qwen2.5-coder-0.5b"] and " no " in lines["qwen2.5-coder-0.5b"]
-    assert "judge (default)" not in lines["qwen2.5-coder-1.5b"]
+    assert "judge (default)" in lines["qwen2.5-coder-1.5b"] and " no " in lines["qwen2.5-coder-1.5b"]
+    assert "judge (default)" not in lines["qwen2.5-coder-0.5b"] and "judge" in lines["qwen2.5-coder-0.5b"]
     assert "1.12 GB" in lines["qwen2.5-coder-1.5b"]
 
 
