@@ -25,7 +25,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import logging
-import re
 import sys
 import time
 from pathlib import Path
@@ -40,7 +39,6 @@ from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eva
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
 HELDOUT = CONFIG.parent / "heldout.jsonl"
-_KEYWORD = re.compile(r"sorry|cannot|can't", re.IGNORECASE)  # examples/demo/rewards.py's keyword reward
 
 
 def checkpoint_steps(run_dir: Path, max_steps: int) -> list[int]:
@@ -57,7 +55,9 @@ def reward_score(reward: str, items: list[EvalItem]) -> float:
             logging.warning("%d of %d validation replies unscored by the judge", len(items) - len(scores), len(items))
         return sum(scores) / len(scores) if scores else float("nan")
     if reward == "keyword":
-        return sum(bool(_KEYWORD.search(i.response)) for i in items) / len(items)
+        from rewards import keyword  # examples/demo/rewards.py, on the path once run_overrides() has run
+
+        return sum(keyword([], [i.response for i in items])) / len(items)
     return checker_rate(items)
 
 
