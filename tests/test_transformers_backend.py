@@ -283,3 +283,24 @@ def test_a_failing_pass_reaches_every_coalesced_caller(
     while backend._draining and time.monotonic() < deadline:
         time.sleep(0.01)
     assert backend._draining is False  # the next call starts a new drain
+
+
+def test_cache_keeps_dtypes_apart(tiny_judge_dir: Path, backend: TransformersBackend, tmp_path: Path) -> None:
+    """One verdict cache shared by an fp32 and a bf16 copy of one judge: the bf16 judge must not be answered
+    with the fp32 verdicts (they differ by a few hundredths), and each reads its own back."""
+    from judgerl import Rubric, Sample
+    from judgerl.judges.cache import VerdictCache
+    from judgerl.judges.rubric_judge import RubricJudge
+
+    rubric = Rubric.from_dict({"criteria": [{"name": "polite", "text": "The response is polite."}]})
+    items = [Sample(id="s1", prompt="Say hello.", response="Hello there.")]
+    cache = VerdictCache(tmp_path / "cache.sqlite")
+    half = TransformersBackend(str(tiny_judge_dir), dtype="bfloat16", threads=1)
+    assert backend.cache_identity != half.cache_identity
+    assert backend.cache_identity.endswith("@float32") and half.cache_identity.endswith("@bfloat16")
+    first = RubricJudge(rubric, backend, cache=cache, rationales="none").judge(items)
+    other = RubricJudge(rubric, half, cache=cache, rationales="none").judge(items)
+    assert not any(c.cached for c in other[0].criteria) and len(cache) == 2
+    again = RubricJudge(rubric, half, cache=cache, rationales="none").judge(items)
+    assert all(c.cached for c in again[0].criteria) and again[0].score == other[0].score
+    assert first[0].score is not None

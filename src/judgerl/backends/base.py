@@ -70,6 +70,12 @@ class JudgeBackend(ABC):
         self.model_id = model_id
         self.max_input_tokens = max_input_tokens
 
+    @property
+    def cache_identity(self) -> str:
+        """What a cached verdict of this backend is keyed by: the model, and whatever else changes its verdicts
+        (a local model's dtype). Remote backends are named by their model id alone."""
+        return self.model_id
+
     def count_tokens(self, text: str) -> int:
         """Token count used to budget long responses; a rough estimate unless the backend has a tokenizer."""
         return len(text) // 4 + 1

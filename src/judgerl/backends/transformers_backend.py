@@ -163,6 +163,7 @@ class TransformersBackend(JudgeBackend):
         self.tokenizer: Any = tokenizer
         self.model: Any = model_obj
         self.model.to(self.device).eval()
+        self.dtype_name = str(torch_dtype).removeprefix("torch.")
         self._body: Any = self.model.base_model
         head = self.model.get_output_embeddings()
         # A float32 copy of the last projection only (its weight may be tied to the embeddings, which stay
@@ -181,6 +182,11 @@ class TransformersBackend(JudgeBackend):
         self._stop_ids = self._find_stop_ids()
 
     # -- tokens -----------------------------------------------------------------------------------------------
+
+    @property
+    def cache_identity(self) -> str:
+        # bf16 and fp32 verdicts of one model differ by a few hundredths of a probability: never mix them in a cache
+        return f"{self.model_id}@{self.dtype_name}"
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

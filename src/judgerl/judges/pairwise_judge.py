@@ -82,7 +82,7 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
         response_b, cut_b = truncate_middle(pair.response_b, room, count)
         truncated = cut_prompt or cut_a or cut_b
         key = cache_key(
-            self.backend.model_id,
+            self.backend.cache_identity,
             TEMPLATE_VERSION,
             "pair",
             self.instructions,

@@ -142,7 +142,7 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
         if not self.defences:
             mode += "-undefended"
         return cache_key(
-            self.backend.model_id,
+            self.backend.cache_identity,
             TEMPLATE_VERSION,
             mode,
             self.rubric.instructions,
