@@ -24,6 +24,7 @@ from judgerl.graders.spec import parse_spec
 from judgerl.train.config import load_config, parse_config
 from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
 from judgerl.train.rewards import RewardPipeline
+from support.judge_free_runs import forbid_judge_backend, step_records, write_judge_free_run
 from support.serve import GraderReplyBackend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,44 +100,19 @@ def test_each_completion_is_graded_with_its_row_as_item(tmp_path: Path) -> None:
 def test_a_tiny_policy_trains_and_evaluates_with_a_multi_grader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torch
-
-    from judgerl.judges.spec import JudgeSpec
     from judgerl.train.evaluate import evaluate
     from judgerl.train.runner import train
-    from support.tiny_models import build_tiny_policy
 
-    torch.set_num_threads(1)
-
-    def no_backend(self: JudgeSpec) -> None:
-        raise AssertionError("a grader without model graders must not build a judge backend")
-
-    monkeypatch.setattr(JudgeSpec, "build_backend", no_backend)
-    policy = build_tiny_policy(tmp_path / "policy")
+    forbid_judge_backend(monkeypatch, "a grader without model graders must not build a judge backend")
     rows = [{"id": f"p{i}", "prompt": f"write about the {w}", "keyword": w} for i, w in enumerate(["cat", "dog"] * 3)]
-    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "grader.json").write_text(json.dumps(KEYWORD_MULTI))
-    config = {
-        "name": "graded",
-        "output_dir": str(tmp_path / "run"),
-        "threads": 1,
-        "policy": {"model": str(policy), "lora": {"r": 4, "alpha": 8}},
-        "data": {"path": "data.jsonl", "eval": {"holdout": 2}},
-        "reward": {"kind": "grader", "grader": "grader.json"},
-        "grpo": {
-            "max_steps": 2,
-            "per_device_train_batch_size": 4,
-            "num_generations": 4,
-            "max_completion_length": 6,
-            "use_cpu": True,
-        },
-    }
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    loaded = load_config(tmp_path / "config.yaml")
+    config_path = write_judge_free_run(
+        tmp_path, "graded", rows, data={}, reward={"kind": "grader", "grader": "grader.json"}
+    )
+    loaded = load_config(config_path)
     result = train(loaded)
     assert result.steps == 2 and (result.run_dir / "grader.json").exists()
-    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
-    steps = [r for r in records if "reward" in r]
+    steps = step_records(result.run_dir)
     assert steps and all("rewards/grader/mean" in r and "grader/has_keyword/mean" in r for r in steps)
     with sqlite3.connect(result.store_path) as store:
         samples = store.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
