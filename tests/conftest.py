@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 # Reproducible judge prompts in tests (the nonce key is otherwise random per process).
 os.environ.setdefault("JUDGERL_NONCE_KEY", "tests")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No JUDGERL_* settings from the outside (but the tests' nonce key), and a fresh Lambda handler before and
+    after: the serving doors read their configuration from the environment once per process."""
+    from judgerl.serve import lambda_handler
+
+    for name in list(os.environ):
+        if name.startswith("JUDGERL_") and name != "JUDGERL_NONCE_KEY":
+            monkeypatch.delenv(name)
+    lambda_handler.reset()
+    yield
+    lambda_handler.reset()
 
 
 @pytest.fixture(scope="session")

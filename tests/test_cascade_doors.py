@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ from judgerl.errors import JudgerlError
 from judgerl.judges.calibration import load_margins
 from judgerl.judges.cascade import RubricCascade
 from judgerl.samples import Sample
-from judgerl.serve import lambda_handler
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import RewardScorer
 from judgerl.serve.lambda_handler import LocalContext, handler
@@ -76,16 +73,6 @@ def test_judge_cli_refuses_single_judge_options_beside_a_cascade(files: dict[str
     result = CliRunner().invoke(cli, args)
     assert isinstance(result.exception, JudgerlError)  # the entry point prints it as one line, exit code 2
     assert "--model: set it in the stages of the --cascade file, not beside it" in str(result.exception)
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("JUDGERL_") and name != "JUDGERL_NONCE_KEY":
-            monkeypatch.delenv(name)
-    lambda_handler.reset()
-    yield
-    lambda_handler.reset()
 
 
 def test_serving_builds_a_cascade_from_a_file_or_a_json_list(files: dict[str, Path], clean_env: None) -> None:

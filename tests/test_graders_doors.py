@@ -21,7 +21,6 @@ from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
 from judgerl.graders.judge import GraderJudge, load_grader_judge
 from judgerl.samples import Sample
-from judgerl.serve import lambda_handler
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
 from judgerl.serve.lambda_handler import LocalContext, handler
@@ -153,16 +152,6 @@ def test_serve_command_refuses_a_rubric_and_a_grader_together() -> None:
 
 
 # ---- the Lambda --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("JUDGERL_") and name != "JUDGERL_NONCE_KEY":
-            monkeypatch.delenv(name)
-    lambda_handler.reset()
-    yield
-    lambda_handler.reset()
 
 
 def test_lambda_scores_with_the_grader_of_judgerl_grader(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("JUDGERL_") and name != "JUDGERL_NONCE_KEY":
-            monkeypatch.delenv(name)
+def lambda_env(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JUDGERL_RUBRIC", str(RUBRIC_PATH))
     monkeypatch.setenv("JUDGERL_BACKEND", "support.serve:ServeBackend")
     monkeypatch.setenv("JUDGERL_RATIONALES", "all")
-    lambda_handler.reset()
-    yield
-    lambda_handler.reset()
 
 
 def event(name: str) -> list[Any]:
