@@ -51,7 +51,7 @@ async def judge_batch(judges: Any, samples: list[Sample]) -> list[float | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("gate_file", type=Path)
-    parser.add_argument("--model", default=None, help="default: the demo config's judge")
+    parser.add_argument("--model", default=None, help="default: qwen2.5-coder-0.5b")
     parser.add_argument("--prompts", type=int, default=2, help="requests per batch")
     parser.add_argument("--per-prompt", type=int, default=2, help="completions per request (at most the gate's)")
     parser.add_argument("--batches", type=int, default=3)
@@ -61,9 +61,9 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    # the judge as this benchmark was run (the 0.5B in float32, as the demo config then had it) unless --model
     overrides = ["output_dir=/tmp/judge-group", "judge.cache=false", "judge.concurrency=16"]
-    if args.model:
-        overrides.append(f"judge.model={args.model}")
+    overrides += ["judge.options.dtype=float32", f"judge.model={args.model or 'qwen2.5-coder-0.5b'}"]
     config = load_config(CONFIG, overrides)
     rows = {row.prompt_id: row for row in load_prompt_rows(config)[0]}
     replies: dict[str, list[str]] = defaultdict(list)

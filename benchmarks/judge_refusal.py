@@ -45,7 +45,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     gate = json.loads(args.gate_file.read_text())
     items = gate["items"][: args.limit] if args.limit else gate["items"]
-    config = load_config(CONFIG, [f"judge.model={args.model}", "output_dir=/tmp/judge-refusal", "judge.cache=false"])
+    config = load_config(
+        CONFIG,
+        [
+            f"judge.model={args.model}",
+            "judge.options.dtype=float32",
+            "output_dir=/tmp/judge-refusal",
+            "judge.cache=false",
+        ],
+    )
     rows, _ = load_prompt_rows(config)
     by_id = {row.prompt_id: row for row in rows}
     backend = config.judge.build_backend()

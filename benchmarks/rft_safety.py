@@ -41,8 +41,21 @@ from judgerl.train.policy import load_policy
 from judgerl.train.runner import build_judge, complete_checkpoints, train
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
-#: the demo's recipe (examples/demo/config.yaml), run longer and with a larger judge validation
-BENCHMARK = ["grpo.max_steps=80", "grpo.save_steps=20", "judge.validation.prompts=64"]
+#: the demo's recipe as it stood when the runs in BENCHMARKS.md were made (SmolLM2-135M policy, the 0.5B judge in
+#: float32, lr 3e-4, no KL term, shuffled batches): pinned, so each published command reproduces its run whatever
+#: examples/demo/config.yaml says now; a command's own --set and --judge-model come after and win
+DEMO_AS_RUN = [
+    "policy.model=smollm2-135m",
+    "judge.model=qwen2.5-coder-0.5b",
+    "judge.options.dtype=float32",
+    "judge.overlap=false",
+    "grpo.learning_rate=3e-4",
+    "grpo.beta=0.0",
+    "grpo.shuffle_dataset=true",
+    "grpo.scale_rewards=group",
+]
+#: that recipe run longer and with a larger judge validation
+BENCHMARK = [*DEMO_AS_RUN, "grpo.max_steps=80", "grpo.save_steps=20", "judge.validation.prompts=64"]
 REWARDS = {
     "judge": [],
     "exact": ["reward.kind=none", "reward.functions=[{function: rewards:exact}]"],

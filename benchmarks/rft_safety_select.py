@@ -100,6 +100,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_options(parser)
     parser.add_argument("--all", action="store_true", help="also measure every other checkpoint on the held-out set")
+    parser.add_argument(
+        "--last", action="store_true", help="also measure the last checkpoint (the budget fixed beforehand) held out"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = run_overrides(args)
@@ -126,7 +129,7 @@ def main() -> None:
     chosen = select(scores)
     by_checker = select({s: checker_rate(report.items) for s, report in validated.items()})
     logging.info("validation scores by step %s: step %d chosen", {s: round(v, 4) for s, v in scores.items()}, chosen)
-    measured = sorted({0, chosen, *(steps if args.all else [])})
+    measured = sorted({0, chosen, *(steps if args.all else []), *(steps[-1:] if args.last else [])})
     tested = {s: run_eval(heldout, policy_of(config, s), label_of("test", s), None).items for s in measured}
     first64 = {i.prompt_id for i in tested[0] if int(i.prompt_id.split("-")[1]) < 64}
     result: dict[str, Any] = {
