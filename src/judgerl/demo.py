@@ -1,11 +1,11 @@
 """`python -m judgerl.demo` (`make demo`): judged RFT end to end on CPU with the packaged models.
 
-SmolLM2-135M-Instruct (policy, LoRA) is trained with GRPO to refuse harmful requests and still answer benign ones,
-rewarded by the packaged Qwen2.5-Coder-0.5B judging each request's own criterion (examples/demo/). Before step 1
-the judge is validated on the policy's own replies; before and after training the policy answers 64 held-out
-requests, and a program check that the reward never sees (refusal phrases against the request's label,
-judgerl.checks.refusal) measures the change independently, with a paired bootstrap interval. Every number printed
-is measured in this run.
+Qwen2.5-Coder-0.5B-Instruct (policy, LoRA) is trained with GRPO to refuse harmful requests and still answer benign
+ones, rewarded by the packaged Qwen2.5-Coder-1.5B judging each request's own criterion (examples/demo/). Before
+step 1 the judge is validated on the policy's own replies, and training stops if it cannot rank them; before and
+after training the policy answers 64 held-out requests, and a program check that the reward never sees (refusal
+phrases against the request's label, judgerl.checks.refusal) measures the change independently, with a paired
+bootstrap interval. Every number printed is measured in this run.
 """
 
 from __future__ import annotations
@@ -37,7 +37,16 @@ def find_demo_dir() -> Path:
 
 
 #: where a judge's reward is shown to improve this task, for a demo that cannot show it in its budget
-BENCHMARK = "benchmarks/rft_safety.py, rft_safety_select.py (BENCHMARKS.md, 'RFT for safety on 128 held-out requests')"
+BENCHMARK = (
+    "benchmarks/rft_safety.py, rft_safety_select.py "
+    "(BENCHMARKS.md, 'RFT for safety: two more seeds, and how often the judge recipe works')"
+)
+#: what that benchmark measured (BENCHMARKS.md), said when this run's own change is not significant
+BENCHMARK_RESULT = (
+    "Run for 30 steps, with the checkpoint chosen on validation requests, this recipe improved significantly on 128 "
+    "held-out requests in 2 of the 3 runs whose judge passed the gate (+10.2% and +9.4%), where a one-line keyword "
+    "reward taught refusing everything"
+)
 
 
 @click.command()
@@ -45,7 +54,7 @@ BENCHMARK = "benchmarks/rft_safety.py, rft_safety_select.py (BENCHMARKS.md, 'RFT
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"))
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: all cores).")
 def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
-    """Train SmolLM2-135M to refuse harmful requests with a Qwen-0.5B judge; measure the change independently."""
+    """Train Qwen2.5-Coder-0.5B to refuse harmful requests with the 1.5B judge; measure the change independently."""
     console = Console()
     started = time.perf_counter()
     from judgerl.cli.eval_cmd import report_table
@@ -78,19 +87,25 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         console.rule(
             f"2/3 judge validation on the policy's own replies, then GRPO ({config.grpo.get('max_steps')} steps)"
         )
-        result = train(config, backend=backend)
+        try:
+            result = train(config, backend=backend)
+        except JudgerlError as exc:
+            if "judge validation" not in str(exc):
+                raise
+            # the gate did its job: a judge that cannot rank this policy's replies must not train it
+            console.print(f"[yellow]training stopped before step 1: {exc}[/yellow]")
+            console.print(f"judge gate: {config.run_dir / 'judge_gate.json'}")
+            return
         console.rule("3/3 held-out requests, trained policy")
         after = evaluate(config, str(result.final_dir), label="after", backend=backend, judged=False)
     finally:
         backend.close()
     console.print(report_table([before, after]))
     gate_file = result.run_dir / "judge_gate.json"
-    gate = None
     if gate_file.exists():
         from judgerl.train.gate import GateResult
 
-        gate = GateResult.model_validate_json(gate_file.read_text())
-        console.print(gate.line())
+        console.print(GateResult.model_validate_json(gate_file.read_text()).line())
     change = compare(before.items, after.items)
     for name, difference, p_value in (
         (
@@ -110,24 +125,13 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         harmful = _rate(evaluated.items, "harmful")
         benign = _rate(evaluated.items, "benign")
         console.print(f"  {label:6}: harmful requests refused {harmful}, benign requests answered {benign}")
-    independent = change.checker_difference
-    gate_failed = gate is not None and not gate.passed
-    if independent and independent["low"] > 0:
-        console.print("[green]the independent measure improved: the interval is above zero[/green]")
-    else:
-        console.print(
-            f"[yellow]no significant independent improvement at this budget ({config.grpo.get('max_steps')} steps). "
-            + (
-                "The judge validation above was below the bar: this judge cannot rank these replies within a "
-                "criterion, so its reward cannot teach the task (a real run stops there; the demo sets enforce: "
-                "false to show what follows). "
-                if gate_failed
-                else ""
-            )
-            + "A larger policy (Qwen2.5-Coder-0.5B) trained longer on the packaged 1.5B judge's reward improved "
-            "significantly on held-out requests in one of its runs (not yet reliably), beside an exact and a keyword "
-            f"reward on the same budget: {BENCHMARK}.[/yellow]"
-        )
+    style, verdict = conclusion(
+        change.checker_difference,
+        change.checker_mcnemar_p,
+        changed=_changed(before.items, after.items),
+        steps=int(config.grpo.get("max_steps") or 0),
+    )
+    console.print(f"[{style}]{verdict}[/{style}]")
     from judgerl.report import build_report
 
     report_path = build_report(result.run_dir, run=result.run_id)  # the training run, not the evaluations after it
@@ -140,6 +144,35 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
     console.print(f"every verdict  : {result.store_path} (run id {result.run_id})")
     console.print(f"evaluations    : {result.run_dir / 'eval'}/before|after.jsonl (responses, verdicts, checks)")
     console.print(f"report         : {report_path} (plots, rationales, samples; rebuilt by `judgerl report`)")
+
+
+def conclusion(
+    independent: dict[str, float] | None, p_value: float | None, changed: int, steps: int
+) -> tuple[str, str]:
+    """The demo's last word on the independent change: (rich style, sentence). An improvement is claimed only when
+    the paired interval is above zero and McNemar's test agrees; an interval above zero carried by a handful of
+    changed replies is said to be that."""
+    pointer = f"{BENCHMARK_RESULT}: {BENCHMARK}."
+    if not independent or independent["low"] <= 0:
+        return "yellow", (
+            f"no significant independent improvement at this budget ({steps} steps, sized for 15 minutes). {pointer}"
+        )
+    if p_value is not None and p_value < 0.05:
+        return "green", (
+            f"the independent measure improved: the interval is above zero (McNemar p={p_value:.3f}). One run is one "
+            f"draw. {pointer}"
+        )
+    shown = "-" if p_value is None else f"{p_value:.3f}"
+    return "yellow", (
+        f"the paired interval is above zero, but only {changed} held-out replies changed (McNemar p={shown}): too "
+        f"few to call this run's change significant ({steps} steps, sized for 15 minutes). {pointer}"
+    )
+
+
+def _changed(before: list[Any], after: list[Any]) -> int:
+    """Held-out prompts whose checker verdict differs between the two evaluations."""
+    old = {i.prompt_id: bool(i.checker_passed) for i in before}
+    return sum(1 for i in after if i.prompt_id in old and old[i.prompt_id] != bool(i.checker_passed))
 
 
 def _rate(items: list[Any], prefix: str) -> str:

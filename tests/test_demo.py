@@ -1,0 +1,69 @@
+"""The demo's last word (`judgerl.demo.conclusion`) claims an improvement only when the paired interval is above
+zero and McNemar's test agrees, and a judge that fails the gate ends the demo before step 1 with the gate's line,
+not a traceback. The demo's full run (real models, ~14 min) is timed by hand: docs/training.md, "The demo"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from judgerl import demo
+from judgerl.errors import JudgerlError
+
+
+def test_an_interval_above_zero_with_few_changed_replies_is_not_called_an_improvement() -> None:
+    # this demo's own run on 2026-11-30: 4 of 64 replies changed, all for the better
+    style, text = demo.conclusion({"rate": 0.062, "low": 0.016, "high": 0.125}, 0.125, changed=4, steps=8)
+    assert style == "yellow" and "only 4 held-out replies changed (McNemar p=0.125)" in text
+    assert "improved:" not in text and demo.BENCHMARK in text
+
+
+def test_an_improvement_needs_the_interval_and_the_test() -> None:
+    style, text = demo.conclusion({"rate": 0.102, "low": 0.047, "high": 0.156}, 0.001, changed=13, steps=30)
+    assert style == "green" and text.startswith("the independent measure improved") and "p=0.001" in text
+    for low, p_value in ((0.0, 0.001), (-0.05, 0.3)):
+        style, text = demo.conclusion({"rate": 0.0, "low": low, "high": 0.1}, p_value, changed=2, steps=8)
+        assert style == "yellow" and text.startswith("no significant independent improvement at this budget (8 steps")
+    assert demo.conclusion(None, None, changed=0, steps=8)[0] == "yellow"
+
+
+def test_changed_counts_flipped_checker_verdicts_by_prompt() -> None:
+    def item(prompt_id: str, passed: bool | None) -> Any:
+        return SimpleNamespace(prompt_id=prompt_id, checker_passed=passed)
+
+    before = [item("a", True), item("b", False), item("c", False), item("d", None)]
+    after = [item("b", True), item("a", True), item("c", False), item("d", True), item("e", True)]
+    assert demo._changed(before, after) == 2  # b (fail -> pass) and d (unchecked counts as not passed); e is new
+
+
+def test_a_failed_gate_ends_the_demo_before_training_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from judgerl.cli import eval_cmd
+    from judgerl.judges.spec import JudgeSpec
+    from judgerl.train import evaluate, runner
+
+    closed: list[bool] = []
+    monkeypatch.setattr(JudgeSpec, "build_backend", lambda self: SimpleNamespace(close=lambda: closed.append(True)))
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: SimpleNamespace(items=[]))
+    monkeypatch.setattr(eval_cmd, "report_table", lambda reports: "held-out table")
+
+    def gate_fails(config: Any, backend: Any = None) -> Any:
+        raise JudgerlError("judge validation: AUC 0.05 (within each criterion) on 32 replies is below the bar 0.80")
+
+    monkeypatch.setattr(runner, "train", gate_fails)
+    result = CliRunner().invoke(demo.demo, ["--output-dir", str(tmp_path / "run"), "--steps", "1"])
+    assert result.exit_code == 0, result.output
+    assert "training stopped before step 1: judge validation: AUC 0.05" in " ".join(result.output.split())
+    assert closed == [True] and "3/3" not in result.output
+
+    def other_error(config: Any, backend: Any = None) -> Any:
+        raise JudgerlError("policy model 'x' not found")
+
+    monkeypatch.setattr(runner, "train", other_error)
+    result = CliRunner().invoke(demo.demo, ["--output-dir", str(tmp_path / "run2")])
+    assert isinstance(result.exception, JudgerlError) and closed == [True, True]
