@@ -38,6 +38,7 @@ import gc
 import importlib.machinery
 import importlib.util
 import json
+import logging
 import math
 import os
 import platform
@@ -134,6 +135,27 @@ def add_carried_wheels(folder: Path) -> list[str]:
         sys.path.insert(0, str(site))
         importlib.invalidate_caches()
     return [w.name for w in chosen]
+
+
+class FallbackCounter(logging.Handler):
+    """Counts the backend's "shared-prefix pass failed" warnings: a fall-back to one prompt at a time would make
+    (a) measure (b) plus a failed pass, so any is reported as a problem of the run, not a figure."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first: str | None = None
+        self.logger = logging.getLogger("judgerl.backends.transformers_backend")
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "shared-prefix pass failed" in record.getMessage():
+            self.count += 1
+            self.first = self.first or record.getMessage()
+
+    def close(self) -> None:
+        self.logger.removeHandler(self)
+        super().close()
 
 
 class _RowsDataset(list[dict[str, Any]]):
@@ -349,8 +371,12 @@ def json_replies(backend: Any, names: list[str]) -> Callable[..., list[Generatio
 
     def replaced(prompts: Any, max_new_tokens: int = 256) -> list[Generation]:
         out = generate(prompts, max_new_tokens)
-        counted.extend(g.completion_tokens for g in out)
-        return [Generation(reply, g.prompt_tokens, g.completion_tokens, g.latency_s) for g in out]
+        counted.extend(g.completion_tokens for g in out if g.error is None)
+        # a failed generation stays failed: the judge makes it unscored, and the row counts it
+        return [
+            g if g.error is not None else Generation(reply, g.prompt_tokens, g.completion_tokens, g.latency_s)
+            for g in out
+        ]
 
     replaced.counted = counted  # type: ignore[attr-defined]
     return replaced
@@ -401,6 +427,8 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
         "c_generate_one_json": RubricJudge(rubric, backend, mode="generate", max_new_tokens=args.gen_tokens),
     }
     counter = FlopCounter(backend._body, config)
+    fallbacks = FallbackCounter()
+    problems: list[str] = []
     for variant, judge in judges.items():  # warm-up: first-call allocations and kernel selection
         backend.share_prefix = not variant.startswith("b_")
         judge.judge(samples[:1])
@@ -414,6 +442,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
             done, elapsed, unscored = 0, 0.0, 0
             backend.generate.counted.clear()
             counter.reset()
+            fallbacks.count = 0
             while done < len(chosen) and elapsed < budget:
                 piece = chosen[done : done + (8 if variant.startswith("c_") else len(chosen))]
                 sync(device)
@@ -432,7 +461,13 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
                 "verdicts_per_s": n / elapsed,
                 "unscored_samples": unscored,
                 "tokens_run": counter.tokens,
+                "prefix_fallbacks": fallbacks.count,
             }
+            if unscored or fallbacks.count:
+                problems.append(
+                    f"{name} {variant} x{batch}: {unscored} unscored samples, {fallbacks.count} shared-prefix "
+                    f"fall-backs ({fallbacks.first or 'see the log'})"
+                )
             if variant.startswith("c_"):
                 generated = backend.generate.counted
                 row["generations"] = len(generated)  # one per sample: no repair calls
@@ -442,6 +477,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
             rows[str(batch)] = row
             print(f"  {variant} x{batch}: {row['verdicts_per_s']:.2f} verdicts/s ({elapsed:.2f} s)", flush=True)
     counter.close()
+    fallbacks.close()
     for batch in batches:
         a = variants["a_logprob_shared_prefix"][str(batch)]["verdicts_per_s"]
         variants["a_logprob_shared_prefix"][str(batch)]["ratio_to_c"] = (
@@ -458,6 +494,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
         "distinct_samples": min(max(batches), len(SAMPLES_FILE.read_text(encoding="utf-8").splitlines())),
         "variants": variants,
         "raw_prefill": prefill,
+        "problems": problems,
     }
     backend.close()
     del backend, judges, logprob, counter
@@ -676,6 +713,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result = attempt(f"judge {name}", functools.partial(judge_part, name, args, device, dtype))
             if result is not None:
                 payload["judge"].append(result)
+                payload["errors"].extend(f"judge {name}: {problem}" for problem in result["problems"])
     if "grpo" in parts:
         grpo = attempt("grpo", lambda: grpo_part(args, device, dtype))
         if grpo is not None:

@@ -58,6 +58,8 @@ def test_tiny_configuration_runs_every_part(tmp_path: Path) -> None:
                 assert positive(row["verdicts_per_s"]) and positive(row["seconds"]), (variant, row)
                 assert row["samples_measured"] >= 1 and row["unscored_samples"] == 0, (variant, row)
                 assert row["verdicts"] == 4 * row["samples_measured"]
+                # (a) really shares the prefix: no fall-back to one prompt at a time (seen on transformers 5.17)
+                assert row["prefix_fallbacks"] == 0, (variant, row)
         for batch, row in part["variants"]["a_logprob_shared_prefix"].items():
             assert positive(row["ratio_to_c"]) and positive(row["prefill_tflops"])
             assert positive(part["variants"]["b_logprob_no_reuse"][batch]["prefill_tflops"])

@@ -3,15 +3,19 @@ prompt alone, failures are per prompt, generation is greedy and excludes the ans
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import torch
+
 from judgerl.backends import JudgePrompt, create_backend
-from judgerl.backends.transformers_backend import TransformersBackend
+from judgerl.backends.transformers_backend import TransformersBackend, _cache_argument
 from judgerl.errors import JudgerlError
 
 SYSTEM = "You are a strict judge. Read the task and the response, then answer PASS or FAIL."
@@ -304,3 +308,40 @@ def test_cache_keeps_dtypes_apart(tiny_judge_dir: Path, backend: TransformersBac
     again = RubricJudge(rubric, half, cache=cache, rationales="none").judge(items)
     assert all(c.cached for c in again[0].criteria) and again[0].score == other[0].score
     assert first[0].score is not None
+
+
+class _Transformers517Body(torch.nn.Module):
+    """The model body as transformers 5.17 shows it (the GPU machine's version): the KV cache goes in and comes
+    out as ``past_key_values``; the newer name ``cache`` exists on neither side."""
+
+    def __init__(self, body: torch.nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: object = None,
+        use_cache: bool | None = None,
+    ) -> SimpleNamespace:
+        out = self.body(input_ids=input_ids, attention_mask=attention_mask, cache=past_key_values, use_cache=use_cache)
+        return SimpleNamespace(last_hidden_state=out.last_hidden_state, past_key_values=out.cache)
+
+
+def test_older_transformers_cache_name_keeps_prefix_sharing_and_generation(
+    tiny_judge_dir: Path, backend: TransformersBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = TransformersBackend(str(tiny_judge_dir), dtype="float32", threads=1)
+    old._body = _Transformers517Body(old._body)
+    old._cache_arg = _cache_argument(old._body)
+    assert old._cache_arg == "past_key_values"
+    prompts = _prompts()
+    with caplog.at_level(logging.WARNING):
+        shared = _run(old, prompts, share=True)
+    assert "shared-prefix pass failed" not in caplog.text  # no silent fall-back to one prompt at a time
+    _assert_same(shared, _run(backend, prompts, share=False))
+    prompt = JudgePrompt(SYSTEM, "Is the answer correct?", '{"verdict": "')
+    reply, expected = old.generate([prompt], 12)[0], backend.generate([prompt], 12)[0]
+    assert reply.error is None and reply.completion_tokens == expected.completion_tokens
+    assert reply.text == expected.text

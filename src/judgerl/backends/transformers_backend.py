@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import inspect
 import itertools
 import logging
 import math
@@ -39,6 +40,19 @@ _DTYPES = {
 _MIN_SHARED_PREFIX = 16
 # End-of-turn markers of common chat templates, used as stop tokens when present in the vocabulary.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>")
+
+
+def _cache_argument(body: Any) -> str:
+    """The keyword this transformers version's forward takes the KV cache by: ``cache`` in recent 5.x releases,
+    ``past_key_values`` before (5.17 has only that; later ones accept it, deprecated, until 5.40)."""
+    parameters = inspect.signature(body.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _cache_of(output: Any) -> Any:
+    """The KV cache of a forward pass's output, under either of its names (see ``_cache_argument``)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -165,6 +179,7 @@ class TransformersBackend(JudgeBackend):
         self.model.to(self.device).eval()
         self.dtype_name = str(torch_dtype).removeprefix("torch.")
         self._body: Any = self.model.base_model
+        self._cache_arg = _cache_argument(self._body)
         head = self.model.get_output_embeddings()
         # A float32 copy of the last projection only (its weight may be tied to the embeddings, which stay
         # in the model dtype): bf16 logits would round label probabilities to ~3% steps.
@@ -264,7 +279,7 @@ class TransformersBackend(JudgeBackend):
         """Next-token logits after each prompt of a group sharing their first ``prefix_len`` tokens: the prefix
         runs once, then the suffixes as right-padded batches over copies of the prefix's KV cache."""
         prefix = torch.tensor([ids[0][:prefix_len]], device=self.device)
-        cache = self._body(input_ids=prefix, use_cache=True).cache
+        cache = _cache_of(self._body(input_ids=prefix, use_cache=True))
         results: list[torch.Tensor] = [torch.empty(0)] * len(ids)
         # Similar lengths together keep the padding small.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -283,8 +298,8 @@ class TransformersBackend(JudgeBackend):
             hidden = self._body(
                 input_ids=batch.to(self.device),
                 attention_mask=mask.to(self.device),
-                cache=rows_cache,
                 use_cache=True,
+                **{self._cache_arg: rows_cache},
             ).last_hidden_state
             last = hidden[torch.arange(len(chunk), device=self.device), torch.tensor(lengths, device=self.device) - 1]
             for row, i in enumerate(chunk):
@@ -422,7 +437,7 @@ class TransformersBackend(JudgeBackend):
             if token in self._stop_ids:
                 break
             step = torch.tensor([[token]], device=self.device)
-            out = self._body(input_ids=step, cache=out.cache, use_cache=True)
+            out = self._body(input_ids=step, use_cache=True, **{self._cache_arg: _cache_of(out)})
         return new
 
     def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
