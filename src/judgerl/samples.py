@@ -126,24 +126,31 @@ def _row_error(path: Path, number: int, exc: ValidationError) -> SampleError:
 
 
 SampleT = TypeVar("SampleT", bound=Sample)
+RowT = TypeVar("RowT", bound=BaseModel)  # Sample, LabelledSample or PairSample: each has an ``id``
 
 
-def load_samples(path: str | Path, model: type[SampleT] = Sample) -> list[SampleT]:  # type: ignore[assignment]
-    """Read rubric samples; a missing or mistyped field raises SampleError naming the line and field."""
-    path = Path(path)
-    samples: list[SampleT] = []
+def _load_rows(path: Path, model: type[RowT]) -> list[RowT]:
+    """Validate each JSONL row as ``model`` (a missing id is the line number); a bad field or a repeated id
+    raises SampleError naming the line."""
+    rows: list[RowT] = []
     seen: dict[str, int] = {}
     for number, row in _read_rows(path):
         row.setdefault("id", str(number))
         try:
-            sample = model.model_validate(row)
+            item = model.model_validate(row)
         except ValidationError as exc:
             raise _row_error(path, number, exc) from None
-        if sample.id in seen:
-            raise SampleError(f"{path}:{number}: duplicate id '{sample.id}' (first on line {seen[sample.id]})")
-        seen[sample.id] = number
-        samples.append(sample)
-    return samples
+        key: str = item.id  # type: ignore[attr-defined]
+        if key in seen:
+            raise SampleError(f"{path}:{number}: duplicate id '{key}' (first on line {seen[key]})")
+        seen[key] = number
+        rows.append(item)
+    return rows
+
+
+def load_samples(path: str | Path, model: type[SampleT] = Sample) -> list[SampleT]:  # type: ignore[assignment]
+    """Read rubric samples; a missing or mistyped field raises SampleError naming the line and field."""
+    return _load_rows(Path(path), model)
 
 
 def load_labelled(path: str | Path) -> list[LabelledSample]:
@@ -153,17 +160,4 @@ def load_labelled(path: str | Path) -> list[LabelledSample]:
 
 def load_pairs(path: str | Path) -> list[PairSample]:
     """Read pairwise samples (rows with response_a and response_b)."""
-    path = Path(path)
-    pairs: list[PairSample] = []
-    seen: dict[str, int] = {}
-    for number, row in _read_rows(path):
-        row.setdefault("id", str(number))
-        try:
-            pair = PairSample.model_validate(row)
-        except ValidationError as exc:
-            raise _row_error(path, number, exc) from None
-        if pair.id in seen:
-            raise SampleError(f"{path}:{number}: duplicate id '{pair.id}' (first on line {seen[pair.id]})")
-        seen[pair.id] = number
-        pairs.append(pair)
-    return pairs
+    return _load_rows(Path(path), PairSample)
