@@ -25,7 +25,7 @@ from judgerl.samples import Message, Sample
 from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
 from judgerl.train.config import TrainConfig
 from judgerl.train.data import PromptRow, load_prompt_rows
-from judgerl.train.policy import load_trained_policy
+from judgerl.train.policy import generate_replies, load_trained_policy
 from judgerl.train.rubrics import RubricJudges, criterion_name
 from judgerl.train.verdict_log import close_sink, finish_run, open_verdict_store
 from judgerl.verdicts import SampleVerdict
@@ -87,30 +87,6 @@ def choose_checker(rows: Sequence[PromptRow], wanted: str) -> Checker:
     return "none"
 
 
-def generate(model: Any, tokenizer: Any, rows: Sequence[PromptRow], max_new_tokens: int, batch_size: int) -> list[str]:
-    """Greedy responses, batched with left padding."""
-    import torch
-
-    tokenizer.padding_side = "left"
-    model.eval()
-    responses: list[str] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        texts = [tokenizer.apply_chat_template(r.prompt, tokenize=False, add_generation_prompt=True) for r in chunk]
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            output = model.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :]
-        responses += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        logger.info("generated %d/%d", len(responses), len(rows))
-    return [r.strip() for r in responses]
-
-
 def _check(row: PromptRow, response: str, checker: Checker) -> tuple[bool | None, dict[str, bool | None]]:
     if checker == "ifeval":
         ids = list(row.metadata.get("instruction_id_list") or [])
@@ -154,7 +130,8 @@ def evaluate(
     reference = _policy_reference(config, policy)
     model, tokenizer = model_and_tokenizer or load_trained_policy(reference, config.policy)
     tokens = max_new_tokens or int(config.grpo.get("max_completion_length") or 256)
-    responses = generate(model, tokenizer, rows, tokens, batch_size)
+    replies = generate_replies(model, tokenizer, rows, max_new_tokens=tokens, batch_size=batch_size)
+    responses = [reply.strip() for reply in replies]
     generated = time.perf_counter()
     owns_backend = backend is None
     judged = judged and config.reward.kind != "none"

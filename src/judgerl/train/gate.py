@@ -134,29 +134,20 @@ def sample_replies(
     """Sampled replies, ``per_prompt`` to each row, as GRPO would draw them."""
     import torch
 
+    from judgerl.train.policy import generate_replies
+
     torch.manual_seed(seed)
-    tokenizer.padding_side = "left"
-    model.eval()
-    out: list[tuple[PromptRow, str]] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        texts = [tokenizer.apply_chat_template(r.prompt, tokenize=False, add_generation_prompt=True) for r in chunk]
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            output = model.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens,
-                do_sample=True,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                num_return_sequences=per_prompt,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        replies = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
-        for index, reply in enumerate(replies):
-            out.append((chunk[index // per_prompt], reply.strip()))
-    return out
+    sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+    replies = generate_replies(
+        model,
+        tokenizer,
+        rows,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        sampling=sampling,
+        per_prompt=per_prompt,
+    )
+    return [(rows[index // per_prompt], reply.strip()) for index, reply in enumerate(replies)]
 
 
 def criteria_of(judges: Any, row: PromptRow) -> str:

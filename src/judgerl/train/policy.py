@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from judgerl.errors import JudgerlError
 from judgerl.train.config import PolicyConfig
+from judgerl.train.data import PromptRow
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +80,38 @@ def load_trained_policy(path: str | Path, policy: PolicyConfig | None = None) ->
     except OSError as exc:
         raise JudgerlError(f"cannot load policy '{path}' ({str(exc).splitlines()[0]})") from None
     return model, load_tokenizer(resolved)
+
+
+def generate_replies(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[PromptRow],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    sampling: dict[str, Any] | None = None,
+    per_prompt: int = 1,
+) -> list[str]:
+    """The policy's replies to ``rows`` through its chat template, batched with left padding: greedy, or sampled
+    with ``sampling`` (temperature, top_k, top_p), ``per_prompt`` to each row (row-major order)."""
+    import torch
+
+    tokenizer.padding_side = "left"
+    model.eval()
+    options: dict[str, Any] = {"do_sample": True, **sampling} if sampling else {"do_sample": False}
+    replies: list[str] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        texts = [tokenizer.apply_chat_template(r.prompt, tokenize=False, add_generation_prompt=True) for r in chunk]
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            output = model.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=per_prompt,
+                pad_token_id=tokenizer.pad_token_id,
+                **options,
+            )
+        replies += tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        logger.info("generated %d/%d", len(replies), len(rows) * per_prompt)
+    return replies
