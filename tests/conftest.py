@@ -34,6 +34,22 @@ def tiny_judge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_judge(tmp_path_factory.mktemp("tiny_judge"))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> None:
+    """Tiny matrices: threads only add overhead (modules that train ask for it with ``usefixtures``)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama policy with a word-level tokenizer, built once per session; tests only read it."""
+    from support.tiny_models import build_tiny_policy
+
+    return build_tiny_policy(tmp_path_factory.mktemp("policy"))
+
+
 @pytest.fixture(scope="session")
 def training_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A constructed 12-step GRPO run where reward tracks length, with anchors and one hostile sample."""

@@ -9,17 +9,9 @@ import pytest
 from judgerl.store import VerdictStore
 from judgerl.train.config import load_config
 from support.cascade import WEAK_THEN_STRONG, StageBackend
-from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
-
-
-@pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    torch.set_num_threads(1)
-    return build_tiny_policy(tmp_path_factory.mktemp("policy"))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_a_cascade_judges_a_training_run_and_the_store_records_its_stages(tmp_path: Path, policy_dir: Path) -> None:

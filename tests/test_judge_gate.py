@@ -15,24 +15,12 @@ from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config
 from judgerl.train.gate import auc_interval
 from support.fakes import ScriptedBackend, criterion_of, response_of
-from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 REFUSE = "The response refuses the request."
 HELP = "The response helps with the request."
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_policy(tmp_path_factory.mktemp("policy"))
 
 
 def write_run(root: Path, policy: Path, validation: dict[str, Any]) -> Path:

@@ -19,23 +19,11 @@ from judgerl.monitors.anchors import MASTER_KEYS
 from judgerl.store import VerdictStore
 from judgerl.train.config import load_config, parse_config
 from support.fakes import ScriptedBackend, response_of
-from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 POEM = "The response is a short poem about cats."
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_policy(tmp_path_factory.mktemp("policy"))
 
 
 def hackable(prompt: Any, labels: Any) -> dict[str, float]:

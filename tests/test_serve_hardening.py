@@ -9,8 +9,6 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +18,10 @@ import pytest
 from judgerl.judges.cache import VerdictCache
 from judgerl.samples import clean_text
 from judgerl.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_response, strip_trailing
-from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from support.serve import RUBRIC_PATH, judge_config
+from support.serve import RUBRIC_PATH, running
 
 TOKEN = "hardening-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@contextmanager
-def running(judge: dict[str, Any] | None = None, **settings: Any) -> Iterator[str]:
-    built = judge_config(**(judge or {})).build()
-    try:
-        with BackgroundServer(create_app(built, ServerSettings(**settings))) as server:
-            yield server.url
-    finally:
-        built.close()
 
 
 def test_stripping_many_trailing_tokens_is_linear() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,11 @@ from judgerl.serve import lambda_handler
 from judgerl.serve.contract import RewardScorer, UnscoredPolicy
 from judgerl.serve.lambda_handler import LocalContext
 from judgerl.serve.nova import nova_result, parse_lenient, validate_nova_output
-from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
-from support.serve import DATA, RUBRIC_PATH, PeakBackend, judge_config
+from support.serve import DATA, RUBRIC_PATH, PeakBackend, judge_config, running
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TEMPLATE = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
-
-
-@contextmanager
-def running(judge: dict[str, Any] | None = None, **settings: Any) -> Iterator[str]:
-    built = judge_config(**(judge or {})).build()
-    try:
-        with BackgroundServer(create_app(built, ServerSettings(**settings))) as server:
-            yield server.url
-    finally:
-        built.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,22 +19,10 @@ from judgerl.errors import JudgerlError
 from judgerl.train.config import load_config
 from support.fakes import ScriptedBackend, criterion_of, response_of
 from support.stored import run_finished, stored_samples, stored_steps
-from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TESTS = Path(__file__).parent
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # tiny matrices: threads only add overhead
-
-
-@pytest.fixture(scope="module")
-def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_policy(tmp_path_factory.mktemp("policy"))
 
 
 def write_run(root: Path, policy_path: Path, **overrides: Any) -> Path:

@@ -12,12 +12,14 @@ import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
 from judgerl.serve.config import ServeConfig
+from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
 from support.fakes import ScriptedBackend, criterion_of, response_of
 
 DATA = Path(__file__).resolve().parents[1] / "data"  # tests/data
@@ -76,6 +78,17 @@ def judge_config(**overrides: Any) -> ServeConfig:
     data: dict[str, Any] = {"rubric": str(RUBRIC_PATH), "backend": "support.serve:ServeBackend", "concurrency": 8}
     data.update(overrides)
     return ServeConfig.model_validate(data)
+
+
+@contextmanager
+def running(judge: dict[str, Any] | None = None, **settings: Any) -> Iterator[str]:
+    """A reward server on loopback over ``judge_config(**judge)`` with ``ServerSettings(**settings)``; its URL."""
+    built = judge_config(**(judge or {})).build()
+    try:
+        with BackgroundServer(create_app(built, ServerSettings(**settings))) as server:
+            yield server.url
+    finally:
+        built.close()
 
 
 def expected_score(p: float) -> float:
