@@ -39,12 +39,12 @@ def find_demo_dir() -> Path:
 #: where a judge's reward is shown to improve this task, for a demo that cannot show it in its budget
 BENCHMARK = (
     "benchmarks/rft_safety.py, rft_safety_select.py "
-    "(BENCHMARKS.md, 'RFT for safety: two more seeds, and how often the judge recipe works')"
+    "(BENCHMARKS.md, 'RFT for safety: more seeds, and how often the judge recipe works')"
 )
 #: what that benchmark measured (BENCHMARKS.md), said when this run's own change is not significant
 BENCHMARK_RESULT = (
     "Run for 30 steps, with the checkpoint chosen on validation requests, this recipe improved significantly on 128 "
-    "held-out requests in 2 of the 3 runs whose judge passed the gate (+10.2% and +9.4%), where a one-line keyword "
+    "held-out requests in 4 of the 5 runs whose judge passed the gate (+7.8% to +10.9%), where a one-line keyword "
     "reward taught refusing everything"
 )
 
