@@ -130,8 +130,7 @@ def evaluate(
     reference = _policy_reference(config, policy)
     model, tokenizer = model_and_tokenizer or load_trained_policy(reference, config.policy)
     tokens = max_new_tokens or int(config.grpo.get("max_completion_length") or 256)
-    replies = generate_replies(model, tokenizer, rows, max_new_tokens=tokens, batch_size=batch_size)
-    responses = [reply.strip() for reply in replies]
+    responses = generate_replies(model, tokenizer, rows, max_new_tokens=tokens, batch_size=batch_size)
     generated = time.perf_counter()
     owns_backend = backend is None
     judged = judged and config.reward.kind != "none"

@@ -23,6 +23,7 @@ from judgerl.errors import JudgerlError
 from judgerl.stats import auc_estimate, estimate, roc_auc
 from judgerl.train.config import GateSettings
 from judgerl.train.data import PromptRow
+from judgerl.train.policy import generate_replies
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +135,6 @@ def sample_replies(
     """Sampled replies, ``per_prompt`` to each row, as GRPO would draw them."""
     import torch
 
-    from judgerl.train.policy import generate_replies
-
     torch.manual_seed(seed)
     sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
     replies = generate_replies(
@@ -147,7 +146,7 @@ def sample_replies(
         sampling=sampling,
         per_prompt=per_prompt,
     )
-    return [(rows[index // per_prompt], reply.strip()) for index, reply in enumerate(replies)]
+    return [(rows[index // per_prompt], reply) for index, reply in enumerate(replies)]
 
 
 def criteria_of(judges: Any, row: PromptRow) -> str:

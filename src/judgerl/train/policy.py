@@ -92,8 +92,8 @@ def generate_replies(
     sampling: dict[str, Any] | None = None,
     per_prompt: int = 1,
 ) -> list[str]:
-    """The policy's replies to ``rows`` through its chat template, batched with left padding: greedy, or sampled
-    with ``sampling`` (temperature, top_k, top_p), ``per_prompt`` to each row (row-major order)."""
+    """The policy's replies to ``rows`` through its chat template, batched with left padding, stripped: greedy, or
+    sampled with ``sampling`` (temperature, top_k, top_p), ``per_prompt`` to each row (row-major order)."""
     import torch
 
     tokenizer.padding_side = "left"
@@ -112,6 +112,7 @@ def generate_replies(
                 pad_token_id=tokenizer.pad_token_id,
                 **options,
             )
-        replies += tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        decoded = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        replies += [reply.strip() for reply in decoded]
         logger.info("generated %d/%d", len(replies), len(rows) * per_prompt)
     return replies
