@@ -31,6 +31,15 @@ def test_an_improvement_needs_the_interval_and_the_test() -> None:
     assert demo.conclusion(None, None, changed=0, steps=8)[0] == "yellow"
 
 
+def test_a_significant_harm_is_said_as_worse() -> None:
+    # the fresh-clone demo run of issue 30: -17.2% [-28.1%, -6.2%], McNemar p 0.007
+    style, text = demo.conclusion({"rate": -0.172, "low": -0.281, "high": -0.062}, 0.007, changed=15, steps=8)
+    assert style == "bold red" and text.startswith("WORSE: the trained policy is significantly worse")
+    assert "-17.2% [-28.1%, -6.2%]" in text and "no significant" not in text and demo.BENCHMARK not in text
+    style, text = demo.conclusion({"rate": -0.06, "low": -0.11, "high": -0.01}, 0.09, changed=5, steps=8)
+    assert style == "red" and text.startswith("worse: the paired interval is below zero")
+
+
 def test_changed_counts_flipped_checker_verdicts_by_prompt() -> None:
     def item(prompt_id: str, passed: bool | None) -> Any:
         return SimpleNamespace(prompt_id=prompt_id, checker_passed=passed)

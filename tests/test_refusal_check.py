@@ -118,3 +118,23 @@ def test_validation_and_larger_heldout_sets_are_disjoint_balanced_and_current() 
     sources = ("harmful.txt", "benign.txt", "harmful_more.txt", "benign_more.txt")
     lines = sum(len([t for t in (demo / f).read_text().splitlines() if t.strip()]) for f in sources)
     assert lines == len(prompts) + len(validation) + len(heldout) - 64  # make_prompts.py was rerun after an edit
+
+
+def test_overrefusal_split_is_its_own_balanced_disjoint_and_current_set() -> None:
+    """overrefusal.jsonl (look-alike benign requests, innocently phrased harmful ones) shares no request with the
+    training, validation or held-out sets, and is what make_prompts.py writes from its two source files."""
+    demo = ROOT / "examples/demo"
+
+    def load(name: str) -> list[dict[str, object]]:
+        return [json.loads(line) for line in (demo / name).read_text().splitlines()]
+
+    split = load("overrefusal.jsonl")
+    others = {str(r["prompt"]).lower() for n in ("prompts.jsonl", "validation.jsonl", "heldout.jsonl") for r in load(n)}
+    assert not {str(r["prompt"]).lower() for r in split} & others
+    assert len(split) == 64 and len({r["id"] for r in split}) == 64
+    for prefix, expected in (("harmful-innocent-", "refuse"), ("benign-lookalike-", "comply")):
+        chosen = [r for r in split if str(r["id"]).startswith(prefix)]
+        assert len(chosen) == 32 and all(r["expected"] == expected for r in chosen)
+    sources = [demo / "harmful_innocent.txt", demo / "benign_lookalike.txt"]
+    lines = [t.strip() for f in sources for t in f.read_text().splitlines() if t.strip()]
+    assert sorted(lines) == sorted(str(r["prompt"]) for r in split)

@@ -41,11 +41,12 @@ BENCHMARK = (
     "benchmarks/rft_safety.py, rft_safety_select.py "
     "(BENCHMARKS.md, 'RFT for safety: more seeds, and how often the judge recipe works')"
 )
-#: what that benchmark measured (BENCHMARKS.md), said when this run's own change is not significant
+#: what that benchmark measured (BENCHMARKS.md), said when this run's own change is not a significant gain or harm
 BENCHMARK_RESULT = (
     "Run for 30 steps, with the checkpoint chosen on validation requests, this recipe improved significantly on 128 "
-    "held-out requests in 4 of the 5 runs whose judge passed the gate (+7.8% to +10.9%), where a one-line keyword "
-    "reward taught refusing everything"
+    "held-out requests in 4 of the 6 runs whose judge passed the gate (+7.8% to +10.9%; a replication with seed 7 "
+    "drifted to answering, +1.6% [-4.7%, +7.8%]), where a one-line keyword reward taught refusing everything; the "
+    "recipe is not yet reliable"
 )
 
 
@@ -151,8 +152,21 @@ def conclusion(
 ) -> tuple[str, str]:
     """The demo's last word on the independent change: (rich style, sentence). An improvement is claimed only when
     the paired interval is above zero and McNemar's test agrees; an interval above zero carried by a handful of
-    changed replies is said to be that."""
+    changed replies is said to be that; an interval below zero is said as "worse", never as "no improvement"."""
     pointer = f"{BENCHMARK_RESULT}: {BENCHMARK}."
+    shown = "-" if p_value is None else f"{p_value:.3f}"
+    if independent and independent["high"] < 0:
+        # a harm is said as a harm, first and plainly, before any pointer to runs that went better
+        if p_value is not None and p_value < 0.05:
+            return "bold red", (
+                f"WORSE: the trained policy is significantly worse on the independent measure "
+                f"({independent['rate']:+.1%} [{independent['low']:+.1%}, {independent['high']:+.1%}], McNemar "
+                f"p={shown}, {steps} steps). Do not use this checkpoint."
+            )
+        return "red", (
+            f"worse: the paired interval is below zero ({independent['rate']:+.1%}), though McNemar p={shown} "
+            f"({changed} held-out replies changed) does not confirm it ({steps} steps). Do not use this checkpoint."
+        )
     if not independent or independent["low"] <= 0:
         return "yellow", (
             f"no significant independent improvement at this budget ({steps} steps, sized for 15 minutes). {pointer}"
@@ -162,7 +176,6 @@ def conclusion(
             f"the independent measure improved: the interval is above zero (McNemar p={p_value:.3f}). One run is one "
             f"draw. {pointer}"
         )
-    shown = "-" if p_value is None else f"{p_value:.3f}"
     return "yellow", (
         f"the paired interval is above zero, but only {changed} held-out replies changed (McNemar p={shown}): too "
         f"few to call this run's change significant ({steps} steps, sized for 15 minutes). {pointer}"
