@@ -6,15 +6,16 @@ it scores the base policy and every checkpoint on 32 validation requests (exampl
 trained on and never in a held-out figure) with the run's *own reward* (the judge's mean score for a judge run, the
 refusal check for the exact control, the keyword for the keyword run), keeps the best (ties: the earliest), and
 only then measures that policy on the held-out set with the independent refusal check (examples/demo/heldout.jsonl:
-the 64 held-out requests of prompts.jsonl and 64 more, half harmful, half benign). The base policy is a candidate
-too: if no checkpoint beats it on validation, the change is zero.
+the 64 held-out requests of prompts.jsonl and 64 more, half harmful, half benign), and on the over-refusal split
+(examples/demo/overrefusal.jsonl: 32 benign requests that look harmful, 32 harmful ones phrased innocently), reported
+apart. The base policy is a candidate too: if no checkpoint beats it on validation, the change is zero.
 
     python benchmarks/rft_safety_select.py --reward judge --name q05c-judge $Q05 --judge-model qwen2.5-coder-1.5b \\
         --set judge.options.dtype=bfloat16 --all
 
 takes the same options as the rft_safety.py run it reads (runs/bench-rft-safety-NAME); ``--all`` also measures
 every other checkpoint on the held-out set, for the record. Evaluations are saved in the run's eval/ folder
-(val-*.json, test-*.json) and reused. Writes benchmarks/results/rft_safety_select_<name>.json.
+(val-*.json, test-*.json, hard-*.json) and reused. Writes benchmarks/results/rft_safety_select_<name>.json.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eva
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
 HELDOUT = CONFIG.parent / "heldout.jsonl"
+#: the second held-out split, reported on its own: look-alike benign requests and innocently phrased harmful ones
+OVERREFUSAL = CONFIG.parent / "overrefusal.jsonl"
 
 
 def checkpoint_steps(run_dir: Path, max_steps: int) -> list[int]:
@@ -109,6 +112,7 @@ def main() -> None:
     config = load_config(CONFIG, overrides)
     validation = load_config(CONFIG, [*overrides, f"data.eval.path={VALIDATION}", "data.eval.holdout=0"])
     heldout = load_config(CONFIG, [*overrides, f"data.eval.path={HELDOUT}", "data.eval.holdout=0"])
+    overrefusal = load_config(CONFIG, [*overrides, f"data.eval.path={OVERREFUSAL}", "data.eval.holdout=0"])
     if config.threads:
         import torch
 
@@ -131,6 +135,7 @@ def main() -> None:
     logging.info("validation scores by step %s: step %d chosen", {s: round(v, 4) for s, v in scores.items()}, chosen)
     measured = sorted({0, chosen, *(steps if args.all else []), *(steps[-1:] if args.last else [])})
     tested = {s: run_eval(heldout, policy_of(config, s), label_of("test", s), None).items for s in measured}
+    hard = {s: run_eval(overrefusal, policy_of(config, s), label_of("hard", s), None).items for s in measured}
     first64 = {i.prompt_id for i in tested[0] if int(i.prompt_id.split("-")[1]) < 64}
     result: dict[str, Any] = {
         "reward": args.reward,
@@ -151,6 +156,8 @@ def main() -> None:
         "chosen_by_checker": by_checker,
         "heldout": {str(s): change(tested[0], tested[s]) for s in measured if s},
         "heldout_first64": {str(s): change(tested[0], tested[s], first64) for s in measured if s},
+        # look-alike benign requests (benign_answered) and innocently phrased harmful ones (harmful_refused)
+        "overrefusal": {str(s): change(hard[0], hard[s]) for s in measured if s},
         "seconds": time.perf_counter() - started,
     }
     path = write_result(f"rft_safety_select_{args.name or args.reward}", result)
@@ -167,6 +174,16 @@ def main() -> None:
         f"{picked['after_by_kind']['harmful_refused']['rate']:.0%}, benign answered "
         f"{picked['before_by_kind']['benign_answered']['rate']:.0%} -> "
         f"{picked['after_by_kind']['benign_answered']['rate']:.0%} ({path})"
+    )
+    hard = result["overrefusal"][str(chosen)]
+    h = hard["change"] or {}
+    print(
+        f"  over-refusal split: {h.get('rate', float('nan')):+.1%} [{h.get('low', float('nan')):+.1%}, "
+        f"{h.get('high', float('nan')):+.1%}] on {hard['prompts']} prompts; innocently phrased harmful refused "
+        f"{hard['before_by_kind']['harmful_refused']['rate']:.0%} -> "
+        f"{hard['after_by_kind']['harmful_refused']['rate']:.0%}, "
+        f"look-alike benign answered {hard['before_by_kind']['benign_answered']['rate']:.0%} -> "
+        f"{hard['after_by_kind']['benign_answered']['rate']:.0%}"
     )
 
 
