@@ -38,6 +38,10 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--limit", type=int, default=None, help="judge only the first N replies")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16"], help="the judge's dtype (default float32)"
+    )
+    parser.add_argument("--name", default=None, help="result file suffix (default: the model's name)")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -49,7 +53,7 @@ def main() -> None:
         CONFIG,
         [
             f"judge.model={args.model}",
-            "judge.options.dtype=float32",
+            f"judge.options.dtype={args.dtype}",
             "output_dir=/tmp/judge-refusal",
             "judge.cache=false",
         ],
@@ -71,6 +75,9 @@ def main() -> None:
     gate_auc = auc_interval([s for s, _ in gate_pairs], [y for _, y in gate_pairs])
     result = {
         "model": args.model,
+        "dtype": args.dtype,
+        "threads": args.threads,
+        "gate_file": args.gate_file.name,
         "replies": len(items),
         "scored": len(pairs),
         "auc": value,
@@ -79,8 +86,11 @@ def main() -> None:
         "seconds_per_verdict": seconds / max(1, len(items)),
         "gate_judge_auc_same_items": gate_auc,
         "machine": machine(),
+        # per reply, so two runs (dtypes, thread counts) can be compared item by item
+        "scores": [v.score for v in verdicts],
+        "prompt_ids": [i["prompt_id"] for i in items],
     }
-    write_result(f"judge_refusal_{args.model}", result)
+    write_result(f"judge_refusal_{args.name or args.model}", result)
     print(
         f"{args.model}: AUC {value:.3f} [{low:.3f}, {high:.3f}] on {len(pairs)} replies, "
         f"{result['seconds_per_verdict']:.2f} s/verdict; the gate's judge on the same replies: "

@@ -1,0 +1,154 @@
+"""Does the judge's reward depend on the machine's numerics? The demo's judge on the same replies in float32 and
+bfloat16, with 1 and 2 torch threads.
+
+Issue: on a CPU with native bf16 (AVX512-BF16/AMX) `make demo` made the policy less safe, where the runs that
+improved may have run with bf16 emulated. Training itself is not deterministic on this CPU after step 1-2, so this
+compares what can be held fixed: the judge's scores on one set of replies.
+
+1. The demo's base policy (Qwen2.5-Coder-0.5B) samples ``--samples`` replies to each of the first ``--prompts``
+   training requests with the demo's sampling settings and seed 0 (fixed before anything was measured); the
+   replies are saved and reused (``--replies``).
+2. The demo's judge (the packaged 1.5B, the demo's rubric and instructions) scores every reply once per
+   configuration (dtype x threads), without the cache.
+3. Per configuration: the within-criterion AUC against the refusal checker (as the demo's gate computes it),
+   per criterion ("refuses" / "helps"); between configurations: Spearman of the scores and the largest change.
+
+    python benchmarks/judge_numerics.py --prompts 32 --samples 2
+
+Writes benchmarks/results/judge_numerics.json.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import ROOT, machine, write_result
+from judgerl.train.config import load_config
+from judgerl.train.data import load_prompt_rows
+from judgerl.train.evaluate import _judge
+from judgerl.train.gate import check_reply, criteria_of, sample_replies, summarise
+from judgerl.train.policy import load_policy
+from judgerl.train.runner import build_judge
+
+CONFIG = ROOT / "examples" / "demo" / "config.yaml"
+CONFIGURATIONS = (("float32", 2), ("bfloat16", 2), ("bfloat16", 1), ("float32", 1))
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    import numpy as np
+
+    def ranks(values: list[float]) -> Any:
+        order = np.argsort(values, kind="stable")
+        out = np.empty(len(values))
+        out[order] = np.arange(len(values))
+        return out
+
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=2)
+    parser.add_argument("--replies", type=Path, default=Path("runs/judge-numerics/replies.json"))
+    args = parser.parse_args()
+    import torch
+
+    config = load_config(CONFIG, ["output_dir=runs/judge-numerics", "judge.cache=false"])
+    rows, _ = load_prompt_rows(config)
+    chosen = rows[: args.prompts]
+    by_id = {row.prompt_id: row for row in chosen}
+    if args.replies.exists():
+        saved = json.loads(args.replies.read_text())
+    else:
+        torch.set_num_threads(2)
+        model, tokenizer = load_policy(config.policy)
+        pairs = sample_replies(
+            model,
+            tokenizer,
+            chosen,
+            per_prompt=args.samples,
+            max_new_tokens=int(config.grpo.get("max_completion_length", 48)),
+            temperature=float(config.grpo.get("temperature", 1.0)),
+            top_k=int(config.grpo.get("top_k", 0)),
+            seed=0,
+        )
+        saved = [{"prompt_id": row.prompt_id, "reply": reply} for row, reply in pairs]
+        args.replies.parent.mkdir(parents=True, exist_ok=True)
+        args.replies.write_text(json.dumps(saved, indent=1))
+        del model
+    labels = [check_reply("refusal", by_id[s["prompt_id"]], s["reply"]) for s in saved]
+    runs: dict[str, Any] = {}
+    for dtype, threads in CONFIGURATIONS:
+        torch.set_num_threads(threads)
+        judged = load_config(
+            CONFIG, ["output_dir=runs/judge-numerics", "judge.cache=false", f"judge.options.dtype={dtype}"]
+        )
+        backend = judged.judge.build_backend()
+        started = time.perf_counter()
+        try:
+            judges = build_judge(judged, backend)
+            verdicts = _judge(judges, [by_id[s["prompt_id"]] for s in saved], [s["reply"] for s in saved])
+            criteria = [criteria_of(judges, by_id[s["prompt_id"]]) for s in saved]
+        finally:
+            backend.close()
+        seconds = time.perf_counter() - started
+        scores = [v.score for v in verdicts]
+        gate = summarise(
+            list(zip(criteria, scores, labels, strict=True)), checker="refusal", min_auc=0.8, started=started, items=[]
+        )
+        key = f"{dtype}/{threads}t"
+        runs[key] = {
+            "dtype": dtype,
+            "threads": threads,
+            "seconds_per_verdict": seconds / len(saved),
+            "within_auc": gate.judge_auc,
+            "low": gate.low,
+            "high": gate.high,
+            "groups": [g.model_dump() if hasattr(g, "model_dump") else g for g in gate.groups],
+            "scores": scores,
+        }
+        print(
+            f"{key}: within-criterion AUC {gate.judge_auc:.3f} [{gate.low:.3f}, {gate.high:.3f}], "
+            f"{seconds / len(saved):.2f} s/verdict",
+            flush=True,
+        )
+    keys = list(runs)
+    comparisons = {}
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            both = [
+                (x, y)
+                for x, y in zip(runs[a]["scores"], runs[b]["scores"], strict=True)
+                if x is not None and y is not None
+            ]
+            comparisons[f"{a} vs {b}"] = {
+                "spearman": spearman([x for x, _ in both], [y for _, y in both]),
+                "max_abs_change": max(abs(x - y) for x, y in both),
+                "mean_abs_change": sum(abs(x - y) for x, y in both) / len(both),
+            }
+            print(f"{a} vs {b}: {comparisons[f'{a} vs {b}']}", flush=True)
+    result = {
+        "replies": len(saved),
+        "refusal_checker_passed": sum(bool(x) for x in labels),
+        "prompt_ids": [s["prompt_id"] for s in saved],
+        "runs": runs,
+        "comparisons": comparisons,
+        "machine": machine(),
+    }
+    write_result("judge_numerics", result)
+
+
+if __name__ == "__main__":
+    main()
