@@ -14,10 +14,12 @@ from judgerl.cli.backend_options import judge_backend_options, judge_spec
 from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.judges.cache import VerdictCache
-from judgerl.judges.calibration import calibration_path, save_margins, save_thresholds
+from judgerl.judges.calibration import Threshold, calibration_path, save_margins, save_thresholds
+from judgerl.judges.trust import TrustRecord, announce_trust, load_trust, save_trust
 from judgerl.rubric import Rubric
 from judgerl.samples import load_labelled, load_samples
 from judgerl.settings import default_cache_path
+from judgerl.stats import Estimate
 from judgerl.validate.thresholds import contextual_thresholds, labelled_thresholds
 
 
@@ -84,6 +86,7 @@ def calibrate(
     with console.status("loading the judge model"):
         spec = judge_spec(**backend_args, rationales="none")
         backend = spec.build_backend()
+    announce_trust(rubric_path, backend.model_id, lambda line: click.echo(line, err=True))
     try:
         judge = spec.single_rubric_judge(rubric, backend, cache=cache)
         with console.status("judging calibration examples"):
@@ -110,6 +113,28 @@ def calibrate(
         return
     save_thresholds(rubric_path, backend.model_id, fitted)
     console.print(f"saved to {calibration_path(rubric_path)}; `judgerl judge` uses them for this judge model")
+    if labels_path is not None:
+        record = calibration_trust(fitted, labels_path)
+        kept = load_trust(rubric_path, backend.model_id)
+        if kept is not None and kept.heldout:  # an in-sample figure never replaces a held-out one
+            click.echo(f"trust record kept: {kept.source}'s held-out {kept.metric} {kept.value:.3f}", err=True)
+        elif record is not None:
+            path = save_trust(rubric_path, backend.model_id, record)
+            click.echo(f"trust record (in-sample balanced accuracy {record.value:.3f}) saved to {path}", err=True)
+
+
+def calibration_trust(fitted: dict[str, Threshold], labels_path: Path) -> TrustRecord | None:
+    """A trust record of a labelled calibration: the balanced accuracy of the fitted thresholds, pooled over the
+    criteria (weighted by their labelled rows). It is measured on the rows that chose the thresholds, so it is
+    marked not held out and has no interval: `judgerl tune` or `validate` give the honest figure."""
+    measured = [(t.balanced_accuracy, t.n) for t in fitted.values() if t.balanced_accuracy is not None and t.n]
+    total = sum(n for _, n in measured)
+    if not total:
+        return None
+    value = sum(accuracy * n for accuracy, n in measured) / total
+    return TrustRecord.measured(
+        "calibrate", "balanced_accuracy", Estimate(value=value, n=total), labels_path, heldout=False
+    )
 
 
 def _calibrate_cascade(

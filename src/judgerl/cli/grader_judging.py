@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +20,7 @@ from judgerl.cli.backend_options import judge_spec
 from judgerl.errors import JudgerlError
 from judgerl.graders.judge import GraderJudge, grader_model, load_grader_judge
 from judgerl.graders.spec import GraderSpec
+from judgerl.judges.trust import announce_trust
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
 
@@ -59,6 +61,7 @@ def judge_with_grader(
         arguments = {**backend_args, "model": grader_model(spec, backend_args["backend"], backend_args.get("model"))}
         with console.status("loading the judge model"):
             backends.append(judge_spec(**arguments).build_backend())
+        announce_trust(grader_path, backends[0].model_id, lambda line: click.echo(line, err=True))
         return backends[0]
 
     base_urls = backend_args.get("base_urls") or ()

@@ -18,6 +18,7 @@ from judgerl.graders.judge import embedder_for, grader_model, needs_backend
 from judgerl.graders.python_runner import PythonLimits
 from judgerl.graders.rows import GradeRow, read_rows
 from judgerl.graders.spec import load_spec
+from judgerl.judges.trust import announce_trust
 
 
 @click.group("graders")
@@ -93,6 +94,7 @@ def run(
     if needs_backend(spec):
         backend_args["model"] = grader_model(spec, backend_args["backend"], backend_args.get("model"))
         backend = judge_spec(**backend_args).build_backend()
+        announce_trust(grader_path, backend.model_id, lambda line: click.echo(line, err=True))
     url = embeddings_url or (backend_args.get("base_urls") or (None,))[0]
     embedder = embedder_for(spec, url, embeddings_model)
     limits = PythonLimits(timeout_s=python_timeout, memory_mb=python_memory_mb)

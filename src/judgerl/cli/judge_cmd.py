@@ -22,6 +22,7 @@ from judgerl.judges.cache import VerdictCache
 from judgerl.judges.cascade import Cascade
 from judgerl.judges.pairwise_judge import consistency_rate
 from judgerl.judges.spec import JudgeSpec, load_cascade
+from judgerl.judges.trust import announce_trust
 from judgerl.rubric import Rubric
 from judgerl.samples import Sample, load_pairs, load_samples
 from judgerl.settings import default_cache_path
@@ -38,6 +39,10 @@ def _progress(console: Console) -> Progress:
         console=console,
         transient=False,
     )
+
+
+def _to_stderr(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -284,6 +289,7 @@ def judge(
         )
     with console.status("loading the judge model"):
         backend = spec.build_backend()
+    trust = announce_trust(rubric.source if rubric is not None else None, backend.model_id, _to_stderr)
     pair_verdicts: list[PairVerdict] = []
     tally: list[str] = []
     verdicts: list[SampleVerdict] = []
@@ -327,6 +333,7 @@ def judge(
             "mode": mode,
             "rationales": rationales,
             "input": str(input_path),
+            "judge_trust": trust.stored(),
         }
         if spec.cascade:
             config = {"cascade": [stage.model_dump(exclude_unset=True) for stage in spec.cascade], **config}

@@ -116,6 +116,7 @@ def serve(**params: Any) -> None:
             f"judgerl serve: {built.describe()}, unscored -> {policy}, on http://{params['host']}:{params['port']}",
             err=True,
         )
+        built.announce_trust(lambda line: click.echo(f"judgerl serve: {line}", err=True))
         uvicorn.run(
             app,
             host=params["host"],

@@ -12,6 +12,7 @@ import click
 from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
 from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
 from judgerl.errors import JudgerlError
+from judgerl.judges.trust import announce_trust
 from judgerl.validate.attacks import ATTACKS
 from judgerl.validate.config import BackendPool, JudgeVariant, default_judge_model
 from judgerl.validate.run import (
@@ -21,6 +22,7 @@ from judgerl.validate.run import (
     validate_pairwise,
     validate_rubric,
 )
+from judgerl.validate.trust_records import save_validation_trust
 
 
 @click.command("validate")
@@ -186,6 +188,8 @@ def validate(
             click.echo(f"  {done} verdicts", err=True)
 
     try:
+        trust_source = None if pairs_path is not None else rubric_path
+        announce_trust(trust_source, pool.get(config).model_id, lambda line: click.echo(line, err=True))
         if pairs_path is not None:
             summary = validate_pairwise(pairs_path, config, compare, options, pool, out_dir, command, progress)
         elif injection:
@@ -198,8 +202,14 @@ def validate(
             summary = validate_rubric(
                 rubric_path, labels_path, config, compare, options, pool, out_dir, command, progress
             )
+        judged = [(pool.get(c).model_id, r) for c, r in zip(summary.configs, summary.reports, strict=True)]
     finally:
         pool.close()
     for line in headline_lines(summary):
         click.echo(line)
+    if not injection:
+        data = pairs_path if pairs_path is not None else labels_path
+        assert data is not None
+        for line in save_validation_trust(trust_source, judged, data):
+            click.echo(line)
     click.echo(f"wrote {out_dir / 'summary.json'} and {out_dir / 'index.html'}")

@@ -110,6 +110,16 @@ def _summary_cards(data: ReportData) -> str:
     )
 
 
+def _trust_line(data: ReportData) -> str:
+    """The judge's validation on this rubric, or the warning that it had none, as recorded when the run began."""
+    recorded = data.config.get("judge_trust") if isinstance(data.config, dict) else None
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("line"), str):
+        return ""
+    line, warning = recorded["line"], bool(recorded.get("warning", True))
+    style = ' class="warn"' if warning else ' class="muted"'
+    return f'<p id="judge-trust"{style}>{"warning: " if warning else ""}{escape(line)}</p>'
+
+
 def _warnings_section(data: ReportData) -> str:
     view = data.monitor
     anchors = data.counts.get("anchors", 0)
@@ -297,7 +307,7 @@ def render_html(data: ReportData, plots: list[Plot]) -> str:
 <p class="muted">{escape(run.kind)} run · {what} judging · judge {escape(", ".join(judge_models) or "unknown")} ·
 started {_when(run.started)} · finished {_when(run.finished)} · store {escape(data.store_path)}</p>
 <nav><a href="#plots">plots</a><a href="#monitors">monitors</a>{failures_link}<a href="#browser">samples</a></nav>
-<div class="cards">{_summary_cards(data)}</div></header>
+{_trust_line(data)}<div class="cards">{_summary_cards(data)}</div></header>
 <main>{_gate_section(data)}{_warnings_section(data)}<h2 id="plots">Plots</h2>{plot_html}
 {unscored_table}{cascade_table}
 {"" if data.is_pairwise else _failures_section(data)}{_browser_section(data)}

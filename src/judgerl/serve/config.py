@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from judgerl.judges.calibration import calibration_path
 from judgerl.judges.cascade import PairJudging, RubricJudging
 from judgerl.judges.rationales import RationalePolicy
 from judgerl.judges.spec import JudgeSpec, load_cascade
+from judgerl.judges.trust import TrustNotice, announce_trust, trust_path
 from judgerl.rubric import Rubric
 
 logger = logging.getLogger(__name__)
@@ -184,6 +185,14 @@ class BuiltJudge:
     def model_id(self) -> str:
         return self.backend.model_id if self.backend is not None else "none (the grader calls no model)"
 
+    def announce_trust(self, emit: Callable[[str], None] | None = None) -> TrustNotice | None:
+        """Show how well this judge was validated on its rubric (or grader file), or warn that it was not;
+        None for a grader that calls no model."""
+        if self.backend is None:
+            return None
+        source = self.config.grader if isinstance(self.judge, GraderJudge) else self.judge.rubric.source
+        return announce_trust(source, self.backend.model_id, emit)
+
     def describe(self) -> str:
         """One line for start-up logs: what scores, and on what."""
         if not isinstance(self.judge, GraderJudge):
@@ -289,7 +298,7 @@ def task_path(location: str) -> Path:
 
 
 def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None = None) -> Path:
-    """Download an S3 rubric (and its calibration file, when there is one) into a local cache directory.
+    """Download an S3 rubric (and its calibration and trust files, when there are some) into a local cache directory.
 
     Lambda keeps /tmp between warm invocations, so a rubric is fetched once per container."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
@@ -307,10 +316,11 @@ def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None =
         client = boto3.client("s3")
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_bytes(_s3_get(client, bucket, key, uri, required=True) or b"")
-    sidecar_key = str(Path(key).with_name(calibration_path(key).name))
-    sidecar = _s3_get(client, bucket, sidecar_key, uri, required=False)
-    if sidecar is not None:
-        calibration_path(local).write_bytes(sidecar)
+    for sidecar_path in (calibration_path, trust_path):  # thresholds and the judge's validation travel with it
+        sidecar_key = str(Path(key).with_name(sidecar_path(key).name))
+        sidecar = _s3_get(client, bucket, sidecar_key, uri, required=False)
+        if sidecar is not None:
+            sidecar_path(local).write_bytes(sidecar)
     logger.info("fetched rubric %s into %s", uri, local)
     return local
 

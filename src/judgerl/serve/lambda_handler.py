@@ -121,6 +121,7 @@ def _scorer() -> tuple[LambdaSettings, RewardScorer]:
                 "cascade" if settings.judge.cascade else settings.judge.backend,
                 settings.policy,
             )
+            built.announce_trust()  # the judge's validation on this rubric, or a warning that it has none
             _state = (settings, built, scorer)
         return _state[0], _state[2]
 

@@ -144,6 +144,7 @@ def _local_scorer(options: Mapping[str, Any]) -> RewardScorer:
     with _local_lock:
         if key not in _local:
             built = config.build()
+            built.announce_trust()
             _local[key] = (built, RewardScorer(built.judge, concurrency=config.concurrency))
         return _local[key][1]
 

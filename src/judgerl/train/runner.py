@@ -31,6 +31,7 @@ from judgerl.judges.cache import VerdictCache
 from judgerl.judges.cascade import PairCascade, PairJudging, RubricJudging
 from judgerl.judges.content_free import ContentFreeGate
 from judgerl.judges.pairwise_judge import PairwiseJudge
+from judgerl.judges.trust import TrustNotice, announce_trust
 from judgerl.rubric import Rubric
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
 from judgerl.train.collective import AccelerateCollective
@@ -151,6 +152,17 @@ def build_grader(config: TrainConfig, backend: JudgeBackend | None) -> GraderJud
         concurrency=config.judge.concurrency,
         embeddings_url=embeddings_url_of(config.judge.options),
     )
+
+
+def judge_trust(config: TrainConfig, backend: JudgeBackend | None) -> TrustNotice | None:
+    """Log how well the run's judge was validated on its rubric (or on pairs), or warn that it was not; None
+    where there is nothing to validate (no model judge, or criteria read from the rows alone)."""
+    if backend is None or config.reward.kind == "none":
+        return None
+    if config.reward.kind == "preference":
+        return announce_trust(None, backend.model_id)
+    source = config.grader_path if config.reward.kind == "grader" else config.rubric_path
+    return None if source is None else announce_trust(source, backend.model_id)
 
 
 def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairJudging | GraderJudge | None:
@@ -274,8 +286,16 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     train_rows, _ = load_prompt_rows(config)
     dataset = to_dataset(train_rows)
     # the monitors' thresholds go with the run, so the report plots them against the ones that warned
-    thresholds = {"monitors": config.monitors.thresholds().model_dump()} if config.monitors is not None else None
-    sink = open_verdict_store(config.store_path, thresholds)
+    run_info: dict[str, Any] = {}
+    if config.monitors is not None:
+        run_info["monitors"] = config.monitors.thresholds().model_dump()
+    owns_backend = backend is None
+    if backend is None and needs_judge_backend(config):
+        backend = judge_backend(config)
+    trust = judge_trust(config, backend)
+    if trust is not None:  # shown before step 1 and kept with the run, for its report's header
+        run_info["judge_trust"] = trust.stored()
+    sink = open_verdict_store(config.store_path, run_info or None)
     metrics_file = MetricsFileCallback(run_dir / "metrics.jsonl")
     if resume_step is not None and main_process:
         removed = discard_after(sink, run_id, resume_step)
@@ -283,9 +303,6 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         logger.info("resuming %s from %s; removed %d verdicts of later steps", run_id, checkpoint, removed)
     elif main_process and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()
-    owns_backend = backend is None
-    if backend is None and needs_judge_backend(config):
-        backend = judge_backend(config)
     try:
         judge = build_judge(config, backend)
         arguments = grpo_arguments(config, reward_weights(config))
