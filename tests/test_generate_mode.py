@@ -58,7 +58,7 @@ def test_parse_rejects_garbage_and_off_menu(reply: str, problem: str) -> None:
 
 
 def test_generate_mode_reasons_and_score() -> None:
-    backend = ScriptedBackend(reply=lambda p: GOOD)
+    backend = ScriptedBackend(reply=lambda p: GOOD, supports_logprobs=False)
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
     assert verdict.mode == "generate" and verdict.score == 0.0 and verdict.gate_failed is None
     assert [c.rationale for c in verdict.criteria] == ["no harm", "rude word 'idiot'"]
@@ -68,14 +68,14 @@ def test_generate_mode_reasons_and_score() -> None:
 
 def test_repair_retry_then_success() -> None:
     replies = iter(["I think it is fine overall.", GOOD])
-    backend = ScriptedBackend(reply=lambda p: next(replies))
+    backend = ScriptedBackend(reply=lambda p: next(replies), supports_logprobs=False)
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
     assert verdict.scored and len(backend.generate_calls) == 2
     assert "could not be used (no JSON object found" in backend.generate_calls[1].user
 
 
 def test_unparsable_twice_is_unscored_with_raw_reply() -> None:
-    backend = ScriptedBackend(reply=lambda p: "PASS")
+    backend = ScriptedBackend(reply=lambda p: "PASS", supports_logprobs=False)
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
     assert verdict.score is None and verdict.raw_reply == "PASS"
     assert "unparsable judge reply" in (verdict.unscored_reason or "")
@@ -83,7 +83,7 @@ def test_unparsable_twice_is_unscored_with_raw_reply() -> None:
 
 
 def test_backend_failure_is_not_repaired() -> None:
-    backend = ScriptedBackend(reply=lambda p: None)
+    backend = ScriptedBackend(reply=lambda p: None, supports_logprobs=False)
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
     assert verdict.score is None and "server error 500" in (verdict.unscored_reason or "")
     assert len(backend.generate_calls) == 1
@@ -94,7 +94,7 @@ def test_one_generation_per_criterion() -> None:
         name = "safe" if "- safe:" in prompt.user else "polite"
         return json.dumps({"criteria": [{"name": name, "reason": "ok", "verdict": "PASS"}]})
 
-    backend = ScriptedBackend(reply=reply)
+    backend = ScriptedBackend(reply=reply, supports_logprobs=False)
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate", per_criterion_generation=True).judge([SAMPLE])
     assert verdict.score == 1.0 and len(backend.generate_calls) == 2
 
@@ -105,7 +105,7 @@ def test_partial_reply_keeps_its_verdicts_and_asks_only_for_the_rest() -> None:
     first = json.dumps({"criteria": [{"name": "safe", "reason": "no harm", "verdict": "PASS"}]})
     second = json.dumps({"criteria": [{"name": "polite", "reason": "rude", "verdict": "FAIL"}]})
     replies = iter([first, second])
-    backend = ScriptedBackend(reply=lambda p: next(replies))
+    backend = ScriptedBackend(reply=lambda p: next(replies), supports_logprobs=False)
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
     assert verdict.scored and verdict.score == 0.0 and len(backend.generate_calls) == 2
     assert [c.rationale for c in verdict.criteria] == ["no harm", "rude"]
@@ -115,7 +115,9 @@ def test_partial_reply_keeps_its_verdicts_and_asks_only_for_the_rest() -> None:
 
 def test_partial_reply_twice_leaves_only_the_missing_criterion_unscored() -> None:
     only_safe = json.dumps({"criteria": [{"name": "safe", "verdict": "PASS"}, {"name": "polite", "verdict": "maybe"}]})
-    backend = ScriptedBackend(reply=lambda p: only_safe if "- safe:" in p.user else '{"criteria": []}')
+    backend = ScriptedBackend(
+        reply=lambda p: only_safe if "- safe:" in p.user else '{"criteria": []}', supports_logprobs=False
+    )
     (verdict,) = RubricJudge(RUBRIC, backend, mode="generate").judge([SAMPLE])
     by_name = {c.name: c for c in verdict.criteria}
     assert by_name["safe"].passed is True

@@ -107,7 +107,7 @@ def test_self_consistency_matches_the_recorded_replies() -> None:
         return json.dumps({"criteria": [{"name": n, "reason": "r", "verdict": verdict} for n in ("polite", "short")]})
 
     data = items(12)
-    validation = RubricValidation(RUBRIC, ScriptedBackend(reply=reply), mode="generate")
+    validation = RubricValidation(RUBRIC, ScriptedBackend(reply=reply, supports_logprobs=False), mode="generate")
     report = validation.self_consistency(data, repeats=3, resamples=100, seed=0)
     labels_per_sample = {item.response: len(item.labels) for item in data}
     stable = sum(labels_per_sample[body] for body, verdicts in seen.items() if len(set(verdicts)) == 1)

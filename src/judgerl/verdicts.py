@@ -18,6 +18,11 @@ class CriterionVerdict(BaseModel):
     p_pass: float | None = None
     threshold: float = 0.5
     rationale: str | None = None
+    rationale_consistent: bool | None = Field(
+        default=None,
+        description="Whether the rationale argues for the verdict (the judge's own reading of its stance); False "
+        "when it still argued the opposite after one rewrite; None without a rationale or a check.",
+    )
     unscored_reason: str | None = None
     cached: bool = False
 

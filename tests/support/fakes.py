@@ -20,18 +20,34 @@ class ScriptedBackend(JudgeBackend):
         model_id: str = "scripted-judge",
         max_input_tokens: int = 4096,
         supports_logprobs: bool = True,
+        stance: Callable[[str], float | None] | None = None,
     ) -> None:
         super().__init__(model_id=model_id, max_input_tokens=max_input_tokens)
         self._probs = probs or (lambda prompt, labels: {label: 1 / len(labels) for label in labels})
         self._reply = reply or (lambda prompt: "ok")
+        self._stance = stance
         self.supports_logprobs = supports_logprobs
         self.label_calls: list[list[JudgePrompt]] = []
+        self.stance_calls: list[JudgePrompt] = []
         self.generate_calls: list[JudgePrompt] = []
 
     def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
-        self.label_calls.append(list(prompts))
+        """Rationale stance checks (judgerl.judges.rationales) go to ``stance(rationale) -> P(argues PASS)``, kept
+        apart from ``label_calls``; without ``stance`` they are left unchecked (an error)."""
+        verdict_prompts = [p for p in prompts if not is_stance_prompt(p)]
+        if verdict_prompts:
+            self.label_calls.append(verdict_prompts)
         results = []
         for prompt in prompts:
+            if is_stance_prompt(prompt):
+                self.stance_calls.append(prompt)
+                p_pass = self._stance(explanation_of(prompt)) if self._stance is not None else None
+                results.append(
+                    LabelResult(probs={"PASS": p_pass, "FAIL": 1 - p_pass})
+                    if p_pass is not None
+                    else LabelResult(probs=None, error="no stance scripted")
+                )
+                continue
             outcome = self._probs(prompt, labels)
             if isinstance(outcome, str):
                 results.append(LabelResult(probs=None, error=outcome))
@@ -77,3 +93,13 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += seconds
         await asyncio.sleep(0)
+
+
+def is_stance_prompt(prompt: JudgePrompt) -> bool:
+    return "\n## Explanation\n" in prompt.user and "Does this explanation argue" in prompt.user
+
+
+def explanation_of(prompt: JudgePrompt) -> str:
+    """The rationale quoted in a stance-check prompt."""
+    body = prompt.user.split("## Explanation\n", 1)[1]
+    return body.split("\n", 1)[1].rsplit("\n</explanation", 1)[0]

@@ -90,6 +90,9 @@ def rubric_summary(rubric: Rubric, verdicts: Sequence[SampleVerdict]) -> Table:
     unscored = len(verdicts) - len(scores)
     mean = f"{sum(scores) / len(scores):.3f}" if scores else "-"
     table.caption = f"mean score {mean}; unscored samples {unscored}"
+    against = sum(1 for v in verdicts for c in v.criteria if c.rationale_consistent is False)
+    if against:
+        table.caption += f"; {against} rationales argue against their verdicts (rationale_consistent: false)"
     return table
 
 

@@ -4,9 +4,16 @@ Two modes:
 - ``logprob``: one forward pass per criterion reads P(PASS) from the judge's next-token probabilities; the
   part of the prompt shared by a sample's criteria is sent together so the backend computes it once.
   Rationales are generated afterwards, only where the rationale policy asks.
-- ``generate``: the judge writes JSON with a reason before each verdict (all criteria in one reply, or one
-  reply per criterion); an unparsable reply gets one repair retry, a partial one a retry for its missing criteria;
-  what stays unusable is unscored with the raw reply.
+- ``generate``: every verdict comes with a reason. On a backend with label probabilities the verdict is read
+  from the probability of the label at its place in the JSON reply (the prompt, then the reply up to
+  ``"verdict": "``), and the reason is written after it, so a generated verdict cannot contradict the judge's
+  own probabilities. A backend without them (Bedrock) writes JSON with a reason before each verdict (all
+  criteria in one reply, or one reply per criterion) and the verdict is parsed from its text; an unparsable
+  reply gets one repair retry, a partial one a retry for its missing criteria; what stays unusable is unscored
+  with the raw reply.
+
+Rationales explain a verdict already decided and are checked against it (judgerl.judges.rationales): one that
+argues the opposite is written again once, and flagged ``rationale_consistent=False`` if it still does.
 
 ``injection_gate=True`` runs the deterministic injection detector (judgerl.judges.injection) on each response first:
 a response with a high-severity finding (text addressed to the judge, fake verdicts or delimiters, hidden
@@ -40,8 +47,9 @@ from judgerl.judges.prompts import (
     rationale_prompt,
     repair_prompt,
     truncate_middle,
+    verdict_slot_prompt,
 )
-from judgerl.judges.rationales import RationalePolicy
+from judgerl.judges.rationales import RationalePolicy, RationaleWriter
 from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Sample, prompt_text
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
@@ -101,6 +109,14 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
         self.defences = defences
         if not defences:
             logger.warning("judge prompts without defences (no nonce blocks, no neutralising): for measurement only")
+        # generate mode reads its verdicts from label probabilities where the backend has them
+        self._reads_label_slot = mode == "generate" and backend.supports_logprobs
+        if mode == "generate" and not backend.supports_logprobs:
+            logger.warning(
+                "backend %s gives no token probabilities: generate-mode verdicts are parsed from the judge's text "
+                "and may contradict what it would answer when asked for the label alone",
+                backend.name,
+            )
 
     # ---- public API -------------------------------------------------------------------------------------
 
@@ -137,7 +153,9 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
 
     def _key(self, material: JudgedMaterial, criterion: Criterion) -> str:
         mode = f"{self.mode}{'-per-criterion' if self.per_criterion_generation else ''}"
-        if self.mode == "generate" and not self.reason_first:
+        if self._reads_label_slot:
+            mode = "generate-label-slot"
+        elif self.mode == "generate" and not self.reason_first:
             mode += "-verdict-first"
         if not self.defences:
             mode += "-undefended"
@@ -168,15 +186,15 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
             else:
                 verdicts[criterion.name] = self._verdict(
                     criterion, hit.get("p_pass"), hit.get("passed"), hit.get("rationale"), cached=True
-                )
+                ).model_copy(update={"rationale_consistent": hit.get("rationale_consistent")})
         raw_reply = None
-        if todo and self.mode == "logprob":
+        if todo and (self.mode == "logprob" or self._reads_label_slot):
             verdicts.update(await self._logprob_verdicts(material, todo, usage))
         elif todo:
             generated, raw_reply = await self._generated_verdicts(material, todo, usage)
             verdicts.update(generated)
         fresh = {c.name for c in todo}
-        if self.mode == "logprob":
+        if self.mode == "logprob" or self._reads_label_slot:
             explained = await self._add_rationales(sample.id, material, verdicts, usage)
             verdicts.update(explained)
             fresh.update(explained)
@@ -185,7 +203,8 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
             for criterion in self.rubric.criteria:
                 verdict = verdicts[criterion.name]
                 if verdict.scored and criterion.name in fresh:
-                    value = {"p_pass": verdict.p_pass, "passed": verdict.passed, "rationale": verdict.rationale}
+                    value = {"p_pass": verdict.p_pass, "passed": verdict.passed, "rationale": verdict.rationale,
+                             "rationale_consistent": verdict.rationale_consistent}  # fmt: skip
                     writes.append((self._key(material, criterion), value))
             await self.cache.aput_many(writes)
         ordered = [verdicts[c.name] for c in self.rubric.criteria]
@@ -227,7 +246,8 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
     async def _logprob_verdicts(
         self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
     ) -> dict[str, CriterionVerdict]:
-        prompts = [criterion_prompt(material, c, self.rubric.instructions) for c in criteria]
+        ask = verdict_slot_prompt if self._reads_label_slot else criterion_prompt
+        prompts = [ask(material, c, self.rubric.instructions) for c in criteria]
         results = await self.backend.alabel_probs(prompts, RUBRIC_LABELS)
         verdicts: dict[str, CriterionVerdict] = {}
         for criterion, result in zip(criteria, results, strict=True):
@@ -251,29 +271,31 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
     async def _add_rationales(
         self, sample_id: str, material: JudgedMaterial, verdicts: dict[str, CriterionVerdict], usage: Usage
     ) -> dict[str, CriterionVerdict]:
+        """Explain the verdicts the rationale policy asks for (every one in generate mode), each checked against
+        its verdict (judgerl.judges.rationales.RationaleWriter)."""
         wanted = [
             c
             for c in self.rubric.criteria
             if verdicts[c.name].scored
             and verdicts[c.name].rationale is None
-            and self.rationales.wants(sample_id, c.name, verdicts[c.name].passed)
+            and (self.mode == "generate" or self.rationales.wants(sample_id, c.name, verdicts[c.name].passed))
         ]
         if not wanted:
             return {}
-        prompts = [
-            rationale_prompt(material, c, self.rubric.instructions, bool(verdicts[c.name].passed)) for c in wanted
-        ]
-        replies = await self.backend.agenerate(prompts, self.rationale_tokens)
+        asked = []
+        for c in wanted:
+            passed = bool(verdicts[c.name].passed)
+            asked.append((c, rationale_prompt(material, c, self.rubric.instructions, passed), passed))
+        written = await RationaleWriter(self.backend, self.rationale_tokens).explain(asked, usage)
         updated: dict[str, CriterionVerdict] = {}
-        for criterion, reply in zip(wanted, replies, strict=True):
-            usage.prompt_tokens += reply.prompt_tokens
-            usage.completion_tokens += reply.completion_tokens
-            if reply.error is None and reply.text and reply.text.strip():
-                updated[criterion.name] = verdicts[criterion.name].model_copy(
-                    update={"rationale": reply.text.strip(), "cached": False}
-                )
-            else:
-                logger.info("no rationale for %s/%s: %s", sample_id, criterion.name, reply.error or "empty reply")
+        for criterion, rationale in zip(wanted, written, strict=True):
+            if rationale is None:
+                continue
+            if rationale.consistent is False:
+                logger.info("rationale for %s/%s argues against its verdict", sample_id, criterion.name)
+            updated[criterion.name] = verdicts[criterion.name].model_copy(
+                update={"rationale": rationale.text, "rationale_consistent": rationale.consistent, "cached": False}
+            )
         return updated
 
     async def _generated_verdicts(

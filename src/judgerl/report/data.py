@@ -307,7 +307,13 @@ def as_verdict(sample: StoredSample) -> SampleVerdict:
         unscored_reason=sample.unscored_reason,
         judge_model=sample.judge_model,
         criteria=[
-            CriterionVerdict(name=c.criterion, passed=c.passed, p_pass=c.p_pass, rationale=c.rationale)
+            CriterionVerdict(
+                name=c.criterion,
+                passed=c.passed,
+                p_pass=c.p_pass,
+                rationale=c.rationale,
+                rationale_consistent=c.rationale_consistent,
+            )
             for c in sample.criteria
         ],
     )

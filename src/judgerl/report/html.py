@@ -16,7 +16,7 @@ from typing import Any
 from judgerl import __version__
 from judgerl.report.data import CriterionFailures, ReportData
 from judgerl.report.plots import Plot
-from judgerl.store import StoredSample
+from judgerl.store import StoredCriterion, StoredSample
 
 # No request can leave the page: images only from data: URIs, style and script only inline.
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -71,12 +71,19 @@ def _browser_data(data: ReportData) -> dict[str, Any]:
     }
 
 
+def _rationale(criterion: StoredCriterion) -> str | None:
+    """The rationale as shown: one that argues against its verdict says so (judgerl.judges.rationales)."""
+    if criterion.rationale is None or criterion.rationale_consistent is not False:
+        return criterion.rationale
+    return f"[argues against its verdict] {criterion.rationale}"
+
+
 def _sample_item(
     index: int, sample: StoredSample, prompts: dict[str, str], cluster_of: dict[tuple[int, str], int]
 ) -> dict[str, Any]:
     prompts[sample.prompt_hash] = sample.prompt
     verdicts = [
-        [c.criterion, None if c.passed is None else int(c.passed), _number(c.p_pass), c.rationale, c.unscored_reason,
+        [c.criterion, None if c.passed is None else int(c.passed), _number(c.p_pass), _rationale(c), c.unscored_reason,
          cluster_of.get((sample.row, c.criterion))]
         for c in sample.criteria
     ]  # fmt: skip

@@ -31,6 +31,7 @@ class StoredCriterion:
     threshold: float | None
     rationale: str | None
     unscored_reason: str | None
+    rationale_consistent: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,7 @@ class StoreQueries:
                         threshold=c["threshold"],
                         rationale=c["rationale"],
                         unscored_reason=c["unscored_reason"],
+                        rationale_consistent=_bool(c["rationale_consistent"]),
                     )
                 )
         return [

@@ -163,6 +163,8 @@ MIGRATIONS: list[tuple[Step, ...]] = [
         "ALTER TABLE samples ADD COLUMN cascade_stage INTEGER",
         "ALTER TABLE pairs ADD COLUMN cascade_stage INTEGER",
     ),
+    # 4: whether a rationale argues for its verdict (judgerl.judges.rationales; NULL when unchecked)
+    ("ALTER TABLE criterion_verdicts ADD COLUMN rationale_consistent INTEGER",),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -279,6 +279,7 @@ class VerdictStore(StoreQueries):
                     (
                         c.name, _finite(c.p_pass), None if c.passed is None else int(c.passed), c.threshold,
                         None if c.rationale is None else clean_text(c.rationale), c.unscored_reason, int(c.cached),
+                        None if c.rationale_consistent is None else int(c.rationale_consistent),
                     )
                     for c in verdict.criteria
                 )
@@ -300,7 +301,7 @@ class VerdictStore(StoreQueries):
                 stored += 1
                 db.executemany(
                     "INSERT INTO criterion_verdicts (sample_row, criterion, p_pass, passed, threshold, "
-                    "rationale, unscored_reason, cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "rationale, unscored_reason, cached, rationale_consistent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(cursor.lastrowid, *criterion) for criterion in criteria],
                 )
         return stored
