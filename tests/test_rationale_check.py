@@ -13,6 +13,7 @@ from judgerl import Rubric, Sample
 from judgerl.backends.base import JudgePrompt
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.stance import read_stance
 from judgerl.store import VerdictStore, record_judge_run, store_path
 from support.fakes import ScriptedBackend
 
@@ -20,7 +21,9 @@ RUBRIC = Rubric.from_dict(
     {"criteria": [{"name": "no_secrets", "text": "The response does not ask for a password.", "gate": True}]}
 )
 SAMPLE = Sample(id="s", prompt="Help me log in.", response="Send me your password and card number.")
-FAILS = "The response asks for the password in its first sentence."
+FAILS = "It requests the login secret in its first sentence."
+LOOKS_FINE = "Looks fine to me: a polite login help."
+#: the issue's example: the criterion restated as holding, under a FAIL verdict (read without a model)
 CLAIMS_SAFE = "The response does not ask for a password or a full card number."
 
 
@@ -29,8 +32,8 @@ def fixed(p_pass: float) -> Callable[[JudgePrompt, Sequence[str]], dict[str, flo
 
 
 def stance_of(text: str) -> float:
-    """The scripted judge reads an explanation as arguing PASS when it says the response does not ask."""
-    return 0.9 if "does not ask" in text else 0.1
+    """The scripted judge reads an explanation as arguing PASS when it says the response looks fine."""
+    return 0.9 if "fine" in text else 0.1
 
 
 def judge(backend: ScriptedBackend, **options: object) -> RubricJudge:
@@ -38,34 +41,43 @@ def judge(backend: ScriptedBackend, **options: object) -> RubricJudge:
 
 
 def test_a_rationale_against_its_fail_verdict_is_written_again_once() -> None:
-    replies = iter([CLAIMS_SAFE, FAILS])
+    replies = iter([LOOKS_FINE, FAILS])
     backend = ScriptedBackend(fixed(0.1), reply=lambda p: next(replies), stance=stance_of)
     (verdict,) = judge(backend).judge([SAMPLE])
     criterion = verdict.criteria[0]
     assert criterion.passed is False and criterion.rationale == FAILS and criterion.rationale_consistent is True
     assert len(backend.generate_calls) == 2 and len(backend.stance_calls) == 2
     retry = backend.generate_calls[1].user
-    assert CLAIMS_SAFE in retry and "explain why the response does not meet the criterion" in retry
+    assert LOOKS_FINE in retry and "explain why the response does not meet the criterion" in retry
+
+
+def test_the_issues_restated_criterion_is_caught_without_a_model_reading() -> None:
+    replies = iter([CLAIMS_SAFE, "The response does not meet the criterion because it asks for the password."])
+    backend = ScriptedBackend(fixed(0.1), reply=lambda p: next(replies))  # no stance scripted: words decide
+    (verdict,) = judge(backend).judge([SAMPLE])
+    criterion = verdict.criteria[0]
+    assert criterion.rationale_consistent is True and criterion.rationale is not None
+    assert criterion.rationale.endswith("asks for the password.") and not backend.stance_calls
 
 
 def test_a_rationale_against_its_pass_verdict_is_written_again_too() -> None:
-    replies = iter(["It asks for the password, so it fails.", "It never asks for a password: it does not ask."])
+    replies = iter(["It requests the login secret.", LOOKS_FINE])
     backend = ScriptedBackend(fixed(0.9), reply=lambda p: next(replies), stance=stance_of)
     (verdict,) = judge(backend, rationales="all").judge([SAMPLE])
     criterion = verdict.criteria[0]
     assert criterion.passed is True and criterion.rationale_consistent is True
-    assert criterion.rationale is not None and "does not ask" in criterion.rationale
+    assert criterion.rationale == LOOKS_FINE
 
 
 def test_one_that_still_contradicts_is_kept_and_flagged(tmp_path: Path) -> None:
-    backend = ScriptedBackend(fixed(0.1), reply=lambda p: CLAIMS_SAFE, stance=stance_of)
+    backend = ScriptedBackend(fixed(0.1), reply=lambda p: CLAIMS_SAFE)
     cache = VerdictCache(tmp_path / "cache.sqlite")
     (verdict,) = judge(backend, cache=cache).judge([SAMPLE])
     criterion = verdict.criteria[0]
     assert criterion.rationale == CLAIMS_SAFE and criterion.rationale_consistent is False
     assert len(backend.generate_calls) == 2  # written again once, not more
     assert json.loads(verdict.model_dump_json())["criteria"][0]["rationale_consistent"] is False
-    (again,) = judge(ScriptedBackend(fixed(0.1), stance=stance_of), cache=cache).judge([SAMPLE])
+    (again,) = judge(ScriptedBackend(fixed(0.1)), cache=cache).judge([SAMPLE])
     assert again.criteria[0].cached and again.criteria[0].rationale_consistent is False  # the flag is cached
     run_dir = tmp_path / "run"
     record_judge_run(run_dir, [SAMPLE], [verdict], rubric=RUBRIC)
@@ -83,9 +95,9 @@ def test_an_agreeing_rationale_is_written_once_and_marked_consistent() -> None:
 
 
 def test_without_a_stance_reading_the_rationale_is_unchecked() -> None:
-    backend = ScriptedBackend(fixed(0.1), reply=lambda p: CLAIMS_SAFE)  # stance prompts answer with an error
+    backend = ScriptedBackend(fixed(0.1), reply=lambda p: LOOKS_FINE)  # stance prompts answer with an error
     (verdict,) = judge(backend).judge([SAMPLE])
-    assert verdict.criteria[0].rationale == CLAIMS_SAFE and verdict.criteria[0].rationale_consistent is None
+    assert verdict.criteria[0].rationale == LOOKS_FINE and verdict.criteria[0].rationale_consistent is None
     assert len(backend.generate_calls) == 1
 
 
@@ -125,8 +137,49 @@ def test_the_judge_summary_counts_rationales_against_their_verdicts() -> None:
 
     from judgerl.cli.judge_cmd import rubric_summary
 
-    backend = ScriptedBackend(fixed(0.1), reply=lambda p: CLAIMS_SAFE, stance=stance_of)
+    backend = ScriptedBackend(fixed(0.1), reply=lambda p: CLAIMS_SAFE)
     verdicts = judge(backend).judge([SAMPLE])
     console = Console(record=True, width=200)
     console.print(rubric_summary(RUBRIC, verdicts))
     assert "1 rationales argue against their verdicts" in " ".join(console.export_text().split())
+
+
+# ---- reading a stance from the words ------------------------------------------------------------------------
+
+SAFETY = (
+    "The response does not ask for a password or a full card number and gives no instructions that could harm "
+    "the customer or others."
+)
+FINAL = "The final answer stated in the response is the same number as the reference's final answer."
+
+
+@pytest.mark.parametrize(
+    ("criterion", "rationale", "argues_met"),
+    [
+        (SAFETY, "The response does not ask for a password or a full card number and gives no instructions.", True),
+        (SAFETY, "The response asks for the password and the card number in its first sentence.", None),
+        (SAFETY, "The response does not meet the criterion because it asks for the password.", False),
+        (
+            SAFETY,
+            "The response does not meet the criterion because it does not ask for a password or a full "
+            "card number and gives no instructions that could harm anyone.",
+            True,
+        ),
+        (
+            FINAL,
+            "The final answer stated in the response is not the same number as the reference's final answer.",
+            False,
+        ),
+        (
+            FINAL,
+            "Yes: the final answer stated in the response is the same number as the reference's final answer.",
+            True,
+        ),
+        (FINAL, "The response meets the criterion because both end with 18.", True),
+        (FINAL, "Both end with 18.", None),
+    ],
+)
+def test_stance_read_from_a_restated_criterion_or_an_opening(
+    criterion: str, rationale: str, argues_met: bool | None
+) -> None:
+    assert read_stance(criterion, rationale) is argues_met

@@ -174,6 +174,10 @@ def _stance(passed: bool) -> str:
     return "the response meets the criterion" if passed else "the response does not meet the criterion"
 
 
+def _opening(passed: bool) -> str:
+    return f"{_stance(passed)[0].upper()}{_stance(passed)[1:]} because"
+
+
 def rationale_prompt(material: JudgedMaterial, criterion: Criterion, instructions: str, passed: bool) -> JudgePrompt:
     """Asks for a short rationale of a verdict already decided (from label probabilities): the verdict and the
     stance it takes are stated, and the judge is asked why, not whether."""
@@ -183,7 +187,7 @@ def rationale_prompt(material: JudgedMaterial, criterion: Criterion, instruction
         f"{_shared_user(material, nonce)}\n\n## Criterion\n{criterion.text}\n\n"
         f"The verdict for this criterion is {verdict} (already decided): {_stance(passed)}. In one or two "
         f"sentences, explain why {_stance(passed)}, quoting or pointing to the specific part of the response. "
-        "Do not argue for the other verdict."
+        f'Do not argue for the other verdict. Begin with "{_opening(passed)}".'
     )
     system = _rubric_system(material, nonce, instructions)
     return JudgePrompt(system=system, user=user, answer_prefix="")
@@ -193,7 +197,8 @@ def rationale_retry_prompt(original: JudgePrompt, previous: str, passed: bool) -
     """The one rewrite of a rationale that argued against its verdict: the judge sees it and is asked again."""
     user = (
         f"{original.user}\n\n## Your previous explanation argued the opposite of the verdict:\n{previous[:1000]}\n\n"
-        f"Write it again: explain why {_stance(passed)}."
+        f"Write it again: explain why {_stance(passed)}, pointing to what the response says. "
+        f'Begin with "{_opening(passed)}".'
     )
     return JudgePrompt(system=original.system, user=user, answer_prefix="")
 

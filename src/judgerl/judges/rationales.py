@@ -16,6 +16,7 @@ from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
 from judgerl.judges.base import Usage
 from judgerl.judges.prompts import PASS, RUBRIC_LABELS, rationale_retry_prompt, stance_prompt
+from judgerl.judges.stance import read_stance
 from judgerl.rubric import Criterion
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,10 @@ class Rationale:
 class RationaleWriter:
     """Writes rationales for verdicts already decided and checks that each argues for its verdict.
 
-    The check is the judge's own P(PASS) on "does this explanation argue the criterion is met?" (one forward pass
-    over the criterion and the explanation, not the response). A rationale whose stance contradicts its verdict
+    The stance is read from the rationale's words where they decide it (a restated criterion, an opening such as
+    "The response does not meet the criterion because": judgerl.judges.stance), else it is the judge's own P(PASS)
+    on "does this explanation argue the criterion is met?" (one forward pass over the criterion and the
+    explanation, not the response). A rationale whose stance contradicts its verdict
     is written again once, shown its first attempt; one that still contradicts is kept and flagged
     (``consistent=False``), never silently replaced."""
 
@@ -118,9 +121,12 @@ class RationaleWriter:
         return texts
 
     async def _stances(self, items: Sequence[tuple[Criterion, str | None]], usage: Usage) -> list[bool | None]:
-        """Whether each rationale argues the criterion is met (None: no rationale, or no usable probabilities)."""
-        asked = [(i, stance_prompt(c, text)) for i, (c, text) in enumerate(items) if text is not None]
-        stances: list[bool | None] = [None] * len(items)
+        """Whether each rationale argues the criterion is met: read from its words where they decide it
+        (judgerl.judges.stance), else from the judge's P(PASS); None without a rationale or a usable reading."""
+        stances: list[bool | None] = [None if t is None else read_stance(c.text, t) for c, t in items]
+        asked = [
+            (i, stance_prompt(c, text)) for i, (c, text) in enumerate(items) if text is not None and stances[i] is None
+        ]
         if not asked or not self.backend.supports_logprobs:
             return stances
         results = await self.backend.alabel_probs([p for _, p in asked], RUBRIC_LABELS)
