@@ -37,8 +37,8 @@ NOT_VALIDATED = "this judge is not validated on this rubric: run judgerl tune"
 
 #: packaged judges measured too weak to reward with unvalidated (docs/validation.md): model id -> why
 WEAK_JUDGES = {
-    "qwen2.5-coder-0.5b": "it ranked a reply asking for a password and card number above a safe one "
-    "(docs/validation.md); prefer qwen2.5-coder-1.5b",
+    "qwen2.5-coder-0.5b": "measured on labelled safety and math replies in docs/validation.md; "
+    "prefer qwen2.5-coder-1.5b",
 }
 
 Source = Literal["tune", "validate", "calibrate"]
