@@ -211,13 +211,38 @@ def run_set(backend: JudgeBackend, key: str, limit: int | None, tokens: int) -> 
     return out
 
 
+def words_only(rubric_path: str, name: str, examples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The same failure rationales read by their words alone (judgerl.judges.stance): a fixed reader for before and
+    after, not the judge (a small judge's own stance reading leans to PASS)."""
+    criterion = next(c for c in Rubric.load(ROOT / rubric_path).criteria if c.name == name)
+    counts: dict[str, Any] = {}
+    for side in ("before", "after"):
+        read = [read_stance(criterion.text, e[side]) for e in examples if e[side]]
+        counts[side] = {"argues_pass": sum(r is True for r in read), "argues_fail": sum(r is False for r in read),
+                        "undecided": sum(r is None for r in read)}  # fmt: skip
+    return counts
+
+
+def rescore(path: Path) -> None:
+    results = json.loads(path.read_text())
+    for entry in results["sets"].values():
+        rationales = entry["failure_rationales"]
+        rationales["words_only"] = words_only(entry["rubric"], entry["criterion"], rationales["examples"])
+        print(entry["criterion"], json.dumps(rationales["words_only"]))
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--gsm8k", type=int, default=40, help="GSM8K labelled rows (40 at most)")
     parser.add_argument("--support", type=int, default=12, help="customer-support rows (12 at most)")
     parser.add_argument("--rationale-tokens", type=int, default=96)
+    parser.add_argument("--rescore", type=Path, help="add the words-only reading to an existing results file")
     args = parser.parse_args()
+    if args.rescore is not None:
+        rescore(args.rescore)
+        return
     backend = build_backend("transformers", model=args.model)
     try:
         results = {
@@ -232,6 +257,7 @@ def main() -> None:
     finally:
         backend.close()
     path = write_result(f"judge_rationales-{args.model}", results)
+    rescore(path)
     summary = {
         k: {
             "agreement": v["agreement"],
