@@ -14,6 +14,7 @@ from judgerl.backends.base import JudgePrompt
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.judges.stance import read_stance
+from judgerl.report import build_report
 from judgerl.store import VerdictStore, record_judge_run, store_path
 from support.fakes import ScriptedBackend
 
@@ -84,6 +85,8 @@ def test_one_that_still_contradicts_is_kept_and_flagged(tmp_path: Path) -> None:
     with VerdictStore(store_path(run_dir)) as store:
         (stored,) = store.samples(store.runs()[0].id)
     assert stored.criteria[0].rationale_consistent is False
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    assert "[argues against its verdict] The response does not ask" in html
 
 
 def test_an_agreeing_rationale_is_written_once_and_marked_consistent() -> None:

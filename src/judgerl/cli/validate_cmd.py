@@ -49,7 +49,10 @@ from judgerl.validate.trust_records import save_validation_trust
 )
 @click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True)
 @click.option(
-    "--reason-first/--verdict-first", default=True, show_default=True, help="Generate mode on a backend without label probabilities (Bedrock): reason before verdict. "
+    "--reason-first/--verdict-first",
+    default=True,
+    show_default=True,
+    help="Generate mode on a backend without label probabilities (Bedrock): reason before verdict. "
     "With probabilities the verdict is read from them first and the reason written after.",
 )
 @click.option(
