@@ -137,6 +137,7 @@ def test_two_thousand_samples_at_twenty_percent_faults(faulty_server: str) -> No
 
 def test_generate_mode_and_pairs_under_faults(faulty_server: str) -> None:
     backend = backend_for(faulty_server)
+    backend.supports_logprobs = False  # verdicts parsed from generated text, as on a server without log-probabilities
     judge = RubricJudge(TWO_CRITERIA, backend, mode="generate", concurrency=32)
     batch = samples(300, "g")
     verdicts = judge.judge(batch)
@@ -150,6 +151,7 @@ def test_generate_mode_and_pairs_under_faults(faulty_server: str) -> None:
             assert verdict.unscored_reason, sample.id
     assert sum(v.scored for v in verdicts) > 250  # the repair retry rescues most garbage replies
 
+    backend.supports_logprobs = True
     pairs = [PairSample(id=f"p{i}", prompt=f"Task {i}", response_a=f"A{i}", response_b=f"B{i}") for i in range(200)]
     pair_verdicts = PairwiseJudge(backend, concurrency=32).judge(pairs)
     assert [v.id for v in pair_verdicts] == [p.id for p in pairs]

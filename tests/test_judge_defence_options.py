@@ -51,7 +51,7 @@ def test_defences_and_reason_order_are_part_of_the_cache_key(tmp_path) -> None:
     RubricJudge(RUBRIC, backend, rationales="none", cache=cache, defences=False).judge([sample()])
     assert len(backend.label_calls) == 2  # no cross-over between the two templates
     reply = json.dumps({"criteria": [{"name": n, "verdict": "PASS", "reason": "ok"} for n in RUBRIC.names]})
-    generator = ScriptedBackend(reply=lambda p: reply)
+    generator = ScriptedBackend(reply=lambda p: reply, supports_logprobs=False)
     RubricJudge(RUBRIC, generator, mode="generate", cache=cache).judge([sample()])
     RubricJudge(RUBRIC, generator, mode="generate", cache=cache, reason_first=False).judge([sample()])
     assert len(generator.generate_calls) == 2
@@ -59,7 +59,9 @@ def test_defences_and_reason_order_are_part_of_the_cache_key(tmp_path) -> None:
 
 def test_verdict_first_prompt_asks_for_the_verdict_before_the_reason() -> None:
     reply = json.dumps({"criteria": [{"name": n, "verdict": "FAIL", "reason": "no"} for n in RUBRIC.names]})
-    first, second = ScriptedBackend(reply=lambda p: reply), ScriptedBackend(reply=lambda p: reply)
+    # the reasoning order applies where verdicts are parsed from text: a backend without probabilities
+    first = ScriptedBackend(reply=lambda p: reply, supports_logprobs=False)
+    second = ScriptedBackend(reply=lambda p: reply, supports_logprobs=False)
     RubricJudge(RUBRIC, first, mode="generate").judge([sample()])
     (verdict,) = RubricJudge(RUBRIC, second, mode="generate", reason_first=False).judge([sample()])
     assert "first write a one-sentence reason" in first.generate_calls[0].user

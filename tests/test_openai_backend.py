@@ -209,6 +209,9 @@ def test_garbage_and_off_menu_replies_are_never_scored(fault: str) -> None:
         backend = backend_for(stub, logprobs=True)
         (verdict,) = RubricJudge(RUBRIC, backend, rationales="none").judge(samples(1))
         assert verdict.score is None and "none of PASS/FAIL" in (verdict.unscored_reason or "")
+        (generated,) = RubricJudge(RUBRIC, backend, mode="generate").judge(samples(1))  # the label read alike
+        assert generated.score is None and "none of PASS/FAIL" in (generated.unscored_reason or "")
+        backend.supports_logprobs = False  # verdicts parsed from generated text
         (generated,) = RubricJudge(RUBRIC, backend, mode="generate").judge(samples(1))
         assert generated.score is None and "unparsable judge reply" in (generated.unscored_reason or "")
         assert generated.raw_reply  # the raw reply is kept for inspection

@@ -246,3 +246,20 @@ def test_the_lambda_logs_the_line_at_cold_start_only(
         handler(event, LocalContext())
     warnings = [r for r in caplog.records if NOT_VALIDATED in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+
+
+def test_an_s3_rubric_brings_its_trust_record(tmp_path: Path) -> None:
+    from judgerl.serve.config import fetch_s3_rubric
+    from test_judge_config import _body, _s3_stub
+
+    client, stub = _s3_stub()
+    stub.add_response("get_object", {"Body": _body(RUBRIC_PATH.read_bytes())}, {"Bucket": "b", "Key": "r/rubric.yaml"})
+    stub.add_client_error("get_object", service_error_code="NoSuchKey", http_status_code=404)  # no calibration
+    saved = {"judge-x": record().model_dump()}
+    stub.add_response(
+        "get_object", {"Body": _body(json.dumps(saved).encode())}, {"Bucket": "b", "Key": "r/rubric.trust.json"}
+    )
+    with stub:
+        local = fetch_s3_rubric("s3://b/r/rubric.yaml", client=client, cache_dir=tmp_path)
+    stub.assert_no_pending_responses()
+    assert load_trust(local, "judge-x") == record().model_copy(update={"at": saved["judge-x"]["at"]})

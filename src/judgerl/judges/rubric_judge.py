@@ -87,6 +87,12 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
     ) -> None:
         if mode not in ("logprob", "generate"):
             raise JudgerlError(f"mode: '{mode}' is not one of logprob, generate")
+        if mode == "generate" and not backend.supports_logprobs:
+            logger.warning(
+                "backend %s gives no token probabilities: generate-mode verdicts are parsed from the judge's text "
+                "and may contradict what it would answer when asked for the label alone",
+                backend.name,
+            )
         if mode == "logprob" and not backend.supports_logprobs:
             logger.warning("backend %s gives no token probabilities: using generate mode", backend.name)
             mode = "generate"
@@ -111,12 +117,6 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
             logger.warning("judge prompts without defences (no nonce blocks, no neutralising): for measurement only")
         # generate mode reads its verdicts from label probabilities where the backend has them
         self._reads_label_slot = mode == "generate" and backend.supports_logprobs
-        if mode == "generate" and not backend.supports_logprobs:
-            logger.warning(
-                "backend %s gives no token probabilities: generate-mode verdicts are parsed from the judge's text "
-                "and may contradict what it would answer when asked for the label alone",
-                backend.name,
-            )
 
     # ---- public API -------------------------------------------------------------------------------------
 

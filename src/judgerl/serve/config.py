@@ -318,7 +318,13 @@ def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None =
     local.write_bytes(_s3_get(client, bucket, key, uri, required=True) or b"")
     for sidecar_path in (calibration_path, trust_path):  # thresholds and the judge's validation travel with it
         sidecar_key = str(Path(key).with_name(sidecar_path(key).name))
-        sidecar = _s3_get(client, bucket, sidecar_key, uri, required=False)
+        try:
+            sidecar = _s3_get(client, bucket, sidecar_key, uri, required=False)
+        except RubricError as exc:
+            if sidecar_path is calibration_path:
+                raise
+            logger.warning("%s; the judge will say it is not validated on this rubric", exc)  # a warning, not a stop
+            continue
         if sidecar is not None:
             sidecar_path(local).write_bytes(sidecar)
     logger.info("fetched rubric %s into %s", uri, local)
