@@ -421,10 +421,15 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
     backend.generate = json_replies(backend, names)
     # (a) and (b) are the same judge and weights; the backend's prefix reuse is switched per variant.
     logprob = RubricJudge(rubric, backend, mode="logprob", rationales="none")
+    # (c) is one generated JSON reply with its verdicts parsed from the text: the generate mode of a backend without
+    # label probabilities (with them, generate mode reads each verdict from them and writes a reason after)
+    backend.supports_logprobs = False
+    one_json = RubricJudge(rubric, backend, mode="generate", max_new_tokens=args.gen_tokens)
+    backend.supports_logprobs = True
     judges = {
         "a_logprob_shared_prefix": logprob,
         "b_logprob_no_reuse": logprob,
-        "c_generate_one_json": RubricJudge(rubric, backend, mode="generate", max_new_tokens=args.gen_tokens),
+        "c_generate_one_json": one_json,
     }
     counter = FlopCounter(backend._body, config)
     fallbacks = FallbackCounter()
