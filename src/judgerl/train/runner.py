@@ -33,7 +33,7 @@ from judgerl.judges.content_free import ContentFreeGate
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.rubric import Rubric
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
-from judgerl.train.collective import AccelerateCollective
+from judgerl.train.collective import AccelerateCollective, on_main_process
 from judgerl.train.config import TrainConfig, dump_config
 from judgerl.train.data import load_prompt_rows, to_dataset
 from judgerl.train.live_monitors import LiveMonitor, MonitorCallback, MonitoredSink, Stop
@@ -228,6 +228,10 @@ def grpo_arguments(config: TrainConfig, weights: list[float]) -> Any:
         raise JudgerlError(f"{source}: grpo: {str(exc).splitlines()[0]}") from None
 
 
+def _uses_cpu(config: TrainConfig) -> bool:
+    return bool(config.grpo.get("use_cpu")) or not _has_accelerator()
+
+
 def _has_accelerator() -> bool:
     import torch
 
@@ -266,7 +270,9 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         torch.set_num_threads(config.threads)
     from accelerate import PartialState
 
-    main_process = PartialState().is_main_process
+    # On CPUs a bare PartialState() ignores torchrun's ranks (no accelerator: no process group); cpu=True makes it
+    # join them over gloo, before the run id and the gates below ask which process is the main one.
+    main_process = PartialState(cpu=_uses_cpu(config)).is_main_process
     run_dir, resume_step, checkpoint = _prepare_run_dir(config, resume)
     run_id = _run_id(run_dir, resume, config.name)
     if main_process:
@@ -293,11 +299,11 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         if live is not None:
             sink = MonitoredSink(sink, live)
         pipeline = build_pipeline(config, judge, run_id, int(arguments.num_generations), sink)
-        if resume_step is None:
-            _label_gate(config, judge)
+        if resume_step is None:  # the gates run once, on the main process; a failure stops every process
+            on_main_process(AccelerateCollective(), lambda: _label_gate(config, judge))
         model, tokenizer = load_policy(config.policy)
         if resume_step is None:
-            _judge_gate(config, judge, train_rows, model, tokenizer)
+            on_main_process(AccelerateCollective(), lambda: _judge_gate(config, judge, train_rows, model, tokenizer))
         callbacks: list[Any] = [metrics_file, ProgressCallback()]
         monitor_callback = MonitorCallback(live, AccelerateCollective()) if live is not None else None
         if monitor_callback is not None:
