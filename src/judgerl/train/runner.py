@@ -71,6 +71,7 @@ class TrainResult:
     store_path: Path
     resumed_from: int | None
     stopped: Stop | None = None  # stopped early by a monitor warning (monitors.stop_on_warning)
+    main_process: bool = True  # False in the other processes of a multi-process run (they print nothing)
 
 
 def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -333,7 +334,9 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     }
     if main_process:
         (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return TrainResult(run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step, stopped)
+    return TrainResult(
+        run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step, stopped, main_process
+    )
 
 
 def _live_monitor(
