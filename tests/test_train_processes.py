@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ from typing import Any
 import pytest
 import yaml
 
+from judgerl.errors import JudgerlError
 from judgerl.store import VerdictStore
+from judgerl.train.collective import on_main_process
 
 pytest.importorskip("trl")
 TESTS = Path(__file__).parent
@@ -209,3 +212,40 @@ def test_two_processes_one_served_judge_a_dead_replica_resume_and_stop(
         ]
         assert [(e.step, e.name) for e in store.events(run.id, kind="stop")] == [(stopped, "monitor:length")]
         assert run.finished is not None
+
+
+@pytest.mark.parametrize(
+    "error", [None, JudgerlError("judge validation: AUC 0.40 is below the bar 0.80"), RuntimeError("judge crashed")]
+)
+def test_a_gate_runs_on_the_main_process_and_its_failure_stops_every_process(error: Exception | None) -> None:
+    """on_main_process with two simulated processes: the action runs once, on rank 0; its failure reaches rank 1
+    as a JudgerlError with the same message (rank 1 must not wait in a later collective for a rank that quit)."""
+    from test_preference_reward import ThreadCollective
+
+    collective = ThreadCollective(2)
+    ran_on: list[int] = []
+    raised: list[BaseException | None] = [None, None]
+
+    def gate() -> None:
+        ran_on.append(collective.process_index)
+        if error is not None:
+            raise error
+
+    def process(index: int) -> None:
+        collective.rank(index)
+        try:
+            on_main_process(collective, gate)
+        except Exception as exc:
+            raised[index] = exc
+
+    threads = [threading.Thread(target=process, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert ran_on == [0]
+    if error is None:
+        assert raised == [None, None]
+    else:
+        assert raised[0] is error
+        assert isinstance(raised[1], JudgerlError) and str(raised[1]) == str(error)
