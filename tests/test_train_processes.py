@@ -7,7 +7,7 @@ with one served judge of two replicas, one of which dies mid-run (SIGKILL, reque
 - run 2 (``-m judgerl train CONFIG --resume``, up to 4 steps, ``stop_on_warning``): it continues from
   checkpoint-2 without re-running the gate, and both ranks stop at the same step, the first whose batch warns.
 
-Two launches of two processes each; 60 to 90 s measured on a shared 2-core machine (mostly start-up: every process
+Two launches of two processes each; 40 to 90 s measured on a shared 2-core machine (mostly start-up: every process
 imports torch, transformers and TRL).
 """
 
