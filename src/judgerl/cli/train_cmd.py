@@ -35,6 +35,8 @@ def train(config_path: Path, resume: bool, overrides: tuple[str, ...]) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     result = run_training(config, resume=resume)
+    if not result.main_process:  # one summary per run, not one per process
+        return
     click.echo(f"run {result.run_id}: {result.steps} steps in {result.seconds / 60:.1f} min")
     if result.stopped is not None:
         click.echo(

@@ -1,9 +1,10 @@
 """judgerl as verl's custom reward function.
 
-verl loads a reward function from a file path (``custom_reward_function.path``) and calls it with
-``(data_source, solution_str, ground_truth, extra_info)`` per sample (reward manager ``naive``) or with lists
-``(data_sources, solution_strs, ground_truths, extra_infos)`` (reward manager ``batch``, recommended: the judge
-then works on the whole batch concurrently). ``custom_reward_function.reward_kwargs`` arrive as keyword options:
+verl loads a reward function from a file path (``reward.custom_reward_function.path``; before verl 0.9
+``custom_reward_function.path``) and calls it with ``(data_source, solution_str, ground_truth, extra_info)`` per
+sample (reward manager ``naive``; from 0.9 every sample of a batch at once, in threads) or, before 0.9, with lists
+``(data_sources, solution_strs, ground_truths, extra_infos)`` (reward manager ``batch``). The
+``custom_reward_function.reward_kwargs`` arrive as keyword options:
 
 - ``server_url``: judge through a running ``judgerl serve`` (its ``/v1/judge``); otherwise judge in-process
   with a judge built once per worker from the options below and the ``JUDGERL_*`` environment variables;
@@ -17,7 +18,8 @@ verl does not pass the prompt to reward functions, so the judge reads it from ``
 Each call returns a dict per sample: ``score`` (the reward), ``unscored`` (1/0), ``judge_latency_s`` and one
 key per criterion, the same keys for every sample as verl requires.
 
-This file uses absolute imports only, because verl imports it by path as a module named ``custom_module``.
+This file uses absolute imports only, because verl imports it by path under a module name of its own
+(``custom_module``; ``custom_module_<hash>`` from verl 0.9).
 """
 
 from __future__ import annotations

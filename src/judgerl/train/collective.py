@@ -7,7 +7,10 @@ several simulated processes in one (see tests/test_preference_reward.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
+
+from judgerl.errors import JudgerlError
 
 
 class Collective(Protocol):
@@ -52,3 +55,21 @@ class AccelerateCollective:
 
         gathered: list[Any] = gather_object(values)
         return gathered
+
+
+def on_main_process(collective: Collective, action: Callable[[], None]) -> None:
+    """Run ``action`` on the main process only (a judge gate: once per run, not once per process); the others
+    wait for it and fail with its error, so no process trains past a gate that failed on another."""
+    failure: BaseException | None = None
+    if collective.process_index == 0:
+        try:
+            action()
+        except Exception as exc:  # shared first, raised after: the other processes must not wait forever
+            failure = exc
+    message = None if failure is None else str(failure) or type(failure).__name__
+    if collective.num_processes > 1:
+        message = next((found for found in collective.gather([message]) if found is not None), None)
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise JudgerlError(message)

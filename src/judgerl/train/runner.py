@@ -34,7 +34,7 @@ from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.trust import TrustNotice, announce_trust
 from judgerl.rubric import Rubric
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
-from judgerl.train.collective import AccelerateCollective
+from judgerl.train.collective import AccelerateCollective, on_main_process
 from judgerl.train.config import TrainConfig, dump_config
 from judgerl.train.data import load_prompt_rows, to_dataset
 from judgerl.train.live_monitors import LiveMonitor, MonitorCallback, MonitoredSink, Stop
@@ -72,6 +72,7 @@ class TrainResult:
     store_path: Path
     resumed_from: int | None
     stopped: Stop | None = None  # stopped early by a monitor warning (monitors.stop_on_warning)
+    main_process: bool = True  # False in the other processes of a multi-process run (they print nothing)
 
 
 def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -240,6 +241,10 @@ def grpo_arguments(config: TrainConfig, weights: list[float]) -> Any:
         raise JudgerlError(f"{source}: grpo: {str(exc).splitlines()[0]}") from None
 
 
+def _uses_cpu(config: TrainConfig) -> bool:
+    return bool(config.grpo.get("use_cpu")) or not _has_accelerator()
+
+
 def _has_accelerator() -> bool:
     import torch
 
@@ -278,7 +283,9 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         torch.set_num_threads(config.threads)
     from accelerate import PartialState
 
-    main_process = PartialState().is_main_process
+    # On CPUs a bare PartialState() ignores torchrun's ranks (no accelerator: no process group); cpu=True makes it
+    # join them over gloo, before the run id and the gates below ask which process is the main one.
+    main_process = PartialState(cpu=_uses_cpu(config)).is_main_process
     run_dir, resume_step, checkpoint = _prepare_run_dir(config, resume)
     run_id = _run_id(run_dir, resume, config.name)
     if main_process:
@@ -310,11 +317,11 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
         if live is not None:
             sink = MonitoredSink(sink, live)
         pipeline = build_pipeline(config, judge, run_id, int(arguments.num_generations), sink)
-        if resume_step is None:
-            _label_gate(config, judge)
+        if resume_step is None:  # the gates run once, on the main process; a failure stops every process
+            on_main_process(AccelerateCollective(), lambda: _label_gate(config, judge))
         model, tokenizer = load_policy(config.policy)
         if resume_step is None:
-            _judge_gate(config, judge, train_rows, model, tokenizer)
+            on_main_process(AccelerateCollective(), lambda: _judge_gate(config, judge, train_rows, model, tokenizer))
         callbacks: list[Any] = [metrics_file, ProgressCallback()]
         monitor_callback = MonitorCallback(live, AccelerateCollective()) if live is not None else None
         if monitor_callback is not None:
@@ -344,7 +351,9 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     }
     if main_process:
         (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return TrainResult(run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step, stopped)
+    return TrainResult(
+        run_id, run_dir, final_dir, steps, seconds, config.store_path, resume_step, stopped, main_process
+    )
 
 
 def _live_monitor(
