@@ -137,33 +137,54 @@ def test_a_bad_nova_sample_with_a_surrogate_id_is_unscored_not_a_500() -> None:
         assert ids == ["good", clean_text("\udfff x")]
 
 
+def _health_latencies(url: str, stop: threading.Event) -> list[float]:
+    """/health round trips, one after another, until stop is set."""
+    latencies = []
+    with httpx.Client(timeout=60) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            assert client.get(f"{url}/health").status_code == 200
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.05)
+    return latencies
+
+
 def test_a_locked_verdict_cache_neither_freezes_the_server_nor_unscores(tmp_path: Path) -> None:
+    """Another process holds the cache's write lock while 6 requests of 3 samples run at once.
+
+    The old cache answered ``if self.cache`` with a COUNT(*) under the lock its writes held for up to 2 s each, on
+    the event loop: /health stalled for seconds and the requests took a write timeout per sample, one at a time."""
     cache_path = tmp_path / "cache.db"
     VerdictCache(cache_path).close()
     other = sqlite3.connect(cache_path, isolation_level=None)  # another process holding the write lock
     other.execute("BEGIN EXCLUSIVE")
     other.execute("INSERT INTO verdicts VALUES ('k', '{}', 0)")
     try:
-        with running({"cache_path": str(cache_path), "concurrency": 2}) as url:
-            result: dict[str, Any] = {}
-            samples = [{"id": str(i), "prompt": "q", "response": f"good {i}"} for i in range(2)]
+        with running({"cache_path": str(cache_path), "concurrency": 4}) as url:
+            results: list[httpx.Response] = []
 
-            def post() -> None:
-                result["response"] = httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=120)
+            def post(request: int) -> None:
+                samples = [{"id": f"{request}-{i}", "prompt": "q", "response": f"good {request} {i}"} for i in range(3)]
+                results.append(httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=120))
 
-            thread = threading.Thread(target=post)
+            posters = [threading.Thread(target=post, args=(r,)) for r in range(6)]
+            stop = threading.Event()
+            latencies: list[float] = []
+            prober = threading.Thread(target=lambda: latencies.extend(_health_latencies(url, stop)))
+            prober.start()
             started = time.perf_counter()
-            thread.start()
-            time.sleep(0.3)
-            health_started = time.perf_counter()
-            assert httpx.get(f"{url}/health", timeout=60).status_code == 200
-            health_s = time.perf_counter() - health_started
-            thread.join()
+            for thread in posters:
+                thread.start()
+            for thread in posters:
+                thread.join()
             judged_s = time.perf_counter() - started
-            assert health_s < max(1.0, 0.5 * judged_s)  # the old loop froze until the 30 s busy timeout ran out
-            assert judged_s < 25
-        verdicts = result["response"].json()["verdicts"]
-        assert [v["score"] for v in verdicts] == [pytest.approx(0.9)] * 2
+            stop.set()
+            prober.join()
+        assert len(results) == 6 and all(r.status_code == 200 for r in results)
+        scores = [v["score"] for r in results for v in r.json()["verdicts"]]
+        assert scores == [pytest.approx(0.9)] * 18  # judged, not unscored, though nothing could be cached
+        assert latencies and max(latencies) < 1.0, latencies  # the old loop stalled 2 s and more at a time
+        assert judged_s < 10, judged_s  # the old writes waited 2 s each, one after another: 36 s
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -331,3 +352,47 @@ def test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched(caplo
         if line.startswith("judgerl_requests_total{") and 'status="200"' in line and "/metrics" not in line
     )
     assert served == total
+
+
+# ---- work that grows with the input stays off the event loop (issue 28) ------------------------------------
+
+
+def test_truncation_tokenises_a_bounded_prefix_and_suffix_only() -> None:
+    from judgerl.judges.prompts import MAX_CHARS_PER_TOKEN, truncate_middle
+
+    counted: list[int] = []
+
+    def count(text: str) -> int:
+        counted.append(len(text))
+        return len(text) // 4
+
+    text = "head " + "x" * 8_000_000 + " tail"
+    cut, truncated = truncate_middle(text, 1000, count)
+    assert truncated and cut.startswith("head") and cut.endswith("tail") and len(cut) < 4_200
+    removed = int(cut.split("[... ", 1)[1].split(" ", 1)[0])
+    assert len(text) - removed == len(cut.split("\n[...", 1)[0]) + len(cut.rsplit("...]\n", 1)[1])
+    assert max(counted) <= 1000 * MAX_CHARS_PER_TOKEN  # the old code tokenised all 8 MB, more than once
+
+
+def test_a_huge_response_with_a_slow_tokenizer_does_not_freeze_health() -> None:
+    with running({"backend": "support.serve:SlowTokenizerBackend"}, max_body_bytes=8 * 1024 * 1024) as url:
+        result: dict[str, Any] = {}
+        huge = "good " + "word " * 400_000  # 2 MB: the stand-in tokenizer takes 4 s over all of it
+
+        def post() -> None:
+            samples = [{"id": "big", "prompt": "q", "response": huge}]
+            result["response"] = httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=120)
+
+        stop = threading.Event()
+        latencies: list[float] = []
+        prober = threading.Thread(target=lambda: latencies.extend(_health_latencies(url, stop)))
+        prober.start()
+        poster = threading.Thread(target=post)
+        poster.start()
+        poster.join()
+        stop.set()
+        prober.join()
+    assert result["response"].status_code == 200, result["response"].text
+    (verdict,) = result["response"].json()["verdicts"]
+    assert verdict["truncated"] and verdict["score"] == pytest.approx(0.9)
+    assert latencies and max(latencies) < 1.0, latencies  # the old loop tokenised the 2 MB on the event loop

@@ -74,6 +74,14 @@ class ServeBackend(ScriptedBackend):
         return super().generate(prompts, max_new_tokens)
 
 
+class SlowTokenizerBackend(ServeBackend):
+    """Counting tokens takes 2 ms per 1,000 characters, like a real tokenizer on a huge text (issue 28)."""
+
+    def count_tokens(self, text: str) -> int:
+        time.sleep(0.002 * len(text) / 1000)
+        return super().count_tokens(text)
+
+
 def judge_config(**overrides: Any) -> ServeConfig:
     data: dict[str, Any] = {"rubric": str(RUBRIC_PATH), "backend": "support.serve:ServeBackend", "concurrency": 8}
     data.update(overrides)

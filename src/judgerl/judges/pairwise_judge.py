@@ -8,9 +8,11 @@ and the share of order-consistent pairs is counted so a user sees a position-bia
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from judgerl.backends.base import JudgeBackend
 from judgerl.backends.label_logprobs import probability_problem
@@ -72,8 +74,8 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
             return "tie", consistent
         return ("A" if p_a > 0.5 else "B"), consistent
 
-    async def _judge_item(self, pair: PairSample, usage: Usage) -> PairVerdict:
-        started = time.perf_counter()
+    def _prepare(self, pair: PairSample) -> tuple[str, str, str, bool, str, dict[str, Any] | None]:
+        """Truncated texts, the cache key and any hit: work that grows with the input, run off the loop."""
         count = self.backend.count_tokens
         budget = max(512, self.backend.max_input_tokens - 400)
         prompt, cut_prompt = truncate_middle(prompt_text(pair.prompt), budget // 4, count)
@@ -91,14 +93,24 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
             response_b,
             pair.reference,
         )
-        hit = await self.cache.aget(key) if self.cache else None
-        first = pair_prompt(prompt, response_a, response_b, pair.reference, self.instructions)
+        hit = self.cache.get(key) if self.cache is not None else None
+        return prompt, response_a, response_b, truncated, key, hit
+
+    async def _judge_item(self, pair: PairSample, usage: Usage) -> PairVerdict:
+        started = time.perf_counter()
+        prompt, response_a, response_b, truncated, key, hit = await asyncio.to_thread(self._prepare, pair)
+        reference, instructions = pair.reference, self.instructions
+        first, second = await asyncio.to_thread(  # neutralising is linear in the texts: off the loop
+            lambda: (
+                pair_prompt(prompt, response_a, response_b, reference, instructions),
+                pair_prompt(prompt, response_b, response_a, reference, instructions),
+            )
+        )
         prompt_tokens = completion_tokens = 0
         common = {"id": pair.id, "judge_model": self.backend.model_id, "truncated": truncated}
         if hit is not None:
             p_first, p_second, rationale = hit["p_first"], hit["p_second"], hit.get("rationale")
         else:
-            second = pair_prompt(prompt, response_b, response_a, pair.reference, self.instructions)
             results = await self.backend.alabel_probs([first, second], PAIR_LABELS)
             prompt_tokens = sum(r.prompt_tokens for r in results)
             completion_tokens = sum(r.completion_tokens for r in results)

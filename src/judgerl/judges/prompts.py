@@ -98,18 +98,29 @@ def neutralise(text: str) -> str:
     return "".join(pieces)
 
 
+#: no tokenizer in use gives a token more characters than this; a text longer than max_tokens times it is cut by
+#: characters first, so tokenising costs O(budget), never O(input) (an 8 MB response took 35 s to count)
+MAX_CHARS_PER_TOKEN = 32
+
+
 def truncate_middle(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> tuple[str, bool]:
     """Keep the head and tail of an over-long text with a visible marker in between."""
-    if max_tokens <= 0 or count_tokens(text) <= max_tokens:
+    if max_tokens <= 0:
+        return text, False
+    original = len(text)
+    cap = max_tokens * MAX_CHARS_PER_TOKEN
+    if len(text) > cap:  # surely over budget: keep only what could fit before any tokenising
+        text = text[: cap // 2] + text[len(text) - cap // 2 :]
+    elif count_tokens(text) <= max_tokens:
         return text, False
     keep = len(text)
     while keep > 64:
         keep = int(keep * 0.8)
         head, tail = text[: keep // 2], text[len(text) - keep // 2 :]
-        candidate = head + TRUNCATION_MARKER.format(count=len(text) - keep) + tail
+        candidate = head + TRUNCATION_MARKER.format(count=original - len(head) - len(tail)) + tail
         if count_tokens(candidate) <= max_tokens:
             return candidate, True
-    marker = TRUNCATION_MARKER.format(count=len(text))
+    marker = TRUNCATION_MARKER.format(count=original)
     return marker, True
 
 

@@ -26,9 +26,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from judgerl.backends.base import JudgeBackend
+from judgerl.backends.base import JudgeBackend, JudgePrompt
 from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
 from judgerl.judges.base import Judge, Usage
@@ -151,6 +151,21 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
         truncated = cut_prompt or cut_reference or cut_response
         return JudgedMaterial(prompt, response, reference, guarded=self.defences), truncated
 
+    def _prepare(
+        self, sample: Sample
+    ) -> list[Finding] | tuple[JudgedMaterial, bool, dict[str, str], list[dict[str, Any] | None]]:
+        """The injection gate's findings, or (material, truncated, cache keys, cache hits). Runs off the loop."""
+        if self.injection_gate:
+            findings = [f for f in detect(sample.response) if f.severity == "high"]
+            if findings:
+                return findings
+        material, truncated = self._material(sample)
+        keys = {c.name: self._key(material, c) for c in self.rubric.criteria}
+        hits: list[dict[str, Any] | None] = [None] * len(keys)
+        if self.cache is not None:
+            hits = self.cache.get_many(list(keys.values()))
+        return material, truncated, keys, hits
+
     def _key(self, material: JudgedMaterial, criterion: Criterion) -> str:
         mode = f"{self.mode}{'-per-criterion' if self.per_criterion_generation else ''}"
         if self._reads_label_slot:
@@ -172,15 +187,14 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
 
     async def _judge_item(self, sample: Sample, usage: Usage) -> SampleVerdict:
         started = time.perf_counter()
-        if self.injection_gate:
-            findings = [f for f in detect(sample.response) if f.severity == "high"]
-            if findings:
-                return self._injection_verdict(sample.id, findings, time.perf_counter() - started)
-        material, truncated = self._material(sample)
+        # work that grows with the input (detector, tokenising, hashing, cache lookup) runs on a worker thread
+        prepared = await asyncio.to_thread(self._prepare, sample)
+        if isinstance(prepared, list):
+            return self._injection_verdict(sample.id, prepared, time.perf_counter() - started)
+        material, truncated, keys, hits = prepared
         verdicts: dict[str, CriterionVerdict] = {}
         todo: list[Criterion] = []
-        for criterion in self.rubric.criteria:
-            hit = await self.cache.aget(self._key(material, criterion)) if self.cache else None
+        for criterion, hit in zip(self.rubric.criteria, hits, strict=True):
             if hit is None:
                 todo.append(criterion)
             else:
@@ -205,7 +219,7 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
                 if verdict.scored and criterion.name in fresh:
                     value = {"p_pass": verdict.p_pass, "passed": verdict.passed, "rationale": verdict.rationale,
                              "rationale_consistent": verdict.rationale_consistent}  # fmt: skip
-                    writes.append((self._key(material, criterion), value))
+                    writes.append((keys[criterion.name], value))
             await self.cache.aput_many(writes)
         ordered = [verdicts[c.name] for c in self.rubric.criteria]
         return self._aggregate(sample.id, ordered, usage, time.perf_counter() - started, truncated, raw_reply)
@@ -247,7 +261,9 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
         self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
     ) -> dict[str, CriterionVerdict]:
         ask = verdict_slot_prompt if self._reads_label_slot else criterion_prompt
-        prompts = [ask(material, c, self.rubric.instructions) for c in criteria]
+        instructions = self.rubric.instructions
+        # building a prompt neutralises the material: linear in its size, so off the loop
+        prompts = await asyncio.to_thread(lambda: [ask(material, c, instructions) for c in criteria])
         results = await self.backend.alabel_probs(prompts, RUBRIC_LABELS)
         verdicts: dict[str, CriterionVerdict] = {}
         for criterion, result in zip(criteria, results, strict=True):
@@ -282,10 +298,16 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
         ]
         if not wanted:
             return {}
-        asked = []
-        for c in wanted:
-            passed = bool(verdicts[c.name].passed)
-            asked.append((c, rationale_prompt(material, c, self.rubric.instructions, passed), passed))
+        instructions = self.rubric.instructions
+
+        def build() -> list[tuple[Criterion, JudgePrompt, bool]]:  # neutralising is linear in the material
+            asked = []
+            for c in wanted:
+                passed = bool(verdicts[c.name].passed)
+                asked.append((c, rationale_prompt(material, c, instructions, passed), passed))
+            return asked
+
+        asked = await asyncio.to_thread(build)
         written = await RationaleWriter(self.backend, self.rationale_tokens).explain(asked, usage)
         updated: dict[str, CriterionVerdict] = {}
         for criterion, rationale in zip(wanted, written, strict=True):
@@ -319,7 +341,9 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
         A reply without usable JSON gets a repair prompt (its reply shown, valid JSON asked for). A reply that
         judged only some criteria keeps those verdicts, and the retry asks afresh for the others only: small
         judges often drop the last criteria of a long list."""
-        prompt = json_verdicts_prompt(material, criteria, self.rubric.instructions, self.reason_first)
+        prompt = await asyncio.to_thread(
+            json_verdicts_prompt, material, criteria, self.rubric.instructions, self.reason_first
+        )
         pending = list(criteria)
         verdicts: dict[str, CriterionVerdict] = {}
         problems: dict[str, str] = {}
@@ -352,7 +376,9 @@ class RubricJudge(Judge[Sample, SampleVerdict]):
                 break
             raw_replies.append(reply_text)
             if attempt == 0:
-                prompt = json_verdicts_prompt(material, pending, self.rubric.instructions, self.reason_first)
+                prompt = await asyncio.to_thread(
+                    json_verdicts_prompt, material, pending, self.rubric.instructions, self.reason_first
+                )
         for c in pending:
             verdicts[c.name] = CriterionVerdict(
                 name=c.name, passed=None, unscored_reason=problems.get(c.name, "no verdict")
