@@ -1,35 +1,38 @@
-"""Run a python grader's ``grade(sample, item)`` in a child process with a time and a memory limit.
+"""Run a python grader's ``grade(sample, item)`` in a sandbox with a time and a memory limit for its whole group.
 
-The child is ``python -I`` (no user site, no PYTHONPATH) in an empty temporary folder, with an environment
-of PATH and locale only (no API keys), in its own session. Before the grader's code runs it lowers its own
-RLIMIT_AS (address space) and RLIMIT_CPU; the parent kills the whole session after ``timeout_s`` of wall
-time. The grader's prints go to stderr; the result comes back as one JSON line on stdout.
+Grader files come from other people, so the grader runs behind a warden (:mod:`judgerl.graders.sandbox_warden`):
+a fresh ``python -I -S`` exec, never a fork of judgerl, with an explicit environment of PATH and locale only, in an
+empty temporary folder and a session of its own; where unprivileged namespaces are available, in user and PID
+namespaces with a fresh /proc (judgerl's processes are invisible: no /proc/<pid>/environ to read, no pid to
+signal). The warden limits every process's address space (RLIMIT_AS) and CPU time, the resident memory of the
+whole group, and wall time, and kills every process of the group when the grader ends or a limit is reached.
+The grader's prints go to stderr; its result comes back as one JSON line on stdout, read defensively: anything but
+a finite number is an unscored row with a reason.
 
-Defaults follow OpenAI's documented limits for python graders (2 minutes, 2 GB of memory). Not a security
-sandbox: the code can still read files and reach the network the user running judgerl can; run only graders
-you trust, as with any code.
+Defaults follow OpenAI's documented limits for python graders (2 minutes, 2 GB of memory). The network is not
+blocked and files the user can read stay readable (docs/openai-graders.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from judgerl.graders.sandbox_warden import OVER_MEMORY, TIMED_OUT, WARDEN
+
 _CHILD = r"""
-import json, resource, sys
-memory_bytes, cpu_s = int(sys.argv[1]), int(sys.argv[2])
-if memory_bytes > 0:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-if cpu_s > 0:
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+import json, sys
 payload = json.loads(sys.stdin.read())
 out, sys.stdout = sys.stdout, sys.stderr
 def answer(obj):
@@ -70,9 +73,27 @@ class PythonOutcome:
     error: str | None = None
 
 
-def _environment() -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")
-    return {key: os.environ[key] for key in keep if key in os.environ}
+#: the warden gets this long past the grader's limit to sweep the group before judgerl kills the warden itself
+_GRACE_S = 5.0
+_UNSHARE = ("--user", "--map-current-user", "--pid", "--fork", "--mount-proc", "--kill-child")
+
+
+def _environment(folder: str) -> dict[str, str]:
+    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")
+    return {**{key: os.environ[key] for key in keep if key in os.environ}, "HOME": folder, "TMPDIR": folder}
+
+
+@functools.cache
+def namespace_prefix() -> tuple[str, ...]:
+    """``unshare`` with user and PID namespaces when this system allows them unprivileged, else nothing."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    try:
+        probe = subprocess.run([unshare, *_UNSHARE, "true"], capture_output=True, timeout=10, env=_environment("/"))
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return (unshare, *_UNSHARE) if probe.returncode == 0 else ()
 
 
 async def run_python_grader(
@@ -80,32 +101,43 @@ async def run_python_grader(
 ) -> PythonOutcome:
     payload = json.dumps({"source": source, "sample": sample, "item": item}).encode()
     cpu_s = math.ceil(limits.timeout_s) + 1
+    prefix = await asyncio.to_thread(namespace_prefix)
+    memory = str(limits.memory_mb * 1024 * 1024)
     with tempfile.TemporaryDirectory(prefix="judgerl-grader-") as folder:
         process = await asyncio.create_subprocess_exec(
+            *prefix,
             sys.executable,
             "-I",
+            "-S",
             "-c",
-            _CHILD,
-            str(limits.memory_mb * 1024 * 1024),
+            WARDEN,
+            memory,
             str(cpu_s),
+            repr(limits.timeout_s),
+            _CHILD,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=folder,
-            env={**_environment(), "HOME": folder},
+            env=_environment(folder),
             start_new_session=True,
+            close_fds=True,
         )
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(payload), limits.timeout_s)
+            stdout, stderr = await asyncio.wait_for(process.communicate(payload), limits.timeout_s + _GRACE_S)
         except TimeoutError:
             _kill(process)
             await process.wait()
-            return PythonOutcome(None, f"the python grader ran past its {limits.timeout_s:g} s limit and was stopped")
+            return _timed_out(limits)
         finally:
             if process.returncode is None:
                 _kill(process)
                 await process.wait()
     return _outcome(process.returncode, stdout, stderr, limits)
+
+
+def _timed_out(limits: PythonLimits) -> PythonOutcome:
+    return PythonOutcome(None, f"the python grader ran past its {limits.timeout_s:g} s limit and was stopped")
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:
@@ -114,21 +146,27 @@ def _kill(process: asyncio.subprocess.Process) -> None:
 
 
 def _outcome(returncode: int | None, stdout: bytes, stderr: bytes, limits: PythonLimits) -> PythonOutcome:
+    if returncode == TIMED_OUT:
+        return _timed_out(limits)
+    if returncode == OVER_MEMORY:
+        return PythonOutcome(None, f"the python grader's processes exceeded its {limits.memory_mb} MB memory limit")
     lines = stdout.decode("utf-8", "replace").strip().splitlines()
+    answer: Any = None
     if lines:
-        try:
-            answer = json.loads(lines[-1])
-        except json.JSONDecodeError:
-            answer = None
-        if isinstance(answer, dict) and "reward" in answer:
-            reward = answer["reward"]
-            if not math.isfinite(reward):
-                return PythonOutcome(None, f"grade() returned {reward}, not a finite number")
-            return PythonOutcome(float(reward))
-        if isinstance(answer, dict) and "error" in answer:
-            return PythonOutcome(None, f"python grader error: {answer['error']}")
-    if returncode is not None and returncode < 0:
-        name = signal.Signals(-returncode).name
+        with contextlib.suppress(ValueError, RecursionError):
+            answer = json.loads(lines[-1][:10_000])
+    if isinstance(answer, dict) and "reward" in answer:
+        reward = answer["reward"]
+        if isinstance(reward, bool) or not isinstance(reward, int | float):
+            return PythonOutcome(None, f"the python grader answered {str(reward)[:80]!r}, not a number")
+        if not math.isfinite(reward):
+            return PythonOutcome(None, f"grade() returned {reward}, not a finite number")
+        return PythonOutcome(float(reward))
+    if isinstance(answer, dict) and "error" in answer:
+        return PythonOutcome(None, f"python grader error: {str(answer['error'])[:300]}")
+    if returncode is not None and (returncode < 0 or 128 < returncode < 128 + 65):
+        number = -returncode if returncode < 0 else returncode - 128
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
         why = "its CPU time limit" if name == "SIGXCPU" else f"signal {name}"
         return PythonOutcome(None, f"the python grader was stopped by {why}")
     tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
