@@ -254,6 +254,44 @@ def test_slow_headers_and_silent_connections_are_closed() -> None:
         assert httpx.get(f"{url}/health").status_code == 200
 
 
+def test_a_socket_that_sends_nothing_is_closed_sooner_than_the_header_deadline() -> None:
+    with running(token=TOKEN, header_timeout_s=30) as url:
+        silent = _connect(url)
+        silent.settimeout(8)  # the old server held it for the full 30 s header deadline
+        assert _read_until_closed(silent) == b""
+
+
+def test_silent_sockets_cannot_keep_real_clients_out() -> None:
+    """64 silent sockets on a 64-connection server kept every legitimate probe at 503 (issue 28)."""
+    with running(token=TOKEN, max_connections=16, header_timeout_s=30) as url:
+        silent = [_connect(url) for _ in range(16)]
+        time.sleep(0.3)
+        try:
+            for _ in range(3):
+                assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+                silent += [_connect(url) for _ in range(16)]  # reopened, as the attacker did
+                time.sleep(0.1)
+        finally:
+            for sock in silent:
+                sock.close()
+
+
+def test_accept_errors_are_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    from judgerl.serve.transport import limit_accept_error_logs
+
+    limit_accept_error_logs()
+    asyncio_logger = logging.getLogger("asyncio")
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        for _ in range(1000):  # asyncio retries accept() every 0.1 s per socket at the file-descriptor limit
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                asyncio_logger.error("socket.accept() out of system resource\nsocket: x", exc_info=True)
+        asyncio_logger.error("another asyncio error")
+    accepts = [r for r in caplog.records if "accept()" in r.getMessage()]
+    assert len(accepts) <= 1 and "another asyncio error" in caplog.text  # the old server logged all 1,000
+
+
 def test_a_parked_body_gets_408_and_its_connection_closed() -> None:
     with running(token=TOKEN, body_timeout_s=0.5) as url:
         sock = _connect(url)
