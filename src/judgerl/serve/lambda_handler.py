@@ -146,8 +146,15 @@ def _samples_of(event: Any) -> list[Any]:
                 raise JudgerlError("event body: isBase64Encoded is true but the body is not valid base64") from None
         try:
             event = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        except (ValueError, RecursionError) as exc:  # JSON and UTF-8 errors, integers past 4,300 digits, deep nesting
+            if isinstance(exc, json.JSONDecodeError):
+                reason = exc.msg
+            elif isinstance(exc, UnicodeDecodeError):
+                reason = "not UTF-8"
+            elif isinstance(exc, RecursionError):
+                reason = "nested too deeply"
+            else:
+                reason = str(exc).split(";", 1)[0][:120]
             raise JudgerlError(f"event body is not valid JSON ({reason})") from None
     if isinstance(event, list):
         return event

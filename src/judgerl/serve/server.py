@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, 
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import h11
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -47,6 +48,8 @@ from judgerl.serve.openrlhf import (
 from judgerl.verdicts import PairVerdict, SampleVerdict
 
 logger = logging.getLogger(__name__)
+#: what a send raises once h11 has answered a malformed request (a bad chunk) with 400 and must close
+ALREADY_ANSWERED = (h11.LocalProtocolError,)
 
 ROUTES = ("/v1/nova", "/get_reward", "/v1/judge", "/health", "/metrics")
 Scope = MutableMapping[str, Any]
@@ -140,7 +143,10 @@ class LimitsAndMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            try:
+                await send(message)
+            except ALREADY_ANSWERED:  # the protocol answered a malformed body with 400 itself: nothing to add
+                logger.info("%s: the connection was already answered 400 and closed", scope["path"][:100])
 
         try:
             if scope["path"] in PROTECTED and not self._authorised(scope):
@@ -178,13 +184,18 @@ class LimitsAndMetrics:
         return hmac.compare_digest(given, token.get_secret_value().encode())
 
     def _problem(self, status: int) -> str:
+        if status == 400:
+            return "Content-Length and Transfer-Encoding together: send one of them"
         if status == 413:
             return f"request body larger than the server's limit of {self.max_body_bytes} bytes (--max-body-mb)"
         return f"request body not received within {self.settings.body_timeout_s:g} s (--body-timeout)"
 
     async def _read_body(self, scope: Scope, receive: Callable[[], Awaitable[Message]]) -> bytes | int:
-        """The whole body, or the status that refuses it: 413, 408, or CLIENT_GONE (disconnected mid-body)."""
-        raw = dict(scope.get("headers") or []).get(b"content-length")
+        """The whole body, or the status that refuses it: 400, 413, 408, or CLIENT_GONE (disconnected mid-body)."""
+        headers = dict(scope.get("headers") or [])
+        if b"transfer-encoding" in headers and b"content-length" in headers:
+            return 400  # ambiguous framing (a request-smuggling shape): refused, never guessed
+        raw = headers.get(b"content-length")
         declared = int(raw) if raw is not None and raw.isdigit() else None
         if declared is not None and declared > self.max_body_bytes:
             return 413

@@ -59,6 +59,14 @@ class GuardedH11Protocol(H11Protocol):
         if self.conn.their_state is not h11.IDLE:  # a pipelined request was already read
             self._disarm_header_timer()
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's 400 for a malformed request, unless a response has already begun (a bad chunk arriving after
+        the app answered): h11 cannot send a second one, so the connection is closed, without a traceback."""
+        try:
+            super().send_400_response(msg)
+        except h11.LocalProtocolError:
+            self.transport.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.silent.pop(id(self), None)
         self._disarm_header_timer()
