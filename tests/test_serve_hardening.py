@@ -434,3 +434,25 @@ def test_a_huge_response_with_a_slow_tokenizer_does_not_freeze_health() -> None:
     (verdict,) = result["response"].json()["verdicts"]
     assert verdict["truncated"] and verdict["score"] == pytest.approx(0.9)
     assert latencies and max(latencies) < 1.0, latencies  # the old loop tokenised the 2 MB on the event loop
+
+
+def test_a_valid_nova_rollout_with_a_surrogate_id_gets_its_verdict() -> None:
+    """Validation refused the id, so the sample took the neutral reward (or the batch a 422) (issue 28)."""
+    with running({}, token=TOKEN) as url:
+        body = (
+            '[{"id": "r\\udfff", "messages": [{"role": "user", "content": "q \\ud800"},'
+            ' {"role": "assistant", "content": "good"}]}]'
+        )
+        answer = httpx.post(f"{url}/v1/nova", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert answer.status_code == 200, answer.text
+        (row,) = answer.json()
+        assert row["id"] == clean_text("r\udfff") and row["aggregate_reward_score"] == pytest.approx(0.9)
+
+
+def test_a_huge_unknown_key_is_not_echoed_in_the_422() -> None:
+    key = "k" * 1_000_000
+    body = '{"samples": [{"id": "a", "prompt": "q", "response": "good"}], "' + key + '": 1}'
+    with running({}, token=TOKEN, max_body_bytes=4 * 1024 * 1024) as url:
+        answer = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert answer.status_code == 422 and "Extra inputs" in answer.json()["error"]
+    assert len(answer.content) < 2_000  # the old answer echoed the key twice: 2 MB

@@ -107,3 +107,16 @@ def test_failure_policy_and_connection_problems(server_url: str) -> None:
         port = free.getsockname()[1]
     with pytest.raises(RuntimeError, match="no answer after 3 attempts"):
         verl_door.compute_score("d", "x", "y", {"question": "q"}, server_url=f"http://127.0.0.1:{port}")
+
+
+def test_lone_surrogates_in_a_question_are_judged_through_the_server(server_url: str) -> None:
+    """The old client failed the whole batch with UnicodeEncodeError while encoding the request (issue 28)."""
+    batch = {
+        "data_sources": ["openai/gsm8k", "openai/gsm8k"],
+        "solution_strs": ["good: 72 \udfff", "good: 72"],
+        "ground_truths": ["72", "72"],
+        "extra_infos": [{"index": 0, "question": "How many \ud800 clips?"}, {"index": 1, "question": "fine"}],
+    }
+    results = load_like_verl("compute_score_batch", {"server_url": server_url, "token": TOKEN})(**batch)
+    assert [r["unscored"] for r in results] == [0.0, 0.0]
+    assert results[0]["score"] == results[1]["score"]

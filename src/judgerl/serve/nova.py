@@ -90,6 +90,18 @@ def sample_from_nova(nova: NovaSample) -> Sample:
     )
 
 
+def cleaned(value: Any) -> Any:
+    """Every string in a parsed JSON value with lone surrogates replaced, as clean_text does for one string: a
+    rollout id or a message holding '\\ud800' is judged like any other text, not refused by validation."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(k) if isinstance(k, str) else k: cleaned(v) for k, v in value.items()}
+    return value
+
+
 def parse_lenient(items: Sequence[Any]) -> list[Sample | SampleProblem]:
     """Every item becomes a Sample or a SampleProblem with its reason: one bad sample never fails the batch."""
     parsed: list[Sample | SampleProblem] = []
@@ -101,7 +113,7 @@ def parse_lenient(items: Sequence[Any]) -> list[Sample | SampleProblem]:
             parsed.append(SampleProblem(sample_id, f"sample {index}: expected an object, got {type(item).__name__}"))
             continue
         try:
-            parsed.append(sample_from_nova(NovaSample.model_validate(item)))
+            parsed.append(sample_from_nova(NovaSample.model_validate(cleaned(item))))
         except ValidationError as exc:
             parsed.append(SampleProblem(sample_id, f"sample {index}: {describe_validation_error(exc)}"))
         except ValueError as exc:
@@ -116,7 +128,7 @@ def nothing_scorable(items: Sequence[Any], parsed: Sequence[Sample | SampleProbl
         return None
     for index, item in enumerate(items):
         try:
-            sample_from_nova(NovaSample.model_validate(item))
+            sample_from_nova(NovaSample.model_validate(cleaned(item)))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])

@@ -223,6 +223,10 @@ class LimitsAndMetrics:
         await response({"type": "http"}, _no_body, send)
 
 
+def _short_loc(loc: Sequence[Any]) -> list[Any]:
+    return [part[:80] + "…" if isinstance(part, str) and len(part) > 80 else part for part in loc]
+
+
 #: the status counted for a request whose client went away before its body arrived (nginx's convention)
 CLIENT_GONE = 499
 
@@ -272,7 +276,11 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in exc.errors()]
+        # field names come from the client: shortened, and at most 20 problems, so a 4 MB key is not echoed back
+        problems = [
+            {k: (_short_loc(v) if k == "loc" else v) for k, v in e.items() if k not in ("input", "ctx", "url")}
+            for e in exc.errors()[:20]
+        ]
         first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
         message = f"{_where(first.get('loc', ()))}: {str(first.get('msg', '')).removeprefix('Value error, ')}"
         return JSONResponse({"error": message, "detail": jsonable_encoder(problems)}, status_code=422)

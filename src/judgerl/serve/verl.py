@@ -211,7 +211,10 @@ async def _post_once(client: Any, url: str, payload: dict[str, Any]) -> dict[str
     import httpx
 
     try:
-        response = await client.post(url, json=payload)
+        # ASCII JSON: a lone surrogate in a question travels as "\ud800" and is cleaned by the server like other
+        # text, where httpx's UTF-8 encoding raised UnicodeEncodeError and failed the whole batch
+        content = json.dumps(payload).encode("ascii")
+        response = await client.post(url, content=content, headers={"Content-Type": "application/json"})
     except httpx.TimeoutException as exc:
         raise CallFailure("timeout", f"{type(exc).__name__}: {exc}") from None
     except httpx.TransportError as exc:
