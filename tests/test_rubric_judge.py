@@ -197,3 +197,13 @@ def test_logprob_falls_back_to_generate_without_logprobs() -> None:
     judge = RubricJudge(RUBRIC, backend)
     assert judge.mode == "generate"
     assert judge.judge([sample()])[0].score == 1.0
+
+
+@pytest.mark.parametrize(("p_pass", "p_fail"), [(1.0, 1.0), (0.9, 0.6)])
+def test_label_probabilities_that_are_no_distribution_are_unscored(p_pass: float, p_fail: float) -> None:
+    """A backend answering P(PASS)=1 and P(FAIL)=1 was scored 1.0 (issue 28)."""
+    backend = ScriptedBackend(lambda prompt, labels: {"PASS": p_pass, "FAIL": p_fail})
+    (verdict,) = RubricJudge(RUBRIC, backend, rationales="none").judge([sample()])
+    assert verdict.score is None and "not a distribution" in (verdict.unscored_reason or "")
+    fine = ScriptedBackend(lambda prompt, labels: {"PASS": 0.7, "FAIL": 0.3000004})
+    assert RubricJudge(RUBRIC, fine, rationales="none").judge([sample()])[0].score is not None

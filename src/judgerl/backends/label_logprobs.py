@@ -13,10 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
+#: rounding allowed above a total probability of 1 (logprobs travel as float16 or rounded decimals)
+_MASS_TOLERANCE = 1e-3
+
+
 def probability_problem(probs: Mapping[str, float] | None, labels: Sequence[str]) -> str | None:
     """Why a backend's label probabilities cannot be used as they are (None when they can).
 
-    A missing label, NaN, infinity or a value outside [0, 1] makes the verdict unscored with this reason rather
+    A missing label, NaN, infinity, a value outside [0, 1] or labels that sum past 1 make the verdict unscored with this reason rather
     than a number that silently fails every comparison (``nan >= 0.5`` is False) or breaks a JSON answer."""
     if probs is None:
         return "the backend returned no label probabilities"
@@ -26,6 +30,10 @@ def probability_problem(probs: Mapping[str, float] | None, labels: Sequence[str]
             return f"the backend returned no probability for {label!r}"
         if not math.isfinite(p) or not -1e-6 <= p <= 1 + 1e-6:
             return f"the backend returned an invalid probability for {label!r}: {p!r}"
+    total = sum(float(probs[label]) for label in labels)
+    if total > 1 + _MASS_TOLERANCE:  # the labels are disjoint answers: P(PASS)=1 and P(FAIL)=1 is no verdict
+        shown = ", ".join(f"P({label})={float(probs[label]):.3g}" for label in labels)
+        return f"the backend's label probabilities sum to {total:.3g} > 1 ({shown}): not a distribution"
     return None
 
 
