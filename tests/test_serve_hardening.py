@@ -350,7 +350,10 @@ def test_oversized_headers_get_400_and_connections_past_the_cap_get_503() -> Non
 # ---- a bounded soak on loopback -------------------------------------------------------------------------------
 
 
-def test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched(caplog: pytest.LogCaptureFixture) -> None:
+def test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """With the verdict cache on, as `judgerl serve` runs by default; a quarter of the texts repeat (cache hits)."""
     total, in_flight = 2000, 32
     caplog.set_level(logging.WARNING)  # one JSON line per sample would dominate the run
 
@@ -362,14 +365,15 @@ def test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched(caplo
 
             async def one(n: int) -> None:
                 word = "good" if n % 2 else "bad"
+                text = f"{word} {n % 50 if n % 4 == 1 else n}"  # every fourth text seen before: a cache hit
                 async with semaphore:
                     if n % 3 == 0:
-                        body = {"query": [f"q{n}: {word} {n}"], "prompts": [f"q{n}:"]}
+                        body = {"query": [f"q: {text}"], "prompts": ["q:"]}
                         response = await client.post("/get_reward", json=body)
                         got = response.json()["rewards"] if response.status_code == 200 else None
                         want: Any = [pytest.approx(0.9 if word == "good" else 0.2)]
                     else:
-                        sample = {"id": f"s{n}", "prompt": "q", "response": f"{word} {n}"}
+                        sample = {"id": f"s{n}", "prompt": "q", "response": text}
                         response = await client.post("/v1/judge", json={"samples": [sample]})
                         verdicts = response.json()["verdicts"] if response.status_code == 200 else []
                         got = [(v["id"], v["score"]) for v in verdicts]
@@ -380,10 +384,13 @@ def test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched(caplo
             await asyncio.gather(*(one(n) for n in range(total)))
         return problems
 
-    with running({"rationales": "none"}, token=TOKEN, max_batch=4) as url:
+    cache = {"rationales": "none", "cache_path": str(tmp_path / "cache.sqlite")}
+    with running(cache, token=TOKEN, max_batch=4) as url:
         problems = asyncio.run(soak(url))
         metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
     assert problems == []
+    hits = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("judgerl_cache_hits"))
+    assert hits > 0  # the cache was on and answered
     served = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()

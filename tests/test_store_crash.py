@@ -2,7 +2,9 @@
 
 The child process records batches of rubric verdicts the way the trainer does. In the first test it pauses
 inside the transaction of its third batch (after some of that batch's verdict rows were inserted) and is
-killed there; in the second it writes in a loop and is killed at arbitrary moments. Both are bounded in time.
+killed there; in the second it writes in a loop and is killed at arbitrary moments; in the third two writers share
+the store, each acknowledging a batch (in a file, flushed) only once record_samples returned, and are killed at
+arbitrary moments: every acknowledged batch must be there, whole. All are bounded in time.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from judgerl import CriterionVerdict, Sample, SampleVerdict
 from judgerl.store import VerdictStore
 
 path, marker, pause_step, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+run_name, acks = sys.argv[5], sys.argv[6]
 store = VerdictStore(path)
-run = store.start_run("crash", "train", resume=True)
+run = store.start_run(run_name, "train", resume=True)
 first = (store.steps(run) or [-1])[-1] + 1
 state = {{"step": first, "inserted": 0}}
 
@@ -55,6 +58,11 @@ for step in range(first, first + 100000):
         for i, s in enumerate(samples)
     ]
     store.record_samples(run, step, samples, verdicts)
+    if acks:
+        with open(acks, "a") as handle:  # acknowledged only once the store said it was written
+            handle.write(f"{{step}}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
     if step == first:
         with open(marker + ".started", "w") as handle:
             handle.write("1")
@@ -64,13 +72,15 @@ BATCH = 40
 CRITERIA = 3
 
 
-def start_writer(tmp_path: Path, db: Path, pause_step: int) -> tuple[subprocess.Popen[bytes], Path]:
+def start_writer(
+    tmp_path: Path, db: Path, pause_step: int, run: str = "crash", acks: Path | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
     script = tmp_path / "writer.py"
     script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
     marker = tmp_path / f"marker-{time.monotonic_ns()}"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     process = subprocess.Popen(
-        [sys.executable, str(script), str(db), str(marker), str(pause_step), str(BATCH)],
+        [sys.executable, str(script), str(db), str(marker), str(pause_step), str(BATCH), run, str(acks or "")],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -150,3 +160,46 @@ def test_kills_at_arbitrary_moments(tmp_path: Path) -> None:
         assert len(per_step) > committed  # each writer committed at least its first batch
         committed = len(per_step)
     assert sorted(per_step) == list(range(committed))
+
+
+def steps_by_run(db: Path) -> dict[str, set[int]]:
+    """Integrity, every sample with all its verdict rows, every batch whole; the steps stored per run."""
+    connection = sqlite3.connect(db)
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        partial = connection.execute(
+            "SELECT s.id FROM samples s LEFT JOIN criterion_verdicts c ON c.sample_row = s.id "
+            "GROUP BY s.id HAVING COUNT(c.id) != s.n_criteria"
+        ).fetchall()
+        assert partial == []
+        rows = connection.execute(
+            "SELECT r.name, s.step, COUNT(*) FROM samples s JOIN runs r ON r.id = s.run_id GROUP BY r.name, s.step"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert all(count == BATCH for _, _, count in rows), rows
+    stored: dict[str, set[int]] = {}
+    for name, step, _ in rows:
+        stored.setdefault(name, set()).add(step)
+    return stored
+
+
+@pytest.mark.timeout(240)
+def test_two_writers_killed_at_arbitrary_moments_lose_no_acknowledged_batch(tmp_path: Path) -> None:
+    db = tmp_path / "verdicts.sqlite"
+    rng = random.Random(28)
+    acks = {name: tmp_path / f"{name}.acks" for name in ("w0", "w1")}
+    kills = 0
+    for _ in range(6):
+        writers = {name: start_writer(tmp_path, db, -1, name, acks[name]) for name in acks}
+        for process, marker in writers.values():
+            wait_for(Path(str(marker) + ".started"), process)
+        for process, _ in writers.values():  # each at its own arbitrary moment
+            time.sleep(rng.uniform(0.0, 0.4))
+            kill(process)
+            kills += 1
+        stored = steps_by_run(db)
+        for name, path in acks.items():
+            acknowledged = {int(line) for line in path.read_text().split()}
+            assert acknowledged and acknowledged <= stored.get(name, set()), name  # none acknowledged was lost
+    assert kills == 12

@@ -12,7 +12,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-
 #: rounding allowed above a total probability of 1 (logprobs travel as float16 or rounded decimals)
 _MASS_TOLERANCE = 1e-3
 
@@ -20,8 +19,9 @@ _MASS_TOLERANCE = 1e-3
 def probability_problem(probs: Mapping[str, float] | None, labels: Sequence[str]) -> str | None:
     """Why a backend's label probabilities cannot be used as they are (None when they can).
 
-    A missing label, NaN, infinity, a value outside [0, 1] or labels that sum past 1 make the verdict unscored with this reason rather
-    than a number that silently fails every comparison (``nan >= 0.5`` is False) or breaks a JSON answer."""
+    A missing label, NaN, infinity, a value outside [0, 1] or labels that sum past 1 make the verdict unscored
+    with this reason rather than a number that silently fails every comparison (``nan >= 0.5`` is False) or
+    breaks a JSON answer."""
     if probs is None:
         return "the backend returned no label probabilities"
     for label in labels:

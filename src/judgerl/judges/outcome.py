@@ -23,6 +23,23 @@ from judgerl.verdicts import CriterionVerdict, SampleVerdict
 UnscoredMode = Literal["neutral", "zero", "error"]
 
 
+#: unscored reasons a response can provoke by its content, length or encoding: the judge answered, but not in the
+#: asked form (no JSON after the repair retry, no PASS/FAIL token, too little probability on the labels, a refusal).
+#: Timeouts, transport errors, invalid probabilities and budgets are the judge's side and keep the neutral value.
+RESPONSE_MAY_CAUSE = (
+    "unparsable judge reply",
+    "probability on PASS/FAIL",
+    "none of PASS/FAIL",
+    "none of A/B",
+    "the judge refused",
+)
+
+
+def response_may_cause(reason: str | None) -> bool:
+    """Whether a policy could produce this unscored reason at will (and so farm a neutral reward with it)."""
+    return reason is not None and any(sign in reason for sign in RESPONSE_MAY_CAUSE)
+
+
 class UnscoredPolicy(BaseModel):
     """What reward an unscored sample gets. It never hides that the sample is unscored."""
 
@@ -38,8 +55,12 @@ class UnscoredPolicy(BaseModel):
             raise ValueError("must be a finite number")
         return value
 
-    def reward_for_unscored(self) -> float:
-        return self.neutral_value if self.unscored == "neutral" else 0.0
+    def reward_for_unscored(self, reason: str | None = None) -> float:
+        """The neutral value for a judge-side failure; 0 under every policy when the reason is one the response
+        itself can provoke (see :func:`response_may_cause`), so that no reply can be written to earn it."""
+        if self.unscored == "neutral" and not response_may_cause(reason):
+            return self.neutral_value
+        return 0.0
 
     def __str__(self) -> str:
         return f"neutral({self.neutral_value:g})" if self.unscored == "neutral" else self.unscored
@@ -96,7 +117,7 @@ def outcome_from_verdict(verdict: SampleVerdict, policy: UnscoredPolicy | None =
     score = verdict_score(verdict)
     return RewardOutcome(
         id=verdict.id,
-        reward=policy.reward_for_unscored() if score is None else score,
+        reward=policy.reward_for_unscored(verdict.unscored_reason) if score is None else score,
         score=score,
         unscored_reason=(verdict.unscored_reason or "no score") if score is None else None,
         criteria=criteria,
