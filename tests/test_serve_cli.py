@@ -81,6 +81,10 @@ def test_cli_mistakes_are_one_line_errors(tmp_path: Path) -> None:
     bad_option = run("serve", "--rubric", str(RUBRIC_PATH), "--model", "m", "--backend-option", "novalue")
     assert bad_option.returncode == 2 and "--backend-option 'novalue': expected KEY=VALUE" in bad_option.stderr
     assert "Traceback" not in missing.stderr + bad_option.stderr
+    # a non-loopback address (TEST-NET-1: never bound, old code only warned) needs a token or --insecure
+    exposed = run("serve", "--rubric", str(RUBRIC_PATH), *backend, "--host", "192.0.2.1", "--port", "1")
+    assert exposed.returncode == 2 and "needs a token; set JUDGERL_SERVER_TOKEN" in exposed.stderr, exposed.stderr
+    assert "--insecure" in exposed.stderr and "Traceback" not in exposed.stderr
 
 
 def test_lambda_package_and_invoke_commands(tmp_path: Path) -> None:

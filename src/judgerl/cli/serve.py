@@ -74,6 +74,11 @@ def _is_loopback(host: str) -> bool:
     show_default=True,
     help="Open connections (and requests) beyond which new requests get 503; keep it below the file limit.",
 )
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve on a non-loopback --host without a token (anyone who reaches the port can spend the judge).",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 def serve(**params: Any) -> None:
     """Serve rubric (and with --pairwise, preference) judgements, or an OpenAI grader file's rewards (--grader),
@@ -89,14 +94,16 @@ def serve(**params: Any) -> None:
         hint = "pip install 'judgerl[serve]'"
         raise JudgerlError(f"`judgerl serve` needs the serve extra ({exc.name} is missing): {hint}") from None
 
-    config = judge_config_from(params)
-    policy = policy_from(params)
     token = os.environ.get(params["token_env"]) or None
     if token is None and not _is_loopback(params["host"]):
-        click.echo(
-            f"warning: listening on {params['host']} without a token; set {params['token_env']} to require one",
-            err=True,
-        )
+        if not params["insecure"]:  # before the judge loads: a refusal costs nothing
+            raise JudgerlError(
+                f"--host {params['host']}: a server reachable beyond this machine needs a token; set "
+                f"{params['token_env']} (clients send it as a bearer token), or pass --insecure to serve without one"
+            )
+        click.echo(f"warning: listening on {params['host']} without a token (--insecure)", err=True)
+    config = judge_config_from(params)
+    policy = policy_from(params)
     settings = ServerSettings(
         token=token,
         max_body_bytes=int(params["max_body_mb"] * 1024 * 1024),
