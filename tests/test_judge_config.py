@@ -97,21 +97,48 @@ def _body(data: bytes) -> StreamingBody:
     return StreamingBody(io.BytesIO(data), len(data))
 
 
-def test_s3_rubric_and_its_calibration_are_fetched_once(tmp_path: Path) -> None:
+def test_s3_rubric_and_its_calibration_are_fetched_once_and_again_when_changed(tmp_path: Path) -> None:
     client, stub = _s3_stub()
     calibration = {"judge-x": {"correct": {"threshold": 0.3, "method": "labelled", "n": 9}}}
-    stub.add_response("get_object", {"Body": _body(RUBRIC_PATH.read_bytes())}, {"Bucket": "b", "Key": "r/rubric.yaml"})
+    rubric = {"Bucket": "b", "Key": "r/rubric.yaml"}
+    first = {"Body": _body(RUBRIC_PATH.read_bytes()), "ETag": '"v1"'}
+    stub.add_response("get_object", first, rubric)
     stub.add_response(
         "get_object",
         {"Body": _body(json.dumps(calibration).encode())},
         {"Bucket": "b", "Key": "r/rubric.calibration.json"},
     )
+    stub.add_client_error(
+        "get_object", "NotModified", http_status_code=304, expected_params={**rubric, "IfNoneMatch": '"v1"'}
+    )
+    edited = RUBRIC_PATH.read_bytes() + b"\n# edited\n"
+    stub.add_response("get_object", {"Body": _body(edited), "ETag": '"v2"'}, {**rubric, "IfNoneMatch": '"v1"'})
+    stub.add_client_error("get_object", "NoSuchKey", http_status_code=404)  # its calibration file is gone
     with stub:
-        local = fetch_s3_rubric("s3://b/r/rubric.yaml", client=client, cache_dir=tmp_path)
-        again = fetch_s3_rubric("s3://b/r/rubric.yaml", client=client, cache_dir=tmp_path)  # no third S3 call
+        local = fetch_s3_rubric("s3://b/r/rubric.yaml", client=client, cache_dir=tmp_path / "rubrics")
+        assert json.loads((local.parent / "rubric.calibration.json").read_text()) == calibration
+        again = fetch_s3_rubric("s3://b/r/rubric.yaml", client=client, cache_dir=tmp_path / "rubrics")  # 304
+        assert again == local and local.read_bytes() == RUBRIC_PATH.read_bytes()
+        changed = fetch_s3_rubric("s3://b/r/rubric.yaml", client=client, cache_dir=tmp_path / "rubrics")
     stub.assert_no_pending_responses()
-    assert local == again and local.name == "rubric.yaml"
-    assert json.loads((local.parent / "rubric.calibration.json").read_text()) == calibration
+    assert changed == local and local.read_bytes() == edited  # the old code kept the first copy for good
+    assert not (local.parent / "rubric.calibration.json").exists()
+    assert (tmp_path / "rubrics").stat().st_mode & 0o077 == 0
+
+
+def test_the_default_s3_rubric_folder_is_private_and_unpredictable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import judgerl.serve.config as config
+
+    monkeypatch.setattr(config, "_private_root", None)
+    root = config._rubric_root(None)
+    monkeypatch.setattr(config, "_private_root", None)
+    other = config._rubric_root(None)
+    try:
+        assert root != other and root.name.startswith("judgerl-rubrics-")  # old: $TMPDIR/judgerl-rubrics for all
+        assert root.stat().st_mode & 0o077 == 0
+    finally:
+        root.rmdir()
+        other.rmdir()
 
 
 def test_s3_errors_name_the_uri(tmp_path: Path) -> None:

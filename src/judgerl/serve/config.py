@@ -297,25 +297,45 @@ def task_path(location: str) -> Path:
     return path
 
 
-def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None = None) -> Path:
-    """Download an S3 rubric (and its calibration and trust files, when there are some) into a local cache directory.
+_private_root: Path | None = None
 
-    Lambda keeps /tmp between warm invocations, so a rubric is fetched once per container."""
+
+def _rubric_root(cache_dir: str | Path | None) -> Path:
+    """A private folder (0700): by default one made afresh per process under $TMPDIR with an unpredictable name,
+    so another user can neither read the rubric nor plant one where judgerl will look for it."""
+    global _private_root
+    if cache_dir is not None:
+        root = Path(cache_dir)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return root
+    if _private_root is None or not _private_root.is_dir():
+        _private_root = Path(tempfile.mkdtemp(prefix="judgerl-rubrics-"))
+    return _private_root
+
+
+def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None = None) -> Path:
+    """Download an S3 rubric (and its calibration and trust files, when there are some) into a private folder.
+
+    Lambda keeps /tmp between warm invocations: a rubric already fetched is asked for again only if its ETag
+    changed (a conditional GET), so an edited rubric is picked up and an unchanged one costs no download."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key or key.endswith("/"):
         raise RubricError(f"{uri}: an S3 rubric URI must look like s3://bucket/path/rubric.yaml")
-    root = Path(cache_dir or Path(tempfile.gettempdir()) / "judgerl-rubrics")
-    local = root / hashlib.sha256(uri.encode()).hexdigest()[:16] / Path(key).name
-    if local.exists():
-        return local
+    local = _rubric_root(cache_dir) / hashlib.sha256(uri.encode()).hexdigest()[:16] / Path(key).name
+    etag_file = local.with_name(local.name + ".etag")
+    known = etag_file.read_text() if local.exists() and etag_file.exists() else None
     if client is None:
         try:
             import boto3
         except ImportError:
             raise JudgerlError(f"{uri}: reading a rubric from S3 needs boto3: pip install 'judgerl[bedrock]'") from None
         client = boto3.client("s3")
-    local.parent.mkdir(parents=True, exist_ok=True)
-    local.write_bytes(_s3_get(client, bucket, key, uri, required=True) or b"")
+    fetched = _s3_get(client, bucket, key, uri, required=True, if_none_match=known)
+    if fetched is None:  # 304: the copy here is the current object
+        return local
+    body, etag = fetched
+    local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    local.write_bytes(body)
     for sidecar_path in (calibration_path, trust_path):  # thresholds and the judge's validation travel with it
         sidecar_key = str(Path(key).with_name(sidecar_path(key).name))
         try:
@@ -325,18 +345,30 @@ def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None =
                 raise
             logger.warning("%s; the judge will say it is not validated on this rubric", exc)  # a warning, not a stop
             continue
+        copy = sidecar_path(local)
         if sidecar is not None:
-            sidecar_path(local).write_bytes(sidecar)
+            copy.write_bytes(sidecar[0])
+        elif copy.exists():
+            copy.unlink()  # the object lost this file since the last fetch
+    if etag:
+        etag_file.write_text(etag)
     logger.info("fetched rubric %s into %s", uri, local)
     return local
 
 
-def _s3_get(client: Any, bucket: str, key: str, uri: str, required: bool) -> bytes | None:
+def _s3_get(
+    client: Any, bucket: str, key: str, uri: str, required: bool, if_none_match: str | None = None
+) -> tuple[bytes, str | None] | None:
+    """(body, ETag); None for a missing optional object or a 304 to ``if_none_match``."""
     try:
-        body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
+        extra = {"IfNoneMatch": if_none_match} if if_none_match else {}
+        answer = client.get_object(Bucket=bucket, Key=key, **extra)
+        body: bytes = answer["Body"].read()
+        return body, answer.get("ETag")
     except Exception as exc:  # botocore raises many types; all mean "cannot read it"
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        if if_none_match and code in {"304", "NotModified"}:
+            return None
         if not required and code in {"NoSuchKey", "404", "NotFound", "AccessDenied", "403"}:
             return None
         hint = "check the URI and the role's s3:GetObject permission"
