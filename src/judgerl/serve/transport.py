@@ -25,6 +25,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 MAX_HEADER_BYTES = 64 * 1024
 #: a connection that has sent no byte at all is closed after this long (or header_timeout_s, when shorter)
 SILENT_TIMEOUT_S = 2.0
+#: a silent connection younger than this is never evicted for a newcomer (a real client speaks within milliseconds)
+MIN_SILENT_AGE_S = 0.25
 ACCEPT_LOG_EVERY_S = 10.0
 
 
@@ -33,14 +35,18 @@ class GuardedH11Protocol(H11Protocol):
 
     header_timeout_s: float = 10.0
     max_silent: int = 128
-    silent: ClassVar[OrderedDict[int, GuardedH11Protocol]]  # per server class: connections with no byte yet
+    silent: ClassVar[OrderedDict[int, GuardedH11Protocol]] = OrderedDict()  # connections with no byte yet
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._header_timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
+        self._opened = time.monotonic()
         self.silent[id(self)] = self
         while len(self.silent) > self.max_silent:  # evict the oldest silent socket, never the newcomer
-            _, oldest = self.silent.popitem(last=False)
+            oldest = next(iter(self.silent.values()))
+            if self._opened - oldest._opened < MIN_SILENT_AGE_S:
+                break  # a client that just connected has not had time to speak
+            del self.silent[id(oldest)]
             oldest.logger.info("closing the oldest of %d silent connections", self.max_silent + 1)
             oldest.transport.close()
         self._arm_header_timer(min(SILENT_TIMEOUT_S, self.header_timeout_s))
