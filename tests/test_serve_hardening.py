@@ -465,3 +465,27 @@ def test_a_huge_unknown_key_is_not_echoed_in_the_422() -> None:
         answer = httpx.post(f"{url}/v1/judge", content=body, headers={**AUTH, "Content-Type": "application/json"})
     assert answer.status_code == 422 and "Extra inputs" in answer.json()["error"]
     assert len(answer.content) < 2_000  # the old answer echoed the key twice: 2 MB
+
+
+def test_a_small_request_is_not_queued_behind_a_large_batch() -> None:
+    """A 1-sample request waited 2.9 s behind a 400-sample batch: first come, first served (issue 28)."""
+    judge = {"concurrency": 2, "rationales": "none", "backend_options": {"delay_s": 0.02}}
+    with running(judge, max_batch=1024) as url:
+        result: dict[str, float] = {}
+
+        def big() -> None:
+            samples = [{"id": str(i), "prompt": "q", "response": f"good {i}"} for i in range(200)]
+            began = time.perf_counter()
+            assert httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=300).status_code == 200
+            result["big"] = time.perf_counter() - began
+
+        thread = threading.Thread(target=big)
+        thread.start()
+        time.sleep(0.3)
+        began = time.perf_counter()
+        small = {"samples": [{"id": "small", "prompt": "q", "response": "good"}]}
+        assert httpx.post(f"{url}/v1/judge", json=small, timeout=300).status_code == 200
+        result["small"] = time.perf_counter() - began
+        thread.join()
+    # 200 samples at 2 at a time take about 2 s; first come, first served the small one waited nearly all of it
+    assert result["small"] < 0.25 * result["big"], result

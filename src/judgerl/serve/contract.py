@@ -37,6 +37,7 @@ from judgerl.graders.judge import GraderJudge
 from judgerl.judges.cascade import RubricJudging
 from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy, outcome_from_verdict, unscored_verdict
 from judgerl.samples import Sample
+from judgerl.serve.fair_slots import FairSlots, current_owner
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger(__name__)
@@ -160,9 +161,7 @@ class RewardScorer:
         self.policy = policy or UnscoredPolicy()
         self.concurrency = max(1, concurrency or judge.concurrency)
         # one bound per event loop, forgotten with the loop (a semaphore cannot move between loops)
-        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FairSlots] = weakref.WeakKeyDictionary()
         self._loop_lock = threading.Lock()
         self._loop: LoopThread | None = None
 
@@ -171,12 +170,12 @@ class RewardScorer:
         """The rubric's criteria, or a multi grader's sub-graders (a single grader: its own name)."""
         return self._names
 
-    def semaphore(self) -> asyncio.Semaphore:
-        """The concurrency bound of the running event loop (shared by every call on that loop)."""
+    def semaphore(self) -> FairSlots:
+        """The concurrency bound of the running event loop, shared fairly by every call on that loop."""
         loop = asyncio.get_running_loop()
         semaphore = self._semaphores.get(loop)
         if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.concurrency)
+            semaphore = self._semaphores[loop] = FairSlots(self.concurrency)
         return semaphore
 
     async def averdicts(
@@ -191,6 +190,8 @@ class RewardScorer:
             async with semaphore:
                 (verdict,) = await self.judge.ajudge([sample])
             return verdict
+
+        current_owner.set(object())  # this call's tasks share one fair share of the slots
 
         tasks: dict[int, asyncio.Task[SampleVerdict]] = {
             index: asyncio.ensure_future(one(item)) for index, item in enumerate(samples) if isinstance(item, Sample)
