@@ -489,3 +489,18 @@ def test_a_small_request_is_not_queued_behind_a_large_batch() -> None:
         thread.join()
     # 200 samples at 2 at a time take about 2 s; first come, first served the small one waited nearly all of it
     assert result["small"] < 0.25 * result["big"], result
+
+
+def test_health_reports_a_judge_that_stopped_answering() -> None:
+    """/health said ok while the judge was unreachable (issue 28)."""
+    with running({"rationales": "none"}, token=TOKEN) as url:
+        assert httpx.get(f"{url}/health").json()["judge"]["reachable"] is None  # nothing judged yet
+        failing = [{"id": str(i), "prompt": "q", "response": "ERROR"} for i in range(5)]
+        assert httpx.post(f"{url}/v1/judge", json={"samples": failing}, headers=AUTH).status_code == 200
+        health = httpx.get(f"{url}/health").json()
+        assert health["status"] == "degraded" and health["judge"]["reachable"] is False
+        assert "HTTP 500" in health["judge"]["last_error"]
+        good = [{"id": "g", "prompt": "q", "response": "good"}]
+        assert httpx.post(f"{url}/v1/judge", json={"samples": good}, headers=AUTH).status_code == 200
+        health = httpx.get(f"{url}/health").json()
+        assert health["status"] == "ok" and health["judge"]["reachable"] is True

@@ -38,6 +38,7 @@ from judgerl.judges.cascade import RubricJudging
 from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy, outcome_from_verdict, unscored_verdict
 from judgerl.samples import Sample
 from judgerl.serve.fair_slots import FairSlots, current_owner
+from judgerl.serve.judge_health import JudgeHealth
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ class RewardScorer:
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FairSlots] = weakref.WeakKeyDictionary()
         self._loop_lock = threading.Lock()
         self._loop: LoopThread | None = None
+        self.health = JudgeHealth()
 
     @property
     def criterion_names(self) -> list[str]:
@@ -215,6 +217,7 @@ class RewardScorer:
                 verdicts.append(unscored_verdict(item.id, f"judge error: {type(exc).__name__}: {exc}", model))
             else:
                 verdicts.append(task.result())
+        self.health.observe(verdicts)
         return verdicts
 
     async def ascore(

@@ -321,8 +321,10 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
+        judge_state = scorer.health.report()  # read from recent verdicts: "degraded" when the judge stopped answering
         return {
-            "status": "ok",
+            "status": "degraded" if judge_state["reachable"] is False else "ok",
+            "judge": judge_state,
             "rubric": rubric_info.model_dump(),
             "pairwise": judge.pairwise_judge is not None,
             "backend": "cascade" if judge.config.cascade else judge.config.backend,
