@@ -32,7 +32,7 @@ OPERATIONS = [
 # Random bodies pass validation often enough here; a valid Nova batch needs every sample to end on an assistant
 # turn and /v1/judge exactly one of samples/pairs, rules a JSON Schema cannot state (covered by explicit tests).
 REACH_THE_JUDGE = {("GET", "/health"), ("POST", "/get_reward")}
-BOUNDED = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+BOUNDED = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @pytest.fixture(scope="module")

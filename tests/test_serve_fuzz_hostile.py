@@ -18,7 +18,7 @@ from support.serve import judge_config
 
 TOKEN = "hostile-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-EXAMPLES = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 # text with lone surrogates (category Cs), controls and the scripted judge's trigger words
 text = st.one_of(
