@@ -133,3 +133,17 @@ def test_whatever_the_grader_writes_to_stdout_is_parsed_defensively(printed: str
     source = f"import os\ndef grade(sample, item):\n    os.write(1, {printed!r}.encode() + b'\\n')\n    os._exit(0)\n"
     result = _grade(source, timeout_s=30).grade({}, "x")
     assert result.reward is None and result.unscored_reason  # the old runner raised TypeError on "abc"
+
+
+def test_a_flood_of_output_is_cut_at_the_output_limit() -> None:
+    """The old runner buffered everything a grader printed in judgerl's memory (a grader could print gigabytes)."""
+    source = (
+        "import os\n"
+        "def grade(sample, item):\n"
+        "    block = b'x' * (1024 * 1024)\n"
+        "    for _ in range(64):\n"
+        "        os.write(1, block)\n"
+        "    return 1.0\n"
+    )
+    result = _grade(source, timeout_s=60).grade({}, "x")
+    assert result.reward is None and "output limit" in (result.unscored_reason or "")

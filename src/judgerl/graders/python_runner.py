@@ -75,6 +75,8 @@ class PythonOutcome:
 
 #: the warden gets this long past the grader's limit to sweep the group before judgerl kills the warden itself
 _GRACE_S = 5.0
+#: the largest file (its output included) a grader may write: past it the grader is stopped by SIGXFSZ
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 _UNSHARE = ("--user", "--map-current-user", "--pid", "--fork", "--mount-proc", "--kill-child")
 
 
@@ -104,27 +106,33 @@ async def run_python_grader(
     prefix = await asyncio.to_thread(namespace_prefix)
     memory = str(limits.memory_mb * 1024 * 1024)
     with tempfile.TemporaryDirectory(prefix="judgerl-grader-") as folder:
-        process = await asyncio.create_subprocess_exec(
-            *prefix,
-            sys.executable,
-            "-I",
-            "-S",
-            "-c",
-            WARDEN,
-            memory,
-            str(cpu_s),
-            repr(limits.timeout_s),
-            _CHILD,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=folder,
-            env=_environment(folder),
-            start_new_session=True,
-            close_fds=True,
-        )
+        # files, not pipes: what the grader prints is bounded by RLIMIT_FSIZE on disk, never buffered in judgerl
+        paths = [os.path.join(folder, name) for name in (".payload", ".stdout", ".stderr")]
+        with open(paths[0], "wb") as handle:
+            handle.write(payload)
+        with open(paths[0], "rb") as stdin, open(paths[1], "wb") as out, open(paths[2], "wb") as err:
+            process = await asyncio.create_subprocess_exec(
+                *prefix,
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                WARDEN,
+                memory,
+                str(cpu_s),
+                repr(limits.timeout_s),
+                str(MAX_OUTPUT_BYTES),
+                _CHILD,
+                stdin=stdin,
+                stdout=out,
+                stderr=err,
+                cwd=folder,
+                env=_environment(folder),
+                start_new_session=True,
+                close_fds=True,
+            )
         try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(payload), limits.timeout_s + _GRACE_S)
+            await asyncio.wait_for(process.wait(), limits.timeout_s + _GRACE_S)
         except TimeoutError:
             _kill(process)
             await process.wait()
@@ -133,7 +141,18 @@ async def run_python_grader(
             if process.returncode is None:
                 _kill(process)
                 await process.wait()
+        stdout, stderr = _tail(paths[1]), _tail(paths[2])
     return _outcome(process.returncode, stdout, stderr, limits)
+
+
+def _tail(path: str, size: int = 64 * 1024) -> bytes:
+    """The end of a file the grader wrote (it may have removed it: nothing then)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - size))
+            return handle.read()
+    except OSError:
+        return b""
 
 
 def _timed_out(limits: PythonLimits) -> PythonOutcome:
@@ -167,9 +186,13 @@ def _outcome(returncode: int | None, stdout: bytes, stderr: bytes, limits: Pytho
     if returncode is not None and (returncode < 0 or 128 < returncode < 128 + 65):
         number = -returncode if returncode < 0 else returncode - 128
         name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-        why = "its CPU time limit" if name == "SIGXCPU" else f"signal {name}"
+        why = {"SIGXCPU": "its CPU time limit", "SIGXFSZ": f"its {MAX_OUTPUT_BYTES // 2**20} MB output limit"}.get(
+            name, f"signal {name}"
+        )
         return PythonOutcome(None, f"the python grader was stopped by {why}")
     tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+    if "File too large" in tail[0]:  # Python ignores SIGXFSZ: the write past RLIMIT_FSIZE raised EFBIG
+        return PythonOutcome(None, f"the python grader wrote past its {MAX_OUTPUT_BYTES // 2**20} MB output limit")
     if "MemoryError" in tail[0] or "Cannot allocate memory" in tail[0]:
         return PythonOutcome(None, f"the python grader exceeded its {limits.memory_mb} MB memory limit")
     return PythonOutcome(None, f"the python grader exited with code {returncode}: {tail[0][:200]}")

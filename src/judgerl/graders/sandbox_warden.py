@@ -8,7 +8,8 @@ warden is a child subreaper in a session of its own, marked non-dumpable (its /p
 of the grader reparent to it and it sweeps them; judgerl's own processes stay reachable there (see
 docs/openai-graders.md).
 
-Either way the warden forks the grader with RLIMIT_AS and RLIMIT_CPU per process, polls the resident memory of the
+Either way the warden forks the grader with RLIMIT_AS, RLIMIT_CPU and RLIMIT_FSIZE (its output goes to files)
+per process, polls the resident memory of the
 whole group against the limit and the wall-time deadline, and at the end stops and kills every process left in
 the group. Exit status: the grader's own, or ``TIMED_OUT`` / ``OVER_MEMORY``."""
 
@@ -19,7 +20,8 @@ OVER_MEMORY = 125
 
 WARDEN = r"""
 import ctypes, os, resource, signal, sys, time
-memory_bytes, cpu_s, timeout_s, child_source = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+memory_bytes, cpu_s, timeout_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+file_bytes, child_source = int(sys.argv[4]), sys.argv[5]
 me = os.getpid()
 isolated = me == 1
 libc = ctypes.CDLL(None, use_errno=True)
@@ -96,6 +98,8 @@ if grader == 0:
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         if cpu_s > 0:
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+        if file_bytes > 0:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
         os.execv(sys.executable, [sys.executable, "-I", "-c", child_source])
     finally:
         os._exit(127)
