@@ -345,8 +345,10 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
     @app.post("/v1/nova", response_model=list[NovaResult], dependencies=[Depends(require_token)], responses=errors)
     async def nova(batch: Annotated[list[Any], Body()]) -> list[dict[str, Any]]:
         check_batch(len(batch), "body")
-        samples = parse_lenient(batch)  # the Lambda's rule: a bad sample is unscored, the others are scored
-        problem = nothing_scorable(batch, samples)
+        # the Lambda's rule: a bad sample is unscored, the others are scored; validating and cleaning grow with the
+        # body, so they run off the loop
+        samples = await asyncio.to_thread(parse_lenient, batch)
+        problem = await asyncio.to_thread(nothing_scorable, batch, samples)
         if problem is not None:
             raise HTTPException(422, problem)
         return [nova_result(o) for o in await score("/v1/nova", samples)]
