@@ -6,6 +6,7 @@ hidden state at the verdict position."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -84,11 +85,14 @@ def test_same_prompt_tokens_and_verdicts_as_transformers(
     _assert_same(backend.label_probs(prompts, LABELS), reference.label_probs(prompts, LABELS))
 
 
-def test_shared_prefix_matches_unshared(backend: LlamaCppBackend) -> None:
+def test_shared_prefix_matches_unshared(backend: LlamaCppBackend, caplog: pytest.LogCaptureFixture) -> None:
     prompts = _prompts()
     plan = backend._plan([backend.encode(p) for p in prompts], list(range(len(prompts))))
     assert len(plan) == 1 and plan[0][1] > 100  # one group sharing the long prefix
-    shared, alone = _run(backend, prompts, share=True), _run(backend, prompts, share=False)
+    with caplog.at_level(logging.WARNING):
+        shared = _run(backend, prompts, share=True)
+    assert "one at a time" not in caplog.text  # the group ran as a group, no fall-back
+    alone = _run(backend, prompts, share=False)
     _assert_same(shared, alone)
     assert len({round(r.probs["PASS"], 3) for r in alone}) == len(prompts)  # the criterion matters
 
