@@ -64,6 +64,9 @@ class LlamaCppEngine:
     ) -> None:
         self.path = path
         params = lc.llama_model_default_params()
+        # No extra weight buffer types (AMX tiles, repacked layouts): on an AMX CPU under a hypervisor that does not
+        # grant tile state, llama-cpp-python 0.3.36 built natively crashes in its first decode of a quantised model.
+        params.use_extra_bufts = False
         self._model: Any = lc.llama_model_load_from_file(str(path).encode(), params)
         if not self._model:
             raise BackendUnavailable(f"llama.cpp cannot load '{path}': not a GGUF model it supports")
