@@ -55,7 +55,7 @@ STAGE_FIELDS = (
 )
 
 #: the backends that run a model of the catalog in-process: with no model named, they run the catalog's judge
-LOCAL_BACKENDS = frozenset({"transformers"})
+LOCAL_BACKENDS = frozenset({"transformers", "llamacpp"})
 
 
 def default_judge_model() -> str:
