@@ -272,3 +272,10 @@ def test_a_failing_group_falls_back_to_one_prompt_at_a_time(
     results = backend.label_probs(_prompts(), LABELS)
     monkeypatch.undo()
     _assert_same(results, _run(backend, _prompts(), share=False))
+
+
+def test_a_spec_naming_no_model_runs_the_catalogs_judge_on_llamacpp() -> None:
+    from judgerl.judges.spec import JudgeSpec
+    from judgerl.models.catalog import DEFAULT_JUDGE
+
+    assert JudgeSpec(backend="llamacpp").backend_kwargs() == {"model": DEFAULT_JUDGE}
