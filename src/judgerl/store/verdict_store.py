@@ -126,13 +126,6 @@ class VerdictStore(StoreQueries):
         if "samples" not in tables:
             raise JudgerlError(f"{self.path}: not a judgerl verdict store (no 'samples' table)")
 
-    @classmethod
-    def for_run_dir(cls, run_dir: str | Path, *, readonly: bool = False) -> VerdictStore:
-        """The store of a run directory: RUN_DIR/verdicts.sqlite."""
-        from judgerl.store import store_path
-
-        return cls(store_path(run_dir), readonly=readonly)
-
     # ---- connection ----------------------------------------------------------------------------------
 
     def close(self) -> None:
