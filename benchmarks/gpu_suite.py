@@ -215,7 +215,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config  # noq
 
 # judgerl, in one place (modules move: prefer the package's public names).
 from judgerl import Rubric, RubricJudge, Sample  # noqa: E402
-from judgerl.backends import Generation, create_backend  # noqa: E402
+from judgerl.backends import Generation, build_backend  # noqa: E402
 
 
 def judgerl_training() -> tuple[Any, Any]:
@@ -409,7 +409,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
     samples = load_samples(max(batches))
     dtype_name = "float32" if dtype == torch.float32 else "bfloat16"
     with random_weights(config, device):
-        backend: Any = create_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
+        backend: Any = build_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
     release(device)
     counts = param_counts(backend.model)
     published = ARCHS[name]["published_params"]
@@ -523,7 +523,7 @@ def grpo_part(args: argparse.Namespace, device: torch.device, dtype: torch.dtype
     rubric = Rubric.from_dict(RUBRIC_SPEC)
     dtype_name = "float32" if dtype == torch.float32 else "bfloat16"
     with random_weights(arch_config("qwen2.5-1.5b", args.tiny, tokenizer), device):
-        backend = create_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
+        backend = build_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
     judge = RubricJudge(rubric, backend, mode="logprob", rationales="none")
     rows = [json.loads(line) for line in SAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     dataset = datasets.Dataset.from_list(

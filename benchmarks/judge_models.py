@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import gsm8k_pairs, machine, write_result
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.judges.calibration import balanced_accuracy, fit_threshold
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
@@ -62,7 +62,7 @@ def main() -> None:
     without_ref = Rubric.from_dict({"criteria": [NO_REF], "use_reference": False})
     results: dict[str, dict[str, dict[str, float]]] = {}
     for model in args.models:
-        backend = create_backend("transformers", model=model)
+        backend = build_backend("transformers", model=model)
         RubricJudge(with_ref, backend, rationales="none").judge([pairs[0][0]])  # warm-up
         results[model] = {
             "with_reference": evaluate(RubricJudge(with_ref, backend, rationales="none"), pairs),

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import gsm8k_pairs, machine, write_result
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
 from judgerl.verdicts import SampleVerdict
@@ -55,8 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     pairs = gsm8k_pairs((args.samples + 1) // 2, seed=1)
     samples = [s for pair in pairs for s in pair][: args.samples]
-    shared = create_backend("transformers", model=args.model)
-    unshared = create_backend("transformers", model=args.model, share_prefix=False)
+    shared = build_backend("transformers", model=args.model)
+    unshared = build_backend("transformers", model=args.model, share_prefix=False)
     variants = {
         "a_logprob_shared_prefix": RubricJudge(RUBRIC, shared, mode="logprob", rationales="none"),
         "b_logprob_no_reuse": RubricJudge(RUBRIC, unshared, mode="logprob", rationales="none"),

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("JUDGERL_NONCE_KEY", "tests")  # the same prompts as the integration test
 
 from judgerl import Rubric  # noqa: E402
-from judgerl.backends import create_backend  # noqa: E402
+from judgerl.backends import build_backend  # noqa: E402
 from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
 from judgerl.samples import load_samples  # noqa: E402
 
@@ -104,7 +104,7 @@ def main() -> None:
     labels = [bool(s.metadata["correct"]) for s in samples]
     process, base_url = start_llama_server(args.gguf, args.threads)
     try:
-        remote = create_backend("openai", model="qwen-judge", base_urls=[base_url], timeout_s=600, max_concurrency=1)
+        remote = build_backend("openai", model="qwen-judge", base_urls=[base_url], timeout_s=600, max_concurrency=1)
         remote.check()
         started = time.perf_counter()
         remote_verdicts = RubricJudge(rubric, remote, rationales="none", concurrency=1).judge(samples)
@@ -112,7 +112,7 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(30)
-    local = create_backend("transformers", model=args.local_model)
+    local = build_backend("transformers", model=args.local_model)
     started = time.perf_counter()
     local_verdicts = RubricJudge(rubric, local, rationales="none", concurrency=1).judge(samples)
     local_s = time.perf_counter() - started

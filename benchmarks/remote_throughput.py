@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from judgerl import Rubric, Sample  # noqa: E402
-from judgerl.backends import create_backend  # noqa: E402
+from judgerl.backends import build_backend  # noqa: E402
 from judgerl.judges.cache import VerdictCache  # noqa: E402
 from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
 
@@ -67,7 +67,7 @@ def run(
     timeout_s: float = 10.0,
     connections_per_client: int = 8,
 ) -> dict[str, Any]:
-    backend = create_backend(
+    backend = build_backend(
         "openai",
         model="stub-judge",
         base_urls=[base_url],

@@ -13,7 +13,7 @@ import pytest
 from botocore.stub import Stubber
 
 from judgerl import Rubric, Sample
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.backends.bedrock_backend import BedrockBackend
 from judgerl.errors import BackendUnavailable, JudgerlError
@@ -191,13 +191,13 @@ def test_construction_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> 
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     with pytest.raises(BackendUnavailable, match="no AWS region"):
-        create_backend("bedrock", model=MODEL)
+        build_backend("bedrock", model=MODEL)
     with pytest.raises(BackendUnavailable, match="AWS profile 'nobody' not found"):
-        create_backend("bedrock", model=MODEL, region="eu-west-1", profile="nobody")
-    backend = create_backend("bedrock", model=MODEL, region="eu-west-1")
+        build_backend("bedrock", model=MODEL, region="eu-west-1", profile="nobody")
+    backend = build_backend("bedrock", model=MODEL, region="eu-west-1")
     assert isinstance(backend, BedrockBackend) and backend.region == "eu-west-1"
     backend.close()
     monkeypatch.setenv("AWS_REGION", "ap-south-1")  # what AWS tooling sets; boto3 alone ignores it
-    from_environment = create_backend("bedrock", model=MODEL)
+    from_environment = build_backend("bedrock", model=MODEL)
     assert isinstance(from_environment, BedrockBackend) and from_environment.region == "ap-south-1"
     from_environment.close()

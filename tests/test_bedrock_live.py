@@ -11,7 +11,7 @@ import os
 import pytest
 
 from judgerl import Rubric, Sample
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.judges.rubric_judge import RubricJudge
 
 pytestmark = pytest.mark.skipif(
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_live_bedrock_judges_a_sample() -> None:
-    backend = create_backend(
+    backend = build_backend(
         "bedrock",
         model=os.environ.get("JUDGERL_BEDROCK_MODEL", "amazon.nova-micro-v1:0"),
         region=os.environ.get("AWS_REGION", "us-east-1"),

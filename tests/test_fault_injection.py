@@ -20,7 +20,7 @@ import pytest
 
 import judgerl
 from judgerl import Rubric, Sample
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.backends.openai_backend import OpenAIBackend
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.prompts import PAIR_LABELS, RUBRIC_LABELS, criterion_prompt, json_verdicts_prompt, pair_prompt
@@ -76,7 +76,7 @@ def server_stats(base_url: str) -> dict[str, Any]:
 
 
 def backend_for(base_url: str) -> OpenAIBackend:
-    backend = create_backend("openai", model="stub-judge", base_urls=[base_url], **CLIENT)
+    backend = build_backend("openai", model="stub-judge", base_urls=[base_url], **CLIENT)
     assert isinstance(backend, OpenAIBackend)
     return backend
 

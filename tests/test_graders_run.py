@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from judgerl.backends import JudgePrompt, create_backend, register_backend
+from judgerl.backends import JudgePrompt, build_backend, register_backend
 from judgerl.graders import Grader, PythonLimits, load_grader, parse_spec
 from judgerl.testing.stub_server import StubChatServer
 from support.fakes import ScriptedBackend
@@ -228,7 +228,7 @@ def stub() -> Iterator[StubChatServer]:
 
 
 def test_score_model_through_the_openai_backend_and_loopback_stub(stub: StubChatServer) -> None:
-    backend = create_backend("openai", model="o4-mini-2025-04-16", base_urls=[stub.base_url])
+    backend = build_backend("openai", model="o4-mini-2025-04-16", base_urls=[stub.base_url])
     try:
         grader = load_grader(DATA / "score_model.json", backend=backend, max_new_tokens=64)
         result = grader.grade({"reference_answer": "Paris"}, "Paris")

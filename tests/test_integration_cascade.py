@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from judgerl.backends import JudgeBackend, create_backend
+from judgerl.backends import JudgeBackend, build_backend
 from judgerl.judges.cascade import RubricCascade
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
@@ -59,8 +59,8 @@ NOISE = 0.02
 @pytest.fixture(scope="module")
 def backends() -> Iterator[tuple[JudgeBackend, JudgeBackend]]:
     threads = min(2, os.cpu_count() or 1)  # torch's threads are process-wide: set them here, not per test
-    small = create_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"), threads=threads)
-    large = create_backend("transformers", model=pulled_model_dir("qwen2.5-coder-1.5b"), threads=threads)
+    small = build_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"), threads=threads)
+    large = build_backend("transformers", model=pulled_model_dir("qwen2.5-coder-1.5b"), threads=threads)
     yield small, large
     small.close()
     large.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from judgerl import Rubric
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.prompts import JudgedMaterial, criterion_prompt
 from judgerl.validate.attacks import ATTACKS
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @pytest.fixture(scope="module")
 def backend():  # type: ignore[no-untyped-def]
     # float32: the catalog folder is float32, and bf16 matmuls are several times slower on CPUs without bf16 units
-    judge = create_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"), dtype="float32")
+    judge = build_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"), dtype="float32")
     yield judge
     judge.close()
 

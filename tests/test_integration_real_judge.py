@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from judgerl.backends import JudgeBackend, create_backend
+from judgerl.backends import JudgeBackend, build_backend
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
 from support.real_models import pulled_model_dir, shared_data
@@ -41,7 +41,7 @@ def auc(positives: list[float], negatives: list[float]) -> float:
 @pytest.fixture(scope="module")
 def qwen() -> JudgeBackend:
     # Other tests run tiny models with threads=1, which is process-wide in torch: use every core here.
-    return create_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"), threads=os.cpu_count() or 1)
+    return build_backend("transformers", model=pulled_model_dir("qwen2.5-coder-0.5b"), threads=os.cpu_count() or 1)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from judgerl import Rubric
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.backends.openai_backend import OpenAIBackend
 from judgerl.judges.prompts import JudgedMaterial, criterion_prompt
@@ -97,7 +97,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def backend_for(base_url: str, **options: object) -> OpenAIBackend:
-    backend = create_backend("openai", model="qwen-judge", base_urls=[base_url], timeout_s=300, **options)
+    backend = build_backend("openai", model="qwen-judge", base_urls=[base_url], timeout_s=300, **options)
     assert isinstance(backend, OpenAIBackend)
     return backend
 
@@ -142,7 +142,7 @@ def test_verdicts_agree_with_the_in_process_backend(
         pytest.skip("judgerl.models.catalog is not in this build")
     from support.real_models import pulled_model_dir
 
-    local = create_backend("transformers", model=pulled_model_dir(JUDGE_MODEL))
+    local = build_backend("transformers", model=pulled_model_dir(JUDGE_MODEL))
     remote = backend_for(llama_server, max_concurrency=1, logprobs=True)
     batch = few(6)
     remote_p = [v.criteria[0].p_pass for v in RubricJudge(FINAL_ANSWER, remote, rationales="none").judge(batch)]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from judgerl import Rubric, Sample
-from judgerl.backends import create_backend
+from judgerl.backends import build_backend
 from judgerl.backends.base import JudgePrompt
 from judgerl.backends.openai_backend import OpenAIBackend, normalise_base_url
 from judgerl.errors import BackendUnavailable, JudgerlError
@@ -35,7 +35,7 @@ def server() -> Iterator[StubChatServer]:
 
 def backend_for(*servers: StubChatServer, **options: object) -> OpenAIBackend:
     merged = {**FAST, **options}
-    backend = create_backend("openai", model="stub-judge", base_urls=[s.base_url for s in servers], **merged)
+    backend = build_backend("openai", model="stub-judge", base_urls=[s.base_url for s in servers], **merged)
     assert isinstance(backend, OpenAIBackend)
     return backend
 
@@ -126,11 +126,11 @@ def test_api_key_from_the_environment_and_never_shown(
         assert all("sk-wrong-secret" not in r.getMessage() for r in caplog.records)
     with pytest.raises(BackendUnavailable, match="OPENAI_API_KEY"):
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-        create_backend("openai", model="gpt-4o-mini")
+        build_backend("openai", model="gpt-4o-mini")
 
 
 def test_wrong_model_name_is_one_line(server: StubChatServer) -> None:
-    backend = create_backend("openai", model="no-such-model", base_urls=[server.base_url], **FAST)
+    backend = build_backend("openai", model="no-such-model", base_urls=[server.base_url], **FAST)
     with pytest.raises(BackendUnavailable) as raised:
         backend.check()
     message = str(raised.value)
@@ -142,7 +142,7 @@ def test_wrong_model_name_is_one_line(server: StubChatServer) -> None:
 
 def test_unreachable_server_is_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    backend = create_backend("openai", model="m", base_urls=[url], **{**FAST, "max_attempts": 2})
+    backend = build_backend("openai", model="m", base_urls=[url], **{**FAST, "max_attempts": 2})
     with pytest.raises(BackendUnavailable) as raised:
         backend.check()
     assert str(raised.value).startswith(f"cannot reach the judge server at {url}/v1") and "\n" not in str(raised.value)
@@ -166,7 +166,7 @@ def test_load_is_spread_and_a_dead_url_is_avoided() -> None:
         assert sum(served) == 40 and min(served) >= 10
     with StubChatServer() as alive:
         dead = f"http://127.0.0.1:{free_port()}/v1"
-        backend = create_backend(
+        backend = build_backend(
             "openai",
             model="stub-judge",
             base_urls=[dead, alive.base_url],

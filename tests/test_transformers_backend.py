@@ -14,7 +14,7 @@ pytest.importorskip("transformers")
 
 import torch
 
-from judgerl.backends import JudgePrompt, create_backend
+from judgerl.backends import JudgePrompt, build_backend
 from judgerl.backends.transformers_backend import TransformersBackend, _cache_argument
 from judgerl.errors import JudgerlError
 
@@ -195,7 +195,7 @@ def test_bf16_keeps_fp32_head(tiny_judge_dir: Path) -> None:
 
 
 def test_registry_creates_backend(tiny_judge_dir: Path) -> None:
-    b = create_backend("transformers", model=str(tiny_judge_dir), dtype="float32", threads=1)
+    b = build_backend("transformers", model=str(tiny_judge_dir), dtype="float32", threads=1)
     assert isinstance(b, TransformersBackend)
     assert b.name == "transformers" and b.model_id == str(tiny_judge_dir)
     assert b.label_probs(_prompts()[:1], LABELS)[0].error is None

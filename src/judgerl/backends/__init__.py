@@ -32,8 +32,8 @@ def backend_names() -> list[str]:
     return sorted({*_LAZY, *_FACTORIES})
 
 
-def create_backend(name: str, **options: Any) -> JudgeBackend:
-    """Build a backend by name; a missing optional dependency names the extra to install."""
+def _create(name: str, **options: Any) -> JudgeBackend:
+    """A registered backend by name; a missing optional dependency names the extra to install."""
     if name in _FACTORIES:
         return _FACTORIES[name](**options)
     if name not in _LAZY:
@@ -56,7 +56,7 @@ def build_backend(name: str, **options: Any) -> JudgeBackend:
     if ":" in name and name not in _LAZY and name not in _FACTORIES:
         register_backend(name, name)
     try:
-        return create_backend(name, **options)
+        return _create(name, **options)
     except TypeError as exc:
         raise JudgerlError(f"backend '{name}': bad option ({exc}); check --model/--backend-option") from None
 
@@ -68,6 +68,5 @@ __all__ = [
     "LabelResult",
     "backend_names",
     "build_backend",
-    "create_backend",
     "register_backend",
 ]

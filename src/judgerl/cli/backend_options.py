@@ -17,12 +17,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_BACKEND = "transformers"
 
 
-def _default_model() -> str:
-    from judgerl.models.catalog import DEFAULT_JUDGE  # lazy: keeps --help fast
-
-    return DEFAULT_JUDGE
-
-
 def judge_backend_options(function: F) -> F:
     """--backend, --model, --base-url, --region, --profile, --max-input-tokens, --backend-option."""
     options = [
@@ -39,7 +33,8 @@ def judge_backend_options(function: F) -> F:
             envvar="JUDGERL_MODEL",
             default=None,
             help="Judge model: a catalog name (`judgerl models list`), a local directory, a .gguf file, an "
-            "HF id, or the server's/Bedrock's model name. Default: the catalog's default judge. "
+            "HF id, or the server's/Bedrock's model name. Default: the catalog's default judge on the "
+            "transformers backend; the openai and bedrock backends need one. "
             "Env: JUDGERL_MODEL.",
         ),
         click.option(
@@ -92,8 +87,9 @@ def backend_kwargs(
     max_input_tokens: int | None = None,
     backend_options: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The backend constructor options the shared options describe; only options that were set are included."""
-    options: dict[str, Any] = {"model": model or _default_model()}
+    """The backend constructor options the shared options describe; only options that were set are included.
+    With no ``--model``, none: ``JudgeSpec.backend_kwargs`` picks the default (the catalog's judge in-process)."""
+    options: dict[str, Any] = {"model": model} if model else {}
     if base_urls:
         options["base_urls"] = list(base_urls)
     if region:
@@ -123,6 +119,6 @@ def judge_spec(
     """The judge spec the shared options describe, with further spec ``fields`` (mode, rationales, ...)."""
     options = backend_kwargs(model, base_urls, region, profile, max_input_tokens, backend_options)
     try:
-        return JudgeSpec(backend=backend, model=options.pop("model"), options=options, **fields)
+        return JudgeSpec(backend=backend, model=options.pop("model", None), options=options, **fields)
     except ValidationError as exc:
         raise JudgerlError(describe_validation_error(exc).removeprefix("field ")) from None

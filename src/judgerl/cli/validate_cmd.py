@@ -180,7 +180,7 @@ def validate(
     options = ValidationOptions(**settings)
     config = JudgeVariant(backend=backend, model=model or default_judge_model(), mode=mode, reason_first=reason_first)
     shared = backend_kwargs(config.model, base_urls, region, profile, max_input_tokens, backend_options)
-    shared.pop("model")
+    shared.pop("model", None)
     pool = BackendPool(shared)
     command = "judgerl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     done = 0
