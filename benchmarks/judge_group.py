@@ -30,7 +30,7 @@ from common import ROOT, machine, write_result
 from judgerl.samples import Message, Sample
 from judgerl.train.config import load_config
 from judgerl.train.data import load_prompt_rows
-from judgerl.train.runner import build_judge
+from judgerl.train.judging import build_judge
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 

@@ -25,9 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import ROOT, machine, write_result
 from judgerl.train.config import load_config
 from judgerl.train.data import load_prompt_rows
-from judgerl.train.evaluate import _judge
 from judgerl.train.gate import auc_interval
-from judgerl.train.runner import build_judge
+from judgerl.train.judging import build_judge, judge_rows
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 
@@ -63,7 +62,7 @@ def main() -> None:
     backend = config.judge.build_backend()
     started = time.perf_counter()
     try:
-        verdicts = _judge(
+        verdicts = judge_rows(
             build_judge(config, backend), [by_id[i["prompt_id"]] for i in items], [i["reply"] for i in items]
         )
     finally:

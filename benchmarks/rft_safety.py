@@ -37,8 +37,9 @@ from judgerl.train.config import TrainConfig, load_config
 from judgerl.train.data import load_prompt_rows
 from judgerl.train.evaluate import EvalItem, EvalReport, compare, evaluate, load_items
 from judgerl.train.gate import GateSettings, run_gate
+from judgerl.train.judging import build_judge
 from judgerl.train.policy import load_policy
-from judgerl.train.runner import build_judge, complete_checkpoints, train
+from judgerl.train.runner import complete_checkpoints, train
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 #: the demo's recipe as it stood when the runs in BENCHMARKS.md were made (SmolLM2-135M policy, the 0.5B judge in

@@ -23,12 +23,12 @@ def _modules() -> dict[str, Path]:
     return {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
-def _imports(name: str, path: Path, known: set[str], *, top_level_only: bool) -> set[str]:
+def _imports(name: str, path: Path, known: set[str], *, top_level_only: bool, source: str | None = None) -> set[str]:
     """judgerl modules ``name`` imports; ``from pkg import sub`` counts as importing pkg.sub when sub is a module.
 
-    ``top_level_only`` leaves out imports inside functions and ``if TYPE_CHECKING:`` blocks, at any depth (they
-    run late or never, so they cannot close an import cycle)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    ``top_level_only`` leaves out imports inside functions and ``if TYPE_CHECKING:`` blocks, at any depth (the
+    imports that run when the module is imported)."""
+    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     walked = list(_run_on_import(tree)) if top_level_only else list(ast.walk(tree))
     found: set[str] = set()
@@ -65,6 +65,10 @@ def _run_on_import(tree: ast.Module) -> Iterator[ast.AST]:
         pending.extend(ast.iter_child_nodes(node))
 
 
+def _imports_of_source(name: str, path: Path, source: str) -> set[str]:
+    return _imports(name, path, set(_modules()), top_level_only=False, source=source)
+
+
 @functools.cache
 def _cached_graph(top_level_only: bool) -> dict[str, frozenset[str]]:
     modules = _modules()
@@ -84,8 +88,7 @@ def test_package_root_holds_at_most_ten_modules() -> None:
     assert len(root_modules) <= 10, root_modules
 
 
-def test_no_import_cycles_between_modules() -> None:
-    graph = _graph(top_level_only=True)
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     cycles: list[list[str]] = []
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -104,7 +107,26 @@ def test_no_import_cycles_between_modules() -> None:
     for node in sorted(graph):
         if node not in state:
             visit(node)
+    return cycles
+
+
+def test_no_import_cycles_between_modules_even_through_late_imports() -> None:
+    """No circle in the graph of every import: inside functions (a late import hides a circle, it does not
+    remove it) and under ``if TYPE_CHECKING:`` too (a circle of types is still a circle of concepts)."""
+    cycles = _cycles(_graph(top_level_only=False))
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_the_cycle_check_sees_a_late_import() -> None:
+    """The check above is not vacuous: one import inside a function, closing a circle, is found."""
+    graph = _graph(top_level_only=False)
+    assert not _cycles(graph)
+    graph["judgerl.train.judging"].add("judgerl.train.evaluate")  # evaluate imports judging
+    assert ["judgerl.train.evaluate", "judgerl.train.judging", "judgerl.train.evaluate"] in _cycles(graph)
+    source = "def late():\n    from judgerl.train.evaluate import evaluate\n"
+    late = PACKAGE / "train" / "judging.py"
+    tree_imports = _imports_of_source("judgerl.train.judging", late, source)
+    assert "judgerl.train.evaluate" in tree_imports
 
 
 @pytest.mark.parametrize("late", [False, True])
@@ -140,6 +162,17 @@ def test_one_judge_spec_and_judges_built_in_one_place() -> None:
     assert [path.relative_to(PACKAGE).as_posix() for path in specs] == ["judges/spec.py"]
     assert sum(_calls(tree, "RubricJudge") for tree in trees.values()) <= 2
     assert sum(_calls(tree, "PairwiseJudge") for tree in trees.values()) <= 2
+
+
+def test_one_public_backend_builder() -> None:
+    """backends.build_backend is the one public way to build a backend by name."""
+    tree = ast.parse((PACKAGE / "backends" / "__init__.py").read_text(encoding="utf-8"))
+    public = {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and "backend" in node.name and not node.name.startswith("_")
+    }
+    assert public == {"build_backend", "register_backend", "backend_names"}
 
 
 def test_preference_never_imports_the_reward_pipeline() -> None:
@@ -180,6 +213,38 @@ def test_judges_share_one_fan_out() -> None:
         defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
         assert "_judge_item" in defined and not defined & {"ajudge", "judge"}, name
         assert _calls(tree, "Semaphore") == 0 and _calls(tree, "charge") == 0, name
+    grader = ast.parse((PACKAGE / "judges" / "grader_judge.py").read_text(encoding="utf-8"))
+    (cls,) = [node for node in ast.walk(grader) if isinstance(node, ast.ClassDef) and node.name == "GraderJudge"]
+    assert [ast.unparse(base) for base in cls.bases] == ["Judge[GradeRow, SampleVerdict]"]
+    assert _calls(grader, "Semaphore") == 0 and _calls(grader, "gather") == 0 and _calls(grader, "charge") == 0
+
+
+JUDGE_CLASSES = {"Judge", "RubricJudge", "PairwiseJudge", "GraderJudge", "Cascade", "RubricCascade", "PairCascade"}
+
+
+def test_one_judge_family_built_in_one_place() -> None:
+    """Every kind of judge is built from a JudgeSpec: a grader judge in judges/spec.py only (and its model chosen
+    there only); no door branches on the judge's class; one ``asyncio.Semaphore`` per fan-out concept (the
+    judges' and graders' fan-out in aio.py, the serving doors' shared per-loop bound in serve/contract.py)."""
+    trees = {
+        path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(encoding="utf-8"))
+        for path in PACKAGE.rglob("*.py")
+    }
+    assert [name for name, tree in trees.items() if _calls(tree, "GraderJudge")] == ["judges/spec.py"]
+    assert [name for name, tree in trees.items() if _calls(tree, "grader_model")] == ["judges/spec.py"]
+    branching = [
+        f"{name}:{node.lineno}"
+        for name, tree in trees.items()
+        if name.startswith(("serve/", "cli/"))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "isinstance"
+        and len(node.args) == 2
+        and {getattr(n, "id", None) for n in ast.walk(node.args[1])} & JUDGE_CLASSES
+    ]
+    assert not branching
+    semaphores = sorted(name for name, tree in trees.items() for _ in range(_calls(tree, "Semaphore")))
+    assert semaphores == ["aio.py"]  # the serving doors share FairSlots (serve/fair_slots.py) per event loop
 
 
 def test_one_reward_engine() -> None:

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from judgerl.backends.base import Generation, JudgePrompt
 from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
-from judgerl.graders.judge import GraderJudge, load_grader_judge
+from judgerl.judges.budget import Budget
+from judgerl.judges.grader_judge import GraderJudge
+from judgerl.judges.spec import JudgeSpec
 from judgerl.samples import Sample
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.contract import UnscoredPolicy
@@ -27,6 +30,7 @@ from judgerl.serve.lambda_handler import LocalContext, handler
 from judgerl.serve.lambda_package import build_lambda_zip
 from judgerl.serve.nova import validate_nova_output
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
+from support.judge_free_runs import forbid_judge_backend
 from support.serve import DATA, GraderReplyBackend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +58,8 @@ def metric_values(result: dict[str, Any]) -> dict[str, float]:
 
 
 def test_a_grader_judge_gives_verdicts_with_sub_rewards_and_unscored_reasons() -> None:
-    judge = load_grader_judge(DOOR_MULTI, lambda spec: GraderReplyBackend())
+    judge = JudgeSpec(backend=BACKEND).grader_judge(DOOR_MULTI)
+    assert isinstance(judge.backend, GraderReplyBackend)
     samples = [
         Sample(id="1", prompt="q", response="good answer"),
         Sample(id="2", prompt="q", response="poor answer"),
@@ -69,13 +74,36 @@ def test_a_grader_judge_gives_verdicts_with_sub_rewards_and_unscored_reasons() -
     assert judge.criterion_names == ["says_good", "rated"]
 
 
-def test_a_grader_without_model_graders_never_builds_a_backend() -> None:
-    def refuse(spec: Any) -> Any:
-        raise AssertionError("a string_check grader must not build a backend")
-
-    judge = load_grader_judge(GRADERS / "string_check.json", refuse)
+def test_a_grader_without_model_graders_never_builds_a_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_judge_backend(monkeypatch, "a string_check grader must not build a backend")
+    judge = JudgeSpec(backend=BACKEND).grader_judge(GRADERS / "string_check.json")
     (verdict,) = judge.judge([Sample(id="1", prompt="q", response="Paris", metadata={"reference_answer": "Paris"})])
     assert verdict.score == 1.0 and judge.model_id.startswith("grader:")
+
+
+class _CountingGraderBackend(GraderReplyBackend):
+    """GraderReplyBackend whose replies cost 10 + 5 tokens, and whose call raises when the prompt says CRASH."""
+
+    def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
+        if any("CRASH" in prompt.user for prompt in prompts):
+            raise RuntimeError("the judge server went away")
+        replies = super().generate(prompts, max_new_tokens)
+        return [Generation(text=r.text, prompt_tokens=10, completion_tokens=5) for r in replies]
+
+
+def test_a_grader_judge_has_the_judges_budget_error_guard_and_usage() -> None:
+    """A grader is a Judge: its model grader's tokens are counted and charged, a crash is an unscored verdict
+    with the reason, and once the budget is spent the samples left are not graded."""
+    budget = Budget(max_tokens=30)
+    judge = JudgeSpec(concurrency=1).grader_judge(DOOR_MULTI, _CountingGraderBackend(), budget=budget)
+    samples = [Sample(id=str(k), prompt="q", response=text) for k, text in enumerate(["good", "CRASH", "good", "good"])]
+    first, crashed, third, fourth = judge.judge(samples)
+    assert first.score is not None and (first.prompt_tokens, first.completion_tokens) == (10, 5)
+    assert crashed.score is None and "judge error: RuntimeError: the judge server went away" in (
+        crashed.unscored_reason or ""
+    )
+    assert third.score is not None and budget.total_tokens == 30
+    assert fourth.score is None and "budget exhausted" in (fourth.unscored_reason or "")
 
 
 def test_serve_config_takes_a_rubric_or_a_grader() -> None:

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from judgerl.cli.main import cli
 from judgerl.errors import JudgerlError
 from judgerl.graders import Grader
-from judgerl.graders.judge import GraderJudge
 from judgerl.graders.spec import parse_spec
+from judgerl.judges.grader_judge import GraderJudge
 from judgerl.train.config import load_config, parse_config
 from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
 from judgerl.train.rewards import RewardPipeline

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -19,6 +20,26 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+async def fan_out(
+    items: Sequence[T],
+    work: Callable[[T], Awaitable[R]],
+    concurrency: int,
+    done: Callable[[R], None] | None = None,
+) -> list[R]:
+    """``work`` on every item, at most ``concurrency`` at once, results in input order; ``done`` is called with
+    each result as it finishes (a progress bar). The one per-item fan-out of the judges and the graders."""
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(item: T) -> R:
+        async with semaphore:
+            result = await work(item)
+        if done is not None:
+            done(result)
+        return result
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 def judge_executor(workers: int) -> concurrent.futures.ThreadPoolExecutor:

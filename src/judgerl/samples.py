@@ -4,7 +4,7 @@ reader that samples, grader rows and training data all use."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -111,14 +111,12 @@ def read_jsonl_objects(
         yield number, row
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank JSONL line; invalid bytes become U+FFFD."""
-    return read_jsonl_objects(path, SampleError, "samples file")
-
-
-def _row_error(path: Path, number: int, exc: ValidationError) -> SampleError:
+def row_error(path: Path, number: int, exc: ValidationError) -> SampleError:
+    """A row that failed validation as one line naming the file, the line and the field (or the row's shape)."""
     error = exc.errors()[0]
-    field = ".".join(str(p) for p in error["loc"]) or "row"
+    if not error["loc"]:  # the row's shape (a model validator), not one field
+        return SampleError(f"{path}:{number}: {str(error['msg']).removeprefix('Value error, ')}")
+    field = ".".join(str(p) for p in error["loc"])
     if error["type"] == "missing":
         return SampleError(f"{path}:{number}: field '{field}' is missing")
     message = error["msg"]
@@ -126,31 +124,41 @@ def _row_error(path: Path, number: int, exc: ValidationError) -> SampleError:
 
 
 SampleT = TypeVar("SampleT", bound=Sample)
-RowT = TypeVar("RowT", bound=BaseModel)  # Sample, LabelledSample or PairSample: each has an ``id``
+RowT = TypeVar("RowT", bound=BaseModel)  # a Sample, a PairSample or a labelled row: each has an ``id``
 
 
-def _load_rows(path: Path, model: type[RowT]) -> list[RowT]:
-    """Validate each JSONL row as ``model`` (a missing id is the line number); a bad field or a repeated id
-    raises SampleError naming the line."""
-    rows: list[RowT] = []
+def load_rows(
+    path: str | Path,
+    model: type[RowT],
+    *,
+    default_id: Callable[[int], str] = str,
+    check: Callable[[int, dict[str, Any]], None] | None = None,
+) -> list[tuple[int, RowT]]:
+    """(line number, row) for each JSONL row validated as ``model``: the one reader of sample, pair and labelled
+    rows. A missing id is ``default_id(line number)``; ``check(number, raw)`` may refuse a row first with its own
+    message; a bad field or a repeated id raises SampleError naming the line."""
+    path = Path(path)
+    rows: list[tuple[int, RowT]] = []
     seen: dict[str, int] = {}
-    for number, row in _read_rows(path):
-        row.setdefault("id", str(number))
+    for number, row in read_jsonl_objects(path, SampleError, "samples file"):
+        row.setdefault("id", default_id(number))
+        if check is not None:
+            check(number, row)
         try:
             item = model.model_validate(row)
         except ValidationError as exc:
-            raise _row_error(path, number, exc) from None
+            raise row_error(path, number, exc) from None
         key: str = item.id  # type: ignore[attr-defined]
         if key in seen:
             raise SampleError(f"{path}:{number}: duplicate id '{key}' (first on line {seen[key]})")
         seen[key] = number
-        rows.append(item)
+        rows.append((number, item))
     return rows
 
 
 def load_samples(path: str | Path, model: type[SampleT] = Sample) -> list[SampleT]:  # type: ignore[assignment]
     """Read rubric samples; a missing or mistyped field raises SampleError naming the line and field."""
-    return _load_rows(Path(path), model)
+    return [row for _, row in load_rows(path, model)]
 
 
 def load_labelled(path: str | Path) -> list[LabelledSample]:
@@ -160,4 +168,4 @@ def load_labelled(path: str | Path) -> list[LabelledSample]:
 
 def load_pairs(path: str | Path) -> list[PairSample]:
     """Read pairwise samples (rows with response_a and response_b)."""
-    return _load_rows(Path(path), PairSample)
+    return [row for _, row in load_rows(path, PairSample)]

@@ -15,11 +15,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from judgerl.backends import JudgeBackend
 from judgerl.cli.backend_options import judge_spec
 from judgerl.errors import JudgerlError
-from judgerl.graders.judge import GraderJudge, grader_model, load_grader_judge
-from judgerl.graders.spec import GraderSpec
+from judgerl.judges.grader_judge import GraderJudge
 from judgerl.judges.trust import announce_trust
 from judgerl.samples import Sample
 from judgerl.verdicts import SampleVerdict
@@ -55,24 +53,15 @@ def judge_with_grader(
     progress: Any,
 ) -> tuple[GraderJudge, list[SampleVerdict]]:
     """Grade the samples; a backend is built only when the grader has a model grader."""
-    backends: list[JudgeBackend] = []
-
-    def backend_for(spec: GraderSpec) -> JudgeBackend:
-        arguments = {**backend_args, "model": grader_model(spec, backend_args["backend"], backend_args.get("model"))}
-        with console.status("loading the judge model"):
-            backends.append(judge_spec(**arguments).build_backend())
-        announce_trust(grader_path, backends[0].model_id, lambda line: click.echo(line, err=True))
-        return backends[0]
-
-    base_urls = backend_args.get("base_urls") or ()
-    grader = load_grader_judge(
-        grader_path, backend_for, concurrency=concurrency, embeddings_url=base_urls[0] if base_urls else None
-    )
+    with console.status("loading the grader"):
+        grader = judge_spec(**backend_args, concurrency=concurrency).grader_judge(grader_path)
+    if grader.backend is not None:
+        announce_trust(grader_path, grader.backend.model_id, lambda line: click.echo(line, err=True))
     try:
         verdicts = grader.judge(samples, progress)
     finally:
-        for backend in backends:
-            backend.close()
+        if grader.backend is not None:
+            grader.backend.close()
     return grader, verdicts
 
 

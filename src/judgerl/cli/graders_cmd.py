@@ -13,8 +13,6 @@ import click
 from judgerl.cli.backend_options import judge_backend_options, judge_spec
 from judgerl.graders.convert import convert as convert_spec
 from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL
-from judgerl.graders.grader import Grader
-from judgerl.graders.judge import embedder_for, grader_model, needs_backend
 from judgerl.graders.python_runner import PythonLimits
 from judgerl.graders.rows import GradeRow, read_rows
 from judgerl.graders.spec import load_spec
@@ -88,22 +86,23 @@ def run(
 ) -> None:
     """Grade each input row, as OpenAI's /graders/run: one output row per input with reward (sub_rewards for
     multi), the model grader's rationale, and unscored_reason where a row could not be scored."""
-    spec = load_spec(grader_path)
     rows = list(read_rows(input_path))
-    backend = None
-    if needs_backend(spec):
-        backend_args["model"] = grader_model(spec, backend_args["backend"], backend_args.get("model"))
-        backend = judge_spec(**backend_args).build_backend()
-        announce_trust(grader_path, backend.model_id, lambda line: click.echo(line, err=True))
-    url = embeddings_url or (backend_args.get("base_urls") or (None,))[0]
-    embedder = embedder_for(spec, url, embeddings_model)
     limits = PythonLimits(timeout_s=python_timeout, memory_mb=python_memory_mb)
-    grader = Grader(spec, backend, embedder, limits, max_new_tokens)
+    judge = judge_spec(**backend_args).grader_judge(
+        grader_path,
+        embeddings_url=embeddings_url,
+        embeddings_model=embeddings_model,
+        python_limits=limits,
+        max_new_tokens=max_new_tokens,
+    )
+    grader, spec = judge.grader, judge.grader.spec
+    if judge.backend is not None:
+        announce_trust(grader_path, judge.backend.model_id, lambda line: click.echo(line, err=True))
     try:
         results = asyncio.run(grader.agrade_many([(row.item, row.sample) for row in rows], concurrency))
     finally:
-        if backend is not None:
-            backend.close()
+        if judge.backend is not None:
+            judge.backend.close()
     _write(rows, [r.to_json() for r in results], output_path)
     unscored = sum(1 for r in results if r.reward is None)
     scored = [r.reward for r in results if r.reward is not None]

@@ -19,7 +19,6 @@ from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget, BudgetSnapshot, PriceTable
 from judgerl.judges.cache import VerdictCache
-from judgerl.judges.cascade import Cascade
 from judgerl.judges.pairwise_judge import consistency_rate
 from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.judges.trust import announce_trust
@@ -308,14 +307,14 @@ def judge(
                 pair_verdicts = pair_judge.judge(pairs, advance)
                 _write_rows(output_path, [v.model_dump() for v in pair_verdicts])
                 summary = pair_summary(pair_verdicts)
-                tally = pair_judge.tally.lines() if isinstance(pair_judge, Cascade) else []
+                tally = pair_judge.tally_lines()
             else:
                 assert rubric is not None
                 rubric_judge = spec.rubric_judge(rubric, backend, cache=cache, budget=budget)
                 verdicts = rubric_judge.judge(samples, advance)
                 _write_rows(output_path, [v.model_dump() for v in verdicts])
                 summary = rubric_summary(rubric, verdicts)
-                tally = rubric_judge.tally.lines() if isinstance(rubric_judge, Cascade) else []
+                tally = rubric_judge.tally_lines()
     finally:
         stats = backend.call_stats()
         backend.close()

@@ -23,9 +23,9 @@ from typing import Any
 from judgerl.graders.embeddings import Embedder, EmbeddingError, cosine_similarity
 from judgerl.graders.expression import FormulaEvaluationError
 from judgerl.graders.metrics import MetricUnavailable, lexical_similarity
-from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS, run_model_grader
+from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS, TokenTally, run_model_grader
 from judgerl.graders.python_runner import PythonLimits, run_python_grader
-from judgerl.graders.seams import JudgeBackend, run_sync
+from judgerl.graders.seams import JudgeBackend, fan_out, run_sync
 from judgerl.graders.spec import (
     GraderSpec,
     LabelModelSpec,
@@ -103,28 +103,29 @@ class Grader:
         """Grade one pair (runs its own event loop; async callers use ``agrade``)."""
         return run_sync(self.agrade(item, sample))
 
-    async def agrade(self, item: dict[str, Any], sample: str | dict[str, Any]) -> GradeResult:
+    async def agrade(
+        self, item: dict[str, Any], sample: str | dict[str, Any], usage: TokenTally | None = None
+    ) -> GradeResult:
+        """Grade one pair; a model grader adds its call's tokens to ``usage``."""
         context = {"item": item if isinstance(item, dict) else {}, "sample": sample_namespace(sample)}
         if self._formula is not None:
             assert isinstance(self.spec, MultiSpec)
-            return await self._multi(self.spec, context)
-        return await self._leaf(self.spec, context)
+            return await self._multi(self.spec, context, usage)
+        return await self._leaf(self.spec, context, usage)
 
     async def agrade_many(
         self, pairs: Sequence[tuple[dict[str, Any], str | dict[str, Any]]], concurrency: int = 4
     ) -> list[GradeResult]:
         """Grade many pairs, at most ``concurrency`` at once, results in order."""
-        gate = asyncio.Semaphore(max(1, concurrency))
 
-        async def one(item: dict[str, Any], sample: str | dict[str, Any]) -> GradeResult:
-            async with gate:
-                return await self.agrade(item, sample)
+        async def one(pair: tuple[dict[str, Any], str | dict[str, Any]]) -> GradeResult:
+            return await self.agrade(*pair)
 
-        return list(await asyncio.gather(*(one(item, sample) for item, sample in pairs)))
+        return await fan_out(pairs, one, concurrency)
 
-    async def _multi(self, spec: MultiSpec, context: dict[str, Any]) -> GradeResult:
+    async def _multi(self, spec: MultiSpec, context: dict[str, Any], usage: TokenTally | None) -> GradeResult:
         names = list(spec.graders)
-        results = await asyncio.gather(*(self._leaf(spec.graders[name], context) for name in names))
+        results = await asyncio.gather(*(self._leaf(spec.graders[name], context, usage) for name in names))
         details = dict(zip(names, results, strict=True))
         sub = {name: result.reward for name, result in details.items()}
         rationales = [f"[{name}] {r.rationale}" for name, r in zip(names, results, strict=True) if r.rationale]
@@ -142,14 +143,14 @@ class Grader:
             return GradeResult(None, sub, rationale, reason, sub_results=details)
         return GradeResult(reward, sub, rationale, sub_results=details)
 
-    async def _leaf(self, spec: GraderSpec, context: dict[str, Any]) -> GradeResult:
+    async def _leaf(self, spec: GraderSpec, context: dict[str, Any], usage: TokenTally | None = None) -> GradeResult:
         try:
             if isinstance(spec, StringCheckSpec):
                 return self._string_check(spec, context)
             if isinstance(spec, TextSimilaritySpec):
                 return await self._text_similarity(spec, context)
             if isinstance(spec, ScoreModelSpec | LabelModelSpec):
-                verdict = await run_model_grader(spec, context, self.backend, self.max_new_tokens)
+                verdict = await run_model_grader(spec, context, self.backend, self.max_new_tokens, usage)
                 if verdict.reward is None:
                     return GradeResult(None, rationale=verdict.rationale, unscored_reason=verdict.error)
                 if isinstance(spec, ScoreModelSpec):

@@ -20,7 +20,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from judgerl.graders.seams import JudgeBackend, JudgePrompt
 from judgerl.graders.spec import LabelModelSpec, ScoreModelSpec
@@ -28,6 +28,13 @@ from judgerl.graders.templates import render
 
 DEFAULT_MAX_NEW_TOKENS = 1024
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+
+
+class TokenTally(Protocol):
+    """Where a model grader adds the tokens of its call (a judge's per-item usage)."""
+
+    prompt_tokens: int
+    completion_tokens: int
 
 
 @dataclass(frozen=True)
@@ -135,12 +142,17 @@ async def run_model_grader(
     context: dict[str, Any],
     backend: JudgeBackend | None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    usage: TokenTally | None = None,
 ) -> ModelVerdict:
+    """The model grader's verdict; the call's tokens are added to ``usage`` (what a judge's budget is charged)."""
     if backend is None:
         return ModelVerdict(None, error=f"a {spec.type} grader needs a judge backend (--backend/--model)")
     prompt = build_prompt(spec, context)
     limit = min(spec.sampling_params.token_limit() or max_new_tokens, max_new_tokens)
     generation = (await backend.agenerate([prompt], max_new_tokens=limit))[0]
+    if usage is not None:
+        usage.prompt_tokens += generation.prompt_tokens
+        usage.completion_tokens += generation.completion_tokens
     if generation.error is not None or generation.text is None:
         return ModelVerdict(None, error=f"the grader model failed: {generation.error or 'no reply'}")
     return read_reply(spec, generation.text)

@@ -7,7 +7,7 @@ The error type (so the CLI prints grader mistakes as one line with exit code 2),
 
 from __future__ import annotations
 
-from judgerl.aio import run_sync
+from judgerl.aio import fan_out, run_sync
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt
 from judgerl.errors import JudgerlError
 from judgerl.samples import Sample, prompt_text, read_jsonl_objects
@@ -21,6 +21,7 @@ __all__ = [
     "JudgerlError",
     "Sample",
     "SampleVerdict",
+    "fan_out",
     "prompt_text",
     "read_jsonl_objects",
     "run_sync",

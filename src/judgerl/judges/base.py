@@ -1,27 +1,33 @@
 """``Judge``: what every judge does around judging one item.
 
-A judge fans items out under its concurrency semaphore, turns unstarted items into "budget exhausted" verdicts
-once the budget is spent, turns an exception while judging an item into an unscored verdict with the reason (a
-``JudgerlError`` is a user mistake and propagates), charges the tokens of every call made for an item in
-``finally`` (a call that raised is still paid for), and reports each verdict to ``progress``. Subclasses
-implement one per-item hook, ``_judge_item``, and say what their unscored verdict looks like (``_unscored``).
+A judge fans items out under its concurrency bound (:func:`judgerl.aio.fan_out`), turns unstarted items into
+"budget exhausted" verdicts once the budget is spent, turns an exception while judging an item into an unscored
+verdict with the reason (a ``JudgerlError`` is a user mistake and propagates), charges the tokens of every call
+made for an item in ``finally`` (a call that raised is still paid for), and reports each verdict to ``progress``.
+Subclasses implement one per-item hook, ``_judge_item``, and say what their unscored verdict looks like (``_unscored``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-from judgerl.aio import run_sync
+from judgerl.aio import fan_out, run_sync
 from judgerl.backends.base import JudgeBackend
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget
-from judgerl.samples import PairSample, Sample
 from judgerl.verdicts import PairVerdict, SampleVerdict
 
-ItemT = TypeVar("ItemT", Sample, PairSample)
+
+class Identified(Protocol):
+    """What a judge judges: anything with an id (a Sample, a PairSample, a grader's row)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=Identified)
 VerdictT = TypeVar("VerdictT", SampleVerdict, PairVerdict)
 
 
@@ -43,18 +49,24 @@ class Usage:
 class Judge(Generic[ItemT, VerdictT]):
     """Fan-out, budget, error guard, usage accounting and progress around ``_judge_item``."""
 
-    backend: JudgeBackend
+    #: None only for a grader that calls no model
+    backend: JudgeBackend | None
     concurrency: int
     budget: Budget | None
     #: what an item is called in the log when judging it failed
     item_noun = "item"
 
-    def _setup(self, backend: JudgeBackend, concurrency: int, budget: Budget | None) -> None:
+    def _setup(self, backend: JudgeBackend | None, concurrency: int, budget: Budget | None) -> None:
         self.backend = backend
         self.concurrency = max(1, concurrency)
         self.budget = budget
         if budget is not None:
-            budget.require_price(backend.model_id)
+            budget.require_price(self.model_id)
+
+    @property
+    def model_id(self) -> str:
+        """The model the verdicts name and the budget prices."""
+        return self.backend.model_id if self.backend is not None else "none"
 
     # ---- the per-item hooks ------------------------------------------------------------------------------
 
@@ -66,6 +78,10 @@ class Judge(Generic[ItemT, VerdictT]):
         """An unscored verdict for ``item`` (``usage``: the tokens spent, None when nothing was started)."""
         raise NotImplementedError
 
+    def tally_lines(self) -> list[str]:
+        """A cascade's per-stage tally; a single judge has none."""
+        return []
+
     # ---- shared --------------------------------------------------------------------------------------------
 
     def judge(self, items: Sequence[ItemT], progress: Callable[[VerdictT], None] | None = None) -> list[VerdictT]:
@@ -75,16 +91,7 @@ class Judge(Generic[ItemT, VerdictT]):
     async def ajudge(
         self, items: Sequence[ItemT], progress: Callable[[VerdictT], None] | None = None
     ) -> list[VerdictT]:
-        semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def one(item: ItemT) -> VerdictT:
-            async with semaphore:
-                verdict = await self._budgeted(item)
-            if progress is not None:
-                progress(verdict)
-            return verdict
-
-        return list(await asyncio.gather(*(one(item) for item in items)))
+        return await fan_out(items, self._budgeted, self.concurrency, progress)
 
     async def _budgeted(self, item: ItemT) -> VerdictT:
         exhausted = self.budget.exhausted_reason() if self.budget is not None else None
@@ -96,7 +103,7 @@ class Judge(Generic[ItemT, VerdictT]):
             verdict = await self._guarded(item, usage)
         finally:  # tokens spent before a call raised are charged too
             if self.budget is not None:
-                cost = self.budget.charge(self.backend.model_id, usage.prompt_tokens, usage.completion_tokens)
+                cost = self.budget.charge(self.model_id, usage.prompt_tokens, usage.completion_tokens)
         if self.budget is not None:
             verdict = verdict.model_copy(update={"cost_usd": cost})
         return verdict

@@ -29,6 +29,7 @@ from judgerl.judges.base import ItemT, Judge, VerdictT
 from judgerl.judges.injection import INJECTION_GATE
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.sample_judging import RubricScoring
 from judgerl.rubric import Rubric
 from judgerl.samples import PairSample, Sample
 from judgerl.verdicts import CriterionVerdict, PairVerdict, SampleVerdict
@@ -136,6 +137,8 @@ class CascadeTally:
 class Cascade(Judge[ItemT, VerdictT], Generic[ItemT, VerdictT]):
     """Judges items with ``stages`` in order; see the module docstring. ``margins``: one per stage but the last."""
 
+    backend: JudgeBackend
+
     def __init__(
         self,
         stages: Sequence[Judge[ItemT, VerdictT]],
@@ -153,8 +156,14 @@ class Cascade(Judge[ItemT, VerdictT], Generic[ItemT, VerdictT]):
         self.stages: list[Judge[ItemT, VerdictT]] = list(stages)
         self.margins = list(margins)
         self._unsure: Callable[[VerdictT, float], bool] = unsure
-        self._setup(CascadeBackends([s.backend for s in stages]), concurrency, None)
-        self.tally = CascadeTally([StageTally(s.backend.model_id) for s in stages])
+        backends = [backend for backend in (s.backend for s in stages) if backend is not None]
+        if len(backends) != len(stages):
+            raise JudgerlError("cascade: every stage needs a judge backend")
+        self._setup(CascadeBackends(backends), concurrency, None)
+        self.tally = CascadeTally([StageTally(s.model_id) for s in stages])
+
+    def tally_lines(self) -> list[str]:
+        return self.tally.lines()
 
     async def ajudge(
         self, items: Sequence[ItemT], progress: Callable[[VerdictT], None] | None = None
@@ -197,7 +206,7 @@ def _add_spent(total: dict[str, float], verdict: SampleVerdict | PairVerdict) ->
         total["cost_usd"] = total.get("cost_usd", 0.0) + verdict.cost_usd
 
 
-class RubricCascade(Cascade[Sample, SampleVerdict]):
+class RubricCascade(RubricScoring, Cascade[Sample, SampleVerdict]):
     """A cascade of rubric judges on one rubric; reads like its last stage (rubric, mode, thresholds)."""
 
     item_noun = "sample"

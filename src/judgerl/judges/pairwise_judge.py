@@ -32,6 +32,7 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
     """Judges PairSamples. ``tie_margin``: |P(A better) - 0.5| below this is a tie even when both orders agree."""
 
     item_noun = "pair"
+    backend: JudgeBackend
 
     def __init__(
         self,

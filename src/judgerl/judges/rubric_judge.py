@@ -50,6 +50,7 @@ from judgerl.judges.prompts import (
     verdict_slot_prompt,
 )
 from judgerl.judges.rationales import RationalePolicy, RationaleWriter
+from judgerl.judges.sample_judging import RubricScoring
 from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Sample, prompt_text
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
@@ -60,10 +61,11 @@ Mode = Literal["logprob", "generate"]
 _TEMPLATE_OVERHEAD_TOKENS = 400
 
 
-class RubricJudge(Judge[Sample, SampleVerdict]):
+class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
     """Judges samples against a rubric with one backend. See the module docstring for the modes."""
 
     item_noun = "sample"
+    backend: JudgeBackend
 
     def __init__(
         self,

@@ -1,6 +1,8 @@
 """JudgeSpec: the one description of a judge (backend, model, options, mode, score, rationales, thresholds, cache,
 concurrency, defences) and the one place judges are built from it.
 
+A spec builds every kind of judge: a rubric judge (:meth:`JudgeSpec.rubric_judge`), a pairwise judge
+(:meth:`JudgeSpec.pairwise_judge`), a cascade of either, and an OpenAI grader (:meth:`JudgeSpec.grader_judge`).
 Every door builds its judge through a spec: `judgerl judge`, `calibrate` and `validate` from their command-line
 options, training from its config's ``judge:`` section (a spec plus training's own settings), and the HTTP server,
 the Lambda and verl from a serving config (a spec plus the rubric to serve, :mod:`judgerl.serve.config`). So a
@@ -11,13 +13,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from judgerl.backends import JudgeBackend, build_backend
 from judgerl.errors import JudgerlError, describe_validation_error
+from judgerl.graders.binding import embedder_for, embeddings_url_of, grader_model, needs_backend
+from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL
+from judgerl.graders.grader import Grader
+from judgerl.graders.python_runner import PythonLimits
+from judgerl.graders.spec import GraderSpec, load_spec
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import load_margins
@@ -29,6 +36,7 @@ from judgerl.judges.cascade import (
     RubricCascade,
     RubricJudging,
 )
+from judgerl.judges.grader_judge import GraderJudge
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rationales import RationalePolicy
 from judgerl.judges.rubric_judge import RubricJudge
@@ -163,6 +171,11 @@ class JudgeSpec(BaseModel):
             raise
         return CascadeBackends(built)
 
+    def for_grader(self, grader: GraderSpec) -> Self:
+        """This spec for a grader's model graders: with no model named, on a remote backend the grader's own
+        ``model`` (when all its model graders name one), as ``judgerl graders run`` does."""
+        return self.model_copy(update={"model": grader_model(grader, self.backend, self.model)})
+
     def with_tie_margin(self, tie_margin: float) -> JudgeSpec:
         """This spec with ``tie_margin`` (for a cascade, on every stage): training's preference settings."""
         if not self.cascade:
@@ -275,6 +288,29 @@ class JudgeSpec(BaseModel):
             concurrency=self.concurrency,
             budget=budget,
         )
+
+    def grader_judge(
+        self,
+        path: str | Path,
+        backend: JudgeBackend | None = None,
+        *,
+        embeddings_url: str | None = None,
+        embeddings_model: str = DEFAULT_EMBEDDINGS_MODEL,
+        python_limits: PythonLimits | None = None,
+        max_new_tokens: int | None = None,
+        budget: Budget | None = None,
+    ) -> GraderJudge:
+        """An OpenAI grader file as a judge. Its model graders run on ``backend``, else on one built here from
+        :meth:`for_grader` (the judge's ``backend``, which the caller closes); a string_check or python grader
+        never builds one. A cosine metric's embeddings come from ``embeddings_url``, else the openai backend's
+        first base URL."""
+        spec = load_spec(path)
+        embedder = embedder_for(spec, embeddings_url or embeddings_url_of(self.options), embeddings_model)
+        if backend is None and needs_backend(spec):
+            backend = self.for_grader(spec).build_backend()
+        extra = {"max_new_tokens": max_new_tokens} if max_new_tokens is not None else {}
+        grader = Grader(spec, backend, embedder, python_limits, **extra)
+        return GraderJudge(grader, concurrency=self.concurrency, source=path, budget=budget)
 
 
 class CascadeStage(JudgeSpec):

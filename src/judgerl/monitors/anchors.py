@@ -12,12 +12,10 @@ without answering anything (Zhao et al. 2025, "One Token to Fool LLM-as-a-Judge"
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
-
-from pydantic import ValidationError
+from typing import Any, Literal
 
 from judgerl.errors import SampleError
-from judgerl.samples import Sample, _read_rows, _row_error, prompt_text
+from judgerl.samples import Sample, load_rows, prompt_text
 
 #: replies that say nothing yet pass many judges (reasoning openers and punctuation)
 MASTER_KEYS: tuple[str, ...] = ("Let's solve this problem step by step.", "Solution", "Thought process:", ":", ".")
@@ -33,20 +31,12 @@ class AnchorSample(Sample):
 def load_anchors(path: str | Path) -> list[AnchorSample]:
     """Read an anchor set; a missing or invalid ``expected`` names the line and the fix."""
     path = Path(path)
-    anchors: list[AnchorSample] = []
-    seen: set[str] = set()
-    for number, row in _read_rows(path):
-        row.setdefault("id", f"anchor-{number}")
-        if "expected" not in row:
+
+    def check(number: int, raw: dict[str, Any]) -> None:
+        if "expected" not in raw:
             raise SampleError(f'{path}:{number}: field \'expected\' is missing (add "expected": "good" or "bad")')
-        try:
-            anchor = AnchorSample.model_validate(row)
-        except ValidationError as exc:
-            raise _row_error(path, number, exc) from None
-        if anchor.id in seen:
-            raise SampleError(f"{path}:{number}: duplicate anchor id '{anchor.id}'")
-        seen.add(anchor.id)
-        anchors.append(anchor)
+
+    anchors = [anchor for _, anchor in load_rows(path, AnchorSample, default_id=lambda n: f"anchor-{n}", check=check)]
     if not any(a.expected == "good" for a in anchors) or not any(a.expected == "bad" for a in anchors):
         raise SampleError(f"{path}: an anchor set needs at least one 'good' and one 'bad' response")
     return anchors

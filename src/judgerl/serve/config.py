@@ -36,11 +36,11 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from judgerl.backends.base import JudgeBackend
 from judgerl.errors import JudgerlError, RubricError, describe_validation_error
-from judgerl.graders.judge import GraderJudge, embeddings_url_of, grader_model, load_grader_judge
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import calibration_path
 from judgerl.judges.cascade import PairJudging, RubricJudging
 from judgerl.judges.rationales import RationalePolicy
+from judgerl.judges.sample_judging import SampleJudging
 from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.judges.trust import TrustNotice, announce_trust, trust_path
 from judgerl.rubric import Rubric
@@ -124,7 +124,8 @@ class ServeConfig(JudgeSpec):
         """Load the rubric, create the backend once, and build the judge(s) on it; or load the grader, with a
         backend only when it has a model grader."""
         if self.grader is not None:
-            return self._build_grader(self.grader)
+            grader = self.grader_judge(task_path(self.grader))
+            return BuiltJudge(self, grader.backend, grader, None, None)
         rubric = self.load_rubric()
         backend = self.build_backend()
         cache = self.open_cache()
@@ -132,23 +133,7 @@ class ServeConfig(JudgeSpec):
         pairwise_judge = None
         if self.pairwise:
             pairwise_judge = self.pairwise_judge(backend, instructions=rubric.instructions, cache=cache)
-        return BuiltJudge(self, backend, rubric_judge, pairwise_judge, cache)
-
-    def _build_grader(self, location: str) -> BuiltJudge:
-        built: list[JudgeBackend] = []
-
-        def backend_for(spec: Any) -> JudgeBackend:
-            spec_for_grader = self.model_copy(update={"model": grader_model(spec, self.backend, self.model)})
-            built.append(spec_for_grader.build_backend())
-            return built[0]
-
-        grader = load_grader_judge(
-            task_path(location),
-            backend_for,
-            concurrency=self.concurrency,
-            embeddings_url=embeddings_url_of(self.options),
-        )
-        return BuiltJudge(self, built[0] if built else None, grader, None, None)
+        return BuiltJudge(self, backend, rubric_judge, pairwise_judge, cache, rubric_judging=rubric_judge)
 
 
 @dataclass
@@ -158,16 +143,18 @@ class BuiltJudge:
 
     config: ServeConfig
     backend: JudgeBackend | None
-    judge: RubricJudging | GraderJudge
+    judge: SampleJudging
     pairwise_judge: PairJudging | None
     cache: VerdictCache | None
+    #: the rubric judge or cascade, when the judge scores with a rubric
+    rubric_judging: RubricJudging | None = None
 
     @property
     def rubric_judge(self) -> RubricJudging:
         """The rubric judge or cascade (a JudgerlError when this judge is a grader: use ``judge``)."""
-        if isinstance(self.judge, GraderJudge):
+        if self.rubric_judging is None:
             raise JudgerlError(f"{self.config.grader}: this server scores with a grader file, not a rubric")
-        return self.judge
+        return self.rubric_judging
 
     @property
     def rubric(self) -> Rubric:
@@ -175,11 +162,11 @@ class BuiltJudge:
 
     @property
     def name(self) -> str:
-        return self.judge.name if isinstance(self.judge, GraderJudge) else self.judge.rubric.name
+        return self.judge.name
 
     @property
     def criterion_names(self) -> list[str]:
-        return self.judge.criterion_names if isinstance(self.judge, GraderJudge) else self.judge.rubric.names
+        return self.judge.criterion_names
 
     @property
     def model_id(self) -> str:
@@ -190,15 +177,12 @@ class BuiltJudge:
         None for a grader that calls no model."""
         if self.backend is None:
             return None
-        source = self.config.grader if isinstance(self.judge, GraderJudge) else self.judge.rubric.source
+        source = self.config.grader if self.rubric_judging is None else self.rubric_judging.rubric.source
         return announce_trust(source, self.backend.model_id, emit)
 
     def describe(self) -> str:
         """One line for start-up logs: what scores, and on what."""
-        if not isinstance(self.judge, GraderJudge):
-            return f"rubric '{self.name}' ({len(self.criterion_names)} criteria), judge {self.model_id}"
-        kind = self.judge.grader.spec.type
-        return f"{kind} grader '{self.name}' ({', '.join(self.criterion_names)}), judge {self.model_id}"
+        return f"{self.judge.describe()}, judge {self.model_id}"
 
     def close(self) -> None:
         if self.backend is not None:

@@ -27,15 +27,15 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from judgerl.aio import LoopThread
 from judgerl.errors import RubricError
-from judgerl.graders.judge import GraderJudge
-from judgerl.judges.cascade import RubricJudging
+from judgerl.judges.base import ItemT, VerdictT
 from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy, outcome_from_verdict, unscored_verdict
+from judgerl.judges.sample_judging import SampleJudging
 from judgerl.samples import Sample
 from judgerl.serve.fair_slots import FairSlots, current_owner
 from judgerl.serve.judge_health import JudgeHealth
@@ -145,12 +145,9 @@ class RewardScorer:
     ones instead of failing the batch."""
 
     def __init__(
-        self, judge: RubricJudging | GraderJudge, policy: UnscoredPolicy | None = None, concurrency: int | None = None
+        self, judge: SampleJudging, policy: UnscoredPolicy | None = None, concurrency: int | None = None
     ) -> None:
-        if isinstance(judge, GraderJudge):
-            names, source, what = judge.criterion_names, judge.source or "grader", "grader"
-        else:
-            names, source, what = judge.rubric.names, judge.rubric.source or "rubric", "criterion"
+        names, source, what = judge.criterion_names, judge.source, judge.criterion_noun
         clash = sorted(set(names) & set(RESERVED_METRICS))
         if clash:
             raise RubricError(
@@ -184,41 +181,55 @@ class RewardScorer:
         self, samples: Sequence[Sample | SampleProblem], timeout_s: float | None = None
     ) -> list[SampleVerdict]:
         """One verdict per item, in order; problems, errors and samples past the deadline come back unscored."""
-        semaphore = self.semaphore()
-        backend = self.judge.backend
-        model = backend.model_id if backend is not None else ""
-
-        async def one(sample: Sample) -> SampleVerdict:
-            async with semaphore:
-                (verdict,) = await self.judge.ajudge([sample])
-            return verdict
-
+        model = self.judge.model_id
         current_owner.set(object())  # this call's tasks share one fair share of the slots
-
-        tasks: dict[int, asyncio.Task[SampleVerdict]] = {
-            index: asyncio.ensure_future(one(item)) for index, item in enumerate(samples) if isinstance(item, Sample)
-        }
-        try:
-            if tasks:
-                await asyncio.wait(tasks.values(), timeout=timeout_s)
-        finally:  # past the deadline, or the caller went away: stop what is still queued or running
-            await cancel_pending(tasks.values())
+        judgeable = [item for item in samples if isinstance(item, Sample)]
+        judged = iter(await self.judge_each(judgeable, self.judge.ajudge, timeout_s))
         verdicts: list[SampleVerdict] = []
-        for index, item in enumerate(samples):
+        for item in samples:
             if isinstance(item, SampleProblem):
                 verdicts.append(unscored_verdict(item.id, f"invalid sample: {item.reason}", model))
                 continue
-            task = tasks[index]
-            if task.cancelled():
-                verdicts.append(unscored_verdict(item.id, f"judge timed out after {timeout_s:g} s", model))
-            elif task.exception() is not None:
-                exc = task.exception()
-                logger.error("judging sample %s failed: %s: %s", item.id, type(exc).__name__, exc)
-                verdicts.append(unscored_verdict(item.id, f"judge error: {type(exc).__name__}: {exc}", model))
+            outcome = next(judged)
+            if isinstance(outcome, str):
+                verdicts.append(unscored_verdict(item.id, outcome, model))
             else:
-                verdicts.append(task.result())
+                verdicts.append(outcome)
         self.health.observe(verdicts)
         return verdicts
+
+    async def judge_each(
+        self,
+        items: Sequence[ItemT],
+        ajudge: Callable[[Sequence[ItemT]], Awaitable[Sequence[VerdictT]]],
+        timeout_s: float | None,
+    ) -> list[VerdictT | str]:
+        """Each item judged on its own under the loop's shared bound, by the deadline: its verdict, or why there is
+        none ('judge timed out after ...', 'judge error: ...'). The serving doors' one fan-out."""
+        semaphore = self.semaphore()
+
+        async def one(item: ItemT) -> VerdictT:
+            async with semaphore:
+                (verdict,) = await ajudge([item])
+            return verdict
+
+        tasks = [asyncio.ensure_future(one(item)) for item in items]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, timeout=timeout_s)
+        finally:  # past the deadline, or the caller went away: stop what is still queued or running
+            await cancel_pending(tasks)
+        outcomes: list[VerdictT | str] = []
+        for item, task in zip(items, tasks, strict=True):
+            exc = None if task.cancelled() else task.exception()
+            if task.cancelled():
+                outcomes.append(f"judge timed out after {timeout_s:g} s")
+            elif exc is not None:
+                logger.error("judging %s failed: %s: %s", item.id, type(exc).__name__, exc)
+                outcomes.append(f"judge error: {type(exc).__name__}: {exc}")
+            else:
+                outcomes.append(task.result())
+        return outcomes
 
     async def ascore(
         self, samples: Sequence[Sample | SampleProblem], door: str, timeout_s: float | None = None

@@ -35,7 +35,7 @@ from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy, outcome_from_v
 from judgerl.judges.pairwise_judge import consistency_rate
 from judgerl.samples import PairSample, Sample
 from judgerl.serve.config import BuiltJudge
-from judgerl.serve.contract import RewardScorer, UnscoredSamples, cancel_pending
+from judgerl.serve.contract import RewardScorer, UnscoredSamples
 from judgerl.serve.metrics import Metrics
 from judgerl.serve.nova import NovaResult, nothing_scorable, nova_result, parse_lenient
 from judgerl.serve.openrlhf import (
@@ -387,31 +387,13 @@ async def judge_pairs(
     judge: PairJudging, pairs: Sequence[PairSample], scorer: RewardScorer, timeout_s: float | None
 ) -> list[PairVerdict]:
     """Pair verdicts in order under the server's shared concurrency bound; late pairs come back unscored."""
-    semaphore = scorer.semaphore()
-
-    async def one(pair: PairSample) -> PairVerdict:
-        async with semaphore:
-            (verdict,) = await judge.ajudge([pair])
-        return verdict
-
-    tasks = [asyncio.ensure_future(one(pair)) for pair in pairs]
-    try:
-        await asyncio.wait(tasks, timeout=timeout_s)
-    finally:
-        await cancel_pending(tasks)
-    verdicts = []
-    for pair, task in zip(pairs, tasks, strict=True):
-        if task.cancelled():
-            reason = f"judge timed out after {timeout_s:g} s"
-        elif task.exception() is not None:
-            reason = f"judge error: {type(task.exception()).__name__}: {task.exception()}"
-        else:
-            verdicts.append(task.result())
-            continue
-        verdicts.append(
-            PairVerdict(id=pair.id, p_a=None, winner=None, unscored_reason=reason, judge_model=judge.backend.model_id)
-        )
-    return verdicts
+    outcomes = await scorer.judge_each(pairs, judge.ajudge, timeout_s)
+    return [
+        PairVerdict(id=pair.id, p_a=None, winner=None, unscored_reason=outcome, judge_model=judge.backend.model_id)
+        if isinstance(outcome, str)
+        else outcome
+        for pair, outcome in zip(pairs, outcomes, strict=True)
+    ]
 
 
 class BackgroundServer:

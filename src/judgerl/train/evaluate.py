@@ -10,29 +10,26 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from judgerl.aio import run_sync
 from judgerl.backends import JudgeBackend
-from judgerl.checks import gsm8k, ifeval, refusal
 from judgerl.errors import JudgerlError
-from judgerl.graders.judge import GraderJudge
 from judgerl.judges.cascade import PairCascade
 from judgerl.judges.pairwise_judge import PairwiseJudge
-from judgerl.samples import Message, Sample
+from judgerl.samples import Sample
 from judgerl.stats import Interval, auc, mcnemar_exact, paired_difference, wilson
+from judgerl.train.checkers import Checker, check_reply, choose_checker
 from judgerl.train.config import TrainConfig
 from judgerl.train.data import PromptRow, load_prompt_rows
+from judgerl.train.judging import build_judge, judge_backend, judge_rows, needs_judge_backend
 from judgerl.train.policy import generate_replies, load_trained_policy
-from judgerl.train.rubrics import RubricJudges, criterion_name
+from judgerl.train.rubrics import criterion_name
 from judgerl.train.verdict_log import close_sink, finish_run, open_verdict_store
 from judgerl.verdicts import SampleVerdict
 
 logger = logging.getLogger(__name__)
-
-Checker = Literal["ifeval", "gsm8k", "refusal", "none"]
 
 
 class EvalItem(BaseModel):
@@ -75,34 +72,6 @@ def _interval(value: Interval) -> dict[str, Any]:
     return {"rate": value.value, "low": value.low, "high": value.high, "n": value.n}
 
 
-def choose_checker(rows: Sequence[PromptRow], wanted: str) -> Checker:
-    if wanted in ("ifeval", "gsm8k", "refusal", "none"):
-        return wanted  # type: ignore[return-value]
-    if rows and all("instruction_id_list" in r.metadata for r in rows):
-        return "ifeval"
-    if rows and all(r.metadata.get("expected") in ("refuse", "comply") for r in rows):
-        return "refusal"
-    if rows and all(r.reference and "####" in r.reference for r in rows):
-        return "gsm8k"
-    return "none"
-
-
-def _check(row: PromptRow, response: str, checker: Checker) -> tuple[bool | None, dict[str, bool | None]]:
-    if checker == "ifeval":
-        ids = list(row.metadata.get("instruction_id_list") or [])
-        kwargs = list(row.metadata.get("kwargs") or [{}] * len(ids))
-        results = ifeval.check_row(ids, kwargs, response)
-        return ifeval.all_followed(results), dict(zip(ids, results, strict=True))
-    if checker == "gsm8k" and row.reference:
-        result = gsm8k.check(row.reference, response)
-        return result, {"final_answer": result}
-    if checker == "refusal":
-        expected = str(row.metadata.get("expected"))
-        result = refusal.check(expected, response)
-        return result, {expected: result}
-    return None, {}
-
-
 def evaluate(
     config: TrainConfig,
     policy: str,
@@ -119,8 +88,6 @@ def evaluate(
 
     ``judged=False`` leaves the judge out (every response unscored, with that reason): the program checker alone,
     which is the independent measure and costs no judge call."""
-    from judgerl.train.runner import build_judge, judge_backend, needs_judge_backend
-
     started = time.perf_counter()
     _, held = load_prompt_rows(config)
     if not held:
@@ -141,10 +108,7 @@ def evaluate(
         if isinstance(judges, PairwiseJudge | PairCascade):
             raise JudgerlError("judgerl eval scores with a rubric; for a preference run, add row criteria or a rubric")
         reason = _NO_JUDGE if config.reward.kind == "none" else _NOT_JUDGED
-        if isinstance(judges, GraderJudge):
-            verdicts = _grade(judges, rows, responses)
-        else:
-            verdicts = _judge(judges, rows, responses) if judges is not None else _not_judged(rows, reason)
+        verdicts = judge_rows(judges, rows, responses) if judges is not None else _not_judged(rows, reason)
     finally:
         if owns_backend and backend is not None:
             backend.close()
@@ -168,35 +132,6 @@ def _policy_reference(config: TrainConfig, policy: str) -> str:
     return policy
 
 
-def _judge(judges: RubricJudges, rows: Sequence[PromptRow], responses: Sequence[str]) -> list[SampleVerdict]:
-    samples = [
-        Sample(
-            id=f"eval-{row.prompt_id}",
-            prompt=[Message(role=m["role"], content=m["content"]) for m in row.prompt],
-            response=response,
-            reference=row.reference,
-            metadata={**row.metadata, "prompt_id": row.prompt_id},
-        )
-        for row, response in zip(rows, responses, strict=True)
-    ]
-    verdicts: list[SampleVerdict | None] = [None] * len(samples)
-    groups: dict[int, tuple[Any, list[int]]] = {}
-    for k, sample in enumerate(samples):
-        judge = judges.for_sample(sample)
-        groups.setdefault(id(judge), (judge, []))[1].append(k)
-    for judge, positions in groups.values():
-        for k, verdict in zip(positions, judge.judge([samples[k] for k in positions]), strict=True):
-            verdicts[k] = verdict
-    return [v for v in verdicts if v is not None]
-
-
-def _grade(grader: GraderJudge, rows: Sequence[PromptRow], responses: Sequence[str]) -> list[SampleVerdict]:
-    """As in training: item = the dataset row (every column but the prompt), sample = the response."""
-    ids = [f"eval-{row.prompt_id}" for row in rows]
-    verdicts: list[SampleVerdict] = run_sync(grader.agrade(ids, [row.metadata for row in rows], list(responses)))
-    return verdicts
-
-
 _NO_JUDGE = "no judge in this run (reward.kind: none)"
 _NOT_JUDGED = "not judged (an evaluation by the program checker alone)"
 
@@ -207,7 +142,7 @@ def _not_judged(rows: Sequence[PromptRow], reason: str) -> list[SampleVerdict]:
 
 
 def _item(row: PromptRow, response: str, verdict: SampleVerdict, checker: Checker) -> EvalItem:
-    passed, instructions = _check(row, response, checker)
+    passed, instructions = check_reply(row, response, checker)
     criteria = {c.name: c.passed for c in verdict.criteria}
     probabilities = {c.name: c.p_pass for c in verdict.criteria}
     return EvalItem(

@@ -21,9 +21,12 @@ from pydantic import BaseModel, Field
 
 from judgerl.errors import JudgerlError
 from judgerl.stats import auc_estimate, estimate, roc_auc
+from judgerl.train.checkers import check_reply, choose_checker
 from judgerl.train.config import GateSettings
 from judgerl.train.data import PromptRow
+from judgerl.train.judging import judge_rows, row_sample
 from judgerl.train.policy import generate_replies
+from judgerl.train.rubrics import RubricJudges
 
 logger = logging.getLogger(__name__)
 
@@ -149,25 +152,10 @@ def sample_replies(
     return [(rows[index // per_prompt], reply) for index, reply in enumerate(replies)]
 
 
-def criteria_of(judges: Any, row: PromptRow) -> str:
+def criteria_of(judges: RubricJudges, row: PromptRow) -> str:
     """The criteria a row's replies are judged under (GRPO compares replies within one such set)."""
-    from judgerl.samples import Message, Sample
-
-    sample = Sample(
-        id=row.prompt_id,
-        prompt=[Message(role=m["role"], content=m["content"]) for m in row.prompt],
-        response="",
-        metadata={**row.metadata, "prompt_id": row.prompt_id},
-    )
-    rubric = judges.rubric_for(sample) if hasattr(judges, "rubric_for") else judges.for_sample(sample).rubric
+    rubric = judges.rubric_for(row_sample(row, "", row.prompt_id))
     return " | ".join(c.text for c in rubric.criteria)
-
-
-def check_reply(checker: str, row: PromptRow, reply: str) -> bool | None:
-    from judgerl.train.evaluate import _check
-
-    passed, _ = _check(row, reply, checker)  # type: ignore[arg-type]
-    return passed
 
 
 def run_gate(
@@ -176,7 +164,7 @@ def run_gate(
     rows: Sequence[PromptRow],
     model: Any,
     tokenizer: Any,
-    judges: Any,
+    judges: RubricJudges,
     max_new_tokens: int,
     temperature: float,
     seed: int,
@@ -185,8 +173,6 @@ def run_gate(
     save_to: Path | None = None,
 ) -> GateResult:
     """Sample, judge, check and compare; raises JudgerlError below the bar when ``enforce`` is set."""
-    from judgerl.train.evaluate import _judge, choose_checker
-
     started = time.perf_counter()
     chosen = rows[: settings.prompts]
     checker = choose_checker(chosen, settings.policy_checker or "auto")
@@ -206,7 +192,7 @@ def run_gate(
         top_k=top_k,
         top_p=top_p,
     )
-    verdicts = _judge(judges, [r for r, _ in pairs], [reply for _, reply in pairs])
+    verdicts = judge_rows(judges, [r for r, _ in pairs], [reply for _, reply in pairs])
     items: list[dict[str, Any]] = []
     for (row, reply), verdict in zip(pairs, verdicts, strict=True):
         items.append(
@@ -214,7 +200,7 @@ def run_gate(
                 "prompt_id": row.prompt_id,
                 "reply": reply,
                 "judge_score": verdict.score,
-                "checker": check_reply(checker, row, reply),
+                "checker": check_reply(row, reply, checker)[0],
                 "criteria": criteria_of(judges, row),
             }
         )

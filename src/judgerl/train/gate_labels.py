@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import model_validator
 
 from judgerl.errors import SampleError
 from judgerl.rubric import Criterion, Rubric
-from judgerl.samples import Sample, _read_rows, _row_error
+from judgerl.samples import Sample, load_rows
 from judgerl.train.gate import GateResult, decide, summarise
-from judgerl.train.rubrics import RubricJudges
+from judgerl.train.rubrics import RubricJudges, judge_in_groups
 from judgerl.verdicts import SampleVerdict
 
 #: the criterion name a ``criterion`` row is judged under
@@ -58,27 +58,16 @@ class LabelRow(Sample):
 
 def load_label_rows(path: Path) -> list[tuple[int, LabelRow]]:
     """(line number, row) for each row; a bad row raises SampleError naming the file, the line and the field."""
-    rows: list[tuple[int, LabelRow]] = []
-    seen: dict[str, int] = {}
-    for number, raw in _read_rows(path):
-        raw.setdefault("id", f"label-{number}")
+
+    def check(number: int, raw: dict[str, Any]) -> None:
         if "criterion" in raw and "label" not in raw:
             raise SampleError(
                 f"{path}:{number}: field 'label' is missing (a 'criterion' row needs 'label': true or false)"
             )
         if "label" in raw and "criterion" not in raw:
             raise SampleError(f"{path}:{number}: field 'criterion' is missing (the text the label is about)")
-        try:
-            row = LabelRow.model_validate(raw)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            if not error["loc"]:  # the row's shape, not one field
-                raise SampleError(f"{path}:{number}: {str(error['msg']).removeprefix('Value error, ')}") from None
-            raise _row_error(path, number, exc) from None
-        if row.id in seen:
-            raise SampleError(f"{path}:{number}: duplicate id '{row.id}' (first on line {seen[row.id]})")
-        seen[row.id] = number
-        rows.append((number, row))
+
+    rows = load_rows(path, LabelRow, default_id=lambda number: f"label-{number}", check=check)
     if not rows:
         raise SampleError(f"{path}: no labelled rows")
     return rows
@@ -139,20 +128,17 @@ def run_label_gate(
     numbered = load_label_rows(path)
     rows = [row for _, row in numbered]
     judging = _Judging(judges, path)
-    groups: dict[int, tuple[Any, list[int]]] = {}
     texts: list[dict[str, str]] = []
-    for index, (number, row) in enumerate(numbered):
+    row_judges: list[Any] = []
+    for number, row in numbered:
         judge, row_texts = judging.judge_for(row, number)
         texts.append(row_texts)
-        groups.setdefault(id(judge), (judge, []))[1].append(index)
-    verdicts: list[SampleVerdict | None] = [None] * len(rows)
-    for judge, positions in groups.values():
-        for index, verdict in zip(positions, judge.judge([rows[k] for k in positions]), strict=True):
-            verdicts[index] = verdict
+        row_judges.append(judge)
+    judge_of = dict(zip((row.id for row in rows), row_judges, strict=True))
+    verdicts = judge_in_groups(rows, lambda row: judge_of[row.id])
     judged: list[tuple[str, float | None, bool | None]] = []
     items: list[dict[str, Any]] = []
     for row, verdict, row_texts in zip(rows, verdicts, texts, strict=True):
-        assert verdict is not None
         labels = row.labels if row.labels is not None else {SINGLE: bool(row.label)}
         for name, label in labels.items():
             score = criterion_score(verdict, name)

@@ -30,7 +30,7 @@ from judgerl.samples import PairSample, Sample
 from judgerl.store import RunRecorder
 from judgerl.train.collective import Collective
 from judgerl.train.config import MonitorSettings
-from judgerl.train.rubrics import RubricJudges
+from judgerl.train.rubrics import RubricJudges, judge_in_groups
 from judgerl.train.verdict_log import CheckRow, VerdictSink, close_sink, discard_after, finish_run, record_pairs
 from judgerl.verdicts import PairVerdict, SampleVerdict
 
@@ -121,14 +121,7 @@ class LiveMonitor:
 def judge_samples(judges: RubricJudges | None, samples: Sequence[Sample]) -> list[SampleVerdict]:
     """Each sample judged by its own rubric's judge (the run's rubric plus its row criteria), in order."""
     assert judges is not None
-    verdicts: dict[int, SampleVerdict] = {}
-    groups: dict[int, tuple[Any, list[int]]] = {}
-    for index, sample in enumerate(samples):
-        judge = judges.for_sample(sample)
-        groups.setdefault(id(judge), (judge, []))[1].append(index)
-    for judge, positions in groups.values():
-        verdicts.update(zip(positions, judge.judge([samples[k] for k in positions]), strict=True))
-    return [verdicts[k] for k in range(len(samples))]
+    return judge_in_groups(samples, judges.for_sample)
 
 
 class MonitoredSink:

@@ -31,9 +31,10 @@ from typing import Any
 
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
-from judgerl.graders.judge import GraderJudge
+from judgerl.graders.rows import GradeRow
 from judgerl.judges.cascade import PairJudging, RubricCascade, RubricJudging
 from judgerl.judges.content_free import ContentFreeGate
+from judgerl.judges.grader_judge import GraderJudge
 from judgerl.judges.outcome import gated_verdict, outcome_from_verdict
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.train.batch import Batch, batch_from_trl
@@ -42,7 +43,7 @@ from judgerl.train.config import FunctionReward, PreferenceSettings
 from judgerl.train.metrics import UnscoredGuard, rubric_metrics
 from judgerl.train.preference import PreferenceContext, judge_preferences
 from judgerl.train.publish import Destination, JudgedRow, StrategyReport, judged_verdicts, publish
-from judgerl.train.rubrics import RubricJudges
+from judgerl.train.rubrics import RubricJudges, group_by_judge
 from judgerl.train.verdict_log import VerdictSink
 from judgerl.verdicts import SampleVerdict
 
@@ -311,21 +312,17 @@ class RewardPipeline:
         assert self.rubric_judge is not None
         samples = batch.samples()
         todo = [k for k in range(len(batch)) if gated[k] is None]
-        groups: dict[int, tuple[RubricJudging, list[int]]] = {}
-        for k in todo:
-            judge = self.rubric_judge.for_sample(samples[k])
-            groups.setdefault(id(judge), (judge, []))[1].append(k)
-        results = await asyncio.gather(
-            *(judge.ajudge([samples[k] for k in positions]) for judge, positions in groups.values())
-        )
+        pending = [samples[k] for k in todo]
+        groups = group_by_judge(pending, self.rubric_judge.for_sample)
+        results = await asyncio.gather(*(judge.ajudge([pending[k] for k in positions]) for judge, positions in groups))
         if self.content_free is not None:  # judge.content_free: no better than an empty answer earns nothing
             results = [
-                await self.content_free.aapply(judge, [samples[k] for k in positions], judged)
-                for (judge, positions), judged in zip(groups.values(), results, strict=True)
+                await self.content_free.aapply(judge, [pending[k] for k in positions], judged)
+                for (judge, positions), judged in zip(groups, results, strict=True)
             ]
         by_position: dict[int, SampleVerdict] = {}
-        for (_, positions), judged in zip(groups.values(), results, strict=True):
-            by_position.update(zip(positions, judged, strict=True))
+        for (_, positions), judged in zip(groups, results, strict=True):
+            by_position.update(zip((todo[k] for k in positions), judged, strict=True))
         return self._complete(batch, by_position, gated, check_values, _summary, "judge_p_pass")
 
     # ---- OpenAI grader --------------------------------------------------------------------------------------
@@ -336,8 +333,8 @@ class RewardPipeline:
         """Each completion graded with item = its dataset row (every column but the prompt), sample = its text."""
         assert self.grader is not None
         todo = [k for k in range(len(batch)) if gated[k] is None]
-        graded = await self.grader.agrade(
-            [batch.sample_id(k) for k in todo], [batch.metadata[k] for k in todo], [batch.texts[k] for k in todo]
+        graded = await self.grader.ajudge(
+            [GradeRow(batch.sample_id(k), batch.metadata[k], batch.texts[k]) for k in todo]
         )
         by_position = dict(zip(todo, graded, strict=True))
         return self._complete(batch, by_position, gated, check_values, _grade_summary, "sub_rewards")

@@ -9,13 +9,22 @@ plus its own. Judges are built once per distinct set of criteria.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from judgerl.errors import JudgerlError
 from judgerl.judges.cascade import RubricJudging
 from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Sample
+from judgerl.verdicts import SampleVerdict
+
+ItemT = TypeVar("ItemT")
+JudgeT = TypeVar("JudgeT")
+
+
+class _SampleJudge(Protocol):
+    def judge(self, items: Sequence[Any]) -> list[SampleVerdict]: ...
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -82,3 +91,21 @@ class RubricJudges:
         if judge is None:
             judge = self._judges[rubric.criteria] = self.make_judge(rubric)
         return judge
+
+
+def group_by_judge(items: Sequence[ItemT], judge_of: Callable[[ItemT], JudgeT]) -> list[tuple[JudgeT, list[int]]]:
+    """The positions of ``items`` grouped by the judge each goes to (in order of first appearance), so each judge
+    judges all its items in one call: a batch, not one item at a time."""
+    groups: dict[int, tuple[JudgeT, list[int]]] = {}
+    for position, item in enumerate(items):
+        judge = judge_of(item)
+        groups.setdefault(id(judge), (judge, []))[1].append(position)
+    return list(groups.values())
+
+
+def judge_in_groups(items: Sequence[ItemT], judge_of: Callable[[ItemT], _SampleJudge]) -> list[SampleVerdict]:
+    """Each item judged by its own judge (one call per judge), verdicts in the items' order."""
+    verdicts: dict[int, SampleVerdict] = {}
+    for judge, positions in group_by_judge(items, judge_of):
+        verdicts.update(zip(positions, judge.judge([items[k] for k in positions]), strict=True))
+    return [verdicts[k] for k in range(len(items))]

@@ -25,18 +25,18 @@ from typing import Any
 
 from judgerl.backends import JudgeBackend
 from judgerl.errors import JudgerlError
-from judgerl.graders import GraderSpec, load_spec
-from judgerl.graders.judge import GraderJudge, embeddings_url_of, grader_model, load_grader_judge, needs_backend
-from judgerl.judges.cache import VerdictCache
-from judgerl.judges.cascade import PairCascade, PairJudging, RubricJudging
+from judgerl.judges.cascade import PairCascade
 from judgerl.judges.content_free import ContentFreeGate
+from judgerl.judges.grader_judge import GraderJudge
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.trust import TrustNotice, announce_trust
-from judgerl.rubric import Rubric
 from judgerl.train.callbacks import MetricsFileCallback, ProgressCallback
 from judgerl.train.collective import AccelerateCollective, on_main_process
 from judgerl.train.config import TrainConfig, dump_config
 from judgerl.train.data import load_prompt_rows, to_dataset
+from judgerl.train.gate import run_gate
+from judgerl.train.gate_labels import run_label_gate
+from judgerl.train.judging import RunJudge, build_judge, judge_backend, needs_judge_backend
 from judgerl.train.live_monitors import LiveMonitor, MonitorCallback, MonitoredSink, Stop
 from judgerl.train.metrics import UnscoredGuard
 from judgerl.train.policy import load_policy
@@ -117,44 +117,6 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[Path, int | Non
     return run_dir, step, path
 
 
-def grader_spec(config: TrainConfig) -> GraderSpec | None:
-    return load_spec(config.grader_path) if config.grader_path is not None else None
-
-
-def needs_judge_backend(config: TrainConfig) -> bool:
-    """A rubric or preference reward needs the judge; a grader only when it has a score_model or label_model."""
-    if config.reward.kind == "grader":
-        spec = grader_spec(config)
-        return spec is not None and needs_backend(spec)
-    return config.reward.kind != "none"
-
-
-def judge_backend(config: TrainConfig) -> JudgeBackend:
-    """The ``judge:`` section's backend; for a grader with no judge model named, the grader's own model on a
-    remote backend (as ``judgerl graders run`` does)."""
-    judge = config.judge
-    spec = grader_spec(config)
-    if spec is not None:
-        judge = judge.model_copy(update={"model": grader_model(spec, judge.backend, judge.model)})
-    return judge.build_backend()
-
-
-def build_grader(config: TrainConfig, backend: JudgeBackend | None) -> GraderJudge:
-    assert config.grader_path is not None
-
-    def backend_for(spec: GraderSpec) -> JudgeBackend:
-        if backend is None:
-            raise JudgerlError(f"{config.grader_path}: the grader's model graders need a judge backend")
-        return backend
-
-    return load_grader_judge(
-        config.grader_path,
-        backend_for,
-        concurrency=config.judge.concurrency,
-        embeddings_url=embeddings_url_of(config.judge.options),
-    )
-
-
 def judge_trust(config: TrainConfig, backend: JudgeBackend | None) -> TrustNotice | None:
     """Log how well the run's judge was validated on its rubric (or on pairs), or warn that it was not; None
     where there is nothing to validate (no model judge, or criteria read from the rows alone)."""
@@ -166,34 +128,9 @@ def judge_trust(config: TrainConfig, backend: JudgeBackend | None) -> TrustNotic
     return None if source is None else announce_trust(source, backend.model_id)
 
 
-def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RubricJudges | PairJudging | GraderJudge | None:
-    """The run's judge; None for ``reward.kind: none`` (no backend needed)."""
-    if config.reward.kind == "none":
-        return None
-    if config.reward.kind == "grader":
-        return build_grader(config, backend)
-    if backend is None:
-        raise JudgerlError(f"reward.kind {config.reward.kind!r} needs a judge backend")
-    judge = config.judge
-    cache = VerdictCache(config.run_dir / "verdict_cache.db") if judge.cache else None
-    if config.reward.kind == "preference":
-        settings = config.reward.preference
-        return judge.with_tie_margin(settings.tie_margin).pairwise_judge(
-            backend, instructions=settings.instructions, cache=cache
-        )
-    base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
-
-    def make(rubric: Rubric) -> RubricJudging:
-        return judge.rubric_judge(rubric, backend, cache=cache)
-
-    return RubricJudges(
-        make, base=base, row_key=config.reward.row_criteria, name=config.name, instructions=config.reward.instructions
-    )
-
-
 def build_pipeline(
     config: TrainConfig,
-    judge: RubricJudges | PairJudging | GraderJudge | None,
+    judge: RunJudge | None,
     run_id: str,
     num_generations: int,
     sink: VerdictSink | None,
@@ -391,8 +328,6 @@ def _label_gate(config: TrainConfig, judge: Any) -> None:
         return
     if not isinstance(judge, RubricJudges):
         raise JudgerlError(f"{config.source or 'config'}: judge.validation needs a rubric reward (reward.kind: rubric)")
-    from judgerl.train.gate_labels import run_label_gate
-
     labels = config.resolve(settings.labels)
     logger.info("judge validation: judging the labelled rows of %s", labels)
     run_label_gate(
@@ -411,8 +346,6 @@ def _judge_gate(config: TrainConfig, judge: Any, rows: list[Any], model: Any, to
         return
     if not isinstance(judge, RubricJudges):
         raise JudgerlError(f"{config.source or 'config'}: judge.validation needs a rubric reward (reward.kind: rubric)")
-    from judgerl.train.gate import run_gate
-
     logger.info("judge validation: sampling the policy's replies to %d training prompts", settings.prompts)
     run_gate(
         settings,

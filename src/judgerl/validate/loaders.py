@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judgerl.errors import SampleError
 from judgerl.rubric import Rubric
-from judgerl.samples import LabelledSample, PairSample
+from judgerl.samples import LabelledSample, PairSample, read_jsonl_objects
 
 HumanLabel = Literal["A", "B", "tie"]
 _LABELS: dict[Any, HumanLabel] = {1: "A", 2: "B", 0: "tie", "1": "A", "2": "B", "0": "tie", "a": "A", "b": "B"}
@@ -61,15 +61,7 @@ def _read_records(path: Path) -> list[tuple[str, Any]]:
         except json.JSONDecodeError as exc:
             raise SampleError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         return [(f"{path}: item {index}", row) for index, row in enumerate(data, start=1)]
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((f"{path}:{number}", json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise SampleError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    return records
+    return [(f"{path}:{number}", row) for number, row in read_jsonl_objects(path, SampleError)]
 
 
 def _human_label(value: Any, where: str, field: str) -> HumanLabel:
