@@ -34,12 +34,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import ROOT, machine, write_result
+from judgerl.train.checkers import check_reply
 from judgerl.train.config import load_config
 from judgerl.train.data import load_prompt_rows
-from judgerl.train.evaluate import _judge
-from judgerl.train.gate import check_reply, criteria_of, sample_replies, summarise
+from judgerl.train.gate import criteria_of, sample_replies, summarise
+from judgerl.train.judging import build_judge, judge_rows
 from judgerl.train.policy import load_policy
-from judgerl.train.runner import build_judge
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 CONFIGURATIONS = (("float32", 2), ("bfloat16", 2), ("bfloat16", 1), ("float32", 1))
@@ -88,7 +88,7 @@ def main() -> None:
         args.replies.parent.mkdir(parents=True, exist_ok=True)
         args.replies.write_text(json.dumps(saved, indent=1))
         del model
-    labels = [check_reply("refusal", by_id[s["prompt_id"]], s["reply"]) for s in saved]
+    labels = [check_reply(by_id[s["prompt_id"]], s["reply"], "refusal")[0] for s in saved]
     runs: dict[str, Any] = {}
     for dtype, threads in CONFIGURATIONS:
         torch.set_num_threads(threads)
@@ -99,7 +99,7 @@ def main() -> None:
         started = time.perf_counter()
         try:
             judges = build_judge(judged, backend)
-            verdicts = _judge(judges, [by_id[s["prompt_id"]] for s in saved], [s["reply"] for s in saved])
+            verdicts = judge_rows(judges, [by_id[s["prompt_id"]] for s in saved], [s["reply"] for s in saved])
             criteria = [criteria_of(judges, by_id[s["prompt_id"]]) for s in saved]
         finally:
             backend.close()
