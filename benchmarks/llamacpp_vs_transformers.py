@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from judgerl import Rubric  # noqa: E402
-from judgerl.backends import JudgeBackend, create_backend  # noqa: E402
+from judgerl.backends import JudgeBackend, build_backend  # noqa: E402
 from judgerl.judges.prompts import JudgedMaterial, rationale_prompt  # noqa: E402
 from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
 from judgerl.samples import load_labelled, prompt_text  # noqa: E402
@@ -122,7 +122,7 @@ def run_backend(name: str, model: str, args: argparse.Namespace) -> dict:
     if name == "transformers":
         options["dtype"] = "float32"
     started = time.perf_counter()
-    backend = create_backend(name, model=model, **options)
+    backend = build_backend(name, model=model, **options)
     load_s = time.perf_counter() - started
     try:
         every, final, gsm_s, verdicts = judge_gsm8k(backend, args.samples)

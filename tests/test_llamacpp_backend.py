@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("llama_cpp")
 pytest.importorskip("transformers")
 
-from judgerl.backends import JudgePrompt, create_backend
+from judgerl.backends import JudgePrompt, build_backend
 from judgerl.backends.llamacpp_backend import LlamaCppBackend
 from judgerl.backends.transformers_backend import TransformersBackend
 from judgerl.errors import JudgerlError, ModelNotFound
@@ -213,7 +213,7 @@ def test_verdict_states_need_embeddings(tiny_gguf: Path) -> None:
 
 
 def test_registry_identity_and_errors(tiny_gguf: Path, tmp_path: Path, tiny_judge_dir: Path) -> None:
-    b = create_backend("llamacpp", model=str(tiny_gguf), threads=1)
+    b = build_backend("llamacpp", model=str(tiny_gguf), threads=1)
     assert isinstance(b, LlamaCppBackend) and b.name == "llamacpp" and b.model_id == str(tiny_gguf)
     assert b.cache_identity == f"{tiny_gguf}@llamacpp"
     with pytest.raises(ModelNotFound) as missing:
