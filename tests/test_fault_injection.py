@@ -98,7 +98,7 @@ def test_two_thousand_samples_at_twenty_percent_faults(faulty_server: str) -> No
     unreadable = 0
     for sample, verdict in zip(batch, verdicts, strict=True):
         if verdict.scored:
-            prompt = criterion_prompt(judge._material(sample)[0], criterion, RUBRIC.instructions)
+            prompt = criterion_prompt(judge.material(sample)[0], criterion, RUBRIC.instructions)
             expected = default_p_first(backend._messages(prompt, RUBRIC_LABELS))
             assert verdict.criteria[0].p_pass == pytest.approx(expected, abs=1e-9), sample.id
             assert verdict.prompt_tokens > 0 and verdict.completion_tokens == 1
@@ -144,7 +144,7 @@ def test_generate_mode_and_pairs_under_faults(faulty_server: str) -> None:
     assert [v.id for v in verdicts] == [s.id for s in batch]
     for sample, verdict in zip(batch, verdicts, strict=True):
         if verdict.scored:
-            prompt = json_verdicts_prompt(judge._material(sample)[0], TWO_CRITERIA.criteria, "")
+            prompt = json_verdicts_prompt(judge.material(sample)[0], TWO_CRITERIA.criteria, "")
             expected = [generated_verdict(prompt.user, c.name) for c in TWO_CRITERIA.criteria]
             assert [c.passed for c in verdict.criteria] == expected, sample.id
         else:

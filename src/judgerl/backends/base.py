@@ -65,6 +65,8 @@ class JudgeBackend(ABC):
     name: str = "base"
     #: whether ``label_probs`` reads real token probabilities
     supports_logprobs: bool = True
+    #: whether ``label_probs_with_hidden`` returns the model's hidden state at the verdict position (the probe)
+    supports_hidden_states: bool = False
 
     def __init__(self, model_id: str, max_input_tokens: int = 4096) -> None:
         self.model_id = model_id
@@ -87,6 +89,18 @@ class JudgeBackend(ABC):
     @abstractmethod
     def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
         """For each prompt, the judge's reply (greedy, deterministic where the backend allows)."""
+
+    def label_probs_with_hidden(
+        self, prompts: Sequence[JudgePrompt], labels: Sequence[str]
+    ) -> list[tuple[LabelResult, list[float] | None]]:
+        """``label_probs`` and, from the same forward pass, the last layer's hidden state at the position whose
+        next token is the verdict. Only backends that run the model in-process can; the others raise."""
+        from judgerl.errors import JudgerlError
+
+        raise JudgerlError(
+            f"backend '{self.name}' does not expose hidden states, which the probe strategy needs; "
+            "use --backend transformers or leave the probe out"
+        )
 
     async def alabel_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
         return await asyncio.to_thread(self.label_probs, prompts, labels)

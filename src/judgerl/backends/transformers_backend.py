@@ -104,6 +104,7 @@ class TransformersBackend(CoalescedLabels):
 
     name = "transformers"
     supports_logprobs = True
+    supports_hidden_states = True
 
     def __init__(
         self,
@@ -232,12 +233,12 @@ class TransformersBackend(CoalescedLabels):
         return logits
 
     def _run_alone(self, ids: list[int]) -> torch.Tensor:
-        """Next-token logits after one prompt, a full forward pass on its own."""
+        """The last layer's state after one prompt (what the next-token logits are read from), on its own."""
         out = self._body(input_ids=torch.tensor([ids], device=self.device), use_cache=False)
-        return self._logits(out.last_hidden_state[0, -1])
+        return out.last_hidden_state[0, -1]
 
     def _run_shared(self, ids: list[list[int]], prefix_len: int) -> list[torch.Tensor]:
-        """Next-token logits after each prompt of a group sharing their first ``prefix_len`` tokens: the prefix
+        """The last layer's state after each prompt of a group sharing their first ``prefix_len`` tokens: the prefix
         runs once, then the suffixes as right-padded batches over copies of the prefix's KV cache."""
         prefix = torch.tensor([ids[0][:prefix_len]], device=self.device)
         cache = _cache_of(self._body(input_ids=prefix, use_cache=True))
@@ -264,7 +265,7 @@ class TransformersBackend(CoalescedLabels):
             ).last_hidden_state
             last = hidden[torch.arange(len(chunk), device=self.device), torch.tensor(lengths, device=self.device) - 1]
             for row, i in enumerate(chunk):
-                results[i] = self._logits(last[row])
+                results[i] = last[row]
         return results
 
     def _plan(self, ids: list[list[int]], members: list[int]) -> list[tuple[list[int], int]]:
@@ -282,8 +283,20 @@ class TransformersBackend(CoalescedLabels):
         return {label: p / total for label, p in per_label.items()}, min(mass, 1.0)
 
     def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
+        return [result for result, _hidden in self._label_pass(prompts, labels, keep_hidden=False)]
+
+    def label_probs_with_hidden(
+        self, prompts: Sequence[JudgePrompt], labels: Sequence[str]
+    ) -> list[tuple[LabelResult, list[float] | None]]:
+        """Label probabilities and the final-norm hidden state at the verdict position, from the same pass."""
+        return self._label_pass(prompts, labels, keep_hidden=True)
+
+    def _label_pass(
+        self, prompts: Sequence[JudgePrompt], labels: Sequence[str], keep_hidden: bool
+    ) -> list[tuple[LabelResult, list[float] | None]]:
         label_ids = self.label_token_ids(labels)
         results: list[LabelResult | None] = [None] * len(prompts)
+        states: list[list[float] | None] = [None] * len(prompts)
         ids: list[list[int]] = []
         runnable: list[int] = []
         for i, prompt in enumerate(prompts):
@@ -316,13 +329,16 @@ class TransformersBackend(CoalescedLabels):
                     results[members[0]] = LabelResult(None, 0.0, len(ids[members[0]]), error=err)
                     continue
                 latency = (time.perf_counter() - start) / len(members)  # a shared pass is split evenly
-                for i, logits in zip(members, outs, strict=True):
+                for i, state in zip(members, outs, strict=True):
+                    if keep_hidden:
+                        states[i] = state.to(torch.float32).tolist()
                     try:
-                        probs, mass = self._score(logits, label_ids)
+                        probs, mass = self._score(self._logits(state), label_ids)
                         results[i] = LabelResult(probs, mass, len(ids[i]), latency)
                     except ValueError as exc:
                         results[i] = LabelResult(None, 0.0, len(ids[i]), latency, error=str(exc))
-        return [r if r is not None else LabelResult(probs=None, mass=0.0, error="not scored") for r in results]
+        missing = LabelResult(probs=None, mass=0.0, error="not scored")
+        return [(r if r is not None else missing, h) for r, h in zip(results, states, strict=True)]
 
     def _greedy(self, ids: list[int], max_new_tokens: int) -> list[int]:
         out = self._body(input_ids=torch.tensor([ids], device=self.device), use_cache=True)

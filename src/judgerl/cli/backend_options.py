@@ -67,6 +67,17 @@ def judge_backend_options(function: F) -> F:
     return function
 
 
+def no_tuned_option(function: F) -> F:
+    """--no-tuned: ignore the way of asking `judgerl tune` saved for this rubric and judge."""
+    return click.option(
+        "--no-tuned",
+        "no_tuned",
+        is_flag=True,
+        help="Ignore the way of asking `judgerl tune` saved for this rubric and judge model (<rubric>.tuned.json; "
+        "pairs: $JUDGERL_HOME/tuned/pairwise.tuned.json): use the plain log-prob verdict.",
+    )(function)
+
+
 def _parse_value(text: str) -> Any:
     lowered = text.lower()
     if lowered in {"true", "false"}:

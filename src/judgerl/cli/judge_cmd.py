@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from judgerl.backends.resilience import CallStatsReport
-from judgerl.cli.backend_options import judge_backend_options, judge_spec
+from judgerl.cli.backend_options import judge_backend_options, judge_spec, no_tuned_option
 from judgerl.cli.grader_judging import grader_summary, judge_with_grader, refuse_rubric_options
 from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
 from judgerl.errors import JudgerlError
@@ -193,6 +193,7 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     help="Verdict cache (SQLite). Default: $JUDGERL_HOME/cache/verdicts.sqlite.",
 )
 @click.option("--no-cache", is_flag=True, help="Judge everything again; neither read nor write the cache.")
+@no_tuned_option
 @click.option(
     "--store",
     "store_dir",
@@ -239,6 +240,7 @@ def judge(
     concurrency: int,
     cache_path: Path | None,
     no_cache: bool,
+    no_tuned: bool,
     store_dir: Path | None,
     max_judge_tokens: int | None,
     max_cost_usd: float | None,
@@ -278,7 +280,7 @@ def judge(
         reject_beside_cascade(
             (*backend_args, "mode", "rationales", "score_kind", "per_criterion_generation", "tie_margin")
         )
-        spec = JudgeSpec(cascade=load_cascade(cascade_path), concurrency=concurrency)
+        spec = JudgeSpec(cascade=load_cascade(cascade_path), concurrency=concurrency, tuned=not no_tuned)
     else:
         spec = judge_spec(
             **backend_args,
@@ -288,6 +290,7 @@ def judge(
             concurrency=concurrency,
             per_criterion_generation=per_criterion_generation,
             tie_margin=tie_margin,
+            tuned=not no_tuned,
         )
     with console.status("loading the judge model"):
         backend = spec.build_backend()

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
+from judgerl.cli.backend_options import backend_kwargs, judge_backend_options, no_tuned_option
 from judgerl.errors import JudgerlError
 from judgerl.judges.outcome import UnscoredPolicy
 from judgerl.judges.spec import load_cascade
@@ -75,6 +75,7 @@ def judge_options(function: F) -> F:
         ),
     ]
     function = judge_backend_options(function)
+    function = no_tuned_option(function)
     function = cascade_option(function, envvar="JUDGERL_CASCADE")
     for option in reversed(options):
         function = option(function)
@@ -123,6 +124,8 @@ def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> Ser
         "cache_path": None if no_cache else cache_path,
         "concurrency": params.pop("concurrency"),
     }
+    if params.pop("no_tuned", False):
+        data["tuned"] = False
     if cascade_path is not None:
         reject_beside_cascade((*_BACKEND_PARAMS, "mode", "score", "rationales"))
         for name in ("backend", "backend_options", "mode", "score", "rationales"):

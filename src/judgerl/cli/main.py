@@ -25,6 +25,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("judgerl.cli.report_cmd", "report"),
     "serve": ("judgerl.cli.serve", "serve"),
     "train": ("judgerl.cli.train_cmd", "train"),
+    "tune": ("judgerl.cli.tune_cmd", "tune"),
     "validate": ("judgerl.cli.validate_cmd", "validate"),
 }
 

@@ -22,6 +22,7 @@ from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.judges.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
 from judgerl.judges.rationales import RationalePolicy
+from judgerl.judges.strategies import Strategy, pair_p_first, strategy_identity
 from judgerl.samples import PairSample, prompt_text
 from judgerl.verdicts import PairVerdict
 
@@ -45,6 +46,7 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
         rationale_tokens: int = 96,
         concurrency: int = 4,
         budget: Budget | None = None,
+        strategy: Strategy | None = None,
     ) -> None:
         if not backend.supports_logprobs:
             raise JudgerlError(f"pairwise judging needs token probabilities, which backend '{backend.name}' lacks")
@@ -56,6 +58,8 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
         self.rationales = RationalePolicy.parse(rationales)
         self.cache = cache
         self.rationale_tokens = rationale_tokens
+        #: the tuned way of asking (judgerl tune); None: the plain order-averaged log-prob verdict
+        self.strategy = strategy if strategy is not None and not strategy.is_plain else None
 
     def _unscored(self, item: PairSample, reason: str, usage: Usage | None) -> PairVerdict:
         return PairVerdict(
@@ -75,19 +79,23 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
             return "tie", consistent
         return ("A" if p_a > 0.5 else "B"), consistent
 
-    def _prepare(self, pair: PairSample) -> tuple[str, str, str, bool, str, dict[str, Any] | None]:
-        """Truncated texts, the cache key and any hit: work that grows with the input, run off the loop."""
+    def texts(self, pair: PairSample) -> tuple[str, str, str, bool]:
+        """(task, response A, response B, truncated): cut to fit the judge's input budget."""
         count = self.backend.count_tokens
         budget = max(512, self.backend.max_input_tokens - 400)
         prompt, cut_prompt = truncate_middle(prompt_text(pair.prompt), budget // 4, count)
         room = max(128, (budget - count(prompt)) // 2)
         response_a, cut_a = truncate_middle(pair.response_a, room, count)
         response_b, cut_b = truncate_middle(pair.response_b, room, count)
-        truncated = cut_prompt or cut_a or cut_b
+        return prompt, response_a, response_b, cut_prompt or cut_a or cut_b
+
+    def _prepare(self, pair: PairSample) -> tuple[str, str, str, bool, str, dict[str, Any] | None]:
+        """Truncated texts, the cache key and any hit: work that grows with the input, run off the loop."""
+        prompt, response_a, response_b, truncated = self.texts(pair)
         key = cache_key(
             self.backend.cache_identity,
             TEMPLATE_VERSION,
-            "pair",
+            "pair" if self.strategy is None else f"pair-tuned:{strategy_identity(self.strategy)}",
             self.instructions,
             prompt,
             response_a,
@@ -111,6 +119,25 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
         common = {"id": pair.id, "judge_model": self.backend.model_id, "truncated": truncated}
         if hit is not None:
             p_first, p_second, rationale = hit["p_first"], hit["p_second"], hit.get("rationale")
+        elif self.strategy is not None:
+            reading, first_p, second_p = await pair_p_first(
+                self.backend, self.strategy, prompt, response_a, response_b, pair.reference, self.instructions
+            )
+            prompt_tokens, completion_tokens = reading.prompt_tokens, reading.completion_tokens
+            usage.prompt_tokens, usage.completion_tokens = prompt_tokens, completion_tokens
+            if reading.p is None or first_p is None or second_p is None:
+                return PairVerdict(
+                    p_a=None,
+                    winner=None,
+                    unscored_reason=reading.error or "no verdict",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    latency_s=time.perf_counter() - started,
+                    **common,
+                )
+            # the tuned probability is the preference: both orders move by the same amount, so they average to it
+            shift = reading.p - (first_p + second_p) / 2
+            p_first, p_second, rationale = _clip(first_p + shift), _clip(second_p + shift), None
         else:
             results = await self.backend.alabel_probs([first, second], PAIR_LABELS)
             prompt_tokens = sum(r.prompt_tokens for r in results)
@@ -152,6 +179,10 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
             latency_s=time.perf_counter() - started,
             **common,
         )
+
+
+def _clip(p: float) -> float:
+    return min(1.0, max(0.0, p))
 
 
 def consistency_rate(verdicts: Sequence[PairVerdict]) -> float | None:

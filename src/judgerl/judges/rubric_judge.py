@@ -51,6 +51,7 @@ from judgerl.judges.prompts import (
 )
 from judgerl.judges.rationales import RationalePolicy, RationaleWriter
 from judgerl.judges.sample_judging import RubricScoring
+from judgerl.judges.strategies import Strategy, rubric_p_pass, strategy_identity
 from judgerl.rubric import Criterion, Rubric
 from judgerl.samples import Sample, prompt_text
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
@@ -86,6 +87,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         reason_first: bool = True,
         injection_gate: bool = False,
         defences: bool = True,
+        strategy: Strategy | None = None,
     ) -> None:
         if mode not in ("logprob", "generate"):
             raise JudgerlError(f"mode: '{mode}' is not one of logprob, generate")
@@ -103,7 +105,19 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         self.mode: Mode = mode
         self.score_kind = score
         self.rationales = RationalePolicy.parse(rationales)
-        self.thresholds = {**load_thresholds(rubric.source, backend.model_id), **(thresholds or {})}
+        if strategy is not None and mode != "logprob":
+            logger.warning(
+                "the tuned strategy '%s' applies to log-prob verdicts; generate mode ignores it", strategy.name
+            )
+            strategy = None
+        #: the tuned way of asking (judgerl tune); None: the plain log-prob verdict
+        self.strategy = strategy if strategy is not None and not strategy.is_plain else None
+        tuned_thresholds = self.strategy.thresholds if self.strategy is not None else {}
+        self.thresholds = {
+            **load_thresholds(rubric.source, backend.model_id),
+            **tuned_thresholds,
+            **(thresholds or {}),
+        }
         unknown = set(self.thresholds) - set(rubric.names)
         if unknown:
             logger.warning("thresholds for unknown criteria ignored: %s", ", ".join(sorted(unknown)))
@@ -140,7 +154,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             **Usage.fields(usage),
         )
 
-    def _material(self, sample: Sample) -> tuple[JudgedMaterial, bool]:
+    def material(self, sample: Sample) -> tuple[JudgedMaterial, bool]:
         """Truncate the prompt, reference and response to fit the judge's input budget."""
         count = self.backend.count_tokens
         budget = max(512, self.backend.max_input_tokens - _TEMPLATE_OVERHEAD_TOKENS - 40 * len(self.rubric.criteria))
@@ -161,7 +175,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             findings = [f for f in detect(sample.response) if f.severity == "high"]
             if findings:
                 return findings
-        material, truncated = self._material(sample)
+        material, truncated = self.material(sample)
         keys = {c.name: self._key(material, c) for c in self.rubric.criteria}
         hits: list[dict[str, Any] | None] = [None] * len(keys)
         if self.cache is not None:
@@ -176,6 +190,8 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             mode += "-verdict-first"
         if not self.defences:
             mode += "-undefended"
+        if self.strategy is not None:
+            mode += f"-tuned:{strategy_identity(self.strategy)}"
         return cache_key(
             self.backend.cache_identity,
             TEMPLATE_VERSION,
@@ -262,6 +278,8 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
     async def _logprob_verdicts(
         self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
     ) -> dict[str, CriterionVerdict]:
+        if self.strategy is not None:
+            return await self._strategy_verdicts(self.strategy, material, criteria, usage)
         ask = verdict_slot_prompt if self._reads_label_slot else criterion_prompt
         instructions = self.rubric.instructions
         # building a prompt neutralises the material: linear in its size, so off the loop
@@ -284,6 +302,22 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             else:
                 p_pass = min(1.0, max(0.0, result.probs[PASS]))
                 verdicts[criterion.name] = self._verdict(criterion, p_pass, None, None)
+        return verdicts
+
+    async def _strategy_verdicts(
+        self, strategy: Strategy, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
+    ) -> dict[str, CriterionVerdict]:
+        """P(PASS) read the tuned way (judgerl.judges.strategies, the code `judgerl tune` measured)."""
+        readings = await rubric_p_pass(self.backend, strategy, material, criteria, self.rubric.instructions)
+        verdicts: dict[str, CriterionVerdict] = {}
+        for criterion, reading in zip(criteria, readings, strict=True):
+            usage.prompt_tokens += reading.prompt_tokens
+            usage.completion_tokens += reading.completion_tokens
+            if reading.p is None:
+                reason = reading.error or "the backend returned no label probabilities"
+                verdicts[criterion.name] = CriterionVerdict(name=criterion.name, passed=None, unscored_reason=reason)
+            else:
+                verdicts[criterion.name] = self._verdict(criterion, reading.p, None, None)
         return verdicts
 
     async def _add_rationales(

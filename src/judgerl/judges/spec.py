@@ -40,6 +40,7 @@ from judgerl.judges.grader_judge import GraderJudge
 from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.judges.rationales import RationalePolicy
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.tuned import load_tuned
 from judgerl.rubric import Rubric
 
 #: what a stage of a cascade says for itself; with a cascade, the judge itself keeps only the cache, concurrency and
@@ -98,6 +99,11 @@ class JudgeSpec(BaseModel):
     defences: bool = True
     injection_gate: bool = False
     tie_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
+    tuned: bool = Field(
+        default=True,
+        description="Ask the judge the way `judgerl tune` chose for this rubric and judge model (its "
+        "<rubric>.tuned.json); false: the plain log-prob verdict.",
+    )
     cascade: list[CascadeStage] = Field(
         default_factory=list,
         description="A judge cascade: two or more stages (judge specs, each with an escalation margin), tried in "
@@ -217,7 +223,7 @@ class JudgeSpec(BaseModel):
         if self.cascade:
             backends = self._stage_backends(backend)
             stages = [
-                stage.single_rubric_judge(rubric, stage_backend, cache=cache, budget=budget)
+                stage.single_rubric_judge(rubric, stage_backend, cache=cache, budget=budget, tuned=self.tuned)
                 for stage, stage_backend in zip(self.cascade, backends, strict=True)
             ]
             return RubricCascade(stages, self._margins(rubric.source, backends), concurrency=self.concurrency)
@@ -230,8 +236,12 @@ class JudgeSpec(BaseModel):
         *,
         cache: VerdictCache | None = None,
         budget: Budget | None = None,
+        tuned: bool = True,
     ) -> RubricJudge:
-        """One rubric judge on ``backend`` (this spec's own fields; a cascade's stages are built with it)."""
+        """One rubric judge on ``backend`` (this spec's own fields; a cascade's stages are built with it), asked
+        the tuned way when `judgerl tune` saved a choice for this rubric and judge model (unless ``tuned`` is off
+        here or in the spec)."""
+        choice = load_tuned(rubric.source, backend.model_id) if tuned and self.tuned else None
         return RubricJudge(
             rubric,
             backend,
@@ -248,6 +258,7 @@ class JudgeSpec(BaseModel):
             reason_first=self.reason_first,
             injection_gate=self.injection_gate,
             defences=self.defences,
+            strategy=choice.strategy if choice is not None else None,
         )
 
     def pairwise_judge(
@@ -263,7 +274,9 @@ class JudgeSpec(BaseModel):
         if self.cascade:
             backends = self._stage_backends(backend)
             stages = [
-                stage.single_pairwise_judge(stage_backend, instructions=instructions, cache=cache, budget=budget)
+                stage.single_pairwise_judge(
+                    stage_backend, instructions=instructions, cache=cache, budget=budget, tuned=self.tuned
+                )
                 for stage, stage_backend in zip(self.cascade, backends, strict=True)
             ]
             return PairCascade(stages, self._margins(None, backends), concurrency=self.concurrency)
@@ -276,8 +289,11 @@ class JudgeSpec(BaseModel):
         instructions: str = "",
         cache: VerdictCache | None = None,
         budget: Budget | None = None,
+        tuned: bool = True,
     ) -> PairwiseJudge:
-        """One pairwise judge on ``backend``."""
+        """One pairwise judge on ``backend``, asked the tuned way when `judgerl tune --pairwise` saved a choice for
+        this judge model (unless ``tuned`` is off here or in the spec)."""
+        choice = load_tuned(None, backend.model_id) if tuned and self.tuned else None
         return PairwiseJudge(
             backend,
             instructions=instructions,
@@ -287,6 +303,7 @@ class JudgeSpec(BaseModel):
             rationale_tokens=self.rationale_tokens,
             concurrency=self.concurrency,
             budget=budget,
+            strategy=choice.strategy if choice is not None else None,
         )
 
     def grader_judge(

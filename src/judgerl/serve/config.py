@@ -16,6 +16,7 @@ the CLI does. Environment variables (for the Lambda and for verl workers)::
     JUDGERL_RATIONALES        none | failures | all | sample:<fraction>
     JUDGERL_CACHE             SQLite verdict cache path
     JUDGERL_CONCURRENCY       samples judged at once
+    JUDGERL_TUNED             false: ignore the way of asking `judgerl tune` saved (<rubric>.tuned.json)
     JUDGERL_CASCADE           a judge cascade: a stages file (YAML/JSON; relative paths also tried under
                               $LAMBDA_TASK_ROOT) or the stages as a JSON list; see docs/cascades.md
 """
@@ -208,6 +209,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "JUDGERL_CACHE": ("cache_path", "str"),
     "JUDGERL_CONCURRENCY": ("concurrency", "int"),
     "JUDGERL_TIE_MARGIN": ("tie_margin", "float"),
+    "JUDGERL_TUNED": ("tuned", "bool"),
     "JUDGERL_CASCADE": ("cascade", "cascade"),
 }
 
