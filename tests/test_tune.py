@@ -4,6 +4,7 @@ learns from hidden states, and the saved choice is what every door asks with."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,16 @@ def test_a_probe_recovers_a_signal_planted_in_a_tiny_models_hidden_states(tiny_j
     assert by_name["current+probe"].cv is not None and by_name["current+probe"].cv >= 0.9
     assert result.chosen == "current+probe" and result.heldout.figure.value is not None
     assert result.heldout.figure.value >= 0.9
+
+
+def test_the_lambda_package_carries_the_tuned_choice_beside_the_rubric(tmp_path: Path) -> None:
+    from judgerl.serve.contract import UnscoredPolicy
+    from judgerl.serve.lambda_package import build_lambda_zip
+    from support.serve import judge_config
+
+    files = _door_files(tmp_path)
+    _save_plain_choice(files["rubric"])
+    config = judge_config(backend="support.tuning:PlainRight", rubric=str(files["rubric"]))
+    built = build_lambda_zip(tmp_path / "a.zip", config, UnscoredPolicy(), install_dependencies=False)
+    bundled = json.loads(zipfile.ZipFile(built.path).read("judgerl_lambda/rubric.tuned.json"))
+    assert bundled["plain-right"]["strategy"]["template"] == "plain"

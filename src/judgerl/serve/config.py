@@ -44,6 +44,7 @@ from judgerl.judges.rationales import RationalePolicy
 from judgerl.judges.sample_judging import SampleJudging
 from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.judges.trust import TrustNotice, announce_trust, trust_path
+from judgerl.judges.tuned import tuned_path
 from judgerl.rubric import Rubric
 
 logger = logging.getLogger(__name__)
@@ -322,14 +323,15 @@ def fetch_s3_rubric(uri: str, client: Any = None, cache_dir: str | Path | None =
     body, etag = fetched
     local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     local.write_bytes(body)
-    for sidecar_path in (calibration_path, trust_path):  # thresholds and the judge's validation travel with it
+    # thresholds, the judge's validation and its tuned way of asking travel with it
+    for sidecar_path in (calibration_path, trust_path, tuned_path):
         sidecar_key = str(Path(key).with_name(sidecar_path(key).name))
         try:
             sidecar = _s3_get(client, bucket, sidecar_key, uri, required=False)
         except RubricError as exc:
             if sidecar_path is calibration_path:
                 raise
-            logger.warning("%s; the judge will say it is not validated on this rubric", exc)  # a warning, not a stop
+            logger.warning("%s; going on without it", exc)  # a warning, not a stop: trust and tuning are optional
             continue
         copy = sidecar_path(local)
         if sidecar is not None:

@@ -27,6 +27,7 @@ from judgerl.errors import JudgerlError
 from judgerl.judges.calibration import calibration_path
 from judgerl.judges.outcome import UnscoredPolicy
 from judgerl.judges.trust import trust_path
+from judgerl.judges.tuned import tuned_path
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.lambda_handler import BUNDLED_CONFIG
 
@@ -109,7 +110,7 @@ def _bundle_rubric(rubric: Path, bundle: Path) -> str:
 
     Rubric.load(rubric)  # refuse to package a rubric that will not load in the Lambda
     shutil.copy2(rubric, bundle / rubric.name)
-    for sidecar in (calibration_path(rubric), trust_path(rubric)):
+    for sidecar in (calibration_path(rubric), trust_path(rubric), tuned_path(rubric)):  # thresholds, trust, tuned way
         if sidecar.exists():
             shutil.copy2(sidecar, bundle / sidecar.name)
     return rubric.name

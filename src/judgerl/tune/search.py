@@ -112,6 +112,9 @@ class Search:
         return [index for index, row in enumerate(self.task.rows) if row.item in chosen]
 
     def _base_scores(self, strategy: Strategy, items: Sequence[int], hidden: bool) -> Scored:
+        """A strategy's scores on ``items``, computed once: with a backend that has hidden states they are kept
+        from the same pass, so the plain verdict and the probe built on it share their forward passes."""
+        hidden = hidden or self.task.backend.supports_hidden_states
         key = (strategy.model_dump_json(), hidden, tuple(items))
         if key not in self._base:
             self._base[key] = self.task.score(strategy, items, hidden)
