@@ -210,3 +210,37 @@ def test_the_lambda_package_carries_the_tuned_choice_beside_the_rubric(tmp_path:
     built = build_lambda_zip(tmp_path / "a.zip", config, UnscoredPolicy(), install_dependencies=False)
     bundled = json.loads(zipfile.ZipFile(built.path).read("judgerl_lambda/rubric.tuned.json"))
     assert bundled["plain-right"]["strategy"]["template"] == "plain"
+
+
+def test_readouts_split_criteria_and_the_length_correction() -> None:
+    import asyncio
+    import math
+
+    from judgerl.judges.prompts import JudgedMaterial
+    from judgerl.judges.strategies import Strategy, rubric_p_pass, split_criterion
+    from judgerl.rubric import Criterion
+    from judgerl.tune.search import fit_length_weight
+    from support.fakes import ScriptedBackend
+
+    assert split_criterion("The reply is polite, and it answers the question.") == [
+        "The reply is polite.",
+        "it answers the question.",
+    ]
+    assert split_criterion("The answer is correct.") == ["The answer is correct."]
+    # the graded readout is the expected grade, scaled to [0, 1]
+    grades = ScriptedBackend(probs=lambda prompt, labels: {"1": 0.5, "2": 0, "3": 0, "4": 0, "5": 0.5})
+    material = JudgedMaterial("q", "r", None)
+    criterion = Criterion(name="c", text="The reply is polite, and it answers the question.")
+    (reading,) = asyncio.run(rubric_p_pass(grades, Strategy(readout="graded"), material, [criterion], ""))
+    assert reading.p == pytest.approx(0.5)
+    # split: each part is asked on its own, and every part must hold
+    halves = ScriptedBackend(probs=lambda prompt, labels: {labels[0]: 0.8, labels[1]: 0.2})
+    (reading,) = asyncio.run(rubric_p_pass(halves, Strategy(template="split"), material, [criterion], ""))
+    assert len(halves.label_calls[0]) == 2 and reading.p == pytest.approx(0.64)
+    # a judge pulled to the longer answer by a known weight: the fit recovers it
+    lengths = [(-1) ** i * (0.2 + (i % 7) / 5) for i in range(200)]
+    truth = [(i % 3 != 0) == (i % 2 == 0) for i in range(200)]
+    planted = [1 / (1 + math.exp(-((2.0 if y else -2.0) + 1.5 * x))) for x, y in zip(lengths, truth, strict=True)]
+    assert fit_length_weight(planted, lengths, truth) == pytest.approx(1.5, abs=0.6)
+    with pytest.raises(ValueError, match="template 'split' is not one of"):
+        Strategy(kind="pair", template="split")
