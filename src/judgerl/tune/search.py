@@ -146,7 +146,7 @@ class Search:
         """Scores of the fitted ``strategy`` on ``items``: the probe and the length correction reuse the base
         scores (the forward passes are the same), other strategies run on the backend."""
         if not (candidate.length or candidate.probe) or base is None:
-            return self.task.score(strategy, items)
+            return self._base_scores(strategy, items, False)  # the plain verdict on held-apart items runs once
         out = Scored(items=len(items), tokens=base.tokens, seconds=base.seconds)
         for row in self.rows_of(items):
             if row not in base.p:
