@@ -118,4 +118,5 @@ def tune(
     source = rubric_path if labels_path is not None else None
     save_choice(source, backend.model_id, result, data_path.name)
     trust = save_trust_record(source, backend.model_id, result, data_path.name)
-    console.print(f"saved the choice to {tuned_path(source)} and the trust record to {trust}")
+    kept = f" and the trust record to {trust}" if trust is not None else " (no held-apart figure: no trust record)"
+    console.print(f"saved the choice to {tuned_path(source)}{kept}")

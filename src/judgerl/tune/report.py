@@ -1,6 +1,5 @@
-"""What `judgerl tune` keeps: the tuned choice (judgerl.judges.tuned), the trust record, ``summary.json`` and the
-terminal table. The trust record has the shape every door reads (``<rubric stem>.trust.json`` beside the rubric,
-``$JUDGERL_HOME/trust/pairwise.trust.json`` for pairs, keyed by judge model)."""
+"""What `judgerl tune` keeps: the tuned choice (judgerl.judges.tuned), the trust record every door shows
+(judgerl.judges.trust), ``summary.json`` and the terminal table."""
 
 from __future__ import annotations
 
@@ -10,44 +9,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from judgerl.judges.trust import Metric, TrustRecord, save_trust
 from judgerl.judges.tuned import TunedChoice, save_tuned
-from judgerl.settings import home
 from judgerl.tune.search import TuneResult
 
-#: a validation figure below this does not earn trust
-TRUST_BAR = 0.8
 
-
-def trust_path(rubric_source: str | Path | None) -> Path:
-    if rubric_source is None:
-        return home() / "trust" / "pairwise.trust.json"
-    path = Path(rubric_source)
-    return path.with_name(f"{path.stem}.trust.json")
-
-
-def save_trust_record(rubric_source: str | Path | None, judge_model: str, result: TuneResult, data: str) -> Path:
-    """This judge's held-apart figure as its latest trust record (source "tune", heldout true)."""
-    figure = result.heldout.figure
-    judged = figure.low if figure.low is not None else figure.value
-    record = {
-        "source": "tune",
-        "metric": result.metric,
-        "value": figure.value,
-        "low": figure.low,
-        "high": figure.high,
-        "n": figure.n,
-        "data": data,
-        "heldout": True,
-        "strategy": result.chosen,
-        "passed": judged is not None and judged >= TRUST_BAR,
-        "at": result.at,
-    }
-    path = trust_path(rubric_source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    existing[judge_model] = record
-    path.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+def save_trust_record(rubric_source: str | Path | None, judge_model: str, result: TuneResult, data: str) -> Path | None:
+    """This judge's held-apart figure as its latest trust record (source "tune", heldout true); None when the
+    held-apart figure is undefined (one class only)."""
+    metric: Metric = "auc" if result.metric == "auc" else "order_averaged_accuracy"
+    record = TrustRecord.measured("tune", metric, result.heldout.figure, data, heldout=True, strategy=result.chosen)
+    return None if record is None else save_trust(rubric_source, judge_model, record)
 
 
 def save_choice(rubric_source: str | Path | None, judge_model: str, result: TuneResult, data: str) -> Path:
