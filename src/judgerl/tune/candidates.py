@@ -8,13 +8,12 @@ door runs with a tuned strategy.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from judgerl.aio import run_sync
+from judgerl.aio import fan_out, run_sync
 from judgerl.backends.base import JudgeBackend
 from judgerl.errors import JudgerlError
 from judgerl.judges.pairwise_judge import PairwiseJudge
@@ -125,17 +124,15 @@ class Task:
 
     async def _score(self, strategy: Strategy, items: Sequence[int], hidden: bool) -> Scored:
         scored = Scored(items=len(items))
-        semaphore = asyncio.Semaphore(self.concurrency)
         started = time.perf_counter()
 
-        async def one(item: int) -> None:
-            async with semaphore:
-                p, states, tokens = await self._score_item(strategy, item, hidden)
+        async def one(item: int) -> tuple[dict[int, float], dict[int, list[float]], int]:
+            return await self._score_item(strategy, item, hidden)
+
+        for p, states, tokens in await fan_out(list(items), one, self.concurrency):
             scored.p.update(p)
             scored.hidden.update(states)
             scored.tokens += tokens
-
-        await asyncio.gather(*(one(item) for item in items))
         scored.seconds = time.perf_counter() - started
         wanted = sum(1 for row in self.rows if row.item in set(items))
         scored.errors = wanted - len(scored.p)
