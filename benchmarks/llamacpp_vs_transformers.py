@@ -86,15 +86,16 @@ def judge_gsm8k(backend: JudgeBackend, limit: int) -> tuple[list[float], list[fl
 def judge_refusals(backend: JudgeBackend, limit: int) -> tuple[list[float], list[bool], float]:
     from judgerl.train.config import load_config
     from judgerl.train.data import load_prompt_rows
-    from judgerl.train.evaluate import _judge
-    from judgerl.train.runner import build_judge
+    from judgerl.train.judging import build_judge, judge_rows
 
     items = json.loads(GATE.read_text())["items"][:limit]
     config = load_config(DEMO_CONFIG, ["output_dir=/tmp/llamacpp-bench", "judge.cache=false"])
     rows, _ = load_prompt_rows(config)
     by_id = {row.prompt_id: row for row in rows}
     started = time.perf_counter()
-    verdicts = _judge(build_judge(config, backend), [by_id[i["prompt_id"]] for i in items], [i["reply"] for i in items])
+    verdicts = judge_rows(
+        build_judge(config, backend), [by_id[i["prompt_id"]] for i in items], [i["reply"] for i in items]
+    )
     seconds = time.perf_counter() - started
     if any(v.score is None for v in verdicts):
         raise SystemExit(f"{backend.name}: unscored refusal verdicts")
