@@ -13,7 +13,7 @@ from typing import Any
 from judgerl.samples import Sample
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("JUDGERL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+PUBLIC_DATA = ROOT / "data" / "public"  # public data sets copied in with their licenses (README there)
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -55,7 +55,7 @@ def corrupt_final(answer: str, rng: random.Random) -> str:
 
 def gsm8k_pairs(count: int, seed: int = 0) -> list[tuple[Sample, Sample]]:
     """(correct, wrong-final-number) samples for `count` GSM8K problems, with the reference solution."""
-    rows = [json.loads(line) for line in (SHARED_DATA / "gsm8k" / "train.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (PUBLIC_DATA / "gsm8k" / "train.jsonl").read_text().splitlines()]
     rng = random.Random(seed)
     chosen = rng.sample(rows, count)
     pairs = []

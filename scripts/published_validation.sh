@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export JUDGERL_NONCE_KEY=${JUDGERL_NONCE_KEY:-validation} PYTHONPATH=src
 PY=${PY:-python}
 MODEL=${MODEL:-qwen2.5-coder-0.5b}
-DATA=${DATA:-/work/shared/data}
+DATA=${DATA:-data/public}
 OUT=docs/validation
 JUDGE=(--model "$MODEL" --backend-option dtype=float32 --backend-option threads=1 --cache "${CACHE:-$OUT/.cache.sqlite}")
 run() { local name=$1; shift; echo "=== $name: $(date -u +%FT%TZ)"; /usr/bin/time -f "$name wall %e s" \

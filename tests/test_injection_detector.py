@@ -6,9 +6,9 @@ import pytest
 
 from judgerl.judges.injection import detect, is_injection
 from judgerl.validate.attacks import ATTACKS, MASTER_KEYS
-from support.real_models import SHARED_DATA
+from support.real_models import PUBLIC_DATA
 
-DATA = SHARED_DATA
+DATA = PUBLIC_DATA
 FAILING = "The capital of France is Lyon, and that is all I will say."
 
 
@@ -79,14 +79,13 @@ def test_ordinary_text_is_not_an_injection(text: str) -> None:
     assert not is_injection(text), [str(f) for f in detect(text)]
 
 
-@pytest.mark.skipif(not (DATA / "llmbar").exists(), reason="shared data folder not present")
 def test_false_positive_rate_on_human_written_responses() -> None:
     texts = []
     for name in ("LLMBar__Natural.json", "Processed__FairEval.json"):
         for row in json.loads((DATA / "llmbar" / name).read_text()):
             texts += [row["output_1"], row["output_2"]]
-    for row in json.loads((DATA / "biggen_bench/biggen_bench_instances.json").read_text()).values():
-        texts.append(row["reference_answer"])
+    for line in (DATA / "biggen_bench" / "reference_answers.jsonl").read_text().splitlines():
+        texts.append(json.loads(line)["reference_answer"])
     flagged = [t for t in texts if is_injection(t)]
     assert len(texts) > 1000
     assert len(flagged) / len(texts) <= 0.005, flagged[:3]

@@ -15,7 +15,7 @@ import pytest
 from judgerl.backends import JudgeBackend, build_backend
 from judgerl.judges.rubric_judge import RubricJudge
 from judgerl.rubric import Rubric
-from support.real_models import pulled_model_dir, shared_data
+from support.real_models import pulled_model_dir
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -46,7 +46,6 @@ def qwen() -> JudgeBackend:
 
 @pytest.fixture(scope="module")
 def gsm8k_pairs() -> list:
-    shared_data()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from common import gsm8k_pairs as make_pairs
 
@@ -67,7 +66,7 @@ def test_correct_and_wrong_final_answers_are_separated(qwen: JudgeBackend, gsm8k
         json.dumps({"pairs": len(gsm8k_pairs), "auc": value, "p_correct": p_good, "p_wrong": p_bad})
     )
     print(f"GSM8K correct vs wrong final number, {len(gsm8k_pairs)} pairs: AUC {value:.3f}")
-    # 8 vs 8: chance gives an AUC of 0.7 or more about one time in ten; the packaged judge measured 0.88 (DESIGN.md)
+    # 8 vs 8: chance gives an AUC of 0.7 or more about one time in ten; the packaged judge measured 0.88 (BENCHMARKS.md)
     assert value >= 0.7
 
 
@@ -89,5 +88,5 @@ def test_logprob_and_generate_modes_agree_on_most_verdicts(qwen: JudgeBackend, g
         json.dumps({"agreement": rate, "compared": len(both), "generate_unscored": unscored})
     )
     # The rate is reported, not asserted: at the uncalibrated 0.5 threshold the 0.5B judge's logprob verdicts
-    # lean FAIL while its generated verdicts lean PASS (DESIGN.md), so agreement is a measurement, not a given.
+    # lean FAIL while its generated verdicts lean PASS, so agreement is a measurement, not a given.
     assert len(both) >= len(samples) // 2, "most generate-mode replies must parse into verdicts"

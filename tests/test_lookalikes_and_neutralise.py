@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from judgerl.judges.lookalikes import hidden_tag_text, skeleton, strip_invisible
 from judgerl.judges.prompts import neutralise
+from support.real_models import PUBLIC_DATA
 
-LLMBAR = Path("/work/shared/data/llmbar")
+LLMBAR = PUBLIC_DATA / "llmbar"
 
 
 def tags(text: str) -> str:
@@ -57,7 +57,6 @@ def test_neutralise_removes_hidden_text_but_keeps_ordinary_unicode() -> None:
     assert neutralise(ordinary) == ordinary
 
 
-@pytest.mark.skipif(not LLMBAR.exists(), reason="shared data folder not present")
 def test_neutralise_leaves_real_responses_unchanged() -> None:
     texts = []
     for name in ("LLMBar__Natural.json", "Processed__FairEval.json"):

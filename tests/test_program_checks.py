@@ -9,7 +9,7 @@ import pytest
 from judgerl.checks import gsm8k, ifeval
 from judgerl.checks.language import guess_language
 from judgerl.checks.rules import IfevalCheck, JsonSchemaCheck, LanguageCheck, LengthCheck, RegexCheck
-from support.real_models import shared_data
+from support.real_models import public_data
 
 CASES = [
     ("punctuation:no_comma", {}, "No commas here.", True),
@@ -113,7 +113,7 @@ def test_unsupported_or_incomplete_instructions_are_none() -> None:
 
 
 def test_checkers_accept_every_row_of_the_real_ifeval_file() -> None:
-    rows = [json.loads(line) for line in (shared_data() / "ifeval" / "input_data.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (public_data() / "ifeval" / "input_data.jsonl").read_text().splitlines()]
     for row in rows:
         results = ifeval.check_row(row["instruction_id_list"], row["kwargs"], "A plain response. It has two sentences.")
         for instruction, result in zip(row["instruction_id_list"], results, strict=True):

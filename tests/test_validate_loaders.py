@@ -8,15 +8,15 @@ import pytest
 from judgerl import Rubric
 from judgerl.errors import SampleError
 from judgerl.validate.loaders import load_labelled_pairs, load_labelled_samples, majority_label, restrict
+from support.real_models import PUBLIC_DATA
 
-LLMBAR = Path("/work/shared/data/llmbar")
+LLMBAR = PUBLIC_DATA / "llmbar"
 ROOT = Path(__file__).resolve().parents[1]
 RUBRIC = Rubric.from_dict(
     {"criteria": [{"name": "length", "text": "Short enough."}, {"name": "format", "text": "Has a title."}]}
 )
 
 
-@pytest.mark.skipif(not LLMBAR.exists(), reason="shared data folder not present")
 def test_real_llmbar_and_faireval_files() -> None:
     natural = load_labelled_pairs(LLMBAR / "LLMBar__Natural.json")
     fair = load_labelled_pairs(LLMBAR / "Processed__FairEval.json")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,9 @@ from judgerl.judges.pairwise_judge import PairwiseJudge
 from judgerl.validate.loaders import LabelledPair, load_labelled_pairs
 from judgerl.validate.pairwise import compare_pairwise, pairwise_report, run_pairwise
 from support.fakes import ScriptedBackend
+from support.real_models import PUBLIC_DATA
 
-LLMBAR = Path("/work/shared/data/llmbar/LLMBar__Natural.json")
+LLMBAR = PUBLIC_DATA / "llmbar" / "LLMBar__Natural.json"
 
 
 def shown(prompt: JudgePrompt) -> tuple[str, str]:
@@ -61,7 +61,6 @@ def test_position_biased_judge_hand_computed() -> None:
     assert report.human_labels == {"A": 1, "B": 2, "tie": 1} and report.n_scored == 4
 
 
-@pytest.mark.skipif(not LLMBAR.exists(), reason="shared data folder not present")
 def test_length_judge_on_real_llmbar_matches_an_independent_count() -> None:
     pairs = load_labelled_pairs(LLMBAR)[:40]
     records = run_pairwise(PairwiseJudge(ScriptedBackend(prefers_longer)), pairs)

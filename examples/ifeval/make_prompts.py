@@ -1,4 +1,4 @@
-"""Derive the demo's prompt files from IFEval (shared/data/ifeval/input_data.jsonl, google-research
+"""Derive the demo's prompt files from IFEval (data/public/ifeval/input_data.jsonl, google-research
 instruction_following_eval, Apache-2.0).
 
 Keeps the prompts whose every constraint (1) has a program checker in judgerl.checks.ifeval and (2) can be met in

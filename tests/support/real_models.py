@@ -6,17 +6,8 @@ from pathlib import Path
 
 import pytest
 
-
-def _find_shared_data() -> Path:
-    """``shared/data`` beside the checkout or beside any folder above it (worktrees sit one level deeper)."""
-    for parent in Path(__file__).resolve().parents[1:]:
-        candidate = parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-SHARED_DATA = _find_shared_data()
+# The public data sets copied into the repository with their licenses (data/public/README.md).
+PUBLIC_DATA = Path(__file__).resolve().parents[2] / "data" / "public"
 
 
 def pulled_model_dir(name: str) -> str:
@@ -30,7 +21,5 @@ def pulled_model_dir(name: str) -> str:
     raise AssertionError("unreachable")
 
 
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def public_data() -> Path:
+    return PUBLIC_DATA

