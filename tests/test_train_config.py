@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from judgerl.errors import JudgerlError
-from judgerl.train.config import load_config, parse_config
+from judgerl.train.config import dump_config, load_config, parse_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BASE: dict[str, Any] = {
@@ -74,7 +74,20 @@ def test_content_free_gate_settings() -> None:
 
 def test_grpo_values_are_typed_by_trl() -> None:
     config = parse_config({**BASE, "grpo": {"learning_rate": "3e-5", "num_generations": 4}}, "t.yaml")
-    assert config.grpo == {"learning_rate": 3e-5, "num_generations": 4}  # YAML reads 3e-5 as text
+    assert config.grpo.arguments() == {"learning_rate": 3e-5, "num_generations": 4}  # YAML reads 3e-5 as text
+    assert config.grpo.trl_options == {"learning_rate": 3e-5, "num_generations": 4}
+
+
+def test_grpo_options_judgerl_reads_are_typed_fields_and_the_rest_pass_through() -> None:
+    section = {"max_completion_length": 48, "temperature": "0.8", "beta": 0.1, "bf16": False}
+    config = parse_config({**BASE, "grpo": section}, "t.yaml")
+    assert config.grpo.max_completion_length == 48 and config.grpo.temperature == 0.8 and config.grpo.bf16 is False
+    assert config.grpo.trl_options == {"beta": 0.1}
+    assert config.grpo.top_p == 1.0 and not config.grpo.is_set("top_p")  # TRL's default, not passed to TRL
+    assert config.grpo.arguments() == {"max_completion_length": 48, "temperature": 0.8, "bf16": False, "beta": 0.1}
+    assert yaml.safe_load(dump_config(config))["grpo"] == config.grpo.arguments()  # the run folder's copy is flat
+    with pytest.raises(JudgerlError, match=r"t.yaml: grpo.trl_options: unknown key"):
+        parse_config({**BASE, "grpo": {"trl_options": {"anything": 1}}}, "t.yaml")
 
 
 def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
@@ -84,7 +97,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     config = load_config(path, ["grpo.max_steps=7", "reward.weight=2"])
     assert config.rubric_path == path.parent / "r.yaml"
     assert config.run_dir == Path("runs/x") and config.store_path == Path("runs/x/verdicts.sqlite")
-    assert config.grpo["max_steps"] == 7 and config.reward.weight == 2
+    assert config.grpo.max_steps == 7 and config.reward.weight == 2
     with pytest.raises(JudgerlError, match=r"use key\.path=value"):
         load_config(path, ["grpo.max_steps"])
 
@@ -124,9 +137,9 @@ def test_scale_out_configs_validate(path: Path) -> None:
     from judgerl.train.runner import grpo_arguments, reward_weights
 
     config = load_config(path)
-    assert config.grpo.get("bf16") is True
+    assert config.grpo.bf16 is True
     # TRL refuses bf16 without a GPU; everything else is checked by TRL's own GRPOConfig (batch sizes, vLLM mode)
-    on_cpu = config.model_copy(update={"grpo": {**config.grpo, "bf16": False}})
+    on_cpu = config.model_copy(update={"grpo": config.grpo.model_copy(update={"bf16": False})})
     arguments = grpo_arguments(on_cpu, reward_weights(config))
     assert arguments.use_vllm and arguments.vllm_mode in ("server", "colocate")
     generation_batch = arguments.per_device_train_batch_size * arguments.steps_per_generation

@@ -85,9 +85,7 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         console.rule("1/3 held-out requests, base policy")
         before = evaluate(config, "base", label="before", backend=backend, judged=False)
         console.print(report_table([before]))
-        console.rule(
-            f"2/3 judge validation on the policy's own replies, then GRPO ({config.grpo.get('max_steps')} steps)"
-        )
+        console.rule(f"2/3 judge validation on the policy's own replies, then GRPO ({config.grpo.max_steps} steps)")
         try:
             result = train(config, backend=backend)
         except JudgerlError as exc:
@@ -130,7 +128,7 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         change.checker_difference,
         change.checker_mcnemar_p,
         changed=_changed(before.items, after.items),
-        steps=int(config.grpo.get("max_steps") or 0),
+        steps=max(config.grpo.max_steps, 0),
     )
     console.print(f"[{style}]{verdict}[/{style}]")
     from judgerl.report import build_report

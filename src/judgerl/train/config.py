@@ -3,7 +3,9 @@
 Relative paths in the file are read relative to the file's folder; the default output folder ``runs/<name>`` is
 relative to the directory the command runs in. Unknown keys and wrong types are rejected with the key path,
 e.g. ``train.yaml: grpo.num_genrations: unknown key (did you mean 'num_generations'?)``. The ``grpo`` section
-takes any field of TRL's ``GRPOConfig`` (trl==1.16.0), type-checked against TRL's own annotations.
+(:class:`GrpoSettings`) takes any field of TRL's ``GRPOConfig`` (trl==1.16.0), type-checked against TRL's own
+annotations: the sampling and length options judgerl reads itself are typed fields, every other option passes
+through to TRL in ``trl_options``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from judgerl.checks.rules import RuleCheck
 from judgerl.errors import JudgerlError
@@ -226,6 +236,48 @@ class RewardConfig(_Section):
         return self
 
 
+class GrpoSettings(_Section):
+    """``grpo`` in a training config: options of TRL's ``GRPOConfig``, written flat in the file.
+
+    The options judgerl reads itself (the judge gate and held-out evaluation sample like training does) are typed
+    fields with TRL's defaults; any other ``GRPOConfig`` field goes to ``trl_options`` after its name is checked
+    against TRL's fields (a typo names the field and the closest option) and its value against TRL's annotation.
+    Only the options the file sets reach ``GRPOConfig``; TRL's own defaults apply to the rest."""
+
+    max_steps: int = Field(default=-1, description="Training steps (TRL's -1: from the epochs).")
+    max_completion_length: int | None = Field(default=256, description="Tokens per completion.")
+    temperature: float = 1.0
+    top_k: int | None = 0
+    top_p: float = 1.0
+    bf16: bool | None = Field(default=None, description="Unset: TRL's choice, but off on a machine without a GPU.")
+    fp16: bool | None = None
+    trl_options: dict[str, Any] = Field(default_factory=dict, description="Every other GRPOConfig option, as set.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        validated = validate_grpo(data)
+        typed = {name: value for name, value in validated.items() if name in _TYPED_GRPO}
+        return {**typed, "trl_options": {k: v for k, v in validated.items() if k not in _TYPED_GRPO}}
+
+    @model_serializer
+    def _flat(self) -> dict[str, Any]:
+        return self.arguments()
+
+    def arguments(self) -> dict[str, Any]:
+        """The options the file set, flat, for ``GRPOConfig(**...)``."""
+        typed = {name: getattr(self, name) for name in _TYPED_GRPO if name in self.model_fields_set}
+        return {**typed, **self.trl_options}
+
+    def is_set(self, name: str) -> bool:
+        return name in self.arguments()
+
+
+_TYPED_GRPO = tuple(name for name in GrpoSettings.model_fields if name != "trl_options")
+
+
 class TrainConfig(_Section):
     name: str = Field(pattern=_NAME)
     output_dir: str | None = None
@@ -235,7 +287,7 @@ class TrainConfig(_Section):
     data: DataConfig
     judge: TrainJudge = Field(default_factory=TrainJudge)
     reward: RewardConfig
-    grpo: dict[str, Any] = Field(default_factory=dict)
+    grpo: GrpoSettings = Field(default_factory=GrpoSettings)
     monitors: MonitorSettings | None = Field(
         default=None, description="Reward-hacking monitors run live during training (train/live_monitors.py)."
     )
@@ -253,11 +305,6 @@ class TrainConfig(_Section):
                 "judge.validation.labels: the labelled rows are judged by a rubric judge (reward.kind: rubric)"
             )
         return self
-
-    @field_validator("grpo")
-    @classmethod
-    def _grpo_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return validate_grpo(value)
 
     # ---- resolved paths -------------------------------------------------------------------------------------
 

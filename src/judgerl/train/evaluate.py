@@ -96,7 +96,7 @@ def evaluate(
     checker = choose_checker(rows, config.data.checker)
     reference = _policy_reference(config, policy)
     model, tokenizer = model_and_tokenizer or load_trained_policy(reference, config.policy)
-    tokens = max_new_tokens or int(config.grpo.get("max_completion_length") or 256)
+    tokens = max_new_tokens or (config.grpo.max_completion_length or 256)
     responses = generate_replies(model, tokenizer, rows, max_new_tokens=tokens, batch_size=batch_size)
     generated = time.perf_counter()
     owns_backend = backend is None

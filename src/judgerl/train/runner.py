@@ -167,9 +167,9 @@ def reward_weights(config: TrainConfig) -> list[float]:
 def grpo_arguments(config: TrainConfig, weights: list[float]) -> Any:
     from trl import GRPOConfig
 
-    values = {**GRPO_DEFAULTS, **config.grpo}
+    values = {**GRPO_DEFAULTS, **config.grpo.arguments()}
     values.update(output_dir=str(config.run_dir), seed=config.seed, reward_weights=weights)
-    if not _has_accelerator() and "bf16" not in config.grpo and "fp16" not in config.grpo:
+    if not _has_accelerator() and not config.grpo.is_set("bf16") and not config.grpo.is_set("fp16"):
         values["bf16"] = False  # TRL turns bf16 on by default, which a CPU-only machine refuses
     try:
         return GRPOConfig(**values)
@@ -353,10 +353,10 @@ def _judge_gate(config: TrainConfig, judge: Any, rows: list[Any], model: Any, to
         model=model,
         tokenizer=tokenizer,
         judges=judge,
-        max_new_tokens=int(config.grpo.get("max_completion_length") or 256),  # TRL's default
-        temperature=float(config.grpo.get("temperature", 1.0)),
-        top_k=int(config.grpo.get("top_k") or 0),
-        top_p=float(config.grpo.get("top_p", 1.0)),
+        max_new_tokens=config.grpo.max_completion_length or 256,  # TRL's default
+        temperature=config.grpo.temperature,
+        top_k=config.grpo.top_k or 0,
+        top_p=config.grpo.top_p,
         seed=config.seed,
         save_to=config.run_dir / "judge_gate.json",
     )
