@@ -9,7 +9,7 @@ PY=${PY:-python}
 MODEL=${MODEL:-qwen2.5-coder-0.5b}
 DATA=${DATA:-data/public}
 OUT=docs/validation
-JUDGE=(--model "$MODEL" --backend-option dtype=float32 --backend-option threads=1 --cache "${CACHE:-$OUT/.cache.sqlite}")
+JUDGE=(--model "$MODEL" --concurrency 1 --backend-option dtype=float32 --backend-option threads=1 --cache "${CACHE:-$OUT/.cache.sqlite}")
 run() { local name=$1; shift; echo "=== $name: $(date -u +%FT%TZ)"; /usr/bin/time -f "$name wall %e s" \
   "$PY" -m judgerl validate "$@" "${JUDGE[@]}" --output "$OUT/$name"; }
 
@@ -18,10 +18,10 @@ run gsm8k-rubric --rubric examples/rubrics/math_reference.yaml --labels data/gsm
   --calibration-examples 10
 run ifeval-rubric --rubric examples/rubrics/ifeval_constraints.yaml --labels data/ifeval_smollm2/labelled.jsonl \
   --calibration-examples 6 --repeats 3 --repeat-samples 5
-run llmbar-natural --pairwise "$DATA/llmbar/LLMBar__Natural.json"
+run llmbar-natural --pairs "$DATA/llmbar/LLMBar__Natural.json"
 run gsm8k-injection --injection --rubric examples/rubrics/math_reference.yaml \
   --labels data/gsm8k_final_answer/labelled.jsonl --injection-samples 6
-run faireval --pairwise "$DATA/llmbar/Processed__FairEval.json" --limit "${FAIREVAL_LIMIT:-30}"
+run faireval --pairs "$DATA/llmbar/Processed__FairEval.json" --limit "${FAIREVAL_LIMIT:-30}"
 run ifeval-compare-generate --rubric examples/rubrics/ifeval_constraints.yaml \
   --labels data/ifeval_smollm2/labelled.jsonl --limit 20 --calibration-examples 0 --compare mode=generate
 run ifeval-compare-1.5b --rubric examples/rubrics/ifeval_constraints.yaml \

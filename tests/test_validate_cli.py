@@ -76,7 +76,7 @@ def test_pairwise_command_writes_summary_page_and_verdicts(tmp_path: Path) -> No
     write_pairs(pairs)
     code, output = invoke(
         "validate",
-        "--pairwise",
+        "--pairs",
         str(pairs),
         "--output",
         str(tmp_path / "out"),
@@ -93,6 +93,19 @@ def test_pairwise_command_writes_summary_page_and_verdicts(tmp_path: Path) -> No
     page = (tmp_path / "out/index.html").read_text()
     assert "<table>" in page and "data:image/png;base64," in page and "judgerl validate" in page
     assert len((tmp_path / "out/verdicts-1.jsonl").read_text().splitlines()) == 12
+
+
+def test_the_old_spelling_pairwise_file_still_works_with_a_deprecation_line(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.json"
+    write_pairs(pairs)
+    result = CliRunner().invoke(
+        cli,
+        ["validate", "--pairwise", str(pairs), "--output", str(tmp_path / "out"), "--backend", "scripted"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: `validate --pairwise FILE` is deprecated; use `--pairs FILE`" in result.output
+    assert json.loads((tmp_path / "out/summary.json").read_text())["kind"] == "pairwise"
 
 
 def test_rubric_command_with_compare_and_repeats(tmp_path: Path) -> None:
@@ -157,9 +170,10 @@ def test_injection_command_without_the_undefended_template(tmp_path: Path) -> No
         ([], "choose one of"),
         (["--rubric", "r.yaml"], "choose one of"),
         (["--injection", "--rubric", "r.yaml"], "need both --rubric"),
-        (["--pairwise", "p.json", "--compare", "temperature=1"], "--compare: 'temperature=1' is not KEY=VALUE"),
-        (["--pairwise", "p.json", "--compare", "mode=generate"], "only the logprob mode"),
-        (["--pairwise", "missing.json"], "missing.json: file not found"),
+        (["--pairs", "p.json", "--compare", "temperature=1"], "--compare: 'temperature=1' is not KEY=VALUE"),
+        (["--pairs", "p.json", "--compare", "mode=generate"], "only the logprob mode"),
+        (["--pairs", "missing.json"], "missing.json: file not found"),
+        (["--pairwise", "p.json", "--pairs", "p.json"], "old spelling of --pairs FILE: give --pairs alone"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: str, monkeypatch) -> None:

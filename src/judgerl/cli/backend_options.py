@@ -1,81 +1,17 @@
-"""Options shared by every command that runs a judge (judge, calibrate, validate...)."""
+"""The judge backend the shared backend options describe: constructor options and a judge spec."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import click
 from pydantic import ValidationError
 
-from judgerl.backends import backend_names
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options
 from judgerl.errors import JudgerlError, describe_validation_error
 from judgerl.judges.spec import JudgeSpec
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_BACKEND = "transformers"
-
-
-def judge_backend_options(function: F) -> F:
-    """--backend, --model, --base-url, --region, --profile, --max-input-tokens, --backend-option."""
-    options = [
-        click.option(
-            "--backend",
-            envvar="JUDGERL_BACKEND",
-            default=DEFAULT_BACKEND,
-            show_default=True,
-            help=f"Judge backend: {', '.join(backend_names())}, or another registered one. Env: JUDGERL_BACKEND.",
-        ),
-        click.option(
-            "--model",
-            "model",
-            envvar="JUDGERL_MODEL",
-            default=None,
-            help="Judge model: a catalog name (`judgerl models list`), a local directory, a .gguf file, an "
-            "HF id, or the server's/Bedrock's model name. Default: the catalog's default judge on the "
-            "transformers backend; the openai and bedrock backends need one. "
-            "Env: JUDGERL_MODEL.",
-        ),
-        click.option(
-            "--base-url",
-            "base_urls",
-            multiple=True,
-            envvar="JUDGERL_BASE_URL",
-            help="OpenAI-compatible server URL (openai backend); repeat for load balancing and failover.",
-        ),
-        # no envvar: AWS_REGION would then reach backends that take no region; the bedrock backend reads
-        # AWS_REGION / AWS_DEFAULT_REGION (and boto3 AWS_PROFILE) itself
-        click.option("--region", default=None, help="AWS region (bedrock backend). Default: $AWS_REGION."),
-        click.option("--profile", default=None, help="AWS profile (bedrock backend). Default: $AWS_PROFILE."),
-        click.option(
-            "--max-input-tokens",
-            type=click.IntRange(min=256),
-            default=None,
-            help="Judge input budget; longer responses are cut in the middle with a visible marker.",
-        ),
-        click.option(
-            "--backend-option",
-            "backend_options",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="Extra backend constructor option (repeatable), e.g. dtype=float32.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def no_tuned_option(function: F) -> F:
-    """--no-tuned: ignore the way of asking `judgerl tune` saved for this rubric and judge."""
-    return click.option(
-        "--no-tuned",
-        "no_tuned",
-        is_flag=True,
-        help="Ignore the way of asking `judgerl tune` saved for this rubric and judge model (<rubric>.tuned.json; "
-        "pairs: $JUDGERL_HOME/tuned/pairwise.tuned.json): use the plain log-prob verdict.",
-    )(function)
+#: --backend, --model, --base-url, --region, --profile, --max-input-tokens, --backend-option
+judge_backend_options = judge_options(*BACKEND_OPTIONS)
 
 
 def _parse_value(text: str) -> Any:

@@ -10,11 +10,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from judgerl.cli.backend_options import judge_backend_options, judge_spec
-from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
+from judgerl.cli.backend_options import judge_spec
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.judges.cache import VerdictCache
 from judgerl.judges.calibration import Threshold, calibration_path, save_margins, save_thresholds
+from judgerl.judges.spec import JudgeSpec, load_cascade
 from judgerl.judges.trust import TrustRecord, announce_trust, load_trust, save_trust
 from judgerl.rubric import Rubric
 from judgerl.samples import load_labelled, load_samples
@@ -24,15 +25,7 @@ from judgerl.validate.thresholds import contextual_thresholds, labelled_threshol
 
 
 @click.command("calibrate")
-@click.option("--rubric", "rubric_path", type=click.Path(path_type=Path), required=True, help="Rubric file.")
-@click.option(
-    "--labels",
-    "labels_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help='Labelled JSONL: rows with id, prompt, response, optional reference, and "labels": '
-    '{"criterion": true|false}. Fits the threshold that best separates the labels.',
-)
+@judge_options("rubric", "labels", required=("rubric",))
 @click.option(
     "--contextual",
     "contextual_path",
@@ -42,21 +35,14 @@ from judgerl.validate.thresholds import contextual_thresholds, labelled_threshol
     "the judge's mean P(PASS) on them (no labels needed).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the thresholds without saving them.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
-@click.option(
-    "--target-agreement",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.95,
-    show_default=True,
-    help="With --cascade: the share of the last stage's agreement with the labels the cascade must keep.",
-)
-@cascade_option
-@judge_backend_options
+@judge_options("concurrency", "cache", "no_cache", "target_agreement", "cascade", *BACKEND_OPTIONS)
 def calibrate(
-    rubric_path: Path,
-    labels_path: Path | None,
+    rubric_path: str,
+    labels_path: str | None,
     contextual_path: Path | None,
     dry_run: bool,
+    concurrency: int,
+    cache_path: str | None,
     no_cache: bool,
     target_agreement: float,
     cascade_path: str | None,
@@ -70,28 +56,33 @@ def calibrate(
     With --cascade FILE and --labels: fit the cascade's escalation margins instead, the smallest (fewest
     escalations) that keep --target-agreement of its last stage's agreement with the labels, and save them beside
     the rubric for that chain of judge models (a stage's own `margin:` still wins). Each stage uses its thresholds
-    as they are: calibrate each stage's model first.
+    as they are: calibrate each stage's model first. --labels fits the threshold that best separates the labels.
     """
+    rubric_file = Path(rubric_path)
+    labels_file = Path(labels_path) if labels_path is not None else None
+    cache_file = Path(cache_path) if cache_path is not None else default_cache_path()
     if cascade_path is not None:
         reject_beside_cascade((*backend_args, "contextual_path"))
-        if labels_path is None:
+        if labels_file is None:
             raise JudgerlError("--cascade fits margins on labelled examples: give --labels FILE")
-        _calibrate_cascade(rubric_path, labels_path, cascade_path, target_agreement, dry_run, no_cache)
+        spec = JudgeSpec(cascade=load_cascade(cascade_path), concurrency=concurrency)
+        stored = None if no_cache else cache_file
+        _calibrate_cascade(rubric_file, labels_file, spec, target_agreement, dry_run, stored)
         return
-    if (labels_path is None) == (contextual_path is None):
+    if (labels_file is None) == (contextual_path is None):
         raise JudgerlError("give exactly one of --labels FILE (labelled examples) or --contextual FILE (prompts)")
-    rubric = Rubric.load(rubric_path)
+    rubric = Rubric.load(rubric_file)
     console = Console(stderr=True)
-    cache = None if no_cache else VerdictCache(default_cache_path())
+    cache = None if no_cache else VerdictCache(cache_file)
     with console.status("loading the judge model"):
-        spec = judge_spec(**backend_args, rationales="none")
+        spec = judge_spec(**backend_args, rationales="none", concurrency=concurrency)
         backend = spec.build_backend()
-    announce_trust(rubric_path, backend.model_id, lambda line: click.echo(line, err=True))
+    announce_trust(rubric_file, backend.model_id, lambda line: click.echo(line, err=True))
     try:
         judge = spec.single_rubric_judge(rubric, backend, cache=cache)
         with console.status("judging calibration examples"):
-            if labels_path is not None:
-                fitted = labelled_thresholds(judge, load_labelled(labels_path))
+            if labels_file is not None:
+                fitted = labelled_thresholds(judge, load_labelled(labels_file))
             else:
                 assert contextual_path is not None
                 fitted = contextual_thresholds(judge, load_samples(contextual_path))
@@ -111,15 +102,15 @@ def calibrate(
     if dry_run:
         console.print("dry run: nothing saved")
         return
-    save_thresholds(rubric_path, backend.model_id, fitted)
-    console.print(f"saved to {calibration_path(rubric_path)}; `judgerl judge` uses them for this judge model")
-    if labels_path is not None:
-        record = calibration_trust(fitted, labels_path)
-        kept = load_trust(rubric_path, backend.model_id)
+    save_thresholds(rubric_file, backend.model_id, fitted)
+    console.print(f"saved to {calibration_path(rubric_file)}; `judgerl judge` uses them for this judge model")
+    if labels_file is not None:
+        record = calibration_trust(fitted, labels_file)
+        kept = load_trust(rubric_file, backend.model_id)
         if kept is not None and kept.heldout:  # an in-sample figure never replaces a held-out one
             click.echo(f"trust record kept: {kept.source}'s held-out {kept.metric} {kept.value:.3f}", err=True)
         elif record is not None:
-            path = save_trust(rubric_path, backend.model_id, record)
+            path = save_trust(rubric_file, backend.model_id, record)
             click.echo(f"trust record (in-sample balanced accuracy {record.value:.3f}) saved to {path}", err=True)
 
 
@@ -138,15 +129,13 @@ def calibration_trust(fitted: dict[str, Threshold], labels_path: Path) -> TrustR
 
 
 def _calibrate_cascade(
-    rubric_path: Path, labels_path: Path, cascade_path: str, target: float, dry_run: bool, no_cache: bool
+    rubric_path: Path, labels_path: Path, spec: JudgeSpec, target: float, dry_run: bool, cache_file: Path | None
 ) -> None:
-    from judgerl.judges.spec import JudgeSpec, load_cascade
     from judgerl.validate.cascade_curve import fit_margins, judge_stages
 
     rubric = Rubric.load(rubric_path)
-    spec = JudgeSpec(cascade=load_cascade(cascade_path))
     console = Console(stderr=True)
-    cache = None if no_cache else VerdictCache(default_cache_path())
+    cache = None if cache_file is None else VerdictCache(cache_file)
     try:
         with console.status("judging the labelled examples with every stage"):
             runs = judge_stages(spec, rubric, load_labelled(labels_path), cache=cache)

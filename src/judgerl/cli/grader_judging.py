@@ -65,8 +65,8 @@ def judge_with_grader(
     return grader, verdicts
 
 
-def refuse_rubric_options(rubric_path: Path | None, pairwise: bool, budgeted: bool) -> None:
-    if rubric_path is not None or pairwise:
+def refuse_rubric_options(with_rubric: bool, pairwise: bool, budgeted: bool) -> None:
+    if with_rubric or pairwise:
         raise JudgerlError("--grader replaces --rubric and --pairwise: give one of them")
     if budgeted:
         raise JudgerlError("--max-judge-tokens and --max-cost-usd apply to rubric judging, not to --grader")

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from judgerl.cli.backend_options import judge_backend_options, judge_spec
+from judgerl.cli.backend_options import judge_spec
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options
 from judgerl.graders.convert import convert as convert_spec
 from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL
 from judgerl.graders.python_runner import PythonLimits
@@ -45,7 +46,7 @@ def convert(grader_path: Path) -> None:
 
 
 @graders.command("run")
-@click.option("--grader", "grader_path", type=click.Path(path_type=Path), required=True, help="Grader JSON file.")
+@judge_options("grader", required=("grader",))
 @click.option(
     "--input",
     "input_path",
@@ -54,7 +55,7 @@ def convert(grader_path: Path) -> None:
     help="JSONL rows: {item, model_sample} (as /graders/run) or judgerl samples {id, prompt, response, reference}.",
 )
 @click.option("--output", "output_path", type=click.Path(path_type=Path), help="Output JSONL (default: stdout).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Rows graded at once.")
+@judge_options("concurrency")
 @click.option(
     "--embeddings-url",
     envvar="JUDGERL_EMBEDDINGS_URL",
@@ -71,9 +72,9 @@ def convert(grader_path: Path) -> None:
     show_default=True,
     help="Cap on a model grader's reply (its max_completions_tokens applies below this).",
 )
-@judge_backend_options
+@judge_options(*BACKEND_OPTIONS)
 def run(
-    grader_path: Path,
+    grader_path: str,
     input_path: Path,
     output_path: Path | None,
     concurrency: int,

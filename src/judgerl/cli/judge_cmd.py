@@ -13,9 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from judgerl.backends.resilience import CallStatsReport
-from judgerl.cli.backend_options import judge_backend_options, judge_spec, no_tuned_option
+from judgerl.cli.backend_options import judge_spec
 from judgerl.cli.grader_judging import grader_summary, judge_with_grader, refuse_rubric_options
-from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.judges.budget import Budget, BudgetSnapshot, PriceTable
 from judgerl.judges.cache import VerdictCache
@@ -112,21 +112,7 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
 
 
 @click.command("judge")
-@click.option(
-    "--rubric",
-    "rubric_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Rubric file (YAML or JSON). Required unless --pairwise or --grader.",
-)
-@click.option(
-    "--grader",
-    "grader_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="OpenAI grader JSON file to judge with instead of a rubric (docs/openai-graders.md): item = the row's "
-    "metadata with id, prompt and reference; sample = the response. score_model/label_model run on the backend.",
-)
+@judge_options("rubric", "grader")
 @click.option(
     "--input",
     "input_path",
@@ -142,58 +128,19 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     required=True,
     help="JSONL verdicts, one row per input row, in order.",
 )
-@click.option("--pairwise", is_flag=True, help="Compare response_a with response_b (in both orders).")
-@click.option(
-    "--mode",
-    type=click.Choice(["logprob", "generate"]),
-    default="logprob",
-    show_default=True,
-    help="logprob: P(PASS) from one forward pass per criterion; generate: JSON with a reason per criterion.",
+@judge_options(
+    "pairwise",
+    "mode",
+    "rationales",
+    "score",
+    "per_criterion_generation",
+    "tie_margin",
+    "instructions",
+    "concurrency",
+    "cache",
+    "no_cache",
+    "no_tuned",
 )
-@click.option(
-    "--rationales",
-    default="failures",
-    show_default=True,
-    help="Which verdicts get a generated rationale: none, failures, all or sample:<fraction> "
-    "(logprob mode; generate mode always has reasons). Pairwise: none, all or sample:<fraction>.",
-)
-@click.option(
-    "--score",
-    "score_kind",
-    type=click.Choice(["soft", "hard"]),
-    default="soft",
-    show_default=True,
-    help="soft: weighted mean of P(PASS); hard: of PASS/FAIL verdicts at calibrated thresholds.",
-)
-@click.option(
-    "--per-criterion-generation",
-    is_flag=True,
-    help="generate mode: one reply per criterion instead of one reply for all.",
-)
-@click.option(
-    "--tie-margin",
-    type=click.FloatRange(0, 0.5, max_open=True),
-    default=0.0,
-    show_default=True,
-    help="Pairwise: |P(A better) - 0.5| at or below this is a tie.",
-)
-@click.option("--instructions", default="", help="Pairwise: what 'better' means for this task.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Samples judged at once (matters for remote backends).",
-)
-@click.option(
-    "--cache",
-    "cache_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Verdict cache (SQLite). Default: $JUDGERL_HOME/cache/verdicts.sqlite.",
-)
-@click.option("--no-cache", is_flag=True, help="Judge everything again; neither read nor write the cache.")
-@no_tuned_option
 @click.option(
     "--store",
     "store_dir",
@@ -215,36 +162,27 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     default=None,
     help="Stop judging once the judge has cost this much (needs --prices); the rest come back unscored.",
 )
-@click.option(
-    "--prices",
-    "prices_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Price table (YAML/JSON): {model: {input: USD per 1M tokens, output: USD per 1M tokens}}; with it the "
-    "summary shows the run's cost.",
-)
-@cascade_option
-@judge_backend_options
+@judge_options("prices", "cascade", *BACKEND_OPTIONS)
 def judge(
-    rubric_path: Path | None,
-    grader_path: Path | None,
+    rubric_path: str | None,
+    grader_path: str | None,
     input_path: Path,
     output_path: Path,
     pairwise: bool,
     mode: str,
     rationales: str,
-    score_kind: str,
+    score: str,
     per_criterion_generation: bool,
     tie_margin: float,
     instructions: str,
     concurrency: int,
-    cache_path: Path | None,
+    cache_path: str | None,
     no_cache: bool,
     no_tuned: bool,
     store_dir: Path | None,
     max_judge_tokens: int | None,
     max_cost_usd: float | None,
-    prices_path: Path | None,
+    prices_path: str | None,
     cascade_path: str | None,
     **backend_args: Any,
 ) -> None:
@@ -261,31 +199,31 @@ def judge(
     if grader_path is not None:
         if cascade_path is not None:
             raise JudgerlError("--cascade judges with a rubric; a grader file names its own models: give one of them")
-        refuse_rubric_options(rubric_path, pairwise, max_judge_tokens is not None or max_cost_usd is not None)
-        _judge_with_grader(grader_path, input_path, output_path, concurrency, store_dir, backend_args)
+        refuse_rubric_options(
+            rubric_path is not None, pairwise, max_judge_tokens is not None or max_cost_usd is not None
+        )
+        _judge_with_grader(Path(grader_path), input_path, output_path, concurrency, store_dir, backend_args)
         return
     if not pairwise and rubric_path is None:
         raise JudgerlError("--rubric is required (or use --pairwise for side-by-side comparison)")
-    rubric = Rubric.load(rubric_path) if rubric_path is not None else None
+    rubric = Rubric.load(Path(rubric_path)) if rubric_path is not None else None
     pairs = load_pairs(input_path) if pairwise else []
     samples: list[Sample] = [] if pairwise else load_samples(input_path)
     rows: list[Any] = [*pairs, *samples]
     if not rows:
         raise JudgerlError(f"{input_path}: no rows to judge")
-    prices = PriceTable.load(prices_path) if prices_path is not None else None
+    prices = PriceTable.load(Path(prices_path)) if prices_path is not None else None
     budget = Budget(max_tokens=max_judge_tokens, max_cost_usd=max_cost_usd, prices=prices)
     console = Console(stderr=True)
     cache = None if no_cache else VerdictCache(cache_path or default_cache_path())
     if cascade_path is not None:
-        reject_beside_cascade(
-            (*backend_args, "mode", "rationales", "score_kind", "per_criterion_generation", "tie_margin")
-        )
+        reject_beside_cascade((*backend_args, "mode", "rationales", "score", "per_criterion_generation", "tie_margin"))
         spec = JudgeSpec(cascade=load_cascade(cascade_path), concurrency=concurrency, tuned=not no_tuned)
     else:
         spec = judge_spec(
             **backend_args,
             mode="generate" if mode == "generate" else "logprob",
-            score="hard" if score_kind == "hard" else "soft",
+            score="hard" if score == "hard" else "soft",
             rationales=rationales,
             concurrency=concurrency,
             per_criterion_generation=per_criterion_generation,

@@ -1,4 +1,9 @@
-"""Click options that build a ServeConfig and a failure policy, shared by the commands that run a judge."""
+"""The judge options every judging command shares (judge, validate, calibrate, serve, lambda package, graders run).
+
+Each option is declared once here, with one type, one default and one meaning; a command picks the ones it takes
+with ``@judge_options("rubric", "mode", ..., *BACKEND_OPTIONS)``. Options that only one command has (its input
+and output files, a server's port) stay with that command.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +12,220 @@ from typing import Any, TypeVar
 
 import click
 
-from judgerl.cli.backend_options import backend_kwargs, judge_backend_options, no_tuned_option
+from judgerl.backends import backend_names
 from judgerl.errors import JudgerlError
-from judgerl.judges.outcome import UnscoredPolicy
-from judgerl.judges.spec import load_cascade
-from judgerl.serve.config import ServeConfig
-from judgerl.settings import default_cache_path
 
 F = TypeVar("F", bound=Callable[..., Any])
-_BACKEND_PARAMS = ("backend", "model", "base_urls", "region", "profile", "max_input_tokens", "backend_options")
+
+#: the options that describe the judge backend: a judge spec's backend, model and constructor options
+BACKEND_OPTIONS = ("backend", "model", "base_url", "region", "profile", "max_input_tokens", "backend_option")
+#: their parameter names, as the command receives them
+BACKEND_PARAMS = ("backend", "model", "base_urls", "region", "profile", "max_input_tokens", "backend_options")
+
+DEFAULT_BACKEND = "transformers"
 
 CASCADE_HELP = (
     "A judge cascade: a YAML/JSON file listing two or more stages, each a judge (backend, model, options, mode, "
     "rationales, ...) with an escalation margin, e.g. '- {model: qwen2.5-coder-0.5b, margin: 0.1}' then "
     "'- {model: qwen2.5-coder-1.5b}'. Each verdict starts at the first stage and goes on where it is unsure; the "
-    "last stage's verdict is final. The judge's own options then belong in the stages. See docs/cascades.md."
+    "last stage's verdict is final. The judge's own options then belong in the stages. See docs/cascades.md. "
+    "Env: JUDGERL_CASCADE."
 )
 
+# name -> (parameter declarations, click.option keyword arguments)
+_DECLARATIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "rubric": (
+        ("--rubric", "rubric_path"),
+        {
+            "envvar": "JUDGERL_RUBRIC",
+            "type": click.Path(dir_okay=False),
+            "help": "Rubric file (YAML or JSON); serve and lambda package also take an s3:// URI. Env: JUDGERL_RUBRIC.",
+        },
+    ),
+    "grader": (
+        ("--grader", "grader_path"),
+        {
+            "envvar": "JUDGERL_GRADER",
+            "type": click.Path(dir_okay=False),
+            "help": "OpenAI grader JSON file to score with instead of a rubric (docs/openai-graders.md); its "
+            "score_model/label_model graders run on the judge backend. Env: JUDGERL_GRADER.",
+        },
+    ),
+    "labels": (
+        ("--labels", "labels_path"),
+        {
+            "type": click.Path(dir_okay=False),
+            "help": 'Labelled JSONL: rows with id, prompt, response, optional reference, and "labels": '
+            '{"criterion": true|false} for the rubric\'s criteria.',
+        },
+    ),
+    "pairwise": (
+        ("--pairwise",),
+        {
+            "is_flag": True,
+            "help": "Judge pairs: response_a against response_b, in both orders (serve: also on POST /v1/judge).",
+        },
+    ),
+    "mode": (
+        ("--mode",),
+        {
+            "type": click.Choice(["logprob", "generate"]),
+            "default": "logprob",
+            "show_default": True,
+            "help": "logprob: P(PASS) from one forward pass per criterion; generate: JSON with a reason per criterion.",
+        },
+    ),
+    "score": (
+        ("--score",),
+        {
+            "type": click.Choice(["soft", "hard"]),
+            "default": "soft",
+            "show_default": True,
+            "help": "soft: weighted mean of P(PASS); hard: of PASS/FAIL verdicts at calibrated thresholds.",
+        },
+    ),
+    "rationales": (
+        ("--rationales",),
+        {
+            "default": "failures",
+            "show_default": True,
+            "help": "Which verdicts get a generated rationale: none, failures, all or sample:<fraction> "
+            "(logprob mode; generate mode always has reasons). Pairwise: none, all or sample:<fraction>.",
+        },
+    ),
+    "per_criterion_generation": (
+        ("--per-criterion-generation",),
+        {"is_flag": True, "help": "generate mode: one reply per criterion instead of one reply for all."},
+    ),
+    "tie_margin": (
+        ("--tie-margin",),
+        {
+            "type": click.FloatRange(0, 0.5, max_open=True),
+            "default": 0.0,
+            "show_default": True,
+            "help": "Pairwise: |P(A better) - 0.5| at or below this is a tie.",
+        },
+    ),
+    "instructions": (("--instructions",), {"default": "", "help": "Pairwise: what 'better' means for this task."}),
+    "concurrency": (
+        ("--concurrency",),
+        {
+            "type": click.IntRange(1, 4096),
+            "default": 4,
+            "show_default": True,
+            "help": "Verdicts (or grader rows) judged at once; matters most for remote backends.",
+        },
+    ),
+    "cache": (
+        ("--cache", "cache_path"),
+        {
+            "type": click.Path(dir_okay=False),
+            "default": None,
+            "help": "Verdict cache (SQLite) to read and write. Default: $JUDGERL_HOME/cache/verdicts.sqlite for "
+            "judge, calibrate and serve; no cache for validate and lambda package.",
+        },
+    ),
+    "no_cache": (("--no-cache",), {"is_flag": True, "help": "Neither read nor write the verdict cache."}),
+    "no_tuned": (
+        ("--no-tuned", "no_tuned"),
+        {
+            "is_flag": True,
+            "help": "Ignore the way of asking `judgerl tune` saved for this rubric and judge model "
+            "(<rubric>.tuned.json; pairs: $JUDGERL_HOME/tuned/pairwise.tuned.json): use the plain log-prob verdict.",
+        },
+    ),
+    "cascade": (
+        ("--cascade", "cascade_path"),
+        {"envvar": "JUDGERL_CASCADE", "type": click.Path(exists=True, dir_okay=False), "help": CASCADE_HELP},
+    ),
+    "target_agreement": (
+        ("--target-agreement",),
+        {
+            "type": click.FloatRange(0, 1, min_open=True),
+            "default": 0.95,
+            "show_default": True,
+            "help": "With --cascade: the share of the last stage's agreement with the labels the cascade must keep "
+            "(calibrate fits the margins that keep it; validate reports them).",
+        },
+    ),
+    "prices": (
+        ("--prices", "prices_path"),
+        {
+            "type": click.Path(dir_okay=False),
+            "default": None,
+            "help": "Price table (YAML/JSON): {model: {input: USD per 1M tokens, output: USD per 1M tokens}}. judge: "
+            "the summary shows the run's cost; validate --cascade: a dollars column on the curve (every stage's "
+            "model priced).",
+        },
+    ),
+    "backend": (
+        ("--backend",),
+        {
+            "envvar": "JUDGERL_BACKEND",
+            "default": DEFAULT_BACKEND,
+            "show_default": True,
+            "help": f"Judge backend: {', '.join(backend_names())}, or another registered one. Env: JUDGERL_BACKEND.",
+        },
+    ),
+    "model": (
+        ("--model",),
+        {
+            "envvar": "JUDGERL_MODEL",
+            "default": None,
+            "help": "Judge model: a catalog name (`judgerl models list`), a local directory, a .gguf file, an "
+            "HF id, or the server's/Bedrock's model name. Default: the catalog's default judge on the "
+            "transformers backend; the openai and bedrock backends need one. Env: JUDGERL_MODEL.",
+        },
+    ),
+    "base_url": (
+        ("--base-url", "base_urls"),
+        {
+            "multiple": True,
+            "envvar": "JUDGERL_BASE_URL",
+            "help": "OpenAI-compatible server URL (openai backend); repeat for load balancing and failover.",
+        },
+    ),
+    # no envvar: AWS_REGION would then reach backends that take no region; the bedrock backend reads
+    # AWS_REGION / AWS_DEFAULT_REGION (and boto3 AWS_PROFILE) itself
+    "region": (("--region",), {"default": None, "help": "AWS region (bedrock backend). Default: $AWS_REGION."}),
+    "profile": (("--profile",), {"default": None, "help": "AWS profile (bedrock backend). Default: $AWS_PROFILE."}),
+    "max_input_tokens": (
+        ("--max-input-tokens",),
+        {
+            "type": click.IntRange(min=256),
+            "default": None,
+            "help": "Judge input budget; longer responses are cut in the middle with a visible marker.",
+        },
+    ),
+    "backend_option": (
+        ("--backend-option", "backend_options"),
+        {
+            "multiple": True,
+            "metavar": "KEY=VALUE",
+            "help": "Extra backend constructor option (repeatable), e.g. dtype=float32.",
+        },
+    ),
+}
 
-def cascade_option(function: F, envvar: str | None = None) -> F:
-    """--cascade FILE."""
-    return click.option(
-        "--cascade",
-        "cascade_path",
-        envvar=envvar,
-        type=click.Path(exists=True, dir_okay=False),
-        default=None,
-        help=CASCADE_HELP + (f" Env: {envvar}." if envvar else ""),
-    )(function)
+
+def judge_options(*names: str, required: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """A decorator adding the named shared options, in the order given; ``required`` ones must be given."""
+    unknown = [name for name in (*names, *required) if name not in _DECLARATIONS]
+    if unknown or not set(required) <= set(names):
+        raise ValueError(f"unknown or unlisted judge options: {unknown or sorted(set(required) - set(names))}")
+
+    def decorate(function: F) -> F:
+        for name in reversed(names):
+            declarations, settings = _DECLARATIONS[name]
+            function = click.option(*declarations, **{**settings, "required": name in required})(function)
+        return function
+
+    return decorate
+
+
+def option_names() -> list[str]:
+    """The shared options' names (for tests and docs)."""
+    return list(_DECLARATIONS)
 
 
 def reject_beside_cascade(names: tuple[str, ...]) -> None:
@@ -46,44 +237,8 @@ def reject_beside_cascade(names: tuple[str, ...]) -> None:
             raise JudgerlError(f"{option.opts[0]}: set it in the stages of the --cascade file, not beside it")
 
 
-def judge_options(function: F) -> F:
-    """--rubric or --grader, --pairwise, --mode, --score, --rationales, --cache/--no-cache, --concurrency, and the
-    backend options every judging command shares (--backend, --model, --base-url, --region, --profile, ...)."""
-    options = [
-        click.option("--rubric", envvar="JUDGERL_RUBRIC", help="Rubric file (YAML/JSON) or s3:// URI."),
-        click.option(
-            "--grader",
-            envvar="JUDGERL_GRADER",
-            help="OpenAI grader JSON file to score with instead of a rubric (docs/openai-graders.md); its "
-            "score_model/label_model graders run on the judge backend.",
-        ),
-        click.option("--pairwise", is_flag=True, help="Also judge pairs (preferences) on POST /v1/judge."),
-        click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True),
-        click.option("--score", type=click.Choice(["soft", "hard"]), default="soft", show_default=True),
-        click.option(
-            "--rationales", default="failures", show_default=True, help="none | failures | all | sample:<fraction>."
-        ),
-        click.option(
-            "--cache",
-            "cache_path",
-            default=None,
-            help="Verdict cache (SQLite). Default: $JUDGERL_HOME/cache/verdicts.sqlite.",
-        ),
-        click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache."),
-        click.option(
-            "--concurrency", type=click.IntRange(1, 4096), default=4, show_default=True, help="Samples judged at once."
-        ),
-    ]
-    function = judge_backend_options(function)
-    function = no_tuned_option(function)
-    function = cascade_option(function, envvar="JUDGERL_CASCADE")
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
 def policy_options(function: F) -> F:
-    """--unscored and --neutral-value: the reward of a sample the judge could not score."""
+    """--unscored and --neutral-value: the reward of a sample the judge could not score (serve, lambda package)."""
     function = click.option(
         "--neutral-value", type=float, default=0.5, show_default=True, help="Reward of an unscored sample (neutral)."
     )(function)
@@ -95,47 +250,3 @@ def policy_options(function: F) -> F:
         help="Reward of an unscored sample: the neutral value, 0, or fail the request/batch.",
     )(function)
     return function
-
-
-def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> ServeConfig:
-    """A ServeConfig from the parameters of :func:`judge_options` (removing them from ``params``)."""
-    backend_args = {name: params.pop(name) for name in _BACKEND_PARAMS}
-    cascade_path = params.pop("cascade_path")
-    backend = backend_args.pop("backend")
-    try:
-        options = backend_kwargs(**backend_args)
-    except ImportError:
-        raise JudgerlError("--model is required: no model catalog is installed to pick a default judge") from None
-    cache_path, no_cache = params.pop("cache_path"), params.pop("no_cache")
-    if cache_path is None and default_cache and not no_cache:
-        cache_path = str(default_cache_path())
-    rubric, grader = params.pop("rubric"), params.pop("grader")
-    if (rubric is None) == (grader is None):
-        raise JudgerlError("give --rubric (a rubric file) or --grader (an OpenAI grader file), not both or neither")
-    data = {
-        "rubric": rubric,
-        "grader": grader,
-        "pairwise": params.pop("pairwise"),
-        "backend": backend,
-        "backend_options": options,
-        "mode": params.pop("mode"),
-        "score": params.pop("score"),
-        "rationales": params.pop("rationales"),
-        "cache_path": None if no_cache else cache_path,
-        "concurrency": params.pop("concurrency"),
-    }
-    if params.pop("no_tuned", False):
-        data["tuned"] = False
-    if cascade_path is not None:
-        reject_beside_cascade((*_BACKEND_PARAMS, "mode", "score", "rationales"))
-        for name in ("backend", "backend_options", "mode", "score", "rationales"):
-            del data[name]
-        data["cascade"] = load_cascade(cascade_path)
-    return ServeConfig.from_mapping(data, source="command line")
-
-
-def policy_from(params: dict[str, Any]) -> UnscoredPolicy:
-    try:
-        return UnscoredPolicy(unscored=params.pop("unscored"), neutral_value=params.pop("neutral_value"))
-    except ValueError as exc:
-        raise JudgerlError(f"--neutral-value: {str(exc).splitlines()[-1]}") from None

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from judgerl.cli.judge_options import judge_config_from, judge_options, policy_from, policy_options
+from judgerl.cli.judge_config import SERVED_JUDGE_OPTIONS, judge_config_from, policy_from
+from judgerl.cli.judge_options import judge_options, policy_options
 from judgerl.errors import JudgerlError
 
 
@@ -23,7 +24,7 @@ def lambda_group() -> None:
 
 
 @lambda_group.command("package")
-@judge_options
+@judge_options(*SERVED_JUDGE_OPTIONS)
 @policy_options
 @click.option("--out", type=click.Path(dir_okay=False), default="dist/judgerl-lambda.zip", show_default=True)
 @click.option("--no-deps", is_flag=True, help="Leave the dependencies out (a Lambda layer provides them).")

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from judgerl.cli.judge_options import judge_config_from, judge_options, policy_from, policy_options
+from judgerl.cli.judge_config import SERVED_JUDGE_OPTIONS, judge_config_from, policy_from
+from judgerl.cli.judge_options import judge_options, policy_options
 from judgerl.errors import JudgerlError
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @click.command("serve")
-@judge_options
+@judge_options(*SERVED_JUDGE_OPTIONS)
 @policy_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)

@@ -11,24 +11,26 @@ from typing import Any
 import click
 from rich.console import Console
 
-from judgerl.cli.backend_options import judge_backend_options, judge_spec
+from judgerl.cli.backend_options import judge_spec
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options
 from judgerl.errors import JudgerlError
 from judgerl.judges.tuned import tuned_path
 
 
 @click.command("tune")
-@click.option("--rubric", "rubric_path", type=click.Path(path_type=Path), help="Rubric (YAML/JSON) for --labels.")
+@judge_options("rubric", "labels")
 @click.option(
-    "--labels",
-    "labels_path",
+    "--pairs",
+    "pairs_path",
     type=click.Path(path_type=Path),
-    help='Rubric-labelled JSONL: {id, prompt, response, reference?, "labels": {"criterion": true|false}}.',
+    help="Human-labelled pairs (LLMBar JSON or JSONL, as `judgerl validate --pairs` reads them).",
 )
 @click.option(
     "--pairwise",
-    "pairs_path",
+    "old_pairs_path",
     type=click.Path(path_type=Path),
-    help="Human-labelled pairs (LLMBar JSON or JSONL, as `judgerl validate --pairwise` reads them).",
+    hidden=True,
+    help="The old spelling of --pairs FILE (deprecated: --pairwise is a flag in every other command).",
 )
 @click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path), help="Folder for summary.json.")
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Cross-validation folds.")
@@ -50,13 +52,14 @@ from judgerl.judges.tuned import tuned_path
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N labelled items.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the folds and the shots.")
 @click.option("--bootstrap", "resamples", type=int, default=2000, show_default=True, help="Bootstrap resamples.")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True, help="Items at once.")
+@judge_options("concurrency")
 @click.option("--dry-run", is_flag=True, help="Report without saving the choice or the trust record.")
-@judge_backend_options
+@judge_options(*BACKEND_OPTIONS)
 def tune(
-    rubric_path: Path | None,
-    labels_path: Path | None,
+    rubric_path: str | None,
+    labels_path: str | None,
     pairs_path: Path | None,
+    old_pairs_path: Path | None,
     out_dir: Path | None,
     folds: int,
     holdout: float,
@@ -82,23 +85,30 @@ def tune(
     from judgerl.tune.search import Search
     from judgerl.validate.loaders import load_labelled_pairs, load_labelled_samples
 
-    if (pairs_path is None) == (labels_path is None):
-        raise JudgerlError("give --rubric RUBRIC --labels FILE (rubric-labelled rows) or --pairwise FILE (pairs)")
-    if labels_path is not None and rubric_path is None:
+    if old_pairs_path is not None:
+        if pairs_path is not None:
+            raise JudgerlError("--pairwise FILE is the old spelling of --pairs FILE: give --pairs alone")
+        click.echo("warning: `tune --pairwise FILE` is deprecated; use `--pairs FILE`", err=True)
+        pairs_path = old_pairs_path
+    rubric_file = Path(rubric_path) if rubric_path is not None else None
+    labels_file = Path(labels_path) if labels_path is not None else None
+    if (pairs_path is None) == (labels_file is None):
+        raise JudgerlError("give --rubric RUBRIC --labels FILE (rubric-labelled rows) or --pairs FILE (pairs)")
+    if labels_file is not None and rubric_file is None:
         raise JudgerlError("--labels needs --rubric RUBRIC: the criteria the labels name")
     console = Console(stderr=True)
     names = [n.strip() for n in candidates.split(",") if n.strip()] if candidates else None
-    rubric = Rubric.load(rubric_path) if rubric_path is not None else None
-    data_path = labels_path if labels_path is not None else pairs_path
+    rubric = Rubric.load(rubric_file) if rubric_file is not None else None
+    data_path = labels_file if labels_file is not None else pairs_path
     assert data_path is not None
     with console.status("loading the judge model"):
         spec = judge_spec(**backend_args, rationales="none")
         backend = spec.build_backend()
     try:
         task: Task
-        if labels_path is not None:
+        if labels_file is not None:
             assert rubric is not None
-            rows = load_labelled_samples(labels_path, rubric)[:limit]
+            rows = load_labelled_samples(labels_file, rubric)[:limit]
             task = RubricTask(rubric, rows, backend, concurrency)
         else:
             assert pairs_path is not None
@@ -115,7 +125,7 @@ def tune(
     if dry_run:
         console.print("dry run: nothing saved")
         return
-    source = rubric_path if labels_path is not None else None
+    source = rubric_file if labels_file is not None else None
     save_choice(source, backend.model_id, result, data_path.name)
     trust = save_trust_record(source, backend.model_id, result, data_path.name)
     kept = f" and the trust record to {trust}" if trust is not None else " (no held-apart figure: no trust record)"

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from judgerl.cli.backend_options import backend_kwargs, judge_backend_options
-from judgerl.cli.judge_options import cascade_option, reject_beside_cascade
+from judgerl.cli.backend_options import backend_kwargs
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options, reject_beside_cascade
 from judgerl.errors import JudgerlError
 from judgerl.judges.trust import announce_trust
 from judgerl.validate.attacks import ATTACKS
@@ -27,17 +27,19 @@ from judgerl.validate.trust_records import save_validation_trust
 
 @click.command("validate")
 @click.option(
-    "--pairwise", "pairs_path", type=click.Path(path_type=Path), help="Human-labelled pairs (LLMBar JSON or JSONL)."
-)
-@click.option(
-    "--rubric", "rubric_path", type=click.Path(path_type=Path), help="Rubric (YAML/JSON) for --labels or --injection."
-)
-@click.option(
-    "--labels",
-    "labels_path",
+    "--pairs",
+    "pairs_path",
     type=click.Path(path_type=Path),
-    help="Rubric-labelled JSONL: {id, prompt, response, labels}.",
+    help="Human-labelled pairs (LLMBar JSON or JSONL): validate the pairwise judge on them.",
 )
+@click.option(
+    "--pairwise",
+    "old_pairs_path",
+    type=click.Path(path_type=Path),
+    hidden=True,
+    help="The old spelling of --pairs FILE (deprecated: --pairwise is a flag in every other command).",
+)
+@judge_options("rubric", "labels")
 @click.option("--injection", is_flag=True, help="Run the prompt-injection suite on failing labelled responses.")
 @click.option(
     "--output",
@@ -47,7 +49,7 @@ from judgerl.validate.trust_records import save_validation_trust
     required=True,
     help="Folder for summary.json, verdicts and index.html.",
 )
-@click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True)
+@judge_options("mode")
 @click.option(
     "--reason-first/--verdict-first",
     default=True,
@@ -59,12 +61,12 @@ from judgerl.validate.trust_records import save_validation_trust
     "--compare", metavar="KEY=VALUE[,...]", help="Also run a second configuration, e.g. 'mode=generate' or 'model=...'."
 )
 @click.option("--limit", type=int, help="Use only the first N rows (quick checks).")
-@click.option("--cache", type=click.Path(), help="Verdict cache (SQLite) to reuse verdicts between runs.")
+@judge_options("cache")
 @click.option(
     "--bootstrap", "resamples", type=int, default=1000, show_default=True, help="Bootstrap resamples for 95% intervals."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--concurrency", type=int, default=1, show_default=True, help="Judge calls in flight (remote backends).")
+@judge_options("concurrency")
 @click.option(
     "--calibration-examples",
     type=int,
@@ -93,27 +95,12 @@ from judgerl.validate.trust_records import save_validation_trust
     help="With --injection: also judge with the undefended template (measurement only; --no-undefended halves "
     "the judge calls when only the defended settings matter).",
 )
-@click.option(
-    "--target-agreement",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.95,
-    show_default=True,
-    help="With --cascade: also fit the margins that keep this share of the last stage's agreement.",
-)
-@click.option(
-    "--prices",
-    "prices_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="With --cascade: a price table (YAML/JSON, {model: {input: USD per 1M tokens, output: ...}}, every "
-    "stage's model priced) adds a dollars column to the curve; without it cost is tokens and seconds.",
-)
-@cascade_option
-@judge_backend_options
+@judge_options("target_agreement", "prices", "cascade", *BACKEND_OPTIONS)
 def validate(
     pairs_path: Path | None,
-    rubric_path: Path | None,
-    labels_path: Path | None,
+    old_pairs_path: Path | None,
+    rubric_path: str | None,
+    labels_path: str | None,
     injection: bool,
     out_dir: Path,
     backend: str,
@@ -129,13 +116,14 @@ def validate(
     backend_options: tuple[str, ...],
     cascade_path: str | None,
     target_agreement: float,
-    prices_path: Path | None,
+    prices_path: str | None,
+    cache_path: str | None,
     **settings: Any,
 ) -> None:
     """Measure a judge: agreement with human labels, bias, calibration, and prompt-injection resistance.
 
     \b
-      judgerl validate --pairwise PAIRS.json --output DIR
+      judgerl validate --pairs PAIRS.json --output DIR
       judgerl validate --rubric R.yaml --labels LABELLED.jsonl --output DIR
       judgerl validate --injection --rubric R.yaml --labels LABELLED.jsonl --output DIR
       judgerl validate --cascade CASCADE.yaml --rubric R.yaml --labels LABELLED.jsonl --output DIR
@@ -145,19 +133,30 @@ def validate(
     labels (95% bootstrap interval) and its difference to the last stage alone, tokens and seconds (and
     dollars with --prices), next to each stage alone; and the margins `judgerl calibrate --cascade` would fit
     for --target-agreement.
+
+    --pairs FILE was spelt --pairwise FILE before; that spelling still works and prints a deprecation line.
     """
+    if old_pairs_path is not None:
+        if pairs_path is not None:
+            raise JudgerlError("--pairwise FILE is the old spelling of --pairs FILE: give --pairs alone")
+        click.echo("warning: `validate --pairwise FILE` is deprecated; use `--pairs FILE`", err=True)
+        pairs_path = old_pairs_path
+    rubric_file = Path(rubric_path) if rubric_path is not None else None
+    labels_file = Path(labels_path) if labels_path is not None else None
+    settings["cache"] = cache_path
     if prices_path is not None and cascade_path is None:
         raise JudgerlError("--prices costs a cascade's curve: give it with --cascade")
     if cascade_path is not None:
-        if pairs_path is not None or injection or not (rubric_path and labels_path):
+        if pairs_path is not None or injection or not (rubric_file and labels_file):
             raise JudgerlError("--cascade validates a rubric cascade: give --rubric R.yaml and --labels L.jsonl")
         single_judge = ("backend", "model", "mode", "reason_first", "compare", "base_urls", "region", "profile")
         reject_beside_cascade((*single_judge, "max_input_tokens", "backend_options"))
         from judgerl.validate.cascade_run import validate_cascade
 
         options = ValidationOptions(**settings)
+        prices = Path(prices_path) if prices_path is not None else None
         lines = validate_cascade(
-            cascade_path, rubric_path, labels_path, options, target_agreement, out_dir, prices_path=prices_path
+            cascade_path, rubric_file, labels_file, options, target_agreement, out_dir, prices_path=prices
         )
         for line in lines:
             click.echo(line)
@@ -165,15 +164,15 @@ def validate(
     chosen = [
         name
         for name, on in (
-            ("--pairwise", pairs_path),
-            ("--labels", labels_path and not injection),
+            ("--pairs", pairs_path),
+            ("--labels", labels_file and not injection),
             ("--injection", injection),
         )
         if on
     ]
     if len(chosen) != 1:
-        raise JudgerlError("choose one of: --pairwise PAIRS, --rubric R --labels L, --injection --rubric R --labels L")
-    if (labels_path or injection) and not (rubric_path and labels_path):
+        raise JudgerlError("choose one of: --pairs PAIRS, --rubric R --labels L, --injection --rubric R --labels L")
+    if (labels_file or injection) and not (rubric_file and labels_file):
         raise JudgerlError("--labels and --injection need both --rubric RUBRIC and --labels LABELLED.jsonl")
     if attacks:
         settings["attacks"] = [a.strip() for a in attacks.split(",") if a.strip()]
@@ -197,14 +196,14 @@ def validate(
         if pairs_path is not None:
             summary = validate_pairwise(pairs_path, config, compare, options, pool, out_dir, command, progress)
         elif injection:
-            assert rubric_path is not None and labels_path is not None
+            assert rubric_file is not None and labels_file is not None
             summary = validate_injection(
-                rubric_path, labels_path, config, compare, options, pool, out_dir, command, progress
+                rubric_file, labels_file, config, compare, options, pool, out_dir, command, progress
             )
         else:
-            assert rubric_path is not None and labels_path is not None
+            assert rubric_file is not None and labels_file is not None
             summary = validate_rubric(
-                rubric_path, labels_path, config, compare, options, pool, out_dir, command, progress
+                rubric_file, labels_file, config, compare, options, pool, out_dir, command, progress
             )
         judged = [(pool.get(c).model_id, r) for c, r in zip(summary.configs, summary.reports, strict=True)]
     finally:
