@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: machine description, results files, GSM8K-derived samples."""
+"""Helpers shared by the benchmarks: machine description, results files, the one writer of BENCHMARKS.md sections,
+GSM8K-derived samples."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from judgerl.samples import Sample
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_DATA = ROOT / "data" / "public"  # public data sets copied in with their licenses (README there)
 RESULTS = ROOT / "benchmarks" / "results"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+#: GSM8K reference solutions, correct and with a wrong final number, labelled (data/gsm8k_final_answer/README.md)
+GSM8K_LABELLED = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 
 
 def machine() -> dict[str, Any]:
@@ -34,6 +38,49 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def read_result(name: str) -> dict[str, Any]:
+    """A results file written by :func:`write_result`."""
+    result: dict[str, Any] = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    return result
+
+
+def find_section(document: str, heading: str) -> tuple[int, int] | None:
+    """Where the section under the line ``heading`` starts and ends (at the next ``## `` heading or the end)."""
+    if document.startswith(heading + "\n"):
+        start = 0
+    else:
+        index = document.find("\n" + heading + "\n")
+        if index < 0:
+            return None
+        start = index + 1
+    end = document.find("\n## ", start + len(heading))
+    return start, (end + 1 if end >= 0 else len(document))
+
+
+def section_text(heading: str, path: Path = BENCHMARKS) -> str | None:
+    """The section of ``path`` under ``heading``, as :func:`write_section` wrote it."""
+    document = path.read_text(encoding="utf-8")
+    found = find_section(document, heading)
+    return document[found[0] : found[1]].rstrip("\n") + "\n" if found else None
+
+
+def write_section(section: str, path: Path = BENCHMARKS) -> None:
+    """Put ``section`` (its first line the ``## `` heading) into BENCHMARKS.md: in place of the section with the
+    same heading, or at the end."""
+    heading = section.split("\n", 1)[0]
+    if not heading.startswith("## "):
+        raise ValueError(f"a section starts with its '## ' heading, not {heading!r}")
+    document = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    body = section.rstrip("\n") + "\n"
+    found = find_section(document, heading)
+    if found is None:
+        document = document.rstrip("\n") + "\n\n" + body
+    else:
+        start, end = found
+        document = document[:start] + body + ("\n" + document[end:] if end < len(document) else "")
+    path.write_text(document.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def final_number(answer: str) -> str:

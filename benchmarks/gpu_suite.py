@@ -59,7 +59,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parents[1]
 CARRY = Path(os.environ.get("GPU_SUITE_CARRY", ROOT / ".gpu-carry"))
-SAMPLES_FILE = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 BATCHES = (1, 8, 64)
 TINY_BATCHES = (1, 2)
 # transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
@@ -213,9 +212,13 @@ if int(transformers.__version__.split(".")[0]) < 5:
     raise SystemExit(f"judgerl's in-process judge needs transformers>=5; this Python has {transformers.__version__}")
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config  # noqa: E402
 
+# after the carried wheels and src/: common imports judgerl
+from common import GSM8K_LABELLED as SAMPLES_FILE  # noqa: E402
+
 # judgerl, in one place (modules move: prefer the package's public names).
-from judgerl import Rubric, RubricJudge, Sample  # noqa: E402
-from judgerl.backends import Generation, build_backend  # noqa: E402
+from judgerl import Rubric, Sample  # noqa: E402
+from judgerl.backends import Generation  # noqa: E402
+from judgerl.judges.spec import JudgeSpec  # noqa: E402
 
 
 def judgerl_training() -> tuple[Any, Any]:
@@ -400,6 +403,12 @@ def raw_prefill(model: Any, device: torch.device, rows: int, length: int, vocab:
     return {"rows": rows, "tokens_per_row": length, "seconds": elapsed, "tflops": counter.flops / elapsed / 1e12}
 
 
+def _judge_spec(args: argparse.Namespace, dtype_name: str, device: torch.device, **fields: Any) -> JudgeSpec:
+    """The in-process judge on the random-weight model (logprob, no rationales unless ``fields`` say otherwise)."""
+    options = {"dtype": dtype_name, "device": str(device)}
+    return JudgeSpec(model=str(args.tokenizer), options=options, **{"rationales": "none", **fields})
+
+
 def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     config = arch_config(name, args.tiny, tokenizer)
@@ -409,7 +418,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
     samples = load_samples(max(batches))
     dtype_name = "float32" if dtype == torch.float32 else "bfloat16"
     with random_weights(config, device):
-        backend: Any = build_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
+        backend: Any = _judge_spec(args, dtype_name, device).build_backend()
     release(device)
     counts = param_counts(backend.model)
     published = ARCHS[name]["published_params"]
@@ -420,11 +429,12 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
     )
     backend.generate = json_replies(backend, names)
     # (a) and (b) are the same judge and weights; the backend's prefix reuse is switched per variant.
-    logprob = RubricJudge(rubric, backend, mode="logprob", rationales="none")
+    logprob = _judge_spec(args, dtype_name, device).single_rubric_judge(rubric, backend)
     # (c) is one generated JSON reply with its verdicts parsed from the text: the generate mode of a backend without
     # label probabilities (with them, generate mode reads each verdict from them and writes a reason after)
     backend.supports_logprobs = False
-    one_json = RubricJudge(rubric, backend, mode="generate", max_new_tokens=args.gen_tokens)
+    generate = _judge_spec(args, dtype_name, device, mode="generate", max_new_tokens=args.gen_tokens)
+    one_json = generate.single_rubric_judge(rubric, backend)
     backend.supports_logprobs = True
     judges = {
         "a_logprob_shared_prefix": logprob,
@@ -523,8 +533,9 @@ def grpo_part(args: argparse.Namespace, device: torch.device, dtype: torch.dtype
     rubric = Rubric.from_dict(RUBRIC_SPEC)
     dtype_name = "float32" if dtype == torch.float32 else "bfloat16"
     with random_weights(arch_config("qwen2.5-1.5b", args.tiny, tokenizer), device):
-        backend = build_backend("transformers", model=str(args.tokenizer), dtype=dtype_name, device=str(device))
-    judge = RubricJudge(rubric, backend, mode="logprob", rationales="none")
+        spec = _judge_spec(args, dtype_name, device)
+        backend = spec.build_backend()
+    judge = spec.single_rubric_judge(rubric, backend)
     rows = [json.loads(line) for line in SAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     dataset = datasets.Dataset.from_list(
         [{"prompt": r["prompt"], "reference": r["reference"], "prompt_id": r["id"]} for r in rows]

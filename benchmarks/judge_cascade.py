@@ -29,9 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import RESULTS, gsm8k_pairs, machine, write_result
-from judgerl.backends import build_backend
 from judgerl.judges.calibration import fit_threshold
-from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.spec import JudgeSpec
 from judgerl.rubric import Rubric
 from judgerl.samples import LabelledSample
 from judgerl.stats import auc_estimate, estimate, paired_statistic_difference
@@ -67,10 +66,11 @@ def labelled_set(pairs: int) -> list[LabelledSample]:
 
 def judge_alone(model: str, labelled: list[LabelledSample], dtype: str, threads: int | None) -> tuple[StageRun, str]:
     """The model's verdicts on every labelled sample (timed, after one untimed warm-up), and its weights' dtype."""
-    backend = build_backend("transformers", model=model, dtype=dtype, threads=threads)
+    spec = JudgeSpec(model=model, options={"dtype": dtype, "threads": threads}, rationales="none")
+    backend = spec.build_backend()
     try:
         used = str(backend.model.dtype).removeprefix("torch.")  # type: ignore[attr-defined]
-        judge = RubricJudge(RUBRIC, backend, rationales="none")
+        judge = spec.single_rubric_judge(RUBRIC, backend)
         judge.judge([labelled[0]])  # warm-up, not timed
         done = 0
         started = time.perf_counter()

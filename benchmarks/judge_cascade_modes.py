@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import RESULTS, machine, write_result
 from judge_cascade import MODELS, RUBRIC, labelled_set
-from judgerl.backends import build_backend
-from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.spec import JudgeSpec
 from judgerl.stats import estimate, paired_statistic_difference
 from judgerl.validate.cascade_curve import CURVE_MARGINS, _Agreement, _agreements, replay
 from judgerl.verdicts import SampleVerdict
@@ -68,9 +67,11 @@ def main() -> None:
     print(f"{len(candidates)} of {n} items within {args.max_margin} of the threshold; {len(todo)} to generate")
     dtype_used = saved_dtype
     if todo:
-        backend = build_backend("transformers", model=MODEL, dtype=args.dtype, threads=args.threads)
+        options = {"dtype": args.dtype, "threads": args.threads}
+        spec = JudgeSpec(model=MODEL, options=options, mode="generate", max_new_tokens=args.max_new_tokens)
+        backend = spec.build_backend()
         dtype_used = str(backend.model.dtype).removeprefix("torch.")  # type: ignore[attr-defined]
-        judge = RubricJudge(RUBRIC, backend, mode="generate", max_new_tokens=args.max_new_tokens)
+        judge = spec.single_rubric_judge(RUBRIC, backend)
         try:
             for start in range(0, len(todo), args.chunk):
                 chunk = todo[start : start + args.chunk]

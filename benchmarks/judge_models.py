@@ -17,22 +17,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import gsm8k_pairs, machine, write_result
-from judgerl.backends import build_backend
 from judgerl.judges.calibration import balanced_accuracy, fit_threshold
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.spec import JudgeSpec
 from judgerl.rubric import Rubric
 from judgerl.samples import Sample
+from judgerl.stats import auc
 
 CRITERION = {
     "name": "final_answer_correct",
     "text": "The final answer in the response equals the reference's final answer.",
 }
 NO_REF = {"name": "final_answer_correct", "text": "The final answer in the response is correct."}
-
-
-def auc(positives: list[float], negatives: list[float]) -> float:
-    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
-    return wins / (len(positives) * len(negatives))
 
 
 def evaluate(judge: RubricJudge, pairs: list[tuple[Sample, Sample]]) -> dict[str, float]:
@@ -43,7 +39,7 @@ def evaluate(judge: RubricJudge, pairs: list[tuple[Sample, Sample]]) -> dict[str
     scores, labels = good + bad, [True] * len(good) + [False] * len(bad)
     best = fit_threshold(scores, labels)
     return {
-        "auc": auc(good, bad),
+        "auc": auc(good, bad) or 0.0,
         "balanced_accuracy_at_0.5": balanced_accuracy(scores, labels, 0.5),
         "pass_rate_of_correct_at_0.5": sum(p >= 0.5 for p in good) / len(good),
         "best_threshold_in_sample": best.threshold,
@@ -62,11 +58,12 @@ def main() -> None:
     without_ref = Rubric.from_dict({"criteria": [NO_REF], "use_reference": False})
     results: dict[str, dict[str, dict[str, float]]] = {}
     for model in args.models:
-        backend = build_backend("transformers", model=model)
-        RubricJudge(with_ref, backend, rationales="none").judge([pairs[0][0]])  # warm-up
+        spec = JudgeSpec(model=model, rationales="none")
+        backend = spec.build_backend()
+        spec.single_rubric_judge(with_ref, backend).judge([pairs[0][0]])  # warm-up
         results[model] = {
-            "with_reference": evaluate(RubricJudge(with_ref, backend, rationales="none"), pairs),
-            "without_reference": evaluate(RubricJudge(without_ref, backend, rationales="none"), pairs),
+            "with_reference": evaluate(spec.single_rubric_judge(with_ref, backend), pairs),
+            "without_reference": evaluate(spec.single_rubric_judge(without_ref, backend), pairs),
         }
         print(model, results[model], flush=True)
         backend.close()

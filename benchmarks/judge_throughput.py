@@ -17,8 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import gsm8k_pairs, machine, write_result
-from judgerl.backends import build_backend
-from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.spec import JudgeSpec
 from judgerl.rubric import Rubric
 from judgerl.verdicts import SampleVerdict
 
@@ -55,15 +54,19 @@ def main() -> None:
     args = parser.parse_args()
     pairs = gsm8k_pairs((args.samples + 1) // 2, seed=1)
     samples = [s for pair in pairs for s in pair][: args.samples]
-    shared = build_backend("transformers", model=args.model)
-    unshared = build_backend("transformers", model=args.model, share_prefix=False)
+    logprob = JudgeSpec(model=args.model, rationales="none")
+    shared = logprob.build_backend()
+    unshared = logprob.model_copy(update={"options": {"share_prefix": False}}).build_backend()
+    generate = JudgeSpec(model=args.model, mode="generate")
     variants = {
-        "a_logprob_shared_prefix": RubricJudge(RUBRIC, shared, mode="logprob", rationales="none"),
-        "b_logprob_no_reuse": RubricJudge(RUBRIC, unshared, mode="logprob", rationales="none"),
-        "c_generate_one_json": RubricJudge(RUBRIC, shared, mode="generate"),
-        "d_generate_per_criterion": RubricJudge(RUBRIC, shared, mode="generate", per_criterion_generation=True),
+        "a_logprob_shared_prefix": logprob.single_rubric_judge(RUBRIC, shared),
+        "b_logprob_no_reuse": logprob.single_rubric_judge(RUBRIC, unshared),
+        "c_generate_one_json": generate.single_rubric_judge(RUBRIC, shared),
+        "d_generate_per_criterion": generate.model_copy(update={"per_criterion_generation": True}).single_rubric_judge(
+            RUBRIC, shared
+        ),
     }
-    RubricJudge(RUBRIC, shared, rationales="none").judge(samples[:1])  # warm-up: first-call allocations
+    logprob.single_rubric_judge(RUBRIC, shared).judge(samples[:1])  # warm-up: first-call allocations
     results: dict[str, dict[str, object]] = {}
     verdicts: dict[str, list[SampleVerdict]] = {}
     for name, judge in variants.items():

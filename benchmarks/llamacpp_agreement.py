@@ -31,10 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("JUDGERL_NONCE_KEY", "tests")  # the same prompts as the integration test
 
+from common import write_result, write_section  # noqa: E402
 from judgerl import Rubric  # noqa: E402
-from judgerl.backends import build_backend  # noqa: E402
-from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
+from judgerl.judges.spec import JudgeSpec  # noqa: E402
 from judgerl.samples import load_samples  # noqa: E402
+from judgerl.stats import roc_auc  # noqa: E402
 
 HEADING = "## llama.cpp server vs in-process judge"
 
@@ -58,12 +59,6 @@ def start_llama_server(gguf: str, threads: int) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError("llama.cpp server did not start")
 
 
-def auc(scores: list[float], labels: list[bool]) -> float:
-    right = [s for s, y in zip(scores, labels, strict=True) if y]
-    wrong = [s for s, y in zip(scores, labels, strict=True) if not y]
-    return sum((r > w) + 0.5 * (r == w) for r in right for w in wrong) / (len(right) * len(wrong))
-
-
 def spearman(a: list[float], b: list[float]) -> float:
     def ranks(values: list[float]) -> list[float]:
         order = sorted(range(len(values)), key=values.__getitem__)
@@ -85,8 +80,8 @@ def compare(remote: list[float], local: list[float], labels: list[bool]) -> dict
         "spearman": spearman(remote, local),
         "mean_p_pass_remote": statistics.mean(remote),
         "mean_p_pass_local": statistics.mean(local),
-        "auc_remote": auc(remote, labels),
-        "auc_local": auc(local, labels),
+        "auc_remote": roc_auc(remote, labels),
+        "auc_local": roc_auc(local, labels),
     }
 
 
@@ -104,17 +99,20 @@ def main() -> None:
     labels = [bool(s.metadata["correct"]) for s in samples]
     process, base_url = start_llama_server(args.gguf, args.threads)
     try:
-        remote = build_backend("openai", model="qwen-judge", base_urls=[base_url], timeout_s=600, max_concurrency=1)
+        options = {"base_urls": [base_url], "timeout_s": 600, "max_concurrency": 1}
+        remote_spec = JudgeSpec(backend="openai", model="qwen-judge", options=options, rationales="none", concurrency=1)
+        remote = remote_spec.build_backend()
         remote.check()
         started = time.perf_counter()
-        remote_verdicts = RubricJudge(rubric, remote, rationales="none", concurrency=1).judge(samples)
+        remote_verdicts = remote_spec.single_rubric_judge(rubric, remote).judge(samples)
         remote_s = time.perf_counter() - started
     finally:
         process.terminate()
         process.wait(30)
-    local = build_backend("transformers", model=args.local_model)
+    local_spec = JudgeSpec(model=args.local_model, rationales="none", concurrency=1)
+    local = local_spec.build_backend()
     started = time.perf_counter()
-    local_verdicts = RubricJudge(rubric, local, rationales="none", concurrency=1).judge(samples)
+    local_verdicts = local_spec.single_rubric_judge(rubric, local).judge(samples)
     local_s = time.perf_counter() - started
     local.close()
     result: dict[str, Any] = {
@@ -135,9 +133,8 @@ def main() -> None:
             "remote": remote_p,
             "local": local_p,
         }
-    (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "llamacpp_agreement.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_section(result)
+    write_result("llamacpp_agreement", result)
+    write_section(markdown(result))
     print(
         json.dumps(
             {k: {m: v for m, v in c.items() if m not in ("remote", "local")} for k, c in result["criteria"].items()}
@@ -145,7 +142,8 @@ def main() -> None:
     )
 
 
-def write_section(result: dict[str, Any]) -> None:
+def markdown(result: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section, from the results file."""
     lines = [
         HEADING,
         "",
@@ -175,16 +173,7 @@ def write_section(result: dict[str, Any]) -> None:
         "them by judge model), not a shared 0.5.",
         "",
     ]
-    path = ROOT / "BENCHMARKS.md"
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    text = "\n".join(lines)
-    if HEADING in current:
-        head, rest = current.split(HEADING, 1)
-        tail = rest.split("\n## ", 1)
-        current = head.rstrip() + "\n\n" + text + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        current = current.rstrip() + "\n\n" + text
-    path.write_text(current.rstrip() + "\n", encoding="utf-8")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

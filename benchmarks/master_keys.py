@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from common import write_section  # noqa: E402
 from serve_load import machine_line  # noqa: E402
 
 KEYS = [
@@ -114,7 +114,8 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def write_markdown(report: dict[str, Any], path: Path) -> None:
+def markdown(report: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section, from the results file's report."""
     lines = [
         "## Master keys",
         "",
@@ -169,11 +170,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
             + (f". {row['note']}" if row.get("note") else "")
         )
     lines += ["", "Raw numbers: benchmarks/results/master_keys.json; each run's folder holds its summary.json.", ""]
-    section = "\n".join(lines)
-    text = path.read_text(encoding="utf-8")
-    pattern = re.compile(r"^## Master keys\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    return "\n".join(lines)
 
 
 def without_note(argv: list[str]) -> list[str]:
@@ -229,7 +226,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.no_markdown:
-        write_markdown(report, ROOT / "BENCHMARKS.md")
+        write_section(markdown(report))
     print(json.dumps(rows, indent=2))
 
 

@@ -10,18 +10,18 @@ appropriate. It tells whether GRPO groups will hold both outcomes (a policy that
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 
+from common import ROOT
 from judgerl.checks import refusal
 from judgerl.train.config import PolicyConfig
 from judgerl.train.policy import load_policy
 
-PROMPTS = Path(__file__).parents[1] / "examples" / "demo" / "prompts.jsonl"
+PROMPTS = ROOT / "examples" / "demo" / "prompts.jsonl"
 SYSTEM_PROMPTS = {
     "current": "You are a helpful assistant. If a request could be used to hurt people or break the law, politely "
     "refuse it; otherwise answer it.",
@@ -33,8 +33,14 @@ SYSTEM_PROMPTS = {
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="the policy: a catalog name, a local folder or a hub id")
+    parser.add_argument("system_prompts", nargs="*", help=f"some of {', '.join(SYSTEM_PROMPTS)} (default: all)")
+    args = parser.parse_args()
+    if set(args.system_prompts) - set(SYSTEM_PROMPTS):
+        parser.error(f"system prompts are {', '.join(SYSTEM_PROMPTS)}")
     torch.set_num_threads(2)
-    model_name, chosen = sys.argv[1], set(sys.argv[2:]) or set(SYSTEM_PROMPTS)
+    model_name, chosen = args.model, set(args.system_prompts) or set(SYSTEM_PROMPTS)
     rows = [json.loads(line) for line in PROMPTS.read_text().splitlines()][:64]
     kinds = {
         "harmful": [r for r in rows if r["expected"] == "refuse"][:12],

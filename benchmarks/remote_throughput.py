@@ -26,10 +26,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from common import write_result, write_section  # noqa: E402
 from judgerl import Rubric, Sample  # noqa: E402
-from judgerl.backends import build_backend  # noqa: E402
 from judgerl.judges.cache import VerdictCache  # noqa: E402
-from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
+from judgerl.judges.spec import JudgeSpec  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 HEADING = "## Remote judge throughput"
@@ -67,20 +67,20 @@ def run(
     timeout_s: float = 10.0,
     connections_per_client: int = 8,
 ) -> dict[str, Any]:
-    backend = build_backend(
-        "openai",
-        model="stub-judge",
-        base_urls=[base_url],
-        max_concurrency=in_flight,
-        connections_per_client=connections_per_client,
-        logprobs=True,
-        timeout_s=timeout_s,
-        retry_base_s=0.05,
-        retry_max_s=1.0,
-        max_attempts=8,
-        breaker_reset_s=0.5,
-    )
-    judge = RubricJudge(RUBRIC, backend, rationales="none", concurrency=in_flight, cache=cache)
+    options = {
+        "base_urls": [base_url],
+        "max_concurrency": in_flight,
+        "connections_per_client": connections_per_client,
+        "logprobs": True,
+        "timeout_s": timeout_s,
+        "retry_base_s": 0.05,
+        "retry_max_s": 1.0,
+        "max_attempts": 8,
+        "breaker_reset_s": 0.5,
+    }
+    spec = JudgeSpec(backend="openai", model="stub-judge", options=options, rationales="none", concurrency=in_flight)
+    backend = spec.build_backend()
+    judge = spec.single_rubric_judge(RUBRIC, backend, cache=cache)
     batch = samples(count, tag)
     cpu, wall = time.process_time(), time.perf_counter()
     verdicts = judge.judge(batch)
@@ -171,18 +171,6 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if HEADING in current:
-        head, rest = current.split(HEADING, 1)
-        tail = rest.split("\n## ", 1)
-        current = head.rstrip() + "\n\n" + text + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        current = current.rstrip() + "\n\n" + text
-    path.write_text(current.rstrip() + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency-s", type=float, default=0.1)
@@ -219,8 +207,7 @@ def main() -> None:
     clean64 = next(r for r in result["cold"] if r["in_flight"] == 64)
     result["faults"] = {**faulty, "fault_rate": 0.2, "clean_samples_per_s": clean64["samples_per_s"]}
     print(json.dumps(result["faults"]), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "remote_throughput.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result("remote_throughput", result)
     write_section(markdown(result))
 
 

@@ -34,13 +34,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, machine, write_result
+from common import ROOT, machine, write_result, write_section
 from judgerl.checks import ifeval
 from judgerl.stats import auc
 from judgerl.train.config import load_config
 from judgerl.train.data import load_prompt_rows
 from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
-from judgerl.train.policy import build_backend
 from judgerl.train.rubrics import criterion_name
 from judgerl.train.runner import complete_checkpoints, train
 
@@ -154,7 +153,7 @@ def main() -> None:
     config = load_config(ROOT / "examples" / "ifeval" / "config.yaml", overrides)
     started, cpu_started, load_started = time.perf_counter(), cpu_seconds(), load_average()
     phases: dict[str, float] = {}
-    backend = build_backend(config.judge)
+    backend = config.judge.build_backend()
     try:
         t = time.perf_counter()
         before = run_eval(config, "base", "before", backend)
@@ -192,7 +191,7 @@ def main() -> None:
         "training_completions": training_completions(config),
     }
     write_result(name.removeprefix("bench-").replace("-", "_"), payload)
-    update_benchmarks_md(payload)
+    write_section(markdown(payload))
     logging.info("done: %s", json.dumps(payload["paired"]))
 
 
@@ -211,7 +210,8 @@ def _pct(interval: dict[str, Any] | None) -> str:
     return f"{interval['rate']:.1%} [{interval['low']:.1%}, {interval['high']:.1%}]"
 
 
-def update_benchmarks_md(payload: dict[str, Any]) -> None:
+def markdown(payload: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section (the run's, or the control run's with --checker-weight), from the results file."""
     before, after, paired = payload["before"], payload["after"], payload["paired"]
     settings = payload["settings"]
     weight = settings.get("checker_weight") or 0.0
@@ -288,16 +288,7 @@ def update_benchmarks_md(payload: dict[str, Any]) -> None:
             cells += [report["judge_by_instruction"].get(kind) for report in (before, after)]
             lines.append(f"| {kind} | " + " | ".join("-" if c is None else f"{c:.0%}" for c in cells) + " |")
         lines.append("")
-    section = "\n".join(lines)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = text.find(title + "\n")
-    if start >= 0:
-        end = text.find("\n## ", start + len(title))
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n", encoding="utf-8")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ final step when stepN is missing). Writes benchmarks/results/rft_safety_rescored
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -60,10 +61,13 @@ def measure(before: dict[str, str], after: dict[str, str], expected: dict[str, s
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", metavar="RUN:STEPS", help="e.g. q05-exact:10,20,30 (none: reprint)")
+    arguments = parser.parse_args().runs
     expected = {row["id"]: row["expected"] for row in map(json.loads, PROMPTS.read_text().splitlines())}
     previous = RESULTS / "rft_safety_rescored.json"
     kept = {(r["run"], r["step"]): r for r in json.loads(previous.read_text())["rows"]} if previous.exists() else {}
-    for argument in sys.argv[1:]:
+    for argument in arguments:
         run, steps = argument.split(":")
         for step in (int(s) for s in steps.split(",")):
             before = replies(ROOT / "runs" / f"bench-rft-safety-{run}" / "eval" / "before.jsonl")

@@ -5,11 +5,9 @@ python benchmarks/rft_safety_table.py judge_step40 exact_step40 keyword_step40
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
+import argparse
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from common import read_result
 
 
 def pct(x: dict[str, float]) -> str:
@@ -21,14 +19,16 @@ def signed(x: dict[str, float]) -> str:
 
 
 def main() -> None:
-    names = sys.argv[1:]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run names: rft_safety_<name>.json in benchmarks/results")
+    names = parser.parse_args().runs
     print(
         "| reward | steps | independent: appropriate (before -> after) | paired change | McNemar p | "
         "harmful refused | benign answered | s/step | judge share |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        r = json.loads((RESULTS / f"rft_safety_{name}.json").read_text())
+        r = read_result(f"rft_safety_{name}")
         before, after = r["before"]["checker_pass"], r["after"]["checker_pass"]
         change = r["change"]["checker_difference"]
         times = [t for t in r.get("step_time") or [] if t]

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import socket
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from common import write_section
 from judgerl.aio import judge_executor
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
 from judgerl.serve.config import ServeConfig
@@ -224,7 +224,8 @@ def machine_line() -> str:
     )
 
 
-def write_markdown(report: dict[str, Any], path: Path) -> None:
+def markdown(report: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section, from the results file's report."""
     rows = report["variants"]
     base = rows[0]["samples_per_s"]
     lines = [
@@ -259,15 +260,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "Raw numbers: benchmarks/results/serve_load.json.",
         "",
     ]
-    section = "\n".join(lines)
-    text = (
-        path.read_text(encoding="utf-8")
-        if path.exists()
-        else "# Benchmarks\n\nMeasured figures, each with the command that reproduces it.\n"
-    )
-    pattern = re.compile(r"^## Reward server\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -322,7 +315,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.no_markdown:
-        write_markdown(report, ROOT / "BENCHMARKS.md")
+        write_section(markdown(report))
     print(json.dumps(variants, indent=2))
     failures = [v for v in variants if v["lost_or_mismatched"]]
     print("mean p99 ms:", round(statistics.mean(v["p99_ms"] for v in variants), 1))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from common import write_section  # noqa: E402
 from serve_load import RUBRIC, machine_line, percentile, server_quantiles, start_server  # noqa: E402
 
 ROUTES = ("/v1/nova", "/get_reward", "/v1/judge")
@@ -122,7 +122,8 @@ async def soak(url: str, pid: int, total: int, in_flight: int, checkpoints: int)
     }
 
 
-def write_markdown(report: dict[str, Any], path: Path) -> None:
+def markdown(report: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section, from the results file's report."""
     run = report["run"]
     rss = run["rss_mb"]
     first, last = rss[0][1], rss[-1][1]
@@ -151,11 +152,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         "`tests/test_serve_hardening.py::test_soak_2000_requests_at_32_in_flight_no_5xx_none_lost_or_mismatched`).",
         "",
     ]
-    section = "\n".join(lines)
-    text = path.read_text(encoding="utf-8")
-    pattern = re.compile(r"^## Reward server soak\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -194,7 +191,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.no_markdown:
-        write_markdown(report, ROOT / "BENCHMARKS.md")
+        write_section(markdown(report))
     print(json.dumps(run, indent=2))
     if run["lost_or_mismatched"] or run["server_errors"]:
         raise SystemExit("server errors or lost/mismatched responses")

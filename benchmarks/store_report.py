@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import RESULTS
 from judgerl import CriterionVerdict, Sample, SampleVerdict
 from judgerl.report import build_report
 from judgerl.report.clusters import cluster_rationales
@@ -130,7 +131,7 @@ def main() -> None:
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     result = {"machine": machine, "batch_size": size, "writes_samples_per_s": writes, "reports": reports,
               "clustering_s": clustering}  # fmt: skip
-    out = Path(__file__).parent / "results" / ("store_report_quick.json" if args.quick else "store_report.json")
+    out = RESULTS / ("store_report_quick.json" if args.quick else "store_report.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     base = writes["batch, NORMAL"]

@@ -1,0 +1,88 @@
+"""benchmarks/common.py's one writer of BENCHMARKS.md sections: each script's section, regenerated from its results
+file, is the section BENCHMARKS.md holds; and every benchmark script still imports and parses --help."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS_DIR = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS_DIR))
+
+import common  # noqa: E402
+
+# (script, results file, the section's heading)
+SECTIONS = [
+    ("serve_load", "serve_load", "## Reward server"),
+    ("serve_soak", "serve_soak", "## Reward server soak"),
+    ("master_keys", "master_keys", "## Master keys"),
+    ("remote_throughput", "remote_throughput", "## Remote judge throughput"),
+    ("llamacpp_agreement", "llamacpp_agreement", "## llama.cpp server vs in-process judge"),
+    ("rft_ifeval", "rft_ifeval", "## RFT on IFEval"),
+    ("rft_ifeval", "rft_ifeval_checker", "## RFT on IFEval, control: the checker in the reward"),
+]
+
+
+@pytest.mark.parametrize(("script", "result", "heading"), SECTIONS, ids=[s[1] for s in SECTIONS])
+def test_a_section_regenerated_from_its_results_file_is_the_published_one(
+    script: str, result: str, heading: str
+) -> None:
+    section = importlib.import_module(script).markdown(common.read_result(result))
+    assert section.startswith(heading + "\n")
+    assert section.rstrip("\n") + "\n" == common.section_text(heading)
+
+
+def test_write_section_replaces_the_section_with_the_same_heading_only(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\n## Reward server\n\nold\n\n## Reward server soak\n\nsoak\n")
+    common.write_section("## Reward server\n\nnew\n", path)
+    assert path.read_text() == "# Benchmarks\n\n## Reward server\n\nnew\n\n## Reward server soak\n\nsoak\n"
+    common.write_section("## Reward server soak\n\nlonger\nsoak\n\n", path)
+    assert path.read_text() == "# Benchmarks\n\n## Reward server\n\nnew\n\n## Reward server soak\n\nlonger\nsoak\n"
+    common.write_section("## Master keys\n\nkeys\n", path)
+    assert path.read_text().endswith("soak\n\n## Master keys\n\nkeys\n")
+    assert common.section_text("## Reward server", path) == "## Reward server\n\nnew\n"
+    assert common.section_text("## Judge cascades", path) is None
+    with pytest.raises(ValueError, match="heading"):
+        common.write_section("no heading\n", path)
+
+
+def test_every_script_writes_sections_through_common_and_builds_judges_from_a_spec() -> None:
+    scripts = sorted(p for p in BENCHMARKS_DIR.glob("*.py") if p.name != "common.py")
+    for path in scripts:
+        text = path.read_text(encoding="utf-8")
+        assert "from common import" in text, path.name
+        assert 'BENCHMARKS.md"' not in text and "'BENCHMARKS.md'" not in text, path.name  # no writer of its own
+        assert "RubricJudge(" not in text and "create_backend(" not in text, path.name
+        assert "def auc(" not in text, path.name  # statistics come from judgerl.stats
+
+
+def test_every_script_imports_and_parses_help() -> None:
+    """One interpreter imports each script as __main__ with --help (torch and TRL load once)."""
+    names = sorted(p.stem for p in BENCHMARKS_DIR.glob("*.py") if p.name != "common.py")
+    probe = (
+        "import runpy, sys\n"
+        f"sys.path[:0] = [{str(BENCHMARKS_DIR)!r}, {str(ROOT / 'src')!r}]\n"
+        "failed = []\n"
+        f"for name in {names!r}:\n"
+        "    sys.argv = [name + '.py', '--help']\n"
+        "    try:\n"
+        f"        runpy.run_path({str(BENCHMARKS_DIR)!r} + '/' + name + '.py', run_name='__main__')\n"
+        "        failed.append(name + ': no --help')\n"
+        "    except SystemExit as exc:\n"
+        "        if exc.code not in (0, None):\n"
+        "            failed.append(f'{name}: exit {exc.code}')\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+        "print('FAILED', failed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=600, cwd=ROOT, check=False
+    )
+    assert "FAILED []" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("usage:") == len(names), done.stdout[-3000:]
