@@ -179,7 +179,7 @@ def grpo_arguments(config: TrainConfig, weights: list[float]) -> Any:
 
 
 def _uses_cpu(config: TrainConfig) -> bool:
-    return bool(config.grpo.get("use_cpu")) or not _has_accelerator()
+    return bool(config.grpo.trl_options.get("use_cpu")) or not _has_accelerator()
 
 
 def _has_accelerator() -> bool:
