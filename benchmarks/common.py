@@ -83,6 +83,13 @@ def write_section(section: str, path: Path = BENCHMARKS) -> None:
     path.write_text(document.rstrip("\n") + "\n", encoding="utf-8")
 
 
+def completion_tokens(config: Any, unset: int = 48) -> int:
+    """The reply budget a benchmark samples with: the training config's ``grpo.max_completion_length`` when the
+    file sets it, else ``unset`` (the demo's 48, not TRL's default)."""
+    grpo = config.grpo
+    return int(grpo.max_completion_length or unset) if grpo.is_set("max_completion_length") else unset
+
+
 def final_number(answer: str) -> str:
     return answer.rsplit("####", 1)[1].strip().replace(",", "")
 

@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, machine, write_result
+from common import ROOT, completion_tokens, machine, write_result
 from judgerl.train.checkers import check_reply
 from judgerl.train.config import load_config
 from judgerl.train.data import load_prompt_rows
@@ -79,9 +79,9 @@ def main() -> None:
             tokenizer,
             chosen,
             per_prompt=args.samples,
-            max_new_tokens=int(config.grpo.get("max_completion_length", 48)),
-            temperature=float(config.grpo.get("temperature", 1.0)),
-            top_k=int(config.grpo.get("top_k", 0)),
+            max_new_tokens=completion_tokens(config),
+            temperature=config.grpo.temperature,
+            top_k=config.grpo.top_k or 0,
             seed=0,
         )
         saved = [{"prompt_id": row.prompt_id, "reply": reply} for row, reply in pairs]

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from common import ROOT, machine, write_result
-from judgerl.backends import build_backend
 from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt, LabelResult
 from judgerl.judges.prompts import (
     PASS,
@@ -36,7 +35,7 @@ from judgerl.judges.prompts import (
     nonce_for,
     stance_prompt,
 )
-from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.judges.spec import JudgeSpec
 from judgerl.judges.stance import read_stance
 from judgerl.rubric import Rubric
 from judgerl.samples import LabelledSample, load_labelled, prompt_text
@@ -141,13 +140,14 @@ def run_set(backend: JudgeBackend, key: str, limit: int | None, tokens: int) -> 
     }
     timings = {}
     started = time.perf_counter()
-    logprob = RubricJudge(rubric, backend, rationales="none").judge(rows)
+    logprob = JudgeSpec(rationales="none").single_rubric_judge(rubric, backend).judge(rows)
     timings["logprob"] = time.perf_counter() - started
     started = time.perf_counter()
-    generate = RubricJudge(rubric, backend, mode="generate", rationale_tokens=tokens).judge(rows)
+    generate = JudgeSpec(mode="generate", rationale_tokens=tokens).single_rubric_judge(rubric, backend).judge(rows)
     timings["generate"] = time.perf_counter() - started
     started = time.perf_counter()
-    text = RubricJudge(rubric, TextOnly(backend), mode="generate", max_new_tokens=256).judge(rows)
+    text_only = JudgeSpec(mode="generate", max_new_tokens=256).single_rubric_judge(rubric, TextOnly(backend))
+    text = text_only.judge(rows)
     timings["generate-text"] = time.perf_counter() - started
     out["agreement"] = {
         "logprob": agreement(rows, logprob, name),
@@ -243,7 +243,7 @@ def main() -> None:
     if args.rescore is not None:
         rescore(args.rescore)
         return
-    backend = build_backend("transformers", model=args.model)
+    backend = JudgeSpec(model=args.model).build_backend()
     try:
         results = {
             "model": args.model,

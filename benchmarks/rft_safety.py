@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, machine, write_result
+from common import ROOT, completion_tokens, machine, write_result
 from judgerl.stats import paired_difference, wilson
 from judgerl.train.config import TrainConfig, load_config
 from judgerl.train.data import load_prompt_rows
@@ -160,9 +160,9 @@ def main() -> None:
                 model=model,
                 tokenizer=tokenizer,
                 judges=build_judge(gate_config, backend),
-                max_new_tokens=int(config.grpo.get("max_completion_length", 48)),
-                temperature=float(config.grpo.get("temperature", 1.0)),
-                top_k=int(config.grpo.get("top_k") or 0),
+                max_new_tokens=completion_tokens(config),
+                temperature=config.grpo.temperature,
+                top_k=config.grpo.top_k or 0,
                 seed=config.seed,
                 save_to=gate_file,
             )

@@ -118,7 +118,7 @@ def main() -> None:
 
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    steps = checkpoint_steps(config.run_dir, int(config.grpo.get("max_steps", 0)))
+    steps = checkpoint_steps(config.run_dir, max(config.grpo.max_steps, 0))
     if len(steps) == 1:
         raise SystemExit(f"{config.run_dir}: no checkpoints to choose from")
     judged = args.reward == "judge"
