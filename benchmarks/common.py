@@ -17,8 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_DATA = ROOT / "data" / "public"  # public data sets copied in with their licenses (README there)
 RESULTS = ROOT / "benchmarks" / "results"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
-#: GSM8K reference solutions, correct and with a wrong final number, labelled (data/gsm8k_final_answer/README.md)
-GSM8K_LABELLED = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 
 
 def machine() -> dict[str, Any]:

@@ -59,6 +59,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parents[1]
 CARRY = Path(os.environ.get("GPU_SUITE_CARRY", ROOT / ".gpu-carry"))
+# common.py is not imported: this script runs alone (runpy) on a bare GPU machine with carried wheels
+SAMPLES_FILE = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 BATCHES = (1, 8, 64)
 TINY_BATCHES = (1, 2)
 # transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
@@ -211,9 +213,6 @@ import transformers  # noqa: E402
 if int(transformers.__version__.split(".")[0]) < 5:
     raise SystemExit(f"judgerl's in-process judge needs transformers>=5; this Python has {transformers.__version__}")
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config  # noqa: E402
-
-# after the carried wheels and src/: common imports judgerl
-from common import GSM8K_LABELLED as SAMPLES_FILE  # noqa: E402
 
 # judgerl, in one place (modules move: prefer the package's public names).
 from judgerl import Rubric, Sample  # noqa: E402

@@ -56,7 +56,8 @@ def test_every_script_writes_sections_through_common_and_builds_judges_from_a_sp
     scripts = sorted(p for p in BENCHMARKS_DIR.glob("*.py") if p.name != "common.py")
     for path in scripts:
         text = path.read_text(encoding="utf-8")
-        assert "from common import" in text, path.name
+        # gpu_suite.py runs alone (runpy) on a bare GPU machine with carried wheels: it writes no section
+        assert "from common import" in text or path.name == "gpu_suite.py", path.name
         assert 'BENCHMARKS.md"' not in text and "'BENCHMARKS.md'" not in text, path.name  # no writer of its own
         assert "RubricJudge(" not in text and "create_backend(" not in text, path.name
         assert "def auc(" not in text, path.name  # statistics come from judgerl.stats
