@@ -30,16 +30,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from common import RESULTS  # noqa: E402
 from judgerl import Rubric  # noqa: E402
-from judgerl.backends import JudgeBackend, build_backend  # noqa: E402
+from judgerl.backends import JudgeBackend  # noqa: E402
 from judgerl.judges.prompts import JudgedMaterial, rationale_prompt  # noqa: E402
-from judgerl.judges.rubric_judge import RubricJudge  # noqa: E402
+from judgerl.judges.spec import JudgeSpec  # noqa: E402
 from judgerl.samples import load_labelled, prompt_text  # noqa: E402
 from judgerl.stats import roc_auc  # noqa: E402
 
 GSM8K = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 MATH = Rubric.load(ROOT / "examples" / "rubrics" / "math_reference.yaml")
-GATE = ROOT / "benchmarks" / "results" / "rft_safety_gates" / "judge-1.5b-first.json"
+GATE = RESULTS / "rft_safety_gates" / "judge-1.5b-first.json"
 DEMO_CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 
 
@@ -72,7 +73,7 @@ def fitted_threshold(scores: list[float], truth: list[bool]) -> float:
 def judge_gsm8k(backend: JudgeBackend, limit: int) -> tuple[list[float], list[float], float, int]:
     """P(PASS) of every criterion of every sample, those of final_answer_correct, seconds, verdicts."""
     samples = load_labelled(GSM8K)[:limit]
-    judge = RubricJudge(MATH, backend, rationales="none")
+    judge = JudgeSpec(rationales="none").single_rubric_judge(MATH, backend)
     started = time.perf_counter()
     verdicts = [judge.judge([s])[0] for s in samples]  # one call per sample: its criteria share the prefix
     seconds = time.perf_counter() - started
@@ -123,7 +124,7 @@ def run_backend(name: str, model: str, args: argparse.Namespace) -> dict:
     if name == "transformers":
         options["dtype"] = "float32"
     started = time.perf_counter()
-    backend = build_backend(name, model=model, **options)
+    backend = JudgeSpec(backend=name, model=model, options=options).build_backend()
     load_s = time.perf_counter() - started
     try:
         every, final, gsm_s, verdicts = judge_gsm8k(backend, args.samples)
@@ -209,7 +210,7 @@ def main() -> None:
     parser.add_argument("--rationales", type=int, default=3, help="failure rationales generated")
     parser.add_argument("--tokens", type=int, default=64, help="max new tokens a rationale")
     parser.add_argument("--table", type=Path, default=None, help="print the table of this result file and exit")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "llamacpp_vs_transformers.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "llamacpp_vs_transformers.json")
     args = parser.parse_args()
     if args.table is not None:
         print(table(json.loads(args.table.read_text())))
