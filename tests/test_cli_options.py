@@ -42,9 +42,10 @@ def _options_by_flag() -> dict[str, dict[tuple[str, ...], click.Option]]:
 
 
 def test_an_option_shared_by_judging_commands_has_one_type_default_and_meaning() -> None:
-    """Their own files (--input, --output) aside, an option two judging commands take is the same option."""
-    own = {"--input", "--output"}
-    shared = {flag: found for flag, found in _options_by_flag().items() if len(found) > 1 and flag not in own}
+    """A judge option two judging commands take is the same option (measurement settings such as validate's and
+    tune's --bootstrap are theirs, not the judge's)."""
+    judge_flags = {_flag(name) for name in option_names()}
+    shared = {flag: found for flag, found in _options_by_flag().items() if len(found) > 1 and flag in judge_flags}
     assert {"--concurrency", "--pairwise", "--rubric", "--mode", "--backend", "--model", "--cascade"} <= set(shared)
     for flag, by_command in shared.items():
         shapes = {path: _shape(option) for path, option in by_command.items()}
@@ -89,3 +90,16 @@ def test_an_unknown_or_unlisted_option_name_is_refused() -> None:
         judge_options("concurrancy")
     with pytest.raises(ValueError, match="unlisted"):
         judge_options("mode", required=("rubric",))
+
+
+@pytest.mark.parametrize("command", ["validate", "tune"])
+def test_the_old_pairs_file_spelling_is_refused_beside_the_new_one(tmp_path: Path, command: str) -> None:
+    from click.testing import CliRunner
+
+    from judgerl.errors import JudgerlError
+
+    pairs = tmp_path / "p.json"
+    pairs.write_text("[]")
+    args = [command, "--pairwise", str(pairs), "--pairs", str(pairs), "--output", str(tmp_path / "out")]
+    with pytest.raises(JudgerlError, match="old spelling of --pairs FILE: give --pairs alone"):
+        CliRunner().invoke(cli, args, catch_exceptions=False)

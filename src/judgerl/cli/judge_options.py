@@ -8,6 +8,7 @@ and output files, a server's port) stay with that command.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -57,6 +58,14 @@ _DECLARATIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "type": click.Path(dir_okay=False),
             "help": 'Labelled JSONL: rows with id, prompt, response, optional reference, and "labels": '
             '{"criterion": true|false} for the rubric\'s criteria.',
+        },
+    ),
+    "pairs": (
+        ("--pairs", "pairs_path"),
+        {
+            "type": click.Path(dir_okay=False, path_type=Path),
+            "help": "Human-labelled pairs (LLMBar JSON or JSONL): validate measures the pairwise judge on them, tune "
+            "chooses how to ask it.",
         },
     ),
     "pairwise": (

@@ -19,12 +19,7 @@ from judgerl.judges.tuned import tuned_path
 
 @click.command("tune")
 @judge_options("rubric", "labels")
-@click.option(
-    "--pairs",
-    "pairs_path",
-    type=click.Path(path_type=Path),
-    help="Human-labelled pairs (LLMBar JSON or JSONL, as `judgerl validate --pairs` reads them).",
-)
+@judge_options("pairs")
 @click.option(
     "--pairwise",
     "old_pairs_path",

@@ -26,12 +26,7 @@ from judgerl.validate.trust_records import save_validation_trust
 
 
 @click.command("validate")
-@click.option(
-    "--pairs",
-    "pairs_path",
-    type=click.Path(path_type=Path),
-    help="Human-labelled pairs (LLMBar JSON or JSONL): validate the pairwise judge on them.",
-)
+@judge_options("pairs")
 @click.option(
     "--pairwise",
     "old_pairs_path",
