@@ -83,7 +83,14 @@ def judge_options(function: F) -> F:
 
 
 def policy_options(function: F) -> F:
-    """--unscored and --neutral-value: the reward of a sample the judge could not score."""
+    """--unscored, --neutral-value and --max-unscored-share: the reward of a sample the judge could not score."""
+    function = click.option(
+        "--max-unscored-share",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.5,
+        show_default=True,
+        help="Nova doors (Lambda, /v1/nova) fail a batch with a larger share of unscored samples (1: never).",
+    )(function)
     function = click.option(
         "--neutral-value", type=float, default=0.5, show_default=True, help="Reward of an unscored sample (neutral)."
     )(function)
@@ -136,6 +143,10 @@ def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> Ser
 
 def policy_from(params: dict[str, Any]) -> UnscoredPolicy:
     try:
-        return UnscoredPolicy(unscored=params.pop("unscored"), neutral_value=params.pop("neutral_value"))
+        return UnscoredPolicy(
+            unscored=params.pop("unscored"),
+            neutral_value=params.pop("neutral_value"),
+            max_unscored_share=params.pop("max_unscored_share"),
+        )
     except ValueError as exc:
         raise JudgerlError(f"--neutral-value: {str(exc).splitlines()[-1]}") from None

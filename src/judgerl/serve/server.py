@@ -37,7 +37,7 @@ from judgerl.samples import PairSample, Sample
 from judgerl.serve.config import BuiltJudge
 from judgerl.serve.contract import RewardScorer, UnscoredSamples
 from judgerl.serve.metrics import Metrics
-from judgerl.serve.nova import NovaResult, nothing_scorable, nova_result, parse_lenient
+from judgerl.serve.nova import NovaResult, enforce_scored_share, nothing_scorable, nova_result, parse_lenient
 from judgerl.serve.openrlhf import (
     DEFAULT_STRIP_TOKENS,
     OpenRLHFRequest,
@@ -351,7 +351,9 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
         problem = await asyncio.to_thread(nothing_scorable, batch, samples)
         if problem is not None:
             raise HTTPException(422, problem)
-        return [nova_result(o) for o in await score("/v1/nova", samples)]
+        outcomes = await score("/v1/nova", samples)
+        enforce_scored_share(outcomes, settings.policy)  # 503 naming the reasons, never a silently neutral batch
+        return [nova_result(o) for o in outcomes]
 
     @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=[Depends(require_token)], responses=errors)
     async def get_reward(request: OpenRLHFRequest) -> dict[str, Any]:
