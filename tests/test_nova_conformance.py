@@ -98,8 +98,11 @@ NOVA2 = [
 HYPERPOD = [
     {
         "id": "hp-1",
-        "messages": [turn("system", "You are a math tutor"), turn("user", "Solve: 2x + 5 = 13")]
-        + [turn("nova_assistant", "good: x = 4")],
+        "messages": [
+            turn("system", "You are a math tutor"),
+            turn("user", "Solve: 2x + 5 = 13"),
+            turn("nova_assistant", "good: x = 4"),
+        ],
         "reference_answer": {"solution": "x = 4"},
     },
     {

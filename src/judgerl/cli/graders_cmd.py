@@ -15,8 +15,8 @@ from judgerl.cli.backend_options import judge_backend_options, judge_spec
 from judgerl.graders.convert import convert as convert_spec
 from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL
 from judgerl.graders.grader import Grader, GradeResult
-from judgerl.graders.python_runner import PythonLimits
 from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS
+from judgerl.graders.python_runner import PythonLimits
 from judgerl.graders.rows import GradeRow, read_rows
 from judgerl.graders.run_response import run_response
 from judgerl.graders.spec import load_spec

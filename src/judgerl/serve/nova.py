@@ -6,7 +6,8 @@ batch is scored; only a batch with nothing scorable is refused by the HTTP door 
 In: a JSON list of samples ``{"id", "messages": [..., {"role": "assistant", "content": <response>}],
 "metadata": {...}}``. The policy's turn is role ``assistant`` (Bedrock, Nova 2, open-weight models) or
 ``nova_assistant`` (SageMaker HyperPod's request format); both are read as ``assistant``. An assistant turn whose
-reply is tool calls (Nova 2 tool calling) is judged on those calls, written as JSON. The reference answer is ``metadata.reference_answer`` (Bedrock documentation) or a top-level
+reply is tool calls (Nova 2 tool calling) is judged on those calls, written as JSON. The reference answer is
+``metadata.reference_answer`` (Bedrock documentation) or a top-level
 ``reference_answer`` (SageMaker documentation, Nova SDK verifier); both are accepted, and the sample's metadata
 carries it as sent under ``reference_answer`` (an OpenAI grader's ``item``).
 
