@@ -24,6 +24,7 @@ from judgerl.graders.embeddings import Embedder, EmbeddingError, cosine_similari
 from judgerl.graders.expression import FormulaEvaluationError
 from judgerl.graders.metrics import MetricUnavailable, lexical_similarity
 from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS, TokenTally, run_model_grader
+from judgerl.graders.model_sample import sample_namespace
 from judgerl.graders.python_runner import PythonLimits, run_python_grader
 from judgerl.graders.seams import JudgeBackend, fan_out, run_sync
 from judgerl.graders.spec import (
@@ -37,7 +38,7 @@ from judgerl.graders.spec import (
     load_spec,
     parse_spec,
 )
-from judgerl.graders.templates import TemplateError, render, sample_namespace
+from judgerl.graders.templates import TemplateError, render
 
 
 @dataclass(frozen=True)

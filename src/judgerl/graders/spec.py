@@ -73,6 +73,10 @@ class TextSimilaritySpec(_Spec):
     _templates = field_validator("input", "reference")(_templated)
 
 
+#: media content parts OpenAI's score_model/label_model inputs take, and what grading each would need
+_MEDIA_PARTS = {"input_image": "grading an image", "input_audio": "grading audio"}
+
+
 class ContentPart(BaseModel):
     """A text content part; images and audio are rejected (judgerl's backends take text)."""
 
@@ -90,6 +94,21 @@ class Message(BaseModel):
     role: Literal["system", "developer", "user", "assistant"]
     content: str | ContentPart | list[ContentPart]
     type: Literal["message"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_parts_only(cls, data: Any) -> Any:
+        content = data.get("content") if isinstance(data, dict) else None
+        parts = content if isinstance(content, list) else [content]
+        for part in parts:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in _MEDIA_PARTS:
+                raise ValueError(
+                    f"content part type '{kind}' is not supported: judgerl's judge backends read text only, so "
+                    f"{_MEDIA_PARTS[kind]} needs a multimodal judge, which judgerl does not have; put a text "
+                    "description in the row (e.g. {{ item.image_description }}) and template that instead"
+                )
+        return data
 
     @field_validator("content")
     @classmethod

@@ -87,25 +87,3 @@ def as_text(value: Any) -> str:
 def render(text: str, context: dict[str, Any]) -> str:
     """Substitute every template in ``text``; raises TemplateError for a variable the context lacks."""
     return _TEMPLATE.sub(lambda match: as_text(lookup(context, match.group(1))), text)
-
-
-def sample_namespace(model_sample: str | dict[str, Any]) -> dict[str, Any]:
-    """The ``sample`` namespace of /graders/run: ``output_text``, and ``output_json`` when the text is JSON.
-
-    A dict is taken as an already built namespace (it must have ``output_text``)."""
-    if isinstance(model_sample, dict):
-        namespace = dict(model_sample)
-        namespace.setdefault("output_text", "")
-        namespace.setdefault("output_json", _json_or_none(str(namespace["output_text"])))
-    else:
-        namespace = {"output_text": model_sample, "output_json": _json_or_none(model_sample)}
-    namespace.setdefault("output_tools", [])
-    namespace.setdefault("choices", [])
-    return namespace
-
-
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, ValueError):
-        return None
