@@ -26,12 +26,14 @@ from judgerl.graders.metrics import MetricUnavailable, lexical_similarity
 from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS, TokenTally, run_model_grader
 from judgerl.graders.model_sample import sample_namespace
 from judgerl.graders.python_runner import PythonLimits, run_python_grader
+from judgerl.graders.reward_prompt import run_reward_prompt
 from judgerl.graders.seams import JudgeBackend, fan_out, run_sync
 from judgerl.graders.spec import (
     GraderSpec,
     LabelModelSpec,
     MultiSpec,
     PythonSpec,
+    RewardPromptSpec,
     ScoreModelSpec,
     StringCheckSpec,
     TextSimilaritySpec,
@@ -177,8 +179,16 @@ class Grader:
                 return self._string_check(spec, context)
             if isinstance(spec, TextSimilaritySpec):
                 return await self._text_similarity(spec, context)
-            if isinstance(spec, ScoreModelSpec | LabelModelSpec):
-                verdict = await run_model_grader(spec, context, self.backend, self.max_new_tokens, usage)
+            if isinstance(spec, ScoreModelSpec | LabelModelSpec | RewardPromptSpec):
+                if isinstance(spec, RewardPromptSpec):
+                    verdict = await run_reward_prompt(
+                        spec.template, spec.range, context, self.backend, self.max_new_tokens
+                    )
+                    if usage is not None:  # what a judge's budget is charged, as run_model_grader adds it
+                        usage.prompt_tokens += verdict.prompt_tokens
+                        usage.completion_tokens += verdict.completion_tokens
+                else:
+                    verdict = await run_model_grader(spec, context, self.backend, self.max_new_tokens, usage)
                 tokens = _usage(verdict.model, verdict.prompt_tokens, verdict.completion_tokens)
                 if verdict.reward is None:
                     kind = verdict.error_kind or "other_error"
@@ -186,8 +196,8 @@ class Grader:
                         None, rationale=verdict.rationale, unscored_reason=verdict.error, error_kind=kind,
                         token_usage=tokens,
                     )  # fmt: skip
-                threshold = spec.pass_threshold if isinstance(spec, ScoreModelSpec) else None
-                if isinstance(spec, ScoreModelSpec):
+                threshold = spec.pass_threshold if not isinstance(spec, LabelModelSpec) else None
+                if not isinstance(spec, LabelModelSpec):
                     passed = _passed(verdict.reward, threshold)
                 else:
                     passed = verdict.reward == 1.0

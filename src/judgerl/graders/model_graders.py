@@ -83,7 +83,7 @@ def build_prompt(spec: ScoreModelSpec | LabelModelSpec, context: dict[str, Any])
     return JudgePrompt(system="\n\n".join(system), user="\n\n".join(user))
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
+def json_object(text: str) -> dict[str, Any] | None:
     candidates = [text.strip(), *(m.group(1) for m in _FENCE.finditer(text))]
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
@@ -112,14 +112,14 @@ def _rationale(reply: dict[str, Any]) -> str | None:
     return "\n".join(line for line in lines if line) or None
 
 
-def _excerpt(text: str) -> str:
+def reply_excerpt(text: str) -> str:
     flat = " ".join(text.split())
     return flat[:120] + ("…" if len(flat) > 120 else "")
 
 
 def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict:
     """Turn a grader model's reply into a reward, or an unscored verdict with the reason."""
-    reply = _json_object(text)
+    reply = json_object(text)
     bare = text.strip().strip('"').strip()
     if reply is None or "result" not in reply:
         if isinstance(spec, ScoreModelSpec) and re.fullmatch(r"[-+]?\d+(\.\d+)?", bare):
@@ -127,7 +127,7 @@ def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict
         elif isinstance(spec, LabelModelSpec) and bare in spec.labels:
             reply = {"result": bare}
         else:
-            reason = f"the grader model's reply has no JSON 'result': '{_excerpt(text)}'"
+            reason = f"the grader model's reply has no JSON 'result': '{reply_excerpt(text)}'"
             return ModelVerdict(None, error=reason, error_kind=PARSE_ERROR)
     rationale = _rationale(reply)
     result = reply["result"]
@@ -146,7 +146,7 @@ def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict
         return ModelVerdict(clamped, rationale, result=float(result))
     label = str(result).strip()
     if label not in spec.labels:
-        reason = f"the grader model's label '{_excerpt(label)}' is not among {spec.labels}"
+        reason = f"the grader model's label '{reply_excerpt(label)}' is not among {spec.labels}"
         return ModelVerdict(None, rationale, reason, error_kind=PARSE_ERROR)
     return ModelVerdict(1.0 if label in spec.passing_labels else 0.0, rationale, result=label)
 

@@ -190,8 +190,30 @@ class PythonSpec(_Spec):
         return value
 
 
+class RewardPromptSpec(_Spec):
+    """A SageMaker RLAIF reward prompt (a judgerl extension, not an OpenAI grader type): a template with
+    ``{{ prompt }}``, ``{{ ground_truth }}`` and ``{{ response }}`` whose judge answers
+    ``{"score": <number>, "reasoning": "..."}`` (graders/reward_prompt.py). ``range`` clamps the score when given;
+    ``model`` names the judge only where the door was given none (as a score_model's does)."""
+
+    type: Literal["reward_prompt"]
+    template: str = Field(min_length=1)
+    model: str = ""
+    range: tuple[float, float] | None = None
+    pass_threshold: float | None = None
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        from judgerl.graders.reward_prompt import check_reward_template
+
+        check_reward_template(value)
+        return value
+
+
 LeafSpec = Annotated[
-    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec, Field(discriminator="type")
+    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec | RewardPromptSpec,
+    Field(discriminator="type"),
 ]
 
 
@@ -221,11 +243,13 @@ class MultiSpec(_Spec):
 
 
 GraderSpec = Annotated[
-    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec | MultiSpec,
+    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec | RewardPromptSpec | MultiSpec,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(GraderSpec)
-GRADER_TYPES = ("string_check", "text_similarity", "score_model", "label_model", "python", "multi")
+GRADER_TYPES = ("string_check", "text_similarity", "score_model", "label_model", "python", "reward_prompt", "multi")
+#: a grader file with one of these suffixes is a SageMaker reward prompt template (plain text), not JSON
+REWARD_PROMPT_SUFFIXES = (".txt", ".md", ".prompt")
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
@@ -273,6 +297,8 @@ def load_spec(path: str | Path) -> GraderSpec:
         raise GraderSpecError(f"{path}: grader file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise GraderSpecError(f"{path}: cannot read the grader file ({exc})") from None
+    if path.suffix.lower() in REWARD_PROMPT_SUFFIXES:
+        return parse_spec({"type": "reward_prompt", "name": path.stem, "template": text}, str(path))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -280,7 +306,7 @@ def load_spec(path: str | Path) -> GraderSpec:
     return parse_spec(data, str(path))
 
 
-def model_specs(spec: GraderSpec) -> list[ScoreModelSpec | LabelModelSpec]:
-    """The model graders in a spec (itself, or a multi grader's)."""
+def model_specs(spec: GraderSpec) -> list[ScoreModelSpec | LabelModelSpec | RewardPromptSpec]:
+    """The graders in a spec that call a judge model (itself, or a multi grader's)."""
     leaves = list(spec.graders.values()) if isinstance(spec, MultiSpec) else [spec]
-    return [leaf for leaf in leaves if isinstance(leaf, ScoreModelSpec | LabelModelSpec)]
+    return [leaf for leaf in leaves if isinstance(leaf, ScoreModelSpec | LabelModelSpec | RewardPromptSpec)]

@@ -26,8 +26,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from judgerl.errors import JudgerlError
-from judgerl.graders.grader import Grader
 from judgerl.graders.binding import embedder_for, embeddings_url_of
+from judgerl.graders.grader import Grader
 from judgerl.graders.run_response import run_response
 from judgerl.graders.spec import GraderSpec, GraderSpecError, MultiSpec, PythonSpec, parse_spec
 from judgerl.serve.config import BuiltJudge
