@@ -150,9 +150,8 @@ def test_a_shell_block_without_judgerl_is_marked(block: Block) -> None:
 def _judgerl_imports(tree: ast.Module) -> ast.Module:
     kept: list[ast.stmt] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("judgerl"):
-            kept.append(node)
-        elif isinstance(node, ast.Import) and any(a.name.startswith("judgerl") for a in node.names):
+        from_judgerl = isinstance(node, ast.ImportFrom) and (node.module or "").startswith("judgerl")
+        if from_judgerl or (isinstance(node, ast.Import) and any(a.name.startswith("judgerl") for a in node.names)):
             kept.append(node)
     return ast.Module(body=kept, type_ignores=[])
 

@@ -336,7 +336,7 @@ def test_an_unknown_model_name_fails_at_once_offline(monkeypatch: pytest.MonkeyP
     assert "\n" not in message and time.perf_counter() - started < 5
     assert "did you mean 'qwen2.5-coder-0.5b'?" in message
     assert all(name in message for name in models.CATALOG) and "org/name" in message and "folder" in message
-    with pytest.raises(ModelNotFound, match="model folder './no/such/model' does not exist"):
+    with pytest.raises(ModelNotFound, match=re.escape("model folder './no/such/model' does not exist")):
         models.resolve_model("./no/such/model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFound, match="not in the Hugging Face cache and HF_HUB_OFFLINE is set"):
