@@ -25,7 +25,8 @@ from judgerl.judges.trust import announce_trust
 
 @click.group("graders")
 def graders() -> None:
-    """OpenAI grader files (string_check, text_similarity, score_model, label_model, python, multi)."""
+    """OpenAI grader files (string_check, text_similarity, score_model, label_model, python, multi), and
+    SageMaker reward prompts (a .txt/.md/.prompt template with {{ prompt }}, {{ ground_truth }}, {{ response }})."""
 
 
 @graders.command("validate")

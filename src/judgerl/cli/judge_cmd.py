@@ -124,8 +124,9 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
     "grader_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="OpenAI grader JSON file to judge with instead of a rubric (docs/openai-graders.md): item = the row's "
-    "metadata with id, prompt and reference; sample = the response. score_model/label_model run on the backend.",
+    help="OpenAI grader JSON file (or a SageMaker reward prompt .txt/.md) to judge with instead of a rubric "
+    "(docs/openai-graders.md): item = the row's metadata with id, prompt and reference; sample = the response. "
+    "score_model/label_model/reward prompts run on the backend.",
 )
 @click.option(
     "--input",

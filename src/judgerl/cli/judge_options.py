@@ -54,8 +54,8 @@ def judge_options(function: F) -> F:
         click.option(
             "--grader",
             envvar="JUDGERL_GRADER",
-            help="OpenAI grader JSON file to score with instead of a rubric (docs/openai-graders.md); its "
-            "score_model/label_model graders run on the judge backend.",
+            help="OpenAI grader JSON file (or a SageMaker reward prompt .txt/.md) to score with instead of a "
+            "rubric (docs/openai-graders.md); its score_model/label_model graders run on the judge backend.",
         ),
         click.option("--pairwise", is_flag=True, help="Also judge pairs (preferences) on POST /v1/judge."),
         click.option("--mode", type=click.Choice(["logprob", "generate"]), default="logprob", show_default=True),
