@@ -43,6 +43,19 @@ class GraderRunRequest(BaseModel):
     item: dict[str, Any] | None = None
 
 
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error shape, which its SDKs read the message from."""
+
+    error: OpenAIErrorBody
+
+
 class GraderValidateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,11 +89,19 @@ def _spec(data: dict[str, Any]) -> GraderSpec:
     return spec
 
 
-def grader_api(built: BuiltJudge, timeout_s: float, auth: Depends) -> APIRouter:
-    """The two routes, grading on ``built``'s backend within ``timeout_s`` per request."""
+def grader_api(
+    built: BuiltJudge, timeout_s: float, auth: Depends, responses: dict[int | str, dict[str, Any]] | None = None
+) -> APIRouter:
+    """The two routes, grading on ``built``'s backend within ``timeout_s`` per request; ``responses`` documents
+    the server's own error statuses (401, 413, 422, ...) in the OpenAPI schema."""
     router = APIRouter(dependencies=[auth])
+    documented: dict[int | str, dict[str, Any]] = {
+        **(responses or {}),
+        400: {"model": OpenAIError},
+        503: {"model": OpenAIError},
+    }
 
-    @router.post(RUN, response_model=None)
+    @router.post(RUN, response_model=None, responses=documented)
     async def run(request: GraderRunRequest) -> dict[str, Any] | JSONResponse:
         try:
             spec = _spec(request.grader)
@@ -98,7 +119,7 @@ def grader_api(built: BuiltJudge, timeout_s: float, auth: Depends) -> APIRouter:
             return Refused(503, f"grading took longer than the server's {timeout_s:g} s limit").response()
         return run_response(spec, result, time.perf_counter() - started)
 
-    @router.post(VALIDATE, response_model=None)
+    @router.post(VALIDATE, response_model=None, responses=documented)
     async def validate(request: GraderValidateRequest) -> dict[str, Any] | JSONResponse:
         try:
             _spec(request.grader)

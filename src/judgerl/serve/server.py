@@ -387,7 +387,7 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
             rubric=rubric_info, pair_verdicts=pair_verdicts, consistency_rate=consistency_rate(pair_verdicts)
         )
 
-    app.include_router(grader_api(judge, settings.request_timeout_s, Depends(require_token)))  # OpenAI's grader API
+    app.include_router(grader_api(judge, settings.request_timeout_s, Depends(require_token), errors))  # OpenAI's
     return app
 
 
