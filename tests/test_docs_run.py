@@ -96,8 +96,10 @@ def judgerl_commands(text: str) -> list[list[str]]:
             if token in {"&&", "||", "|", ";"}:
                 if segment[:1] == ["judgerl"]:
                     commands.append(segment[1:])
-                elif segment[:3] == ["python", "-m", "judgerl"]:
-                    commands.append(segment[3:])
+                else:  # python -m judgerl ..., accelerate launch ... -m judgerl ...
+                    module = [k for k in range(len(segment) - 1) if segment[k : k + 2] == ["-m", "judgerl"]]
+                    if module:
+                        commands.append(segment[module[0] + 2 :])
                 segment = []
             else:
                 segment.append(token)
