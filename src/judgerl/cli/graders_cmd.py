@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from judgerl.aio import fan_out
 from judgerl.cli.backend_options import judge_backend_options, judge_spec
 from judgerl.graders.convert import convert as convert_spec
 from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL
@@ -123,15 +124,13 @@ def run(
 
 async def _grade_timed(grader: Grader, rows: list[GradeRow], concurrency: int) -> list[tuple[GradeResult, float]]:
     """Each row's grade and how long it took (the response's metadata.execution_time), ``concurrency`` at once."""
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(row: GradeRow) -> tuple[GradeResult, float]:
-        async with gate:
-            started = time.perf_counter()
-            result = await grader.agrade(row.item, row.sample)
-            return result, time.perf_counter() - started
+        started = time.perf_counter()
+        result = await grader.agrade(row.item, row.sample)
+        return result, time.perf_counter() - started
 
-    return list(await asyncio.gather(*(one(row) for row in rows)))
+    return await fan_out(rows, one, concurrency)
 
 
 def _write(rows: list[GradeRow], results: list[dict[str, Any]], output_path: Path | None) -> None:

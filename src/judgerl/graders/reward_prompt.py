@@ -24,23 +24,9 @@ from judgerl.graders.model_graders import PARSE_ERROR, SERVER_ERROR, ModelVerdic
 from judgerl.graders.seams import JudgeBackend, JudgePrompt
 from judgerl.graders.templates import TemplateError, as_text
 
-VARIABLES = ("prompt", "ground_truth", "response")
 GROUND_TRUTH_FIELDS = ("ground_truth", "reference", "reference_answer")
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
 FORMAT = 'Answer with a JSON object only, in this form: {"score": <a number>, "reasoning": "<why>"}'
-
-
-def check_reward_template(template: str) -> None:
-    """Raise ValueError naming a placeholder other than the three, or a template without ``{{ response }}``."""
-    names = [match.group(1) for match in _PLACEHOLDER.finditer(template)]
-    unknown = [name for name in names if name not in VARIABLES]
-    if unknown:
-        raise ValueError(
-            f"placeholder '{{{{ {unknown[0]} }}}}' is not one a reward prompt has: use "
-            + ", ".join(f"{{{{ {name} }}}}" for name in VARIABLES)
-        )
-    if "response" not in names:
-        raise ValueError("has no {{ response }}: the judge would never see the reply it scores")
 
 
 def _ground_truth(item: dict[str, Any]) -> Any:

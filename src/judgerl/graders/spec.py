@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from judgerl.graders.expression import Formula, FormulaError
 from judgerl.graders.seams import JudgerlError
-from judgerl.graders.templates import TemplateError, check_templates
+from judgerl.graders.templates import TemplateError, check_reward_template, check_templates
 
 METRICS = (
     "cosine",
@@ -205,8 +205,6 @@ class RewardPromptSpec(_Spec):
     @field_validator("template")
     @classmethod
     def _placeholders(cls, value: str) -> str:
-        from judgerl.graders.reward_prompt import check_reward_template
-
         check_reward_template(value)
         return value
 

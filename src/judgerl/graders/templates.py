@@ -87,3 +87,20 @@ def as_text(value: Any) -> str:
 def render(text: str, context: dict[str, Any]) -> str:
     """Substitute every template in ``text``; raises TemplateError for a variable the context lacks."""
     return _TEMPLATE.sub(lambda match: as_text(lookup(context, match.group(1))), text)
+
+
+#: the placeholders of a SageMaker reward prompt (graders/reward_prompt.py)
+REWARD_PROMPT_VARIABLES = ("prompt", "ground_truth", "response")
+
+
+def check_reward_template(template: str) -> None:
+    """Raise ValueError naming a placeholder other than the three, or a template without ``{{ response }}``."""
+    names = [match.group(1) for match in _TEMPLATE.finditer(template)]
+    unknown = [name for name in names if name not in REWARD_PROMPT_VARIABLES]
+    if unknown:
+        raise ValueError(
+            f"placeholder '{{{{ {unknown[0]} }}}}' is not one a reward prompt has: use "
+            + ", ".join(f"{{{{ {name} }}}}" for name in REWARD_PROMPT_VARIABLES)
+        )
+    if "response" not in names:
+        raise ValueError("has no {{ response }}: the judge would never see the reply it scores")
