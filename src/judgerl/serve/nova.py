@@ -171,11 +171,17 @@ class MostlyUnscored(UnscoredSamples):
     def __init__(self, unscored: Sequence[tuple[str, str]], total: int, limit: float) -> None:
         super().__init__(unscored)
         counts = Counter(reason for _, reason in self.unscored).most_common(3)
-        reasons = "; ".join(f"{reason} ({count}x)" for reason, count in counts)
+        reasons = "; ".join(f"{_short(reason)} ({count}x)" for reason, count in counts)
         self.args = (
             f"{len(self.unscored)} of {total} samples unscored, more than max_unscored_share={limit:g} allows: "
             f"failing the batch so no job trains on placeholder rewards. Reasons: {reasons}",
         )
+
+
+def _short(reason: str, limit: int = 100) -> str:
+    """A reason cut for the one-line error (the full ones are in the exception's ``unscored`` and the logs)."""
+    flat = " ".join(reason.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def enforce_scored_share(outcomes: Sequence[RewardOutcome], policy: UnscoredPolicy) -> None:
