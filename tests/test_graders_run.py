@@ -186,7 +186,9 @@ def test_score_model_example_through_a_scripted_backend() -> None:
     assert "Reference answer: Paris\n\nModel answer: Paris" in prompt.user
     assert '"result": <a number from 0 to 1>' in prompt.user and prompt.system == ""
     assert grader.grade({"reference_answer": "Paris"}, "half").reward == 0.5
-    for sample, reason in (("big", "outside range"), ("fail", "server error 500"), ("other", "no JSON 'result'")):
+    clamped = grader.grade({"reference_answer": "Paris"}, "big")  # OpenAI's guide: clamped to the range
+    assert clamped.reward == 1.0 and "score 1.5 clamped to range [0, 1]" in (clamped.rationale or "")
+    for sample, reason in (("fail", "server error 500"), ("other", "no JSON 'result'")):
         result = grader.grade({"reference_answer": "Paris"}, sample)
         assert result.reward is None and reason in (result.unscored_reason or ""), sample
     no_backend = load_grader(DATA / "score_model.json").grade({"reference_answer": "Paris"}, "Paris")
@@ -312,8 +314,22 @@ def test_cli_run_model_grader_with_backend_options(monkeypatch: pytest.MonkeyPat
     )
     assert code == 0
     results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert results[0] == {"id": "1", "reward": 0.8, "rationale": "compare: same city"}
-    assert results[1]["id"] == "s1" and results[1]["reward"] is None
+    first, second = results
+    assert {k: first[k] for k in ("id", "reward", "rationale")} == {
+        "id": "1",
+        "reward": 0.8,
+        "rationale": "compare: same city",
+    }
+    # /graders/run's response shape: metadata with every error flag, execution_time and token usage
+    assert first["metadata"]["errors"]["model_grader_parse_error"] is False
+    assert first["metadata"]["type"] == "score_model" and first["metadata"]["execution_time"] >= 0
+    assert first["model_grader_token_usage_per_model"] == {
+        "scripted-judge": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    }
+    assert first["metadata"]["token_usage"] == 15 and first["metadata"]["sampled_model_name"] == "scripted-judge"
+    assert second["id"] == "s1" and second["reward"] is None
+    flagged = [flag for flag, value in second["metadata"]["errors"].items() if value is True]
+    assert len(flagged) == 1 and flagged[0].startswith("model_grader_")
     assert built[0]["model"] == "o4-mini-2025-04-16"  # no --model: the grader's own model
 
 

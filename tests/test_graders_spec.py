@@ -12,7 +12,8 @@ import pytest
 from judgerl.graders import GraderSpecError, load_spec, parse_spec
 from judgerl.graders.convert import convert
 from judgerl.graders.expression import Formula, FormulaError, FormulaEvaluationError
-from judgerl.graders.templates import TemplateError, render, sample_namespace
+from judgerl.graders.model_sample import sample_namespace
+from judgerl.graders.templates import TemplateError, render
 
 DATA = Path(__file__).parent / "data" / "graders"
 EXAMPLES = sorted(DATA.glob("*.json"))

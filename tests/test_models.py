@@ -318,3 +318,26 @@ def test_broken_manifest_is_not_pulled(judgerl_home: Path) -> None:
     (folder / "hf" / "config.json").write_text("{}")
     (folder / "manifest.json").write_text("{not json")
     assert not models.is_pulled("smollm2-135m")
+
+
+def test_an_unknown_model_name_fails_at_once_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import socket
+    import time
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("resolve_model must not touch the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    started = time.perf_counter()
+    with pytest.raises(ModelNotFound) as info:
+        models.resolve_model("qwen2.5-coder-05b")
+    message = str(info.value)
+    assert "\n" not in message and time.perf_counter() - started < 5
+    assert "did you mean 'qwen2.5-coder-0.5b'?" in message
+    assert all(name in message for name in models.CATALOG) and "org/name" in message and "folder" in message
+    with pytest.raises(ModelNotFound, match=re.escape("model folder './no/such/model' does not exist")):
+        models.resolve_model("./no/such/model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFound, match="not in the Hugging Face cache and HF_HUB_OFFLINE is set"):
+        models.resolve_model("SomeOrg/not-downloaded")

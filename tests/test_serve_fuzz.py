@@ -28,6 +28,8 @@ OPERATIONS = [
     ("POST", "/v1/nova"),
     ("POST", "/get_reward"),
     ("POST", "/v1/judge"),
+    ("POST", "/v1/fine_tuning/alpha/graders/run"),
+    ("POST", "/v1/fine_tuning/alpha/graders/validate"),
 ]
 # Random bodies pass validation often enough here; a valid Nova batch needs every sample to end on an assistant
 # turn and /v1/judge exactly one of samples/pairs, rules a JSON Schema cannot state (covered by explicit tests).

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from judgerl.judges.outcome import UnscoredPolicy
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
 from support.serve import judge_config
 
@@ -41,7 +42,11 @@ CLIENT: list[httpx.Client] = []
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     built = judge_config(pairwise=True, rationales="failures").build()
-    app = create_app(built, ServerSettings(token=TOKEN, max_batch=8, max_body_bytes=256 * 1024, request_timeout_s=5))
+    # hostile replies often leave a whole batch unscored; this module tests robustness, not the batch-failure
+    # policy (tests/test_nova_conformance.py), so no batch is failed for it here
+    policy = UnscoredPolicy(max_unscored_share=1.0)
+    settings = ServerSettings(token=TOKEN, max_batch=8, max_body_bytes=256 * 1024, request_timeout_s=5, policy=policy)
+    app = create_app(built, settings)
     try:
         with BackgroundServer(app) as server, httpx.Client(headers=HEADERS, timeout=30) as client:
             CLIENT[:] = [client]

@@ -38,7 +38,7 @@ def test_health_is_open_and_describes_the_judge(url: str) -> None:
     health = httpx.get(f"{url}/health").json()
     assert health["status"] == "ok" and health["pairwise"] is True
     assert health["rubric"] == {"name": "support-reply", "criteria": ["safe", "correct", "polite"]}
-    assert health["policy"] == {"unscored": "neutral", "neutral_value": 0.5}
+    assert health["policy"] == {"unscored": "neutral", "neutral_value": 0.5, "max_unscored_share": 0.5}
 
 
 def test_nova_route_answers_like_the_lambda(url: str, monkeypatch: pytest.MonkeyPatch) -> None:

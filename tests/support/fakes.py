@@ -30,6 +30,7 @@ class ScriptedBackend(JudgeBackend):
         self.label_calls: list[list[JudgePrompt]] = []
         self.stance_calls: list[JudgePrompt] = []
         self.generate_calls: list[JudgePrompt] = []
+        self.generate_limits: list[int] = []  # max_new_tokens of each generate call
 
     def label_probs(self, prompts: Sequence[JudgePrompt], labels: Sequence[str]) -> list[LabelResult]:
         """Rationale stance checks (judgerl.judges.rationales) go to ``stance(rationale) -> P(argues PASS)``, kept
@@ -56,6 +57,7 @@ class ScriptedBackend(JudgeBackend):
         return results
 
     def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
+        self.generate_limits.append(max_new_tokens)
         out = []
         for prompt in prompts:
             self.generate_calls.append(prompt)

@@ -137,3 +137,20 @@ class GraderReplyBackend(ServeBackend):
             steps = [{"description": "rated it", "conclusion": str(result)}]
             replies.append(Generation(text=json.dumps({"steps": steps, "result": result})))
         return replies
+
+
+class RewardPromptBackend(ServeBackend):
+    """For SageMaker reward prompts behind the doors: the reply is ``{"score", "reasoning"}``, score 8 when the
+    judged response (after 'answer:') says ``Yes`` or ``good``, 2 otherwise, and no JSON (unscored) for ``ERROR``."""
+
+    def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
+        self.generate_calls.extend(prompts)
+        replies = []
+        for prompt in prompts:
+            answer = prompt.user.rsplit("answer:", 1)[-1].split("Score the answer", 1)[0]
+            if "ERROR" in answer:
+                replies.append(Generation(text="I cannot grade this."))
+                continue
+            score = 8 if ("Yes" in answer or "good" in answer) else 2
+            replies.append(Generation(text=json.dumps({"score": score, "reasoning": f"scored {score}"})))
+        return replies

@@ -5,24 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from judgerl.aio import fan_out
 from judgerl.cli.backend_options import judge_spec
 from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options
 from judgerl.graders.convert import convert as convert_spec
 from judgerl.graders.embeddings import DEFAULT_EMBEDDINGS_MODEL
+from judgerl.graders.grader import Grader, GradeResult
+from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS
 from judgerl.graders.python_runner import PythonLimits
 from judgerl.graders.rows import GradeRow, read_rows
+from judgerl.graders.run_response import run_response
 from judgerl.graders.spec import load_spec
 from judgerl.judges.trust import announce_trust
 
 
 @click.group("graders")
 def graders() -> None:
-    """OpenAI grader files (string_check, text_similarity, score_model, label_model, python, multi)."""
+    """OpenAI grader files (string_check, text_similarity, score_model, label_model, python, multi), and
+    SageMaker reward prompts (a .txt/.md/.prompt template with {{ prompt }}, {{ ground_truth }}, {{ response }})."""
 
 
 @graders.command("validate")
@@ -68,9 +74,9 @@ def convert(grader_path: Path) -> None:
 @click.option(
     "--max-new-tokens",
     type=click.IntRange(min=16),
-    default=1024,
+    default=DEFAULT_MAX_NEW_TOKENS,
     show_default=True,
-    help="Cap on a model grader's reply (its max_completions_tokens applies below this).",
+    help="Cap on a model grader's reply in tokens (its max_completions_tokens applies below this).",
 )
 @judge_options(*BACKEND_OPTIONS)
 def run(
@@ -85,8 +91,10 @@ def run(
     max_new_tokens: int,
     **backend_args: Any,
 ) -> None:
-    """Grade each input row, as OpenAI's /graders/run: one output row per input with reward (sub_rewards for
-    multi), the model grader's rationale, and unscored_reason where a row could not be scored."""
+    """Grade each input row, as OpenAI's /graders/run: one output row per input in that endpoint's response shape
+    (reward, sub_rewards, metadata with error flags, execution_time and token usage,
+    model_grader_token_usage_per_model), plus passed, the model grader's rationale, and unscored_reason where a
+    row could not be scored."""
     rows = list(read_rows(input_path))
     limits = PythonLimits(timeout_s=python_timeout, memory_mb=python_memory_mb)
     judge = judge_spec(**backend_args).grader_judge(
@@ -100,17 +108,30 @@ def run(
     if judge.backend is not None:
         announce_trust(grader_path, judge.backend.model_id, lambda line: click.echo(line, err=True))
     try:
-        results = asyncio.run(grader.agrade_many([(row.item, row.sample) for row in rows], concurrency))
+        timed = asyncio.run(_grade_timed(grader, rows, concurrency))
     finally:
         if judge.backend is not None:
             judge.backend.close()
-    _write(rows, [r.to_json() for r in results], output_path)
+    results = [result for result, _ in timed]
+    lines = [{**result.to_json(), **run_response(spec, result, seconds)} for result, seconds in timed]
+    _write(rows, lines, output_path)
     unscored = sum(1 for r in results if r.reward is None)
     scored = [r.reward for r in results if r.reward is not None]
     mean = f", mean reward {sum(scored) / len(scored):.4f}" if scored else ""
     click.echo(
         f"graded {len(results)} rows with {spec.type} grader '{grader.name}': {unscored} unscored{mean}", err=True
     )
+
+
+async def _grade_timed(grader: Grader, rows: list[GradeRow], concurrency: int) -> list[tuple[GradeResult, float]]:
+    """Each row's grade and how long it took (the response's metadata.execution_time), ``concurrency`` at once."""
+
+    async def one(row: GradeRow) -> tuple[GradeResult, float]:
+        started = time.perf_counter()
+        result = await grader.agrade(row.item, row.sample)
+        return result, time.perf_counter() - started
+
+    return await fan_out(rows, one, concurrency)
 
 
 def _write(rows: list[GradeRow], results: list[dict[str, Any]], output_path: Path | None) -> None:

@@ -68,6 +68,10 @@ def judge_config_from(params: dict[str, Any], default_cache: bool = True) -> Ser
 
 def policy_from(params: dict[str, Any]) -> UnscoredPolicy:
     try:
-        return UnscoredPolicy(unscored=params.pop("unscored"), neutral_value=params.pop("neutral_value"))
+        return UnscoredPolicy(
+            unscored=params.pop("unscored"),
+            neutral_value=params.pop("neutral_value"),
+            max_unscored_share=params.pop("max_unscored_share"),
+        )
     except ValueError as exc:
         raise JudgerlError(f"--neutral-value: {str(exc).splitlines()[-1]}") from None

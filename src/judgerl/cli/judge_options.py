@@ -48,8 +48,9 @@ _DECLARATIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         {
             "envvar": "JUDGERL_GRADER",
             "type": click.Path(dir_okay=False),
-            "help": "OpenAI grader JSON file to score with instead of a rubric (docs/openai-graders.md); its "
-            "score_model/label_model graders run on the judge backend. Env: JUDGERL_GRADER.",
+            "help": "OpenAI grader JSON file (or a SageMaker reward prompt .txt/.md) to score with instead of a "
+            "rubric (docs/openai-graders.md); its score_model/label_model graders and reward prompts run on the judge "
+            "backend. Env: JUDGERL_GRADER.",
         },
     ),
     "labels": (
@@ -247,7 +248,15 @@ def reject_beside_cascade(names: tuple[str, ...]) -> None:
 
 
 def policy_options(function: F) -> F:
-    """--unscored and --neutral-value: the reward of a sample the judge could not score (serve, lambda package)."""
+    """--unscored, --neutral-value and --max-unscored-share: the reward of a sample the judge could not score
+    (serve, lambda package)."""
+    function = click.option(
+        "--max-unscored-share",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.5,
+        show_default=True,
+        help="Nova doors (Lambda, /v1/nova) fail a batch with a larger share of unscored samples (1: never).",
+    )(function)
     function = click.option(
         "--neutral-value", type=float, default=0.5, show_default=True, help="Reward of an unscored sample (neutral)."
     )(function)

@@ -68,10 +68,12 @@ def package(**params: Any) -> None:
 @click.option("--timeout", type=float, default=900.0, show_default=True, help="The Lambda's timeout, in seconds.")
 def invoke(event_path: str, zip_path: str | None, timeout: float) -> None:
     """Run the handler on an event file with a Lambda-shaped context; print the results and check them with the
-    Nova SDK verifier's rules (exit code 1 when they break them). Configure with JUDGERL_* variables."""
+    Nova SDK verifier's rules (exit code 1 when they break them, or when the handler fails the batch as a deployed
+    Lambda would: too many unscored samples). Configure with JUDGERL_* variables."""
     if zip_path:
         _invoke_zip(Path(zip_path), Path(event_path), timeout)
         return
+    from judgerl.serve.contract import UnscoredSamples
     from judgerl.serve.lambda_handler import LocalContext, handler
     from judgerl.serve.nova import validate_nova_output
 
@@ -79,7 +81,11 @@ def invoke(event_path: str, zip_path: str | None, timeout: float) -> None:
         event = json.loads(Path(event_path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise JudgerlError(f"{event_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    results = handler(event, LocalContext(timeout_s=timeout))
+    try:
+        results = handler(event, LocalContext(timeout_s=timeout))
+    except UnscoredSamples as exc:  # a deployed Lambda's invocation fails here: AWS reports it and retries
+        click.echo(f"error: the invocation failed: {exc}", err=True)
+        sys.exit(1)
     click.echo(json.dumps(results, indent=2, ensure_ascii=False))
     problems = validate_nova_output(results)
     for problem in problems:

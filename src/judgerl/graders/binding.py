@@ -21,7 +21,7 @@ def grader_model(spec: GraderSpec, backend: str, model: str | None) -> str | Non
     judgerl's default judge, since a name like ``o4-mini`` means nothing locally."""
     if model is not None or backend == "transformers":
         return model
-    names = {leaf.model for leaf in model_specs(spec)}
+    names = {leaf.model for leaf in model_specs(spec) if leaf.model}
     return next(iter(names)) if len(names) == 1 else None
 
 

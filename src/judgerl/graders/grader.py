@@ -24,20 +24,23 @@ from judgerl.graders.embeddings import Embedder, EmbeddingError, cosine_similari
 from judgerl.graders.expression import FormulaEvaluationError
 from judgerl.graders.metrics import MetricUnavailable, lexical_similarity
 from judgerl.graders.model_graders import DEFAULT_MAX_NEW_TOKENS, TokenTally, run_model_grader
+from judgerl.graders.model_sample import sample_namespace
 from judgerl.graders.python_runner import PythonLimits, run_python_grader
+from judgerl.graders.reward_prompt import run_reward_prompt
 from judgerl.graders.seams import JudgeBackend, fan_out, run_sync
 from judgerl.graders.spec import (
     GraderSpec,
     LabelModelSpec,
     MultiSpec,
     PythonSpec,
+    RewardPromptSpec,
     ScoreModelSpec,
     StringCheckSpec,
     TextSimilaritySpec,
     load_spec,
     parse_spec,
 )
-from judgerl.graders.templates import TemplateError, render, sample_namespace
+from judgerl.graders.templates import TemplateError, render
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,12 @@ class GradeResult:
     unscored_reason: str | None = None
     passed: bool | None = None
     sub_results: dict[str, GradeResult] = field(default_factory=dict)
+    #: the threshold ``passed`` was decided at (a pass_threshold; None where none applies)
+    threshold: float | None = None
+    #: OpenAI's /graders/run error flag for why the row is unscored (``invalid_variable_error``, ...)
+    error_kind: str | None = None
+    #: a model grader's tokens by model: {"model": {"prompt_tokens", "completion_tokens", "total_tokens"}}
+    token_usage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {"reward": self.reward}
@@ -68,8 +77,26 @@ class GradeResult:
         return row
 
 
-def _unscored(reason: str) -> GradeResult:
-    return GradeResult(reward=None, unscored_reason=reason)
+def _unscored(reason: str, kind: str = "other_error") -> GradeResult:
+    return GradeResult(reward=None, unscored_reason=reason, error_kind=kind)
+
+
+def _usage(model: str | None, prompt_tokens: int, completion_tokens: int) -> dict[str, dict[str, int]]:
+    if model is None:
+        return {}
+    total = prompt_tokens + completion_tokens
+    return {model: {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total}}
+
+
+def merge_usage(results: Sequence[GradeResult]) -> dict[str, dict[str, int]]:
+    """Token usage summed per model over several results (a multi grader's sub-graders, a batch of rows)."""
+    merged: dict[str, dict[str, int]] = {}
+    for result in results:
+        for model, usage in result.token_usage.items():
+            into = merged.setdefault(model, {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+            for key in into:
+                into[key] += usage.get(key, 0)
+    return merged
 
 
 def _passed(reward: float, threshold: float | None) -> bool | None:
@@ -132,16 +159,19 @@ class Grader:
         rationale = "\n".join(rationales) or None
         assert self._formula is not None
         missing = [name for name in sorted(self._formula.used) if sub[name] is None]
+        tokens = merge_usage(results)
         if missing:
             reasons = "; ".join(f"{name}: {results[names.index(name)].unscored_reason}" for name in missing)
-            return GradeResult(None, sub, rationale, f"sub-grader unscored ({reasons})", sub_results=details)
+            kind = results[names.index(missing[0])].error_kind or "other_error"
+            reason = f"sub-grader unscored ({reasons})"
+            return GradeResult(None, sub, rationale, reason, sub_results=details, error_kind=kind, token_usage=tokens)
         values = {name: value for name, value in sub.items() if value is not None}
         try:
             reward = self._formula.evaluate(values)
         except FormulaEvaluationError as exc:
             reason = f"calculate_output '{spec.calculate_output}': {exc}"
-            return GradeResult(None, sub, rationale, reason, sub_results=details)
-        return GradeResult(reward, sub, rationale, sub_results=details)
+            return GradeResult(None, sub, rationale, reason, sub_results=details, error_kind="other_error")
+        return GradeResult(reward, sub, rationale, sub_results=details, token_usage=tokens)
 
     async def _leaf(self, spec: GraderSpec, context: dict[str, Any], usage: TokenTally | None = None) -> GradeResult:
         try:
@@ -149,22 +179,39 @@ class Grader:
                 return self._string_check(spec, context)
             if isinstance(spec, TextSimilaritySpec):
                 return await self._text_similarity(spec, context)
-            if isinstance(spec, ScoreModelSpec | LabelModelSpec):
-                verdict = await run_model_grader(spec, context, self.backend, self.max_new_tokens, usage)
+            if isinstance(spec, ScoreModelSpec | LabelModelSpec | RewardPromptSpec):
+                if isinstance(spec, RewardPromptSpec):
+                    verdict = await run_reward_prompt(
+                        spec.template, spec.range, context, self.backend, self.max_new_tokens
+                    )
+                    if usage is not None:  # what a judge's budget is charged, as run_model_grader adds it
+                        usage.prompt_tokens += verdict.prompt_tokens
+                        usage.completion_tokens += verdict.completion_tokens
+                else:
+                    verdict = await run_model_grader(spec, context, self.backend, self.max_new_tokens, usage)
+                tokens = _usage(verdict.model, verdict.prompt_tokens, verdict.completion_tokens)
                 if verdict.reward is None:
-                    return GradeResult(None, rationale=verdict.rationale, unscored_reason=verdict.error)
-                if isinstance(spec, ScoreModelSpec):
-                    passed = _passed(verdict.reward, spec.pass_threshold)
+                    kind = verdict.error_kind or "other_error"
+                    return GradeResult(
+                        None, rationale=verdict.rationale, unscored_reason=verdict.error, error_kind=kind,
+                        token_usage=tokens,
+                    )  # fmt: skip
+                threshold = spec.pass_threshold if not isinstance(spec, LabelModelSpec) else None
+                if not isinstance(spec, LabelModelSpec):
+                    passed = _passed(verdict.reward, threshold)
                 else:
                     passed = verdict.reward == 1.0
-                return GradeResult(verdict.reward, rationale=verdict.rationale, passed=passed)
+                return GradeResult(
+                    verdict.reward, rationale=verdict.rationale, passed=passed, threshold=threshold, token_usage=tokens
+                )
             if isinstance(spec, PythonSpec):
                 outcome = await run_python_grader(spec.source, context["sample"], context["item"], self.python_limits)
                 if outcome.reward is None:
-                    return _unscored(outcome.error or "the python grader gave no reward")
-                return GradeResult(outcome.reward, passed=_passed(outcome.reward, spec.pass_threshold))
+                    return _unscored(outcome.error or "the python grader gave no reward", "python_grader_runtime_error")
+                passed = _passed(outcome.reward, spec.pass_threshold)
+                return GradeResult(outcome.reward, passed=passed, threshold=spec.pass_threshold)
         except TemplateError as exc:
-            return _unscored(f"template {exc}")
+            return _unscored(f"template {exc}", "invalid_variable_error")
         raise TypeError(f"cannot grade with a nested {spec.type} grader")
 
     def _string_check(self, spec: StringCheckSpec, context: dict[str, Any]) -> GradeResult:
@@ -196,7 +243,7 @@ class Grader:
             return _unscored(f"cosine: {exc}")
         if not math.isfinite(score):
             return _unscored(f"{metric} gave {score}")
-        return GradeResult(score, passed=_passed(score, spec.pass_threshold))
+        return GradeResult(score, passed=_passed(score, spec.pass_threshold), threshold=spec.pass_threshold)
 
 
 def load_grader(

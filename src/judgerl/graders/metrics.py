@@ -78,7 +78,12 @@ LEXICAL = ("fuzzy_match", "bleu", "gleu", "meteor", "rouge_1", "rouge_2", "rouge
 
 
 def lexical_similarity(metric: str, text: str, reference: str) -> float:
-    """Every metric but cosine (which needs an embeddings endpoint)."""
+    """Every metric but cosine (which needs an embeddings endpoint), at most 1 (sacrebleu's float arithmetic
+    gives identical texts 1.0000000000000004)."""
+    return min(1.0, _lexical_similarity(metric, text, reference))
+
+
+def _lexical_similarity(metric: str, text: str, reference: str) -> float:
     if metric == "fuzzy_match":
         return fuzzy_match(text, reference)
     if metric == "bleu":

@@ -10,12 +10,16 @@ Differences from OpenAI, stated rather than hidden: judgerl's backends decode gr
 ``top_p``, ``seed`` and ``reasoning_effort`` are not applied; ``max_completions_tokens`` caps the reply (at
 most ``max_new_tokens``); the grader's ``model`` names the model only where the CLI was given no --model (see
 cli/graders_cmd.py); a reply that cannot be read, a score outside ``range`` or a label outside ``labels`` is
-unscored with the reason, where OpenAI scores a grader error 0.
+unscored with the reason, where OpenAI scores a grader error 0. A score outside ``range`` is clamped to it, as
+OpenAI's graders guide documents (the rationale says so). A model grader's reply is capped at
+``max_new_tokens`` (default 256; the steps and a result fit well within it), so a judge that rambles costs
+seconds, not minutes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -26,7 +30,8 @@ from judgerl.graders.seams import JudgeBackend, JudgePrompt
 from judgerl.graders.spec import LabelModelSpec, ScoreModelSpec
 from judgerl.graders.templates import render
 
-DEFAULT_MAX_NEW_TOKENS = 1024
+DEFAULT_MAX_NEW_TOKENS = 256
+PARSE_ERROR, SERVER_ERROR = "model_grader_parse_error", "model_grader_server_error"
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
 
 
@@ -39,10 +44,16 @@ class TokenTally(Protocol):
 
 @dataclass(frozen=True)
 class ModelVerdict:
+    """``error_kind`` is OpenAI's /graders/run error flag for the failure (``model_grader_parse_error``, ...)."""
+
     reward: float | None
     rationale: str | None = None
     error: str | None = None
     result: float | str | None = None
+    error_kind: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str | None = None
 
 
 def _format_instruction(spec: ScoreModelSpec | LabelModelSpec) -> str:
@@ -72,7 +83,7 @@ def build_prompt(spec: ScoreModelSpec | LabelModelSpec, context: dict[str, Any])
     return JudgePrompt(system="\n\n".join(system), user="\n\n".join(user))
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
+def json_object(text: str) -> dict[str, Any] | None:
     candidates = [text.strip(), *(m.group(1) for m in _FENCE.finditer(text))]
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
@@ -101,14 +112,14 @@ def _rationale(reply: dict[str, Any]) -> str | None:
     return "\n".join(line for line in lines if line) or None
 
 
-def _excerpt(text: str) -> str:
+def reply_excerpt(text: str) -> str:
     flat = " ".join(text.split())
     return flat[:120] + ("…" if len(flat) > 120 else "")
 
 
 def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict:
     """Turn a grader model's reply into a reward, or an unscored verdict with the reason."""
-    reply = _json_object(text)
+    reply = json_object(text)
     bare = text.strip().strip('"').strip()
     if reply is None or "result" not in reply:
         if isinstance(spec, ScoreModelSpec) and re.fullmatch(r"[-+]?\d+(\.\d+)?", bare):
@@ -116,7 +127,8 @@ def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict
         elif isinstance(spec, LabelModelSpec) and bare in spec.labels:
             reply = {"result": bare}
         else:
-            return ModelVerdict(None, error=f"the grader model's reply has no JSON 'result': '{_excerpt(text)}'")
+            reason = f"the grader model's reply has no JSON 'result': '{reply_excerpt(text)}'"
+            return ModelVerdict(None, error=reason, error_kind=PARSE_ERROR)
     rationale = _rationale(reply)
     result = reply["result"]
     if isinstance(spec, ScoreModelSpec):
@@ -124,16 +136,18 @@ def read_reply(spec: ScoreModelSpec | LabelModelSpec, text: str) -> ModelVerdict
             with contextlib.suppress(ValueError):
                 result = float(result)
         if isinstance(result, bool) or not isinstance(result, int | float) or not math.isfinite(result):
-            return ModelVerdict(None, rationale, f"the grader model's result {result!r} is not a number")
+            reason = f"the grader model's result {result!r} is not a number"
+            return ModelVerdict(None, rationale, reason, error_kind=PARSE_ERROR)
         low, high = spec.range
-        if not low <= result <= high:
-            return ModelVerdict(
-                None, rationale, f"the grader model's score {result:g} is outside range [{low:g}, {high:g}]"
-            )
-        return ModelVerdict(float(result), rationale, result=float(result))
+        clamped = min(max(float(result), low), high)  # OpenAI's guide: a score outside range is clamped to it
+        if clamped != result:
+            note = f"(score {result:g} clamped to range [{low:g}, {high:g}])"
+            rationale = f"{rationale}\n{note}" if rationale else note
+        return ModelVerdict(clamped, rationale, result=float(result))
     label = str(result).strip()
     if label not in spec.labels:
-        return ModelVerdict(None, rationale, f"the grader model's label '{_excerpt(label)}' is not among {spec.labels}")
+        reason = f"the grader model's label '{reply_excerpt(label)}' is not among {spec.labels}"
+        return ModelVerdict(None, rationale, reason, error_kind=PARSE_ERROR)
     return ModelVerdict(1.0 if label in spec.passing_labels else 0.0, rationale, result=label)
 
 
@@ -146,7 +160,8 @@ async def run_model_grader(
 ) -> ModelVerdict:
     """The model grader's verdict; the call's tokens are added to ``usage`` (what a judge's budget is charged)."""
     if backend is None:
-        return ModelVerdict(None, error=f"a {spec.type} grader needs a judge backend (--backend/--model)")
+        reason = f"a {spec.type} grader needs a judge backend (--backend/--model)"
+        return ModelVerdict(None, error=reason, error_kind=SERVER_ERROR)
     prompt = build_prompt(spec, context)
     limit = min(spec.sampling_params.token_limit() or max_new_tokens, max_new_tokens)
     generation = (await backend.agenerate([prompt], max_new_tokens=limit))[0]
@@ -154,5 +169,13 @@ async def run_model_grader(
         usage.prompt_tokens += generation.prompt_tokens
         usage.completion_tokens += generation.completion_tokens
     if generation.error is not None or generation.text is None:
-        return ModelVerdict(None, error=f"the grader model failed: {generation.error or 'no reply'}")
-    return read_reply(spec, generation.text)
+        reason = f"the grader model failed: {generation.error or 'no reply'}"
+        verdict = ModelVerdict(None, error=reason, error_kind=SERVER_ERROR)
+    else:
+        verdict = read_reply(spec, generation.text)
+    return dataclasses.replace(
+        verdict,
+        prompt_tokens=generation.prompt_tokens,
+        completion_tokens=generation.completion_tokens,
+        model=backend.model_id,
+    )

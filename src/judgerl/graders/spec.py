@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from judgerl.graders.expression import Formula, FormulaError
 from judgerl.graders.seams import JudgerlError
-from judgerl.graders.templates import TemplateError, check_templates
+from judgerl.graders.templates import TemplateError, check_reward_template, check_templates
 
 METRICS = (
     "cosine",
@@ -73,6 +73,10 @@ class TextSimilaritySpec(_Spec):
     _templates = field_validator("input", "reference")(_templated)
 
 
+#: media content parts OpenAI's score_model/label_model inputs take, and what grading each would need
+_MEDIA_PARTS = {"input_image": "grading an image", "input_audio": "grading audio"}
+
+
 class ContentPart(BaseModel):
     """A text content part; images and audio are rejected (judgerl's backends take text)."""
 
@@ -90,6 +94,21 @@ class Message(BaseModel):
     role: Literal["system", "developer", "user", "assistant"]
     content: str | ContentPart | list[ContentPart]
     type: Literal["message"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_parts_only(cls, data: Any) -> Any:
+        content = data.get("content") if isinstance(data, dict) else None
+        parts = content if isinstance(content, list) else [content]
+        for part in parts:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in _MEDIA_PARTS:
+                raise ValueError(
+                    f"content part type '{kind}' is not supported: judgerl's judge backends read text only, so "
+                    f"{_MEDIA_PARTS[kind]} needs a multimodal judge, which judgerl does not have; put a text "
+                    "description in the row (e.g. {{ item.image_description }}) and template that instead"
+                )
+        return data
 
     @field_validator("content")
     @classmethod
@@ -171,8 +190,28 @@ class PythonSpec(_Spec):
         return value
 
 
+class RewardPromptSpec(_Spec):
+    """A SageMaker RLAIF reward prompt (a judgerl extension, not an OpenAI grader type): a template with
+    ``{{ prompt }}``, ``{{ ground_truth }}`` and ``{{ response }}`` whose judge answers
+    ``{"score": <number>, "reasoning": "..."}`` (graders/reward_prompt.py). ``range`` clamps the score when given;
+    ``model`` names the judge only where the door was given none (as a score_model's does)."""
+
+    type: Literal["reward_prompt"]
+    template: str = Field(min_length=1)
+    model: str = ""
+    range: tuple[float, float] | None = None
+    pass_threshold: float | None = None
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        check_reward_template(value)
+        return value
+
+
 LeafSpec = Annotated[
-    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec, Field(discriminator="type")
+    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec | RewardPromptSpec,
+    Field(discriminator="type"),
 ]
 
 
@@ -202,11 +241,13 @@ class MultiSpec(_Spec):
 
 
 GraderSpec = Annotated[
-    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec | MultiSpec,
+    StringCheckSpec | TextSimilaritySpec | ScoreModelSpec | LabelModelSpec | PythonSpec | RewardPromptSpec | MultiSpec,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(GraderSpec)
-GRADER_TYPES = ("string_check", "text_similarity", "score_model", "label_model", "python", "multi")
+GRADER_TYPES = ("string_check", "text_similarity", "score_model", "label_model", "python", "reward_prompt", "multi")
+#: a grader file with one of these suffixes is a SageMaker reward prompt template (plain text), not JSON
+REWARD_PROMPT_SUFFIXES = (".txt", ".md", ".prompt")
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
@@ -254,6 +295,8 @@ def load_spec(path: str | Path) -> GraderSpec:
         raise GraderSpecError(f"{path}: grader file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise GraderSpecError(f"{path}: cannot read the grader file ({exc})") from None
+    if path.suffix.lower() in REWARD_PROMPT_SUFFIXES:
+        return parse_spec({"type": "reward_prompt", "name": path.stem, "template": text}, str(path))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -261,7 +304,7 @@ def load_spec(path: str | Path) -> GraderSpec:
     return parse_spec(data, str(path))
 
 
-def model_specs(spec: GraderSpec) -> list[ScoreModelSpec | LabelModelSpec]:
-    """The model graders in a spec (itself, or a multi grader's)."""
+def model_specs(spec: GraderSpec) -> list[ScoreModelSpec | LabelModelSpec | RewardPromptSpec]:
+    """The graders in a spec that call a judge model (itself, or a multi grader's)."""
     leaves = list(spec.graders.values()) if isinstance(spec, MultiSpec) else [spec]
-    return [leaf for leaf in leaves if isinstance(leaf, ScoreModelSpec | LabelModelSpec)]
+    return [leaf for leaf in leaves if isinstance(leaf, ScoreModelSpec | LabelModelSpec | RewardPromptSpec)]

@@ -89,23 +89,18 @@ def render(text: str, context: dict[str, Any]) -> str:
     return _TEMPLATE.sub(lambda match: as_text(lookup(context, match.group(1))), text)
 
 
-def sample_namespace(model_sample: str | dict[str, Any]) -> dict[str, Any]:
-    """The ``sample`` namespace of /graders/run: ``output_text``, and ``output_json`` when the text is JSON.
-
-    A dict is taken as an already built namespace (it must have ``output_text``)."""
-    if isinstance(model_sample, dict):
-        namespace = dict(model_sample)
-        namespace.setdefault("output_text", "")
-        namespace.setdefault("output_json", _json_or_none(str(namespace["output_text"])))
-    else:
-        namespace = {"output_text": model_sample, "output_json": _json_or_none(model_sample)}
-    namespace.setdefault("output_tools", [])
-    namespace.setdefault("choices", [])
-    return namespace
+#: the placeholders of a SageMaker reward prompt (graders/reward_prompt.py)
+REWARD_PROMPT_VARIABLES = ("prompt", "ground_truth", "response")
 
 
-def _json_or_none(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, ValueError):
-        return None
+def check_reward_template(template: str) -> None:
+    """Raise ValueError naming a placeholder other than the three, or a template without ``{{ response }}``."""
+    names = [match.group(1) for match in _TEMPLATE.finditer(template)]
+    unknown = [name for name in names if name not in REWARD_PROMPT_VARIABLES]
+    if unknown:
+        raise ValueError(
+            f"placeholder '{{{{ {unknown[0]} }}}}' is not one a reward prompt has: use "
+            + ", ".join(f"{{{{ {name} }}}}" for name in REWARD_PROMPT_VARIABLES)
+        )
+    if "response" not in names:
+        raise ValueError("has no {{ response }}: the judge would never see the reply it scores")

@@ -99,6 +99,7 @@ class GraderJudge(Judge[GradeRow, SampleVerdict]):
                 name=name,
                 passed=part.passed,
                 p_pass=part.reward,
+                threshold=0.5 if part.threshold is None else part.threshold,  # the one ``passed`` used
                 rationale=part.rationale,
                 unscored_reason=part.unscored_reason,
             )

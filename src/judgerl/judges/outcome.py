@@ -47,6 +47,12 @@ class UnscoredPolicy(BaseModel):
 
     unscored: UnscoredMode = "neutral"
     neutral_value: float = Field(default=0.5, description="Reward of an unscored sample under the neutral policy.")
+    max_unscored_share: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The Nova doors fail a batch whose share of unscored samples is above this (1 never fails it).",
+    )
 
     @field_validator("neutral_value")
     @classmethod

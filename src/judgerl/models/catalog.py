@@ -10,6 +10,7 @@ catalog name, a local directory, a .gguf file or a hub id) into something ``from
 from __future__ import annotations
 
 import contextlib
+import difflib
 import fcntl
 import logging
 import os
@@ -386,4 +387,39 @@ def resolve_model(name_or_path: str) -> str:
         if not is_pulled(name_or_path):
             raise ModelNotFound(f"model '{name_or_path}' is not installed; run: judgerl models pull {name_or_path}")
         return str(model_dir(name_or_path) / "hf")
+    _check_hub_id(name_or_path)
     return name_or_path
+
+
+def _check_hub_id(name: str) -> None:
+    """Fail at once, offline, for what cannot be a model: a missing folder, a bare name outside the catalog
+    (a typo, not worth a minute of Hugging Face retries), or a hub id that is not cached when the hub is off."""
+    catalog = ", ".join(CATALOG)
+    looks_like_path = name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+    if looks_like_path:
+        raise ModelNotFound(f"model folder '{name}' does not exist; give a local Hugging Face model folder")
+    if _cached_on_hub(name):
+        return
+    if "/" not in name:
+        close = difflib.get_close_matches(name, list(CATALOG), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ModelNotFound(
+            f"unknown model '{name}': {hint}the catalog has {catalog} (judgerl models pull NAME); or give a local "
+            "folder, a .gguf file, or a Hugging Face id as org/name (e.g. Qwen/Qwen2.5-0.5B-Instruct)"
+        )
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        raise ModelNotFound(
+            f"model '{name}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set; download it first, "
+            f"or use a catalog model ({catalog}) or a local folder"
+        )
+
+
+def _cached_on_hub(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an id the hub library refuses to parse is simply not cached
+        return False

@@ -2,8 +2,10 @@
 
 Configuration comes from ``judgerl_lambda/config.json`` when the zip built by ``judgerl lambda package`` has one
 (or the file named by ``JUDGERL_CONFIG``), overridden by environment variables: the judge's ``JUDGERL_*``
-(see :mod:`judgerl.serve.config`) and, for the failure policy, ``JUDGERL_UNSCORED`` (neutral|zero|error) and
-``JUDGERL_NEUTRAL_VALUE``. ``JUDGERL_DEADLINE_MARGIN_S`` (default 10) is how long before the Lambda's own timeout
+(see :mod:`judgerl.serve.config`) and, for the failure policy, ``JUDGERL_UNSCORED`` (neutral|zero|error),
+``JUDGERL_NEUTRAL_VALUE`` and ``JUDGERL_MAX_UNSCORED_SHARE`` (default 0.5: a batch with more unscored samples than
+that share fails the invocation with the reasons, which AWS surfaces and retries, instead of answering with
+placeholder rewards). ``JUDGERL_DEADLINE_MARGIN_S`` (default 10) is how long before the Lambda's own timeout
 the handler stops judging and answers, with the remaining samples unscored, rather than letting the whole batch
 time out. ``JUDGERL_LOG_LEVEL`` (default INFO) sets the level of the JSON lines written per sample.
 
@@ -31,7 +33,7 @@ from judgerl.errors import JudgerlError, describe_validation_error
 from judgerl.judges.outcome import UnscoredPolicy
 from judgerl.serve.config import BuiltJudge, ServeConfig
 from judgerl.serve.contract import RewardScorer
-from judgerl.serve.nova import nova_result, parse_lenient
+from judgerl.serve.nova import enforce_scored_share, nova_result, parse_lenient
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +64,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> LambdaSettings:
         policy_data["unscored"] = env["JUDGERL_UNSCORED"].strip()
     if env.get("JUDGERL_NEUTRAL_VALUE"):
         policy_data["neutral_value"] = _number("JUDGERL_NEUTRAL_VALUE", env["JUDGERL_NEUTRAL_VALUE"])
+    if env.get("JUDGERL_MAX_UNSCORED_SHARE"):
+        policy_data["max_unscored_share"] = _number("JUDGERL_MAX_UNSCORED_SHARE", env["JUDGERL_MAX_UNSCORED_SHARE"])
     try:
         policy = UnscoredPolicy.model_validate(policy_data)
     except ValidationError as exc:
         detail = describe_validation_error(exc)
-        raise JudgerlError(f"failure policy (JUDGERL_UNSCORED / JUDGERL_NEUTRAL_VALUE): {detail}") from None
+        where = "JUDGERL_UNSCORED / JUDGERL_NEUTRAL_VALUE / JUDGERL_MAX_UNSCORED_SHARE"
+        raise JudgerlError(f"failure policy ({where}): {detail}") from None
     margin = file_data.get("deadline_margin_s", DEFAULT_DEADLINE_MARGIN_S)
     where = "deadline_margin_s in the bundled config"
     if env.get("JUDGERL_DEADLINE_MARGIN_S"):
@@ -171,7 +176,8 @@ def _timeout(context: Any, margin_s: float) -> float | None:
 
 
 def handler(event: Any, context: Any) -> list[dict[str, Any]]:
-    """Score a Nova RFT batch. Results come back in input order, one per sample, whatever went wrong with it."""
+    """Score a Nova RFT batch. Results come back in input order, one per sample, whatever went wrong with it;
+    raises :class:`~judgerl.serve.nova.MostlyUnscored` (a failed invocation) when too many are unscored."""
     settings, scorer = _scorer()
     items = _samples_of(event)
     if not items:
@@ -179,6 +185,7 @@ def handler(event: Any, context: Any) -> list[dict[str, Any]]:
     samples = parse_lenient(items)
     timeout_s = _timeout(context, settings.deadline_margin_s)
     outcomes = scorer.score(samples, door="lambda", timeout_s=timeout_s)
+    enforce_scored_share(outcomes, settings.policy)
     return [nova_result(outcome) for outcome in outcomes]
 
 

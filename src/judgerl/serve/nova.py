@@ -4,26 +4,45 @@ One parsing rule at every door (:func:`parse_lenient`): a bad sample comes back 
 batch is scored; only a batch with nothing scorable is refused by the HTTP door (422 naming the field).
 
 In: a JSON list of samples ``{"id", "messages": [..., {"role": "assistant", "content": <response>}],
-"metadata": {...}}``. The reference answer is ``metadata.reference_answer`` (Bedrock documentation) or a top-level
+"metadata": {...}}``. The policy's turn is role ``assistant`` (Bedrock, Nova 2, open-weight models) or
+``nova_assistant`` (SageMaker HyperPod's request format); both are read as ``assistant``. An assistant turn whose
+reply is tool calls (Nova 2 tool calling) is judged on those calls, written as JSON. The reference answer is
+``metadata.reference_answer`` (Bedrock documentation) or a top-level
 ``reference_answer`` (SageMaker documentation, Nova SDK verifier); both are accepted, and the sample's metadata
 carries it as sent under ``reference_answer`` (an OpenAI grader's ``item``).
 
 Out: in input order, ``{"id", "aggregate_reward_score": <number>, "metrics_list": [{"name", "value", "type"}]}``
 with one ``Reward`` metric per scored criterion and the ``Metric`` s ``unscored`` (1/0) and ``judge_latency_s``.
 :func:`validate_nova_output` applies the Nova SDK's reward-verifier rules.
+
+A batch is never silently neutral: :func:`enforce_scored_share` fails it (:class:`MostlyUnscored`: the Lambda
+invocation fails, which AWS surfaces and retries; the HTTP door answers 503) when more than the policy's
+``max_unscored_share`` of its samples are unscored, naming the reasons.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from judgerl.errors import describe_validation_error
-from judgerl.judges.outcome import RewardOutcome
+from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy
 from judgerl.samples import Message, Sample, clean_text
-from judgerl.serve.contract import SampleProblem, reference_text
+from judgerl.serve.contract import SampleProblem, UnscoredSamples, reference_text
+
+#: roles the AWS pages show in a reward Lambda's messages, and the judgerl role each is read as
+NOVA_ROLES: dict[str, Literal["system", "user", "assistant", "tool", "developer"]] = {
+    "system": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "nova_assistant": "assistant",  # SageMaker HyperPod's request format marks the policy's reply so
+    "tool": "tool",
+    "developer": "developer",
+}
 
 
 class NovaMessage(BaseModel):
@@ -31,12 +50,17 @@ class NovaMessage(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    role: Literal["system", "user", "assistant", "tool", "developer"]
+    role: Literal["system", "user", "assistant", "nova_assistant", "tool", "developer"]
     content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+    @property
+    def judgerl_role(self) -> Literal["system", "user", "assistant", "tool", "developer"]:
+        return NOVA_ROLES[self.role]
 
     def text(self) -> str:
-        if self.content is None:
-            return ""
+        if self.content is None or self.content == []:
+            return json.dumps(self.tool_calls, ensure_ascii=False) if self.tool_calls else ""
         if isinstance(self.content, str):
             return self.content
         texts = (part.get("text") for part in self.content if part.get("type", "text") == "text")
@@ -74,9 +98,12 @@ class NovaResult(BaseModel):
 def sample_from_nova(nova: NovaSample) -> Sample:
     """A judgerl Sample; raises ValueError naming the field when the rollout has no assistant response last."""
     *context, last = nova.messages
-    if last.role != "assistant":
-        raise ValueError(f"messages[-1].role: the last message must be the assistant's response, got '{last.role}'")
-    prompt = [Message(role=message.role, content=clean_text(message.text())) for message in context]
+    if last.judgerl_role != "assistant":
+        raise ValueError(
+            f"messages[-1].role: the last message must be the assistant's response, got '{last.role}' "
+            "(the policy's reply has role 'assistant' or 'nova_assistant')"
+        )
+    prompt = [Message(role=message.judgerl_role, content=clean_text(message.text())) for message in context]
     metadata = dict(nova.metadata or {})
     reference = nova.reference_answer if nova.reference_answer is not None else metadata.get("reference_answer")
     if reference is not None:  # kept as sent, so a grader's {{ item.reference_answer.x }} reads it (either shape)
@@ -136,6 +163,32 @@ def nothing_scorable(items: Sequence[Any], parsed: Sequence[Sample | SampleProbl
         except ValueError as exc:
             return f"body[{index}].{exc}"
     return "body: no sample can be scored"
+
+
+class MostlyUnscored(UnscoredSamples):
+    """A Nova batch with more unscored samples than the policy allows: the invocation (or request) fails."""
+
+    def __init__(self, unscored: Sequence[tuple[str, str]], total: int, limit: float) -> None:
+        super().__init__(unscored)
+        counts = Counter(reason for _, reason in self.unscored).most_common(3)
+        reasons = "; ".join(f"{_short(reason)} ({count}x)" for reason, count in counts)
+        self.args = (
+            f"{len(self.unscored)} of {total} samples unscored, more than max_unscored_share={limit:g} allows: "
+            f"failing the batch so no job trains on placeholder rewards. Reasons: {reasons}",
+        )
+
+
+def _short(reason: str, limit: int = 100) -> str:
+    """A reason cut for the one-line error (the full ones are in the exception's ``unscored`` and the logs)."""
+    flat = " ".join(reason.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def enforce_scored_share(outcomes: Sequence[RewardOutcome], policy: UnscoredPolicy) -> None:
+    """Raise :class:`MostlyUnscored` when the batch's share of unscored samples is above the policy's limit."""
+    unscored = [(o.id, o.unscored_reason or "unscored") for o in outcomes if o.unscored]
+    if outcomes and len(unscored) / len(outcomes) > policy.max_unscored_share:
+        raise MostlyUnscored(unscored, len(outcomes), policy.max_unscored_share)
 
 
 def nova_result(outcome: RewardOutcome) -> dict[str, Any]:

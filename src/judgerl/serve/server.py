@@ -3,7 +3,9 @@ judgerl contracts.
 
 Routes: ``POST /v1/nova`` (Amazon Nova RFT batch), ``POST /get_reward`` (OpenRLHF remote reward model),
 ``POST /v1/judge`` (rubric or pairwise verdicts with rationales; verl's client uses it), ``GET /health``,
-``GET /metrics`` (Prometheus). With a token configured every route but /health needs ``Authorization: Bearer``.
+``GET /metrics`` (Prometheus), and OpenAI's grader API (``POST /v1/fine_tuning/alpha/graders/run`` and
+``/validate``; :mod:`judgerl.serve.grader_api`). With a token configured every route but /health needs
+``Authorization: Bearer``.
 Limits: body size (413), batch size (413), time per request (samples not judged in time are unscored and the
 failure policy applies). Bad input is a 422 whose ``error`` names the field.
 """
@@ -36,8 +38,11 @@ from judgerl.judges.pairwise_judge import consistency_rate
 from judgerl.samples import PairSample, Sample
 from judgerl.serve.config import BuiltJudge
 from judgerl.serve.contract import RewardScorer, UnscoredSamples
+from judgerl.serve.grader_api import RUN as GRADERS_RUN
+from judgerl.serve.grader_api import VALIDATE as GRADERS_VALIDATE
+from judgerl.serve.grader_api import grader_api
 from judgerl.serve.metrics import Metrics
-from judgerl.serve.nova import NovaResult, nothing_scorable, nova_result, parse_lenient
+from judgerl.serve.nova import NovaResult, enforce_scored_share, nothing_scorable, nova_result, parse_lenient
 from judgerl.serve.openrlhf import (
     DEFAULT_STRIP_TOKENS,
     OpenRLHFRequest,
@@ -51,7 +56,7 @@ logger = logging.getLogger(__name__)
 #: what a send raises once h11 has answered a malformed request (a bad chunk) with 400 and must close
 ALREADY_ANSWERED = (h11.LocalProtocolError,)
 
-ROUTES = ("/v1/nova", "/get_reward", "/v1/judge", "/health", "/metrics")
+ROUTES = ("/v1/nova", "/get_reward", "/v1/judge", "/health", "/metrics", GRADERS_RUN, GRADERS_VALIDATE)
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
@@ -117,7 +122,7 @@ def _where(loc: Sequence[Any]) -> str:
     return text or "body"
 
 
-PROTECTED = frozenset({"/v1/nova", "/get_reward", "/v1/judge", "/metrics"})
+PROTECTED = frozenset({"/v1/nova", "/get_reward", "/v1/judge", "/metrics", GRADERS_RUN, GRADERS_VALIDATE})
 
 
 class LimitsAndMetrics:
@@ -351,7 +356,9 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
         problem = await asyncio.to_thread(nothing_scorable, batch, samples)
         if problem is not None:
             raise HTTPException(422, problem)
-        return [nova_result(o) for o in await score("/v1/nova", samples)]
+        outcomes = await score("/v1/nova", samples)
+        enforce_scored_share(outcomes, settings.policy)  # 503 naming the reasons, never a silently neutral batch
+        return [nova_result(o) for o in outcomes]
 
     @app.post("/get_reward", response_model=OpenRLHFResponse, dependencies=[Depends(require_token)], responses=errors)
     async def get_reward(request: OpenRLHFRequest) -> dict[str, Any]:
@@ -380,6 +387,7 @@ def create_app(judge: BuiltJudge, settings: ServerSettings | None = None) -> Fas
             rubric=rubric_info, pair_verdicts=pair_verdicts, consistency_rate=consistency_rate(pair_verdicts)
         )
 
+    app.include_router(grader_api(judge, settings.request_timeout_s, Depends(require_token), errors))  # OpenAI's
     return app
 
 

@@ -37,6 +37,7 @@ from judgerl.judges.content_free import ContentFreeGate
 from judgerl.judges.grader_judge import GraderJudge
 from judgerl.judges.outcome import gated_verdict, outcome_from_verdict
 from judgerl.judges.rubric_judge import RubricJudge
+from judgerl.samples import prompt_text
 from judgerl.train.batch import Batch, batch_from_trl
 from judgerl.train.collective import Collective, SingleProcess
 from judgerl.train.config import FunctionReward, PreferenceSettings
@@ -330,12 +331,20 @@ class RewardPipeline:
     async def _grade(
         self, batch: Batch, gated: list[str | None], check_values: dict[str, list[float | None]]
     ) -> list[SampleVerdict]:
-        """Each completion graded with item = its dataset row (every column but the prompt), sample = its text."""
+        """Each completion graded with item = its dataset row (every column but the prompt; ``prompt`` and
+        ``reference`` added where the row has no such column, which a reward prompt reads), sample = its text."""
         assert self.grader is not None
         todo = [k for k in range(len(batch)) if gated[k] is None]
-        graded = await self.grader.ajudge(
-            [GradeRow(batch.sample_id(k), batch.metadata[k], batch.texts[k]) for k in todo]
-        )
+        samples = batch.samples()
+        rows = [
+            GradeRow(
+                batch.sample_id(k),
+                {"prompt": prompt_text(samples[k].prompt), "reference": samples[k].reference, **batch.metadata[k]},
+                batch.texts[k],
+            )
+            for k in todo
+        ]
+        graded = await self.grader.ajudge(rows)
         by_position = dict(zip(todo, graded, strict=True))
         return self._complete(batch, by_position, gated, check_values, _grade_summary, "sub_rewards")
 
