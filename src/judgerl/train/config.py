@@ -454,14 +454,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     return data
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    path = Path(path)
+def read_config_file(path: Path) -> Any:
+    """A training config file's YAML, with a one-line error naming the file when it is missing or not YAML."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    path = Path(path)
+    data = read_config_file(path)
     if overrides and isinstance(data, dict):
         data = apply_overrides(data, list(overrides), str(path))
     config = parse_config(data, str(path))

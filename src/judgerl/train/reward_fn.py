@@ -23,10 +23,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from judgerl.backends import JudgeBackend
-from judgerl.train.config import ConfigError, TrainConfig, check_grader, parse_config
+from judgerl.train.config import TrainConfig, check_grader, parse_config, read_config_file
 from judgerl.train.rewards import RewardPipeline
 from judgerl.train.runner import _label_gate, build_judge, build_pipeline, judge_backend, needs_judge_backend
 from judgerl.train.verdict_log import VerdictSink, close_sink, finish_run, open_verdict_store
@@ -90,12 +88,7 @@ def _config(config: TrainConfig | str | Path | Mapping[str, Any]) -> TrainConfig
         check_grader(parsed, "<config>")
         return parsed
     path = Path(config)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_config_file(path)
     if isinstance(data, dict):
         data = {**_UNUSED_SECTIONS, **data}
     parsed = parse_config(data, str(path)).model_copy(update={"source": path.resolve()})
