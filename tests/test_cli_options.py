@@ -76,8 +76,6 @@ def test_shared_options_are_declared_in_one_module() -> None:
         if path.name == "judge_options.py":
             continue
         declared = set(re.findall(r'click\.option\(\s*"(--[a-z-]+)"', path.read_text()))
-        if path.name in ("validate_cmd.py", "tune_cmd.py"):
-            declared.discard("--pairwise")  # the hidden old spelling of --pairs FILE, kept with a deprecation line
         assert not declared & flags, (path.name, declared & flags)
 
 

@@ -69,6 +69,14 @@ _DECLARATIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "chooses how to ask it.",
         },
     ),
+    "old_pairs": (
+        ("--pairwise", "old_pairs_path"),
+        {
+            "type": click.Path(path_type=Path),
+            "hidden": True,
+            "help": "The old spelling of --pairs FILE (deprecated: --pairwise is a flag in every other command).",
+        },
+    ),
     "pairwise": (
         ("--pairwise",),
         {
@@ -231,6 +239,16 @@ def judge_options(*names: str, required: tuple[str, ...] = ()) -> Callable[[F], 
         return function
 
     return decorate
+
+
+def resolve_pairs_path(pairs_path: Path | None, old_pairs_path: Path | None, command: str) -> Path | None:
+    """--pairs FILE, or its deprecated spelling --pairwise FILE (with a deprecation line); never both."""
+    if old_pairs_path is None:
+        return pairs_path
+    if pairs_path is not None:
+        raise JudgerlError("--pairwise FILE is the old spelling of --pairs FILE: give --pairs alone")
+    click.echo(f"warning: `{command} --pairwise FILE` is deprecated; use `--pairs FILE`", err=True)
+    return old_pairs_path
 
 
 def option_names() -> list[str]:

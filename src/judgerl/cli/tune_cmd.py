@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from judgerl.cli.backend_options import judge_spec
-from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options, resolve_pairs_path
 from judgerl.errors import JudgerlError
 from judgerl.judges.tuned import tuned_path
 
@@ -20,13 +20,7 @@ from judgerl.judges.tuned import tuned_path
 @click.command("tune")
 @judge_options("rubric", "labels")
 @judge_options("pairs")
-@click.option(
-    "--pairwise",
-    "old_pairs_path",
-    type=click.Path(path_type=Path),
-    hidden=True,
-    help="The old spelling of --pairs FILE (deprecated: --pairwise is a flag in every other command).",
-)
+@judge_options("old_pairs")
 @click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path), help="Folder for summary.json.")
 @click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True, help="Cross-validation folds.")
 @click.option(
@@ -80,11 +74,7 @@ def tune(
     from judgerl.tune.search import Search
     from judgerl.validate.loaders import load_labelled_pairs, load_labelled_samples
 
-    if old_pairs_path is not None:
-        if pairs_path is not None:
-            raise JudgerlError("--pairwise FILE is the old spelling of --pairs FILE: give --pairs alone")
-        click.echo("warning: `tune --pairwise FILE` is deprecated; use `--pairs FILE`", err=True)
-        pairs_path = old_pairs_path
+    pairs_path = resolve_pairs_path(pairs_path, old_pairs_path, "tune")
     rubric_file = Path(rubric_path) if rubric_path is not None else None
     labels_file = Path(labels_path) if labels_path is not None else None
     if (pairs_path is None) == (labels_file is None):

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from judgerl.cli.backend_options import backend_kwargs
-from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options, reject_beside_cascade
+from judgerl.cli.judge_options import BACKEND_OPTIONS, judge_options, reject_beside_cascade, resolve_pairs_path
 from judgerl.errors import JudgerlError
 from judgerl.judges.trust import announce_trust
 from judgerl.validate.attacks import ATTACKS
@@ -27,13 +27,7 @@ from judgerl.validate.trust_records import save_validation_trust
 
 @click.command("validate")
 @judge_options("pairs")
-@click.option(
-    "--pairwise",
-    "old_pairs_path",
-    type=click.Path(path_type=Path),
-    hidden=True,
-    help="The old spelling of --pairs FILE (deprecated: --pairwise is a flag in every other command).",
-)
+@judge_options("old_pairs")
 @judge_options("rubric", "labels")
 @click.option("--injection", is_flag=True, help="Run the prompt-injection suite on failing labelled responses.")
 @click.option(
@@ -131,11 +125,7 @@ def validate(
 
     --pairs FILE was spelt --pairwise FILE before; that spelling still works and prints a deprecation line.
     """
-    if old_pairs_path is not None:
-        if pairs_path is not None:
-            raise JudgerlError("--pairwise FILE is the old spelling of --pairs FILE: give --pairs alone")
-        click.echo("warning: `validate --pairwise FILE` is deprecated; use `--pairs FILE`", err=True)
-        pairs_path = old_pairs_path
+    pairs_path = resolve_pairs_path(pairs_path, old_pairs_path, "validate")
     rubric_file = Path(rubric_path) if rubric_path is not None else None
     labels_file = Path(labels_path) if labels_path is not None else None
     settings["cache"] = cache_path
