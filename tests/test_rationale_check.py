@@ -178,6 +178,17 @@ FINAL = "The final answer stated in the response is the same number as the refer
             "Yes: the final answer stated in the response is the same number as the reference's final answer.",
             True,
         ),
+        # the first clause alone restated: the later clause's "no" is not part of it (the issue's own example)
+        (SAFETY, "The response does not ask for a password or a full card number.", True),
+        # the criterion's subject repeated with a different predicate is not a restatement; the opening decides
+        # (the 1.5B's GSM8K rationale that the words reading took for a PASS)
+        (
+            FINAL,
+            "The response does not meet the criterion because the final answer stated in the response is 8, while "
+            "the reference's final answer is 6.",
+            False,
+        ),
+        (FINAL, "The final answer stated in the response is 8, while the reference's final answer is 6.", None),
         (FINAL, "The response meets the criterion because both end with 18.", True),
         (FINAL, "Both end with 18.", None),
     ],

@@ -22,6 +22,9 @@ _OPENING = re.compile(
     r"\s+(?:the\s+|this\s+)?criterion\b[\s,:;.-]*(?:because|since|as)?",
     re.I,
 )
+#: words a restatement may leave out of the middle of the criterion without changing what it says
+_LINKING = frozenset({"the", "a", "an", "of", "to", "and", "or", "its", "their", "any", "all", "that", "which",
+                      "is", "are", "be", "in", "on", "for", "with", "by", "this", "it"})  # fmt: skip
 #: share of the criterion's words that must appear in order for a restatement
 RESTATEMENT_SHARE = 0.75
 #: ... or at least this many of them (a long criterion's first clauses restated)
@@ -33,9 +36,9 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("\u2019", "'"))
 
 
-def _aligned(criterion: list[str], text: list[str]) -> tuple[int, int, int] | None:
-    """Longest in-order match of the criterion's non-negation words in the text: (matched count, first and last
-    matched text positions); None without a match."""
+def _aligned(criterion: list[str], text: list[str]) -> tuple[list[int], list[int]] | None:
+    """Longest in-order match of the criterion's non-negation words in the text: (the matched words' positions
+    among those words, their positions in the text); None without a match."""
     wanted = [w for w in criterion if w not in _NEGATIONS]
     rows, cols = len(wanted), len(text)
     best = [[0] * (cols + 1) for _ in range(rows + 1)]
@@ -47,16 +50,19 @@ def _aligned(criterion: list[str], text: list[str]) -> tuple[int, int, int] | No
                 best[i][j] = max(best[i + 1][j], best[i][j + 1])
     if best[0][0] == 0:
         return None
-    positions, i, j = [], 0, 0
+    wanted_positions: list[int] = []
+    positions: list[int] = []
+    i, j = 0, 0
     while i < rows and j < cols:
         if wanted[i] == text[j]:
+            wanted_positions.append(i)
             positions.append(j)
             i, j = i + 1, j + 1
         elif best[i + 1][j] >= best[i][j + 1]:
             i += 1
         else:
             j += 1
-    return len(positions), positions[0], positions[-1]
+    return wanted_positions, positions
 
 
 def restated_stance(criterion_text: str, rationale: str) -> bool | None:
@@ -70,13 +76,21 @@ def restated_stance(criterion_text: str, rationale: str) -> bool | None:
     aligned = _aligned(criterion, text)
     if aligned is None:
         return None
-    matched, first, last = aligned
+    matched_content, positions = aligned
+    matched, first, last = len(positions), positions[0], positions[-1]
     # the criterion's words, or its first clauses (small judges quote the start), most of the span's words
     enough = min(RESTATEMENT_SHARE * len(content), RESTATEMENT_WORDS)
     if matched < enough or matched < RESTATEMENT_SHARE * (last - first + 1):
         return None
+    # a restatement may stop early, but not skip what the criterion says of its subject: "the final answer ... is
+    # 8, while the reference's final answer is 6" is not "... is the same number as the reference's final answer"
+    skipped = set(range(matched_content[0], matched_content[-1] + 1)) - set(matched_content)
+    if any(content[k] not in _LINKING for k in skipped):
+        return None
     in_text = sum(1 for w in text[first : last + 1] if w in _NEGATIONS)
-    in_criterion = sum(1 for w in criterion if w in _NEGATIONS)
+    # the criterion's negations up to the last word restated: a later clause's "no" is not part of the restatement
+    content_at = [k for k, w in enumerate(criterion) if w not in _NEGATIONS]
+    in_criterion = sum(1 for w in criterion[: content_at[matched_content[-1]] + 1] if w in _NEGATIONS)
     return (in_text - in_criterion) % 2 == 0
 
 
