@@ -58,7 +58,7 @@ def test_defences_and_reason_order_are_part_of_the_cache_key(tmp_path) -> None:
 
 
 def test_verdict_first_prompt_asks_for_the_verdict_before_the_reason() -> None:
-    reply = json.dumps({"criteria": [{"name": n, "verdict": "FAIL", "reason": "no"} for n in RUBRIC.names]})
+    reply = json.dumps({"criteria": [{"name": n, "verdict": "FAIL", "reason": "it insults the user"} for n in RUBRIC.names]})
     # the reasoning order applies where verdicts are parsed from text: a backend without probabilities
     first = ScriptedBackend(reply=lambda p: reply, supports_logprobs=False)
     second = ScriptedBackend(reply=lambda p: reply, supports_logprobs=False)
@@ -68,7 +68,7 @@ def test_verdict_first_prompt_asks_for_the_verdict_before_the_reason() -> None:
     text = second.generate_calls[0].user
     assert "first give the verdict" in text
     assert text.index('"verdict": "PASS or FAIL"') < text.index('"reason": "..."')
-    assert verdict.score == 0.0 and all(c.rationale == "no" for c in verdict.criteria)
+    assert verdict.score == 0.0 and all(c.rationale == "it insults the user" for c in verdict.criteria)
 
 
 def test_injection_gate_zeroes_the_reward_without_a_model_call() -> None:

@@ -23,6 +23,12 @@ class CriterionVerdict(BaseModel):
         description="Whether the rationale argues for the verdict (the judge's own reading of its stance); False "
         "when it still argued the opposite after one rewrite; None without a rationale or a check.",
     )
+    rationale_dropped: str | None = Field(
+        default=None,
+        description="Why the judge's generated rationale was not kept: it was garbage (empty, a loop, unreadable "
+        "characters, markup or a bare label, the prompt echoed, cut off before a sentence) after one rewrite. "
+        "The verdict stands; None when a rationale was kept or none was asked for.",
+    )
     unscored_reason: str | None = None
     cached: bool = False
 
@@ -75,6 +81,9 @@ class PairVerdict(BaseModel):
     p_a_first_order: float | None = None
     p_a_second_order: float | None = None
     rationale: str | None = None
+    rationale_dropped: str | None = Field(
+        default=None, description="Why the judge's generated rationale was not kept (garbage); None otherwise."
+    )
     unscored_reason: str | None = None
     judge_model: str = ""
     prompt_tokens: int = 0

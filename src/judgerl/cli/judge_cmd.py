@@ -92,6 +92,9 @@ def rubric_summary(rubric: Rubric, verdicts: Sequence[SampleVerdict]) -> Table:
     against = sum(1 for v in verdicts for c in v.criteria if c.rationale_consistent is False)
     if against:
         table.caption += f"; {against} rationales argue against their verdicts (rationale_consistent: false)"
+    dropped = sum(1 for v in verdicts for c in v.criteria if c.rationale_dropped is not None)
+    if dropped:
+        table.caption += f"; {dropped} rationales dropped as garbage (rationale_dropped)"
     return table
 
 
@@ -108,6 +111,9 @@ def pair_summary(verdicts: Sequence[PairVerdict]) -> Table:
         f"{rate:.0%}" if rate is not None else "-",
         str(sum(v.p_a is None for v in verdicts)),
     )
+    dropped = sum(1 for v in verdicts if v.rationale_dropped is not None)
+    if dropped:
+        table.caption = f"{dropped} rationales dropped as garbage (rationale_dropped)"
     return table
 
 

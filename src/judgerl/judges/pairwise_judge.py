@@ -20,6 +20,7 @@ from judgerl.errors import JudgerlError
 from judgerl.judges.base import Judge, Usage
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
+from judgerl.judges.garbage import garbage_reason, strip_end_markers
 from judgerl.judges.prompts import PAIR_LABELS, TEMPLATE_VERSION, pair_prompt, pair_rationale_prompt, truncate_middle
 from judgerl.judges.rationales import RationalePolicy
 from judgerl.judges.strategies import Strategy, pair_p_first, strategy_identity
@@ -117,8 +118,10 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
         )
         prompt_tokens = completion_tokens = 0
         common = {"id": pair.id, "judge_model": self.backend.model_id, "truncated": truncated}
+        dropped: str | None = None
         if hit is not None:
             p_first, p_second, rationale = hit["p_first"], hit["p_second"], hit.get("rationale")
+            dropped = hit.get("rationale_dropped")
         elif self.strategy is not None:
             reading, first_p, second_p = await pair_p_first(
                 self.backend, self.strategy, prompt, response_a, response_b, pair.reference, self.instructions
@@ -159,14 +162,20 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
             # Order 1 shows A first (label "A" = response A); order 2 shows B first (label "B" = response A).
             p_first, p_second, rationale = results[0].probs["A"], results[1].probs["B"], None
         winner, consistent = self.winner(p_first, p_second)
-        if rationale is None and winner != "tie" and self.rationales.wants(pair.id, "preference", None):
-            (reply,) = await self.backend.agenerate([pair_rationale_prompt(first, winner)], self.rationale_tokens)
+        wanted = rationale is None and dropped is None and winner != "tie"
+        if wanted and self.rationales.wants(pair.id, "preference", None):
+            asked = pair_rationale_prompt(first, winner)
+            (reply,) = await self.backend.agenerate([asked], self.rationale_tokens)
             prompt_tokens += reply.prompt_tokens
             completion_tokens += reply.completion_tokens
             usage.prompt_tokens, usage.completion_tokens = prompt_tokens, completion_tokens
-            rationale = reply.text.strip() if reply.error is None and reply.text else None
-        if self.cache is not None and (hit is None or rationale != hit.get("rationale")):
-            await self.cache.aput_many([(key, {"p_first": p_first, "p_second": p_second, "rationale": rationale})])
+            if reply.error is None:  # garbage is dropped with its reason (judgerl.judges.garbage); no rewrite here
+                dropped = await asyncio.to_thread(garbage_reason, reply.text, asked)
+                rationale = None if dropped is not None else strip_end_markers(reply.text or "")
+        changed = hit is None or (rationale, dropped) != (hit.get("rationale"), hit.get("rationale_dropped"))
+        if self.cache is not None and changed:
+            value = {"p_first": p_first, "p_second": p_second, "rationale": rationale, "rationale_dropped": dropped}
+            await self.cache.aput_many([(key, value)])
         return PairVerdict(
             p_a=(p_first + p_second) / 2,
             winner=winner,
@@ -174,6 +183,7 @@ class PairwiseJudge(Judge[PairSample, PairVerdict]):
             p_a_first_order=p_first,
             p_a_second_order=p_second,
             rationale=rationale,
+            rationale_dropped=dropped,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=time.perf_counter() - started,

@@ -6,16 +6,24 @@ Sampling is deterministic per (sample id, criterion) so a rerun explains the sam
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from judgerl.backends.base import JudgeBackend, JudgePrompt
+from judgerl.backends.base import Generation, JudgeBackend, JudgePrompt
 from judgerl.backends.label_logprobs import probability_problem
 from judgerl.errors import JudgerlError
 from judgerl.judges.base import Usage
-from judgerl.judges.prompts import PASS, RUBRIC_LABELS, rationale_retry_prompt, stance_prompt
+from judgerl.judges.garbage import garbage_reason, strip_end_markers
+from judgerl.judges.prompts import (
+    PASS,
+    RUBRIC_LABELS,
+    rationale_garbage_retry_prompt,
+    rationale_retry_prompt,
+    stance_prompt,
+)
 from judgerl.judges.stance import read_stance
 from judgerl.rubric import Criterion
 
@@ -60,23 +68,27 @@ class RationalePolicy:
 @dataclass(frozen=True)
 class Rationale:
     """A rationale for a decided verdict. ``consistent``: whether its stance agrees with the verdict (None when
-    it could not be checked: the backend gave no probabilities); ``rewritten``: it was written a second time."""
+    it could not be checked: the backend gave no probabilities); ``rewritten``: it was written a second time.
+    ``dropped``: why the judge's text was garbage (judgerl.judges.garbage) and not kept; ``text`` is then None."""
 
-    text: str
+    text: str | None
     consistent: bool | None
     rewritten: bool = False
+    dropped: str | None = None
 
 
 @dataclass
 class RationaleWriter:
     """Writes rationales for verdicts already decided and checks that each argues for its verdict.
 
-    The stance is read from the rationale's words where they decide it (a restated criterion, an opening such as
-    "The response does not meet the criterion because": judgerl.judges.stance), else it is the judge's own P(PASS)
-    on "does this explanation argue the criterion is met?" (one forward pass over the criterion and the
-    explanation, not the response). A rationale whose stance contradicts its verdict
-    is written again once, shown its first attempt; one that still contradicts is kept and flagged
-    (``consistent=False``), never silently replaced."""
+    A reply that is garbage (empty, a loop, unreadable characters, markup or a bare label, the prompt echoed, cut
+    off before a sentence: judgerl.judges.garbage) is no rationale. The stance is read from the rationale's words
+    where they decide it (a restated criterion, an opening such as "The response does not meet the criterion
+    because": judgerl.judges.stance), else it is the judge's own P(PASS) on "does this explanation argue the
+    criterion is met?" (one forward pass over the criterion and the explanation, not the response). A rationale
+    that is garbage, or whose stance contradicts its verdict, is written again once (never more). One that still
+    contradicts is kept and flagged (``consistent=False``), never silently replaced; one that is still garbage is
+    dropped with its reason (``dropped``), and the verdict stands without a rationale."""
 
     backend: JudgeBackend
     max_new_tokens: int = 96
@@ -84,41 +96,52 @@ class RationaleWriter:
     async def explain(
         self, items: Sequence[tuple[Criterion, JudgePrompt, bool]], usage: Usage
     ) -> list[Rationale | None]:
-        """One rationale per (criterion, rationale prompt, verdict), None where none could be written."""
-        texts = await self._write([prompt for _, prompt, _ in items], usage)
+        """One rationale per (criterion, rationale prompt, verdict), None where the judge's call failed."""
+        prompts = [prompt for _, prompt, _ in items]
+        texts, problems = await self._write(prompts, usage)
         stances = await self._stances([(c, t) for (c, _, _), t in zip(items, texts, strict=True)], usage)
-        retry = [
-            i
-            for i, (stance, (_, _, passed)) in enumerate(zip(stances, items, strict=True))
-            if stance is not None and stance != passed
-        ]
-        results = [None if t is None else Rationale(t, None if s is None else s == p) for t, s, (_, _, p) in
-                   zip(texts, stances, items, strict=True)]  # fmt: skip
+        results: list[Rationale | None] = []
+        retry: list[tuple[int, JudgePrompt]] = []
+        for i, (text, problem, stance, (_, prompt, passed)) in enumerate(
+            zip(texts, problems, stances, items, strict=True)
+        ):
+            if problem is not None:
+                results.append(Rationale(None, None, dropped=problem))
+                retry.append((i, rationale_garbage_retry_prompt(prompt, problem, passed)))
+            elif text is None:
+                results.append(None)
+            else:
+                results.append(Rationale(text, None if stance is None else stance == passed))
+                if stance is not None and stance != passed:
+                    retry.append((i, rationale_retry_prompt(prompt, text, passed)))
         if not retry:
             return results
-        prompts = [rationale_retry_prompt(items[i][1], texts[i] or "", items[i][2]) for i in retry]
-        again = await self._write(prompts, usage)
-        again_stances = await self._stances([(items[i][0], t) for i, t in zip(retry, again, strict=True)], usage)
-        for i, text, stance in zip(retry, again, again_stances, strict=True):
+        again, again_problems = await self._write([p for _, p in retry], usage)
+        again_stances = await self._stances([(items[i][0], t) for (i, _), t in zip(retry, again, strict=True)], usage)
+        for (i, _), text, problem, stance in zip(retry, again, again_problems, again_stances, strict=True):
             if text is None:
-                continue  # the first text stays, flagged
+                first = results[i]
+                if problem is not None and first is not None and first.text is None:
+                    results[i] = Rationale(None, None, rewritten=True, dropped=problem)
+                continue  # garbage or no reply again: a flagged first text stays, a dropped one stays dropped
             passed = items[i][2]
             results[i] = Rationale(text, None if stance is None else stance == passed, rewritten=True)
         return results
 
-    async def _write(self, prompts: Sequence[JudgePrompt], usage: Usage) -> list[str | None]:
+    async def _write(self, prompts: Sequence[JudgePrompt], usage: Usage) -> tuple[list[str | None], list[str | None]]:
+        """Each reply's text (None where there is none to keep) and why it is garbage (None where it is not, or
+        where the call failed)."""
         if not prompts:
-            return []
+            return [], []
         replies = await self.backend.agenerate(prompts, self.max_new_tokens)
-        texts: list[str | None] = []
         for reply in replies:
             usage.prompt_tokens += reply.prompt_tokens
             usage.completion_tokens += reply.completion_tokens
-            text = (reply.text or "").strip() if reply.error is None else ""
-            if not text:
-                logger.info("no rationale: %s", reply.error or "empty reply")
-            texts.append(text or None)
-        return texts
+        # linear in the replies and their prompts: off the event loop, like the rest of the judging path
+        checked = await asyncio.to_thread(
+            lambda: [_checked(reply, prompt) for reply, prompt in zip(replies, prompts, strict=True)]
+        )
+        return [text for text, _ in checked], [problem for _, problem in checked]
 
     async def _stances(self, items: Sequence[tuple[Criterion, str | None]], usage: Usage) -> list[bool | None]:
         """Whether each rationale argues the criterion is met: read from its words where they decide it
@@ -136,3 +159,15 @@ class RationaleWriter:
             if result.error is None and probability_problem(result.probs, RUBRIC_LABELS) is None and result.probs:
                 stances[i] = result.probs[PASS] >= 0.5
         return stances
+
+
+def _checked(reply: Generation, prompt: JudgePrompt) -> tuple[str | None, str | None]:
+    """(text to keep, None) for a usable reply, (None, why) for garbage, (None, None) for a failed call."""
+    if reply.error is not None:
+        logger.info("no rationale: %s", reply.error)
+        return None, None
+    problem = garbage_reason(reply.text, prompt)
+    if problem is not None:
+        logger.info("rationale dropped (%s): %r", problem, (reply.text or "")[:120])
+        return None, problem
+    return strip_end_markers(reply.text or ""), None

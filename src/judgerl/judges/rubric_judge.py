@@ -35,8 +35,9 @@ from judgerl.judges.base import Judge, Usage
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.judges.calibration import load_thresholds
+from judgerl.judges.garbage import garbage_reason
 from judgerl.judges.injection import INJECTION_GATE, Finding, detect
-from judgerl.judges.parsing import ParseError, parse_some_verdicts
+from judgerl.judges.parsing import ParsedVerdict, ParseError, parse_some_verdicts
 from judgerl.judges.prompts import (
     PASS,
     RUBRIC_LABELS,
@@ -218,7 +219,12 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             else:
                 verdicts[criterion.name] = self._verdict(
                     criterion, hit.get("p_pass"), hit.get("passed"), hit.get("rationale"), cached=True
-                ).model_copy(update={"rationale_consistent": hit.get("rationale_consistent")})
+                ).model_copy(
+                    update={
+                        "rationale_consistent": hit.get("rationale_consistent"),
+                        "rationale_dropped": hit.get("rationale_dropped"),
+                    }
+                )
         raw_reply = None
         if todo and (self.mode == "logprob" or self._reads_label_slot):
             verdicts.update(await self._logprob_verdicts(material, todo, usage))
@@ -236,7 +242,8 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
                 verdict = verdicts[criterion.name]
                 if verdict.scored and criterion.name in fresh:
                     value = {"p_pass": verdict.p_pass, "passed": verdict.passed, "rationale": verdict.rationale,
-                             "rationale_consistent": verdict.rationale_consistent}  # fmt: skip
+                             "rationale_consistent": verdict.rationale_consistent,
+                             "rationale_dropped": verdict.rationale_dropped}  # fmt: skip
                     writes.append((keys[criterion.name], value))
             await self.cache.aput_many(writes)
         ordered = [verdicts[c.name] for c in self.rubric.criteria]
@@ -274,6 +281,24 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         return CriterionVerdict(
             name=criterion.name, passed=passed, p_pass=p_pass, threshold=threshold, rationale=rationale, cached=cached
         )
+
+    def _parsed_verdicts(
+        self, pending: list[Criterion], parsed: dict[str, ParsedVerdict], prompt: JudgePrompt
+    ) -> dict[str, CriterionVerdict]:
+        """Verdicts parsed from the judge's JSON, each reason kept only when it is not garbage (judgerl.judges.
+        garbage; its JSON string was closed, so it was not cut off). No rewrite: the reason came with the verdict."""
+        verdicts: dict[str, CriterionVerdict] = {}
+        for c in pending:
+            if c.name not in parsed:
+                continue
+            reason = parsed[c.name].reason
+            verdict = self._verdict(c, None, parsed[c.name].passed, reason)
+            problem = None if reason is None else garbage_reason(reason, prompt, complete=True)
+            if problem is not None:
+                logger.info("reason for %s dropped (%s): %r", c.name, problem, (reason or "")[:120])
+                verdict = verdict.model_copy(update={"rationale": None, "rationale_dropped": problem})
+            verdicts[c.name] = verdict
+        return verdicts
 
     async def _logprob_verdicts(
         self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
@@ -330,6 +355,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             for c in self.rubric.criteria
             if verdicts[c.name].scored
             and verdicts[c.name].rationale is None
+            and verdicts[c.name].rationale_dropped is None  # dropped as garbage (cached): not asked for again
             and (self.mode == "generate" or self.rationales.wants(sample_id, c.name, verdicts[c.name].passed))
         ]
         if not wanted:
@@ -351,8 +377,15 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
                 continue
             if rationale.consistent is False:
                 logger.info("rationale for %s/%s argues against its verdict", sample_id, criterion.name)
+            if rationale.dropped is not None:
+                logger.info("rationale for %s/%s dropped: %s", sample_id, criterion.name, rationale.dropped)
             updated[criterion.name] = verdicts[criterion.name].model_copy(
-                update={"rationale": rationale.text, "rationale_consistent": rationale.consistent, "cached": False}
+                update={
+                    "rationale": rationale.text,
+                    "rationale_consistent": rationale.consistent,
+                    "rationale_dropped": rationale.dropped,
+                    "cached": False,
+                }
             )
         return updated
 
@@ -380,6 +413,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         prompt = await asyncio.to_thread(
             json_verdicts_prompt, material, criteria, self.rubric.instructions, self.reason_first
         )
+        asked = prompt  # a reason repeating the reply a repair prompt quotes is no echo of the question
         pending = list(criteria)
         verdicts: dict[str, CriterionVerdict] = {}
         problems: dict[str, str] = {}
@@ -403,9 +437,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
                 if attempt == 0:
                     prompt = repair_prompt(prompt, reply_text, str(exc))
                 continue
-            for c in pending:
-                if c.name in parsed:
-                    verdicts[c.name] = self._verdict(c, None, parsed[c.name].passed, parsed[c.name].reason)
+            verdicts.update(await asyncio.to_thread(self._parsed_verdicts, pending, parsed, asked))
             pending = [c for c in pending if c.name not in parsed]
             problems = {name: f"unparsable judge reply: {reason}" for name, reason in reasons.items()}
             if not pending:

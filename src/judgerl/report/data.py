@@ -313,6 +313,7 @@ def as_verdict(sample: StoredSample) -> SampleVerdict:
                 p_pass=c.p_pass,
                 rationale=c.rationale,
                 rationale_consistent=c.rationale_consistent,
+                rationale_dropped=c.rationale_dropped,
             )
             for c in sample.criteria
         ],

@@ -72,7 +72,10 @@ def _browser_data(data: ReportData) -> dict[str, Any]:
 
 
 def _rationale(criterion: StoredCriterion) -> str | None:
-    """The rationale as shown: one that argues against its verdict says so (judgerl.judges.rationales)."""
+    """The rationale as shown: one that argues against its verdict says so (judgerl.judges.rationales), and one
+    dropped as garbage shows why (judgerl.judges.garbage)."""
+    if criterion.rationale is None and criterion.rationale_dropped is not None:
+        return f"[rationale dropped: {criterion.rationale_dropped}]"
     if criterion.rationale is None or criterion.rationale_consistent is not False:
         return criterion.rationale
     return f"[argues against its verdict] {criterion.rationale}"

@@ -32,6 +32,7 @@ class StoredCriterion:
     rationale: str | None
     unscored_reason: str | None
     rationale_consistent: bool | None = None
+    rationale_dropped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class StoredPair:
     completion_tokens: int
     latency_s: float
     cascade_stage: int | None = None
+    rationale_dropped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ class StoreQueries:
                         rationale=c["rationale"],
                         unscored_reason=c["unscored_reason"],
                         rationale_consistent=_bool(c["rationale_consistent"]),
+                        rationale_dropped=c["rationale_dropped"],
                     )
                 )
         return [
@@ -360,6 +363,7 @@ class StoreQueries:
                 completion_tokens=r["completion_tokens"],
                 latency_s=r["latency_s"],
                 cascade_stage=r["cascade_stage"],
+                rationale_dropped=r["rationale_dropped"],
             )
             for r in rows
         ]

@@ -165,6 +165,11 @@ MIGRATIONS: list[tuple[Step, ...]] = [
     ),
     # 4: whether a rationale argues for its verdict (judgerl.judges.rationales; NULL when unchecked)
     ("ALTER TABLE criterion_verdicts ADD COLUMN rationale_consistent INTEGER",),
+    # 5: why a generated rationale was dropped as garbage (judgerl.judges.garbage; NULL when kept or not asked)
+    (
+        "ALTER TABLE criterion_verdicts ADD COLUMN rationale_dropped TEXT",
+        "ALTER TABLE pairs ADD COLUMN rationale_dropped TEXT",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -273,6 +273,7 @@ class VerdictStore(StoreQueries):
                         c.name, _finite(c.p_pass), None if c.passed is None else int(c.passed), c.threshold,
                         None if c.rationale is None else clean_text(c.rationale), c.unscored_reason, int(c.cached),
                         None if c.rationale_consistent is None else int(c.rationale_consistent),
+                        c.rationale_dropped,
                     )
                     for c in verdict.criteria
                 )
@@ -294,7 +295,8 @@ class VerdictStore(StoreQueries):
                 stored += 1
                 db.executemany(
                     "INSERT INTO criterion_verdicts (sample_row, criterion, p_pass, passed, threshold, "
-                    "rationale, unscored_reason, cached, rationale_consistent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "rationale, unscored_reason, cached, rationale_consistent, rationale_dropped) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(cursor.lastrowid, *criterion) for criterion in criteria],
                 )
         return stored
@@ -343,6 +345,7 @@ class VerdictStore(StoreQueries):
                     verdict.judge_model, verdict.prompt_tokens, verdict.completion_tokens, verdict.latency_s,
                     int(verdict.truncated), _json(pair.metadata or None), verdict.cascade_stage, now,
                     pair_key(step, source, pair.id, key, pair.response_a, pair.response_b, pair.reference),
+                    verdict.rationale_dropped,
                 )
             )  # fmt: skip
         with self._transaction() as db:
@@ -353,8 +356,9 @@ class VerdictStore(StoreQueries):
                 "INSERT OR IGNORE INTO pairs (run_id, step, source, pair_id, prompt_hash, response_a, response_b, "
                 "reference, p_a, winner, consistent, p_a_first_order, p_a_second_order, first_order_pick, "
                 "second_order_pick, rationale, unscored_reason, judge_model, prompt_tokens, "
-                "completion_tokens, latency_s, truncated, metadata, cascade_stage, created, pair_key) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "completion_tokens, latency_s, truncated, metadata, cascade_stage, created, pair_key, "
+                "rationale_dropped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?)",
                 rows,
             )
             return int(db.total_changes - before)
