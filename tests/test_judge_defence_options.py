@@ -58,7 +58,9 @@ def test_defences_and_reason_order_are_part_of_the_cache_key(tmp_path) -> None:
 
 
 def test_verdict_first_prompt_asks_for_the_verdict_before_the_reason() -> None:
-    reply = json.dumps({"criteria": [{"name": n, "verdict": "FAIL", "reason": "it insults the user"} for n in RUBRIC.names]})
+    reply = json.dumps(
+        {"criteria": [{"name": n, "verdict": "FAIL", "reason": "it insults the user"} for n in RUBRIC.names]}
+    )
     # the reasoning order applies where verdicts are parsed from text: a backend without probabilities
     first = ScriptedBackend(reply=lambda p: reply, supports_logprobs=False)
     second = ScriptedBackend(reply=lambda p: reply, supports_logprobs=False)

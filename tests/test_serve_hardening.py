@@ -18,7 +18,7 @@ import pytest
 from judgerl.judges.cache import VerdictCache
 from judgerl.samples import clean_text
 from judgerl.serve.openrlhf import DEFAULT_STRIP_TOKENS, split_response, strip_trailing
-from support.serve import RUBRIC_PATH, running
+from support.serve import RUBRIC_PATH, judge_at_once, running, while_probing_health, write_locked_cache
 
 TOKEN = "hardening-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -137,57 +137,20 @@ def test_a_bad_nova_sample_with_a_surrogate_id_is_unscored_not_a_500() -> None:
         assert ids == ["good", clean_text("\udfff x")]
 
 
-def _health_latencies(url: str, stop: threading.Event) -> list[float]:
-    """/health round trips, one after another, until stop is set."""
-    latencies = []
-    with httpx.Client(timeout=60) as client:
-        while not stop.is_set():
-            started = time.perf_counter()
-            assert client.get(f"{url}/health").status_code == 200
-            latencies.append(time.perf_counter() - started)
-            time.sleep(0.05)
-    return latencies
-
-
 def test_a_locked_verdict_cache_neither_freezes_the_server_nor_unscores(tmp_path: Path) -> None:
     """Another process holds the cache's write lock while 6 requests of 3 samples run at once.
 
     The old cache answered ``if self.cache`` with a COUNT(*) under the lock its writes held for up to 2 s each, on
     the event loop: /health stalled for seconds and the requests took a write timeout per sample, one at a time."""
     cache_path = tmp_path / "cache.db"
-    VerdictCache(cache_path).close()
-    other = sqlite3.connect(cache_path, isolation_level=None)  # another process holding the write lock
-    other.execute("BEGIN EXCLUSIVE")
-    other.execute("INSERT INTO verdicts VALUES ('k', '{}', 0)")
-    try:
-        with running({"cache_path": str(cache_path), "concurrency": 4}) as url:
-            results: list[httpx.Response] = []
-
-            def post(request: int) -> None:
-                samples = [{"id": f"{request}-{i}", "prompt": "q", "response": f"good {request} {i}"} for i in range(3)]
-                results.append(httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=120))
-
-            posters = [threading.Thread(target=post, args=(r,)) for r in range(6)]
-            stop = threading.Event()
-            latencies: list[float] = []
-            prober = threading.Thread(target=lambda: latencies.extend(_health_latencies(url, stop)))
-            prober.start()
-            started = time.perf_counter()
-            for thread in posters:
-                thread.start()
-            for thread in posters:
-                thread.join()
-            judged_s = time.perf_counter() - started
-            stop.set()
-            prober.join()
-        assert len(results) == 6 and all(r.status_code == 200 for r in results)
-        scores = [v["score"] for r in results for v in r.json()["verdicts"]]
-        assert scores == [pytest.approx(0.9)] * 18  # judged, not unscored, though nothing could be cached
-        assert latencies and max(latencies) < 1.0, latencies  # the old loop stalled 2 s and more at a time
-        assert judged_s < 10, judged_s  # the old writes waited 2 s each, one after another: 36 s
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+    with write_locked_cache(cache_path), running({"cache_path": str(cache_path), "concurrency": 4}) as url:
+        results, probed = judge_at_once(url, requests=6, samples=3)
+    assert len(results) == 6 and all(r.status_code == 200 for r in results)
+    scores = [v["score"] for r in results for v in r.json()["verdicts"]]
+    assert scores == [pytest.approx(0.9)] * 18  # judged, not unscored, though nothing could be cached
+    assert probed.health_s and set(probed.health_statuses) == {200}
+    assert max(probed.health_s) < 1.0, probed.health_s  # the old loop stalled 2 s and more at a time
+    assert probed.work_s < 10, probed.work_s  # the old writes waited 2 s each, one after another: 36 s
 
 
 def test_a_failed_cache_write_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -430,19 +393,12 @@ def test_a_huge_response_with_a_slow_tokenizer_does_not_freeze_health() -> None:
             samples = [{"id": "big", "prompt": "q", "response": huge}]
             result["response"] = httpx.post(f"{url}/v1/judge", json={"samples": samples}, timeout=120)
 
-        stop = threading.Event()
-        latencies: list[float] = []
-        prober = threading.Thread(target=lambda: latencies.extend(_health_latencies(url, stop)))
-        prober.start()
-        poster = threading.Thread(target=post)
-        poster.start()
-        poster.join()
-        stop.set()
-        prober.join()
+        probed = while_probing_health(url, post)
     assert result["response"].status_code == 200, result["response"].text
     (verdict,) = result["response"].json()["verdicts"]
     assert verdict["truncated"] and verdict["score"] == pytest.approx(0.9)
-    assert latencies and max(latencies) < 1.0, latencies  # the old loop tokenised the 2 MB on the event loop
+    assert probed.health_s and set(probed.health_statuses) == {200}
+    assert max(probed.health_s) < 1.0, probed.health_s  # the old loop tokenised the 2 MB on the event loop
 
 
 def test_a_valid_nova_rollout_with_a_surrogate_id_gets_its_verdict() -> None:
@@ -504,3 +460,38 @@ def test_health_reports_a_judge_that_stopped_answering() -> None:
         assert httpx.post(f"{url}/v1/judge", json={"samples": good}, headers=AUTH).status_code == 200
         health = httpx.get(f"{url}/health").json()
         assert health["status"] == "ok" and health["judge"]["reachable"] is True
+
+
+# ---- found by the route fuzzing of benchmarks/serve_fuzz.py (issue 28) ---------------------------------------
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["escaped", "raw-bytes"])
+def test_lone_surrogates_in_a_grader_request_are_cleaned_not_a_500(raw: bool) -> None:
+    """A '\\ud800' in a grader (escaped, or sent as invalid UTF-8, which JSON decoding lets through) made the
+    answer unrenderable: 500 on both grader routes."""
+    surrogate = b"\xed\xa0\x80" if raw else b"\\ud800"
+    grader = b'{"type": "string_check", "name": "s' + surrogate + b'", "input": "{{ sample.output_text }}", '
+    grader += b'"reference": "{{ item.reference_answer }}", "operation": "eq"}'
+    headers = {**AUTH, "Content-Type": "application/json"}
+    with running({}, token=TOKEN) as url:
+        validated = httpx.post(f"{url}/v1/fine_tuning/alpha/graders/validate", content=b'{"grader": ' + grader + b"}",
+                               headers=headers)  # fmt: skip
+        assert validated.status_code == 200, validated.text
+        assert validated.json()["grader"]["name"] == clean_text("s\ud800")
+        body = b'{"grader": ' + grader + b', "model_sample": "Paris \xed\xa0\x80", "item": {"reference_answer": "P"}}'
+        run = httpx.post(f"{url}/v1/fine_tuning/alpha/graders/run", content=body, headers=headers)
+        assert run.status_code == 200, run.text
+        assert run.json()["reward"] == 0.0
+
+
+def test_a_nova_batch_nested_past_the_recursion_limit_is_refused_not_a_500() -> None:
+    """JSON nested a few hundred deep parsed, then cleaning its strings recursed past Python's limit: 500."""
+    statuses = []
+    with running({}, token=TOKEN) as url:
+        for depth in (400, 600, 900):
+            for body in ("[" * depth + "]" * depth, '[{"id": ' + "[" * depth + "]" * depth + ', "messages": []}]'):
+                headers = {**AUTH, "Content-Type": "application/json"}
+                answer = httpx.post(f"{url}/v1/nova", content=body, headers=headers)
+                assert answer.status_code < 500, (depth, answer.text[:300])
+                statuses.append(answer.status_code)
+    assert 200 in statuses or 422 in statuses  # past the JSON parser, not only refused by it

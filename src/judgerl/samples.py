@@ -30,6 +30,35 @@ def clean_text(value: str) -> str:
     return value.encode("utf-8", errors="replace").decode("utf-8")
 
 
+def clean_value(value: Any) -> Any:
+    """A parsed JSON value with every string (keys too) passed through ``clean_text``. Iterative: a body the JSON
+    parser accepted, however deep, is cleaned without recursion (recursing failed past Python's limit)."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if not isinstance(value, (list, dict)):
+        return value
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]  # (source, destination container, slot in it)
+    while stack:
+        source, target, slot = stack.pop()
+        if isinstance(source, str):
+            target[slot] = clean_text(source)
+        elif isinstance(source, list):
+            copy: list[Any] = [None] * len(source)
+            target[slot] = copy
+            stack.extend((item, copy, index) for index, item in enumerate(source))
+        elif isinstance(source, dict):
+            mapping: dict[Any, Any] = {}
+            target[slot] = mapping
+            for key, item in source.items():
+                cleaned_key = clean_text(key) if isinstance(key, str) else key
+                mapping[cleaned_key] = None  # keeps the key order
+                stack.append((item, mapping, cleaned_key))
+        else:
+            target[slot] = source
+    return root[0]
+
+
 class Sample(BaseModel):
     """One response to judge against a rubric."""
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
+from judgerl.judges.cache import VerdictCache
 from judgerl.serve.config import ServeConfig
 from judgerl.serve.server import BackgroundServer, ServerSettings, create_app
 from support.fakes import ScriptedBackend, criterion_of, response_of
@@ -97,6 +102,79 @@ def running(judge: dict[str, Any] | None = None, **settings: Any) -> Iterator[st
             yield server.url
     finally:
         built.close()
+
+
+@contextmanager
+def write_locked_cache(path: Path) -> Iterator[None]:
+    """A verdict cache file at ``path`` whose write lock another connection holds (a row inserted, never committed)
+    until the block ends, as another process holding it would."""
+    VerdictCache(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO verdicts VALUES ('held', '{}', 0)")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+@dataclass
+class Probed:
+    """What ``while_probing_health`` saw: each /health round trip's status and seconds, and the work's seconds."""
+
+    health_statuses: list[int] = field(default_factory=list)
+    health_s: list[float] = field(default_factory=list)
+    work_s: float = 0.0
+
+
+def while_probing_health(url: str, work: Callable[[], None], pause_s: float = 0.05) -> Probed:
+    """Run ``work`` while another thread calls /health one request after another (``pause_s`` apart): whether the
+    event loop stays free while the work is judged."""
+    probed = Probed()
+    stop = threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                began = time.perf_counter()
+                probed.health_statuses.append(client.get(f"{url}/health").status_code)
+                probed.health_s.append(time.perf_counter() - began)
+                time.sleep(pause_s)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    began = time.perf_counter()
+    try:
+        work()
+    finally:
+        probed.work_s = time.perf_counter() - began
+        stop.set()
+        prober.join()
+    return probed
+
+
+def judge_at_once(url: str, requests: int, samples: int) -> tuple[list[httpx.Response], Probed]:
+    """``requests`` POST /v1/judge sent at once, each of ``samples`` different texts saying "good", with /health
+    probed throughout; the responses in request order."""
+    responses: list[httpx.Response | None] = [None] * requests
+
+    def post(r: int) -> None:
+        body = {"samples": [{"id": f"{r}-{i}", "prompt": "q", "response": f"good {r} {i}"} for i in range(samples)]}
+        responses[r] = httpx.post(f"{url}/v1/judge", json=body, timeout=300)
+
+    def work() -> None:
+        posters = [threading.Thread(target=post, args=(r,)) for r in range(requests)]
+        for thread in posters:
+            thread.start()
+        for thread in posters:
+            thread.join()
+
+    probed = while_probing_health(url, work)
+    missing = [r for r, response in enumerate(responses) if response is None]
+    if missing:
+        raise RuntimeError(f"requests {missing} got no response")
+    return [r for r in responses if r is not None], probed
 
 
 def expected_score(p: float) -> float:

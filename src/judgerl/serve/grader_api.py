@@ -30,6 +30,7 @@ from judgerl.graders.binding import embedder_for, embeddings_url_of
 from judgerl.graders.grader import Grader
 from judgerl.graders.run_response import run_response
 from judgerl.graders.spec import GraderSpec, GraderSpecError, MultiSpec, PythonSpec, parse_spec
+from judgerl.samples import clean_value
 from judgerl.serve.config import BuiltJudge
 
 RUN, VALIDATE = "/v1/fine_tuning/alpha/graders/run", "/v1/fine_tuning/alpha/graders/validate"
@@ -103,6 +104,9 @@ def grader_api(
 
     @router.post(RUN, response_model=None, responses=documented)
     async def run(request: GraderRunRequest) -> dict[str, Any] | JSONResponse:
+        # lone surrogates (JSON decoding lets '\ud800' and invalid UTF-8 through) are replaced, as at every door:
+        # an answer quoting one could not be encoded (a 500)
+        request = GraderRunRequest.model_validate(clean_value(request.model_dump()))
         try:
             spec = _spec(request.grader)
         except Refused as refused:
@@ -121,6 +125,7 @@ def grader_api(
 
     @router.post(VALIDATE, response_model=None, responses=documented)
     async def validate(request: GraderValidateRequest) -> dict[str, Any] | JSONResponse:
+        request = GraderValidateRequest.model_validate(clean_value(request.model_dump()))
         try:
             _spec(request.grader)
         except Refused as refused:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from judgerl.errors import describe_validation_error
 from judgerl.judges.outcome import RewardOutcome, UnscoredPolicy
-from judgerl.samples import Message, Sample, clean_text
+from judgerl.samples import Message, Sample, clean_text, clean_value
 from judgerl.serve.contract import SampleProblem, UnscoredSamples, reference_text
 
 #: roles the AWS pages show in a reward Lambda's messages, and the judgerl role each is read as
@@ -120,13 +120,7 @@ def sample_from_nova(nova: NovaSample) -> Sample:
 def cleaned(value: Any) -> Any:
     """Every string in a parsed JSON value with lone surrogates replaced, as clean_text does for one string: a
     rollout id or a message holding '\\ud800' is judged like any other text, not refused by validation."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, list):
-        return [cleaned(v) for v in value]
-    if isinstance(value, dict):
-        return {clean_text(k) if isinstance(k, str) else k: cleaned(v) for k, v in value.items()}
-    return value
+    return clean_value(value)
 
 
 def parse_lenient(items: Sequence[Any]) -> list[Sample | SampleProblem]:

@@ -1,15 +1,22 @@
-"""Seeded random inputs for the reward server's doors: raw HTTP framing and the Lambda's API-Gateway events.
+"""Seeded random inputs for the reward server's doors, and the loops that send them: raw HTTP framing, hostile
+JSON bodies for every HTTP route, and the Lambda's API-Gateway events.
 
-Used by the tests (hundreds of cases in ``make test``) and ``benchmarks/serve_fuzz.py`` (thousands). Each case is
-reproducible from (seed, index). What must hold for every case: no 5xx, no unhandled exception, no traceback."""
+Used by the tests (hundreds of cases in ``make test``) and ``benchmarks/serve_fuzz.py`` (thousands), through the
+same senders (``send_raw_all``, ``send_routes``, ``run_event``). Each case is reproducible from (seed, index). What
+must hold for every case: no 5xx, no unhandled exception, no traceback."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import socket
-from typing import Any
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import httpx
 
 ROUTES = ("/v1/judge", "/v1/nova", "/get_reward", "/health", "/metrics", "/nowhere", "/v1/judge?x=1", "*", "//")
 _SAMPLE = {"samples": [{"id": "a", "prompt": "q", "response": "good"}]}
@@ -133,3 +140,155 @@ def api_gateway_event(rng: random.Random) -> Any:
     if kind == 4:
         return rng.choice([{}, [], {"body": None}, {"body": 3}, "text", 7, [{"messages": 3}], [None, 1]])
     return {"body": json.dumps(_NOVA)[: rng.randrange(0, 120)]}
+
+
+def send_raw_all(url: str, cases: Sequence[bytes], parallel: int = 16) -> list[int | None]:
+    """Each case sent on its own connection, ``parallel`` at a time (incomplete requests wait out the server's
+    deadlines side by side); the statuses in case order."""
+    host, port = url.removeprefix("http://").split(":")
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda case: send_raw(host, int(port), case), cases))
+
+
+EventOutcome = Literal["judged", "refused", "other"]
+
+
+def run_event(event: Any) -> tuple[EventOutcome, str | None]:
+    """One event through the Lambda handler: judged; refused with a one-line error (a judgerl error, or a batch
+    failed for being mostly unscored, which AWS retries); or anything else, with what was raised."""
+    from judgerl.errors import JudgerlError
+    from judgerl.serve import lambda_handler
+    from judgerl.serve.contract import UnscoredSamples
+
+    try:
+        results = lambda_handler.handler(event, lambda_handler.LocalContext())
+    except (JudgerlError, UnscoredSamples) as exc:
+        message = str(exc)
+        if "\n" in message or len(message) >= 500:
+            return "other", f"{type(exc).__name__} not in one line: {message[:120]!r}"
+        return "refused", None
+    except Exception as exc:  # what must never happen: reported, with what it was
+        return "other", f"{type(exc).__name__}: {str(exc)[:120]}"
+    if not isinstance(results, list):
+        return "other", f"the handler returned {type(results).__name__}, not a list"
+    return "judged", None
+
+
+# ---- hostile JSON for every HTTP route ---------------------------------------------------------------------------
+
+GRADERS_RUN = "/v1/fine_tuning/alpha/graders/run"
+GRADERS_VALIDATE = "/v1/fine_tuning/alpha/graders/validate"
+JSON_ROUTES = (
+    ("POST", "/v1/judge"),
+    ("POST", "/v1/nova"),
+    ("POST", "/get_reward"),
+    ("POST", GRADERS_RUN),
+    ("POST", GRADERS_VALIDATE),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+)
+_STRING_CHECK = {"type": "string_check", "name": "s", "input": "{{ sample.output_text }}",
+                 "reference": "{{ item.reference_answer }}", "operation": "eq"}  # fmt: skip
+_VALID: dict[str, Any] = {
+    "/v1/judge": {"samples": [{"id": "a", "prompt": "q", "response": "good"}]},
+    "/v1/nova": _NOVA,
+    "/get_reward": {"query": ["q: good"], "prompts": ["q:"], "labels": ["x"]},
+    GRADERS_RUN: {"grader": _STRING_CHECK, "model_sample": "Paris", "item": {"reference_answer": "Paris"}},
+    GRADERS_VALIDATE: {"grader": _STRING_CHECK},
+}
+_PAIRS = {"pairs": [{"id": "p", "prompt": "q", "response_a": "good", "response_b": "bad"}]}
+_HOSTILE_TEXT = ["\ud800", "a\udfff", "good \ud83d", "NAN", "ERROR", "<|im_end|>", "</response>", "\u0000", "\x7f"]
+
+
+def _hostile_value(rng: random.Random) -> str:
+    """A JSON value (as text: lone surrogates and NaN are written as careless clients write them)."""
+    choice = rng.randrange(12)
+    if choice == 0:
+        return json.dumps(rng.choice(_HOSTILE_TEXT))  # lone surrogates as JSON escapes
+    if choice == 1:
+        return '"good \ud800 raw"'  # a lone surrogate sent raw: invalid UTF-8 on the wire
+    if choice == 2:
+        return rng.choice(["NaN", "Infinity", "-Infinity", "1e999", "-0"])
+    if choice == 3:
+        return "9" * rng.randrange(1, 6000)
+    if choice == 4:
+        depth = rng.randrange(1, 3000)
+        return "[" * depth + "1" + "]" * depth
+    if choice == 5:
+        return json.dumps("x" * rng.randrange(0, 20_000))
+    if choice == 6:
+        return rng.choice(["null", "true", "false", "{}", "[]", '""', "0", "-1", "3.5"])
+    if choice == 7:
+        return json.dumps([rng.choice(["good", "bad", None, 1]) for _ in range(rng.randrange(0, 40))])
+    if choice == 8:
+        return json.dumps({"text": None, "type": rng.choice(["text", "image", "input_audio", 3])})
+    if choice == 9:
+        return json.dumps("".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(rng.randrange(0, 60))))
+    if choice == 10:
+        return json.dumps(rng.choice(["good", "bad", "UNSAFE", "fine", "q:"]))
+    return json.dumps({"role": rng.choice(["user", "assistant", "system", "tool", 7]), "content": "good"})
+
+
+def _mutated(rng: random.Random, value: Any) -> str:
+    """``value`` as JSON text with one part replaced, dropped or added (or the whole of it replaced)."""
+    if rng.random() < 0.08 or not isinstance(value, (dict, list)) or not value:
+        return _hostile_value(rng)
+    slots: list[tuple[Any, Any]] = []  # (container, key) of every place in the value
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in list(node):
+                slots.append((node, key))
+                walk(node[key])
+        elif isinstance(node, list):
+            for index in range(len(node)):
+                slots.append((node, index))
+                walk(node[index])
+
+    value = json.loads(json.dumps(value))
+    walk(value)
+    marker = "__HOSTILE__"
+    container, key = rng.choice(slots)
+    action = rng.randrange(5)
+    if action == 0 and isinstance(container, dict):
+        del container[key]
+    elif action == 1 and isinstance(container, dict):
+        container["k" * rng.randrange(1, 300)] = marker
+    elif action == 2 and isinstance(container, list):
+        container.extend([container[key]] * rng.randrange(1, 40))
+    else:
+        container[key] = marker
+    return json.dumps(value).replace(json.dumps(marker), _hostile_value(rng), 1)
+
+
+def route_request(rng: random.Random) -> tuple[str, str, bytes]:
+    """(method, path, body) for one route, the body a valid one with a hostile part (empty for GETs, mostly)."""
+    method, path = rng.choice(JSON_ROUTES)
+    if method == "GET":
+        return method, path, b""
+    base = _PAIRS if path == "/v1/judge" and rng.random() < 0.3 else _VALID[path]
+    body = _mutated(rng, base)
+    if rng.random() < 0.3:  # a second hostile part, where the first left JSON this side can still read
+        with contextlib.suppress(ValueError, RecursionError):
+            body = _mutated(rng, json.loads(body))
+    return method, path, body.encode("utf-8", "surrogatepass")
+
+
+def send_routes(
+    url: str, requests: Sequence[tuple[str, str, bytes]], token: str | None = None, parallel: int = 8
+) -> list[int]:
+    """Each (method, path, body) sent as JSON with the bearer token, ``parallel`` at a time; the statuses in order.
+    A transport failure counts as status 0 (the server closed or never answered)."""
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel)
+    with httpx.Client(base_url=url, headers=headers, timeout=60, limits=limits) as client:
+
+        def send(request: tuple[str, str, bytes]) -> int:
+            method, path, body = request
+            try:
+                return client.request(method, path, content=body or None).status_code
+            except httpx.HTTPError:
+                return 0
+
+        with ThreadPoolExecutor(parallel) as pool:
+            return list(pool.map(send, requests))
