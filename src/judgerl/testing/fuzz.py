@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-import httpx
-
 ROUTES = ("/v1/judge", "/v1/nova", "/get_reward", "/health", "/metrics", "/nowhere", "/v1/judge?x=1", "*", "//")
 _SAMPLE = {"samples": [{"id": "a", "prompt": "q", "response": "good"}]}
 _NOVA = [{"id": "n", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}]}]
@@ -279,6 +277,8 @@ def send_routes(
 ) -> list[int]:
     """Each (method, path, body) sent as JSON with the bearer token, ``parallel`` at a time; the statuses in order.
     A transport failure counts as status 0 (the server closed or never answered)."""
+    import httpx  # the serve extra
+
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
     limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel)
     with httpx.Client(base_url=url, headers=headers, timeout=60, limits=limits) as client:
