@@ -495,3 +495,17 @@ def test_a_nova_batch_nested_past_the_recursion_limit_is_refused_not_a_500() -> 
                 assert answer.status_code < 500, (depth, answer.text[:300])
                 statuses.append(answer.status_code)
     assert 200 in statuses or 422 in statuses  # past the JSON parser, not only refused by it
+
+
+def test_clean_value_cleans_keys_and_strings_at_any_depth_without_recursion() -> None:
+    from judgerl.samples import clean_value
+
+    deep: Any = "\ud800"
+    for _ in range(100_000):
+        deep = [deep]
+    cleaned = clean_value({"k\udfff": deep, "n": [1, None, 2.5, {"x": "ok"}]})
+    assert list(cleaned) == [clean_text("k\udfff"), "n"] and cleaned["n"] == [1, None, 2.5, {"x": "ok"}]
+    inner = cleaned[clean_text("k\udfff")]
+    for _ in range(100_000):
+        inner = inner[0]
+    assert inner == clean_text("\ud800")
