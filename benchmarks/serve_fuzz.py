@@ -187,7 +187,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {report['machine']}. Loopback; server and client share the machine. The judge is the scripted "
         "stand-in of `tests/support/serve.py` (no model loaded); nothing tuned on these cases. Wall time is each "
-        "door's, incomplete requests waiting out the 1 s header/body deadlines 16 at a time.",
+        "door's, incomplete requests waiting out the 1 s header/body deadlines 16 at a time; the whole run took "
+        f"{report['seconds']} s.",
         "",
         "| door | cases | answers | 5xx | unhandled (tracebacks or ERROR logs / other exceptions) | seconds |",
         "|---|---:|---|---:|---:|---:|",
@@ -203,17 +204,18 @@ def markdown(report: dict[str, Any]) -> str:
         f"one-line error | - | **{events['other_exceptions']}** | {events['seconds']} |",
         "",
         "| verdict cache write-locked by another connection throughout | samples | statuses | requests done in | "
-        "longest `/health` |",
+        "longest `/health` (probes) |",
         "|---|---:|---|---:|---:|",
         f"| {locked['requests']} requests of {locked['samples_per_request']} samples at once | "
         f"{locked['requests'] * locked['samples_per_request']} | {', '.join(map(str, locked['statuses']))} | "
-        f"{locked['requests_seconds']} s | {locked['health_max_seconds']} s |",
+        f"{locked['requests_seconds']} s | {locked['health_max_seconds']} s ({locked['health_probes']}) |",
     ]
     if before:
         lines.append(
-            f"| the same, code before issue 28 ({before['requests']} requests of {before['samples_per_request']}) | "
+            f"| code before issue 28, {before['requests']} requests of {before['samples_per_request']} samples "
+            f"(measured {before['note'].rsplit('measured ', 1)[-1].split(' ', 1)[0]}) | "
             f"{before['requests'] * before['samples_per_request']} | {', '.join(map(str, before['statuses']))} | "
-            f"{before['requests_seconds']} s | {before['health_max_seconds']} s |"
+            f"{before['requests_seconds']} s | {before['health_max_seconds']} s ({before['health_probes']}) |"
         )
     lines += [
         "",

@@ -20,6 +20,7 @@ import common  # noqa: E402
 SECTIONS = [
     ("serve_load", "serve_load", "## Reward server"),
     ("serve_soak", "serve_soak", "## Reward server soak"),
+    ("serve_fuzz", "serve_fuzz", "## Reward server under fuzzing and a locked verdict cache"),
     ("master_keys", "master_keys", "## Master keys"),
     ("remote_throughput", "remote_throughput", "## Remote judge throughput"),
     ("llamacpp_agreement", "llamacpp_agreement", "## llama.cpp server vs in-process judge"),
