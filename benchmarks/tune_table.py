@@ -3,8 +3,8 @@ cross-validated figure beside the held-apart figures of the chosen and the plain
 
 Reads the `summary.json` files that `judgerl tune ... -o benchmarks/results/tune/<run>` wrote; measures nothing.
 
-    python benchmarks/tune_table.py                       # table to stdout
-    python benchmarks/tune_table.py --plot docs/validation/tune.png
+    python benchmarks/tune_table.py            # the section to stdout
+    python benchmarks/tune_table.py --write    # into docs/validation.md, and the plot to docs/validation/tune.png
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "tune"
+from common import RESULTS as ALL_RESULTS
+from common import ROOT, write_section
+
+RESULTS = ALL_RESULTS / "tune"
+DOC = ROOT / "docs" / "validation.md"
+PLOT = ROOT / "docs" / "validation" / "tune.png"
+HEADING = "## Figures of `judgerl tune`: both packaged judges, confirmed on held-apart items"
 
 # run-name prefix -> (what the data is, the goal on the held-apart figure)
 DATA_SETS: dict[str, tuple[str, float]] = {
@@ -59,12 +64,37 @@ def table(runs: list[dict[str, Any]]) -> str:
         reached = "yes" if held["value"] >= goal else "no"
         if reached == "yes" and held["low"] < goal:
             reached = "yes, on the point estimate"
+        asked = ", with the task's instruction" if run["kind"] == "pair" and " --rubric " in run["command"] else ""
         lines.append(
-            f"| {run['judge_model']} | {what} ({run['train_items']} + {run['heldout_items']}) | >= {goal:.2f} | "
+            f"| {run['judge_model']} | {what}{asked} ({run['train_items']} + {run['heldout_items']}) | >= {goal:.2f} | "
             f"`{run['chosen']}` ({chosen_cv:.3f}{runner_text}) | {_figure(held)} | {_figure(run['plain']['figure'])} | "
             f"{run['cost_ratio_tokens']:.2f}x | {reached} |"
         )
     return "\n".join(lines)
+
+
+def section(runs: list[dict[str, Any]]) -> str:
+    """The docs/validation.md section: the table, the plot and every run's command."""
+    commands = "\n".join(run["command"] for run in runs)
+    return f"""{HEADING}
+
+Written by `python benchmarks/tune_table.py --write` from each run's `benchmarks/results/tune/<run>/summary.json`
+(its command, every candidate's cross-validated figure, the held-apart figures). The packaged judges in-process
+(bf16) on a 2-core machine shared with other jobs (seconds are that machine's; only ratios mean much). The held-apart
+items (30%) chose nothing; brackets are 95% bootstrap intervals. The pair runs marked by a `--rubric` in their
+command give the judge the instruction the labels reward (`data/*/instruction_pairs.yaml`,
+`data/*/harmless_pairs.yaml`) as domain instructions; the others ask the default question.
+
+{table(runs)}
+
+![every candidate's cross-validated figure and the held-apart figures, per data set and judge](validation/tune.png)
+
+Commands, in the table's order:
+
+```bash
+{commands}
+```
+"""
 
 
 def plot(runs: list[dict[str, Any]], out: Path) -> None:
@@ -115,12 +145,14 @@ def plot(runs: list[dict[str, Any]], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--plot", type=Path, help="also write the plot here (PNG)")
+    parser.add_argument("--write", action="store_true", help=f"write the section into {DOC.name} and the plot")
     args = parser.parse_args()
     runs = load_runs(args.results)
-    print(table(runs))
-    if args.plot is not None:
-        plot(runs, args.plot)
+    text = section(runs)
+    print(text)
+    if args.write:
+        write_section(text, DOC)
+        plot(runs, PLOT)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,10 @@ def test_every_script_imports_and_parses_help() -> None:
     )
     assert "FAILED []" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("usage:") == len(names), done.stdout[-3000:]
+
+
+def test_the_tune_figures_in_docs_validation_are_regenerated_from_the_tune_runs() -> None:
+    import tune_table
+
+    section = tune_table.section(tune_table.load_runs())
+    assert section.rstrip("\n") + "\n" == common.section_text(tune_table.HEADING, tune_table.DOC)
