@@ -186,6 +186,8 @@ def run_set(backend: JudgeBackend, key: str, limit: int | None, tokens: int) -> 
             "contradicting": sum(1 for c in new if c.rationale_consistent is False),
             "rate": round(sum(1 for c in new if c.rationale_consistent is False) / len(new), 3) if new else None,
             "unchecked": sum(1 for c in new if c.rationale_consistent is None),
+            # kept out of the rate: no rationale is shown, the reason is
+            "dropped_as_garbage": sum(1 for _, c in failing if c.rationale is None and c.rationale_dropped),
         },
         "examples": [
             {
