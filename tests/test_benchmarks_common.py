@@ -24,6 +24,7 @@ SECTIONS = [
     ("master_keys", "master_keys", "## Master keys"),
     ("remote_throughput", "remote_throughput", "## Remote judge throughput"),
     ("llamacpp_agreement", "llamacpp_agreement", "## llama.cpp server vs in-process judge"),
+    ("llamacpp_profile", "llamacpp_profile", "## llama.cpp in process: where the time goes"),
     ("rft_ifeval", "rft_ifeval", "## RFT on IFEval"),
     ("rft_ifeval", "rft_ifeval_checker", "## RFT on IFEval, control: the checker in the reward"),
 ]
