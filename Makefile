@@ -13,7 +13,8 @@ export JUDGERL_HOME ?= $(HOME)/.cache/judgerl
 TORCH := torch==2.13.0
 MODELS := qwen2.5-coder-0.5b qwen2.5-coder-1.5b smollm2-135m
 PYTEST_ARGS ?=
-# The judge's GGUF stays beside its converted folder: the llama.cpp server test serves it.
+# The 0.5B judge's GGUF stays beside its converted folder: the llama.cpp server test serves it and the llamacpp
+# backend's integration test (tests/test_llamacpp_integration.py) runs it.
 JUDGE_GGUF_KEPT := qwen2.5-coder-0.5b
 
 INSTALLED := $(VENV)/.installed
