@@ -92,9 +92,9 @@ def test_packaged_judge_keeps_the_backend_contract(llama: BackendUnderTest, refe
     fp32_p = [r.probs["PASS"] for r in fp32]
     spearman = float(np.corrcoef(_ranks(llama_p), _ranks(fp32_p))[0, 1])
     seen = f"Spearman {spearman:.3f}; llama.cpp {np.round(llama_p, 3)}; fp32 {np.round(fp32_p, 3)}"
-    print(seen)
-    assert spearman >= 0.6, seen
-    assert max(abs(a - b) for a, b in zip(llama_p, fp32_p, strict=True)) < 0.2, seen
+    # measured on the shared AMX machine: Spearman 0.944, P(PASS) at most 0.027 apart
+    assert spearman >= 0.8, seen
+    assert max(abs(a - b) for a, b in zip(llama_p, fp32_p, strict=True)) < 0.1, seen
 
     rationale = assert_generates(llama, JudgePrompt(one_sample[0].system, one_sample[0].user, ""), 24)
     assert rationale.strip()
