@@ -19,10 +19,9 @@ run trained it, and the demo's config as it is). Steps are sampled, so variants'
 completion length is recorded with each.
 
     python benchmarks/rft_step_profile.py --steps 3 --threads 2 --name after
-    python benchmarks/rft_step_profile.py --decode --threads 2    # generation alone: what the LoRA adapter costs
     python benchmarks/rft_step_profile.py --section               # the BENCHMARKS.md section
 
-Each run is kept under its ``--name`` in benchmarks/results/rft_step_profile.json (``--decode`` under "decode").
+Each run is kept under its ``--name`` in benchmarks/results/rft_step_profile.json.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ PARTS = ("generation", "reference_pass", "policy_forward", "backward", "optimize
 #: the policy in float32 as every benchmarked run trained it, and the demo's config as it is (``policy.dtype: auto``)
 DEFAULT_VARIANTS = ["float32=policy.dtype=float32,grpo.cast_lm_head_to_fp32=false", "demo="]
 HEADING = "## RFT step profile: where the demo's step goes on 2 cores"
-#: benchmarks/results/rft_step_profile.json: every run by name, and the decoding measurement
+#: benchmarks/results/rft_step_profile.json: every run by name
 RESULT = "rft_step_profile"
 
 
@@ -212,62 +211,9 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     return {key: sum(r[key] for r in measured) / len(measured) for key in keys}
 
 
-def decode_seconds(threads: int, repeats: int = 2) -> dict[str, float]:
-    """What the LoRA adapter costs generation: the demo's policy sampling 8 completions of exactly 48 tokens to
-    two of the demo's requests (its system prompt, 4 each), plain and with an untrained LoRA r=16 on all linear
-    layers (the demo's), in float32 and bfloat16; the best of ``repeats`` seconds each."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from judgerl.train.config import load_config
-    from judgerl.train.data import load_prompt_rows
-    from judgerl.train.policy import load_policy
-
-    torch.set_num_threads(threads)
-    seconds: dict[str, float] = {}
-    for dtype in ("float32", "bfloat16"):
-        config = load_config(CONFIG, [f"policy.dtype={dtype}"])
-        rows, _ = load_prompt_rows(config)
-        model, tokenizer = load_policy(config.policy)
-        tokenizer.padding_side = "left"
-        texts = [
-            tokenizer.apply_chat_template(row.prompt, tokenize=False, add_generation_prompt=True)
-            for row in rows[:2]
-            for _ in range(4)
-        ]
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        lora = config.policy.lora
-        adapted = None
-        for variant in ("plain", "lora"):
-            if variant == "lora":
-                settings = LoraConfig(
-                    r=lora.r, lora_alpha=lora.alpha, target_modules=lora.target_modules, task_type="CAUSAL_LM"
-                )
-                adapted = get_peft_model(model, settings)
-            runs = []
-            for _ in range(repeats):
-                torch.manual_seed(0)
-                started = time.perf_counter()
-                with torch.no_grad():
-                    (adapted or model).generate(
-                        **encoded,
-                        max_new_tokens=48,
-                        min_new_tokens=48,
-                        do_sample=True,
-                        temperature=0.8,
-                        top_k=50,
-                        pad_token_id=tokenizer.pad_token_id,
-                    )
-                runs.append(time.perf_counter() - started)
-            seconds[f"{dtype}_{variant}"] = min(runs)
-            logging.info("decode %s %s: %s", dtype, variant, [round(r, 2) for r in runs])
-        del model, adapted
-    return seconds
-
-
 def markdown(result: dict[str, Any]) -> str:
     """The BENCHMARKS.md section: each run's variants side by side (seconds per step after warm-up, and each
-    variant's step as a ratio of the run's first variant), then the LoRA decoding cost."""
+    variant's step as a ratio of the run's first variant)."""
     lines = [
         HEADING,
         "",
@@ -298,19 +244,6 @@ def markdown(result: dict[str, Any]) -> str:
         first = [f"{v['steps'][0]['step']:.1f}" for v in run["variants"]]
         lines.append("| first step (warm-up) | " + " | ".join(first) + " |")
         lines.append("")
-    decode = result.get("decode")
-    if decode:
-        lines.append(
-            f"Generation alone (`{decode['command']}`, {decode['when']}, {decode['machine_note']}): 8 completions of "
-            "exactly 48 tokens, best of 2, seconds:"
-        )
-        lines.append("")
-        lines.append("| policy | plain | with the LoRA adapter | adapter's cost |")
-        lines.append("|---|---|---|---|")
-        for dtype in ("float32", "bfloat16"):
-            plain, adapted = decode["seconds"][f"{dtype}_plain"], decode["seconds"][f"{dtype}_lora"]
-            lines.append(f"| {dtype} | {plain:.1f} | {adapted:.1f} | {adapted / plain:.2f}x |")
-        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -322,7 +255,6 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="key=value for every variant (after the config)")
     parser.add_argument("--name", default="default", help="the run's name in the results file")
     parser.add_argument("--note", default="shared", help="the machine's state: shared or idle")
-    parser.add_argument("--decode", action="store_true", help="time generation plain and with LoRA instead")
     parser.add_argument("--section", action="store_true", help="write the BENCHMARKS.md section and exit")
     args = parser.parse_args()
     if args.section:
@@ -337,10 +269,7 @@ def main() -> None:
         "machine": machine(),
         "machine_note": f"{args.threads} threads, {args.note}",
     }
-    if args.decode:
-        result["decode"] = {**stamp, "seconds": decode_seconds(args.threads)}
-    else:
-        result["runs"][args.name] = {**stamp, "variants": profile(args)}
+    result["runs"][args.name] = {**stamp, "variants": profile(args)}
     path = write_result(RESULT, result)
     print(markdown(result))
     print(path)
