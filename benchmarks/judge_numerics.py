@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    config = load_config(CONFIG, ["output_dir=runs/judge-numerics", "judge.cache=false"])
+    config = load_config(CONFIG, ["output_dir=runs/judge-numerics", "judge.cache=false", "policy.dtype=float32"])
     rows, _ = load_prompt_rows(config)
     chosen = rows[: args.prompts]
     by_id = {row.prompt_id: row for row in chosen}

@@ -54,6 +54,8 @@ DEMO_AS_RUN = [
     "grpo.beta=0.0",
     "grpo.shuffle_dataset=true",
     "grpo.scale_rewards=group",
+    "policy.dtype=float32",  # every published run trained the policy in float32 (the demo now picks bf16 natively)
+    "grpo.cast_lm_head_to_fp32=false",
 ]
 #: that recipe run longer and with a larger judge validation
 BENCHMARK = [*DEMO_AS_RUN, "grpo.max_steps=80", "grpo.save_steps=20", "judge.validation.prompts=64"]

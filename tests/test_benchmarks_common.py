@@ -27,6 +27,7 @@ SECTIONS = [
     ("llamacpp_profile", "llamacpp_profile", "## llama.cpp in process: where the time goes"),
     ("rft_ifeval", "rft_ifeval", "## RFT on IFEval"),
     ("rft_ifeval", "rft_ifeval_checker", "## RFT on IFEval, control: the checker in the reward"),
+    ("rft_step_profile", "rft_step_profile", "## RFT step profile: where the demo's step goes on 2 cores"),
 ]
 
 

@@ -143,6 +143,30 @@ def test_full_finetuning_changes_the_weights(tmp_path: Path, policy_dir: Path) -
     assert changed
 
 
+def test_a_bfloat16_policy_trains_its_lora_adapter_in_float32(tmp_path: Path, policy_dir: Path) -> None:
+    """``policy.dtype: bfloat16`` (what ``auto`` picks on a CPU with AVX512-BF16): the frozen weights stay bf16, the
+    adapter is trained and saved in float32 (PEFT's own casting), and the trained policy loads in bf16."""
+    import torch
+    from safetensors.torch import load_file
+
+    from judgerl.train.policy import load_trained_policy
+    from judgerl.train.runner import train
+
+    config = load_config(
+        write_run(tmp_path, policy_dir, policy={"model": str(policy_dir), "dtype": "bfloat16"}, grpo__max_steps=2)
+    )
+    result = train(config, backend=ScriptedBackend(probs=judge_probs))
+    assert result.steps == 2
+    adapter = load_file(result.final_dir / "adapter_model.safetensors")
+    lora_b = [tensor for name, tensor in adapter.items() if "lora_B" in name]
+    assert lora_b and all(t.dtype == torch.float32 for t in adapter.values())
+    assert any(float(t.abs().sum()) > 0 for t in lora_b)  # LoRA B starts at zero: training moved it
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["loss"] == r["loss"] for r in records if "loss" in r)  # no NaN loss in bf16
+    model, _ = load_trained_policy(result.final_dir, config.policy)
+    assert next(model.parameters()).dtype == torch.bfloat16
+
+
 def test_a_judge_that_stops_scoring_stops_the_run(tmp_path: Path, policy_dir: Path) -> None:
     from judgerl.train.runner import train
 

@@ -31,6 +31,34 @@ def torch_dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}[name]
 
 
+def policy_dtype(name: str, *, gpu_bf16: bool | None = None, cpu_bf16: bool | None = None) -> str:
+    """The dtype ``policy.dtype`` loads the policy in. ``auto``: bfloat16 where the hardware computes it natively
+    (a GPU with bf16, or a CPU with AVX512-BF16 or AMX), float32 elsewhere; on an AVX2-only CPU torch emulates bf16
+    and a step is slower than in float32. ``gpu_bf16`` and ``cpu_bf16`` are detected when not given."""
+    if name != "auto":
+        return name
+    if gpu_bf16 is None:
+        import torch
+
+        gpu_bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if gpu_bf16:
+        return "bfloat16"
+    if cpu_bf16 is None:
+        import torch
+
+        from judgerl.backends.transformers_backend import cpu_has_native_bf16
+
+        cpu_bf16 = not torch.cuda.is_available() and cpu_has_native_bf16()
+    return "bfloat16" if cpu_bf16 else "float32"
+
+
+def _load_dtype(policy: PolicyConfig) -> Any:
+    name = policy_dtype(policy.dtype)
+    if policy.dtype == "auto":
+        logger.info("policy dtype auto: %s", name)
+    return torch_dtype(name)
+
+
 def load_tokenizer(path: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -48,7 +76,7 @@ def load_policy(policy: PolicyConfig) -> tuple[Any, Any]:
 
     path = resolve_model(policy.model)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(policy.dtype))
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=_load_dtype(policy))
     except OSError as exc:
         raise JudgerlError(f"policy.model: cannot load '{policy.model}' ({str(exc).splitlines()[0]})") from None
     return model, load_tokenizer(path)
@@ -66,7 +94,7 @@ def load_trained_policy(path: str | Path, policy: PolicyConfig | None = None) ->
         base_name = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
         if policy is not None:
             base_name = resolve_model(policy.model)
-        dtype = torch_dtype(policy.dtype) if policy is not None else "auto"
+        dtype = _load_dtype(policy) if policy is not None else "auto"
         base = AutoModelForCausalLM.from_pretrained(base_name, dtype=dtype)
         model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
         tokenizer_path = folder if (folder / "tokenizer_config.json").exists() else base_name
@@ -74,7 +102,7 @@ def load_trained_policy(path: str | Path, policy: PolicyConfig | None = None) ->
     if policy is not None and str(path) == policy.model:
         return load_policy(policy)
     resolved = resolve_model(str(path))
-    dtype = torch_dtype(policy.dtype) if policy is not None else "auto"
+    dtype = _load_dtype(policy) if policy is not None else "auto"
     try:
         model = AutoModelForCausalLM.from_pretrained(resolved, dtype=dtype)
     except OSError as exc:
