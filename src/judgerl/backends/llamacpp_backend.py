@@ -22,6 +22,7 @@ import numpy as np
 
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
 from judgerl.backends.coalesce import CoalescedLabels
+from judgerl.backends.label_tokens import label_first_tokens
 from judgerl.backends.llamacpp_engine import GroupOutput, LlamaCppEngine
 from judgerl.backends.prefix_plan import PrefixGroup, plan_prefix_groups
 from judgerl.errors import JudgerlError, ModelNotFound
@@ -165,31 +166,9 @@ class LlamaCppBackend(CoalescedLabels):
         return token in self._stop_ids or self.engine.is_end_of_generation(token)
 
     def label_token_ids(self, labels: Sequence[str]) -> dict[str, list[int]]:
-        """Each label's candidate first tokens: the label as written, lowercase, capitalised and uppercase, with
-        and without a leading space."""
-        key = tuple(labels)
-        if key in self._label_cache:
-            return self._label_cache[key]
-        if not labels or len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
-            raise JudgerlError(f"labels must be distinct, non-empty strings; got {list(labels)}")
-        ids: dict[str, list[int]] = {}
-        for label in labels:
-            found: list[int] = []
-            for form in dict.fromkeys((label, label.lower(), label.capitalize(), label.upper())):
-                for variant in (form, " " + form):
-                    tokens = self.engine.tokenize(variant, special=False)
-                    if tokens and tokens[0] not in found:
-                        found.append(tokens[0])
-            ids[label] = found
-        owners: dict[int, list[str]] = {}
-        for label, tokens in ids.items():
-            for t in tokens:
-                owners.setdefault(t, []).append(label)
-        shared = {self.engine.token_text(t): names for t, names in owners.items() if len(names) > 1}
-        if shared:
-            log.warning("labels share first tokens, so their probabilities overlap: %s", shared)
-        self._label_cache[key] = ids
-        return ids
+        return label_first_tokens(
+            labels, lambda text: self.engine.tokenize(text, special=False), self.engine.token_text, self._label_cache
+        )
 
     # -- running -------------------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
 from judgerl.backends.coalesce import CoalescedLabels
+from judgerl.backends.label_tokens import label_first_tokens
 from judgerl.backends.prefix_plan import chunks, plan_prefix_groups
 from judgerl.errors import BackendUnavailable, JudgerlError, ModelNotFound
 
@@ -196,31 +197,12 @@ class TransformersBackend(CoalescedLabels):
         return stop
 
     def label_token_ids(self, labels: Sequence[str]) -> dict[str, list[int]]:
-        """Each label's candidate first tokens: the label as written, lowercase and capitalised, with and
-        without a leading space."""
-        key = tuple(labels)
-        if key in self._label_cache:
-            return self._label_cache[key]
-        if not labels or len(set(labels)) != len(labels) or not all(label.strip() for label in labels):
-            raise JudgerlError(f"labels must be distinct, non-empty strings; got {list(labels)}")
-        ids: dict[str, list[int]] = {}
-        for label in labels:
-            found: list[int] = []
-            for form in dict.fromkeys((label, label.lower(), label.capitalize(), label.upper())):
-                for variant in (form, " " + form):
-                    tokens = self.tokenizer(variant, add_special_tokens=False)["input_ids"]
-                    if tokens and tokens[0] not in found:
-                        found.append(int(tokens[0]))
-            ids[label] = found
-        owners: dict[int, list[str]] = {}
-        for label, tokens in ids.items():
-            for t in tokens:
-                owners.setdefault(t, []).append(label)
-        shared = {self.tokenizer.convert_ids_to_tokens(t): names for t, names in owners.items() if len(names) > 1}
-        if shared:
-            log.warning("labels share first tokens, so their probabilities overlap: %s", shared)
-        self._label_cache[key] = ids
-        return ids
+        return label_first_tokens(
+            labels,
+            lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"],
+            self.tokenizer.convert_ids_to_tokens,
+            self._label_cache,
+        )
 
     # -- model calls --------------------------------------------------------------------------------------------
 
