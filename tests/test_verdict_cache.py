@@ -6,26 +6,12 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from judgerl.judges.cache import VerdictCache
-
-
-@contextmanager
-def write_locked(path: Path) -> Iterator[None]:
-    """Another connection (as another process would) holding the cache file's write lock."""
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")
-    other.execute("INSERT OR REPLACE INTO verdicts VALUES ('held', '{}', 0)")
-    try:
-        yield
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+from support.serve import write_locked_cache
 
 
 def test_truth_of_a_cache_never_counts_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +28,7 @@ def test_truth_of_a_cache_never_counts_its_rows(tmp_path: Path, monkeypatch: pyt
 def test_async_writes_return_at_once_while_the_file_is_locked(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     cache = VerdictCache(path, write_timeout_s=5.0)
-    with write_locked(path):
+    with write_locked_cache(path):
         started = time.perf_counter()
         for i in range(5):  # the old writes waited the 5 s busy timeout each, one after another
             assert asyncio.run(cache.aput_many([(f"k{i}", {"p_pass": 0.9})]))
@@ -60,7 +46,7 @@ def test_reads_do_not_wait_for_a_blocked_write(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     cache = VerdictCache(path, write_timeout_s=3.0)
     assert cache.put("old", {"p_pass": 0.1})
-    with write_locked(path):
+    with write_locked_cache(path):
         writer = threading.Thread(target=cache.put, args=("new", {"p_pass": 0.9}))
         writer.start()
         time.sleep(0.2)  # the write now waits for the lock
@@ -74,7 +60,7 @@ def test_reads_do_not_wait_for_a_blocked_write(tmp_path: Path) -> None:
 def test_writes_queued_together_are_committed_in_one_transaction(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     cache = VerdictCache(path, write_timeout_s=0.5)
-    with write_locked(path):
+    with write_locked_cache(path):
         for i in range(50):
             cache.queue_many([(f"k{i}", {"p_pass": i / 50})])
         cache.flush(timeout_s=30)

@@ -106,12 +106,12 @@ def running(judge: dict[str, Any] | None = None, **settings: Any) -> Iterator[st
 
 @contextmanager
 def write_locked_cache(path: Path) -> Iterator[None]:
-    """A verdict cache file at ``path`` whose write lock another connection holds (a row inserted, never committed)
-    until the block ends, as another process holding it would."""
+    """A verdict cache file at ``path`` (made if missing) whose write lock another connection holds (a row written,
+    never committed) until the block ends, as another process holding it would."""
     VerdictCache(path).close()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
-    other.execute("INSERT INTO verdicts VALUES ('held', '{}', 0)")
+    other.execute("INSERT OR REPLACE INTO verdicts VALUES ('held', '{}', 0)")
     try:
         yield
     finally:
