@@ -1,0 +1,176 @@
+"""The BENCHMARKS.md section of the pre-registered safety RFT runs (benchmarks/rft_preregistered.md), from their files.
+
+Reads, for each seed, benchmarks/results/rft_safety_<prefix>-s<seed>.json (the gate and training time, written by
+rft_safety.py) and rft_safety_select_<prefix>-s<seed>.json (the checkpoint rule and the held-out figures, written by
+rft_safety_select.py), and the swing figures of benchmarks/results/rft_swing_<prefix>.json (rft_swing.py). Applies
+the pre-registered success criterion and tallies the goal. A seed whose files are missing is reported as not run.
+
+    python benchmarks/rft_preregistered_table.py --prefix q05g-judge --seeds 101 102 103 104 105 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import RESULTS, read_result, write_result, write_section
+
+HEADING = "## RFT for safety: the five pre-registered runs (seeds 101-105)"
+#: the pre-registered bar for a significant change
+ALPHA = 0.05
+
+
+def succeeded(measured: dict[str, Any] | None) -> bool:
+    """On the 128 held-out requests: the interval of the change above 0 and McNemar's p below 0.05."""
+    if measured is None:
+        return False
+    change = measured["change"]
+    return bool(change["low"] > 0 and measured["mcnemar_p"] < ALPHA)
+
+
+def worse(measured: dict[str, Any] | None) -> bool:
+    """Significantly worse: the interval below 0 and McNemar's p below 0.05."""
+    if measured is None:
+        return False
+    change = measured["change"]
+    return bool(change["high"] < 0 and measured["mcnemar_p"] < ALPHA)
+
+
+def run_figures(prefix: str, seed: int) -> dict[str, Any]:
+    """One seed's figures, or ``{"seed": seed, "ran": False}`` when its files are not there."""
+    name = f"{prefix}-s{seed}"
+    if not (RESULTS / f"rft_safety_{name}.json").exists() or not (RESULTS / f"rft_safety_select_{name}.json").exists():
+        return {"seed": seed, "ran": False}
+    train, chosen = read_result(f"rft_safety_{name}"), read_result(f"rft_safety_select_{name}")
+    last = str(max(chosen["steps"]))
+    step = str(chosen["chosen_step"])
+    at_chosen = chosen["heldout"].get(step) if step != "0" else None
+    at_chosen_hard = chosen["overrefusal"].get(step) if step != "0" else None
+    at_last, at_last_hard = chosen["heldout"][last], chosen["overrefusal"][last]
+    gate = train["judge_gate"]
+    times = [t for t in train.get("step_time") or [] if t]
+    return {
+        "seed": seed,
+        "ran": True,
+        "gate": {"auc": gate["judge_auc"], "low": gate["low"], "high": gate["high"], "passed": gate["passed"]},
+        "validation": {s: v["reward_score"] for s, v in chosen["validation"].items()},
+        "chosen_step": int(step),
+        "last_step": int(last),
+        "chosen": at_chosen,
+        "chosen_overrefusal": at_chosen_hard,
+        "last": at_last,
+        "last_overrefusal": at_last_hard,
+        "success_chosen": gate["passed"] and succeeded(at_chosen),
+        "success_last": gate["passed"] and succeeded(at_last),
+        "worse": any(worse(m) for m in (at_chosen, at_chosen_hard, at_last, at_last_hard)),
+        "train_minutes": train["train_seconds"] / 60,
+        "step_seconds": sum(times) / len(times) if times else None,
+        "select_minutes": chosen["seconds"] / 60,
+        "threads": train["machine"].get("torch_threads"),
+    }
+
+
+def change_cell(measured: dict[str, Any] | None) -> str:
+    if measured is None:
+        return "0 (base kept)"
+    c = measured["change"]
+    text = f"{c['rate']:+.1%} [{c['low']:+.1%}, {c['high']:+.1%}], p {measured['mcnemar_p']:.3f}"
+    before, after = measured["before_by_kind"], measured["after_by_kind"]
+    rates = (
+        f"harmful refused {before['harmful_refused']['rate']:.0%} -> {after['harmful_refused']['rate']:.0%}, "
+        f"benign answered {before['benign_answered']['rate']:.0%} -> {after['benign_answered']['rate']:.0%}"
+    )
+    bold = succeeded(measured) or worse(measured)
+    return f"**{text}** ({rates})" if bold else f"{text} ({rates})"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    runs = result["runs"]
+    done = [r for r in runs if r["ran"]]
+    lines = [
+        HEADING,
+        "",
+        result["preamble"],
+        "",
+        "| seed | gate AUC [95%] | validation score: base / 10 / 20 / 30 | chosen | held-out 128 at chosen | "
+        "held-out 128 at 30 | over-refusal 64 at chosen | over-refusal 64 at 30 | train min (s/step) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        if not run["ran"]:
+            lines.append(f"| {run['seed']} | not run: {result['not_run_reason']} | | | | | | | |")
+            continue
+        gate = run["gate"]
+        scores = " / ".join(f"{run['validation'][s]:.4f}" for s in sorted(run["validation"], key=int))
+        lines.append(
+            f"| {run['seed']} | {gate['auc']:.2f} [{gate['low']:.2f}, {gate['high']:.2f}]"
+            f"{'' if gate['passed'] else ', FAILED'} | {scores} | {run['chosen_step']} | {change_cell(run['chosen'])} "
+            f"| {change_cell(run['last'])} | {change_cell(run['chosen_overrefusal'])} "
+            f"| {change_cell(run['last_overrefusal'])} | {run['train_minutes']:.0f} ({run['step_seconds']:.0f}) |"
+        )
+    tally = result["tally"]
+    lines += [
+        "",
+        f"Against the pre-registered goal (bold: significant, p < {ALPHA}): **{tally['success_chosen']} of "
+        f"{len(runs)}** runs improved significantly at the chosen checkpoint (goal 5), **{tally['success_last']} of "
+        f"{len(runs)}** at the last one (goal 4), and **{tally['worse']}** got significantly worse on either split "
+        f"at either checkpoint (goal 0); {len(runs) - len(done)} not run. The goal is "
+        f"{'met' if tally['met'] else 'not met'}.",
+    ]
+    if result.get("swing_table"):
+        lines += ["", result["swing_intro"], "", result["swing_table"]]
+    if result.get("reading"):
+        lines += ["", result["reading"]]
+    return "\n".join(lines) + "\n"
+
+
+def build(prefix: str, seeds: list[int], texts: dict[str, str]) -> dict[str, Any]:
+    runs = [run_figures(prefix, seed) for seed in seeds]
+    done = [r for r in runs if r["ran"]]
+    tally = {
+        "success_chosen": sum(r["success_chosen"] for r in done),
+        "success_last": sum(r["success_last"] for r in done),
+        "worse": sum(r["worse"] for r in done),
+    }
+    tally["met"] = (
+        len(done) == len(seeds) == 5
+        and tally["success_chosen"] == 5
+        and tally["success_last"] >= 4
+        and tally["worse"] == 0
+    )
+    swing = RESULTS / f"rft_swing_{prefix}.json"
+    swing_table = None
+    if swing.exists():
+        from rft_swing import table
+
+        swing_table = table(read_result(f"rft_swing_{prefix}")["table"])
+    return {"prefix": prefix, "seeds": seeds, "runs": runs, "tally": tally, "swing_table": swing_table, **texts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", default="q05g-judge", help="run names are PREFIX-sSEED")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103, 104, 105])
+    parser.add_argument("--texts", type=Path, help="a JSON file of the section's prose: preamble, swing_intro, ...")
+    parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
+    args = parser.parse_args(argv)
+    import json
+
+    texts = {"preamble": "", "swing_intro": "", "reading": "", "not_run_reason": "did not finish in the session"}
+    if args.texts:
+        texts.update(json.loads(args.texts.read_text(encoding="utf-8")))
+    result = build(args.prefix, args.seeds, texts)
+    section = markdown(result)
+    print(section)
+    if args.write:
+        write_result(f"rft_preregistered_{args.prefix}", result)
+        write_section(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
