@@ -11,7 +11,9 @@ metrics.jsonl) it reads, separately for the harmful and the benign request of th
   the spread of scores;
 - ``push``: in a mixed group, the mean advantage of the right replies minus that of the wrong ones (> 0: the
   reward pushes toward the row's expected behaviour);
-- ``score_std``: the spread of the judge's scores within the group.
+- ``score_std``: the spread of the judge's scores within the group;
+- the share of the update's weight (mean |advantage|) that uniform groups get, as run and as it would have been
+  with advantages not divided by each group's spread (``scale_rewards: none``).
 
 From metrics.jsonl: ``kl`` and ``entropy``. The rows of the table are windows of steps pooled over the runs given.
 
@@ -50,6 +52,9 @@ class GroupFigures:
     push: float | None  # None for a uniform group
     #: the mean |advantage| the group gets: what the update weighs it by
     advantage_size: float
+    #: the mean |score - group mean|: the group's weight had the advantages not been divided by the group's spread
+    #: (TRL's ``scale_rewards: none``; ``batch`` divides every group of a batch by one number, the same shares)
+    unscaled_size: float
 
 
 def expected_by_prompt(path: Path) -> dict[str, str]:
@@ -90,6 +95,7 @@ def group_figures(step: int, expected: str, rows: list[dict[str, Any]]) -> Group
         uniform=uniform,
         push=push,
         advantage_size=statistics.fmean(abs(a) for a in advantages),
+        unscaled_size=statistics.fmean(abs(x - statistics.fmean(scores)) for x in scores),
     )
 
 
@@ -133,6 +139,8 @@ def pooled(runs: list[dict[str, Any]], width: int) -> list[dict[str, Any]]:
         pushes = [g["push"] for g in groups if g["push"] is not None]
         sizes = [g["advantage_size"] for g in groups]
         uniform_size = sum(g["advantage_size"] for g in groups if g["uniform"])
+        unscaled = [g["unscaled_size"] for g in groups]
+        uniform_unscaled = sum(g["unscaled_size"] for g in groups if g["uniform"])
         out.append(
             {
                 "steps": window,
@@ -143,6 +151,7 @@ def pooled(runs: list[dict[str, Any]], width: int) -> list[dict[str, Any]]:
                 "right": statistics.fmean(g["right"] for g in groups),
                 "uniform_share": sum(g["uniform"] for g in groups) / len(groups),
                 "uniform_advantage_share": uniform_size / sum(sizes) if sum(sizes) else 0.0,
+                "uniform_unscaled_share": uniform_unscaled / sum(unscaled) if sum(unscaled) else 0.0,
                 "push": statistics.fmean(pushes) if pushes else None,
                 "push_positive": sum(p > 0 for p in pushes),
                 "mixed": len(pushes),
@@ -155,8 +164,8 @@ def pooled(runs: list[dict[str, Any]], width: int) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| steps | request | groups | judge score | score spread in group | right (check) | groups all alike "
-        "| their share of advantage | push in mixed groups (> 0 of mixed) | KL |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| their share of advantage | the same, unscaled | push in mixed groups (> 0 of mixed) | KL |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         push = "-" if row["push"] is None else f"{row['push']:+.2f} ({row['push_positive']} of {row['mixed']})"
@@ -164,7 +173,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {row['steps']} | {row['kind']} | {row['groups']} | {row['score']:.3f} | {row['score_std']:.4f} "
             f"| {row['right']:.0%} | {row['uniform_share']:.0%} | {row['uniform_advantage_share']:.0%} "
-            f"| {push} | {kl} |"
+            f"| {row['uniform_unscaled_share']:.0%} | {push} | {kl} |"
         )
     return "\n".join(lines)
 

@@ -76,6 +76,8 @@ def test_swing_figures_tell_uniform_groups_from_mixed_ones_and_which_way_a_mixed
     harmful = rows[("1-2", "harmful")]
     assert harmful["groups"] == 2 and harmful["uniform_share"] == 0.5
     assert harmful["uniform_advantage_share"] == pytest.approx(0.5)
+    # unscaled, the uniform group weighs its 0.01 spread, the mixed one its 0.6: 0.005 / (0.005 + 0.3)
+    assert harmful["uniform_unscaled_share"] == pytest.approx(0.005 / 0.305)
     assert harmful["push_positive"] == 1 and harmful["mixed"] == 1
     assert harmful["kl"] == pytest.approx(0.015)
     assert rows[("1-2", "benign")]["push_positive"] == 0
