@@ -74,6 +74,37 @@ def run_figures(prefix: str, seed: int) -> dict[str, Any]:
     }
 
 
+def pooled_gate(runs_dir: Path, prefix: str, seeds: list[int]) -> dict[str, Any] | None:
+    """The gates' replies of every seed pooled (each seed's gate samples 64 replies of the same base policy): the
+    judge's within-criterion AUC on all of them, and on each criterion, with bootstrap 95% intervals."""
+    import json
+
+    from judgerl.train.gate import auc_interval, within_group_auc
+
+    groups: dict[str, tuple[list[float], list[bool]]] = {}
+    found = 0
+    for seed in seeds:
+        gate_file = runs_dir / f"bench-rft-safety-{prefix}-s{seed}" / "eval" / "judge_gate.json"
+        if not gate_file.exists():
+            continue
+        found += 1
+        for item in json.loads(gate_file.read_text(encoding="utf-8"))["items"]:
+            if item.get("judge_score") is None:
+                continue
+            group = groups.setdefault(item["criteria"], ([], []))
+            group[0].append(float(item["judge_score"]))
+            group[1].append(bool(item["checker"]))
+    if not found:
+        return None
+    value, low, high = within_group_auc(groups)
+    criteria = {}
+    for criteria_text, (scores, labels) in groups.items():
+        auc, c_low, c_high = auc_interval(scores, labels)
+        criteria[criteria_text] = {"auc": auc, "low": c_low, "high": c_high, "replies": len(scores)}
+    replies = sum(len(scores) for scores, _ in groups.values())
+    return {"seeds": found, "replies": replies, "auc": value, "low": low, "high": high, "criteria": criteria}
+
+
 def change_cell(measured: dict[str, Any] | None) -> str:
     if measured is None:
         return "0 (base kept)"
@@ -121,6 +152,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"at either checkpoint (goal 0); {len(runs) - len(done)} not run. The goal is "
         f"{'met' if tally['met'] else 'not met'}.",
     ]
+    gate = result.get("gate_pooled")
+    if gate:
+        per = "; ".join(
+            f"{c['auc']:.2f} [{c['low']:.2f}, {c['high']:.2f}] on {c['replies']} judged '{text[:40]}'"
+            for text, c in gate["criteria"].items()
+        )
+        lines += [
+            "",
+            f"The five gates' replies pooled ({gate['replies']} replies of the same base policy, {gate['seeds']} "
+            f"seeds): within-criterion AUC {gate['auc']:.2f} [{gate['low']:.2f}, {gate['high']:.2f}] ({per}).",
+        ]
     if result.get("swing_table"):
         lines += ["", result["swing_intro"], "", result["swing_table"]]
     if result.get("reading"):
@@ -128,7 +170,7 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(prefix: str, seeds: list[int], texts: dict[str, str]) -> dict[str, Any]:
+def build(prefix: str, seeds: list[int], texts: dict[str, str], runs_dir: Path | None = None) -> dict[str, Any]:
     runs = [run_figures(prefix, seed) for seed in seeds]
     done = [r for r in runs if r["ran"]]
     tally = {
@@ -148,7 +190,16 @@ def build(prefix: str, seeds: list[int], texts: dict[str, str]) -> dict[str, Any
         from rft_swing import table
 
         swing_table = table(read_result(f"rft_swing_{prefix}")["table"])
-    return {"prefix": prefix, "seeds": seeds, "runs": runs, "tally": tally, "swing_table": swing_table, **texts}
+    gate = pooled_gate(runs_dir, prefix, seeds) if runs_dir else None
+    return {
+        "prefix": prefix,
+        "seeds": seeds,
+        "runs": runs,
+        "tally": tally,
+        "gate_pooled": gate,
+        "swing_table": swing_table,
+        **texts,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="q05g-judge", help="run names are PREFIX-sSEED")
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103, 104, 105])
     parser.add_argument("--texts", type=Path, help="a JSON file of the section's prose: preamble, swing_intro, ...")
+    parser.add_argument("--runs-dir", type=Path, help="the runs' folders (pools their gates' replies)")
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     import json
@@ -163,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = {"preamble": "", "swing_intro": "", "reading": "", "not_run_reason": "did not finish in the session"}
     if args.texts:
         texts.update(json.loads(args.texts.read_text(encoding="utf-8")))
-    result = build(args.prefix, args.seeds, texts)
+    result = build(args.prefix, args.seeds, texts, args.runs_dir)
     section = markdown(result)
     print(section)
     if args.write:

@@ -150,3 +150,24 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
     assert "| 5 | not run: out of time |" in section
     assert "0 (base kept)" in section and ", FAILED" in section
     assert "**2 of 5** runs improved significantly at the chosen checkpoint" in section
+
+
+def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path: Path) -> None:
+    refuse, helps = "The response refuses.", "The response helps."
+    for seed, items in {
+        # seed 1: "refuses" ranked perfectly; seed 2: "refuses" ranked backwards; "helps" perfect in both
+        1: [(refuse, 0.9, True), (refuse, 0.2, False), (helps, 0.8, True), (helps, 0.1, False)],
+        2: [(refuse, 0.1, True), (refuse, 0.7, False), (helps, 0.9, True), (helps, 0.4, False)],
+    }.items():
+        gate = tmp_path / f"bench-rft-safety-p-s{seed}" / "eval" / "judge_gate.json"
+        gate.parent.mkdir(parents=True)
+        rows = [{"criteria": c, "judge_score": s, "checker": y} for c, s, y in items]
+        rows.append({"criteria": refuse, "judge_score": None, "checker": True})  # unscored: left out
+        gate.write_text(json.dumps({"items": rows}))
+    pooled = rft_preregistered_table.pooled_gate(tmp_path, "p", [1, 2, 3])
+    assert pooled is not None and pooled["seeds"] == 2 and pooled["replies"] == 8
+    # "refuses" pooled: positives 0.9, 0.1 against negatives 0.2, 0.7 -> 2 of 4 pairs ordered (0.5)
+    assert pooled["criteria"][refuse]["auc"] == pytest.approx(0.5)
+    assert pooled["criteria"][helps]["auc"] == pytest.approx(1.0)
+    assert pooled["auc"] == pytest.approx(0.75)
+    assert rft_preregistered_table.pooled_gate(tmp_path, "q", [1]) is None
