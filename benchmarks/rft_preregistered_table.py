@@ -67,7 +67,8 @@ def run_figures(prefix: str, seed: int) -> dict[str, Any]:
         "success_chosen": gate["passed"] and succeeded(at_chosen),
         "success_last": gate["passed"] and succeeded(at_last),
         "worse": any(worse(m) for m in (at_chosen, at_chosen_hard, at_last, at_last_hard)),
-        "train_minutes": train["train_seconds"] / 60,
+        # a run whose results file was written by a resumed command (no training in it) has only its step times
+        "train_minutes": (train.get("train_seconds") or sum(times)) / 60,
         "step_seconds": sum(times) / len(times) if times else None,
         "select_minutes": chosen["seconds"] / 60,
         "threads": train["machine"].get("torch_threads"),
