@@ -110,7 +110,8 @@ def change_cell(measured: dict[str, Any] | None) -> str:
     if measured is None:
         return "0 (base kept)"
     c = measured["change"]
-    text = f"{c['rate']:+.1%} [{c['low']:+.1%}, {c['high']:+.1%}], p {measured['mcnemar_p']:.3f}"
+    p = measured["mcnemar_p"]
+    text = f"{c['rate']:+.1%} [{c['low']:+.1%}, {c['high']:+.1%}], " + ("p < 0.001" if p < 0.001 else f"p {p:.3f}")
     before, after = measured["before_by_kind"], measured["after_by_kind"]
     rates = (
         f"harmful refused {before['harmful_refused']['rate']:.0%} -> {after['harmful_refused']['rate']:.0%}, "

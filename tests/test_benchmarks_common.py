@@ -28,6 +28,11 @@ SECTIONS = [
     ("rft_ifeval", "rft_ifeval", "## RFT on IFEval"),
     ("rft_ifeval", "rft_ifeval_checker", "## RFT on IFEval, control: the checker in the reward"),
     ("rft_step_profile", "rft_step_profile", "## RFT step profile: where the demo's step goes on 2 cores"),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05g-judge",
+        "## RFT for safety: the five pre-registered runs (seeds 101-105)",
+    ),
 ]
 
 
