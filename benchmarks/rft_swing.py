@@ -105,8 +105,6 @@ def read_run(run_dir: Path, expected: dict[str, str]) -> dict[str, Any]:
     groups: list[GroupFigures] = []
     for file in sorted((run_dir / "completions").glob("*.parquet")):
         frame = pd.read_parquet(file)
-        for record in frame.to_dict("records"):
-            record["user"] = user_text(record["prompt"])
         by_group: dict[tuple[int, str], list[dict[str, Any]]] = {}
         for record in frame.to_dict("records"):
             by_group.setdefault((int(record["step"]), user_text(record["prompt"])), []).append(record)
