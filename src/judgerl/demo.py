@@ -38,15 +38,13 @@ def find_demo_dir() -> Path:
 
 #: where a judge's reward is shown to improve this task, for a demo that cannot show it in its budget
 BENCHMARK = (
-    "benchmarks/rft_safety.py, rft_safety_select.py "
-    "(BENCHMARKS.md, 'RFT for safety: more seeds, and how often the judge recipe works')"
+    "benchmarks/rft_preregistered.md (BENCHMARKS.md, 'RFT for safety: the five pre-registered runs (seeds 101-105)')"
 )
 #: what that benchmark measured (BENCHMARKS.md), said when this run's own change is not a significant gain or harm
 BENCHMARK_RESULT = (
-    "Run for 30 steps, with the checkpoint chosen on validation requests, this recipe improved significantly on 128 "
-    "held-out requests in 4 of the 6 runs whose judge passed the gate (+7.8% to +10.9%; a replication with seed 7 "
-    "drifted to answering, +1.6% [-4.7%, +7.8%]), where a one-line keyword reward taught refusing everything; the "
-    "recipe is not yet reliable"
+    "In five runs with seeds fixed beforehand (30 steps, the checkpoint chosen on validation requests), this recipe "
+    "improved significantly on 128 held-out requests in 2 of 5 (+7.8% and +8.6%), none got significantly worse, and "
+    "the judge failed its gate in 2 of 5; the recipe is not yet reliable"
 )
 
 
