@@ -6,6 +6,12 @@ rft_safety_select.py), and the swing figures of benchmarks/results/rft_swing_<pr
 the pre-registered success criterion and tallies the goal. A seed whose files are missing is reported as not run.
 
     python benchmarks/rft_preregistered_table.py --prefix q05g-judge --seeds 101 102 103 104 105 --write
+    python benchmarks/rft_preregistered_table.py --prefix q05h-judge --seeds 201 202 203 204 205 \
+        --heading "## RFT for safety: five pre-registered runs with batch-scaled advantages (seeds 201-205)" \
+        --beside q05g-judge --write
+
+``--beside PREFIX`` adds a table of both rounds side by side, read from the earlier round's results file
+(benchmarks/results/rft_preregistered_PREFIX.json and rft_swing_PREFIX.json).
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ def run_figures(prefix: str, seed: int) -> dict[str, Any]:
 
 
 def pooled_gate(runs_dir: Path, prefix: str, seeds: list[int]) -> dict[str, Any] | None:
-    """The gates' replies of every seed pooled (each seed's gate samples 64 replies of the same base policy): the
+    """The gates' replies of every seed pooled (each seed's gate samples replies of the same base policy): the
     judge's within-criterion AUC on all of them, and on each criterion, with bootstrap 95% intervals."""
     import json
 
@@ -125,7 +131,7 @@ def markdown(result: dict[str, Any]) -> str:
     runs = result["runs"]
     done = [r for r in runs if r["ran"]]
     lines = [
-        HEADING,
+        result.get("heading") or HEADING,
         "",
         result["preamble"],
         "",
@@ -154,6 +160,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"at either checkpoint (goal 0); {len(runs) - len(done)} not run. The goal is "
         f"{'met' if tally['met'] else 'not met'}.",
     ]
+    if result.get("beside"):
+        lines += ["", beside_table(result)]
     gate = result.get("gate_pooled")
     if gate:
         per = "; ".join(
@@ -162,7 +170,7 @@ def markdown(result: dict[str, Any]) -> str:
         )
         lines += [
             "",
-            f"The five gates' replies pooled ({gate['replies']} replies of the same base policy, {gate['seeds']} "
+            f"The gates' replies pooled ({gate['replies']} replies of the same base policy, {gate['seeds']} "
             f"seeds): within-criterion AUC {gate['auc']:.2f} [{gate['low']:.2f}, {gate['high']:.2f}] ({per}).",
         ]
     if result.get("swing_table"):
@@ -172,7 +180,53 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(prefix: str, seeds: list[int], texts: dict[str, str], runs_dir: Path | None = None) -> dict[str, Any]:
+def round_summary(prefix: str, result: dict[str, Any], swing: dict[str, Any] | None) -> dict[str, Any]:
+    """One round of pre-registered runs in a line: its tally, its gates, and the share of the update's weight that
+    groups of look-alike replies carried (pooled over its runs' logged steps), when its swing figures exist."""
+    done = [r for r in result["runs"] if r["ran"]]
+    summary: dict[str, Any] = {
+        "prefix": prefix,
+        "seeds": result["seeds"],
+        "ran": len(done),
+        "tally": result["tally"],
+        "gates_failed": sum(not r["gate"]["passed"] for r in done),
+        "gate_pooled_auc": (result.get("gate_pooled") or {}).get("auc"),
+        "uniform_advantage_share": None,
+    }
+    if swing:
+        groups = [g for run in swing["runs"] for g in run["groups"]]
+        total = sum(g["advantage_size"] for g in groups)
+        if total:
+            summary["uniform_advantage_share"] = sum(g["advantage_size"] for g in groups if g["uniform"]) / total
+    return summary
+
+
+def beside_table(result: dict[str, Any]) -> str:
+    lines = [
+        "| round | seeds | ran | gates failed | gates pooled AUC | better at chosen | better at last | worse "
+        "| look-alike groups' share of the update |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for summary in (result["beside"], result["summary"]):
+        tally = summary["tally"]
+        auc = "-" if summary["gate_pooled_auc"] is None else f"{summary['gate_pooled_auc']:.2f}"
+        share = summary["uniform_advantage_share"]
+        seeds = summary["seeds"]
+        lines.append(
+            f"| {summary['prefix']} | {seeds[0]}-{seeds[-1]} | {summary['ran']} of {len(seeds)} "
+            f"| {summary['gates_failed']} | {auc} | {tally['success_chosen']} | {tally['success_last']} "
+            f"| {tally['worse']} | {'-' if share is None else f'{share:.0%}'} |"
+        )
+    return "\n".join(lines)
+
+
+def build(
+    prefix: str,
+    seeds: list[int],
+    texts: dict[str, str],
+    runs_dir: Path | None = None,
+    beside: str | None = None,
+) -> dict[str, Any]:
     runs = [run_figures(prefix, seed) for seed in seeds]
     done = [r for r in runs if r["ran"]]
     tally = {
@@ -193,7 +247,7 @@ def build(prefix: str, seeds: list[int], texts: dict[str, str], runs_dir: Path |
 
         swing_table = table(read_result(f"rft_swing_{prefix}")["table"])
     gate = pooled_gate(runs_dir, prefix, seeds) if runs_dir else None
-    return {
+    result: dict[str, Any] = {
         "prefix": prefix,
         "seeds": seeds,
         "runs": runs,
@@ -202,6 +256,20 @@ def build(prefix: str, seeds: list[int], texts: dict[str, str], runs_dir: Path |
         "swing_table": swing_table,
         **texts,
     }
+    if beside:
+        if not (RESULTS / f"rft_preregistered_{beside}.json").exists():
+            raise SystemExit(
+                f"--beside {beside}: no benchmarks/results/rft_preregistered_{beside}.json; write that round's first"
+            )
+        earlier_swing = RESULTS / f"rft_swing_{beside}.json"
+        result["beside"] = round_summary(
+            beside,
+            read_result(f"rft_preregistered_{beside}"),
+            read_result(f"rft_swing_{beside}") if earlier_swing.exists() else None,
+        )
+        own_swing = read_result(f"rft_swing_{prefix}") if swing.exists() else None
+        result["summary"] = round_summary(prefix, result, own_swing)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103, 104, 105])
     parser.add_argument("--texts", type=Path, help="a JSON file of the section's prose: preamble, swing_intro, ...")
     parser.add_argument("--runs-dir", type=Path, help="the runs' folders (pools their gates' replies)")
+    parser.add_argument("--heading", default=HEADING, help="the section's '## ' heading")
+    parser.add_argument("--beside", metavar="PREFIX", help="an earlier round to set beside this one")
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     import json
@@ -217,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     texts = {"preamble": "", "swing_intro": "", "reading": "", "not_run_reason": "did not finish in the session"}
     if args.texts:
         texts.update(json.loads(args.texts.read_text(encoding="utf-8")))
-    result = build(args.prefix, args.seeds, texts, args.runs_dir)
+    texts["heading"] = args.heading
+    result = build(args.prefix, args.seeds, texts, args.runs_dir, args.beside)
     section = markdown(result)
     print(section)
     if args.write:

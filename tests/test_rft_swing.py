@@ -171,3 +171,32 @@ def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path:
     assert pooled["criteria"][helps]["auc"] == pytest.approx(1.0)
     assert pooled["auc"] == pytest.approx(0.75)
     assert rft_preregistered_table.pooled_gate(tmp_path, "q", [1]) is None
+
+
+def test_a_later_round_is_set_beside_an_earlier_one_under_its_own_heading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(rft_preregistered_table, "RESULTS", tmp_path)
+    gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
+    texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
+    with pytest.raises(SystemExit, match=r"rft_preregistered_p\.json"):
+        rft_preregistered_table.build("p", [1], texts, beside="p")
+    # the earlier round "p": seed 1 better at both checkpoints, seed 2 gate failed; its swing: one look-alike group
+    # carrying 1.0 of 4.0 advantage size
+    write_results(tmp_path, 1, chosen_step=10, at_chosen=gain, at_last=gain, hard_last=flat)
+    write_results(tmp_path, 2, chosen_step=10, at_chosen=gain, at_last=gain, hard_last=flat, gate_passed=False)
+    common.write_result("rft_preregistered_p", rft_preregistered_table.build("p", [1, 2], texts))
+    groups = [{"uniform": True, "advantage_size": 1.0}, {"uniform": False, "advantage_size": 3.0}]
+    common.write_result("rft_swing_p", {"window": 10, "table": [], "runs": [{"groups": groups}]})
+    # the later round "q": one seed, flat at the chosen checkpoint
+    for name in ("rft_safety", "rft_safety_select"):
+        (tmp_path / f"{name}_q-s3.json").write_text((tmp_path / f"{name}_p-s1.json").read_text())
+    select = json.loads((tmp_path / "rft_safety_select_q-s3.json").read_text())
+    select["heldout"]["10"] = select["heldout"]["30"] = flat
+    (tmp_path / "rft_safety_select_q-s3.json").write_text(json.dumps(select))
+    result = rft_preregistered_table.build("q", [3], {**texts, "heading": "## Round two"}, beside="p")
+    section = rft_preregistered_table.markdown(result)
+    assert section.startswith("## Round two\n")
+    assert "| p | 1-2 | 2 of 2 | 1 | - | 1 | 1 | 0 | 25% |" in section
+    assert "| q | 3-3 | 1 of 1 | 0 | - | 0 | 0 | 0 | - |" in section
