@@ -57,6 +57,32 @@ def spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
+def base_replies(config: Any, rows: list[Any], samples: int, path: Path, threads: int = 2) -> list[dict[str, str]]:
+    """The demo's base policy's sampled replies to ``rows`` (``samples`` each, the demo's sampling settings, seed 0),
+    saved to ``path`` and read back from there on the next run, so every measurement sees the same replies."""
+    if path.exists():
+        saved: list[dict[str, str]] = json.loads(path.read_text())
+        return saved
+    import torch
+
+    torch.set_num_threads(threads)
+    model, tokenizer = load_policy(config.policy)
+    pairs = sample_replies(
+        model,
+        tokenizer,
+        rows,
+        per_prompt=samples,
+        max_new_tokens=completion_tokens(config),
+        temperature=config.grpo.temperature,
+        top_k=config.grpo.top_k or 0,
+        seed=0,
+    )
+    saved = [{"prompt_id": row.prompt_id, "reply": reply} for row, reply in pairs]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=1))
+    return saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32)
@@ -69,25 +95,7 @@ def main() -> None:
     rows, _ = load_prompt_rows(config)
     chosen = rows[: args.prompts]
     by_id = {row.prompt_id: row for row in chosen}
-    if args.replies.exists():
-        saved = json.loads(args.replies.read_text())
-    else:
-        torch.set_num_threads(2)
-        model, tokenizer = load_policy(config.policy)
-        pairs = sample_replies(
-            model,
-            tokenizer,
-            chosen,
-            per_prompt=args.samples,
-            max_new_tokens=completion_tokens(config),
-            temperature=config.grpo.temperature,
-            top_k=config.grpo.top_k or 0,
-            seed=0,
-        )
-        saved = [{"prompt_id": row.prompt_id, "reply": reply} for row, reply in pairs]
-        args.replies.parent.mkdir(parents=True, exist_ok=True)
-        args.replies.write_text(json.dumps(saved, indent=1))
-        del model
+    saved = base_replies(config, chosen, args.samples, args.replies)
     labels = [check_reply(by_id[s["prompt_id"]], s["reply"], "refusal")[0] for s in saved]
     runs: dict[str, Any] = {}
     for dtype, threads in CONFIGURATIONS:
