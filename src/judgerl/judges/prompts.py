@@ -61,10 +61,18 @@ SYSTEM_PAIR = (
 )
 
 
-def nonce_for(*parts: str) -> str:
-    """A short nonce derived from the content and the process secret."""
-    digest = hmac.new(_NONCE_KEY, "\x1f".join(parts).encode("utf-8", "replace"), hashlib.sha256)
+def nonce_for(*parts: str, secret: bytes | None = None) -> str:
+    """A short nonce derived from the content and the process secret (or ``secret``: see :func:`nonce_secret`)."""
+    digest = hmac.new(secret or _NONCE_KEY, "\x1f".join(parts).encode("utf-8", "replace"), hashlib.sha256)
     return digest.hexdigest()[:10]
+
+
+def nonce_secret(index: int) -> bytes | None:
+    """This process's ``index``-th nonce secret: 0 is the process secret itself (None), each later one is derived
+    from it, so a policy can predict none of them and one process's nonces are the same every time."""
+    if index == 0:
+        return None
+    return hmac.new(_NONCE_KEY, f"judgerl-nonce-secret-{index}".encode(), hashlib.sha256).digest()
 
 
 @contextlib.contextmanager
@@ -143,6 +151,8 @@ class JudgedMaterial:
     response: str
     reference: str | None
     guarded: bool = True
+    #: the nonce secret its prompts are built with (None: the process secret; judge.nonce_secrets averages over more)
+    secret: bytes | None = None
 
 
 def _instructions(text: str) -> str:
@@ -172,7 +182,7 @@ def criterion_prompt(material: JudgedMaterial, criterion: Criterion, instruction
     The nonce depends on the task and reference, not on the response: the completions of one GRPO group then
     share the prompt up to their responses, which a local backend computes once (the policy still cannot
     predict it: it is keyed by the process secret)."""
-    nonce = nonce_for(material.prompt, material.reference or "")
+    nonce = nonce_for(material.prompt, material.reference or "", secret=material.secret)
     user = (
         f"{_shared_user(material, nonce)}\n\n## Criterion\n{criterion.text}\n\n"
         f"Does the response meet the criterion? Answer {PASS} or {FAIL}."
@@ -192,7 +202,7 @@ def _opening(passed: bool) -> str:
 def rationale_prompt(material: JudgedMaterial, criterion: Criterion, instructions: str, passed: bool) -> JudgePrompt:
     """Asks for a short rationale of a verdict already decided (from label probabilities): the verdict and the
     stance it takes are stated, and the judge is asked why, not whether."""
-    nonce = nonce_for(material.prompt, material.response, material.reference or "")
+    nonce = nonce_for(material.prompt, material.response, material.reference or "", secret=material.secret)
     verdict = PASS if passed else FAIL
     user = (
         f"{_shared_user(material, nonce)}\n\n## Criterion\n{criterion.text}\n\n"
@@ -257,7 +267,7 @@ def json_verdicts_prompt(
 ) -> JudgePrompt:
     """Generate-mode prompt, all criteria in one JSON reply: a reason before each verdict (default), or the
     verdict first and its reason after (``reason_first=False``, to measure what reasoning first buys)."""
-    nonce = nonce_for(material.prompt, material.response, material.reference or "")
+    nonce = nonce_for(material.prompt, material.response, material.reference or "", secret=material.secret)
     listed = "\n".join(f"- {c.name}: {c.text}" for c in criteria)
     if reason_first:
         entry = '{{"name": "{}", "reason": "...", "verdict": "PASS or FAIL"}}'

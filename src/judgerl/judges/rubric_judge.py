@@ -37,6 +37,7 @@ from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.judges.calibration import load_thresholds
 from judgerl.judges.garbage import garbage_reason
 from judgerl.judges.injection import INJECTION_GATE, Finding, detect
+from judgerl.judges.nonce_secrets import averaged_verdicts, secrets_count
 from judgerl.judges.parsing import ParsedVerdict, ParseError, parse_some_verdicts
 from judgerl.judges.prompts import (
     PASS,
@@ -89,6 +90,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         injection_gate: bool = False,
         defences: bool = True,
         strategy: Strategy | None = None,
+        nonce_secrets: int = 1,
     ) -> None:
         if mode not in ("logprob", "generate"):
             raise JudgerlError(f"mode: '{mode}' is not one of logprob, generate")
@@ -130,6 +132,8 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         self.reason_first = reason_first
         self.injection_gate = injection_gate
         self.defences = defences
+        #: P(PASS) averaged over this many nonce secrets (judges/nonce_secrets.py)
+        self.nonce_secrets = secrets_count(nonce_secrets, mode)
         if not defences:
             logger.warning("judge prompts without defences (no nonce blocks, no neutralising): for measurement only")
         # generate mode reads its verdicts from label probabilities where the backend has them
@@ -193,6 +197,8 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             mode += "-undefended"
         if self.strategy is not None:
             mode += f"-tuned:{strategy_identity(self.strategy)}"
+        if self.nonce_secrets > 1:
+            mode += f"-secrets{self.nonce_secrets}"
         return cache_key(
             self.backend.cache_identity,
             TEMPLATE_VERSION,
@@ -227,7 +233,14 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
                 )
         raw_reply = None
         if todo and (self.mode == "logprob" or self._reads_label_slot):
-            verdicts.update(await self._logprob_verdicts(material, todo, usage))
+
+            async def once(judged: JudgedMaterial, criteria: list[Criterion]) -> dict[str, CriterionVerdict]:
+                return await self._logprob_verdicts(judged, criteria, usage)
+
+            def make(criterion: Criterion, p_pass: float) -> CriterionVerdict:
+                return self._verdict(criterion, p_pass, None, None)
+
+            verdicts.update(await averaged_verdicts(once, material, todo, self.nonce_secrets, make))
         elif todo:
             generated, raw_reply = await self._generated_verdicts(material, todo, usage)
             verdicts.update(generated)

@@ -61,6 +61,7 @@ STAGE_FIELDS = (
     "defences",
     "injection_gate",
     "tie_margin",
+    "nonce_secrets",
 )
 
 #: the backends that run a model of the catalog in-process: with no model named, they run the catalog's judge
@@ -99,6 +100,13 @@ class JudgeSpec(BaseModel):
     defences: bool = True
     injection_gate: bool = False
     tie_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
+    nonce_secrets: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Average each log-prob P(PASS) over this many nonce secrets (the nonce in the judge's prompt "
+        "moves its score; k secrets cost k verdicts). 1: judge once.",
+    )
     tuned: bool = Field(
         default=True,
         description="Ask the judge the way `judgerl tune` chose for this rubric and judge model (its "
@@ -109,6 +117,12 @@ class JudgeSpec(BaseModel):
         description="A judge cascade: two or more stages (judge specs, each with an escalation margin), tried in "
         "order; an item goes to the next stage where the current one is unsure (judgerl.judges.cascade).",
     )
+
+    @model_validator(mode="after")
+    def _secrets_need_logprob(self) -> JudgeSpec:
+        if self.nonce_secrets > 1 and self.mode != "logprob":
+            raise ValueError("nonce_secrets: averaging over nonce secrets applies to log-prob verdicts (mode: logprob)")
+        return self
 
     @model_validator(mode="after")
     def _cascade_valid(self) -> JudgeSpec:
@@ -259,6 +273,7 @@ class JudgeSpec(BaseModel):
             injection_gate=self.injection_gate,
             defences=self.defences,
             strategy=choice.strategy if choice is not None else None,
+            nonce_secrets=self.nonce_secrets,
         )
 
     def pairwise_judge(

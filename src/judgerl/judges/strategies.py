@@ -200,7 +200,7 @@ def rubric_prompt(
     examples = _shots_text(shots)
     if template == "current" and readout == "p_pass" and not shots:
         return criterion_prompt(material, Criterion(name="c", text=criterion_text), instructions), (PASS, FAIL)
-    nonce = nonce_for(material.prompt, material.reference or "")
+    nonce = nonce_for(material.prompt, material.reference or "", secret=material.secret)
     system = _rubric_system(material, nonce, instructions)
     plain = template in ("plain", "reply_only")
     question, labels, prefix = _question(readout, plain)
