@@ -33,6 +33,7 @@ SECTIONS = [
         "rft_preregistered_q05g-judge",
         "## RFT for safety: the five pre-registered runs (seeds 101-105)",
     ),
+    ("judge_nonce", "judge_nonce", "## The judge's score and the nonce in its prompt"),
 ]
 
 
