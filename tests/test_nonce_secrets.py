@@ -113,6 +113,8 @@ def test_the_count_is_checked_where_a_user_sets_it() -> None:
     # a backend without token probabilities falls back to generate mode, which judges once
     fallback = RubricJudge(RUBRIC, ScriptedBackend(by_nonce, supports_logprobs=False), nonce_secrets=4)
     assert fallback.nonce_secrets == 1
+    # the undefended template has no nonce: k secrets would ask the same prompt k times
+    assert RubricJudge(RUBRIC, ScriptedBackend(by_nonce), nonce_secrets=4, defences=False).nonce_secrets == 1
 
 
 def test_on_a_real_model_the_average_is_the_mean_of_the_single_secret_judges(tiny_judge_dir: Path) -> None:

@@ -132,8 +132,8 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         self.reason_first = reason_first
         self.injection_gate = injection_gate
         self.defences = defences
-        #: P(PASS) averaged over this many nonce secrets (judges/nonce_secrets.py)
-        self.nonce_secrets = secrets_count(nonce_secrets, mode)
+        #: P(PASS) averaged over this many nonce secrets (judges/nonce_secrets.py); undefended prompts have no nonce
+        self.nonce_secrets = secrets_count(nonce_secrets, mode) if defences else 1
         if not defences:
             logger.warning("judge prompts without defences (no nonce blocks, no neutralising): for measurement only")
         # generate mode reads its verdicts from label probabilities where the backend has them
