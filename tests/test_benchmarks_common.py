@@ -34,6 +34,11 @@ SECTIONS = [
         "## RFT for safety: the five pre-registered runs (seeds 101-105)",
     ),
     ("judge_nonce", "judge_nonce", "## The judge's score and the nonce in its prompt"),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05h-judge",
+        "## RFT for safety: five pre-registered runs with batch-scaled advantages (seeds 201-205)",
+    ),
 ]
 
 
