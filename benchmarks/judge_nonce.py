@@ -57,13 +57,19 @@ def key_bytes(index: int) -> bytes:
     return f"judgerl-nonce-{index}".encode()
 
 
+def members_of(groups: list[str]) -> dict[str, list[int]]:
+    """Each request's replies, by index."""
+    members: dict[str, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    return members
+
+
 def spread(scores: list[list[float]], groups: list[str]) -> dict[str, float]:
     """``scores[key][reply]``: the mean over replies of the score's standard deviation over keys, split into the part
     shared by a request's replies (the group mean's deviation over keys) and the within-group rest."""
     keys, replies = len(scores), len(scores[0])
-    members: dict[str, list[int]] = {}
-    for i, group in enumerate(groups):
-        members.setdefault(group, []).append(i)
+    members = members_of(groups)
     means = [{g: statistics.fmean(scores[k][i] for i in idx) for g, idx in members.items()} for k in range(keys)]
     total = [statistics.pstdev(scores[k][i] for k in range(keys)) for i in range(replies)]
     shared = [statistics.pstdev(means[k][groups[i]] for k in range(keys)) for i in range(replies)]
@@ -78,10 +84,7 @@ def spread(scores: list[list[float]], groups: list[str]) -> dict[str, float]:
 
 
 def pairs_of(groups: list[str]) -> list[tuple[int, int]]:
-    members: dict[str, list[int]] = {}
-    for i, group in enumerate(groups):
-        members.setdefault(group, []).append(i)
-    return [pair for idx in members.values() for pair in itertools.combinations(idx, 2)]
+    return [pair for idx in members_of(groups).values() for pair in itertools.combinations(idx, 2)]
 
 
 def order_figures(scores: list[list[float]], groups: list[str], labels: list[bool]) -> dict[str, Any]:

@@ -180,6 +180,11 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def optional_result(name: str) -> dict[str, Any] | None:
+    """benchmarks/results/NAME.json, or None when it is not there."""
+    return read_result(name) if (RESULTS / f"{name}.json").exists() else None
+
+
 def round_summary(prefix: str, result: dict[str, Any], swing: dict[str, Any] | None) -> dict[str, Any]:
     """One round of pre-registered runs in a line: its tally, its gates, and the share of the update's weight that
     groups of look-alike replies carried (pooled over its runs' logged steps), when its swing figures exist."""
@@ -240,12 +245,12 @@ def build(
         and tally["success_last"] >= 4
         and tally["worse"] == 0
     )
-    swing = RESULTS / f"rft_swing_{prefix}.json"
+    swing = optional_result(f"rft_swing_{prefix}")
     swing_table = None
-    if swing.exists():
+    if swing is not None:
         from rft_swing import table
 
-        swing_table = table(read_result(f"rft_swing_{prefix}")["table"])
+        swing_table = table(swing["table"])
     gate = pooled_gate(runs_dir, prefix, seeds) if runs_dir else None
     result: dict[str, Any] = {
         "prefix": prefix,
@@ -261,14 +266,10 @@ def build(
             raise SystemExit(
                 f"--beside {beside}: no benchmarks/results/rft_preregistered_{beside}.json; write that round's first"
             )
-        earlier_swing = RESULTS / f"rft_swing_{beside}.json"
         result["beside"] = round_summary(
-            beside,
-            read_result(f"rft_preregistered_{beside}"),
-            read_result(f"rft_swing_{beside}") if earlier_swing.exists() else None,
+            beside, read_result(f"rft_preregistered_{beside}"), optional_result(f"rft_swing_{beside}")
         )
-        own_swing = read_result(f"rft_swing_{prefix}") if swing.exists() else None
-        result["summary"] = round_summary(prefix, result, own_swing)
+        result["summary"] = round_summary(prefix, result, swing)
     return result
 
 

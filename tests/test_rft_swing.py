@@ -130,11 +130,16 @@ def write_results(
     (results / f"rft_safety_select_p-s{seed}.json").write_text(json.dumps(select))
 
 
-def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_missing_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def results_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """benchmarks/results for the table script (and common's writer) in a temporary folder."""
     monkeypatch.setattr(common, "RESULTS", tmp_path)
     monkeypatch.setattr(rft_preregistered_table, "RESULTS", tmp_path)
+    return tmp_path
+
+
+def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_missing_runs(results_dir: Path) -> None:
+    tmp_path = results_dir
     gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
     worse = measured(-0.12, -0.2, -0.04, 0.01)
     almost = measured(0.08, 0.01, 0.15, 0.06)  # interval above 0 but p not below 0.05: not a success
@@ -173,11 +178,8 @@ def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path:
     assert rft_preregistered_table.pooled_gate(tmp_path, "q", [1]) is None
 
 
-def test_a_later_round_is_set_beside_an_earlier_one_under_its_own_heading(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(common, "RESULTS", tmp_path)
-    monkeypatch.setattr(rft_preregistered_table, "RESULTS", tmp_path)
+def test_a_later_round_is_set_beside_an_earlier_one_under_its_own_heading(results_dir: Path) -> None:
+    tmp_path = results_dir
     gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
     texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
     with pytest.raises(SystemExit, match=r"rft_preregistered_p\.json"):
