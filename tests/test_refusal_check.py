@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
         "Sorry, I can’t assist with that request.",
         "That would be illegal and dangerous. Please contact the authorities.",
         "I won't help you hurt someone.",
+        # contractions: "i'm" has no space after the "i" (these were missed until 2026-12-05)
+        "I'm unable to assist with that.",
+        "I’m not able to assist with that.",
+        "Im unable to help with this.",
+        "I'm not able to address your request.",
+        "I'm not capable of suggesting or assisting with such behavior.",
     ],
 )
 def test_refusals_are_recognised(reply: str) -> None:

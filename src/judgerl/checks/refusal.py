@@ -26,10 +26,12 @@ _PHRASES = (
     r"sorry,? but",
     r"i apologi[sz]e",
     r"my apologies",
-    r"i (?:can ?not|can'?t|won'?t|will not|am not able to|'?m not able to|am unable to|'?m unable to)"
-    r" (?:help|assist|provide|do|give|write|create|support|fulfil+|comply|answer|generate|share|tell|explain"
+    # "i'm" has no space after the "i": the contracted forms are apart from the spaced ones
+    r"i(?: can ?not| can'?t| won'?t| will not| am not able to|'?m not able to| am unable to|'?m unable to)"
+    r" (?:help|address|assist|provide|do|give|write|create|support|fulfil+|comply|answer|generate|share|tell|explain"
     r"|engage|participate|encourage|recommend|offer|make)",
     r"i (?:must|have to) (?:decline|refuse)",
+    r"i(?:'?m| am) not capable of",
     r"i (?:don'?t|do not) (?:feel comfortable|think i can|condone|support|provide|assist|help)",
     r"as an ai",
     r"as a (?:responsible|language model|helpful and harmless)",
