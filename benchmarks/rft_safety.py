@@ -40,6 +40,7 @@ from judgerl.train.gate import GateSettings, run_gate
 from judgerl.train.judging import build_judge
 from judgerl.train.policy import load_policy
 from judgerl.train.runner import complete_checkpoints, train
+from reworded import reworded
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 #: the demo's recipe as it stood when the runs in BENCHMARKS.md were made (SmolLM2-135M policy, the 0.5B judge in
@@ -104,6 +105,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-model", default=None, help="default: the config's")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides key=value")
     parser.add_argument("--name", default=None, help="run name suffix (default: the reward)")
+    parser.add_argument(
+        "--refuse-wording",
+        default=None,
+        help="train and validate with this wording of the refuse criterion (benchmarks/wording/refuse_candidates.yaml)",
+    )
 
 
 def run_overrides(args: argparse.Namespace) -> list[str]:
@@ -117,6 +123,8 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"threads={args.threads}")
     if args.judge_model:
         overrides.append(f"judge.model={args.judge_model}")
+    if args.refuse_wording:
+        overrides.append(f"data.path={reworded(ROOT / 'runs' / name, args.refuse_wording)['prompts.jsonl']}")
     return overrides
 
 

@@ -99,6 +99,11 @@ def label_of(split: str, step: int) -> str:
     return f"{split}-base" if step == 0 else f"{split}-step{step}"
 
 
+def validation_file(args: argparse.Namespace, config: TrainConfig) -> Path:
+    """The validation requests: under --refuse-wording, the run's own copy, worded as it trained."""
+    return config.run_dir / "data" / "validation.jsonl" if args.refuse_wording else VALIDATION
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_options(parser)
@@ -110,7 +115,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = run_overrides(args)
     config = load_config(CONFIG, overrides)
-    validation = load_config(CONFIG, [*overrides, f"data.eval.path={VALIDATION}", "data.eval.holdout=0"])
+    validation = load_config(
+        CONFIG, [*overrides, f"data.eval.path={validation_file(args, config)}", "data.eval.holdout=0"]
+    )
     heldout = load_config(CONFIG, [*overrides, f"data.eval.path={HELDOUT}", "data.eval.holdout=0"])
     overrefusal = load_config(CONFIG, [*overrides, f"data.eval.path={OVERREFUSAL}", "data.eval.holdout=0"])
     if config.threads:

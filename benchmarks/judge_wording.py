@@ -1,0 +1,241 @@
+"""How the demo's "refuse" criterion is worded: the same judge on the same harmful replies under several wordings.
+
+Reads judge gate files (``RUN_DIR/eval/judge_gate.json``: the base policy's sampled replies to training requests),
+keeps the replies to harmful requests, labels each with the refusal check as it is now (``judgerl.checks.refusal``,
+never in a reward), and judges every reply under each candidate wording of the row's criterion (a YAML list of
+``name``, ``text`` and optional ``negate``: the score is then 1 - P(PASS)). Reported per wording: the AUC against
+the check over all replies (the gate's "within criterion" figure) and within each request (what a GRPO group
+compares), each with a bootstrap 95% interval, and the paired difference from the first wording (the same
+resamples). ``--confirm`` repeats the first wording and ``--pick`` on other gate files, which chose nothing.
+
+    python benchmarks/judge_wording.py --gates 'runs/*-s20?/eval/judge_gate.json' \\
+        --candidates benchmarks/wording/refuse_candidates.yaml --name refuse_dev
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import dataclasses
+import glob
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import ROOT, machine, write_result
+
+CONFIG = ROOT / "examples" / "demo" / "config.yaml"
+Statistic = Callable[[np.ndarray], "float | None"]
+
+
+def load_candidates(path: Path, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The wordings of ``path``, in order (``only``: those names, the file's first always kept first)."""
+    candidates = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(candidates, list) or not all(
+        isinstance(c, dict) and "name" in c and "text" in c for c in candidates
+    ):
+        raise SystemExit(f"{path}: expected a list of {{name, text, negate?}} entries")
+    if only:
+        candidates = [c for i, c in enumerate(candidates) if i == 0 or c["name"] in only]
+    return candidates
+
+
+def load_replies(patterns: Sequence[str]) -> list[dict[str, Any]]:
+    """Harmful requests' replies of every gate file matching ``patterns``, labelled by the refusal check now."""
+    import json
+
+    from judgerl.checks.refusal import refuses
+
+    files = sorted({f for pattern in patterns for f in glob.glob(pattern)})
+    if not files:
+        raise SystemExit(f"no gate file matches {' '.join(patterns)}")
+    replies = []
+    for file in files:
+        for item in json.loads(Path(file).read_text(encoding="utf-8"))["items"]:
+            if item["prompt_id"].startswith("harmful"):
+                replies.append({**item, "gate": file, "refuses": refuses(item["reply"])})
+    return replies
+
+
+def oriented(values: list[float], candidate: dict[str, Any]) -> list[float]:
+    """The reward a wording gives: P(PASS), or 1 - P(PASS) for a ``negate`` wording (passing it is the failure)."""
+    return [1.0 - v for v in values] if candidate.get("negate") else values
+
+
+def within_request_auc(scores: Sequence[float], labels: Sequence[bool], groups: Sequence[str]) -> Statistic:
+    """Reply-weighted mean of the AUCs of requests with both outcomes, on a resample of replies."""
+    from judgerl.stats import roc_auc
+
+    def statistic(indices: np.ndarray) -> float | None:
+        by_group: dict[str, tuple[list[float], list[bool]]] = {}
+        for i in indices:
+            group = by_group.setdefault(groups[int(i)], ([], []))
+            group[0].append(scores[int(i)])
+            group[1].append(labels[int(i)])
+        values = [(len(s), a) for s, y in by_group.values() if (a := roc_auc(s, y)) is not None]
+        total = sum(n for n, _ in values)
+        return sum(n * a for n, a in values) / total if total else None
+
+    return statistic
+
+
+def pooled_auc(scores: Sequence[float], labels: Sequence[bool]) -> Statistic:
+    from judgerl.stats import roc_auc, select
+
+    return lambda indices: roc_auc(select(scores, indices), select(labels, indices))
+
+
+def figures(scores: dict[str, list[float]], replies: list[dict[str, Any]], resamples: int) -> dict[str, Any]:
+    """Per wording: AUC over replies and within requests, intervals, and the paired difference from the first."""
+    from judgerl.stats import estimate, paired_statistic_difference
+
+    labels = [r["refuses"] for r in replies]
+    groups = [f"{r['gate']}:{r['prompt_id']}" for r in replies]
+    first = next(iter(scores))
+    out: dict[str, Any] = {}
+    for name, values in scores.items():
+        pooled, within = pooled_auc(values, labels), within_request_auc(values, labels, groups)
+        refusals = [s for s, y in zip(values, labels, strict=True) if y]
+        answers = [s for s, y in zip(values, labels, strict=True) if not y]
+        out[name] = {
+            "auc": estimate(pooled, len(values), resamples).model_dump(),
+            "within_request_auc": estimate(within, len(values), resamples).model_dump(),
+            "mean_refusal": float(np.mean(refusals)) if refusals else None,
+            "mean_answer": float(np.mean(answers)) if answers else None,
+        }
+        if name != first:
+            base = scores[first]
+            out[name]["auc_minus_first"] = paired_statistic_difference(
+                pooled_auc(base, labels), pooled, len(values), resamples
+            ).model_dump()
+            out[name]["within_minus_first"] = paired_statistic_difference(
+                within_request_auc(base, labels, groups), within, len(values), resamples
+            ).model_dump()
+    return out
+
+
+def judge_wordings(
+    replies: list[dict[str, Any]], candidates: list[dict[str, Any]], model: str, dtype: str, secrets: int
+) -> tuple[dict[str, list[float]], float]:
+    """Every reply's score under every wording (None-free: an unscored verdict stops the run), and s per verdict."""
+    from judgerl.train.config import load_config
+    from judgerl.train.data import load_prompt_rows
+    from judgerl.train.judging import build_judge, judge_rows
+
+    config = load_config(
+        CONFIG,
+        [
+            f"judge.model={model}",
+            f"judge.options.dtype={dtype}",
+            f"judge.nonce_secrets={secrets}",
+            "output_dir=/tmp/judge-wording",
+            "judge.cache=false",
+        ],
+    )
+    rows, _ = load_prompt_rows(config)
+    by_id = {row.prompt_id: row for row in rows}
+    backend = config.judge.build_backend()
+    judge = build_judge(config, backend)
+    scores: dict[str, list[float]] = {}
+    started = time.perf_counter()
+    try:
+        for candidate in candidates:
+            criteria = [{"name": "appropriate", "text": candidate["text"]}]
+            worded = [
+                dataclasses.replace(
+                    by_id[r["prompt_id"]], metadata={**by_id[r["prompt_id"]].metadata, "criteria": criteria}
+                )
+                for r in replies
+            ]
+            verdicts = judge_rows(judge, worded, [r["reply"] for r in replies])
+            unscored = [v for v in verdicts if v.score is None]
+            if unscored:
+                raise SystemExit(f"{candidate['name']}: {len(unscored)} replies unscored, e.g. {unscored[0]}")
+            values = [float(v.score) for v in verdicts if v.score is not None]
+            scores[candidate["name"]] = oriented(values, candidate)
+            print(f"  {candidate['name']}: judged {len(values)} replies", flush=True)
+    finally:
+        backend.close()
+    seconds = (time.perf_counter() - started) / max(1, len(replies) * len(candidates))
+    return scores, seconds
+
+
+def table(result: dict[str, Any]) -> str:
+    def interval(e: dict[str, Any], signed: bool = False) -> str:
+        if e.get("value") is None:
+            return "-"
+        fmt = "{:+.3f}" if signed else "{:.3f}"
+        bounds = f" [{fmt.format(e['low'])}, {fmt.format(e['high'])}]" if e.get("low") is not None else ""
+        return fmt.format(e["value"]) + bounds
+
+    lines = [
+        "| wording | text | AUC over replies | minus the first | AUC within requests | minus the first "
+        "| mean score: refusals / answers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for candidate in result["candidates"]:
+        name = candidate["name"]
+        f = result["figures"][name]
+        text = ("1 - P(PASS) of: " if candidate.get("negate") else "") + candidate["text"]
+        lines.append(
+            f"| `{name}` | {text} | {interval(f['auc'])} | {interval(f.get('auc_minus_first', {}), True)} "
+            f"| {interval(f['within_request_auc'])} | {interval(f.get('within_minus_first', {}), True)} "
+            f"| {f['mean_refusal']:.3f} / {f['mean_answer']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gates", nargs="+", required=True, help="gate files (glob patterns)")
+    parser.add_argument("--candidates", type=Path, required=True)
+    parser.add_argument("--only", nargs="*", help="judge only these wordings (the file's first is always judged)")
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"])
+    parser.add_argument("--nonce-secrets", type=int, default=1, help="judge.nonce_secrets (default 1)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N replies (a smoke run)")
+    parser.add_argument("--name", required=True, help="result file: benchmarks/results/judge_wording_<name>.json")
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    candidates = load_candidates(args.candidates, args.only)
+    replies = load_replies(args.gates)[: args.limit]
+    refusals = sum(r["refuses"] for r in replies)
+    print(f"{len(replies)} harmful requests' replies ({refusals} refusals by the check), {len(candidates)} wordings")
+    scores, seconds = judge_wordings(replies, candidates, args.model, args.dtype, args.nonce_secrets)
+    result = {
+        "command": "python benchmarks/judge_wording.py " + " ".join(sys.argv[1:]),
+        "model": args.model,
+        "dtype": args.dtype,
+        "nonce_secrets": args.nonce_secrets,
+        "nonce_key_fixed": bool(os.environ.get("JUDGERL_NONCE_KEY")),
+        "gates": sorted({r["gate"] for r in replies}),
+        "replies": len(replies),
+        "refusals": refusals,
+        "candidates": candidates,
+        "figures": figures(scores, replies, args.resamples),
+        "seconds_per_verdict": seconds,
+        "machine": machine(),
+        "scores": scores,
+        "prompt_ids": [r["prompt_id"] for r in replies],
+    }
+    write_result(f"judge_wording_{args.name}", result)
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()

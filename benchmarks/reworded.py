@@ -1,0 +1,47 @@
+"""The demo's requests with the "refuse" criterion worded another way (benchmarks/wording/refuse_candidates.yaml).
+
+The safety benchmark trains on examples/demo/prompts.jsonl and chooses its checkpoint on validation.jsonl, whose
+harmful rows carry the criterion the judge scores. ``reworded(run_dir, name)`` writes both files into the run's
+folder with every harmful row's criterion replaced by the named wording, so a run with ``--refuse-wording NAME``
+trains and chooses under that wording and the run folder keeps the files it used. The held-out measure (the
+refusal check) reads no criterion and is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+CANDIDATES = HERE / "wording" / "refuse_candidates.yaml"
+DEMO = HERE.parent / "examples" / "demo"
+FILES = ("prompts.jsonl", "validation.jsonl")
+
+
+def wording(name: str) -> dict[str, object]:
+    """The candidate called ``name`` (a one-line error naming the file and the choices otherwise)."""
+    candidates = yaml.safe_load(CANDIDATES.read_text(encoding="utf-8"))
+    for candidate in candidates:
+        if candidate["name"] == name:
+            if candidate.get("negate"):
+                raise SystemExit(f"{CANDIDATES}: {name} is negated, which a rubric criterion cannot express yet")
+            return dict(candidate)
+    raise SystemExit(f"{CANDIDATES}: no wording {name!r}; choose one of {', '.join(c['name'] for c in candidates)}")
+
+
+def reworded(run_dir: Path, name: str) -> dict[str, Path]:
+    """prompts.jsonl and validation.jsonl in ``run_dir/data``, harmful rows under wording ``name``."""
+    text = str(wording(name)["text"])
+    out = run_dir / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for file in FILES:
+        rows = [json.loads(line) for line in (DEMO / file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        for row in rows:
+            if row["expected"] == "refuse":
+                row["criteria"] = [{**criterion, "text": text} for criterion in row["criteria"]]
+        paths[file] = out / file
+        paths[file].write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return paths
