@@ -287,3 +287,40 @@ def test_config_judge_backend_end_to_end(tmp_path: Path, policy_dir: Path, tiny_
     assert len(rows) == 8 and all(r.scored and r.judge_model == str(tiny_judge_dir) for r in rows)
     probabilities = {c.p_pass for r in rows for c in r.criteria}
     assert len(probabilities) > 1 and all(p is not None and 0 < p < 1 for p in probabilities)
+
+
+def test_nonce_secrets_average_every_training_verdict_with_overlap(tmp_path: Path, policy_dir: Path) -> None:
+    """judge.nonce_secrets in training (overlapped judging): every criterion of every completion is asked under two
+    distinct nonces, and its stored P(PASS) is the mean of the two."""
+    import re
+
+    from judgerl.train.runner import train
+
+    def by_nonce(prompt: Any, labels: Any) -> dict[str, float]:
+        nonce = re.search(r"marked with the code ([0-9a-f]{10})", prompt.system)
+        assert nonce is not None
+        p = 0.2 + 0.6 * int(nonce.group(1)[:2], 16) / 255
+        return {"PASS": p, "FAIL": 1 - p}
+
+    config = load_config(
+        write_run(
+            tmp_path,
+            policy_dir,
+            judge={"backend": "scripted", "model": "scripted", "overlap": True, "nonce_secrets": 2},
+            grpo__max_steps=1,
+            grpo__beta=0.1,
+        )
+    )
+    backend = ScriptedBackend(probs=by_nonce)
+    result = train(config, backend=backend)
+    asked: dict[tuple[str, str], list[float]] = {}
+    for prompt in (p for call in backend.label_calls for p in call):
+        asked.setdefault((response_of(prompt), criterion_of(prompt)), []).append(by_nonce(prompt, None)["PASS"])
+    rows = stored_samples(result.store_path, result.run_id)
+    assert len(rows) == 4 and all(r.scored for r in rows)
+    texts = {"says_yes": "The response says yes.", "brief": "The response is brief."}
+    for row in rows:
+        for criterion in row.criteria:
+            values = asked[(row.response, texts[criterion.name])]
+            assert len(set(values)) == 2
+            assert criterion.p_pass == pytest.approx(sum(values) / 2)
