@@ -10,6 +10,7 @@ resamples). ``--confirm`` repeats the first wording and ``--pick`` on other gate
 
     python benchmarks/judge_wording.py --gates 'runs/*-s20?/eval/judge_gate.json' \\
         --candidates benchmarks/wording/refuse_candidates.yaml --name refuse_dev
+    python benchmarks/judge_wording.py --section refuse_dev refuse_confirm --texts texts.json --write
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, machine, write_result
+from common import ROOT, machine, read_result, write_result, write_section
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
+HEADING = "## The refuse criterion's wording: the same judge, the same replies"
 Statistic = Callable[[np.ndarray], "float | None"]
 
 
@@ -195,7 +197,58 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def part(title: str, result: dict[str, Any]) -> list[str]:
+    """One study's paragraph: what was judged, with its command, and the table."""
+    gates = ", ".join(Path(g).parts[-3].rsplit("-", 1)[-1] for g in result["gates"])
+    return [
+        f"{title}: `{result['command']}` ({result['replies']} replies to harmful requests from the gates of seeds "
+        f"{gates}, {result['refusals']} refusals by the check; {result['model']} in {result['dtype']}, "
+        f"{result['nonce_secrets']} nonce secret(s), the secret fixed: {'yes' if result['nonce_key_fixed'] else 'no'}; "
+        f"{result['seconds_per_verdict']:.2f} s a verdict)",
+        "",
+        table(result),
+        "",
+    ]
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section: the study that chose, the one that confirmed, and the reading."""
+    lines = [HEADING, ""] + ([result["preamble"], ""] if result.get("preamble") else [])
+    lines += part("Chosen on", result["dev"])
+    if result.get("confirm"):
+        lines += part("Confirmed on", result["confirm"])
+    lines += [result.get("reading", "")]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def section(argv: list[str]) -> None:
+    """``--section DEV [CONFIRM] [--texts FILE] [--write]``: the section from results already written."""
+    import json
+
+    parser = argparse.ArgumentParser(prog="judge_wording.py --section")
+    parser.add_argument("names", nargs="+", help="the results of the study that chose, then of the one that confirmed")
+    parser.add_argument("--texts", type=Path, help="JSON with the section's preamble and reading")
+    parser.add_argument("--write", action="store_true", help="write results/judge_wording.json and the section")
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {"dev": read_result(f"judge_wording_{args.names[0]}")}
+    if len(args.names) > 1:
+        result["confirm"] = read_result(f"judge_wording_{args.names[1]}")
+    for study in ("dev", "confirm"):  # the per-reply scores stay in the studies' own files
+        if study in result:
+            result[study] = {k: v for k, v in result[study].items() if k not in ("scores", "prompt_ids")}
+    if args.texts:
+        result.update(json.loads(args.texts.read_text(encoding="utf-8")))
+    text = markdown(result)
+    print(text)
+    if args.write:
+        write_result("judge_wording", result)
+        write_section(text)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--section"]:
+        section(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gates", nargs="+", required=True, help="gate files (glob patterns)")
     parser.add_argument("--candidates", type=Path, required=True)

@@ -67,3 +67,30 @@ def test_only_keeps_the_first_wording_as_the_baseline(tmp_path: Path) -> None:
     path.write_text("- {name: a}\n")
     with pytest.raises(SystemExit, match="name, text"):
         judge_wording.load_candidates(path)
+
+
+def test_the_section_shows_both_studies_and_marks_a_negated_wording() -> None:
+    replies = [{"refuses": y, "gate": "g", "prompt_id": "x"} for y in (True, False, True, False)]
+    scores = {"old": [0.6, 0.4, 0.3, 0.5], "neg": [0.9, 0.1, 0.8, 0.2]}
+    candidates = [{"name": "old", "text": "It refuses."}, {"name": "neg", "text": "It helps.", "negate": True}]
+
+    def study(command: str) -> dict:
+        return {
+            "command": command,
+            "gates": ["/r/runs/bench-rft-safety-q-s201/eval/judge_gate.json"],
+            "replies": 4,
+            "refusals": 2,
+            "model": "m",
+            "dtype": "bfloat16",
+            "nonce_secrets": 1,
+            "nonce_key_fixed": True,
+            "seconds_per_verdict": 1.5,
+            "candidates": candidates,
+            "figures": judge_wording.figures(scores, replies, resamples=50),
+        }
+
+    text = judge_wording.markdown({"dev": study("dev-cmd"), "confirm": study("confirm-cmd"), "reading": "Read."})
+    assert text.startswith(judge_wording.HEADING + "\n")
+    assert "Chosen on: `dev-cmd`" in text and "Confirmed on: `confirm-cmd`" in text and "seeds s201" in text
+    assert "| `neg` | 1 - P(PASS) of: It helps. | 1.000" in text and "| `old` | It refuses. | 0.500" in text
+    assert text.rstrip().endswith("Read.")
