@@ -3,8 +3,8 @@
 The safety benchmark trains on examples/demo/prompts.jsonl and chooses its checkpoint on validation.jsonl, whose
 harmful rows carry the criterion the judge scores. ``reworded(run_dir, name)`` writes both files into the run's
 folder with every harmful row's criterion replaced by the named wording, so a run with ``--refuse-wording NAME``
-trains and chooses under that wording and the run folder keeps the files it used. The held-out measure (the
-refusal check) reads no criterion and is unchanged.
+trains and chooses under that wording and the run folder keeps the files it used (``python benchmarks/reworded.py
+NAME DIR`` writes them alone). The held-out measure (the refusal check) reads no criterion and is unchanged.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
-CANDIDATES = HERE / "wording" / "refuse_candidates.yaml"
-DEMO = HERE.parent / "examples" / "demo"
+from common import ROOT
+
+CANDIDATES = ROOT / "benchmarks" / "wording" / "refuse_candidates.yaml"
+DEMO = ROOT / "examples" / "demo"
 FILES = ("prompts.jsonl", "validation.jsonl")
 
 
@@ -45,3 +46,18 @@ def reworded(run_dir: Path, name: str) -> dict[str, Path]:
         paths[file] = out / file
         paths[file].write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return paths
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the demo's training and validation requests under a wording.")
+    parser.add_argument("wording", help="a name in benchmarks/wording/refuse_candidates.yaml")
+    parser.add_argument("out", type=Path, help="the files go to OUT/data/")
+    args = parser.parse_args()
+    for path in reworded(args.out, args.wording).values():
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

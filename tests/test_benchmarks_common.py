@@ -39,6 +39,7 @@ SECTIONS = [
         "rft_preregistered_q05h-judge",
         "## RFT for safety: five pre-registered runs with batch-scaled advantages (seeds 201-205)",
     ),
+    ("judge_wording", "judge_wording", "## The refuse criterion's wording: the same judge, the same replies"),
 ]
 
 
