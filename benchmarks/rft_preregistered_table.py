@@ -251,7 +251,8 @@ def build(
         from rft_swing import table
 
         swing_table = table(swing["table"])
-    gate = pooled_gate(runs_dir, prefix, seeds) if runs_dir else None
+    # only the runs reported: a run still going has its gate but no row, and its gate waits for its row
+    gate = pooled_gate(runs_dir, prefix, [r["seed"] for r in done]) if runs_dir else None
     result: dict[str, Any] = {
         "prefix": prefix,
         "seeds": seeds,

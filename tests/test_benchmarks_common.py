@@ -40,6 +40,12 @@ SECTIONS = [
         "## RFT for safety: five pre-registered runs with batch-scaled advantages (seeds 201-205)",
     ),
     ("judge_wording", "judge_wording", "## The refuse criterion's wording: the same judge, the same replies"),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05i-judge",
+        "## RFT for safety: pre-registered runs with a re-worded refuse criterion and two nonce secrets"
+        " (seeds 301-305)",
+    ),
 ]
 
 

@@ -155,6 +155,13 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
     assert "| 5 | not run: out of time |" in section
     assert "0 (base kept)" in section and ", FAILED" in section
     assert "**2 of 5** runs improved significantly at the chosen checkpoint" in section
+    # a run still going (seed 5: its gate written, no results yet) does not enter the pooled gate
+    for seed in (1, 5):
+        gate = tmp_path / "runs" / f"bench-rft-safety-p-s{seed}" / "eval" / "judge_gate.json"
+        gate.parent.mkdir(parents=True)
+        gate.write_text(json.dumps({"items": [{"criteria": "c", "judge_score": 0.5, "checker": True}] * 2}))
+    pooled = rft_preregistered_table.build("p", [1, 2, 3, 4, 5], texts, tmp_path / "runs")["gate_pooled"]
+    assert pooled["seeds"] == 1 and pooled["replies"] == 2
 
 
 def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path: Path) -> None:
