@@ -22,6 +22,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import dataclasses
 import glob
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -200,8 +201,10 @@ def table(result: dict[str, Any]) -> str:
 def part(title: str, result: dict[str, Any]) -> list[str]:
     """One study's paragraph: what was judged, with its command, and the table."""
     gates = ", ".join(Path(g).parts[-3].rsplit("-", 1)[-1] for g in result["gates"])
+    # the gates were read where the runs were made (a worktree's runs/): the command as run from that folder
+    command = re.sub(r"(?<!\S)\S*/(runs/)", r"\1", result["command"])
     return [
-        f"{title}: `{result['command']}` ({result['replies']} replies to harmful requests from the gates of seeds "
+        f"{title}: `{command}` ({result['replies']} replies to harmful requests from the gates of seeds "
         f"{gates}, {result['refusals']} refusals by the check; {result['model']} in {result['dtype']}, "
         f"{result['nonce_secrets']} nonce secret(s), the secret fixed: {'yes' if result['nonce_key_fixed'] else 'no'}; "
         f"{result['seconds_per_verdict']:.2f} s a verdict)",

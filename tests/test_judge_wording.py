@@ -90,6 +90,10 @@ def test_the_section_shows_both_studies_and_marks_a_negated_wording() -> None:
         }
 
     text = judge_wording.markdown({"dev": study("dev-cmd"), "confirm": study("confirm-cmd"), "reading": "Read."})
+    elsewhere = study("python benchmarks/judge_wording.py --gates /srv/tree/runs/*-s20?/eval/judge_gate.json --x y")
+    assert "`python benchmarks/judge_wording.py --gates runs/*-s20?/eval/judge_gate.json --x y`" in (
+        judge_wording.markdown({"dev": elsewhere})
+    )
     assert text.startswith(judge_wording.HEADING + "\n")
     assert "Chosen on: `dev-cmd`" in text and "Confirmed on: `confirm-cmd`" in text and "seeds s201" in text
     assert "| `neg` | 1 - P(PASS) of: It helps. | 1.000" in text and "| `old` | It refuses. | 0.500" in text
