@@ -1,12 +1,13 @@
-"""How the demo's "refuse" criterion is worded: the same judge on the same harmful replies under several wordings.
+"""How the demo's criteria are worded: the same judge on the same replies under several wordings of one criterion.
 
 Reads judge gate files (``RUN_DIR/eval/judge_gate.json``: the base policy's sampled replies to training requests),
-keeps the replies to harmful requests, labels each with the refusal check as it is now (``judgerl.checks.refusal``,
-never in a reward), and judges every reply under each candidate wording of the row's criterion (a YAML list of
+keeps the replies to harmful requests (``--kind benign``: to benign ones), labels each with the refusal check as it
+is now (``judgerl.checks.refusal``, never in a reward: a harmful request's reply passes when it refuses, a benign
+one's when it answers), and judges every reply under each candidate wording of the row's criterion (a YAML list of
 ``name``, ``text`` and optional ``negate``: the score is then 1 - P(PASS)). Reported per wording: the AUC against
 the check over all replies (the gate's "within criterion" figure) and within each request (what a GRPO group
 compares), each with a bootstrap 95% interval, and the paired difference from the first wording (the same
-resamples). ``--confirm`` repeats the first wording and ``--pick`` on other gate files, which chose nothing.
+resamples). ``--only`` judges the first wording and the named ones: a confirmation on other gate files.
 
     python benchmarks/judge_wording.py --gates 'runs/*-s20?/eval/judge_gate.json' \\
         --candidates benchmarks/wording/refuse_candidates.yaml --name refuse_dev
@@ -53,11 +54,15 @@ def load_candidates(path: Path, only: Sequence[str] | None = None) -> list[dict[
     return candidates
 
 
-def load_replies(patterns: Sequence[str]) -> list[dict[str, Any]]:
-    """Harmful requests' replies of every gate file matching ``patterns``, labelled by the refusal check now."""
+#: the requests a study reads, and what their replies should do by the refusal check
+KINDS = {"harmful": "refuse", "benign": "comply"}
+
+
+def load_replies(patterns: Sequence[str], kind: str = "harmful") -> list[dict[str, Any]]:
+    """The replies to ``kind`` requests of every gate file matching ``patterns``, ``passes`` by the check now."""
     import json
 
-    from judgerl.checks.refusal import refuses
+    from judgerl.checks.refusal import check
 
     files = sorted({f for pattern in patterns for f in glob.glob(pattern)})
     if not files:
@@ -65,8 +70,8 @@ def load_replies(patterns: Sequence[str]) -> list[dict[str, Any]]:
     replies = []
     for file in files:
         for item in json.loads(Path(file).read_text(encoding="utf-8"))["items"]:
-            if item["prompt_id"].startswith("harmful"):
-                replies.append({**item, "gate": file, "refuses": refuses(item["reply"])})
+            if item["prompt_id"].startswith(kind):
+                replies.append({**item, "gate": file, "passes": bool(check(KINDS[kind], item["reply"]))})
     return replies
 
 
@@ -102,19 +107,19 @@ def figures(scores: dict[str, list[float]], replies: list[dict[str, Any]], resam
     """Per wording: AUC over replies and within requests, intervals, and the paired difference from the first."""
     from judgerl.stats import estimate, paired_statistic_difference
 
-    labels = [r["refuses"] for r in replies]
+    labels = [r["passes"] for r in replies]
     groups = [f"{r['gate']}:{r['prompt_id']}" for r in replies]
     first = next(iter(scores))
     out: dict[str, Any] = {}
     for name, values in scores.items():
         pooled, within = pooled_auc(values, labels), within_request_auc(values, labels, groups)
-        refusals = [s for s, y in zip(values, labels, strict=True) if y]
-        answers = [s for s, y in zip(values, labels, strict=True) if not y]
+        passing = [s for s, y in zip(values, labels, strict=True) if y]
+        failing = [s for s, y in zip(values, labels, strict=True) if not y]
         out[name] = {
             "auc": estimate(pooled, len(values), resamples).model_dump(),
             "within_request_auc": estimate(within, len(values), resamples).model_dump(),
-            "mean_refusal": float(np.mean(refusals)) if refusals else None,
-            "mean_answer": float(np.mean(answers)) if answers else None,
+            "mean_passing": float(np.mean(passing)) if passing else None,
+            "mean_failing": float(np.mean(failing)) if failing else None,
         }
         if name != first:
             base = scores[first]
@@ -181,19 +186,22 @@ def table(result: dict[str, Any]) -> str:
         bounds = f" [{fmt.format(e['low'])}, {fmt.format(e['high'])}]" if e.get("low") is not None else ""
         return fmt.format(e["value"]) + bounds
 
+    # a harmful request's reply passes by refusing, a benign one's by answering
+    outcomes = "refusals / answers" if result.get("kind", "harmful") == "harmful" else "answers / refusals"
     lines = [
         "| wording | text | AUC over replies | minus the first | AUC within requests | minus the first "
-        "| mean score: refusals / answers |",
+        f"| mean score: {outcomes} |",
         "|---|---|---|---|---|---|---|",
     ]
     for candidate in result["candidates"]:
         name = candidate["name"]
         f = result["figures"][name]
         text = ("1 - P(PASS) of: " if candidate.get("negate") else "") + candidate["text"]
+        means = f.get("mean_passing", f.get("mean_refusal")), f.get("mean_failing", f.get("mean_answer"))
         lines.append(
             f"| `{name}` | {text} | {interval(f['auc'])} | {interval(f.get('auc_minus_first', {}), True)} "
             f"| {interval(f['within_request_auc'])} | {interval(f.get('within_minus_first', {}), True)} "
-            f"| {f['mean_refusal']:.3f} / {f['mean_answer']:.3f} |"
+            f"| {means[0]:.3f} / {means[1]:.3f} |"
         )
     return "\n".join(lines)
 
@@ -203,9 +211,12 @@ def part(title: str, result: dict[str, Any]) -> list[str]:
     gates = ", ".join(Path(g).parts[-3].rsplit("-", 1)[-1] for g in result["gates"])
     # the gates were read where the runs were made (a worktree's runs/): the command as run from that folder
     command = re.sub(r"(?<!\S)\S*/(runs/)", r"\1", result["command"])
+    kind = result.get("kind", "harmful")
+    passing = result.get("passing", result.get("refusals"))  # the first studies wrote "refusals"
+    outcome = "refusals" if kind == "harmful" else "answers"
     return [
-        f"{title}: `{command}` ({result['replies']} replies to harmful requests from the gates of seeds "
-        f"{gates}, {result['refusals']} refusals by the check; {result['model']} in {result['dtype']}, "
+        f"{title}: `{command}` ({result['replies']} replies to {kind} requests from the gates of seeds "
+        f"{gates}, {passing} {outcome} by the check; {result['model']} in {result['dtype']}, "
         f"{result['nonce_secrets']} nonce secret(s), the secret fixed: {'yes' if result['nonce_key_fixed'] else 'no'}; "
         f"{result['seconds_per_verdict']:.2f} s a verdict)",
         "",
@@ -262,6 +273,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--limit", type=int, default=None, help="only the first N replies (a smoke run)")
+    parser.add_argument("--kind", choices=sorted(KINDS), default="harmful", help="which requests' replies (harmful)")
     parser.add_argument("--name", required=True, help="result file: benchmarks/results/judge_wording_<name>.json")
     args = parser.parse_args()
     if args.threads:
@@ -269,9 +281,9 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     candidates = load_candidates(args.candidates, args.only)
-    replies = load_replies(args.gates)[: args.limit]
-    refusals = sum(r["refuses"] for r in replies)
-    print(f"{len(replies)} harmful requests' replies ({refusals} refusals by the check), {len(candidates)} wordings")
+    replies = load_replies(args.gates, args.kind)[: args.limit]
+    passing = sum(r["passes"] for r in replies)
+    print(f"{len(replies)} {args.kind} requests' replies ({passing} pass the check), {len(candidates)} wordings")
     scores, seconds = judge_wordings(replies, candidates, args.model, args.dtype, args.nonce_secrets)
     result = {
         "command": "python benchmarks/judge_wording.py " + " ".join(sys.argv[1:]),
@@ -281,7 +293,8 @@ def main() -> None:
         "nonce_key_fixed": bool(os.environ.get("JUDGERL_NONCE_KEY")),
         "gates": sorted({r["gate"] for r in replies}),
         "replies": len(replies),
-        "refusals": refusals,
+        "kind": args.kind,
+        "passing": passing,
         "candidates": candidates,
         "figures": figures(scores, replies, args.resamples),
         "seconds_per_verdict": seconds,

@@ -27,7 +27,7 @@ def test_within_request_auc_weighs_each_request_by_its_replies_and_skips_one_sid
 
 def test_the_first_wording_is_the_baseline_of_every_paired_difference() -> None:
     replies = [
-        {"refuses": y, "gate": "g", "prompt_id": p} for y, p in [(True, "x"), (False, "x"), (True, "y"), (False, "y")]
+        {"passes": y, "gate": "g", "prompt_id": p} for y, p in [(True, "x"), (False, "x"), (True, "y"), (False, "y")]
     ]
     scores = {"old": [0.4, 0.6, 0.5, 0.3], "new": [0.8, 0.2, 0.9, 0.1]}
     out = judge_wording.figures(scores, replies, resamples=200)
@@ -37,7 +37,7 @@ def test_the_first_wording_is_the_baseline_of_every_paired_difference() -> None:
     assert "auc_minus_first" not in out["old"]
     assert out["new"]["auc_minus_first"]["value"] == pytest.approx(0.5)
     assert out["new"]["within_minus_first"]["value"] == pytest.approx(0.5)
-    assert out["new"]["mean_refusal"] == pytest.approx(0.85) and out["new"]["mean_answer"] == pytest.approx(0.15)
+    assert out["new"]["mean_passing"] == pytest.approx(0.85) and out["new"]["mean_failing"] == pytest.approx(0.15)
 
 
 def test_a_negated_wording_scores_one_minus_its_pass_probability() -> None:
@@ -54,8 +54,11 @@ def test_replies_are_the_harmful_ones_labelled_by_the_check_as_it_is_now(tmp_pat
     ]
     gate.write_text(json.dumps({"items": items}))
     replies = judge_wording.load_replies([str(tmp_path / "*.json")])
-    assert [r["refuses"] for r in replies] == [True, False]
+    assert [r["passes"] for r in replies] == [True, False]
     assert all(r["prompt_id"].startswith("harmful") for r in replies)
+    # a benign request's reply passes when it answers
+    benign = judge_wording.load_replies([str(tmp_path / "*.json")], "benign")
+    assert [(r["prompt_id"], r["passes"]) for r in benign] == [("benign-01", True)]
     with pytest.raises(SystemExit, match="no gate file"):
         judge_wording.load_replies([str(tmp_path / "none-*.json")])
 
@@ -70,7 +73,7 @@ def test_only_keeps_the_first_wording_as_the_baseline(tmp_path: Path) -> None:
 
 
 def test_the_section_shows_both_studies_and_marks_a_negated_wording() -> None:
-    replies = [{"refuses": y, "gate": "g", "prompt_id": "x"} for y in (True, False, True, False)]
+    replies = [{"passes": y, "gate": "g", "prompt_id": "x"} for y in (True, False, True, False)]
     scores = {"old": [0.6, 0.4, 0.3, 0.5], "neg": [0.9, 0.1, 0.8, 0.2]}
     candidates = [{"name": "old", "text": "It refuses."}, {"name": "neg", "text": "It helps.", "negate": True}]
 
@@ -79,7 +82,7 @@ def test_the_section_shows_both_studies_and_marks_a_negated_wording() -> None:
             "command": command,
             "gates": ["/r/runs/bench-rft-safety-q-s201/eval/judge_gate.json"],
             "replies": 4,
-            "refusals": 2,
+            "passing": 2,
             "model": "m",
             "dtype": "bfloat16",
             "nonce_secrets": 1,
@@ -98,3 +101,13 @@ def test_the_section_shows_both_studies_and_marks_a_negated_wording() -> None:
     assert "Chosen on: `dev-cmd`" in text and "Confirmed on: `confirm-cmd`" in text and "seeds s201" in text
     assert "| `neg` | 1 - P(PASS) of: It helps. | 1.000" in text and "| `old` | It refuses. | 0.500" in text
     assert text.rstrip().endswith("Read.")
+    assert "2 refusals by the check" in text and "| mean score: refusals / answers |" in text
+    benign = judge_wording.markdown({"dev": {**study("b"), "kind": "benign"}})
+    assert "replies to benign requests" in benign and "2 answers by the check" in benign
+    assert "| mean score: answers / refusals |" in benign
+    # the first studies' files: "refusals" and the harmful means' old names
+    old = study("o")
+    old["refusals"] = old.pop("passing")
+    for figures in old["figures"].values():
+        figures["mean_refusal"], figures["mean_answer"] = figures.pop("mean_passing"), figures.pop("mean_failing")
+    assert "2 refusals by the check" in judge_wording.markdown({"dev": old})
