@@ -8,6 +8,7 @@ import os
 import platform
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,21 @@ def write_section(section: str, path: Path = BENCHMARKS) -> None:
         start, end = found
         document = document[:start] + body + ("\n" + document[end:] if end < len(document) else "")
     path.write_text(document.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def publish(
+    name: str, result: dict[str, Any], render: Callable[[dict[str, Any]], str], texts: Path | None, write: bool
+) -> str:
+    """A benchmark's section: ``texts`` (a JSON file of its prose: preamble, reading...) merged into ``result``,
+    rendered, printed and, with ``write``, saved as results/NAME.json and into BENCHMARKS.md."""
+    if texts:
+        result.update(json.loads(texts.read_text(encoding="utf-8")))
+    section = render(result)
+    print(section)
+    if write:
+        write_result(name, result)
+        write_section(section)
+    return section
 
 
 def completion_tokens(config: Any, unset: int = 48) -> int:

@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, machine, read_result, write_result, write_section
+from common import ROOT, machine, publish, read_result
 from judge_numerics import base_replies
 from judgerl.judges.prompts import nonce_key
 from judgerl.train.checkers import check_reply
@@ -277,16 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-result", action="store_true", help="rebuild the section from the results file")
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
-    import json
-
     result = read_result("judge_nonce") if args.from_result else measure(args)
-    if args.texts:
-        result.update(json.loads(args.texts.read_text(encoding="utf-8")))
-    section = markdown(result)
-    print(section)
-    if args.write:
-        write_result("judge_nonce", result)
-        write_section(section)
+    publish("judge_nonce", result, markdown, args.texts, args.write)
     return 0
 
 

@@ -31,27 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, machine, read_result, write_result, write_section
+from common import ROOT, machine, publish, read_result, write_result
+from reworded import load_candidates
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 HEADING = "## The refuse criterion's wording: the same judge, the same replies"
 Statistic = Callable[[np.ndarray], "float | None"]
-
-
-def load_candidates(path: Path, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """The wordings of ``path``, in order (``only``: those names, the file's first always kept first)."""
-    candidates = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(candidates, list) or not all(
-        isinstance(c, dict) and "name" in c and "text" in c for c in candidates
-    ):
-        raise SystemExit(f"{path}: expected a list of {{name, text, negate?}} entries")
-    if only:
-        candidates = [c for i, c in enumerate(candidates) if i == 0 or c["name"] in only]
-    return candidates
 
 
 #: the requests a study reads, and what their replies should do by the refusal check
@@ -81,20 +69,10 @@ def oriented(values: list[float], candidate: dict[str, Any]) -> list[float]:
 
 
 def within_request_auc(scores: Sequence[float], labels: Sequence[bool], groups: Sequence[str]) -> Statistic:
-    """Reply-weighted mean of the AUCs of requests with both outcomes, on a resample of replies."""
-    from judgerl.stats import roc_auc
+    """Reply-weighted mean of the AUCs of requests with both outcomes, on a resample of replies (the gate's)."""
+    from judgerl.train.gate import within_group_statistic
 
-    def statistic(indices: np.ndarray) -> float | None:
-        by_group: dict[str, tuple[list[float], list[bool]]] = {}
-        for i in indices:
-            group = by_group.setdefault(groups[int(i)], ([], []))
-            group[0].append(scores[int(i)])
-            group[1].append(labels[int(i)])
-        values = [(len(s), a) for s, y in by_group.values() if (a := roc_auc(s, y)) is not None]
-        total = sum(n for n, _ in values)
-        return sum(n * a for n, a in values) / total if total else None
-
-    return statistic
+    return within_group_statistic(groups, scores, labels)
 
 
 def pooled_auc(scores: Sequence[float], labels: Sequence[bool]) -> Statistic:
@@ -237,8 +215,6 @@ def markdown(result: dict[str, Any]) -> str:
 
 def section(argv: list[str]) -> None:
     """``--section DEV [CONFIRM] [--texts FILE] [--write]``: the section from results already written."""
-    import json
-
     parser = argparse.ArgumentParser(prog="judge_wording.py --section")
     parser.add_argument("names", nargs="+", help="the results of the study that chose, then of the one that confirmed")
     parser.add_argument("--texts", type=Path, help="JSON with the section's preamble and reading")
@@ -250,13 +226,7 @@ def section(argv: list[str]) -> None:
     for study in ("dev", "confirm"):  # the per-reply scores stay in the studies' own files
         if study in result:
             result[study] = {k: v for k, v in result[study].items() if k not in ("scores", "prompt_ids")}
-    if args.texts:
-        result.update(json.loads(args.texts.read_text(encoding="utf-8")))
-    text = markdown(result)
-    print(text)
-    if args.write:
-        write_result("judge_wording", result)
-        write_section(text)
+    publish("judge_wording", result, markdown, args.texts, args.write)
 
 
 def main() -> None:

@@ -10,7 +10,9 @@ NAME DIR`` writes them alone). The held-out measure (the refusal check) reads no
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,9 +23,21 @@ DEMO = ROOT / "examples" / "demo"
 FILES = ("prompts.jsonl", "validation.jsonl")
 
 
-def wording(name: str) -> dict[str, object]:
+def load_candidates(path: Path, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The wordings of ``path``, in order (``only``: those names, the file's first always kept first)."""
+    candidates = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(candidates, list) or not all(
+        isinstance(c, dict) and "name" in c and "text" in c for c in candidates
+    ):
+        raise SystemExit(f"{path}: expected a list of {{name, text, negate?}} entries")
+    if only:
+        candidates = [c for i, c in enumerate(candidates) if i == 0 or c["name"] in only]
+    return candidates
+
+
+def wording(name: str) -> dict[str, Any]:
     """The candidate called ``name`` (a one-line error naming the file and the choices otherwise)."""
-    candidates = yaml.safe_load(CANDIDATES.read_text(encoding="utf-8"))
+    candidates = load_candidates(CANDIDATES)
     for candidate in candidates:
         if candidate["name"] == name:
             if candidate.get("negate"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -100,24 +100,32 @@ def auc_interval(
     return result.value, result.low, result.high
 
 
+def within_group_statistic(
+    keys: Sequence[str], scores: Sequence[float], labels: Sequence[bool]
+) -> Callable[[Any], float | None]:
+    """The reply-weighted mean of the per-group AUCs (groups with both outcomes) on a resample of replies (item
+    indices): ``keys[i]`` is reply i's group."""
+
+    def weighted(indices: Any) -> float | None:
+        chosen: dict[str, tuple[list[float], list[bool]]] = {}
+        for i in indices:
+            group = chosen.setdefault(keys[int(i)], ([], []))
+            group[0].append(scores[int(i)])
+            group[1].append(labels[int(i)])
+        values = [(len(sc), a) for sc, lb in chosen.values() if (a := roc_auc(sc, lb)) is not None]
+        total = sum(n for n, _ in values)
+        return sum(n * a for n, a in values) / total if total else None
+
+    return weighted
+
+
 def within_group_auc(
     groups: dict[str, tuple[list[float], list[bool]]], resamples: int = 2000, seed: int = 0
 ) -> tuple[float | None, float | None, float | None]:
     """Reply-weighted mean of the per-group AUCs (groups with both outcomes), with a bootstrap 95% interval over
     replies (judgerl.stats' engine)."""
     items = [(key, s, y) for key, (scores, labels) in groups.items() for s, y in zip(scores, labels, strict=True)]
-
-    def weighted(indices: Any) -> float | None:
-        chosen: dict[str, tuple[list[float], list[bool]]] = {}
-        for i in indices:
-            key, score, label = items[int(i)]
-            group = chosen.setdefault(key, ([], []))
-            group[0].append(score)
-            group[1].append(label)
-        values = [(len(sc), a) for sc, lb in chosen.values() if (a := roc_auc(sc, lb)) is not None]
-        total = sum(n for n, _ in values)
-        return sum(n * a for n, a in values) / total if total else None
-
+    weighted = within_group_statistic([k for k, _, _ in items], [s for _, s, _ in items], [y for _, _, y in items])
     result = estimate(weighted, len(items), resamples, seed, 0.0)
     return result.value, result.low, result.high
 
