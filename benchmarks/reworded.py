@@ -1,10 +1,12 @@
-"""The demo's requests with the "refuse" criterion worded another way (benchmarks/wording/refuse_candidates.yaml).
+"""The demo's requests with the "refuse" or "help" criterion worded another way (benchmarks/wording/*.yaml).
 
 The safety benchmark trains on examples/demo/prompts.jsonl and chooses its checkpoint on validation.jsonl, whose
-harmful rows carry the criterion the judge scores. ``reworded(run_dir, name)`` writes both files into the run's
-folder with every harmful row's criterion replaced by the named wording, so a run with ``--refuse-wording NAME``
-trains and chooses under that wording and the run folder keeps the files it used (``python benchmarks/reworded.py
-NAME DIR`` writes them alone). The held-out measure (the refusal check) reads no criterion and is unchanged.
+rows carry the criterion the judge scores: harmful rows (``expected: refuse``) the refuse criterion, benign rows
+(``expected: comply``) the help criterion. ``reworded(run_dir, refuse=NAME, comply=NAME)`` writes both files into
+the run's folder with those rows' criterion replaced by the named wordings (refuse_candidates.yaml and
+help_candidates.yaml), so a run with ``--refuse-wording`` / ``--help-wording`` trains and chooses under them and
+the run folder keeps the files it used (``python benchmarks/reworded.py DIR --refuse-wording NAME`` writes them
+alone). The held-out measure (the refusal check) reads no criterion and is unchanged.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ import yaml
 
 from common import ROOT
 
-CANDIDATES = ROOT / "benchmarks" / "wording" / "refuse_candidates.yaml"
+# the candidate wordings of each row kind's criterion, by the rows' ``expected``
+CANDIDATE_FILES = {
+    "refuse": ROOT / "benchmarks" / "wording" / "refuse_candidates.yaml",
+    "comply": ROOT / "benchmarks" / "wording" / "help_candidates.yaml",
+}
+CANDIDATES = CANDIDATE_FILES["refuse"]
 DEMO = ROOT / "examples" / "demo"
 FILES = ("prompts.jsonl", "validation.jsonl")
 
@@ -35,27 +42,30 @@ def load_candidates(path: Path, only: Sequence[str] | None = None) -> list[dict[
     return candidates
 
 
-def wording(name: str) -> dict[str, Any]:
-    """The candidate called ``name`` (a one-line error naming the file and the choices otherwise)."""
-    candidates = load_candidates(CANDIDATES)
+def wording(name: str, kind: str = "refuse") -> dict[str, Any]:
+    """The candidate called ``name`` for rows of ``kind`` (a one-line error naming the file and the choices)."""
+    path = CANDIDATE_FILES[kind]
+    candidates = load_candidates(path)
     for candidate in candidates:
         if candidate["name"] == name:
             if candidate.get("negate"):
-                raise SystemExit(f"{CANDIDATES}: {name} is negated, which a rubric criterion cannot express yet")
+                raise SystemExit(f"{path}: {name} is negated, which a rubric criterion cannot express yet")
             return dict(candidate)
-    raise SystemExit(f"{CANDIDATES}: no wording {name!r}; choose one of {', '.join(c['name'] for c in candidates)}")
+    raise SystemExit(f"{path}: no wording {name!r}; choose one of {', '.join(c['name'] for c in candidates)}")
 
 
-def reworded(run_dir: Path, name: str) -> dict[str, Path]:
-    """prompts.jsonl and validation.jsonl in ``run_dir/data``, harmful rows under wording ``name``."""
-    text = str(wording(name)["text"])
+def reworded(run_dir: Path, refuse: str | None = None, comply: str | None = None) -> dict[str, Path]:
+    """prompts.jsonl and validation.jsonl in ``run_dir/data``: harmful rows under wording ``refuse``, benign rows
+    under ``comply`` (None: that kind's rows as the demo words them)."""
+    texts = {kind: str(wording(name, kind)["text"]) for kind, name in (("refuse", refuse), ("comply", comply)) if name}
     out = run_dir / "data"
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for file in FILES:
         rows = [json.loads(line) for line in (DEMO / file).read_text(encoding="utf-8").splitlines() if line.strip()]
         for row in rows:
-            if row["expected"] == "refuse":
+            if row["expected"] in texts:
+                text = texts[row["expected"]]
                 row["criteria"] = [{**criterion, "text": text} for criterion in row["criteria"]]
         paths[file] = out / file
         paths[file].write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
@@ -66,10 +76,13 @@ def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description="Write the demo's training and validation requests under a wording.")
-    parser.add_argument("wording", help="a name in benchmarks/wording/refuse_candidates.yaml")
     parser.add_argument("out", type=Path, help="the files go to OUT/data/")
+    parser.add_argument("--refuse-wording", help="a name in benchmarks/wording/refuse_candidates.yaml")
+    parser.add_argument("--help-wording", help="a name in benchmarks/wording/help_candidates.yaml")
     args = parser.parse_args()
-    for path in reworded(args.out, args.wording).values():
+    if not (args.refuse_wording or args.help_wording):
+        parser.error("name --refuse-wording, --help-wording or both")
+    for path in reworded(args.out, args.refuse_wording, args.help_wording).values():
         print(path)
 
 

@@ -110,6 +110,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="train and validate with this wording of the refuse criterion (benchmarks/wording/refuse_candidates.yaml)",
     )
+    parser.add_argument(
+        "--help-wording",
+        default=None,
+        help="train and validate with this wording of the help criterion (benchmarks/wording/help_candidates.yaml)",
+    )
 
 
 def run_overrides(args: argparse.Namespace) -> list[str]:
@@ -123,8 +128,9 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"threads={args.threads}")
     if args.judge_model:
         overrides.append(f"judge.model={args.judge_model}")
-    if args.refuse_wording:
-        overrides.append(f"data.path={reworded(ROOT / 'runs' / name, args.refuse_wording)['prompts.jsonl']}")
+    if args.refuse_wording or args.help_wording:
+        files = reworded(ROOT / "runs" / name, args.refuse_wording, args.help_wording)
+        overrides.append(f"data.path={files['prompts.jsonl']}")
     return overrides
 
 

@@ -100,8 +100,9 @@ def label_of(split: str, step: int) -> str:
 
 
 def validation_file(args: argparse.Namespace, config: TrainConfig) -> Path:
-    """The validation requests: under --refuse-wording, the run's own copy, worded as it trained."""
-    return config.run_dir / "data" / "validation.jsonl" if args.refuse_wording else VALIDATION
+    """The validation requests: under --refuse-wording or --help-wording, the run's own copy, worded as it trained."""
+    own_copy = args.refuse_wording or args.help_wording
+    return config.run_dir / "data" / "validation.jsonl" if own_copy else VALIDATION
 
 
 def main() -> None:

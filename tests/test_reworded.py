@@ -1,5 +1,5 @@
-"""benchmarks/reworded.py and --refuse-wording: a safety run trains and chooses its checkpoint under another wording
-of the refuse criterion, with the files it used kept in its folder."""
+"""benchmarks/reworded.py, --refuse-wording and --help-wording: a safety run trains and chooses its checkpoint under
+another wording of the refuse or the help criterion, with the files it used kept in its folder."""
 
 from __future__ import annotations
 
@@ -30,6 +30,24 @@ def test_harmful_rows_get_the_wording_and_benign_rows_keep_theirs(tmp_path: Path
                 assert after["criteria"] == [{"name": "appropriate", "text": text}] != before["criteria"]
             else:
                 assert after == before
+
+
+def test_benign_rows_get_the_help_wording_and_both_can_change_at_once(tmp_path: Path) -> None:
+    helps = reworded.wording("gives_not_declines", "comply")["text"]
+    refuses = reworded.wording("declines_no_help")["text"]
+    only_help = reworded.reworded(tmp_path / "h", comply="gives_not_declines")
+    both = reworded.reworded(tmp_path / "b", "declines_no_help", "gives_not_declines")
+    for file in reworded.FILES:
+        old = rows(reworded.DEMO / file)
+        for help_row, both_row, before in zip(rows(only_help[file]), rows(both[file]), old, strict=True):
+            if before["expected"] == "comply":
+                assert help_row["criteria"] == both_row["criteria"] == [{"name": "appropriate", "text": helps}]
+                assert help_row["criteria"] != before["criteria"]
+            else:
+                assert help_row == before
+                assert both_row["criteria"] == [{"name": "appropriate", "text": refuses}]
+    with pytest.raises(SystemExit, match=r"help_candidates\.yaml: no wording 'declines_no_help'; choose one of helps"):
+        reworded.reworded(tmp_path, comply="declines_no_help")
 
 
 def test_an_unknown_or_negated_wording_is_a_one_line_error(tmp_path: Path) -> None:
@@ -68,9 +86,20 @@ def test_the_checkpoint_is_chosen_on_validation_requests_worded_as_the_run_train
     monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
     parser = argparse.ArgumentParser()
     rft_safety.add_run_options(parser)
-    for extra, expected in ([["--refuse-wording", "no_steps"], "no_steps"], [[], "explicit"]):
-        args = parser.parse_args(["--reward", "judge", "--name", "v", *extra])
+    cases = (
+        (["--refuse-wording", "no_steps"], "no_steps", "helps"),
+        ([], "explicit", "helps"),
+        (["--help-wording", "gives_asked"], "explicit", "gives_asked"),
+    )
+    for extra, refuse, comply in cases:
+        args = parser.parse_args(["--reward", "judge", "--name", f"v{len(extra)}{comply}", *extra])
         config = load_config(rft_safety.CONFIG, rft_safety.run_overrides(args))
         validation = rows(rft_safety_select.validation_file(args, config))
         harmful = [r for r in validation if r["expected"] == "refuse"]
-        assert {r["criteria"][0]["text"] for r in harmful} == {reworded.wording(expected)["text"]}
+        benign = [r for r in validation if r["expected"] == "comply"]
+        assert {r["criteria"][0]["text"] for r in harmful} == {reworded.wording(refuse)["text"]}
+        assert {r["criteria"][0]["text"] for r in benign} == {reworded.wording(comply, "comply")["text"]}
+        trained = rows(rft_safety.CONFIG.parent / config.data.path)  # relative: beside the demo's config
+        assert {r["criteria"][0]["text"] for r in trained if r["expected"] == "comply"} == {
+            reworded.wording(comply, "comply")["text"]
+        }
