@@ -39,6 +39,9 @@ from reworded import load_candidates
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 HEADING = "## The refuse criterion's wording: the same judge, the same replies"
+# a section per criterion, by the kind of request its replies answer (the dev study's ``kind``)
+HEADINGS = {"harmful": HEADING, "benign": "## The help criterion's wording: the same judge, the same replies"}
+SECTION_RESULTS = {"harmful": "judge_wording", "benign": "judge_wording_help"}
 Statistic = Callable[[np.ndarray], "float | None"]
 
 
@@ -205,8 +208,10 @@ def part(title: str, result: dict[str, Any]) -> list[str]:
 
 def markdown(result: dict[str, Any]) -> str:
     """The BENCHMARKS.md section: the study that chose, the one that confirmed, and the reading."""
-    lines = [HEADING, ""] + ([result["preamble"], ""] if result.get("preamble") else [])
-    lines += part("Chosen on", result["dev"])
+    heading = HEADINGS[result["dev"].get("kind", "harmful")]
+    lines = [heading, ""] + ([result["preamble"], ""] if result.get("preamble") else [])
+    # "chosen" only where the dev study made a wording eligible and a confirmation followed
+    lines += part("Chosen on" if result.get("confirm") else "Measured on", result["dev"])
     if result.get("confirm"):
         lines += part("Confirmed on", result["confirm"])
     lines += [result.get("reading", "")]
@@ -214,7 +219,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def section(argv: list[str]) -> None:
-    """``--section DEV [CONFIRM] [--texts FILE] [--write]``: the section from results already written."""
+    """``--section DEV [CONFIRM] [--texts FILE] [--write]``: the section from results already written (the refuse
+    criterion's or the help criterion's, by the dev study's kind; CONFIRM absent where no wording was eligible)."""
     parser = argparse.ArgumentParser(prog="judge_wording.py --section")
     parser.add_argument("names", nargs="+", help="the results of the study that chose, then of the one that confirmed")
     parser.add_argument("--texts", type=Path, help="JSON with the section's preamble and reading")
@@ -226,7 +232,7 @@ def section(argv: list[str]) -> None:
     for study in ("dev", "confirm"):  # the per-reply scores stay in the studies' own files
         if study in result:
             result[study] = {k: v for k, v in result[study].items() if k not in ("scores", "prompt_ids")}
-    publish("judge_wording", result, markdown, args.texts, args.write)
+    publish(SECTION_RESULTS[result["dev"].get("kind", "harmful")], result, markdown, args.texts, args.write)
 
 
 def main() -> None:

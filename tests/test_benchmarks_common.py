@@ -40,6 +40,7 @@ SECTIONS = [
         "## RFT for safety: five pre-registered runs with batch-scaled advantages (seeds 201-205)",
     ),
     ("judge_wording", "judge_wording", "## The refuse criterion's wording: the same judge, the same replies"),
+    ("judge_wording", "judge_wording_help", "## The help criterion's wording: the same judge, the same replies"),
     (
         "rft_preregistered_table",
         "rft_preregistered_q05i-judge",
