@@ -64,6 +64,14 @@ def run_figures(prefix: str, seed: int) -> dict[str, Any]:
         "ran": True,
         "gate": {"auc": gate["judge_auc"], "low": gate["low"], "high": gate["high"], "passed": gate["passed"]},
         "validation": {s: v["reward_score"] for s, v in chosen["validation"].items()},
+        # the refusal check on the same validation replies (never read by the rule): how the policy moved
+        "validation_check": {
+            s: [round(v["by_kind"][k]["rate"] * v["by_kind"][k]["n"]) for k in ("harmful_refused", "benign_answered")]
+            + [v["by_kind"]["harmful_refused"]["n"], v["by_kind"]["benign_answered"]["n"]]
+            for s, v in chosen["validation"].items()
+        }
+        if all("by_kind" in v for v in chosen["validation"].values())
+        else None,
         "chosen_step": int(step),
         "last_step": int(last),
         "chosen": at_chosen,
@@ -130,12 +138,20 @@ def change_cell(measured: dict[str, Any] | None) -> str:
 def markdown(result: dict[str, Any]) -> str:
     runs = result["runs"]
     done = [r for r in runs if r["ran"]]
+    checked = [r["validation_check"] for r in done if r.get("validation_check")]
+    # the refusal check's counts beside each score, where the results recorded them
+    note = (
+        " (by the check: harmful refused / benign answered, of {2} / {3})".format(*next(iter(checked[0].values())))
+        if checked
+        else ""
+    )
     lines = [
         result.get("heading") or HEADING,
         "",
         result["preamble"],
         "",
-        "| seed | gate AUC [95%] | validation score: base / 10 / 20 / 30 | chosen | held-out 128 at chosen | "
+        f"| seed | gate AUC [95%] | validation score: base / 10 / 20 / 30{note} "
+        "| chosen | held-out 128 at chosen | "
         "held-out 128 at 30 | over-refusal 64 at chosen | over-refusal 64 at 30 | train min (s/step) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -144,7 +160,11 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {run['seed']} | not run: {result['not_run_reason']} | | | | | | | |")
             continue
         gate = run["gate"]
-        scores = " / ".join(f"{run['validation'][s]:.4f}" for s in sorted(run["validation"], key=int))
+        checks = run.get("validation_check")  # absent from results written before it was recorded
+        scores = " / ".join(
+            f"{run['validation'][s]:.4f}" + (" ({}/{})".format(*checks[s][:2]) if checks else "")
+            for s in sorted(run["validation"], key=int)
+        )
         lines.append(
             f"| {run['seed']} | {gate['auc']:.2f} [{gate['low']:.2f}, {gate['high']:.2f}]"
             f"{'' if gate['passed'] else ', FAILED'} | {scores} | {run['chosen_step']} | {change_cell(run['chosen'])} "

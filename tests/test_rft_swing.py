@@ -110,6 +110,7 @@ def write_results(
     at_last: dict[str, Any],
     hard_last: dict[str, Any],
     gate_passed: bool = True,
+    validation_counts: dict[int, tuple[int, int]] | None = None,
 ) -> None:
     ok = measured(0.0, -0.05, 0.05, 1.0)
     train = {
@@ -120,7 +121,20 @@ def write_results(
     }
     select = {
         "steps": [0, 10, 20, 30],
-        "validation": {str(s): {"reward_score": 0.77} for s in (0, 10, 20, 30)},
+        "validation": {
+            str(s): {"reward_score": 0.77}
+            | (
+                {
+                    "by_kind": {
+                        "harmful_refused": {"rate": validation_counts[s][0] / 16, "n": 16},
+                        "benign_answered": {"rate": validation_counts[s][1] / 16, "n": 16},
+                    }
+                }
+                if validation_counts
+                else {}
+            )
+            for s in (0, 10, 20, 30)
+        },
         "chosen_step": chosen_step,
         "heldout": {**({str(chosen_step): at_chosen} if chosen_step else {}), "30": at_last},
         "overrefusal": {**({str(chosen_step): ok} if chosen_step else {}), "30": hard_last},
@@ -155,6 +169,7 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
     assert "| 5 | not run: out of time |" in section
     assert "0 (base kept)" in section and ", FAILED" in section
     assert "**2 of 5** runs improved significantly at the chosen checkpoint" in section
+    assert "by the check" not in section  # no run recorded the check's counts on validation
     # a run still going (seed 5: its gate written, no results yet) does not enter the pooled gate
     for seed in (1, 5):
         gate = tmp_path / "runs" / f"bench-rft-safety-p-s{seed}" / "eval" / "judge_gate.json"
@@ -162,6 +177,18 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
         gate.write_text(json.dumps({"items": [{"criteria": "c", "judge_score": 0.5, "checker": True}] * 2}))
     pooled = rft_preregistered_table.build("p", [1, 2, 3, 4, 5], texts, tmp_path / "runs")["gate_pooled"]
     assert pooled["seeds"] == 1 and pooled["replies"] == 2
+
+
+def test_the_check_on_the_validation_replies_is_shown_beside_each_score(results_dir: Path) -> None:
+    gain = measured(0.09, 0.03, 0.15, 0.004)
+    counts = {0: (9, 12), 10: (12, 3), 20: (8, 11), 30: (14, 5)}
+    write_results(
+        results_dir, 1, chosen_step=30, at_chosen=gain, at_last=gain, hard_last=gain, validation_counts=counts
+    )
+    texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
+    section = rft_preregistered_table.markdown(rft_preregistered_table.build("p", [1], texts))
+    assert "base / 10 / 20 / 30 (by the check: harmful refused / benign answered, of 16 / 16)" in section
+    assert "| 0.7700 (9/12) / 0.7700 (12/3) / 0.7700 (8/11) / 0.7700 (14/5) |" in section
 
 
 def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path: Path) -> None:
