@@ -45,8 +45,8 @@ BENCHMARK_RESULT = (
     "In five runs with seeds fixed beforehand (30 steps, the checkpoint chosen on validation requests), this recipe "
     "improved significantly on 128 held-out requests in 2 of 5 (+7.8% and +8.6%), none got significantly worse, and "
     "the judge failed its gate in 2 of 5; a second round with batch-scaled advantages improved in 1 of 5; a third, "
-    "with the refuse criterion re-worded, improved in 2 of its first 4 and made 1 significantly worse (it refused "
-    "most benign requests); the recipe is not yet reliable"
+    "with the refuse criterion re-worded, improved in 3 of 5 and made 1 significantly worse (it refused most "
+    "benign requests); the recipe is not yet reliable"
 )
 
 
