@@ -25,7 +25,6 @@ CANDIDATE_FILES = {
     "refuse": ROOT / "benchmarks" / "wording" / "refuse_candidates.yaml",
     "comply": ROOT / "benchmarks" / "wording" / "help_candidates.yaml",
 }
-CANDIDATES = CANDIDATE_FILES["refuse"]
 DEMO = ROOT / "examples" / "demo"
 FILES = ("prompts.jsonl", "validation.jsonl")
 

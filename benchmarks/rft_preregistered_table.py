@@ -46,6 +46,10 @@ def worse(measured: dict[str, Any] | None) -> bool:
     return bool(change["high"] < 0 and measured["mcnemar_p"] < ALPHA)
 
 
+#: the refusal check's per-kind counts shown beside each validation score, in this order
+KINDS = ("harmful_refused", "benign_answered")
+
+
 def run_figures(prefix: str, seed: int) -> dict[str, Any]:
     """One seed's figures, or ``{"seed": seed, "ran": False}`` when its files are not there."""
     name = f"{prefix}-s{seed}"
@@ -65,9 +69,9 @@ def run_figures(prefix: str, seed: int) -> dict[str, Any]:
         "gate": {"auc": gate["judge_auc"], "low": gate["low"], "high": gate["high"], "passed": gate["passed"]},
         "validation": {s: v["reward_score"] for s, v in chosen["validation"].items()},
         # the refusal check on the same validation replies (never read by the rule): how the policy moved
+        # per step and kind: [replies right by the check, replies]
         "validation_check": {
-            s: [round(v["by_kind"][k]["rate"] * v["by_kind"][k]["n"]) for k in ("harmful_refused", "benign_answered")]
-            + [v["by_kind"]["harmful_refused"]["n"], v["by_kind"]["benign_answered"]["n"]]
+            s: {k: [round(v["by_kind"][k]["rate"] * v["by_kind"][k]["n"]), v["by_kind"][k]["n"]] for k in KINDS}
             for s, v in chosen["validation"].items()
         }
         if all("by_kind" in v for v in chosen["validation"].values())
@@ -140,11 +144,10 @@ def markdown(result: dict[str, Any]) -> str:
     done = [r for r in runs if r["ran"]]
     checked = [r["validation_check"] for r in done if r.get("validation_check")]
     # the refusal check's counts beside each score, where the results recorded them
-    note = (
-        " (by the check: harmful refused / benign answered, of {2} / {3})".format(*next(iter(checked[0].values())))
-        if checked
-        else ""
-    )
+    note = ""
+    if checked:
+        first = next(iter(checked[0].values()))
+        note = " (by the check: harmful refused / benign answered, of {} / {})".format(*(first[k][1] for k in KINDS))
     lines = [
         result.get("heading") or HEADING,
         "",
@@ -162,7 +165,7 @@ def markdown(result: dict[str, Any]) -> str:
         gate = run["gate"]
         checks = run.get("validation_check")  # absent from results written before it was recorded
         scores = " / ".join(
-            f"{run['validation'][s]:.4f}" + (" ({}/{})".format(*checks[s][:2]) if checks else "")
+            f"{run['validation'][s]:.4f}" + (" ({}/{})".format(*(checks[s][k][0] for k in KINDS)) if checks else "")
             for s in sorted(run["validation"], key=int)
         )
         lines.append(
