@@ -1,0 +1,155 @@
+"""The BENCHMARKS.md section of the GSM8K RFT runs (benchmarks/rft_gsm8k.py, pre-registered in
+benchmarks/rft_preregistered_gsm8k.md), from their files.
+
+Reads benchmarks/results/rft_gsm8k_<reward>-s<seed>.json for each reward and seed, and the held-out solutions of
+the judge's and the overlap reward's runs of a seed (RUNS/bench-rft-gsm8k-<reward>-s<seed>/eval/after.jsonl) for
+their head-to-head change. Applies the pre-registered bar and tallies the goal (the judge significantly better
+than the base and than the overlap reward in at least 2 of 3 seeds). A run whose file is missing is shown as not
+run. Writes benchmarks/results/rft_gsm8k.json, from which the section is built.
+
+    python benchmarks/gsm8k_table.py --seeds 601 602 603 --texts TEXTS.json --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import RESULTS, ROOT, read_result, write_result, write_section
+from judgerl.train.evaluate import compare, load_items
+
+HEADING = "## RFT on GSM8K: a reference-based judge beside a reference-overlap reward (seeds 601-603)"
+REWARDS = ("judge", "overlap", "exact")
+#: the pre-registered bar for a significant change
+ALPHA = 0.05
+
+
+def significant(change: dict[str, Any] | None, p: float | None, sign: int = 1) -> bool:
+    """The interval of the change on one side of 0 (above for sign 1, below for -1) and McNemar's p below 0.05."""
+    if change is None or p is None:
+        return False
+    bound = change["low"] if sign > 0 else -change["high"]
+    return bool(bound > 0 and p < ALPHA)
+
+
+def run_figures(reward: str, seed: int) -> dict[str, Any]:
+    name = f"rft_gsm8k_{reward}-s{seed}"
+    if not (RESULTS / f"{name}.json").exists():
+        return {"ran": False}
+    result = read_result(name)
+    gate = result.get("judge_gate") or {}
+    steps = [t for t in result.get("step_time") or [] if t is not None]
+    return {
+        "ran": True,
+        "before": result["before"],
+        "after": result["after"],
+        "change": result["change"]["checker_difference"],
+        "p": result["change"]["checker_mcnemar_p"],
+        "gate_auc": gate.get("judge_auc"),
+        "gate_passed": gate.get("passed"),
+        "step_seconds": sum(steps) / len(steps) if steps else None,
+        "steps": len(steps),
+    }
+
+
+def head_to_head(seed: int, runs_dir: Path) -> dict[str, Any] | None:
+    """The judge's run against the overlap reward's on the same held-out problems: judge - overlap."""
+    files = [runs_dir / f"bench-rft-gsm8k-{reward}-s{seed}" / "eval" / "after.jsonl" for reward in ("overlap", "judge")]
+    if not all(path.exists() for path in files):
+        return None
+    change = compare(load_items(files[0]), load_items(files[1]))
+    return {"change": change.checker_difference, "p": change.checker_mcnemar_p, "n": change.prompts}
+
+
+def build(seeds: list[int], runs_dir: Path, texts: dict[str, str]) -> dict[str, Any]:
+    runs = {str(seed): {reward: run_figures(reward, seed) for reward in REWARDS} for seed in seeds}
+    versus = {str(seed): head_to_head(seed, runs_dir) for seed in seeds}
+    better_than_base = [s for s in runs if significant(runs[s]["judge"].get("change"), runs[s]["judge"].get("p"))]
+    better_than_overlap = [s for s in versus if versus[s] and significant(versus[s]["change"], versus[s]["p"])]
+    return {
+        "seeds": seeds,
+        "runs": runs,
+        "judge_vs_overlap": versus,
+        "judge_better_than_base": better_than_base,
+        "judge_better_than_overlap": better_than_overlap,
+        "goal_met": len(set(better_than_base) & set(better_than_overlap)) >= 2,
+        "texts": texts,
+    }
+
+
+def _percent(figure: dict[str, Any] | None) -> str:
+    return "-" if figure is None else f"{figure['rate']:.1%}"
+
+
+def change_cell(change: dict[str, Any] | None, p: float | None) -> str:
+    if change is None or p is None:
+        return "-"
+    mark = " **better**" if significant(change, p) else " **worse**" if significant(change, p, -1) else ""
+    return f"{change['rate']:+.1%} [{change['low']:+.1%}, {change['high']:+.1%}], p {p:.3f}{mark}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    texts = result.get("texts", {})
+    lines = [result.get("heading", HEADING), ""]
+    if texts.get("preamble"):
+        lines += [texts["preamble"], ""]
+    lines += [
+        "| seed | reward | judge gate AUC | solved before | solved after | change (after - before) | s per step |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for seed in map(str, result["seeds"]):
+        for reward in REWARDS:
+            run = result["runs"][seed][reward]
+            if not run["ran"]:
+                lines.append(f"| {seed} | {reward} | - | - | - | not run | - |")
+                continue
+            gate = (
+                "-"
+                if run["gate_auc"] is None
+                else f"{run['gate_auc']:.2f} ({'pass' if run['gate_passed'] else 'FAIL'})"
+            )
+            seconds = "-" if run["step_seconds"] is None else f"{run['step_seconds']:.0f}"
+            lines.append(
+                f"| {seed} | {reward} | {gate} | {_percent(run['before'])} | {_percent(run['after'])} | "
+                f"{change_cell(run['change'], run['p'])} | {seconds} |"
+            )
+    lines += ["", "| seed | judge - overlap, after training (same held-out problems) |", "|---|---|"]
+    for seed in map(str, result["seeds"]):
+        versus = result["judge_vs_overlap"][seed]
+        lines.append(f"| {seed} | {'not run' if versus is None else change_cell(versus['change'], versus['p'])} |")
+    base, overlap = result["judge_better_than_base"], result["judge_better_than_overlap"]
+    lines += [
+        "",
+        f"The judge's reward: significantly better than the base in {len(base)} of {len(result['seeds'])} seeds, "
+        f"than the overlap reward in {len(overlap)}; the goal (both, in at least 2 of 3 seeds) is "
+        f"{'met' if result['goal_met'] else 'not met'}.",
+    ]
+    if texts.get("reading"):
+        lines += ["", texts["reading"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs", help="where the runs' folders are")
+    parser.add_argument("--texts", type=Path, default=None, help="the section's prose: JSON {preamble, reading}")
+    parser.add_argument("--write", action="store_true", help="write the results file and the section")
+    args = parser.parse_args(argv)
+    texts = json.loads(args.texts.read_text(encoding="utf-8")) if args.texts else {}
+    result = build(args.seeds, args.runs_dir, texts)
+    section = markdown(result)
+    if args.write:
+        write_result("rft_gsm8k", result)
+        write_section(section)
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""The GSM8K RFT benchmark (benchmarks/rft_gsm8k.py): its prompts, its rewards, the configs of its three rewards,
+the base evaluation its runs share, and the section's tally (benchmarks/gsm8k_table.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from judgerl.checks import gsm8k
+from judgerl.train.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "examples" / "gsm8k"))
+
+REFERENCE = "She has 3 + 4 = <<3+4=7>>7 apples.\nShe gives 2 away: 7 - 2 = <<7-2=5>>5.\n#### 5"
+
+
+def test_the_prompt_file_is_what_make_prompts_builds_and_leaves_the_judge_fixture_out() -> None:
+    import make_prompts
+
+    rows = [json.loads(line) for line in (ROOT / "examples/gsm8k/prompts.jsonl").read_text().splitlines()]
+    assert rows == make_prompts.build()
+    assert len(rows) == 224 and len({r["id"] for r in rows}) == 224
+    fixture = {json.loads(line)["prompt"] for line in (ROOT / "data/gsm8k_final_answer/labelled.jsonl").open()}
+    assert not fixture & {r["prompt"] for r in rows}
+    assert all(gsm8k.reference_answer(r["reference"]) is not None for r in rows)
+
+
+def test_overlap_rewards_the_reference_s_words_even_with_a_wrong_final_answer() -> None:
+    import rewards
+
+    right = "3 + 4 = 7 apples. She gives 2 away: 7 - 2 = 5.\n#### 5"
+    wrong = "3 + 4 = 7 apples. She gives 2 away: 7 - 2 = 4.\n#### 4"
+    unrelated = "The answer depends on the weather."
+    scores = rewards.overlap([], [right, wrong, unrelated], reference=[REFERENCE] * 3)
+    assert scores[0] > 0.6 and scores[1] > 0.5 and scores[2] == 0.0  # the naive reward barely tells right from wrong
+    assert scores[0] > scores[1]
+    # GSM8K's calculator annotations (<<3+4=7>>) are not words of the solution: a reply written out in full scores 1
+    plain = "She has 3 + 4 = 7 apples.\nShe gives 2 away: 7 - 2 = 5.\n#### 5"
+    assert rewards.unigram_f1(plain, REFERENCE) == pytest.approx(1.0)
+    chat = [[{"role": "assistant", "content": right}], [{"role": "assistant", "content": wrong}]]
+    assert rewards.exact([], chat, reference=[REFERENCE] * 2) == [1.0, 0.0]
+
+
+def test_a_change_counts_only_when_the_interval_and_mcnemar_agree() -> None:
+    import gsm8k_table
+
+    up = {"rate": 0.05, "low": 0.01, "high": 0.1}
+    straddles = {"rate": 0.05, "low": -0.01, "high": 0.1}
+    down = {"rate": -0.05, "low": -0.1, "high": -0.01}
+    assert gsm8k_table.significant(up, 0.01) and not gsm8k_table.significant(up, 0.06)
+    assert not gsm8k_table.significant(straddles, 0.04) and not gsm8k_table.significant(straddles, 0.04, -1)
+    assert gsm8k_table.significant(down, 0.01, -1) and not gsm8k_table.significant(down, 0.01)
+    assert not gsm8k_table.significant(None, None)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return argparse.Namespace(reward=argv[0], seed=int(argv[1]), steps=None, threads=1, set=list(argv[2:]))
+
+
+def test_each_reward_s_config_and_the_base_evaluation_they_share() -> None:
+    import rft_gsm8k
+
+    configs = {r: load_config(rft_gsm8k.CONFIG, rft_gsm8k.run_overrides(parse(r, "601"))) for r in rft_gsm8k.REWARDS}
+    judge, overlap, exact = configs["judge"], configs["overlap"], configs["exact"]
+    assert judge.reward.kind == "rubric" and judge.reward.rubric and judge.data.reference_column == "reference"
+    assert judge.judge.validation is not None and judge.judge.validation.checker == "gsm8k"
+    assert overlap.reward.kind == "none" and [f.function for f in overlap.reward.functions] == ["rewards:overlap"]
+    assert exact.reward.kind == "none" and [f.function for f in exact.reward.functions] == ["rewards:exact"]
+    assert overlap.judge.validation is None
+    assert {c.seed for c in configs.values()} == {601}
+    assert len({c.run_dir for c in configs.values()}) == 3
+    assert len({c.grpo.arguments().__repr__() for c in configs.values()}) == 1  # the same budget
+    fingerprints = {rft_gsm8k.base_fingerprint(c) for c in configs.values()}
+    other_seed = load_config(rft_gsm8k.CONFIG, rft_gsm8k.run_overrides(parse("judge", "602")))
+    assert fingerprints == {rft_gsm8k.base_fingerprint(other_seed)}  # every run reads one base evaluation
+    longer = load_config(
+        rft_gsm8k.CONFIG, rft_gsm8k.run_overrides(parse("judge", "601", "grpo.max_completion_length=300"))
+    )
+    assert rft_gsm8k.base_fingerprint(longer) not in fingerprints
+
+
+def write_run(results: Path, runs: Path, reward: str, seed: int, before: list[bool], after: list[bool]) -> None:
+    from judgerl.stats import wilson
+    from judgerl.train.evaluate import compare
+
+    def items(values: list[bool]) -> list[Any]:
+        from judgerl.train.evaluate import EvalItem
+
+        return [
+            EvalItem(prompt_id=f"p{i}", prompt="q", response="r", judge_score=None, judge_passed=None, checker_passed=v)
+            for i, v in enumerate(values)
+        ]
+
+    change = compare(items(before), items(after))
+    folder = runs / f"bench-rft-gsm8k-{reward}-s{seed}" / "eval"
+    folder.mkdir(parents=True)
+    (folder / "after.jsonl").write_text("".join(i.model_dump_json() + "\n" for i in items(after)))
+
+    def rate(values: list[bool]) -> dict[str, Any]:
+        w = wilson(sum(values), len(values))
+        return {"rate": w.value, "low": w.low, "high": w.high, "n": w.n}
+
+    result = {
+        "before": rate(before),
+        "after": rate(after),
+        "change": change.model_dump(),
+        "judge_gate": {"judge_auc": 0.9, "passed": True} if reward == "judge" else None,
+        "step_time": [10.0, 20.0],
+    }
+    (results / f"rft_gsm8k_{reward}-s{seed}.json").write_text(json.dumps(result))
+
+
+def test_the_section_counts_a_seed_only_when_the_judge_beats_both_the_base_and_the_overlap_reward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gsm8k_table
+
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    results.mkdir()
+    monkeypatch.setattr(gsm8k_table, "RESULTS", results)
+    monkeypatch.setattr(gsm8k_table, "read_result", lambda name: json.loads((results / f"{name}.json").read_text()))
+    base = [True] * 20 + [False] * 60
+    better = [True] * 45 + [False] * 35  # +25 of 80, none lost
+    write_run(results, runs, "judge", 601, base, better)
+    write_run(results, runs, "overlap", 601, base, base)  # seed 601: better than both
+    write_run(results, runs, "judge", 602, base, better)
+    write_run(results, runs, "overlap", 602, base, better)  # seed 602: better than the base only
+    write_run(results, runs, "judge", 603, base, [False] * 80)  # seed 603: significantly worse; no overlap run
+    result = gsm8k_table.build([601, 602, 603], runs, {"reading": "what it means"})
+    assert result["judge_better_than_base"] == ["601", "602"]
+    assert result["judge_better_than_overlap"] == ["601"]
+    assert result["goal_met"] is False
+    assert result["judge_vs_overlap"]["603"] is None
+    section = gsm8k_table.markdown(result)
+    assert section.startswith(gsm8k_table.HEADING + "\n")
+    assert section.count("**better**") == 4  # 601 and 602 judge, 602 overlap, 601 head-to-head
+    assert section.count("**worse**") == 1
+    assert "| 603 | overlap | - | - | - | not run | - |" in section
+    assert "than the overlap reward in 1; the goal (both, in at least 2 of 3 seeds) is not met." in section
+    assert section.rstrip().endswith("what it means")
+    write_run(results, runs, "overlap", 603, base, base)
+    write_run(results, runs, "judge", 604, base, better)
+    write_run(results, runs, "overlap", 604, base, base)
+    assert gsm8k_table.build([601, 602, 604], runs, {})["goal_met"] is True
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_run_trains_evaluates_against_the_shared_base_and_writes_its_figures(
+    tmp_path: Path, policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The overlap reward's run, end to end on the tiny policy: one base evaluation serves two seeds."""
+    pytest.importorskip("trl")
+    import common
+    import rft_gsm8k
+
+    monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    written = []
+    for seed in (611, 612):
+        args = parse(
+            "overlap",
+            str(seed),
+            f"output_dir={tmp_path / f'run{seed}'}",
+            f"policy.model={policy_dir}",
+            "policy.dtype=float32",
+            "policy.lora={r: 4, alpha: 8}",
+            "data.eval.holdout=4",
+            "grpo.max_steps=1",
+            "grpo.max_completion_length=6",
+            "grpo.per_device_train_batch_size=4",
+            "grpo.cast_lm_head_to_fp32=false",
+        )
+        args.threads = None
+        rft_gsm8k.run(args)
+        written.append(json.loads((tmp_path / "results" / f"rft_gsm8k_overlap-s{seed}.json").read_text()))
+    assert len(list((tmp_path / "base").glob("*/eval/before.json"))) == 1
+    for result in written:
+        assert result["before"]["n"] == 4 and result["after"]["n"] == 4
+        assert result["change"]["prompts"] == 4 and len(result["reward_per_step"]) == 1
+        assert "judge_gate" not in result
+    assert (tmp_path / "run611" / "eval" / "after.jsonl").exists()
