@@ -186,3 +186,26 @@ def test_a_run_trains_evaluates_against_the_shared_base_and_writes_its_figures(
         assert result["change"]["prompts"] == 4 and len(result["reward_per_step"]) == 1
         assert "judge_gate" not in result
     assert (tmp_path / "run611" / "eval" / "after.jsonl").exists()
+
+
+def test_the_pre_registered_commands_parse_and_name_the_config_they_describe() -> None:
+    """benchmarks/rft_preregistered_gsm8k.md: its commands are the script's, and the recipe it states is the
+    example config's (a later edit of either shows here)."""
+    import shlex
+
+    import rft_gsm8k
+
+    text = (ROOT / "benchmarks" / "rft_preregistered_gsm8k.md").read_text(encoding="utf-8")
+    commands = [line.split("rft_gsm8k.py", 1)[1] for line in text.splitlines() if "benchmarks/rft_gsm8k.py" in line]
+    assert len(commands) == 3
+    assert "**601, 602, 603.**" in text
+    config = load_config(rft_gsm8k.CONFIG)
+    grpo = config.grpo.arguments()
+    assert (grpo["max_steps"], grpo["num_generations"], grpo["per_device_train_batch_size"]) == (30, 4, 8)
+    assert (grpo["max_completion_length"], grpo["learning_rate"], grpo["beta"]) == (256, 1e-4, 0.1)
+    assert config.policy.system_prompt and config.policy.system_prompt in text
+    assert config.data.eval.holdout == 128 and config.judge.model == "qwen2.5-coder-1.5b"
+    for command in commands:
+        words = shlex.split(command.replace("$S", "601"))
+        reward, seed = words[words.index("--reward") + 1], words[words.index("--seed") + 1]
+        assert reward in rft_gsm8k.REWARDS and int(seed) == 601
