@@ -209,3 +209,45 @@ def test_the_pre_registered_commands_parse_and_name_the_config_they_describe() -
         words = shlex.split(command.replace("$S", "601"))
         reward, seed = words[words.index("--reward") + 1], words[words.index("--seed") + 1]
         assert reward in rft_gsm8k.REWARDS and int(seed) == 601
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_judge_s_run_gates_then_trains_with_the_reference_in_every_judge_prompt(
+    tmp_path: Path, policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge's reward, end to end on the tiny policy with a scripted judge (the one faked seam): the gate is
+    recorded with the final-answer check, and every verdict the judge gives reads the row's reference solution."""
+    pytest.importorskip("trl")
+    import common
+    import rft_gsm8k
+    from judgerl.judges.spec import JudgeSpec
+    from support.fakes import ScriptedBackend
+
+    backend = ScriptedBackend(probs=lambda prompt, labels: {"PASS": 0.7, "FAIL": 0.3})
+    monkeypatch.setattr(JudgeSpec, "build_backend", lambda self: backend)
+    monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    args = parse(
+        "judge",
+        "613",
+        f"output_dir={tmp_path / 'run'}",
+        f"policy.model={policy_dir}",
+        "policy.dtype=float32",
+        "policy.lora={r: 4, alpha: 8}",
+        "data.eval.holdout=4",
+        "judge.validation.prompts=2",
+        "grpo.max_steps=1",
+        "grpo.max_completion_length=6",
+        "grpo.per_device_train_batch_size=4",
+        "grpo.cast_lm_head_to_fp32=false",
+    )
+    args.threads = None
+    rft_gsm8k.run(args)
+    result = json.loads((tmp_path / "results" / "rft_gsm8k_judge-s613.json").read_text())
+    assert result["judge_gate"]["checker"] == "gsm8k" and result["judge_gate"]["replies"] == 4
+    assert len(result["reward_per_step"]) == 1
+    rows = [json.loads(line) for line in (ROOT / "examples/gsm8k/prompts.jsonl").read_text().splitlines()]
+    references = {row["reference"] for row in rows}
+    prompts = [prompt for call in backend.label_calls for prompt in call]
+    assert len(prompts) >= 4 + 4  # the gate's replies and one step's completions, each under three criteria
+    assert all(any(reference in prompt.user for reference in references) for prompt in prompts)
