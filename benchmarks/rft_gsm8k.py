@@ -8,7 +8,7 @@ solutions a step. Three rewards on the same budget:
   (examples/rubrics/math_reference.yaml: the final answer is the reference's, the work is shown, one final answer);
   the judge is first measured on the base policy's own sampled solutions (AUC against the final-answer check);
 - ``overlap``: the unigram F1 of the solution against the reference solution, the reward a user could write
-  without a judge (examples/gsm8k/rewards.py);
+  without a judge (examples/gsm8k/gsm8k_rewards.py);
 - ``exact``: the final-answer check itself (positive control: can this budget move the measure at all?).
 
 The independent measure is the final-answer check (judgerl.checks.gsm8k) on the 128 held-out problems, greedy,
@@ -50,8 +50,8 @@ from judgerl.train.runner import complete_checkpoints, train
 CONFIG = ROOT / "examples" / "gsm8k" / "config.yaml"
 REWARDS = {
     "judge": [],
-    "overlap": ["reward.kind=none", "reward.rubric=null", "reward.functions=[{function: rewards:overlap}]"],
-    "exact": ["reward.kind=none", "reward.rubric=null", "reward.functions=[{function: rewards:exact}]"],
+    "overlap": ["reward.kind=none", "reward.rubric=null", "reward.functions=[{function: gsm8k_rewards:overlap}]"],
+    "exact": ["reward.kind=none", "reward.rubric=null", "reward.functions=[{function: gsm8k_rewards:exact}]"],
 }
 #: the base policy's evaluation, shared by every run whose evaluation settings match (see base_fingerprint)
 BASE_DIR = ROOT / "runs" / "bench-rft-gsm8k-base"
@@ -59,7 +59,7 @@ BASE_DIR = ROOT / "runs" / "bench-rft-gsm8k-base"
 
 def run_overrides(args: argparse.Namespace) -> list[str]:
     """The config overrides of the run that ``args`` names (its folder: runs/bench-rft-gsm8k-REWARD-sSEED)."""
-    sys.path.insert(0, str(CONFIG.parent))  # rewards.py for the program rewards
+    sys.path.insert(0, str(CONFIG.parent))  # gsm8k_rewards.py for the program rewards
     name = f"bench-rft-gsm8k-{args.reward}-s{args.seed}"
     overrides = [f"name={name}", f"output_dir={ROOT / 'runs' / name}", f"seed={args.seed}", *REWARDS[args.reward]]
     if args.reward != "judge":

@@ -4,6 +4,7 @@ the base evaluation its runs share, and the section's tally (benchmarks/gsm8k_ta
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -22,7 +23,11 @@ REFERENCE = "She has 3 + 4 = <<3+4=7>>7 apples.\nShe gives 2 away: 7 - 2 = <<7-2
 
 
 def test_the_prompt_file_is_what_make_prompts_builds_and_leaves_the_judge_fixture_out() -> None:
-    import make_prompts
+    # loaded from its file: the safety example has a make_prompts module of its own
+    spec = importlib.util.spec_from_file_location("gsm8k_make_prompts", ROOT / "examples/gsm8k/make_prompts.py")
+    assert spec is not None and spec.loader is not None
+    make_prompts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_prompts)
 
     rows = [json.loads(line) for line in (ROOT / "examples/gsm8k/prompts.jsonl").read_text().splitlines()]
     assert rows == make_prompts.build()
@@ -33,7 +38,7 @@ def test_the_prompt_file_is_what_make_prompts_builds_and_leaves_the_judge_fixtur
 
 
 def test_overlap_rewards_the_reference_s_words_even_with_a_wrong_final_answer() -> None:
-    import rewards
+    import gsm8k_rewards as rewards
 
     right = "3 + 4 = 7 apples. She gives 2 away: 7 - 2 = 5.\n#### 5"
     wrong = "3 + 4 = 7 apples. She gives 2 away: 7 - 2 = 4.\n#### 4"
@@ -71,8 +76,8 @@ def test_each_reward_s_config_and_the_base_evaluation_they_share() -> None:
     judge, overlap, exact = configs["judge"], configs["overlap"], configs["exact"]
     assert judge.reward.kind == "rubric" and judge.reward.rubric and judge.data.reference_column == "reference"
     assert judge.judge.validation is not None and judge.judge.validation.checker == "gsm8k"
-    assert overlap.reward.kind == "none" and [f.function for f in overlap.reward.functions] == ["rewards:overlap"]
-    assert exact.reward.kind == "none" and [f.function for f in exact.reward.functions] == ["rewards:exact"]
+    assert overlap.reward.kind == "none" and [f.function for f in overlap.reward.functions] == ["gsm8k_rewards:overlap"]
+    assert exact.reward.kind == "none" and [f.function for f in exact.reward.functions] == ["gsm8k_rewards:exact"]
     assert overlap.judge.validation is None
     assert {c.seed for c in configs.values()} == {601}
     assert len({c.run_dir for c in configs.values()}) == 3
