@@ -96,8 +96,15 @@ def load_or_evaluate(config: TrainConfig, policy: str, label: str, folder: Path)
 
 
 def base_report(config: TrainConfig) -> EvalReport:
+    """The base policy's evaluation, made by the first run that needs it; a run started beside it waits on the
+    lock and then reads it (the two runs of a seed start together)."""
+    import fcntl
+
     folder = BASE_DIR / base_fingerprint(config)
-    return load_or_evaluate(config, "base", "before", folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "evaluating.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return load_or_evaluate(config, "base", "before", folder)
 
 
 def run_judge_gate(config: TrainConfig, overrides: list[str], backend: Any, gate_file: Path) -> None:

@@ -256,3 +256,51 @@ def test_the_judge_s_run_gates_then_trains_with_the_reference_in_every_judge_pro
     prompts = [prompt for call in backend.label_calls for prompt in call]
     assert len(prompts) >= 4 + 4  # the gate's replies and one step's completions, each under three criteria
     assert all(any(reference in prompt.user for reference in references) for prompt in prompts)
+
+
+def test_a_run_started_beside_another_waits_for_its_base_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of a seed start together: the second must read the first's base evaluation, not make its own."""
+    import threading
+    import time
+
+    import rft_gsm8k
+    from judgerl.train.evaluate import EvalReport
+
+    monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
+    monkeypatch.setattr(rft_gsm8k, "base_fingerprint", lambda config: "fp")
+    made: list[str] = []
+    first_started = threading.Event()
+
+    def slow_evaluate(config: Any, policy: str, label: str, judged: bool) -> EvalReport:
+        made.append(label)
+        first_started.set()
+        time.sleep(0.5)  # the second run asks for the base evaluation while this one is making it
+        report = EvalReport(
+            label=label,
+            policy=policy,
+            prompts=0,
+            checker="gsm8k",
+            seconds=0.0,
+            generation_seconds=0.0,
+            judge_seconds=0.0,
+            judge_score_mean=None,
+            judge_pass={},
+            judge_criteria={},
+            unscored=0,
+        )
+        folder = Path(config.output_dir) / "eval"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{label}.json").write_text(report.model_dump_json())
+        (folder / f"{label}.jsonl").write_text("")
+        return report
+
+    monkeypatch.setattr(rft_gsm8k, "evaluate", slow_evaluate)
+    config = load_config(rft_gsm8k.CONFIG, rft_gsm8k.run_overrides(parse("overlap", "601")))
+    first = threading.Thread(target=rft_gsm8k.base_report, args=(config,))
+    first.start()
+    first_started.wait(5)
+    rft_gsm8k.base_report(config)
+    first.join()
+    assert made == ["before"]
