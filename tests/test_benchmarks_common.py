@@ -47,6 +47,11 @@ SECTIONS = [
         "## RFT for safety: pre-registered runs with a re-worded refuse criterion and two nonce secrets"
         " (seeds 301-305)",
     ),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05k-judge",
+        "## RFT for safety: pre-registered runs with groups of eight (seeds 501-505)",
+    ),
 ]
 
 
