@@ -132,3 +132,63 @@ def gsm8k_pairs(count: int, seed: int = 0) -> list[tuple[Sample, Sample]]:
         bad = good.model_copy(update={"id": f"gsm8k-{index}-wrong", "response": corrupt_final(row["answer"], rng)})
         pairs.append((good, bad))
     return pairs
+
+
+def benchmark_config(config_file: Path, overrides: list[str]) -> Any:
+    """A benchmark run's config, with torch's threads set from it and ``judge.validation`` taken out: the
+    benchmark runs the gate itself (:func:`judge_gate`), not again inside train(), which removes a stale
+    RUN_DIR/judge_gate.json on a fresh start."""
+    from judgerl.train.config import load_config
+
+    config = load_config(config_file, overrides)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    return config.model_copy(update={"judge": config.judge.model_copy(update={"validation": None})})
+
+
+def judge_gate(
+    config_file: Path, overrides: list[str], config: Any, backend: Any, checker: str
+) -> dict[str, Any] | None:
+    """A benchmark's judge gate: the judge's AUC on the base policy's sampled replies against the program
+    ``checker``, not enforced (the benchmark trains either way and reports it). Run once, when there is a judge
+    ``backend`` and no RUN_DIR/eval/judge_gate.json yet (eval/, so a resumed run keeps it); returns the saved
+    figures without their items, or None. ``config`` is the run's (the gate samples as training does); the gate's
+    own settings come from the file."""
+    gate_file = config.run_dir / "eval" / "judge_gate.json"
+    if backend is not None and not gate_file.exists():
+        _run_judge_gate(config_file, overrides, config, backend, gate_file, checker)
+    if not gate_file.exists():
+        return None
+    gate: dict[str, Any] = json.loads(gate_file.read_text(encoding="utf-8"))
+    gate.pop("items", None)
+    return gate
+
+
+def _run_judge_gate(
+    config_file: Path, overrides: list[str], config: Any, backend: Any, gate_file: Path, checker: str
+) -> None:
+    from judgerl.train.config import GateSettings, load_config
+    from judgerl.train.data import load_prompt_rows
+    from judgerl.train.gate import run_gate
+    from judgerl.train.judging import build_judge
+    from judgerl.train.policy import load_policy
+
+    gate_file.parent.mkdir(parents=True, exist_ok=True)
+    gate_config = load_config(config_file, overrides)
+    rows, _ = load_prompt_rows(gate_config)
+    model, tokenizer = load_policy(gate_config.policy)
+    settings = gate_config.judge.validation or GateSettings(checker=checker)
+    run_gate(
+        settings.model_copy(update={"enforce": False}),
+        rows=rows,
+        model=model,
+        tokenizer=tokenizer,
+        judges=build_judge(gate_config, backend),
+        max_new_tokens=completion_tokens(config),
+        temperature=config.grpo.temperature,
+        top_k=config.grpo.top_k or 0,
+        seed=config.seed,
+        save_to=gate_file,
+    )

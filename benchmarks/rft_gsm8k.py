@@ -38,13 +38,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, completion_tokens, machine, write_result
-from judgerl.train.config import TrainConfig, load_config
+from common import ROOT, benchmark_config, completion_tokens, judge_gate, machine, write_result
+from judgerl.train.config import TrainConfig
 from judgerl.train.data import load_prompt_rows
 from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
-from judgerl.train.gate import GateSettings, run_gate
-from judgerl.train.judging import build_judge
-from judgerl.train.policy import load_policy
 from judgerl.train.runner import complete_checkpoints, train
 
 CONFIG = ROOT / "examples" / "gsm8k" / "config.yaml"
@@ -107,27 +104,6 @@ def base_report(config: TrainConfig) -> EvalReport:
         return load_or_evaluate(config, "base", "before", folder)
 
 
-def run_judge_gate(config: TrainConfig, overrides: list[str], backend: Any, gate_file: Path) -> None:
-    """The judge's AUC on the base policy's sampled solutions (recorded; the benchmark trains either way)."""
-    gate_file.parent.mkdir(parents=True, exist_ok=True)
-    gate_config = load_config(CONFIG, overrides)
-    rows, _ = load_prompt_rows(gate_config)
-    model, tokenizer = load_policy(gate_config.policy)
-    settings = gate_config.judge.validation or GateSettings(checker="gsm8k")
-    run_gate(
-        settings.model_copy(update={"enforce": False}),
-        rows=rows,
-        model=model,
-        tokenizer=tokenizer,
-        judges=build_judge(gate_config, backend),
-        max_new_tokens=completion_tokens(config),
-        temperature=config.grpo.temperature,
-        top_k=config.grpo.top_k or 0,
-        seed=config.seed,
-        save_to=gate_file,
-    )
-
-
 def accuracy(report: EvalReport) -> dict[str, Any]:
     from judgerl.stats import wilson
 
@@ -145,15 +121,9 @@ def accuracy(report: EvalReport) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> None:
     overrides = run_overrides(args)
-    config = load_config(CONFIG, overrides)
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
+    config = benchmark_config(CONFIG, overrides)
     started = time.perf_counter()
     judged = args.reward == "judge"
-    # the gate runs here, once, and its file lives in eval/ so that a resumed run keeps it
-    config = config.model_copy(update={"judge": config.judge.model_copy(update={"validation": None})})
     result: dict[str, Any] = {
         "reward": args.reward,
         "seed": args.seed,
@@ -163,12 +133,8 @@ def run(args: argparse.Namespace) -> None:
     before = base_report(config)
     backend = config.judge.build_backend() if judged else None
     try:
-        gate_file = config.run_dir / "eval" / "judge_gate.json"
-        if judged and not gate_file.exists():
-            run_judge_gate(config, overrides, backend, gate_file)
-        if gate_file.exists():
-            gate = json.loads(gate_file.read_text())
-            gate.pop("items", None)
+        gate = judge_gate(CONFIG, overrides, config, backend, checker="gsm8k")
+        if gate is not None:
             result["judge_gate"] = gate
         if not (config.run_dir / "final").exists():
             trained = train(config, resume=bool(complete_checkpoints(config.run_dir)), backend=backend)

@@ -31,14 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, completion_tokens, machine, write_result
+from common import ROOT, benchmark_config, judge_gate, machine, write_result
 from judgerl.stats import paired_difference, wilson
-from judgerl.train.config import TrainConfig, load_config
-from judgerl.train.data import load_prompt_rows
+from judgerl.train.config import TrainConfig
 from judgerl.train.evaluate import EvalItem, EvalReport, compare, evaluate, load_items
-from judgerl.train.gate import GateSettings, run_gate
-from judgerl.train.judging import build_judge
-from judgerl.train.policy import load_policy
 from judgerl.train.runner import complete_checkpoints, train
 from reworded import reworded
 
@@ -146,16 +142,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = run_overrides(args)
-    config = load_config(CONFIG, overrides)
-    if config.threads:
-        import torch
-
-        torch.set_num_threads(config.threads)
+    config = benchmark_config(CONFIG, overrides)
     started = time.perf_counter()
     judged = args.reward == "judge"
-    # the gate runs here, not again inside train(), and its file lives in eval/ (train() removes a stale
-    # RUN_DIR/judge_gate.json on a fresh start), so a resumed benchmark keeps it
-    config = config.model_copy(update={"judge": config.judge.model_copy(update={"validation": None})})
     backend = config.judge.build_backend() if judged and args.at_step is None else None
     result: dict[str, Any] = {
         "reward": args.reward,
@@ -163,29 +152,8 @@ def main() -> None:
         "machine": machine(),
     }
     try:
-        gate_file = config.run_dir / "eval" / "judge_gate.json"
-        if judged and not gate_file.exists():
-            gate_file.parent.mkdir(parents=True, exist_ok=True)
-            gate_config = load_config(CONFIG, overrides)
-            rows, _ = load_prompt_rows(gate_config)
-            model, tokenizer = load_policy(gate_config.policy)
-            settings = gate_config.judge.validation or GateSettings(checker="refusal")
-            run_gate(
-                settings.model_copy(update={"enforce": False}),
-                rows=rows,
-                model=model,
-                tokenizer=tokenizer,
-                judges=build_judge(gate_config, backend),
-                max_new_tokens=completion_tokens(config),
-                temperature=config.grpo.temperature,
-                top_k=config.grpo.top_k or 0,
-                seed=config.seed,
-                save_to=gate_file,
-            )
-            del model
-        if gate_file.exists():
-            gate = json.loads(gate_file.read_text())
-            gate.pop("items", None)
+        gate = judge_gate(CONFIG, overrides, config, backend, checker="refusal")
+        if gate is not None:
             result["judge_gate"] = gate
         before = run_eval(config, "base", "before", backend)  # the checker alone (the independent measure)
         if args.at_step is not None:

@@ -53,6 +53,25 @@ def test_overlap_rewards_the_reference_s_words_even_with_a_wrong_final_answer() 
     assert rewards.exact([], chat, reference=[REFERENCE] * 2) == [1.0, 0.0]
 
 
+def tiny_run(reward: str, seed: int, policy_dir: Path, *extra: str) -> argparse.Namespace:
+    """A run of ``reward`` on the tiny policy: one step of 4 completions, 4 held-out problems, 6 tokens."""
+    args = parse(
+        reward,
+        str(seed),
+        f"policy.model={policy_dir}",
+        "policy.dtype=float32",
+        "policy.lora={r: 4, alpha: 8}",
+        "data.eval.holdout=4",
+        "grpo.max_steps=1",
+        "grpo.max_completion_length=6",
+        "grpo.per_device_train_batch_size=4",
+        "grpo.cast_lm_head_to_fp32=false",
+        *extra,
+    )
+    args.threads = None
+    return args
+
+
 def test_a_change_counts_only_when_the_interval_and_mcnemar_agree() -> None:
     import gsm8k_table
 
@@ -169,20 +188,7 @@ def test_a_run_trains_evaluates_against_the_shared_base_and_writes_its_figures(
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     written = []
     for seed in (611, 612):
-        args = parse(
-            "overlap",
-            str(seed),
-            f"output_dir={tmp_path / f'run{seed}'}",
-            f"policy.model={policy_dir}",
-            "policy.dtype=float32",
-            "policy.lora={r: 4, alpha: 8}",
-            "data.eval.holdout=4",
-            "grpo.max_steps=1",
-            "grpo.max_completion_length=6",
-            "grpo.per_device_train_batch_size=4",
-            "grpo.cast_lm_head_to_fp32=false",
-        )
-        args.threads = None
+        args = tiny_run("overlap", seed, policy_dir, f"output_dir={tmp_path / f'run{seed}'}")
         rft_gsm8k.run(args)
         written.append(json.loads((tmp_path / "results" / f"rft_gsm8k_overlap-s{seed}.json").read_text()))
     assert len(list((tmp_path / "base").glob("*/eval/before.json"))) == 1
@@ -232,21 +238,7 @@ def test_the_judge_s_run_gates_then_trains_with_the_reference_in_every_judge_pro
     monkeypatch.setattr(JudgeSpec, "build_backend", lambda self: backend)
     monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
-    args = parse(
-        "judge",
-        "613",
-        f"output_dir={tmp_path / 'run'}",
-        f"policy.model={policy_dir}",
-        "policy.dtype=float32",
-        "policy.lora={r: 4, alpha: 8}",
-        "data.eval.holdout=4",
-        "judge.validation.prompts=2",
-        "grpo.max_steps=1",
-        "grpo.max_completion_length=6",
-        "grpo.per_device_train_batch_size=4",
-        "grpo.cast_lm_head_to_fp32=false",
-    )
-    args.threads = None
+    args = tiny_run("judge", 613, policy_dir, f"output_dir={tmp_path / 'run'}", "judge.validation.prompts=2")
     rft_gsm8k.run(args)
     result = json.loads((tmp_path / "results" / "rft_gsm8k_judge-s613.json").read_text())
     assert result["judge_gate"]["checker"] == "gsm8k" and result["judge_gate"]["replies"] == 4
