@@ -46,6 +46,7 @@ def run_figures(reward: str, seed: int) -> dict[str, Any]:
     steps = [t for t in result.get("step_time") or [] if t is not None]
     return {
         "ran": True,
+        "by_window": by_window(result),
         "before": result["before"],
         "after": result["after"],
         "change": result["change"]["checker_difference"],
@@ -55,6 +56,24 @@ def run_figures(reward: str, seed: int) -> dict[str, Any]:
         "step_seconds": sum(steps) / len(steps) if steps else None,
         "steps": len(steps),
     }
+
+
+#: training steps pooled per row of the training table
+WINDOWS = ((1, 10), (11, 20), (21, 30))
+
+
+def by_window(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per window of steps, the means of the training reward, the completion length (tokens) and the share of
+    completions cut at the token limit, from the run's logged steps."""
+    series = {key: result.get(key) or [] for key in ("reward_per_step", "completion_length", "clipped_ratio")}
+    rows = []
+    for first, last in WINDOWS:
+        row: dict[str, Any] = {"steps": f"{first}-{last}"}
+        for key, values in series.items():
+            known = [v for v in values[first - 1 : last] if v is not None]
+            row[key] = sum(known) / len(known) if known else None
+        rows.append(row)
+    return rows
 
 
 def head_to_head(seed: int, runs_dir: Path) -> dict[str, Any] | None:
@@ -84,6 +103,16 @@ def build(seeds: list[int], runs_dir: Path, texts: dict[str, str]) -> dict[str, 
 
 def _percent(figure: dict[str, Any] | None) -> str:
     return "-" if figure is None else f"{figure['rate']:.1%}"
+
+
+def _window_cell(window: dict[str, Any]) -> str:
+    if window["reward_per_step"] is None:
+        return "-"
+    length, cut = window["completion_length"], window["clipped_ratio"]
+    return (
+        f"{window['reward_per_step']:.3f} / {'-' if length is None else f'{length:.0f}'} / "
+        f"{'-' if cut is None else f'{cut:.0%}'}"
+    )
 
 
 def change_cell(change: dict[str, Any] | None, p: float | None) -> str:
@@ -117,6 +146,26 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(
                 f"| {seed} | {reward} | {gate} | {_percent(run['before'])} | {_percent(run['after'])} | "
                 f"{change_cell(run['change'], run['p'])} | {seconds} |"
+            )
+    lines += [
+        "",
+        "Held-out reply length (characters, mean; a budget of 256 tokens cuts long solutions short) and training,"
+        " by window of steps (reward / completion tokens / share cut at the limit):",
+        "",
+        "| seed | reward | reply length before -> after | "
+        + " | ".join(f"steps {first}-{last}" for first, last in WINDOWS)
+        + " |",
+        "|---|---|---|" + "---|" * len(WINDOWS),
+    ]
+    for seed in map(str, result["seeds"]):
+        for reward in REWARDS:
+            run = result["runs"][seed][reward]
+            if not run["ran"]:
+                continue
+            cells = [_window_cell(window) for window in run["by_window"]]
+            lines.append(
+                f"| {seed} | {reward} | {run['before'].get('mean_characters', 0):.0f} -> "
+                f"{run['after'].get('mean_characters', 0):.0f} | " + " | ".join(cells) + " |"
             )
     lines += ["", "| seed | judge - overlap, after training (same held-out problems) |", "|---|---|"]
     for seed in map(str, result["seeds"]):

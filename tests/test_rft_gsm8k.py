@@ -129,7 +129,7 @@ def write_run(results: Path, runs: Path, reward: str, seed: int, before: list[bo
 
     def rate(values: list[bool]) -> dict[str, Any]:
         w = wilson(sum(values), len(values))
-        return {"rate": w.value, "low": w.low, "high": w.high, "n": w.n}
+        return {"rate": w.value, "low": w.low, "high": w.high, "n": w.n, "mean_characters": 100.0 + 10 * sum(values)}
 
     result = {
         "before": rate(before),
@@ -137,6 +137,9 @@ def write_run(results: Path, runs: Path, reward: str, seed: int, before: list[bo
         "change": change.model_dump(),
         "judge_gate": {"judge_auc": 0.9, "passed": True} if reward == "judge" else None,
         "step_time": [10.0, 20.0],
+        "reward_per_step": [step / 100 for step in range(1, 30)] + [None],
+        "completion_length": [250.0] * 10 + [200.0] * 10 + [150.0] * 10,
+        "clipped_ratio": [0.5] * 10 + [0.25] * 10 + [0.0] * 10,
     }
     (results / f"rft_gsm8k_{reward}-s{seed}.json").write_text(json.dumps(result))
 
@@ -169,6 +172,8 @@ def test_the_section_counts_a_seed_only_when_the_judge_beats_both_the_base_and_t
     assert "| 603 | overlap | - | - | - | not run | - |" in section
     assert "than the overlap reward in 1; the goal (both, in at least 2 of 3 seeds) is not met." in section
     assert section.rstrip().endswith("what it means")
+    # 601's judge run: 20 -> 45 solved of 80, and its steps by window (the last step's reward unknown)
+    assert "| 601 | judge | 300 -> 550 | 0.055 / 250 / 50% | 0.155 / 200 / 25% | 0.250 / 150 / 0% |" in section
     write_run(results, runs, "overlap", 603, base, base)
     write_run(results, runs, "judge", 604, base, better)
     write_run(results, runs, "overlap", 604, base, base)
