@@ -158,3 +158,22 @@ def test_auc_interval_brackets_the_value_and_needs_both_classes() -> None:
     value, low, high = auc_interval([0.9, 0.8, 0.7, 0.2, 0.4, 0.6], [True, True, True, False, False, False])
     assert value == 1.0 and low is not None and high is not None and low <= value <= high
     assert auc_interval([0.5, 0.6], [True, True]) == (None, None, None)
+
+
+def test_the_gate_s_line_says_when_one_outcome_is_too_rare_for_its_figure() -> None:
+    """2 passing replies of 32, ranked perfectly, read AUC 1.00 [1.00, 1.00]: the line must say how few they are
+    (a judge gate passed this way on GSM8K); a balanced sample of the same size gets no such warning."""
+    import time
+
+    from judgerl.train.gate import summarise
+
+    def line(passed: int) -> str:
+        judged = [("c", 0.9 if i < passed else 0.1, i < passed) for i in range(32)]
+        result = summarise(judged, checker="gsm8k", min_auc=0.8, started=time.perf_counter(), items=[])
+        assert result.judge_auc == 1.0 and result.passed
+        return result.line()
+
+    rare, balanced = line(2), line(16)
+    assert "the gsm8k checker passed 2 of 32" in rare and "only 2 replies of one outcome" in rare
+    assert "the gsm8k checker passed 16 of 32" in balanced and "replies of one outcome" not in balanced
+    assert "only 3 replies of one outcome" in line(29)  # three failing replies are as few

@@ -29,6 +29,8 @@ from judgerl.train.policy import generate_replies
 from judgerl.train.rubrics import RubricJudges
 
 logger = logging.getLogger(__name__)
+#: below this many passed (or failed) replies in a criterion, the gate's line says its figure is fragile
+FEW_OF_ONE_OUTCOME = 5
 
 
 class GroupAuc(BaseModel):
@@ -65,6 +67,13 @@ class GateResult(BaseModel):
     items: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
 
     @property
+    def fewest_of_one_outcome(self) -> int | None:
+        """The smallest count of passed or of failed replies in a criterion the AUC was measured on: with a few
+        of one outcome the AUC and its bootstrap interval rest on those few (2 of 32 reads 1.00 [1.00, 1.00])."""
+        counts = [min(g.checker_passed, g.replies - g.checker_passed) for g in self.groups if g.auc is not None]
+        return min(counts) if counts else None
+
+    @property
     def measured_on(self) -> str:
         if self.source == "labels":
             return f"{self.replies} labelled rows of {self.labels_file}"
@@ -84,10 +93,18 @@ class GateResult(BaseModel):
         groups = "; ".join(
             f"{g.auc:.2f} on {g.replies} judged '{g.criteria[:40]}'" for g in self.groups if g.auc is not None
         )
-        return (
+        line = (
             f"judge validation on {self.measured_on}: AUC {self.judge_auc:.2f} {interval}against {self.yardstick}, "
-            f"within each criterion ({groups}); bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
+            f"within each criterion ({groups}; {self.yardstick} passed {self.checker_passed} of {self.replies}); "
+            f"bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
         )
+        fewest = self.fewest_of_one_outcome
+        if fewest is not None and fewest < FEW_OF_ONE_OUTCOME:
+            line += (
+                f"; but a criterion has only {fewest} replies of one outcome, too few for this figure to say much: "
+                "measure on more replies (judge.validation.prompts, samples_per_prompt, or labels)"
+            )
+        return line
 
 
 def auc_interval(
