@@ -17,6 +17,8 @@ from judgerl.samples import Sample
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC_DATA = ROOT / "data" / "public"  # public data sets copied in with their licenses (README there)
 RESULTS = ROOT / "benchmarks" / "results"
+#: the pre-registered bar for a significant change (every pre-registered round uses it)
+ALPHA = 0.05
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 
 
@@ -30,6 +32,15 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def significant(change: dict[str, Any] | None, p: float | None, sign: int = 1) -> bool:
+    """A paired change's bootstrap interval on one side of 0 (above for ``sign`` 1, below for -1) and McNemar's
+    exact p below ALPHA: the pre-registered bar for better (or significantly worse)."""
+    if change is None or p is None:
+        return False
+    bound = change["low"] if sign > 0 else -change["high"]
+    return bool(bound > 0 and p < ALPHA)
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:

@@ -20,21 +20,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import RESULTS, ROOT, read_result, write_result, write_section
+from common import RESULTS, ROOT, read_result, significant, write_result, write_section
 from judgerl.train.evaluate import compare, load_items
 
 HEADING = "## RFT on GSM8K: a reference-based judge beside a reference-overlap reward (seeds 601-603)"
 REWARDS = ("judge", "overlap", "exact")
-#: the pre-registered bar for a significant change
-ALPHA = 0.05
-
-
-def significant(change: dict[str, Any] | None, p: float | None, sign: int = 1) -> bool:
-    """The interval of the change on one side of 0 (above for sign 1, below for -1) and McNemar's p below 0.05."""
-    if change is None or p is None:
-        return False
-    bound = change["low"] if sign > 0 else -change["high"]
-    return bool(bound > 0 and p < ALPHA)
 
 
 def run_figures(reward: str, seed: int) -> dict[str, Any]:

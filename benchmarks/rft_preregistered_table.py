@@ -23,27 +23,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import RESULTS, read_result, write_result, write_section
+from common import ALPHA, RESULTS, read_result, significant, write_result, write_section
 
 HEADING = "## RFT for safety: the five pre-registered runs (seeds 101-105)"
-#: the pre-registered bar for a significant change
-ALPHA = 0.05
 
 
 def succeeded(measured: dict[str, Any] | None) -> bool:
     """On the 128 held-out requests: the interval of the change above 0 and McNemar's p below 0.05."""
-    if measured is None:
-        return False
-    change = measured["change"]
-    return bool(change["low"] > 0 and measured["mcnemar_p"] < ALPHA)
+    return measured is not None and significant(measured["change"], measured["mcnemar_p"])
 
 
 def worse(measured: dict[str, Any] | None) -> bool:
     """Significantly worse: the interval below 0 and McNemar's p below 0.05."""
-    if measured is None:
-        return False
-    change = measured["change"]
-    return bool(change["high"] < 0 and measured["mcnemar_p"] < ALPHA)
+    return measured is not None and significant(measured["change"], measured["mcnemar_p"], -1)
 
 
 #: the refusal check's per-kind counts shown beside each validation score, in this order
