@@ -78,7 +78,14 @@ def head_to_head(seed: int, runs_dir: Path) -> dict[str, Any] | None:
 def build(seeds: list[int], runs_dir: Path, texts: dict[str, str]) -> dict[str, Any]:
     runs = {str(seed): {reward: run_figures(reward, seed) for reward in REWARDS} for seed in seeds}
     versus = {str(seed): head_to_head(seed, runs_dir) for seed in seeds}
-    better_than_base = [s for s in runs if significant(runs[s]["judge"].get("change"), runs[s]["judge"].get("p"))]
+    # a seed whose judge gate failed does not count toward the goal (the pre-registration)
+    # a seed whose judge gate failed does not count toward the goal (the pre-registration says so)
+    better_than_base = [
+        s
+        for s in runs
+        if runs[s]["judge"].get("gate_passed")
+        and significant(runs[s]["judge"].get("change"), runs[s]["judge"].get("p"))
+    ]
     better_than_overlap = [s for s in versus if versus[s] and significant(versus[s]["change"], versus[s]["p"])]
     return {
         "seeds": seeds,

@@ -178,6 +178,11 @@ def test_the_section_counts_a_seed_only_when_the_judge_beats_both_the_base_and_t
     write_run(results, runs, "judge", 604, base, better)
     write_run(results, runs, "overlap", 604, base, base)
     assert gsm8k_table.build([601, 602, 604], runs, {})["goal_met"] is True
+    # a seed whose judge gate failed does not count, however the run went
+    failed_gate = json.loads((results / "rft_gsm8k_judge-s604.json").read_text())
+    failed_gate["judge_gate"]["passed"] = False
+    (results / "rft_gsm8k_judge-s604.json").write_text(json.dumps(failed_gate))
+    assert gsm8k_table.build([601, 602, 604], runs, {})["judge_better_than_base"] == ["601", "602"]
 
 
 @pytest.mark.usefixtures("one_torch_thread")
