@@ -79,7 +79,6 @@ def build(seeds: list[int], runs_dir: Path, texts: dict[str, str]) -> dict[str, 
     runs = {str(seed): {reward: run_figures(reward, seed) for reward in REWARDS} for seed in seeds}
     versus = {str(seed): head_to_head(seed, runs_dir) for seed in seeds}
     # a seed whose judge gate failed does not count toward the goal (the pre-registration)
-    # a seed whose judge gate failed does not count toward the goal (the pre-registration says so)
     better_than_base = [
         s
         for s in runs
