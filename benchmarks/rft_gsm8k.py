@@ -93,8 +93,8 @@ def load_or_evaluate(config: TrainConfig, policy: str, label: str, folder: Path)
 
 
 def base_report(config: TrainConfig) -> EvalReport:
-    """The base policy's evaluation, made by the first run that needs it; a run started beside it waits on the
-    lock and then reads it (the two runs of a seed start together)."""
+    """The base policy's evaluation, made by the first run that needs it; a run that needs it meanwhile waits on
+    the lock and then reads it."""
     import fcntl
 
     folder = BASE_DIR / base_fingerprint(config)
@@ -130,7 +130,6 @@ def run(args: argparse.Namespace) -> None:
         "config": json.loads(config.model_dump_json()),
         "machine": machine(),
     }
-    before = base_report(config)
     backend = config.judge.build_backend() if judged else None
     try:
         gate = judge_gate(CONFIG, overrides, config, backend, checker="gsm8k")
@@ -142,6 +141,9 @@ def run(args: argparse.Namespace) -> None:
     finally:
         if backend is not None:
             backend.close()
+    # The base is evaluated after training, not before: the two runs of a seed then train side by side from the
+    # start, and the first to finish evaluates the base while the other is still training.
+    before = base_report(config)
     after = load_or_evaluate(config, str(config.run_dir / "final"), "after", config.run_dir)
     change = compare(before.items, after.items)
     result.update(
