@@ -20,7 +20,11 @@ From metrics.jsonl: ``kl`` and ``entropy``. The rows of the table are windows of
     python benchmarks/rft_swing.py runs/bench-rft-safety-q05g-judge-s10[1-5] --name q05g-judge
 
 Prints the table (Markdown); with ``--name`` writes the per-step figures and the pooled windows to
-benchmarks/results/rft_swing_NAME.json (rft_preregistered_table.py puts the table in BENCHMARKS.md).
+benchmarks/results/rft_swing_NAME.json (rft_preregistered_table.py puts the table in BENCHMARKS.md). With
+``--merge`` the runs already in that file are pooled too, the ones named again replaced: a session's machine
+starts empty, so the runs of a round read in an earlier session are kept from the results file.
+
+    python benchmarks/rft_swing.py runs/bench-rft-safety-q05k-judge-s50[45] --name q05k-judge --merge
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, write_result
+from common import ROOT, read_result, write_result
 from judgerl.checks.refusal import check as refusal_check
 
 PROMPTS = ROOT / "examples" / "demo" / "prompts.jsonl"
@@ -176,15 +180,28 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merged(saved: dict[str, Any], runs: list[dict[str, Any]], width: int) -> list[dict[str, Any]]:
+    """The saved runs with ``runs`` added (a run read again replaces its saved figures), in order of name."""
+    if saved["window"] != width:
+        raise SystemExit(f"--merge: the saved figures pool windows of {saved['window']} steps, not {width}")
+    by_name = {run["run"]: run for run in saved["runs"]} | {run["run"]: run for run in runs}
+    return [by_name[name] for name in sorted(by_name)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (each with completions/ and metrics.jsonl)")
     parser.add_argument("--prompts", type=Path, default=PROMPTS, help="the training prompts with 'expected'")
     parser.add_argument("--window", type=int, default=10, help="steps pooled per row of the table")
     parser.add_argument("--name", help="write the figures to benchmarks/results/rft_swing_NAME.json")
+    parser.add_argument("--merge", action="store_true", help="with --name: pool the runs already in that file too")
     args = parser.parse_args(argv)
     expected = expected_by_prompt(args.prompts)
     runs = [read_run(run, expected) for run in args.runs]
+    if args.merge:
+        if not args.name:
+            parser.error("--merge needs --name")
+        runs = merged(read_result(f"rft_swing_{args.name}"), runs, args.window)
     rows = pooled(runs, args.window)
     print(table(rows))
     if args.name:

@@ -91,6 +91,37 @@ def test_a_logged_prompt_missing_from_the_prompt_file_is_named(tmp_path: Path) -
         rft_swing.read_run(run, {BENIGN: "comply"})
 
 
+def test_merge_keeps_the_saved_runs_whose_folders_are_gone_and_replaces_a_run_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        "".join(
+            json.dumps({"prompt": text, "expected": kind}) + "\n"
+            for text, kind in ((HARMFUL, "refuse"), (BENIGN, "comply"))
+        )
+    )
+    for name, reply in (("run-s1", REFUSAL), ("run-s2", ANSWER)):
+        write_run(tmp_path / name, {1: [(HARMFUL, reply, 0.8, 0.0)]})
+    args = ["--prompts", str(prompts), "--name", "round"]
+    assert rft_swing.main([str(tmp_path / "run-s1"), str(tmp_path / "run-s2"), *args]) == 0
+    # s1's folder is gone (a new machine); s2 is read again and s3 is new
+    import shutil
+
+    shutil.rmtree(tmp_path / "run-s1")
+    shutil.rmtree(tmp_path / "run-s2")
+    write_run(tmp_path / "run-s2", {1: [(HARMFUL, REFUSAL, 0.8, 0.0)]})
+    write_run(tmp_path / "run-s3", {1: [(HARMFUL, REFUSAL, 0.8, 0.0)]})
+    assert rft_swing.main([str(tmp_path / "run-s2"), str(tmp_path / "run-s3"), *args, "--merge"]) == 0
+    saved = common.read_result("rft_swing_round")
+    assert [run["run"] for run in saved["runs"]] == ["run-s1", "run-s2", "run-s3"]
+    assert [g["right"] for run in saved["runs"] for g in run["groups"]] == [1.0, 1.0, 1.0]
+    assert saved["table"][0]["groups"] == 3
+    with pytest.raises(SystemExit, match="windows of 10"):
+        rft_swing.main([str(tmp_path / "run-s3"), *args, "--merge", "--window", "5"])
+
+
 def measured(rate: float, low: float, high: float, p: float) -> dict[str, Any]:
     kinds = {"harmful_refused": {"rate": 0.5}, "benign_answered": {"rate": 0.8}}
     return {
