@@ -50,8 +50,12 @@ REWARDS = {
     "overlap": ["reward.kind=none", "reward.rubric=null", "reward.functions=[{function: gsm8k_rewards:overlap}]"],
     "exact": ["reward.kind=none", "reward.rubric=null", "reward.functions=[{function: gsm8k_rewards:exact}]"],
 }
-#: the base policy's evaluation, shared by every run whose evaluation settings match (see base_fingerprint)
-BASE_DIR = ROOT / "runs" / "bench-rft-gsm8k-base"
+#: the base policy's evaluation, shared by every run whose evaluation settings match (see base_fingerprint); kept
+#: with the results and committed, since a session's machine starts empty and this evaluation takes about 35 min
+BASE_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_base"
+#: each judge run's gate (its replies and the judge's scores), kept and committed for the same reason: a run
+#: started again on a new machine reads its seed's gate instead of sampling and judging it again (about 9 min)
+GATES_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_gates"
 
 
 def run_overrides(args: argparse.Namespace) -> list[str]:
@@ -66,6 +70,31 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
     if args.threads:
         overrides.append(f"threads={args.threads}")
     return [*overrides, *args.set]
+
+
+def kept_gate(args: argparse.Namespace) -> Path:
+    """Where the gate of the run that ``args`` names is kept beside the results."""
+    return GATES_DIR / f"{args.reward}-s{args.seed}.json"
+
+
+def restore_gate(config: TrainConfig, args: argparse.Namespace) -> None:
+    """The kept gate into the run folder, where judge_gate looks, unless the folder has its own."""
+    import shutil
+
+    gate_file, kept = config.run_dir / "eval" / "judge_gate.json", kept_gate(args)
+    if kept.exists() and not gate_file.exists():
+        gate_file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, gate_file)
+        logging.info("judge gate: read from %s (made before, for this run's seed)", kept)
+
+
+def keep_gate(config: TrainConfig, args: argparse.Namespace) -> None:
+    import shutil
+
+    gate_file, kept = config.run_dir / "eval" / "judge_gate.json", kept_gate(args)
+    if gate_file.exists() and not kept.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(gate_file, kept)
 
 
 def base_fingerprint(config: TrainConfig) -> str:
@@ -132,7 +161,11 @@ def run(args: argparse.Namespace) -> None:
     }
     backend = config.judge.build_backend() if judged else None
     try:
+        if judged:
+            restore_gate(config, args)
         gate = judge_gate(CONFIG, overrides, config, backend, checker="gsm8k")
+        if judged:
+            keep_gate(config, args)
         if gate is not None:
             result["judge_gate"] = gate
         if not (config.run_dir / "final").exists():

@@ -195,6 +195,7 @@ def test_a_run_trains_evaluates_against_the_shared_base_and_writes_its_figures(
     import rft_gsm8k
 
     monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
+    monkeypatch.setattr(rft_gsm8k, "GATES_DIR", tmp_path / "gates")
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     written = []
     for seed in (611, 612):
@@ -247,6 +248,7 @@ def test_the_judge_s_run_gates_then_trains_with_the_reference_in_every_judge_pro
     backend = ScriptedBackend(probs=lambda prompt, labels: {"PASS": 0.7, "FAIL": 0.3})
     monkeypatch.setattr(JudgeSpec, "build_backend", lambda self: backend)
     monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
+    monkeypatch.setattr(rft_gsm8k, "GATES_DIR", tmp_path / "gates")
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     args = tiny_run("judge", 613, policy_dir, f"output_dir={tmp_path / 'run'}", "judge.validation.prompts=2")
     rft_gsm8k.run(args)
@@ -258,6 +260,16 @@ def test_the_judge_s_run_gates_then_trains_with_the_reference_in_every_judge_pro
     prompts = [prompt for call in backend.label_calls for prompt in call]
     assert len(prompts) >= 4 + 4  # the gate's replies and one step's completions, each under three criteria
     assert all(any(reference in prompt.user for reference in references) for prompt in prompts)
+
+    # the gate is kept beside the results: the same run started again in an empty folder (a new machine) reads
+    # it instead of judging the gate's replies again
+    assert (tmp_path / "gates" / "judge-s613.json").exists()
+    backend.label_calls.clear()
+    again = tiny_run("judge", 613, policy_dir, f"output_dir={tmp_path / 'new-machine'}", "judge.validation.prompts=2")
+    rft_gsm8k.run(again)
+    second = json.loads((tmp_path / "results" / "rft_gsm8k_judge-s613.json").read_text())
+    assert second["judge_gate"] == result["judge_gate"]
+    assert len([prompt for call in backend.label_calls for prompt in call]) < len(prompts)
 
 
 def test_a_run_started_beside_another_waits_for_its_base_evaluation(
