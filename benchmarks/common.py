@@ -22,12 +22,30 @@ ALPHA = 0.05
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 
 
+#: the CPU features that decide which kernels torch runs (bf16 natively, matrix units): results computed in bf16 on
+#: CPUs that differ in these differ in the last bits, and greedy decoding can then pick other tokens
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu(cpuinfo: str | None = None) -> dict[str, Any]:
+    """The CPU's model name and which of CPU_FEATURES it has, from /proc/cpuinfo (empty where it cannot be read)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+    flags = set(cpuinfo.split())
+    return {"model": model, "features": [feature for feature in CPU_FEATURES if feature in flags]}
+
+
 def machine() -> dict[str, Any]:
     import torch
 
     return {
         "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, benchmark_config, completion_tokens, judge_gate, machine, write_result
+from common import ROOT, benchmark_config, completion_tokens, cpu, judge_gate, machine, write_result
 from judgerl.train.config import TrainConfig
 from judgerl.train.data import load_prompt_rows
 from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
@@ -99,12 +99,14 @@ def keep_gate(config: TrainConfig, args: argparse.Namespace) -> None:
 
 def base_fingerprint(config: TrainConfig) -> str:
     """What the base policy's greedy evaluation depends on: the policy, its prompt, the held-out rows, the
-    completion length. A run whose fingerprint differs evaluates the base in its own folder."""
+    completion length, and the CPU (in bf16 another CPU's kernels change a few greedy solutions: 22 and 25 of 128
+    solved on two machines). A run whose fingerprint differs evaluates the base in its own folder."""
     _, held = load_prompt_rows(config)
     parts = {
         "policy": config.policy.model_dump(mode="json"),
         "held_out": [[row.prompt_id, row.reference] for row in held],
         "tokens": completion_tokens(config),
+        "cpu": cpu(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -130,7 +132,11 @@ def base_report(config: TrainConfig) -> EvalReport:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "evaluating.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return load_or_evaluate(config, "base", "before", folder)
+        report = load_or_evaluate(config, "base", "before", folder)
+        if not (folder / "machine.json").exists():  # where and when it was made, kept with it
+            when = {"made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **machine()}
+            (folder / "machine.json").write_text(json.dumps(when, indent=2) + "\n", encoding="utf-8")
+        return report
 
 
 def accuracy(report: EvalReport) -> dict[str, Any]:

@@ -110,6 +110,27 @@ def test_each_reward_s_config_and_the_base_evaluation_they_share() -> None:
     assert rft_gsm8k.base_fingerprint(longer) not in fingerprints
 
 
+def test_the_base_evaluation_is_made_again_on_a_cpu_with_other_bf16_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Greedy solutions in bf16 move with the CPU's kernels: a base evaluation kept from a machine with AMX must
+    not serve a run on one without."""
+    import common
+    import rft_gsm8k
+
+    amx = "model name\t: Intel Xeon\nflags\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    epyc = "model name\t: AMD EPYC\nflags\t: avx2 avx512f avx512_bf16\n"
+    assert common.cpu(amx) == {
+        "model": "Intel Xeon",
+        "features": ["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"],
+    }
+    assert common.cpu("") == {"model": "", "features": []}
+    config = load_config(rft_gsm8k.CONFIG, rft_gsm8k.run_overrides(parse("judge", "601")))
+    fingerprints = set()
+    for cpuinfo in (amx, epyc, epyc):
+        monkeypatch.setattr(rft_gsm8k, "cpu", lambda info=cpuinfo: common.cpu(info))
+        fingerprints.add(rft_gsm8k.base_fingerprint(config))
+    assert len(fingerprints) == 2
+
+
 def write_run(results: Path, runs: Path, reward: str, seed: int, before: list[bool], after: list[bool]) -> None:
     from judgerl.stats import wilson
     from judgerl.train.evaluate import compare
