@@ -46,8 +46,8 @@ BENCHMARK_RESULT = (
     "improved significantly on 128 held-out requests in 2 of 5 (+7.8% and +8.6%), none got significantly worse, and "
     "the judge failed its gate in 2 of 5; a second round with batch-scaled advantages improved in 1 of 5; a third, "
     "with the refuse criterion re-worded, improved in 3 of 5 and made 1 significantly worse (it refused most "
-    "benign requests); a fifth, with 8 replies a request, swung harder (of 3 seeds so far, 1 improved and 1 got "
-    "significantly worse); the recipe is not yet reliable"
+    "benign requests); a fifth, with 8 replies a request, swung harder (1 of 5 improved, 1 got significantly "
+    "worse); the recipe is not yet reliable"
 )
 
 
