@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from judgerl.backends.cpu_features import read_cpu_features
 from judgerl.samples import Sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,21 +23,12 @@ ALPHA = 0.05
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 
 
-#: the CPU features that decide which kernels torch runs (bf16 natively, matrix units): results computed in bf16 on
-#: CPUs that differ in these differ in the last bits, and greedy decoding can then pick other tokens
-CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
 def cpu(cpuinfo: str | None = None) -> dict[str, Any]:
-    """The CPU's model name and which of CPU_FEATURES it has, from /proc/cpuinfo (empty where it cannot be read)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            cpuinfo = ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
-    flags = set(cpuinfo.split())
-    return {"model": model, "features": [feature for feature in CPU_FEATURES if feature in flags]}
+    """The CPU's model name and which kernel features it has (empty where /proc/cpuinfo cannot be read): results
+    computed in bf16 on CPUs that differ in these differ in the last bits, and greedy decoding can then pick other
+    tokens."""
+    features = read_cpu_features(cpuinfo)
+    return {"model": features.model, "features": features.kernel_features}
 
 
 def machine() -> dict[str, Any]:

@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -77,11 +78,14 @@ def kept_gate(args: argparse.Namespace) -> Path:
     return GATES_DIR / f"{args.reward}-s{args.seed}.json"
 
 
+def gate_paths(config: TrainConfig, args: argparse.Namespace) -> tuple[Path, Path]:
+    """Where judge_gate reads and writes the run's gate, and where the seed's gate is kept in the repository."""
+    return config.run_dir / "eval" / "judge_gate.json", kept_gate(args)
+
+
 def restore_gate(config: TrainConfig, args: argparse.Namespace) -> None:
     """The kept gate into the run folder, where judge_gate looks, unless the folder has its own."""
-    import shutil
-
-    gate_file, kept = config.run_dir / "eval" / "judge_gate.json", kept_gate(args)
+    gate_file, kept = gate_paths(config, args)
     if kept.exists() and not gate_file.exists():
         gate_file.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(kept, gate_file)
@@ -89,9 +93,7 @@ def restore_gate(config: TrainConfig, args: argparse.Namespace) -> None:
 
 
 def keep_gate(config: TrainConfig, args: argparse.Namespace) -> None:
-    import shutil
-
-    gate_file, kept = config.run_dir / "eval" / "judge_gate.json", kept_gate(args)
+    gate_file, kept = gate_paths(config, args)
     if gate_file.exists() and not kept.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(gate_file, kept)

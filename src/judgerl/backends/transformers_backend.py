@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
 from judgerl.backends.coalesce import CoalescedLabels
+from judgerl.backends.cpu_features import read_cpu_features
 from judgerl.backends.label_tokens import label_first_tokens
 from judgerl.backends.prefix_plan import chunks, plan_prefix_groups
 from judgerl.errors import BackendUnavailable, JudgerlError, ModelNotFound
@@ -83,13 +84,7 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
     """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX). Without it torch emulates bf16 and a
     forward pass is several times slower than fp32: 35.6 s against 5.7 s for 600 tokens through Qwen-0.5B
     on an AVX2-only EPYC (2 cores)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return False
-    flags = set(cpuinfo.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return read_cpu_features(cpuinfo).native_bf16
 
 
 def auto_dtype(device: torch.device) -> torch.dtype:
