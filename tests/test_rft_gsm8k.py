@@ -339,3 +339,22 @@ def test_a_run_started_beside_another_waits_for_its_base_evaluation(
     rft_gsm8k.base_report(config)
     first.join()
     assert made == ["before"]
+
+
+def test_a_seed_s_head_to_head_is_kept_when_its_run_folders_are_gone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each session's machine may start empty: rebuilding the section for seeds 602-603 must keep 601's judge -
+    overlap figure from the results file instead of showing "not run"; a figure from the run folders wins."""
+    import gsm8k_table
+
+    kept = {"change": {"rate": 0.1, "low": 0.02, "high": 0.18}, "p": 0.01, "n": 128}
+    (tmp_path / "rft_gsm8k.json").write_text(json.dumps({"judge_vs_overlap": {"601": kept, "602": None}}))
+    monkeypatch.setattr(gsm8k_table, "RESULTS", tmp_path)
+    result = gsm8k_table.build([601, 602], tmp_path / "no-runs", {})
+    assert result["judge_vs_overlap"] == {"601": kept, "602": None}
+    assert result["judge_better_than_overlap"] == ["601"]
+
+    fresh = {"change": {"rate": -0.05, "low": -0.1, "high": 0.0}, "p": 0.2, "n": 128}
+    monkeypatch.setattr(gsm8k_table, "head_to_head", lambda seed, runs_dir: fresh if seed == 601 else None)
+    assert gsm8k_table.build([601], tmp_path / "no-runs", {})["judge_vs_overlap"] == {"601": fresh}
