@@ -2,11 +2,11 @@
 benchmarks/rft_preregistered_gsm8k.md), from their files.
 
 Reads benchmarks/results/rft_gsm8k_<reward>-s<seed>.json for each reward and seed, and the held-out solutions of
-the judge's and the overlap reward's runs of a seed (RUNS/bench-rft-gsm8k-<reward>-s<seed>/eval/after.jsonl) for
-their head-to-head change (the figure written last time where those folders are gone). Applies the pre-registered
-bar and tallies the goal (the judge significantly better than the base and than the overlap reward in at least 2
-of 3 seeds). A run whose file is missing is shown as not run. Writes benchmarks/results/rft_gsm8k.json, from which
-the section is built.
+the judge's and the overlap reward's runs of a seed for their head-to-head change: from the run folders
+(RUNS/bench-rft-gsm8k-<reward>-s<seed>/eval/after.jsonl), else the copies kept in results/rft_gsm8k_after/, else
+the figure written last time. Applies the pre-registered bar and tallies the goal (the judge significantly better
+than the base and than the overlap reward in at least 2 of 3 seeds). A run whose file is missing is shown as not
+run. Writes benchmarks/results/rft_gsm8k.json, from which the section is built.
 
     python benchmarks/gsm8k_table.py --seeds 601 602 603 --texts TEXTS.json --write
 """
@@ -67,9 +67,15 @@ def by_window(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def after_solutions(reward: str, seed: int, runs_dir: Path) -> Path:
+    """A run's held-out solutions after training: in its run folder, else the copy kept with the results."""
+    in_run = runs_dir / f"bench-rft-gsm8k-{reward}-s{seed}" / "eval" / "after.jsonl"
+    return in_run if in_run.exists() else RESULTS / "rft_gsm8k_after" / f"{reward}-s{seed}.jsonl"
+
+
 def head_to_head(seed: int, runs_dir: Path) -> dict[str, Any] | None:
     """The judge's run against the overlap reward's on the same held-out problems: judge - overlap."""
-    files = [runs_dir / f"bench-rft-gsm8k-{reward}-s{seed}" / "eval" / "after.jsonl" for reward in ("overlap", "judge")]
+    files = [after_solutions(reward, seed, runs_dir) for reward in ("overlap", "judge")]
     if not all(path.exists() for path in files):
         return None
     change = compare(load_items(files[0]), load_items(files[1]))

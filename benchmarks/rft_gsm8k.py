@@ -57,6 +57,9 @@ BASE_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_base"
 #: each judge run's gate (its replies and the judge's scores), kept and committed for the same reason: a run
 #: started again on a new machine reads its seed's gate instead of sampling and judging it again (about 9 min)
 GATES_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_gates"
+#: each run's evaluation after training (figures and held-out solutions), kept for the judge - overlap comparison of
+#: a seed: the two runs' folders may end up on different machines
+AFTER_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_after"
 
 
 def run_overrides(args: argparse.Namespace) -> list[str]:
@@ -97,6 +100,13 @@ def keep_gate(config: TrainConfig, args: argparse.Namespace) -> None:
     if gate_file.exists() and not kept.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(gate_file, kept)
+
+
+def keep_after(config: TrainConfig, args: argparse.Namespace) -> None:
+    """The run's evaluation after training, beside the results (AFTER_DIR/<reward>-s<seed>.json and .jsonl)."""
+    AFTER_DIR.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".jsonl"):
+        shutil.copyfile(config.run_dir / "eval" / f"after{suffix}", AFTER_DIR / f"{args.reward}-s{args.seed}{suffix}")
 
 
 def base_fingerprint(config: TrainConfig) -> str:
@@ -186,6 +196,7 @@ def run(args: argparse.Namespace) -> None:
     # start, and the first to finish evaluates the base while the other is still training.
     before = base_report(config)
     after = load_or_evaluate(config, str(config.run_dir / "final"), "after", config.run_dir)
+    keep_after(config, args)
     change = compare(before.items, after.items)
     result.update(
         before=accuracy(before),

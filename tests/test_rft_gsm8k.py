@@ -217,6 +217,7 @@ def test_a_run_trains_evaluates_against_the_shared_base_and_writes_its_figures(
 
     monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
     monkeypatch.setattr(rft_gsm8k, "GATES_DIR", tmp_path / "gates")
+    monkeypatch.setattr(rft_gsm8k, "AFTER_DIR", tmp_path / "rft_gsm8k_after")
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     written = []
     for seed in (611, 612):
@@ -229,6 +230,17 @@ def test_a_run_trains_evaluates_against_the_shared_base_and_writes_its_figures(
         assert result["change"]["prompts"] == 4 and len(result["reward_per_step"]) == 1
         assert "judge_gate" not in result
     assert (tmp_path / "run611" / "eval" / "after.jsonl").exists()
+    # kept beside the results, so that a seed's head-to-head can be made where the run folders are gone
+    import gsm8k_table
+
+    kept = tmp_path / "rft_gsm8k_after" / "overlap-s611.jsonl"
+    assert kept.read_bytes() == (tmp_path / "run611" / "eval" / "after.jsonl").read_bytes()
+    assert (tmp_path / "rft_gsm8k_after" / "overlap-s612.json").exists()
+    monkeypatch.setattr(gsm8k_table, "RESULTS", tmp_path)
+    assert gsm8k_table.head_to_head(611, tmp_path / "gone") is None  # no judge run for this seed
+    (kept.parent / "judge-s611.jsonl").write_bytes(kept.read_bytes())
+    versus = gsm8k_table.head_to_head(611, tmp_path / "gone")
+    assert versus is not None and versus["n"] == 4 and versus["change"]["rate"] == 0
 
 
 def test_the_pre_registered_commands_parse_and_name_the_config_they_describe() -> None:
@@ -270,6 +282,7 @@ def test_the_judge_s_run_gates_then_trains_with_the_reference_in_every_judge_pro
     monkeypatch.setattr(JudgeSpec, "build_backend", lambda self: backend)
     monkeypatch.setattr(rft_gsm8k, "BASE_DIR", tmp_path / "base")
     monkeypatch.setattr(rft_gsm8k, "GATES_DIR", tmp_path / "gates")
+    monkeypatch.setattr(rft_gsm8k, "AFTER_DIR", tmp_path / "after")
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     args = tiny_run("judge", 613, policy_dir, f"output_dir={tmp_path / 'run'}", "judge.validation.prompts=2")
     rft_gsm8k.run(args)
