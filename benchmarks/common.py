@@ -195,9 +195,13 @@ def _run_judge_gate(
     from judgerl.train.gate import run_gate
     from judgerl.train.judging import build_judge
     from judgerl.train.policy import load_policy
+    from judgerl.train.rubrics import RubricJudges
 
     gate_file.parent.mkdir(parents=True, exist_ok=True)
     gate_config = load_config(config_file, overrides)
+    judges = build_judge(gate_config, backend)
+    if not isinstance(judges, RubricJudges):  # the gate judges each criterion of a rubric
+        raise ValueError(f"{config_file}: the judge's gate needs a rubric reward (reward.kind: rubric)")
     rows, _ = load_prompt_rows(gate_config)
     model, tokenizer = load_policy(gate_config.policy)
     settings = gate_config.judge.validation or GateSettings(checker=checker)
@@ -206,7 +210,7 @@ def _run_judge_gate(
         rows=rows,
         model=model,
         tokenizer=tokenizer,
-        judges=build_judge(gate_config, backend),
+        judges=judges,
         max_new_tokens=completion_tokens(config),
         temperature=config.grpo.temperature,
         top_k=config.grpo.top_k or 0,
