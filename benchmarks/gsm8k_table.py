@@ -148,8 +148,9 @@ def markdown(result: dict[str, Any]) -> str:
     for seed in map(str, result["seeds"]):
         for reward in REWARDS:
             run = result["runs"][seed][reward]
-            if not run["ran"]:
-                lines.append(f"| {seed} | {reward} | - | - | - | not run | - |")
+            if not run["ran"]:  # why, where the texts say (a run stopped before its end is not "not run")
+                why = texts.get("not_run", {}).get(f"{seed}/{reward}", "not run")
+                lines.append(f"| {seed} | {reward} | - | - | - | {why} | - |")
                 continue
             gate = (
                 "-"
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs", help="where the runs' folders are")
-    parser.add_argument("--texts", type=Path, default=None, help="the section's prose: JSON {preamble, reading}")
+    prose = "the section's prose: JSON {preamble, reading, not_run: {SEED/REWARD: why}}"
+    parser.add_argument("--texts", type=Path, default=None, help=prose)
     parser.add_argument("--write", action="store_true", help="write the results file and the section")
     args = parser.parse_args(argv)
     texts = json.loads(args.texts.read_text(encoding="utf-8")) if args.texts else {}

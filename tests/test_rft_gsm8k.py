@@ -371,3 +371,13 @@ def test_a_seed_s_head_to_head_is_kept_when_its_run_folders_are_gone(
     fresh = {"change": {"rate": -0.05, "low": -0.1, "high": 0.0}, "p": 0.2, "n": 128}
     monkeypatch.setattr(gsm8k_table, "head_to_head", lambda seed, runs_dir: fresh if seed == 601 else None)
     assert gsm8k_table.build([601], tmp_path / "no-runs", {})["judge_vs_overlap"] == {"601": fresh}
+
+
+def test_a_run_without_results_shows_why_where_the_texts_say(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import gsm8k_table
+
+    monkeypatch.setattr(gsm8k_table, "RESULTS", tmp_path)
+    texts = {"not_run": {"601/judge": "stopped at step 20 of 30 (the session ended)"}}
+    section = gsm8k_table.markdown(gsm8k_table.build([601], tmp_path, texts))
+    assert "| 601 | judge | - | - | - | stopped at step 20 of 30 (the session ended) | - |" in section
+    assert "| 601 | overlap | - | - | - | not run | - |" in section
