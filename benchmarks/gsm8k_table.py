@@ -185,13 +185,24 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "| seed | judge - overlap, after training (same held-out problems) |", "|---|---|"]
     for seed in map(str, result["seeds"]):
         versus = result["judge_vs_overlap"][seed]
-        lines.append(f"| {seed} | {'not run' if versus is None else change_cell(versus['change'], versus['p'])} |")
+        why = texts.get("not_run", {}).get(f"{seed}/judge", "not run")
+        lines.append(f"| {seed} | {why if versus is None else change_cell(versus['change'], versus['p'])} |")
     base, overlap = result["judge_better_than_base"], result["judge_better_than_overlap"]
+    seeds = len(result["seeds"])
+    compared = sum(versus is not None for versus in result["judge_vs_overlap"].values())
+    # the goal can still be met while judge runs are missing: 2 of 3 seeds need both comparisons
+    open_seeds = seeds - compared
+    verdict = (
+        "met"
+        if result["goal_met"]
+        else f"not decided: {compared} of {seeds} seeds have both runs finished"
+        if len(set(base) & set(overlap)) + open_seeds >= 2
+        else "not met"
+    )
     lines += [
         "",
-        f"The judge's reward: significantly better than the base in {len(base)} of {len(result['seeds'])} seeds, "
-        f"than the overlap reward in {len(overlap)}; the goal (both, in at least 2 of 3 seeds) is "
-        f"{'met' if result['goal_met'] else 'not met'}.",
+        f"The judge's reward: significantly better than the base in {len(base)} of {seeds} seeds, "
+        f"than the overlap reward in {len(overlap)}; the goal (both, in at least 2 of 3 seeds) is {verdict}.",
     ]
     if texts.get("reading"):
         lines += ["", texts["reading"]]

@@ -52,6 +52,11 @@ SECTIONS = [
         "rft_preregistered_q05k-judge",
         "## RFT for safety: pre-registered runs with groups of eight (seeds 501-505)",
     ),
+    (
+        "gsm8k_table",
+        "rft_gsm8k",
+        "## RFT on GSM8K: a reference-based judge beside a reference-overlap reward (seeds 601-603)",
+    ),
 ]
 
 

@@ -191,7 +191,10 @@ def test_the_section_counts_a_seed_only_when_the_judge_beats_both_the_base_and_t
     assert section.count("**better**") == 4  # 601 and 602 judge, 602 overlap, 601 head-to-head
     assert section.count("**worse**") == 1
     assert "| 603 | overlap | - | - | - | not run | - |" in section
-    assert "than the overlap reward in 1; the goal (both, in at least 2 of 3 seeds) is not met." in section
+    assert (
+        "than the overlap reward in 1; the goal (both, in at least 2 of 3 seeds) is not decided: "
+        "2 of 3 seeds have both runs finished."
+    ) in section
     assert section.rstrip().endswith("what it means")
     # 601's judge run: 20 -> 45 solved of 80, and its steps by window (the last step's reward unknown)
     assert "| 601 | judge | 300 -> 550 | 0.055 / 250 / 50% | 0.155 / 200 / 25% | 0.250 / 150 / 0% |" in section
@@ -378,6 +381,8 @@ def test_a_run_without_results_shows_why_where_the_texts_say(monkeypatch: pytest
 
     monkeypatch.setattr(gsm8k_table, "RESULTS", tmp_path)
     texts = {"not_run": {"601/judge": "stopped at step 20 of 30 (the session ended)"}}
-    section = gsm8k_table.markdown(gsm8k_table.build([601], tmp_path, texts))
+    section = gsm8k_table.markdown(gsm8k_table.build([601, 602, 603], tmp_path, texts))
     assert "| 601 | judge | - | - | - | stopped at step 20 of 30 (the session ended) | - |" in section
     assert "| 601 | overlap | - | - | - | not run | - |" in section
+    assert "| 601 | stopped at step 20 of 30 (the session ended) |" in section  # judge - overlap waits for it
+    assert "the goal (both, in at least 2 of 3 seeds) is not decided: 0 of 3 seeds have both runs finished." in section
