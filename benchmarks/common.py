@@ -66,6 +66,12 @@ def read_result(name: str) -> dict[str, Any]:
     return result
 
 
+def gsm8k_after_copy(reward: str, seed: int, suffix: str = ".jsonl") -> Path:
+    """Where a GSM8K RFT run's evaluation after training is kept beside the results (written by rft_gsm8k.py, read
+    by gsm8k_table.py): a seed's two runs may finish on different machines, and judge - overlap needs both."""
+    return RESULTS / "rft_gsm8k_after" / f"{reward}-s{seed}{suffix}"
+
+
 def find_section(document: str, heading: str) -> tuple[int, int] | None:
     """Where the section under the line ``heading`` starts and ends (at the next ``## `` heading or the end)."""
     if document.startswith(heading + "\n"):

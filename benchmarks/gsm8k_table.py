@@ -3,10 +3,11 @@ benchmarks/rft_preregistered_gsm8k.md), from their files.
 
 Reads benchmarks/results/rft_gsm8k_<reward>-s<seed>.json for each reward and seed, and the held-out solutions of
 the judge's and the overlap reward's runs of a seed for their head-to-head change: from the run folders
-(RUNS/bench-rft-gsm8k-<reward>-s<seed>/eval/after.jsonl), else the copies kept in results/rft_gsm8k_after/, else
-the figure written last time. Applies the pre-registered bar and tallies the goal (the judge significantly better
-than the base and than the overlap reward in at least 2 of 3 seeds). A run whose file is missing is shown as not
-run. Writes benchmarks/results/rft_gsm8k.json, from which the section is built.
+(RUNS/bench-rft-gsm8k-<reward>-s<seed>/eval/after.jsonl), else the copies rft_gsm8k.py keeps in
+results/rft_gsm8k_after/ (a seed's two runs may finish on different machines). Applies the pre-registered bar and
+tallies the goal (the judge significantly better than the base and than the overlap reward in at least 2 of 3
+seeds). A run whose file is missing is shown as not run. Writes benchmarks/results/rft_gsm8k.json, from which the
+section is built.
 
     python benchmarks/gsm8k_table.py --seeds 601 602 603 --texts TEXTS.json --write
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import RESULTS, ROOT, read_result, significant, write_result, write_section
+from common import RESULTS, ROOT, gsm8k_after_copy, read_result, significant, write_result, write_section
 from judgerl.train.evaluate import compare, load_items
 
 HEADING = "## RFT on GSM8K: a reference-based judge beside a reference-overlap reward (seeds 601-603)"
@@ -70,7 +71,7 @@ def by_window(result: dict[str, Any]) -> list[dict[str, Any]]:
 def after_solutions(reward: str, seed: int, runs_dir: Path) -> Path:
     """A run's held-out solutions after training: in its run folder, else the copy kept with the results."""
     in_run = runs_dir / f"bench-rft-gsm8k-{reward}-s{seed}" / "eval" / "after.jsonl"
-    return in_run if in_run.exists() else RESULTS / "rft_gsm8k_after" / f"{reward}-s{seed}.jsonl"
+    return in_run if in_run.exists() else gsm8k_after_copy(reward, seed)
 
 
 def head_to_head(seed: int, runs_dir: Path) -> dict[str, Any] | None:
@@ -82,20 +83,9 @@ def head_to_head(seed: int, runs_dir: Path) -> dict[str, Any] | None:
     return {"change": change.checker_difference, "p": change.checker_mcnemar_p, "n": change.prompts}
 
 
-def kept_head_to_head() -> dict[str, Any]:
-    """The head-to-head figures written last time, by seed: a later session's machine may no longer hold an earlier
-    seed's run folders, and its figure must not turn into "not run"."""
-    path = RESULTS / "rft_gsm8k.json"
-    if not path.exists():
-        return {}
-    kept: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("judge_vs_overlap") or {}
-    return kept
-
-
 def build(seeds: list[int], runs_dir: Path, texts: dict[str, str]) -> dict[str, Any]:
     runs = {str(seed): {reward: run_figures(reward, seed) for reward in REWARDS} for seed in seeds}
-    kept = kept_head_to_head()
-    versus = {str(seed): head_to_head(seed, runs_dir) or kept.get(str(seed)) for seed in seeds}
+    versus = {str(seed): head_to_head(seed, runs_dir) for seed in seeds}
     # a seed whose judge gate failed does not count toward the goal (the pre-registration)
     better_than_base = [
         s

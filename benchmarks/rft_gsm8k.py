@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, benchmark_config, completion_tokens, cpu, judge_gate, machine, write_result
+from common import ROOT, benchmark_config, completion_tokens, cpu, gsm8k_after_copy, judge_gate, machine, write_result
 from judgerl.train.config import TrainConfig
 from judgerl.train.data import load_prompt_rows
 from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
@@ -57,9 +57,6 @@ BASE_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_base"
 #: each judge run's gate (its replies and the judge's scores), kept and committed for the same reason: a run
 #: started again on a new machine reads its seed's gate instead of sampling and judging it again (about 9 min)
 GATES_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_gates"
-#: each run's evaluation after training (figures and held-out solutions), kept for the judge - overlap comparison of
-#: a seed: the two runs' folders may end up on different machines
-AFTER_DIR = ROOT / "benchmarks" / "results" / "rft_gsm8k_after"
 
 
 def run_overrides(args: argparse.Namespace) -> list[str]:
@@ -103,10 +100,11 @@ def keep_gate(config: TrainConfig, args: argparse.Namespace) -> None:
 
 
 def keep_after(config: TrainConfig, args: argparse.Namespace) -> None:
-    """The run's evaluation after training, beside the results (AFTER_DIR/<reward>-s<seed>.json and .jsonl)."""
-    AFTER_DIR.mkdir(parents=True, exist_ok=True)
+    """The run's evaluation after training (figures and held-out solutions), kept beside the results."""
     for suffix in (".json", ".jsonl"):
-        shutil.copyfile(config.run_dir / "eval" / f"after{suffix}", AFTER_DIR / f"{args.reward}-s{args.seed}{suffix}")
+        kept = gsm8k_after_copy(args.reward, args.seed, suffix)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(config.run_dir / "eval" / f"after{suffix}", kept)
 
 
 def base_fingerprint(config: TrainConfig) -> str:
