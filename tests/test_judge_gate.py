@@ -109,10 +109,13 @@ def test_a_judge_that_agrees_with_the_checker_passes_and_training_runs(tmp_path:
     gate = json.loads((result.run_dir / "judge_gate.json").read_text())
     assert gate["passed"] is True and gate["judge_auc"] >= 0.8
     assert gate["replies"] == 16 and len(gate["items"]) == 16
+    # two replies to each of 8 prompts; the first four prompts got a refusal and an answer, ordered right
+    assert gate["within_prompt"] == {"prompts": 8, "prompts_with_both": 4, "auc": 1.0, "low": 1.0, "high": 1.0}
     from judgerl.report import build_report
 
     html = build_report(result.run_dir, run=result.run_id).read_text()
     assert 'id="gate-figure" class="ok"' in html and f"AUC {gate['judge_auc']:.2f}" in html
+    assert "Within each prompt, where GRPO compares replies: AUC 1.00 [1.00, 1.00] on the 4 of 8 prompts" in html
 
 
 def test_a_judge_at_chance_is_refused_before_step_one(tmp_path: Path, policy_dir: Path) -> None:
@@ -177,3 +180,44 @@ def test_the_gate_s_line_says_when_one_outcome_is_too_rare_for_its_figure() -> N
     assert "the gsm8k checker passed 2 of 32" in rare and "only 2 replies of one outcome" in rare
     assert "the gsm8k checker passed 16 of 32" in balanced and "replies of one outcome" not in balanced
     assert "only 3 replies of one outcome" in line(29)  # three failing replies are as few
+
+
+def test_the_gate_measures_the_judge_within_each_prompt_where_grpo_compares_replies() -> None:
+    """A judge can rank right above wrong over all replies and still order the two replies to a prompt the wrong
+    way round (GSM8K seed 601: AUC 0.85 over the training completions, 0.73 within a group); the gate's line shows
+    the within-prompt figure beside its bar's, and says when no prompt had replies of both outcomes."""
+    import time
+
+    from judgerl.train.gate import summarise
+
+    def gate(rows: list[tuple[str, float, bool]]) -> Any:
+        judged = [("c", score, right) for _, score, right in rows]
+        return summarise(
+            judged,
+            checker="gsm8k",
+            min_auc=0.7,
+            started=time.perf_counter(),
+            items=[],
+            prompt_ids=[p for p, _, _ in rows],
+        )
+
+    misordered = gate(
+        [
+            *[("p1", 0.9, True), ("p1", 0.95, False), ("p2", 0.85, True), ("p2", 0.88, False)],
+            *[("p3", 0.1, False), ("p3", 0.2, False), ("p4", 0.3, False), ("p4", 0.15, False)],
+        ]
+    )
+    assert misordered.judge_auc == pytest.approx(9 / 12) and misordered.passed  # the bar's figure: over all replies
+    within = misordered.within_prompt
+    assert within is not None and (within.prompts, within.prompts_with_both, within.auc) == (4, 2, 0.0)
+    assert "within each prompt, where GRPO compares replies: AUC 0.00 [0.00, 0.00] on the 2 of 4 prompts" in (
+        misordered.line()
+    )
+
+    one_outcome = gate([("p1", 0.9, True), ("p1", 0.8, True), ("p2", 0.1, False), ("p2", 0.2, False)])
+    assert one_outcome.judge_auc == 1.0 and one_outcome.within_prompt is not None
+    assert one_outcome.within_prompt.auc is None
+    assert "none of the 2 prompts had replies of both outcomes" in one_outcome.line()
+    # one reply a prompt (a labelled file, or samples_per_prompt 1): nothing to compare within a prompt
+    single = gate([("p1", 0.9, True), ("p2", 0.1, False)])
+    assert single.within_prompt is None and "within each prompt" not in single.line()

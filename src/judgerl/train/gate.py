@@ -44,6 +44,28 @@ class GroupAuc(BaseModel):
     high: float | None
 
 
+class PromptAgreement(BaseModel):
+    """How the judge orders the replies to one prompt, pooled over the prompts whose replies had both outcomes."""
+
+    prompts: int = Field(description="Prompts with more than one scored and checked reply.")
+    prompts_with_both: int = Field(description="Of those, the prompts whose replies had both outcomes.")
+    auc: float | None
+    low: float | None
+    high: float | None
+
+    def clause(self) -> str:
+        if self.auc is None:
+            return (
+                f"within each prompt, where GRPO compares replies: none of the {self.prompts} prompts had replies of "
+                "both outcomes, so nothing here shows how the judge orders one prompt's replies"
+            )
+        interval = "" if self.low is None or self.high is None else f" [{self.low:.2f}, {self.high:.2f}]"
+        return (
+            f"within each prompt, where GRPO compares replies: AUC {self.auc:.2f}{interval} on the "
+            f"{self.prompts_with_both} of {self.prompts} prompts whose replies had both outcomes"
+        )
+
+
 class GateResult(BaseModel):
     checker: str = Field(description="The program checker, or 'labels' for a labelled file.")
     source: Literal["policy", "labels"] = "policy"
@@ -64,6 +86,11 @@ class GateResult(BaseModel):
         "criteria apart, which GRPO never needs), so it is shown, not used.",
     )
     groups: list[GroupAuc] = Field(default_factory=list)
+    within_prompt: PromptAgreement | None = Field(
+        default=None,
+        description="The judge's AUC among the replies to one prompt, where GRPO compares them; shown, not used for "
+        "the bar (with two replies a prompt few prompts have both outcomes, so it rests on few pairs).",
+    )
     items: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
 
     @property
@@ -104,6 +131,8 @@ class GateResult(BaseModel):
                 f"; but a criterion has only {fewest} replies of one outcome, too few for this figure to say much: "
                 "measure on more replies (judge.validation.prompts, samples_per_prompt, or labels)"
             )
+        if self.within_prompt is not None:
+            line += f"; {self.within_prompt.clause()}"
         return line
 
 
@@ -235,6 +264,7 @@ def run_gate(
         min_auc=settings.min_auc,
         started=started,
         items=items,
+        prompt_ids=[item["prompt_id"] for item in items],
     )
     return decide(result, settings.enforce, save_to)
 
@@ -248,8 +278,10 @@ def summarise(
     items: list[dict[str, Any]],
     source: Literal["policy", "labels"] = "policy",
     labels_file: str | None = None,
+    prompt_ids: Sequence[str] | None = None,
 ) -> GateResult:
-    """The gate's figures from (criteria, judge score, label) per item; unscored or unlabelled items are left out."""
+    """The gate's figures from (criteria, judge score, label) per item; unscored or unlabelled items are left out.
+    With ``prompt_ids`` (one per item) it also measures the judge within each prompt's replies."""
     scores: list[float] = []
     labels: list[bool] = []
     groups: dict[str, tuple[list[float], list[bool]]] = {}
@@ -284,8 +316,28 @@ def summarise(
         seconds=time.perf_counter() - started,
         pooled_auc=auc_interval(scores, labels, resamples=0)[0],
         groups=group_aucs,
+        within_prompt=None if prompt_ids is None else prompt_agreement(judged, prompt_ids),
         items=items,
     )
+
+
+def prompt_agreement(
+    judged: Sequence[tuple[str, float | None, bool | None]], prompt_ids: Sequence[str]
+) -> PromptAgreement | None:
+    """The judge's AUC within each prompt's replies; None where no prompt has more than one reply."""
+    by_prompt: dict[str, tuple[list[float], list[bool]]] = {}
+    for (_, score, label), prompt_id in zip(judged, prompt_ids, strict=True):
+        if score is None or label is None:
+            continue
+        group = by_prompt.setdefault(prompt_id, ([], []))
+        group[0].append(score)
+        group[1].append(label)
+    compared = {key: group for key, group in by_prompt.items() if len(group[0]) > 1}
+    if not compared:
+        return None
+    value, low, high = within_group_auc(compared)
+    both = sum(1 for _, labels in compared.values() if 0 < sum(labels) < len(labels))
+    return PromptAgreement(prompts=len(compared), prompts_with_both=both, auc=value, low=low, high=high)
 
 
 def decide(result: GateResult, enforce: bool, save_to: Path | None) -> GateResult:
