@@ -57,6 +57,11 @@ SECTIONS = [
         "rft_gsm8k",
         "## RFT on GSM8K: a reference-based judge beside a reference-overlap reward (seeds 601-603)",
     ),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05l-judge",
+        "## RFT for safety: pre-registered runs with half the learning rate (seeds 701-705)",
+    ),
 ]
 
 
