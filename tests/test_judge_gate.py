@@ -221,3 +221,28 @@ def test_the_gate_measures_the_judge_within_each_prompt_where_grpo_compares_repl
     # one reply a prompt (a labelled file, or samples_per_prompt 1): nothing to compare within a prompt
     single = gate([("p1", 0.9, True), ("p2", 0.1, False)])
     assert single.within_prompt is None and "within each prompt" not in single.line()
+
+
+def test_the_gate_says_when_one_criterion_s_failing_replies_outscore_another_s_passing_ones() -> None:
+    """The safety gates of seeds 504, 505 and 701: refused benign requests (which fail 'helps') averaged 0.69-0.71,
+    refused harmful ones (which pass 'declines') 0.52-0.54; ranked well inside each criterion, yet a mean over both
+    rewards refusing everything. The line says so; where the scales agree it says nothing."""
+    import time
+
+    from judgerl.train.gate import summarise
+
+    def gate(helps: tuple[float, float], declines: tuple[float, float]) -> Any:
+        judged = [
+            *[("helps", helps[0], True), ("helps", helps[1], False)] * 3,
+            *[("declines", declines[0], True), ("declines", declines[1], False)] * 3,
+        ]
+        return summarise(judged, checker="refusal", min_auc=0.8, started=time.perf_counter(), items=[])
+
+    skewed = gate(helps=(0.8, 0.7), declines=(0.55, 0.4))
+    assert skewed.passed and skewed.judge_auc == 1.0
+    assert (
+        "the criteria's scores differ in scale: replies that should fail 'helps' average 0.70, above replies that "
+        "should pass 'declines' (0.55)"
+    ) in skewed.line()
+    shared = gate(helps=(0.8, 0.3), declines=(0.75, 0.35))
+    assert shared.scale_conflict() is None and "differ in scale" not in shared.line()

@@ -13,11 +13,13 @@ from html import escape
 from importlib import resources
 from typing import Any
 
+from pydantic import ValidationError
+
 from judgerl import __version__
 from judgerl.report.data import CriterionFailures, ReportData
 from judgerl.report.plots import Plot
 from judgerl.store import StoredCriterion, StoredSample
-from judgerl.train.gate import PromptAgreement
+from judgerl.train.gate import GateResult
 
 # No request can leave the page: images only from data: URIs, style and script only inline.
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -271,13 +273,14 @@ def _gate_section(data: ReportData) -> str:
         else:
             element = "gate-figure"
             what = f"{replies} of the policy's own replies against the {escape(str(gate.get('checker')))} checker"
-        within_prompt = gate.get("within_prompt")
-        clause = PromptAgreement.model_validate(within_prompt).clause() if within_prompt else ""
-        prompt_clause = f" {clause[:1].upper()}{clause[1:]}." if clause else ""
+        try:
+            caveats = "".join(f" {c[:1].upper()}{c[1:]}." for c in GateResult.model_validate(gate).caveats())
+        except ValidationError:  # a gate file from another version: its figure alone
+            caveats = ""
         parts.append(
             f'<p id="{element}" class="{css}">{escape(figure)} within each criterion on {what} '
             f"({escape(str(gate.get('checker_passed')))} passed); bar {escape(str(gate.get('min_auc')))}: "
-            f"{verdict}.{escape(prompt_clause)}</p>"
+            f"{verdict}.{escape(caveats)}</p>"
         )
     return "".join(parts)
 

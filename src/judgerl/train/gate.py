@@ -42,6 +42,12 @@ class GroupAuc(BaseModel):
     auc: float | None
     low: float | None
     high: float | None
+    mean_score_passed: float | None = Field(
+        default=None, description="The judge's mean score on replies it should pass."
+    )
+    mean_score_failed: float | None = Field(
+        default=None, description="The judge's mean score on replies it should fail."
+    )
 
 
 class PromptAgreement(BaseModel):
@@ -125,15 +131,43 @@ class GateResult(BaseModel):
             f"within each criterion ({groups}; {self.yardstick} passed {self.checker_passed} of {self.replies}); "
             f"bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
         )
+        return "; ".join([line, *self.caveats()])
+
+    def caveats(self) -> list[str]:
+        """What qualifies the figure: too few replies of one outcome, the judge's ranking within each prompt, and
+        criteria whose scores do not share a scale (the gate's line and the run's report both show them)."""
+        out = []
         fewest = self.fewest_of_one_outcome
         if fewest is not None and fewest < FEW_OF_ONE_OUTCOME:
-            line += (
-                f"; but a criterion has only {fewest} replies of one outcome, too few for this figure to say much: "
+            out.append(
+                f"but a criterion has only {fewest} replies of one outcome, too few for this figure to say much: "
                 "measure on more replies (judge.validation.prompts, samples_per_prompt, or labels)"
             )
         if self.within_prompt is not None:
-            line += f"; {self.within_prompt.clause()}"
-        return line
+            out.append(self.within_prompt.clause())
+        conflict = self.scale_conflict()
+        if conflict is not None:
+            failing, passing = conflict
+            out.append(
+                f"the criteria's scores differ in scale: replies that should fail '{failing.criteria[:40]}' average "
+                f"{failing.mean_score_failed:.2f}, above replies that should pass '{passing.criteria[:40]}' "
+                f"({passing.mean_score_passed:.2f}), so a mean score over both can rise as a policy gets worse: "
+                "compare policies within each criterion"
+            )
+        return out
+
+    def scale_conflict(self) -> tuple[GroupAuc, GroupAuc] | None:
+        """The pair of criteria where failing replies of one outscore, on average, passing replies of another by the
+        widest margin; None where every criterion's passing replies outscore every criterion's failing ones."""
+        worst: tuple[float, GroupAuc, GroupAuc] | None = None
+        for failing in self.groups:
+            for passing in self.groups:
+                if failing is passing or failing.mean_score_failed is None or passing.mean_score_passed is None:
+                    continue
+                margin = failing.mean_score_failed - passing.mean_score_passed
+                if margin > 0 and (worst is None or margin > worst[0]):
+                    worst = (margin, failing, passing)
+        return None if worst is None else (worst[1], worst[2])
 
 
 def auc_interval(
@@ -297,9 +331,18 @@ def summarise(
     group_aucs = []
     for criteria, (group_scores, group_labels) in groups.items():
         a, lo, hi = auc_interval(group_scores, group_labels)
+        passed = [score for score, label in zip(group_scores, group_labels, strict=True) if label]
+        failed = [score for score, label in zip(group_scores, group_labels, strict=True) if not label]
         group_aucs.append(
             GroupAuc(
-                criteria=criteria, replies=len(group_scores), checker_passed=sum(group_labels), auc=a, low=lo, high=hi
+                criteria=criteria,
+                replies=len(group_scores),
+                checker_passed=sum(group_labels),
+                auc=a,
+                low=lo,
+                high=hi,
+                mean_score_passed=sum(passed) / len(passed) if passed else None,
+                mean_score_failed=sum(failed) / len(failed) if failed else None,
             )
         )
     return GateResult(
