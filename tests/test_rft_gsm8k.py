@@ -168,11 +168,13 @@ def write_run(results: Path, runs: Path, reward: str, seed: int, before: list[bo
 def test_the_section_counts_a_seed_only_when_the_judge_beats_both_the_base_and_the_overlap_reward(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import common
     import gsm8k_table
 
     results, runs = tmp_path / "results", tmp_path / "runs"
     results.mkdir()
     monkeypatch.setattr(gsm8k_table, "RESULTS", results)
+    monkeypatch.setattr(common, "RESULTS", results)  # no kept after-copies: only the run folders below
     monkeypatch.setattr(gsm8k_table, "read_result", lambda name: json.loads((results / f"{name}.json").read_text()))
     base = [True] * 20 + [False] * 60
     better = [True] * 45 + [False] * 35  # +25 of 80, none lost
@@ -355,9 +357,11 @@ def test_a_run_started_beside_another_waits_for_its_base_evaluation(
 
 
 def test_a_run_without_results_shows_why_where_the_texts_say(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import common
     import gsm8k_table
 
     monkeypatch.setattr(gsm8k_table, "RESULTS", tmp_path)
+    monkeypatch.setattr(common, "RESULTS", tmp_path)  # the kept after-copies too: none for these seeds
     texts = {"not_run": {"601/judge": "stopped at step 20 of 30 (the session ended)"}}
     section = gsm8k_table.markdown(gsm8k_table.build([601, 602, 603], tmp_path, texts))
     assert "| 601 | judge | - | - | - | stopped at step 20 of 30 (the session ended) | - |" in section
