@@ -50,6 +50,11 @@ class GroupAuc(BaseModel):
     )
 
 
+def interval_text(low: float | None, high: float | None) -> str:
+    """' [low, high]' after a figure, or nothing where no interval was made."""
+    return "" if low is None or high is None else f" [{low:.2f}, {high:.2f}]"
+
+
 class PromptAgreement(BaseModel):
     """How the judge orders the replies to one prompt, pooled over the prompts whose replies had both outcomes."""
 
@@ -65,9 +70,9 @@ class PromptAgreement(BaseModel):
                 f"within each prompt, where GRPO compares replies: none of the {self.prompts} prompts had replies of "
                 "both outcomes, so nothing here shows how the judge orders one prompt's replies"
             )
-        interval = "" if self.low is None or self.high is None else f" [{self.low:.2f}, {self.high:.2f}]"
         return (
-            f"within each prompt, where GRPO compares replies: AUC {self.auc:.2f}{interval} on the "
+            "within each prompt, where GRPO compares replies: "
+            f"AUC {self.auc:.2f}{interval_text(self.low, self.high)} on the "
             f"{self.prompts_with_both} of {self.prompts} prompts whose replies had both outcomes"
         )
 
@@ -122,12 +127,12 @@ class GateResult(BaseModel):
                 f"judge validation on {self.measured_on}: no AUC ({self.yardstick} passed {self.checker_passed}; "
                 "both outcomes are needed within a criterion)"
             )
-        interval = "" if self.low is None or self.high is None else f"[{self.low:.2f}, {self.high:.2f}] "
         groups = "; ".join(
             f"{g.auc:.2f} on {g.replies} judged '{g.criteria[:40]}'" for g in self.groups if g.auc is not None
         )
         line = (
-            f"judge validation on {self.measured_on}: AUC {self.judge_auc:.2f} {interval}against {self.yardstick}, "
+            f"judge validation on {self.measured_on}: AUC {self.judge_auc:.2f}"
+            f"{interval_text(self.low, self.high)} against {self.yardstick}, "
             f"within each criterion ({groups}; {self.yardstick} passed {self.checker_passed} of {self.replies}); "
             f"bar {self.min_auc:.2f}: {'pass' if self.passed else 'FAIL'}"
         )
