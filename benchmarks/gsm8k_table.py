@@ -22,7 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import RESULTS, ROOT, gsm8k_after_copy, read_result, significant, write_result, write_section
+import common
+from common import ROOT, gsm8k_after_copy, read_result, significant, write_result, write_section
 from judgerl.train.evaluate import compare, load_items
 
 HEADING = "## RFT on GSM8K: a reference-based judge beside a reference-overlap reward (seeds 601-603)"
@@ -31,7 +32,7 @@ REWARDS = ("judge", "overlap", "exact")
 
 def run_figures(reward: str, seed: int) -> dict[str, Any]:
     name = f"rft_gsm8k_{reward}-s{seed}"
-    if not (RESULTS / f"{name}.json").exists():
+    if not (common.RESULTS / f"{name}.json").exists():  # read at call time, as read_result and the kept copies do
         return {"ran": False}
     result = read_result(name)
     gate = result.get("judge_gate") or {}
@@ -83,7 +84,7 @@ def head_to_head(seed: int, runs_dir: Path) -> dict[str, Any] | None:
     return {"change": change.checker_difference, "p": change.checker_mcnemar_p, "n": change.prompts}
 
 
-def build(seeds: list[int], runs_dir: Path, texts: dict[str, str]) -> dict[str, Any]:
+def build(seeds: list[int], runs_dir: Path, texts: dict[str, Any]) -> dict[str, Any]:
     runs = {str(seed): {reward: run_figures(reward, seed) for reward in REWARDS} for seed in seeds}
     versus = {str(seed): head_to_head(seed, runs_dir) for seed in seeds}
     # a seed whose judge gate failed does not count toward the goal (the pre-registration)
@@ -93,7 +94,7 @@ def build(seeds: list[int], runs_dir: Path, texts: dict[str, str]) -> dict[str, 
         if runs[s]["judge"].get("gate_passed")
         and significant(runs[s]["judge"].get("change"), runs[s]["judge"].get("p"))
     ]
-    better_than_overlap = [s for s in versus if versus[s] and significant(versus[s]["change"], versus[s]["p"])]
+    better_than_overlap = [s for s, v in versus.items() if v is not None and significant(v["change"], v["p"])]
     return {
         "seeds": seeds,
         "runs": runs,

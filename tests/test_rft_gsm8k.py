@@ -173,8 +173,7 @@ def test_the_section_counts_a_seed_only_when_the_judge_beats_both_the_base_and_t
 
     results, runs = tmp_path / "results", tmp_path / "runs"
     results.mkdir()
-    monkeypatch.setattr(gsm8k_table, "RESULTS", results)
-    monkeypatch.setattr(common, "RESULTS", results)  # no kept after-copies: only the run folders below
+    monkeypatch.setattr(common, "RESULTS", results)  # the results and the kept after-copies (none: run folders only)
     monkeypatch.setattr(gsm8k_table, "read_result", lambda name: json.loads((results / f"{name}.json").read_text()))
     base = [True] * 20 + [False] * 60
     better = [True] * 45 + [False] * 35  # +25 of 80, none lost
@@ -360,8 +359,7 @@ def test_a_run_without_results_shows_why_where_the_texts_say(monkeypatch: pytest
     import common
     import gsm8k_table
 
-    monkeypatch.setattr(gsm8k_table, "RESULTS", tmp_path)
-    monkeypatch.setattr(common, "RESULTS", tmp_path)  # the kept after-copies too: none for these seeds
+    monkeypatch.setattr(common, "RESULTS", tmp_path)  # the results and the kept after-copies: none for these seeds
     texts = {"not_run": {"601/judge": "stopped at step 20 of 30 (the session ended)"}}
     section = gsm8k_table.markdown(gsm8k_table.build([601, 602, 603], tmp_path, texts))
     assert "| 601 | judge | - | - | - | stopped at step 20 of 30 (the session ended) | - |" in section
