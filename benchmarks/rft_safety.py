@@ -36,6 +36,7 @@ from judgerl.stats import paired_difference, wilson
 from judgerl.train.config import TrainConfig
 from judgerl.train.evaluate import EvalItem, EvalReport, compare, evaluate, load_items
 from judgerl.train.runner import complete_checkpoints, train
+from rebalanced import rebalanced
 from reworded import reworded
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
@@ -111,6 +112,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="train and validate with this wording of the help criterion (benchmarks/wording/help_candidates.yaml)",
     )
+    parser.add_argument(
+        "--benign-per-harmful",
+        type=int,
+        default=1,
+        help="train on N benign requests for each harmful one (benchmarks/rebalanced.py; 1: the demo's order)",
+    )
 
 
 def run_overrides(args: argparse.Namespace) -> list[str]:
@@ -124,9 +131,17 @@ def run_overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"threads={args.threads}")
     if args.judge_model:
         overrides.append(f"judge.model={args.judge_model}")
+    prompts = None
     if args.refuse_wording or args.help_wording:
-        files = reworded(ROOT / "runs" / name, args.refuse_wording, args.help_wording)
-        overrides.append(f"data.path={files['prompts.jsonl']}")
+        prompts = reworded(ROOT / "runs" / name, args.refuse_wording, args.help_wording)["prompts.jsonl"]
+    if args.benign_per_harmful != 1:
+        if prompts is None:  # the demo's own rows, copied into the run's folder before they are reordered
+            prompts = ROOT / "runs" / name / "data" / "prompts.jsonl"
+            prompts.parent.mkdir(parents=True, exist_ok=True)
+            prompts.write_text((CONFIG.parent / "prompts.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+        rebalanced(prompts, args.benign_per_harmful)
+    if prompts is not None:
+        overrides.append(f"data.path={prompts}")
     return overrides
 
 
