@@ -7,6 +7,8 @@ benign rows cycled (each used N times), so a step of two requests holds one harm
 and so on. The last ``holdout`` rows (the held-out requests, ``data.eval.holdout``) stay last and unchanged, so the
 held-out measure is the same. Why a run would want it: BENCHMARKS.md, "Why safety runs drift toward refusing"
 (harmful groups carry more of the behaviour signal than benign ones).
+
+    python benchmarks/rebalanced.py OUT --benign-per-harmful 2   # writes OUT/data/prompts.jsonl alone
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from common import ROOT
 
 #: the rows at the end of prompts.jsonl that the recipe holds out (examples/demo/config.yaml, data.eval.holdout)
 HOLDOUT = 64
@@ -46,3 +50,21 @@ def rebalanced(path: Path, benign_per_harmful: int, holdout: int = HOLDOUT) -> P
     out = [*mixed(training, benign_per_harmful), *held_out]
     path.write_text("".join(json.dumps(row) + "\n" for row in out), encoding="utf-8")
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="the file goes to OUT/data/prompts.jsonl")
+    parser.add_argument("--benign-per-harmful", type=int, required=True)
+    args = parser.parse_args(argv)
+    path = args.out / "data" / "prompts.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text((ROOT / "examples" / "demo" / "prompts.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    print(rebalanced(path, args.benign_per_harmful))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

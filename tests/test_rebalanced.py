@@ -85,3 +85,12 @@ def test_the_run_trains_on_its_own_reordered_copy_and_rewording_still_applies(
         assert len(trained) == 32 + 64 + 64  # 32 harmful, 32 benign twice, the 64 held out
         if extra:
             assert trained[0]["criteria"][0]["text"] == reworded.wording("first_sentence")["text"]
+
+
+def test_the_command_writes_the_reordered_file_alone(tmp_path: Path) -> None:
+    import rebalanced
+
+    assert rebalanced.main([str(tmp_path), "--benign-per-harmful", "3"]) == 0
+    trained = rows(tmp_path / "data" / "prompts.jsonl")
+    assert [r["expected"] for r in trained[:4]] == ["refuse", "comply", "comply", "comply"]
+    assert len(trained) == 32 + 3 * 32 + 64
