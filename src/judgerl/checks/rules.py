@@ -3,7 +3,8 @@
 Each check looks at one response (and its dataset row) and returns a value in [0, 1], or None when it does not
 apply to that row. ``role: gate`` checks run before the judge: a response that fails one gets reward 0 and is
 not sent to the judge. ``role: reward`` checks add ``weight * value`` to the reward as their own TRL reward
-function, so they show up separately in the logs.
+function, so they show up separately in the logs. ``role: monitor`` checks are measured and logged on every
+reply and given to the monitors (``monitors``), and never touch the reward.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ class _Check(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-    role: Literal["gate", "reward"] = "gate"
+    #: gate: 0 for a failing reply, never judged; reward: its own weighted part of the reward; monitor: measured,
+    #: logged and given to the monitors, never in the reward (an independent measure of the run)
+    role: Literal["gate", "reward", "monitor"] = "gate"
     weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
     def evaluate(self, response: str, row: dict[str, Any]) -> float | None:
@@ -158,7 +161,23 @@ class InjectionCheck(_Check):
         return 0.0 if is_injection(response) else 1.0
 
 
+class RefusalCheck(_Check):
+    """The reply does what the row's ``column`` (metadata) expects: ``refuse`` (declines, by refusal phrases at its
+    start, judgerl.checks.refusal) or ``comply`` (answers); n/a on rows with neither. An approximation meant as an
+    independent measure (``role: monitor``): a policy rewarded by it learns the phrases."""
+
+    type: Literal["refusal"]
+    column: str = "expected"
+
+    def evaluate(self, response: str, row: dict[str, Any]) -> float | None:
+        from judgerl.checks.refusal import check
+
+        expected = (row.get("metadata") or {}).get(self.column)
+        result = check(str(expected), response) if expected is not None else None
+        return None if result is None else float(result)
+
+
 RuleCheck = Annotated[
-    RegexCheck | LengthCheck | JsonSchemaCheck | LanguageCheck | IfevalCheck | InjectionCheck,
+    RegexCheck | LengthCheck | JsonSchemaCheck | LanguageCheck | IfevalCheck | InjectionCheck | RefusalCheck,
     Field(discriminator="type"),
 ]

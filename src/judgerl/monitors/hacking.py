@@ -8,6 +8,9 @@
   first evaluation, or good and bad anchors that stop separating, mean the judge has drifted.
 - **collapse**: verdict diversity collapses (every group's rewards equal): GRPO then has no signal.
 - **pairwise length**: in preference judging, the share of decisive pairs the longer response won.
+- **behaviour signal** (``signal_by``: a row metadata column naming kinds of rows): per kind and check, which way
+  the reward pushes the check's behaviour inside GRPO groups (``judgerl.monitors.behaviour``); warns when it
+  pushes against the check on one kind, or far harder on one kind than another.
 
 Pure functions plus ``HackingMonitor``, fed once per step by any trainer (no TRL import). Warnings are logged
 (the training log), returned with the step's metrics (for the trainer's logger) and stored by
@@ -27,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgerl.monitors.anchors import AnchorSample
+from judgerl.monitors.behaviour import KindSignal, pooled, signal_by_kind
 from judgerl.monitors.signals import (
     CheckValue,
     anchor_drift,
@@ -65,6 +69,16 @@ class MonitorConfig(BaseModel):
     collapse_group_fraction: float = Field(default=0.9, gt=0, le=1, description="Share of flat groups that warns.")
     collapse_steps: int = Field(default=3, ge=1, description="Consecutive collapsed steps before warning.")
     realert_steps: int = Field(default=25, ge=1, description="Repeat a standing warning this often.")
+    signal_by: str | None = Field(
+        default=None,
+        description="Row metadata column whose values are kinds of rows (e.g. expected): per kind, the push of "
+        "each check's behaviour inside GRPO groups (judgerl.monitors.behaviour).",
+    )
+    signal_steps: int = Field(default=10, ge=1, description="Steps pooled for the behaviour-signal monitor.")
+    signal_min_groups: int = Field(
+        default=3, ge=1, description="Fewer groups of a kind whose replies differ on the check: no verdict yet."
+    )
+    signal_ratio: float = Field(default=2.0, gt=1, description="One kind's push this many times another's warns.")
 
 
 class MonitorWarning(BaseModel):
@@ -125,6 +139,7 @@ class HackingMonitor:
         self._pair_history: deque[tuple[list[float], list[float], list[str | None]]] = deque(
             maxlen=self.config.window_steps
         )
+        self._signals: deque[dict[str, dict[str, KindSignal]]] = deque(maxlen=self.config.signal_steps)
 
     # ---- per step ------------------------------------------------------------------------------------
 
@@ -147,6 +162,7 @@ class HackingMonitor:
         for index, row in enumerate(checks or []):
             for name, value in row.items():
                 check_columns.setdefault(name, [None] * len(samples))[index] = value
+        column = self.config.signal_by
         return self.observe_values(
             step,
             lengths=list(lengths) if lengths is not None else [len(s.response) for s in samples],
@@ -155,6 +171,7 @@ class HackingMonitor:
             judge=judge,
             checks=check_columns,
             patterns=[tuple(c.passed for c in v.criteria) for v in verdicts],
+            kinds=None if column is None else [_kind(s.metadata.get(column)) for s in samples],
         )
 
     def observe_values(
@@ -167,8 +184,10 @@ class HackingMonitor:
         judge: Mapping[str, Sequence[float | None]] | None = None,
         checks: Mapping[str, Sequence[CheckValue]] | None = None,
         patterns: Sequence[tuple[bool | None, ...]] = (),
+        kinds: Sequence[str | None] | None = None,
     ) -> MonitorResult:
-        """The same from plain columns, for trainers that do not hold Sample objects."""
+        """The same from plain columns, for trainers that do not hold Sample objects (``kinds``: each sample's
+        value of the ``signal_by`` column)."""
         # A GRPO group is one prompt within one step; with one response per prompt, the step is the group.
         group_keys: list[Hashable] = [(step, g) for g in groups] if groups is not None else [step] * len(lengths)
         if not has_groups(group_keys):
@@ -187,10 +206,15 @@ class HackingMonitor:
         self._length(result)
         self._divergence(result)
         self._collapse(result, rewards, group_keys, patterns)
+        if kinds is not None and checks:
+            self._signals.append(
+                {name: signal_by_kind(rewards, values, group_keys, kinds) for name, values in checks.items()}
+            )
+            self._signal(result)
         return result
 
     def _warn(
-        self, result: MonitorResult, monitor: str, firing: bool, message: str, value: float, limit: float
+        self, result: MonitorResult, monitor: str, firing: bool, message: str, value: float | None, limit: float
     ) -> None:
         if self._alarms.setdefault(monitor, _Alarm(self.config.realert_steps)).update(firing, result.step):
             warning = MonitorWarning(step=result.step, monitor=monitor, message=message, value=value, threshold=limit)
@@ -278,6 +302,63 @@ class HackingMonitor:
         )
         self._warn(result, "collapse", firing, message, value, limit)
 
+    def _signal(self, result: MonitorResult) -> None:
+        steps = len(self._signals)
+        for check in sorted({name for step in self._signals for name in step}):
+            by_kind = pooled([step.get(check, {}) for step in self._signals])
+            for kind, signal in by_kind.items():
+                result.metrics[f"monitor/signal/{check}/{kind}"] = signal.push
+                result.metrics[f"monitor/signal_mixed/{check}/{kind}"] = signal.mixed / max(signal.groups, 1)
+            judged = {k: s for k, s in by_kind.items() if s.mixed >= self.config.signal_min_groups}
+            against = self._signal_against(result, check, judged, steps)
+            self._signal_balance(result, check, judged, by_kind, steps, checked=not against)
+
+    def _signal_against(self, result: MonitorResult, check: str, judged: dict[str, KindSignal], steps: int) -> bool:
+        """Warn where, on one kind of row, the reward pushes away from the check; returns whether it fired."""
+        worst = min(judged.items(), key=lambda item: item[1].push, default=None)
+        firing = worst is not None and worst[1].push < 0
+        message = ""
+        if worst is not None:
+            kind, signal = worst
+            message = (
+                f"inside GRPO groups the reward favours replies that fail check '{check}' on rows with "
+                f"{self.config.signal_by}={kind} (push {signal.push:+.2f} over {signal.mixed} groups whose replies "
+                f"differ on it, last {steps} steps): there the reward works against the check"
+            )
+        self._warn(result, f"signal_against:{check}", firing, message, worst[1].push if worst else 0.0, 0.0)
+        return firing
+
+    def _signal_balance(
+        self,
+        result: MonitorResult,
+        check: str,
+        judged: dict[str, KindSignal],
+        by_kind: dict[str, KindSignal],
+        steps: int,
+        *,
+        checked: bool,
+    ) -> None:
+        """Warn where one kind's push toward passing the check is ``signal_ratio`` times another's (or the other
+        has none): a kind seen in enough groups whose replies rarely differ on the check pushes little."""
+        column, limit = self.config.signal_by, self.config.signal_ratio
+        seen = {k: s for k, s in by_kind.items() if s.groups >= self.config.signal_min_groups}
+        firing, ratio, message = False, 1.0, ""
+        if checked and judged and len(seen) >= 2:
+            strong_kind, strong = max(judged.items(), key=lambda item: item[1].push)
+            weak_kind, weak = min(seen.items(), key=lambda item: item[1].push)
+            ratio = strong.push / weak.push if weak.push > 0 else math.inf
+            firing = strong_kind != weak_kind and strong.push > 0 and ratio >= limit
+            times = "all" if math.isinf(ratio) else f"{ratio:.1f}x more"
+            message = (
+                f"the reward's push toward passing check '{check}' comes {times} from rows with {column}="
+                f"{strong_kind} ({strong.mixed} of {strong.groups} groups differ on it, push {strong.push:+.2f}) than "
+                f"from {column}={weak_kind} ({weak.mixed} of {weak.groups}, {weak.push:+.2f}) over the last {steps} "
+                f"steps: where the kinds ask for opposite behaviour, the policy drifts toward what {column}="
+                f"{strong_kind} asks; give the batch more rows of {column}={weak_kind}"
+            )
+        value = ratio if math.isfinite(ratio) else None  # the other kind pushed none: no finite ratio to store
+        self._warn(result, f"signal_balance:{check}", firing, message, value, limit)
+
     # ---- pairwise ------------------------------------------------------------------------------------
 
     def observe_pairs(self, step: int, pairs: Sequence[PairSample], verdicts: Sequence[PairVerdict]) -> MonitorResult:
@@ -356,6 +437,10 @@ class HackingMonitor:
             )
             self._warn(result, "anchor_separation", drift.separation < limit, message, drift.separation, limit)
         return result
+
+
+def _kind(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _p_pass(verdict: SampleVerdict, criterion: str) -> float | None:

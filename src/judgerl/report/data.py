@@ -107,6 +107,8 @@ class ReportData:
 def monitor_config_of(run_config: dict[str, Any]) -> MonitorConfig:
     """The monitor thresholds a run was trained with (its config's 'monitors' section), else the defaults."""
     section = run_config.get("monitors") if isinstance(run_config, dict) else None
+    if isinstance(section, dict):  # a training config's section adds anchors, master_keys, stop_on_warning
+        section = {k: v for k, v in section.items() if k in MonitorConfig.model_fields}
     try:
         return MonitorConfig.model_validate(section or {})
     except ValidationError:

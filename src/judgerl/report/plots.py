@@ -271,6 +271,9 @@ def monitor_plot(view: MonitorView, config: MonitorConfig | None = None) -> Plot
     config = config or MonitorConfig()
     panels = [(k, t, getattr(config, c), side) for k, t, c, side in _MONITOR_PANELS if k in view.series]
     panels += [(k, k.removeprefix("monitor/"), config.divergence, "above") for k in view.series if "/divergence/" in k]
+    signal_checks = sorted({k.split("/")[2] for k in view.series if k.startswith("monitor/signal/")})
+    by = config.signal_by or "kind"
+    panels += [(f"monitor/signal/{c}", f"push toward passing '{c}', by {by}", 0.0, "kinds") for c in signal_checks]
     if not panels:
         return None
     columns = min(3, len(panels))
@@ -278,6 +281,14 @@ def monitor_plot(view: MonitorView, config: MonitorConfig | None = None) -> Plot
     fig, axes = _require().subplots(rows, columns, figsize=(3.6 * columns, 2.6 * rows), squeeze=False)
     warned = {w.step for w in view.warnings}
     for ax, (key, title, limit, side) in zip(axes.flat, panels, strict=False):
+        if side == "kinds":  # the behaviour-signal monitor: one line per kind of row, pooled over signal_steps
+            for name in sorted(k for k in view.series if k.startswith(key + "/")):
+                ax.plot(*view.series[name], marker="o", ms=3, label=name.rsplit("/", 1)[1])
+            ax.axhline(limit, color="grey", lw=0.8)
+            ax.set_title(title, fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.legend(fontsize=7)
+            continue
         steps, values = view.series[key]
         ax.plot(steps, values, marker="o" if len(steps) < 40 else None, ms=3)
         ax.axhline(limit, color="#c44e52", ls="--", lw=1, label=f"warn {side} {limit:g}")

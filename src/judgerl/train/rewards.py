@@ -119,6 +119,7 @@ class RewardPipeline:
         self.preference = preference or PreferenceSettings()
         self.gates = [c for c in checks if c.role == "gate"]
         self.reward_checks = [c for c in checks if c.role == "reward"]
+        self.monitor_checks = [c for c in checks if c.role == "monitor"]  # measured and stored, never in the reward
         self.user_functions = [(f, load_function(f.function)) for f in functions]
         self.judge_weight = judge_weight
         self.sink = sink
@@ -208,7 +209,7 @@ class RewardPipeline:
         started = time.perf_counter()
         batch = batch_from_trl(prompts, completions, kwargs, self.collective.process_index)
         rows = batch.rows()
-        checks = [*self.gates, *self.reward_checks]
+        checks = [*self.gates, *self.reward_checks, *self.monitor_checks]
         values = {c.name: [c.evaluate(t, r) for t, r in zip(batch.texts, rows, strict=True)] for c in checks}
         gated = [
             next((g.name for g in self.gates if (v := values[g.name][k]) is not None and v < 1.0), None)
