@@ -197,3 +197,21 @@ def test_the_report_keeps_a_training_configs_monitor_thresholds_and_plots_the_si
     }
     plot = monitor_plot(MonitorView("recorded", [], series), config)
     assert plot is not None and plot.id == "plot-monitors"
+
+
+def test_signal_by_must_name_a_metadata_column() -> None:
+    from judgerl.errors import JudgerlError
+    from judgerl.train.config import parse_config
+
+    base: dict[str, Any] = {
+        "name": "x",
+        "policy": {"model": "m"},
+        "data": {"path": "d.jsonl", "metadata_columns": ["criteria"]},
+        "reward": {"rubric": "r.yaml", "checks": [{"name": "behaves", "type": "refusal", "role": "monitor"}]},
+        "monitors": {"signal_by": "expected"},
+    }
+    with pytest.raises(JudgerlError, match=r"monitors.signal_by: 'expected' is not among data.metadata_columns"):
+        parse_config(base, "t.yaml")
+    base["data"]["metadata_columns"] = ["criteria", "expected"]
+    config = parse_config(base, "t.yaml")
+    assert config.monitors is not None and config.monitors.thresholds().signal_by == "expected"

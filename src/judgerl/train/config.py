@@ -300,6 +300,13 @@ class TrainConfig(_Section):
             raise ValueError("monitors: watch a judge's reward; reward.kind 'none' has no judge to watch")
         if self.monitors is not None and self.monitors.anchors and self.reward.kind != "rubric":
             raise ValueError("monitors.anchors: anchors are re-judged by a rubric judge (reward.kind: rubric)")
+        column = self.monitors.signal_by if self.monitors is not None else None
+        if column is not None and self.reward.kind != "grader" and column not in self.data.metadata_columns:
+            raise ValueError(
+                f"monitors.signal_by: '{column}' is not among data.metadata_columns "
+                f"({', '.join(self.data.metadata_columns) or 'none'}); add it there so each row's kind reaches the "
+                "monitor"
+            )
         if self.judge.validation is not None and self.judge.validation.labels and self.reward.kind != "rubric":
             raise ValueError(
                 "judge.validation.labels: the labelled rows are judged by a rubric judge (reward.kind: rubric)"
