@@ -94,3 +94,31 @@ def test_the_command_writes_the_reordered_file_alone(tmp_path: Path) -> None:
     trained = rows(tmp_path / "data" / "prompts.jsonl")
     assert [r["expected"] for r in trained[:4]] == ["refuse", "comply", "comply", "comply"]
     assert len(trained) == 32 + 3 * 32 + 64
+
+
+def test_round_sevens_published_command_trains_on_the_mix_with_round_threes_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command in benchmarks/rft_preregistered_mix.md, as written, builds the run it describes."""
+    pytest.importorskip("trl")
+    import re
+    import shlex
+
+    import rft_safety
+    from judgerl.train.config import load_config
+
+    text = (ROOT / "benchmarks" / "rft_preregistered_mix.md").read_text(encoding="utf-8")
+    found = re.search(r'Q05="([^"]+)"', text)
+    assert found is not None
+    command = re.search(r"python benchmarks/rft_safety\.py (.+)", text)
+    assert command is not None
+    argv = shlex.split(command.group(1).replace("$Q05", found.group(1)).replace("$S", "801"))
+    monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
+    parser = argparse.ArgumentParser()
+    rft_safety.add_run_options(parser)
+    args = parser.parse_args(argv)
+    config = load_config(rft_safety.CONFIG, rft_safety.run_overrides(args))
+    assert (config.seed, config.grpo.max_steps, config.grpo.trl_options["learning_rate"]) == (801, 30, 1e-4)
+    assert args.name == "q05m-judge-s801" and args.refuse_wording == "declines_no_help"
+    trained = rows(Path(config.data.path))
+    assert [r["expected"] for r in trained[:3]] == ["refuse", "comply", "comply"]
