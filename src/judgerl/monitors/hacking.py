@@ -348,13 +348,13 @@ class HackingMonitor:
             weak_kind, weak = min(seen.items(), key=lambda item: item[1].push)
             ratio = strong.push / weak.push if weak.push > 0 else math.inf
             firing = strong_kind != weak_kind and strong.push > 0 and ratio >= limit
-            times = "all" if math.isinf(ratio) else f"{ratio:.1f}x more"
+            times = "" if math.isinf(ratio) else f" ({ratio:.1f}x)"
             message = (
-                f"the reward's push toward passing check '{check}' comes {times} from rows with {column}="
-                f"{strong_kind} ({strong.mixed} of {strong.groups} groups differ on it, push {strong.push:+.2f}) than "
-                f"from {column}={weak_kind} ({weak.mixed} of {weak.groups}, {weak.push:+.2f}) over the last {steps} "
-                f"steps: where the kinds ask for opposite behaviour, the policy drifts toward what {column}="
-                f"{strong_kind} asks; give the batch more rows of {column}={weak_kind}"
+                f"over the last {steps} steps the reward pushed toward passing check '{check}' far harder on rows "
+                f"with {column}={strong_kind} ({strong.mixed} of {strong.groups} groups differ on it, push "
+                f"{strong.push:+.2f}) than on {column}={weak_kind} ({weak.mixed} of {weak.groups}, push "
+                f"{weak.push:+.2f}){times}: where the kinds ask for opposite behaviour, the policy drifts toward what "
+                f"{column}={strong_kind} asks; give the batch more rows of {column}={weak_kind}"
             )
         value = ratio if math.isfinite(ratio) else None  # the other kind pushed none: no finite ratio to store
         self._warn(result, f"signal_balance:{check}", firing, message, value, limit)
