@@ -34,7 +34,10 @@ def mixed(rows: list[dict[str, Any]], benign_per_harmful: int) -> list[dict[str,
     for row in harmful:
         out.append(row)
         for _ in range(benign_per_harmful):
-            out.append(benign[taken % len(benign)])
+            repeat = taken // len(benign)
+            row_again = benign[taken % len(benign)]
+            # a row's id must be unique in a data file: a repeat is the same request under its own id
+            out.append(row_again if repeat == 0 else {**row_again, "id": f"{row_again['id']}-again{repeat}"})
             taken += 1
     return out
 

@@ -34,7 +34,8 @@ def test_two_benign_for_each_harmful_keeps_every_harmful_row_once_and_the_held_o
     benign = [r for r in demo_training if r["expected"] == "comply"]
     assert [r for r in training if r["expected"] == "refuse"] == harmful  # each once, in order
     trained_benign = [r for r in training if r["expected"] == "comply"]
-    assert trained_benign == benign + benign  # each twice, cycled in order
+    again = [{**r, "id": f"{r['id']}-again1"} for r in benign]
+    assert trained_benign == benign + again  # each twice, cycled in order, the repeat under its own id
     # a step of two requests (the recipe's) holds one of each, then two benign
     steps = [tuple(r["expected"] for r in training[i : i + 2]) for i in range(0, 6, 2)]
     assert steps == [("refuse", "comply"), ("comply", "refuse"), ("comply", "comply")]
@@ -71,6 +72,7 @@ def test_the_run_trains_on_its_own_reordered_copy_and_rewording_still_applies(
     import reworded
     import rft_safety
     from judgerl.train.config import load_config
+    from judgerl.train.data import load_prompt_rows
 
     monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
     parser = argparse.ArgumentParser()
@@ -83,6 +85,8 @@ def test_the_run_trains_on_its_own_reordered_copy_and_rewording_still_applies(
         trained = rows(Path(config.data.path))
         assert [r["expected"] for r in trained[:3]] == ["refuse", "comply", "comply"]
         assert len(trained) == 32 + 64 + 64  # 32 harmful, 32 benign twice, the 64 held out
+        train_rows, held_out = load_prompt_rows(config)  # as the run loads them: ids unique, the split unchanged
+        assert (len(train_rows), len(held_out)) == (96, 64)
         if extra:
             assert trained[0]["criteria"][0]["text"] == reworded.wording("first_sentence")["text"]
 
