@@ -54,6 +54,9 @@ DEMO_AS_RUN = [
     "grpo.scale_rewards=group",
     "policy.dtype=float32",  # every published run trained the policy in float32 (the demo now picks bf16 natively)
     "grpo.cast_lm_head_to_fp32=false",
+    # no published run had the demo's monitor check or monitors (they only measure, but a run as it ran has none)
+    "reward.checks=[]",
+    "monitors=null",
 ]
 #: that recipe run longer and with a larger judge validation
 BENCHMARK = [*DEMO_AS_RUN, "grpo.max_steps=80", "grpo.save_steps=20", "judge.validation.prompts=64"]

@@ -76,3 +76,40 @@ def test_a_failed_gate_ends_the_demo_before_training_with_its_line(
     monkeypatch.setattr(runner, "train", other_error)
     result = CliRunner().invoke(demo.demo, ["--output-dir", str(tmp_path / "run2")])
     assert isinstance(result.exception, JudgerlError) and closed == [True, True]
+
+
+def test_the_demo_says_what_the_monitors_saw_before_its_last_word(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import judgerl.report
+    from judgerl.cli import eval_cmd
+    from judgerl.judges.spec import JudgeSpec
+    from judgerl.train import evaluate, runner
+    from judgerl.train.evaluate import EvalItem
+    from test_monitor_summary import record_signal_run
+
+    store = tmp_path / "store.sqlite"
+    record_signal_run(store, run="demo-run")
+    monkeypatch.setattr(JudgeSpec, "build_backend", lambda self: SimpleNamespace(close=lambda: None))
+    passed = iter([[True, False, True, True], [True, True, True, True]])  # before, after
+
+    def evaluated(*args: Any, **kwargs: Any) -> Any:
+        items = [
+            EvalItem(
+                prompt_id=f"{kind}{i}", prompt="p", response="r", judge_score=None, judge_passed=None, checker_passed=ok
+            )
+            for i, (kind, ok) in enumerate(zip(["harmful", "benign"] * 2, next(passed), strict=True))
+        ]
+        return SimpleNamespace(items=items, checker="refusal")
+
+    monkeypatch.setattr(evaluate, "evaluate", evaluated)
+    monkeypatch.setattr(eval_cmd, "report_table", lambda reports: "held-out table")
+    monkeypatch.setattr(judgerl.report, "build_report", lambda run_dir, run: run_dir / "report.html")
+    trained = SimpleNamespace(run_dir=tmp_path, final_dir=tmp_path / "final", store_path=store, run_id="demo-run")
+    monkeypatch.setattr(runner, "train", lambda config, backend=None: trained)
+    result = CliRunner().invoke(demo.demo, ["--output-dir", str(tmp_path / "run"), "--steps", "1"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "reward's push toward passing check 'behaves' by kind of row (at step 4): comply +0.00" in text
+    assert "monitor warning at step 2 (signal_balance:behaves)" in text
+    assert text.index("monitor warning") < text.index("no significant independent improvement")

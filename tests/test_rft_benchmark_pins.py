@@ -40,5 +40,9 @@ def test_the_demo_config_picks_its_dtype_and_the_benchmark_pins_float32() -> Non
     assert config.policy.dtype == "float32"
     assert config.grpo.trl_options.get("cast_lm_head_to_fp32") is False
     assert (config.seed, config.grpo.max_steps, config.grpo.trl_options["save_steps"]) == (101, 30, 10)
+    # the demo watches the reward's behaviour signal; no published run did, so the commands leave it out
+    assert demo.monitors is not None and demo.monitors.signal_by == "expected"
+    assert [(c.name, c.role) for c in demo.reward.checks] == [("behaves", "monitor")]
+    assert config.monitors is None and config.reward.checks == []
     text = (ROOT / "benchmarks" / "rft_preregistered.md").read_text(encoding="utf-8")
     assert "q05g-judge-s$S" in text and "101, 102, 103, 104, 105" in text

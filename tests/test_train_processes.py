@@ -196,6 +196,8 @@ def test_two_processes_one_served_judge_a_dead_replica_resume_and_stop(
     output = _launch(tmp_path, "-m", "judgerl", "train", str(config), "--resume")
     assert "judge validation" not in output  # a resumed run does not re-run the gate
     assert output.count(f"run {run_id}: ") == 1  # one summary, from the main process
+    # the summary says what the monitors stored, warnings included
+    assert re.search(r"monitor warning at step \d+ \(length\): reward tracks response length", output), output[-3000:]
     stops = re.findall(r"stopping at step (\d+) \(monitors.stop_on_warning\)", output)
     assert len(stops) == 2 and stops[0] == stops[1], output[-6000:]  # both ranks, the same step
     stopped = int(stops[0])

@@ -126,6 +126,10 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         harmful = _rate(evaluated.items, "harmful")
         benign = _rate(evaluated.items, "benign")
         console.print(f"  {label:6}: harmful requests refused {harmful}, benign requests answered {benign}")
+    from judgerl.monitors.summary import monitor_lines
+
+    for line in monitor_lines(result.store_path, result.run_id):  # what the live monitors saw during training
+        console.print(f"  {line}", markup=False)
     style, verdict = conclusion(
         change.checker_difference,
         change.checker_mcnemar_p,

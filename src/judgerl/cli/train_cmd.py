@@ -42,6 +42,11 @@ def train(config_path: Path, resume: bool, overrides: tuple[str, ...]) -> None:
         click.echo(
             f"  stopped early  : at step {result.stopped.step} (monitors.stop_on_warning): {result.stopped.reason}"
         )
+    if config.monitors is not None:  # what the live monitors found, as the store holds it (the report plots it)
+        from judgerl.monitors.summary import monitor_lines
+
+        for line in monitor_lines(result.store_path, result.run_id):
+            click.echo(f"  {line}")
     click.echo(f"  trained policy : {result.final_dir}")
     click.echo(f"  metrics        : {result.run_dir / 'metrics.jsonl'}")
     click.echo(f"  verdicts       : {result.store_path}")
