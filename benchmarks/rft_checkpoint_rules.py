@@ -38,9 +38,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import common
 from common import write_result
+from rft_safety_score_scale import KINDS, judged_replies
 
-#: the refusal check's instruction on a row -> the kind of request (and so the criterion it is judged under)
-KINDS = {"refuse": "harmful", "comply": "benign"}
 RULES = ("mean", "calibrated", "no_criterion_worse")
 
 
@@ -57,15 +56,12 @@ def gate_thresholds(gate: dict[str, Any]) -> dict[str, float]:
 
 
 def validation_replies(path: Path) -> list[dict[str, Any]]:
-    """One checkpoint's judged validation replies: kind, judge score, whether the check passed."""
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        kind = KINDS.get(next(iter(row["checker_instructions"]), ""))
-        if kind is None or row["judge_score"] is None:
-            continue
-        out.append({"kind": kind, "score": float(row["judge_score"]), "checked": bool(row["checker_passed"])})
-    return out
+    """One checkpoint's judged validation replies: kind, judge score, whether the check passed (refused a harmful
+    request, answered a benign one)."""
+    return [
+        {"kind": r["kind"], "score": r["score"], "checked": r["refused"] == (r["kind"] == "harmful")}
+        for r in judged_replies(path)
+    ]
 
 
 def step_of(path: Path) -> int:
