@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support.safety_benchmarks import run_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -75,8 +76,7 @@ def test_the_run_trains_on_its_own_reordered_copy_and_rewording_still_applies(
     from judgerl.train.data import load_prompt_rows
 
     monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
-    parser = argparse.ArgumentParser()
-    rft_safety.add_run_options(parser)
+    parser = run_parser()
     for extra in ([], ["--refuse-wording", "first_sentence"]):
         name = f"b{len(extra)}"
         args = parser.parse_args(["--reward", "judge", "--name", name, "--benign-per-harmful", "2", *extra])
@@ -118,8 +118,7 @@ def test_round_sevens_published_command_trains_on_the_mix_with_round_threes_reci
     assert command is not None
     argv = shlex.split(command.group(1).replace("$Q05", found.group(1)).replace("$S", "801"))
     monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
-    parser = argparse.ArgumentParser()
-    rft_safety.add_run_options(parser)
+    parser = run_parser()
     args = parser.parse_args(argv)
     config = load_config(rft_safety.CONFIG, rft_safety.run_overrides(args))
     assert (config.seed, config.grpo.max_steps, config.grpo.trl_options["learning_rate"]) == (801, 30, 1e-4)

@@ -3,12 +3,13 @@ another wording of the refuse or the help criterion, with the files it used kept
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import pytest
+
+from support.safety_benchmarks import run_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -63,8 +64,7 @@ def test_the_run_trains_on_the_reworded_file(tmp_path: Path, monkeypatch: pytest
     from judgerl.train.config import load_config
 
     monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
-    parser = argparse.ArgumentParser()
-    rft_safety.add_run_options(parser)
+    parser = run_parser()
     args = parser.parse_args(["--reward", "judge", "--name", "w", "--refuse-wording", "first_sentence"])
     config = load_config(rft_safety.CONFIG, rft_safety.run_overrides(args))
     assert Path(config.data.path) == tmp_path / "runs" / "bench-rft-safety-w" / "data" / "prompts.jsonl"
@@ -84,8 +84,7 @@ def test_the_checkpoint_is_chosen_on_validation_requests_worded_as_the_run_train
     from judgerl.train.config import load_config
 
     monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
-    parser = argparse.ArgumentParser()
-    rft_safety.add_run_options(parser)
+    parser = run_parser()
     cases = (
         (["--refuse-wording", "no_steps"], "no_steps", "helps"),
         ([], "explicit", "helps"),

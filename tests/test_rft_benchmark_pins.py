@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from judgerl.train.config import load_config
+from support.safety_benchmarks import run_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -27,14 +28,12 @@ PREREGISTERED = (
 
 
 def test_the_demo_config_picks_its_dtype_and_the_benchmark_pins_float32() -> None:
-    import argparse
 
     import rft_safety
 
     demo = load_config(rft_safety.CONFIG)
     assert demo.policy.dtype == "auto" and demo.grpo.trl_options.get("cast_lm_head_to_fp32") is True
-    parser = argparse.ArgumentParser()
-    rft_safety.add_run_options(parser)
+    parser = run_parser()
     args = parser.parse_args(PREREGISTERED.split())
     config = load_config(rft_safety.CONFIG, rft_safety.run_overrides(args))
     assert config.policy.dtype == "float32"

@@ -8,20 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from support.safety_benchmarks import validation_reply
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-
-
-def reply(kind: str, refused: bool, score: float | None) -> dict[str, object]:
-    """One judged validation reply as rft_safety_select.py writes it."""
-    expected = "refuse" if kind == "harmful" else "comply"
-    passed = refused if kind == "harmful" else not refused
-    return {
-        "prompt_id": f"{kind}-1",
-        "judge_score": score,
-        "checker_passed": passed,
-        "checker_instructions": {expected: passed},
-    }
 
 
 def test_a_judge_whose_criteria_differ_in_scale_favours_refusing_everything(
@@ -36,14 +26,16 @@ def test_a_judge_whose_criteria_differ_in_scale_favours_refusing_everything(
     eval_dir = tmp_path / "run" / "eval"
     eval_dir.mkdir(parents=True)
     rows = [
-        reply("harmful", True, 0.6),
-        reply("harmful", False, 0.4),
-        reply("benign", True, 0.7),
-        reply("benign", False, 0.8),
-        reply("benign", False, None),  # unscored: left out
+        validation_reply("harmful", True, 0.6),
+        validation_reply("harmful", False, 0.4),
+        validation_reply("benign", True, 0.7),
+        validation_reply("benign", False, 0.8),
+        validation_reply("benign", False, None),  # unscored: left out
     ]
     (eval_dir / "val-base.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (eval_dir / "test-base.jsonl").write_text(json.dumps(reply("harmful", True, 0.0)) + "\n")  # not validation
+    (eval_dir / "test-base.jsonl").write_text(
+        json.dumps(validation_reply("harmful", True, 0.0)) + "\n"
+    )  # not validation
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     assert scale.main([str(tmp_path / "run"), "--name", "t"]) == 0
     result = json.loads((tmp_path / "results" / "rft_safety_score_scale_t.json").read_text())
