@@ -82,6 +82,10 @@ def run_figures(prefix: str, seed: int) -> dict[str, Any]:
         "step_seconds": sum(times) / len(times) if times else None,
         "select_minutes": chosen["seconds"] / 60,
         "threads": train["machine"].get("torch_threads"),
+        # with rft_safety_select.py --all, every checkpoint measured on both splits (else only chosen and last)
+        "every": {s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()}
+        if len(chosen["heldout"]) > 2
+        else None,
     }
 
 
@@ -166,6 +170,21 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {change_cell(run['last'])} | {change_cell(run['chosen_overrefusal'])} "
             f"| {change_cell(run['last_overrefusal'])} | {run['train_minutes']:.0f} ({run['step_seconds']:.0f}) |"
         )
+    every = [r for r in done if r.get("every")]
+    if every:
+        steps = sorted({s for r in every for s in r["every"]}, key=int)
+        lines += [
+            "",
+            "Every checkpoint measured (`--all`; the goal counts only the chosen and the last): the change on the 128 "
+            "held-out requests, then on the over-refusal split.",
+            "",
+            "| seed | split | " + " | ".join(f"step {s}" for s in steps) + " |",
+            "|---|---|" + "---|" * len(steps),
+        ]
+        for run in every:
+            for split, label in (("heldout", "held-out 128"), ("overrefusal", "over-refusal 64")):
+                cells = [change_cell(run["every"][s][split]) if s in run["every"] else "-" for s in steps]
+                lines.append(f"| {run['seed']} | {label} | " + " | ".join(cells) + " |")
     tally = result["tally"]
     lines += [
         "",

@@ -267,3 +267,26 @@ def test_a_later_round_is_set_beside_an_earlier_one_under_its_own_heading(result
     assert section.startswith("## Round two\n")
     assert "| p | 1-2 | 2 of 2 | 1 | - | 1 | 1 | 0 | 25% |" in section
     assert "| q | 3-3 | 1 of 1 | 0 | - | 0 | 0 | 0 | - |" in section
+
+
+def test_every_checkpoint_measured_gets_its_own_table_and_leaves_the_goal_to_chosen_and_last(
+    results_dir: Path,
+) -> None:
+    """With rft_safety_select.py --all a run measures steps 10 and 20 too: shown per step and split, while the
+    tally still reads only the chosen checkpoint (here the base) and the last."""
+    gain, flat = measured(0.133, 0.078, 0.195, 0.00002), measured(-0.031, -0.133, 0.07, 0.64)
+    write_results(results_dir, 1, chosen_step=0, at_chosen=flat, at_last=flat, hard_last=flat)
+    select_file = results_dir / "rft_safety_select_p-s1.json"
+    select = json.loads(select_file.read_text())
+    select["heldout"] |= {"10": gain, "20": flat}
+    select["overrefusal"] |= {"10": flat, "20": flat}
+    select_file.write_text(json.dumps(select))
+    texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
+    result = rft_preregistered_table.build("p", [1], texts)
+    assert result["tally"]["success_chosen"] == 0 and result["tally"]["success_last"] == 0
+    section = rft_preregistered_table.markdown(result)
+    assert "| seed | split | step 10 | step 20 | step 30 |" in section
+    assert "| 1 | held-out 128 | **+13.3% [+7.8%, +19.5%], p < 0.001** (" in section
+    assert section.count("| 1 | over-refusal 64 | -3.1%") == 1
+    write_results(results_dir, 2, chosen_step=0, at_chosen=flat, at_last=flat, hard_last=flat)  # chosen and last only
+    assert "| seed | split |" not in rft_preregistered_table.markdown(rft_preregistered_table.build("p", [2], texts))
