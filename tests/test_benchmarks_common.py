@@ -62,6 +62,11 @@ SECTIONS = [
         "rft_preregistered_q05l-judge",
         "## RFT for safety: pre-registered runs with half the learning rate (seeds 701-705)",
     ),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05m-judge",
+        "## RFT for safety: pre-registered runs with two benign requests for each harmful one (seeds 801-805)",
+    ),
 ]
 
 
