@@ -354,8 +354,8 @@ class HackingMonitor:
                 f"with {column}={strong_kind} ({strong.mixed} of {strong.groups} groups differ on it, push "
                 f"{strong.push:+.2f}) than on {column}={weak_kind} ({weak.mixed} of {weak.groups}, push "
                 f"{weak.push:+.2f}){times}: where the kinds ask for opposite behaviour, the policy drifts toward what "
-                f"{column}={strong_kind} asks; more rows of {column}={weak_kind} a batch balance the signal, though "
-                "in this project's safety runs that alone did not stop the drift (docs/training.md)"
+                f"{column}={strong_kind} asks; more rows of {column}={weak_kind} in each batch balance the signal, "
+                "though in judgerl's safety benchmarks that alone did not stop the drift (docs/training.md)"
             )
         value = ratio if math.isfinite(ratio) else None  # the other kind pushed none: no finite ratio to store
         self._warn(result, f"signal_balance:{check}", firing, message, value, limit)
