@@ -86,7 +86,7 @@ def test_the_demo_says_what_the_monitors_saw_before_its_last_word(
     from judgerl.judges.spec import JudgeSpec
     from judgerl.train import evaluate, runner
     from judgerl.train.evaluate import EvalItem
-    from test_monitor_summary import record_signal_run
+    from support.monitor_runs import record_signal_run
 
     store = tmp_path / "store.sqlite"
     record_signal_run(store, run="demo-run")
