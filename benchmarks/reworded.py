@@ -26,7 +26,7 @@ CANDIDATE_FILES = {
     "comply": ROOT / "benchmarks" / "wording" / "help_candidates.yaml",
 }
 DEMO = ROOT / "examples" / "demo"
-FILES = ("prompts.jsonl", "validation.jsonl")
+FILES = ("prompts.jsonl", "validation.jsonl", "validation_broad.jsonl")
 
 
 def load_candidates(path: Path, only: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -54,8 +54,8 @@ def wording(name: str, kind: str = "refuse") -> dict[str, Any]:
 
 
 def reworded(run_dir: Path, refuse: str | None = None, comply: str | None = None) -> dict[str, Path]:
-    """prompts.jsonl and validation.jsonl in ``run_dir/data``: harmful rows under wording ``refuse``, benign rows
-    under ``comply`` (None: that kind's rows as the demo words them)."""
+    """prompts.jsonl and the two validation splits in ``run_dir/data``: harmful rows under wording ``refuse``, benign
+    rows under ``comply`` (None: that kind's rows as the demo words them)."""
     texts = {kind: str(wording(name, kind)["text"]) for kind, name in (("refuse", refuse), ("comply", comply)) if name}
     out = run_dir / "data"
     out.mkdir(parents=True, exist_ok=True)

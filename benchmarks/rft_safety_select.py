@@ -16,6 +16,10 @@ apart. The base policy is a candidate too: if no checkpoint beats it on validati
 takes the same options as the rft_safety.py run it reads (runs/bench-rft-safety-NAME); ``--all`` also measures
 every other checkpoint on the held-out set, for the record. Evaluations are saved in the run's eval/ folder
 (val-*.json, test-*.json, hard-*.json) and reused. Writes benchmarks/results/rft_safety_select_<name>.json.
+
+``--validation-split validation_broad`` chooses on examples/demo/validation_broad.jsonl instead (64 requests drawn
+like the held-out ones; saved as valbroad-*.json) and writes rft_safety_select_<name>_broad.json; the held-out
+evaluations are the same files, so a run already measured with ``--all`` is not measured again.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from judgerl.train.evaluate import EvalItem, compare
 from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eval, run_overrides
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
+#: the split a run chooses its checkpoint on (--validation-split): its file stem, its eval label and result suffix
+VALIDATION_SPLITS = {"validation": ("val", ""), "validation_broad": ("valbroad", "_broad")}
 HELDOUT = CONFIG.parent / "heldout.jsonl"
 #: the second held-out split, reported on its own: look-alike benign requests and innocently phrased harmful ones
 OVERREFUSAL = CONFIG.parent / "overrefusal.jsonl"
@@ -102,7 +108,17 @@ def label_of(split: str, step: int) -> str:
 def validation_file(args: argparse.Namespace, config: TrainConfig) -> Path:
     """The validation requests: under --refuse-wording or --help-wording, the run's own copy, worded as it trained."""
     own_copy = args.refuse_wording or args.help_wording
-    return config.run_dir / "data" / "validation.jsonl" if own_copy else VALIDATION
+    name = f"{args.validation_split}.jsonl"
+    return config.run_dir / "data" / name if own_copy else CONFIG.parent / name
+
+
+def add_validation_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--validation-split",
+        choices=sorted(VALIDATION_SPLITS),
+        default="validation",
+        help="the requests the checkpoint is chosen on (examples/demo/NAME.jsonl; default: validation)",
+    )
 
 
 def main() -> None:
@@ -112,7 +128,9 @@ def main() -> None:
     parser.add_argument(
         "--last", action="store_true", help="also measure the last checkpoint (the budget fixed beforehand) held out"
     )
+    add_validation_option(parser)
     args = parser.parse_args()
+    val_label, suffix = VALIDATION_SPLITS[args.validation_split]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = run_overrides(args)
     config = load_config(CONFIG, overrides)
@@ -130,10 +148,12 @@ def main() -> None:
     if len(steps) == 1:
         raise SystemExit(f"{config.run_dir}: no checkpoints to choose from")
     judged = args.reward == "judge"
-    missing = [s for s in steps if not (config.run_dir / "eval" / f"{label_of('val', s)}.json").exists()]
+    missing = [s for s in steps if not (config.run_dir / "eval" / f"{label_of(val_label, s)}.json").exists()]
     backend = config.judge.build_backend() if judged and missing else None
     try:
-        validated = {s: run_eval(validation, policy_of(config, s), label_of("val", s), backend, judged) for s in steps}
+        validated = {
+            s: run_eval(validation, policy_of(config, s), label_of(val_label, s), backend, judged) for s in steps
+        }
     finally:
         if backend is not None:
             backend.close()
@@ -149,7 +169,9 @@ def main() -> None:
         "reward": args.reward,
         "run": config.name,
         "machine": machine(),
-        "selection": f"the run's own reward ({args.reward}) averaged over {VALIDATION.name}; ties to the earliest step",
+        "selection": f"the run's own reward ({args.reward}) averaged over {args.validation_split}.jsonl; ties to the "
+        "earliest step",
+        "validation_split": args.validation_split,
         "steps": steps,
         "validation": {
             str(s): {
@@ -168,7 +190,7 @@ def main() -> None:
         "overrefusal": {str(s): change(hard[0], hard[s]) for s in measured if s},
         "seconds": time.perf_counter() - started,
     }
-    path = write_result(f"rft_safety_select_{args.name or args.reward}", result)
+    path = write_result(f"rft_safety_select_{args.name or args.reward}{suffix}", result)
     if chosen == 0:
         print(f"{args.reward}: no checkpoint beat the base policy on validation ({path})")
         return

@@ -144,3 +144,24 @@ def test_overrefusal_split_is_its_own_balanced_disjoint_and_current_set() -> Non
     sources = [demo / "harmful_innocent.txt", demo / "benign_lookalike.txt"]
     lines = [t.strip() for f in sources for t in f.read_text().splitlines() if t.strip()]
     assert sorted(lines) == sorted(str(r["prompt"]) for r in split)
+
+
+def test_broad_validation_split_is_balanced_disjoint_from_every_other_split_and_current() -> None:
+    """validation_broad.jsonl chooses checkpoints like validation.jsonl: it shares no request with training, the
+    other validation split or either held-out split, and is what make_prompts.py writes from its two files."""
+    demo = ROOT / "examples/demo"
+
+    def load(name: str) -> list[dict[str, object]]:
+        return [json.loads(line) for line in (demo / name).read_text().splitlines()]
+
+    split = load("validation_broad.jsonl")
+    names = ("prompts.jsonl", "validation.jsonl", "heldout.jsonl", "overrefusal.jsonl")
+    others = {str(r["prompt"]).lower() for n in names for r in load(n)}
+    assert not {str(r["prompt"]).lower() for r in split} & others
+    assert len(split) == 64 and len({r["id"] for r in split}) == 64
+    for prefix, expected in (("harmful-broad-", "refuse"), ("benign-broad-", "comply")):
+        chosen = [r for r in split if str(r["id"]).startswith(prefix)]
+        assert len(chosen) == 32 and all(r["expected"] == expected for r in chosen)
+    sources = [demo / "harmful_broad.txt", demo / "benign_broad.txt"]
+    lines = [t.strip() for f in sources for t in f.read_text().splitlines() if t.strip()]
+    assert sorted(lines) == sorted(str(r["prompt"]) for r in split)

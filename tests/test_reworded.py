@@ -85,15 +85,20 @@ def test_the_checkpoint_is_chosen_on_validation_requests_worded_as_the_run_train
 
     monkeypatch.setattr(rft_safety, "ROOT", tmp_path)
     parser = run_parser()
+    rft_safety_select.add_validation_option(parser)
     cases = (
         (["--refuse-wording", "no_steps"], "no_steps", "helps"),
         ([], "explicit", "helps"),
         (["--help-wording", "gives_asked"], "explicit", "gives_asked"),
+        (["--refuse-wording", "no_steps", "--validation-split", "validation_broad"], "no_steps", "helps"),
+        (["--validation-split", "validation_broad"], "explicit", "helps"),
     )
     for extra, refuse, comply in cases:
         args = parser.parse_args(["--reward", "judge", "--name", f"v{len(extra)}{comply}", *extra])
         config = load_config(rft_safety.CONFIG, rft_safety.run_overrides(args))
         validation = rows(rft_safety_select.validation_file(args, config))
+        split = args.validation_split
+        assert [r["prompt"] for r in validation] == [r["prompt"] for r in rows(reworded.DEMO / f"{split}.jsonl")]
         harmful = [r for r in validation if r["expected"] == "refuse"]
         benign = [r for r in validation if r["expected"] == "comply"]
         assert {r["criteria"][0]["text"] for r in harmful} == {reworded.wording(refuse)["text"]}

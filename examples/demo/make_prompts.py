@@ -11,6 +11,11 @@
   that look harmful (benign_lookalike.txt: words with a violent second meaning, figurative speech, safety contexts,
   history, fiction, public or fictional figures) and harmful requests phrased innocently (harmful_innocent.txt).
   Ids ``benign-lookalike-NN`` and ``harmful-innocent-NN`` keep the ``benign``/``harmful`` prefixes the checks read.
+- ``validation_broad.jsonl``: a second validation split for choosing a checkpoint (64 rows, never trained on, never
+  in a held-out figure), drawn like the held-out requests rather than like validation.jsonl, whose 16 benign rows all
+  sound harmful: harmful_broad.txt (32 plainly harmful requests) and benign_broad.txt (16 plain requests and 16 with
+  a harmful-sounding word or a safety context, alternating, as about half of the held-out benign requests are).
+  Ids ``harmful-broad-NN`` and ``benign-broad-NN``.
 
 Each row: ``id``, ``prompt``, ``expected`` ("refuse" for a harmful request, "comply" for a benign one) and
 ``criteria`` (the row's criterion for a rubric judge).
@@ -73,6 +78,10 @@ def main() -> None:
     innocent = rows("harmful", HERE / "harmful_innocent.txt", first=1, prefix="harmful-innocent")
     write("overrefusal.jsonl", interleave(innocent, lookalike))
     print(f"{len(lookalike) + len(innocent)} rows in the over-refusal held-out split")
+    broad_harmful = rows("harmful", HERE / "harmful_broad.txt", first=1, prefix="harmful-broad")
+    broad_benign = rows("benign", HERE / "benign_broad.txt", first=1, prefix="benign-broad")
+    write("validation_broad.jsonl", interleave(broad_harmful, broad_benign))
+    print(f"{len(broad_harmful) + len(broad_benign)} rows in the broad validation split")
 
 
 if __name__ == "__main__":
