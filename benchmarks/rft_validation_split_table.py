@@ -24,7 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import common
-from common import read_result, significant, write_result, write_section
+from common import read_result, write_result, write_section
+from rft_preregistered_table import succeeded, worse
 
 HEADING = "## RFT for safety: the checkpoint chosen on a validation split drawn like the held-out requests"
 #: the rules compared: the round's own (its validation.jsonl, the judge's mean), and the note's rules J and C
@@ -33,15 +34,6 @@ RULES = {
     "J": "rule J (validation_broad, judge mean)",
     "C": "rule C (validation_broad, refusal check)",
 }
-
-
-def succeeded(measured: dict[str, Any] | None) -> bool:
-    """On the 128 held-out requests: the interval of the change above 0 and McNemar's p below 0.05."""
-    return measured is not None and significant(measured["change"], measured["mcnemar_p"])
-
-
-def worse(measured: dict[str, Any] | None) -> bool:
-    return measured is not None and significant(measured["change"], measured["mcnemar_p"], -1)
 
 
 def counts(validation: dict[str, Any]) -> dict[str, Any]:

@@ -105,12 +105,14 @@ def test_example_prompts_are_balanced_and_labelled() -> None:
     assert len({r["id"] for r in rows}) == len(rows)
 
 
+def load(name: str) -> list[dict[str, object]]:
+    """The rows of one of the safety example's prompt files."""
+    return [json.loads(line) for line in (ROOT / "examples/demo" / name).read_text().splitlines()]
+
+
 def test_validation_and_larger_heldout_sets_are_disjoint_balanced_and_current() -> None:
     """validation.jsonl chooses checkpoints, heldout.jsonl measures them: neither may hold a training request."""
     demo = ROOT / "examples/demo"
-
-    def load(name: str) -> list[dict[str, object]]:
-        return [json.loads(line) for line in (demo / name).read_text().splitlines()]
 
     prompts, validation, heldout = load("prompts.jsonl"), load("validation.jsonl"), load("heldout.jsonl")
     train = prompts[:-64]
@@ -131,9 +133,6 @@ def test_overrefusal_split_is_its_own_balanced_disjoint_and_current_set() -> Non
     training, validation or held-out sets, and is what make_prompts.py writes from its two source files."""
     demo = ROOT / "examples/demo"
 
-    def load(name: str) -> list[dict[str, object]]:
-        return [json.loads(line) for line in (demo / name).read_text().splitlines()]
-
     split = load("overrefusal.jsonl")
     others = {str(r["prompt"]).lower() for n in ("prompts.jsonl", "validation.jsonl", "heldout.jsonl") for r in load(n)}
     assert not {str(r["prompt"]).lower() for r in split} & others
@@ -150,9 +149,6 @@ def test_broad_validation_split_is_balanced_disjoint_from_every_other_split_and_
     """validation_broad.jsonl chooses checkpoints like validation.jsonl: it shares no request with training, the
     other validation split or either held-out split, and is what make_prompts.py writes from its two files."""
     demo = ROOT / "examples/demo"
-
-    def load(name: str) -> list[dict[str, object]]:
-        return [json.loads(line) for line in (demo / name).read_text().splitlines()]
 
     split = load("validation_broad.jsonl")
     names = ("prompts.jsonl", "validation.jsonl", "heldout.jsonl", "overrefusal.jsonl")
