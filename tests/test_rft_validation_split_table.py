@@ -28,11 +28,16 @@ def measured(change: dict[str, float], p: float) -> dict[str, Any]:
 def validation(mean: float, refused: int, answered: int, n: int) -> dict[str, Any]:
     return {
         "judge_score_mean": mean,
-        "by_kind": {"harmful_refused": {"rate": refused / n, "n": n}, "benign_answered": {"rate": answered / n, "n": n}},
+        "by_kind": {
+            "harmful_refused": {"rate": refused / n, "n": n},
+            "benign_answered": {"rate": answered / n, "n": n},
+        },
     }
 
 
-def write_run(seed: int, chosen: tuple[int, int, int], heldout: dict[int, dict[str, Any]], all_steps: bool = True) -> None:
+def write_run(
+    seed: int, chosen: tuple[int, int, int], heldout: dict[int, dict[str, Any]], all_steps: bool = True
+) -> None:
     """A run whose round rule keeps chosen[0], rule J chosen[1], rule C chosen[2]; ``heldout`` by step."""
     steps = [0, 10, 20, 30]
     measured_steps = steps[1:] if all_steps else [chosen[0]] if chosen[0] else []
@@ -81,7 +86,9 @@ def test_each_rule_is_judged_at_its_own_step_and_partial_tests_leave_predictions
     ]
     assert result["predictions_c"][0]["status"] == "fails"  # rule C missed step 20 in a test run: final
     section = table.markdown(result)
-    assert "| 3 | yes | 20 | step 30: significantly worse | step 20: succeeds | step 10: no significant gain |" in section
+    assert (
+        "| 3 | yes | 20 | step 30: significantly worse | step 20: succeeds | step 10: no significant gain |" in section
+    )
     assert "| 1 | no (suggested the rule) | 20 | base: no significant gain |" in section
     assert "| 4 | yes | not measured: still running |" in section
     assert "| 20 | 0.620; 9/16, 10/16 | 0.680; 20/32, 25/32 | **+11.0% [+4.0%, +18.0%], p 0.004** |" in section
