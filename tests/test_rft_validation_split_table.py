@@ -3,6 +3,7 @@ pre-registered predictions, from the two results files rft_safety_select.py writ
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -106,5 +107,6 @@ def test_the_comparison_with_the_rounds_rule_is_decided_once_every_test_run_is_i
 
 def test_a_run_without_every_checkpoint_measured_held_out_is_named(results_dir: Path) -> None:
     write_run(3, (20, 20, 20), GOOD_AT_20, all_steps=False)
-    with pytest.raises(SystemExit, match="q-s3: step 10 has no held-out figures; run rft_safety_select.py with --all"):
+    message = "q-s3: step 10 has no held-out figures; run rft_safety_select.py with --all"
+    with pytest.raises(SystemExit, match=re.escape(message)):
         table.build("q", [3], [3], {"heading": table.HEADING})

@@ -23,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "lambda": ("judgerl.cli.lambda_cmd", "lambda_group"),
     "models": ("judgerl.cli.models_cmd", "models"),
     "report": ("judgerl.cli.report_cmd", "report"),
+    "select": ("judgerl.cli.select_cmd", "select_command"),
     "serve": ("judgerl.cli.serve", "serve"),
     "train": ("judgerl.cli.train_cmd", "train"),
     "tune": ("judgerl.cli.tune_cmd", "tune"),

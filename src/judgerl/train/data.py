@@ -115,7 +115,10 @@ def _to_rows(
             reference = json.dumps(reference) if isinstance(reference, dict | list) else str(reference)
         missing = [c for c in data.metadata_columns if c not in record]
         if missing:
-            raise DataError(f"{where}: metadata column(s) {', '.join(missing)} missing")
+            raise DataError(
+                f"{where}: metadata column(s) {', '.join(missing)} missing (every row needs the columns named in "
+                "data.metadata_columns)"
+            )
         columns = [c for c in record if c != data.prompt_column] if all_columns else data.metadata_columns
         metadata = {c: record[c] for c in columns}
         rows.append(PromptRow(prompt=prompt, prompt_id=identifier, reference=reference, metadata=metadata))
@@ -133,7 +136,7 @@ def load_prompt_rows(config: TrainConfig) -> tuple[list[PromptRow], list[PromptR
     held: list[PromptRow] = []
     if data.eval.path is not None:
         eval_raw = _read_raw(data.eval.path, data, config.base_dir)
-        held = _to_rows(eval_raw, data, config.policy.system_prompt, "eval", whole_rows)
+        held = _to_rows(eval_raw, data, config.policy.system_prompt, data.eval.path, whole_rows)
     elif data.eval.holdout:
         count = int(data.eval.holdout * len(rows)) if data.eval.holdout < 1 else int(data.eval.holdout)
         if count >= len(rows):

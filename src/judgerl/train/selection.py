@@ -1,0 +1,169 @@
+"""Choosing a run's checkpoint on validation prompts (``judgerl select``).
+
+The base policy and every complete ``checkpoint-N`` of a run answer the same validation prompts (greedily, so they
+differ only by the policy), each is scored by a rule, and the best is kept; ties go to the earliest step (the least
+trained), and the base policy can win, which means: keep the base. Two rules:
+
+- ``judge``: the judge's mean score over the replies, the reward the run optimised;
+- ``check``: the program checker's pass rate (refusal, GSM8K, IFEval), where one applies to the prompts.
+
+Why not the last checkpoint: in judgerl's safety benchmarks the policy swings between refusing and answering within
+10-20 steps, so the last checkpoint is a matter of luck. Why a paired comparison beside the choice: on a few dozen
+prompts checkpoints differ by a reply or two, and the choice should say whether its lead over the base is more than
+noise. The validation prompts must never be trained on, and should be drawn like the requests the policy will meet.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from judgerl.errors import JudgerlError
+from judgerl.train.checkers import choose_checker
+from judgerl.train.config import TrainConfig
+from judgerl.train.data import load_prompt_rows
+from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
+from judgerl.train.judging import judge_backend, needs_judge_backend
+from judgerl.train.runner import complete_checkpoints
+
+logger = logging.getLogger(__name__)
+
+Rule = Literal["judge", "check"]
+RULES: tuple[Rule, ...] = ("judge", "check")
+
+
+class StepScore(BaseModel):
+    """One candidate policy's figures on the validation prompts."""
+
+    step: int = Field(description="0 for the base policy")
+    policy: str
+    label: str = Field(description="the evaluation's label in the run's eval/ folder")
+    judge_score_mean: float | None
+    unscored: int
+    check_rate: float | None = Field(description="share of replies the program checker passed")
+    check_by_instruction: dict[str, float] = Field(default_factory=dict)
+
+
+class Selection(BaseModel):
+    rule: Rule
+    prompts_file: str
+    prompts: int
+    steps: list[StepScore]
+    chosen_step: int
+    chosen_policy: str
+    versus_base: dict[str, Any] | None = Field(
+        description="the chosen policy against the base on the validation prompts: paired change, McNemar p"
+    )
+
+
+def label_for(prompts_file: Path, step: int) -> str:
+    return f"select-{prompts_file.stem}-{'base' if step == 0 else f'step{step}'}"
+
+
+def candidates(config: TrainConfig) -> list[tuple[int, str]]:
+    """The base policy (step 0) and every complete checkpoint of the run, oldest first."""
+    found = complete_checkpoints(config.run_dir)
+    if not found:
+        raise JudgerlError(
+            f"{config.run_dir}: no complete checkpoint-N folders to choose from; set grpo.save_steps so training "
+            "saves checkpoints"
+        )
+    return [(0, "base"), *((step, str(path)) for step, path in found)]
+
+
+def score(report: EvalReport, rule: Rule) -> float | None:
+    if rule == "judge":
+        return report.judge_score_mean
+    return None if report.checker_pass is None else float(report.checker_pass["rate"])
+
+
+def choose(scores: dict[int, float | None]) -> int:
+    """The step with the highest score; ties go to the earliest. A step without a score cannot be chosen."""
+    known = {step: value for step, value in scores.items() if value is not None}
+    if not known:
+        raise JudgerlError("no candidate has a score under this rule (every reply unscored)")
+    best = max(known.values())
+    return min(step for step, value in known.items() if value == best)
+
+
+def _saved(config: TrainConfig, label: str, ids: list[str], judged: bool) -> EvalReport | None:
+    """An earlier evaluation of this label on exactly these prompts (and judged, when the rule needs the judge)."""
+    path = config.run_dir / "eval" / f"{label}.json"
+    if not path.exists() or not path.with_suffix(".jsonl").exists():
+        return None
+    report = EvalReport.model_validate_json(path.read_text(encoding="utf-8"))
+    report.items = load_items(path.with_suffix(".jsonl"))
+    if [item.prompt_id for item in report.items] != ids or (judged and report.unscored == report.prompts):
+        return None
+    return report
+
+
+def select_checkpoint(
+    config: TrainConfig,
+    prompts_file: Path,
+    rule: Rule,
+    *,
+    judged: bool = True,
+    backend: Any = None,
+    batch_size: int = 8,
+    reuse: bool = True,
+) -> Selection:
+    """Evaluate the base and every checkpoint on ``config``'s held-out prompts (point ``data.eval.path`` at the
+    validation file), score each by ``rule`` and keep the best. Saved evaluations of the same prompts are reused."""
+    if rule == "judge" and not judged:
+        raise JudgerlError("--rule judge needs the judge: drop --no-judge, or choose with --rule check")
+    _, rows = load_prompt_rows(config)
+    if rule == "check" and choose_checker(rows, config.data.checker) == "none":
+        raise JudgerlError(
+            f"{prompts_file}: no program checker applies to these prompts (data.checker); choose with --rule judge"
+        )
+    ids = [row.prompt_id for row in rows]
+    policies = dict(candidates(config))
+    reports: dict[int, EvalReport] = {}
+    for step in policies:
+        saved = _saved(config, label_for(prompts_file, step), ids, judged) if reuse else None
+        if saved is not None:
+            logger.info("%s: reusing the saved evaluation", saved.label)
+            reports[step] = saved
+    missing = [step for step in policies if step not in reports]
+    # one judge for every evaluation (an in-process judge loads its model once)
+    owns_backend = backend is None and judged and bool(missing) and needs_judge_backend(config)
+    if owns_backend:
+        backend = judge_backend(config)
+    try:
+        for step in missing:
+            label = label_for(prompts_file, step)
+            reports[step] = evaluate(
+                config, policies[step], label=label, backend=backend, judged=judged, batch_size=batch_size
+            )
+    finally:
+        if owns_backend:
+            backend.close()
+    reports = dict(sorted(reports.items()))
+    scores = {step: score(report, rule) for step, report in reports.items()}
+    chosen = choose(scores)
+    versus = compare(reports[0].items, reports[chosen].items).model_dump() if chosen else None
+    return Selection(
+        rule=rule,
+        prompts_file=str(prompts_file),
+        prompts=len(rows),
+        steps=[_step_score(step, policies[step], report) for step, report in reports.items()],
+        chosen_step=chosen,
+        chosen_policy=policies[chosen] if chosen else config.policy.model,
+        versus_base=versus,
+    )
+
+
+def _step_score(step: int, policy: str, report: EvalReport) -> StepScore:
+    return StepScore(
+        step=step,
+        policy=policy,
+        label=report.label,
+        judge_score_mean=report.judge_score_mean,
+        unscored=report.unscored,
+        check_rate=score(report, "check"),
+        check_by_instruction=report.checker_by_instruction,
+    )
