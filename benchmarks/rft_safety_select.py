@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, write_result
 from judgerl.train.config import TrainConfig, load_config
 from judgerl.train.evaluate import EvalItem, compare
+from judgerl.train.selection import choose
 from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eval, run_overrides
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
@@ -56,13 +57,14 @@ def checkpoint_steps(run_dir: Path, max_steps: int) -> list[int]:
     return [0, *(step for step in found if step <= max_steps)]
 
 
-def reward_score(reward: str, items: list[EvalItem]) -> float:
-    """The run's own reward, averaged over the validation replies (what the run itself optimised)."""
+def reward_score(reward: str, items: list[EvalItem]) -> float | None:
+    """The run's own reward, averaged over the validation replies (what the run itself optimised); None when the
+    judge scored none of them (such a step cannot be chosen)."""
     if reward == "judge":
         scores = [i.judge_score for i in items if i.judge_score is not None]
         if len(scores) < len(items):
             logging.warning("%d of %d validation replies unscored by the judge", len(items) - len(scores), len(items))
-        return sum(scores) / len(scores) if scores else float("nan")
+        return sum(scores) / len(scores) if scores else None
     if reward == "keyword":
         from rewards import keyword  # examples/demo/rewards.py, on the path once run_overrides() has run
 
@@ -72,12 +74,6 @@ def reward_score(reward: str, items: list[EvalItem]) -> float:
 
 def checker_rate(items: list[EvalItem]) -> float:
     return sum(bool(i.checker_passed) for i in items) / len(items)
-
-
-def select(scores: dict[int, float]) -> int:
-    """The step with the best score; ties go to the earliest (the least trained)."""
-    best = max(scores.values())
-    return min(step for step, score in scores.items() if score == best)
 
 
 def change(before: list[EvalItem], after: list[EvalItem], ids: set[str] | None = None) -> dict[str, Any]:
@@ -158,9 +154,10 @@ def main() -> None:
         if backend is not None:
             backend.close()
     scores = {s: reward_score(args.reward, report.items) for s, report in validated.items()}
-    chosen = select(scores)
-    by_checker = select({s: checker_rate(report.items) for s, report in validated.items()})
-    logging.info("validation scores by step %s: step %d chosen", {s: round(v, 4) for s, v in scores.items()}, chosen)
+    chosen = choose(scores)  # the rule of `judgerl select`: the best score, ties to the earliest step
+    by_checker = choose({s: checker_rate(report.items) for s, report in validated.items()})
+    shown = {s: v if v is None else round(v, 4) for s, v in scores.items()}
+    logging.info("validation scores by step %s: step %d chosen", shown, chosen)
     measured = sorted({0, chosen, *(steps if args.all else []), *(steps[-1:] if args.last else [])})
     tested = {s: run_eval(heldout, policy_of(config, s), label_of("test", s), None).items for s in measured}
     hard = {s: run_eval(overrefusal, policy_of(config, s), label_of("hard", s), None).items for s in measured}
