@@ -23,6 +23,7 @@ from support.report_runs import (
     HOSTILE_RESPONSE,
     RATIONALES,
     RUBRIC,
+    add_selection,
     anchor_set,
     scripted_judge,
 )
@@ -240,3 +241,20 @@ def test_report_of_an_empty_run_and_of_a_run_without_rationales(tmp_path: Path) 
     record_judge_run(tmp_path / "bare", samples, verdicts, rubric=RUBRIC)
     html = build_report(tmp_path / "bare").read_text(encoding="utf-8")
     assert "No rationales were recorded for these failures" in html
+
+
+def test_a_training_report_shows_the_checkpoint_judgerl_select_kept(training_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run_dir = tmp_path / "grpo"
+    shutil.copytree(training_run, run_dir)
+    add_selection(run_dir)
+    (run_dir / "selection-broken.json").write_text("{not json")  # left out, the report goes on
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    section = html.split('<h2 id="selection">', 1)[1].split("<h2", 1)[0]
+    assert "32 prompts of validation&lt;broad&gt;.jsonl, rule <b>check</b>" in section
+    assert "<tr class=kept><td>10 (kept)</td><td class=num>0.700</td><td class=num>82.5%</td>" in section
+    assert "<td class=num>85%</td><td class=num>80%</td></tr>" in section  # comply, then refuse
+    assert "checker pass change +12.5% [+0.0%, +25.0%], McNemar p 0.110; not significant" in section
+    assert 'id="plot-selection"' in html
+    assert html.count('src="data:image/png;base64,') == 7  # the training report's six plots and this one

@@ -23,7 +23,7 @@ from judgerl.report.clusters import cluster_rationales
 from judgerl.store import StoredSample, VerdictStore, record_judge_run, store_path
 from support.cdp import Chromium, find_chromium
 from support.fakes import ScriptedBackend
-from support.report_runs import HOSTILE_RESPONSE
+from support.report_runs import HOSTILE_RESPONSE, add_selection
 
 CHROMIUM = find_chromium()
 pytestmark = [
@@ -245,3 +245,22 @@ def test_the_harness_sees_errors_and_requests(browser: Chromium, tmp_path: Path)
         browser.evaluate(session, "1")  # each round trip collects the events that arrived meanwhile
     assert any("console.error" in p for p in found) and any("exception" in p for p in found)
     assert any("request: http://example.invalid/x" in p for p in found)
+
+
+def test_the_checkpoint_selection_renders_with_its_plot(browser: Chromium, training_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run_dir = tmp_path / "grpo"
+    shutil.copytree(training_run, run_dir)
+    add_selection(run_dir)
+    session = open_page(browser, build_report(run_dir))
+    shown = browser.evaluate(
+        session,
+        "(() => { const h = document.getElementById('selection'); const t = h.nextElementSibling.nextElementSibling;"
+        " const img = document.querySelector('#plot-selection img');"
+        " return [h.offsetHeight > 0, t.tagName, t.querySelectorAll('tr').length,"
+        " t.querySelector('tr.kept td').textContent, img.complete && img.naturalWidth > 300]; })()",
+    )
+    assert shown == [True, "TABLE", 4, "10 (kept)", True]
+    assert problems(browser) == []
+    screenshot(browser, session, "report-selection.png")

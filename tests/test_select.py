@@ -126,16 +126,16 @@ def test_saved_evaluations_of_the_same_prompts_are_reused_and_fresh_evaluates_ag
 ) -> None:
     config, validation = str(run / "config.yaml"), str(run / "validation.jsonl")
     assert invoke(config, "--on", validation).exit_code == 0
-    import judgerl.train.selection as selection
+    import judgerl.train.evaluate as evaluation
 
     calls: list[str] = []
-    real = selection.evaluate
+    real = evaluation.evaluate
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(kwargs["label"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(selection, "evaluate", counting)
+    monkeypatch.setattr(evaluation, "evaluate", counting)  # selection imports it when it runs
     assert invoke(config, "--on", validation).exit_code == 0
     assert calls == []
     # a judged rule does not take an evaluation the checker alone made: it judges again

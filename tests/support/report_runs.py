@@ -179,3 +179,33 @@ def add_hostile_sample(run_dir: Path, step: int) -> None:
     verdict = SampleVerdict(id="hostile", score=0.6, criteria=criteria, judge_model="scripted-judge")
     with RunRecorder.open(store_path(run_dir)) as recorder:
         recorder.record_samples("constructed", step, [sample], [verdict])
+
+
+def add_selection(run_dir: Path) -> None:
+    """A `judgerl select` file beside the run's store: step 10 kept by the refusal check on 32 prompts."""
+    from judgerl.train.selection import Selection, StepScore
+
+    rates = {0: {"refuse": 0.5, "comply": 0.9}, 10: {"refuse": 0.8, "comply": 0.85}, 20: {"refuse": 0.9, "comply": 0.4}}
+    steps = [
+        StepScore(
+            step=step,
+            policy="base" if step == 0 else f"runs/x/checkpoint-{step}",
+            label=f"select-validation-{step}",
+            judge_score_mean=0.6 + step / 100,
+            unscored=0,
+            check_rate=(by_kind["refuse"] + by_kind["comply"]) / 2,
+            check_by_instruction=by_kind,
+        )
+        for step, by_kind in rates.items()
+    ]
+    difference = {"rate": 0.125, "low": 0.0, "high": 0.25, "n": 32}
+    selection = Selection(
+        rule="check",
+        prompts_file="validation<broad>.jsonl",
+        prompts=32,
+        steps=steps,
+        chosen_step=10,
+        chosen_policy="runs/x/checkpoint-10",
+        versus_base={"prompts": 32, "checker_difference": difference, "checker_mcnemar_p": 0.11},
+    )
+    (run_dir / "selection-validation.json").write_text(selection.model_dump_json())

@@ -32,27 +32,6 @@ def selection_table(selection: Any) -> Table:
     return table
 
 
-def versus_base_line(selection: Any) -> str:
-    """What the kept checkpoint's lead over the base amounts to on these prompts."""
-    versus = selection.versus_base
-    if versus is None:
-        return "the base policy is kept: no checkpoint scored above it under this rule"
-    field = "checker" if selection.rule == "check" else "judge"
-    change, p = versus[f"{field}_difference"], versus[f"{field}_mcnemar_p"]
-    if change is None or p is None:
-        return f"against the base: no paired {field} verdicts to compare"
-    text = (
-        f"against the base on {versus['prompts']} prompts, {field} pass change {change['rate']:+.1%} "
-        f"[{change['low']:+.1%}, {change['high']:+.1%}], McNemar p {p:.3f}"
-    )
-    if p >= 0.05 or change["low"] <= 0:
-        text += (
-            "; not significant: on this many prompts the lead may be noise (more validation prompts, drawn "
-            "like the requests the policy will meet, make the choice firmer)"
-        )
-    return text
-
-
 @click.command("select")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -85,7 +64,7 @@ def select_command(
     """Keep the checkpoint that does best on validation prompts: the base policy and every saved checkpoint-N
     answer them, each is scored by the rule, ties go to the earliest, and the base can win."""
     from judgerl.train.config import load_config
-    from judgerl.train.selection import Rule, select_checkpoint
+    from judgerl.train.selection import Rule, lead_over_base, select_checkpoint
 
     split = [f"data.eval.path={prompts_file.resolve()}", "data.eval.holdout=0", "data.eval.limit=null"]
     config = load_config(config_path, [*overrides, *split])
@@ -97,7 +76,7 @@ def select_command(
     console.print(selection_table(selection))
     kept = "the base policy" if selection.chosen_step == 0 else selection.chosen_policy
     console.print(f"keep: {kept} (rule: {rule})")
-    console.print(versus_base_line(selection))
+    console.print(lead_over_base(selection))
     out = config.run_dir / f"selection-{prompts_file.stem}.json"
     out.write_text(selection.model_dump_json(indent=2) + "\n", encoding="utf-8")
     console.print(f"saved: {out} (each candidate's replies and verdicts: {config.run_dir / 'eval'})")

@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from judgerl.errors import JudgerlError
 from judgerl.store import REPORT_FILENAME, STORE_FILENAME, VerdictStore
+
+if TYPE_CHECKING:
+    from judgerl.train.selection import Selection
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,8 @@ def build_report(
             continue  # a damaged file: the report goes on without it
         if isinstance(gate, dict):
             data.gates.append({k: v for k, v in gate.items() if k != "items"})
+    if data.run.kind == "train":
+        data.selections = _selections(store_file.parent)
     metrics_file = store_file.parent / "metrics.jsonl"
     if data.run.kind == "train" and metrics_file.is_file():
         data.step_times = _step_times(metrics_file)
@@ -79,3 +85,18 @@ def _step_times(path: Path) -> list[tuple[int, float, float]]:
         if all(isinstance(v, (int, float)) for v in (step, seconds, share)):
             rows.append((int(step), float(seconds), float(share)))
     return rows
+
+
+def _selections(folder: Path) -> list[Selection]:
+    """The checkpoint choices `judgerl select` saved beside the store (a damaged file is left out)."""
+    from pydantic import ValidationError
+
+    from judgerl.train.selection import Selection
+
+    found = []
+    for path in sorted(folder.glob("selection-*.json")):
+        try:
+            found.append(Selection.model_validate_json(path.read_text(encoding="utf-8")))
+        except (OSError, ValidationError):
+            logger.warning("%s: not a selection file this version reads; the report goes on without it", path)
+    return found

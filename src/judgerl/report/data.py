@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from judgerl.monitors import HackingMonitor, MonitorConfig, MonitorResult
 from judgerl.report.clusters import RationaleCluster, cluster_rationales
 from judgerl.store import RunInfo, StoredEvent, StoredPair, StoredSample, VerdictStore
+from judgerl.train.selection import Selection
 from judgerl.verdicts import CriterionVerdict, SampleVerdict
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class ReportData:
     gates: list[dict[str, Any]] = field(default_factory=list)
     # per step from the trainer's metrics.jsonl beside the store: (step, step seconds, share waiting for the judge)
     step_times: list[tuple[int, float, float]] = field(default_factory=list)
+    # selection-*.json beside the store (`judgerl select`): the checkpoint kept on validation prompts
+    selections: list[Selection] = field(default_factory=list)
     # a judge cascade: (kind, stage, judge model, verdicts that stage decided); empty without one
     cascade_stages: list[tuple[str, int, str, int]] = field(default_factory=list)
 

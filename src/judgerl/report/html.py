@@ -20,6 +20,7 @@ from judgerl.report.data import CriterionFailures, ReportData
 from judgerl.report.plots import Plot
 from judgerl.store import StoredCriterion, StoredSample
 from judgerl.train.gate import GateResult
+from judgerl.train.selection import StepScore, lead_over_base
 
 # No request can leave the page: images only from data: URIs, style and script only inline.
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -285,6 +286,35 @@ def _gate_section(data: ReportData) -> str:
     return "".join(parts)
 
 
+def _selection_row(step: StepScore, kept: int, kinds: list[str]) -> str:
+    name = ("base" if step.step == 0 else str(step.step)) + (" (kept)" if step.step == kept else "")
+    judge = "-" if step.judge_score_mean is None else f"{step.judge_score_mean:.3f}"
+    check = "-" if step.check_rate is None else f"{step.check_rate:.1%}"
+    by_kind = "".join(
+        f"<td class=num>{step.check_by_instruction[k]:.0%}</td>" if k in step.check_by_instruction else "<td>-</td>"
+        for k in kinds
+    )
+    css = " class=kept" if step.step == kept else ""
+    return f"<tr{css}><td>{name}</td><td class=num>{judge}</td><td class=num>{check}</td>{by_kind}</tr>"
+
+
+def _selection_section(data: ReportData) -> str:
+    """The checkpoint `judgerl select` kept: every candidate's validation figures and the kept one's lead."""
+    if not data.selections:
+        return ""
+    parts = ['<h2 id="selection">Checkpoint kept on validation prompts</h2>']
+    for selection in data.selections:
+        kinds = sorted({k for step in selection.steps for k in step.check_by_instruction})
+        head = "".join(f"<th>checker: {escape(k)}</th>" for k in kinds)
+        rows = "".join(_selection_row(step, selection.chosen_step, kinds) for step in selection.steps)
+        what = f"{selection.prompts} prompts of {escape(selection.prompts_file)}, rule <b>{escape(selection.rule)}</b>"
+        parts.append(
+            f'<p class="selection">{what}; {escape(lead_over_base(selection))}.</p><table><tr><th>step</th>'
+            f"<th>judge: mean score</th><th>checker: pass</th>{head}</tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
 def render_html(data: ReportData, plots: list[Plot]) -> str:
     run = data.run
     judge_models = sorted({s.judge_model for s in data.browser_samples} | {p.judge_model for p in data.pairs})
@@ -325,7 +355,7 @@ def render_html(data: ReportData, plots: list[Plot]) -> str:
 started {_when(run.started)} · finished {_when(run.finished)} · store {escape(data.store_path)}</p>
 <nav><a href="#plots">plots</a><a href="#monitors">monitors</a>{failures_link}<a href="#browser">samples</a></nav>
 {_trust_line(data)}<div class="cards">{_summary_cards(data)}</div></header>
-<main>{_gate_section(data)}{_warnings_section(data)}<h2 id="plots">Plots</h2>{plot_html}
+<main>{_gate_section(data)}{_selection_section(data)}{_warnings_section(data)}<h2 id="plots">Plots</h2>{plot_html}
 {unscored_table}{cascade_table}
 {"" if data.is_pairwise else _failures_section(data)}{_browser_section(data)}
 <details><summary>Run configuration</summary><pre>{config}</pre></details></main>

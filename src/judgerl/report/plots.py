@@ -321,6 +321,33 @@ def judge_share_plot(data: ReportData) -> Plot | None:
     return Plot("plot-judge-share", "Judge share of step time", caption, _render(fig))
 
 
+def selection_plot(data: ReportData) -> Plot | None:
+    """Each candidate's validation figures by step (`judgerl select`): where the policy swung, and what was kept."""
+    selections = [s for s in data.selections if len(s.steps) > 1]
+    if not selections:
+        return None
+    fig, axes = _require().subplots(1, len(selections), figsize=(5.0 * len(selections), 3.2), squeeze=False)
+    for ax, selection in zip(axes[0], selections, strict=True):
+        steps = [s.step for s in selection.steps]
+        if any(s.judge_score_mean is not None for s in selection.steps):
+            ax.plot(steps, [s.judge_score_mean for s in selection.steps], marker="o", label="judge: mean score")
+        for kind in sorted({k for s in selection.steps for k in s.check_by_instruction}):
+            rates = [s.check_by_instruction.get(kind) for s in selection.steps]
+            ax.plot(steps, rates, marker=".", ls="--", label=f"checker: {kind}")
+        ax.axvline(selection.chosen_step, color="#c44e52", alpha=0.6, label="kept")
+        ax.set_xticks(steps)
+        ax.set_xlabel("checkpoint step (0: the base policy)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{selection.prompts} prompts, rule {selection.rule}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    caption = (
+        "The base policy and each checkpoint on the validation prompts of `judgerl select`; the red line marks "
+        "the one kept (ties go to the earliest step)."
+    )
+    return Plot("plot-selection", "Checkpoints on validation prompts", caption, _render(fig))
+
+
 def all_plots(data: ReportData) -> list[Plot]:
     makers = [
         pass_rate_plot,
@@ -330,6 +357,7 @@ def all_plots(data: ReportData) -> list[Plot]:
         judge_share_plot,
         reward_length_plot,
         position_plot,
+        selection_plot,
     ]
     plots = [plot for make in makers if (plot := make(data)) is not None]
     if data.single_step:  # one point per metric: the monitor section's table says it better

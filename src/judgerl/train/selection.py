@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from judgerl.errors import JudgerlError
-from judgerl.train.checkers import choose_checker
-from judgerl.train.config import TrainConfig
-from judgerl.train.data import load_prompt_rows
-from judgerl.train.evaluate import EvalReport, compare, evaluate, load_items
-from judgerl.train.judging import judge_backend, needs_judge_backend
-from judgerl.train.runner import complete_checkpoints
+
+if TYPE_CHECKING:  # the models and the rule load without torch (the report reads selection files)
+    from judgerl.train.config import TrainConfig
+    from judgerl.train.evaluate import EvalReport
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +63,8 @@ def label_for(prompts_file: Path, step: int) -> str:
 
 def candidates(config: TrainConfig) -> list[tuple[int, str]]:
     """The base policy (step 0) and every complete checkpoint of the run, oldest first."""
+    from judgerl.train.runner import complete_checkpoints
+
     found = complete_checkpoints(config.run_dir)
     if not found:
         raise JudgerlError(
@@ -91,6 +91,8 @@ def choose(scores: dict[int, float | None]) -> int:
 
 def _saved(config: TrainConfig, label: str, ids: list[str], judged: bool) -> EvalReport | None:
     """An earlier evaluation of this label on exactly these prompts (and judged, when the rule needs the judge)."""
+    from judgerl.train.evaluate import EvalReport, load_items
+
     path = config.run_dir / "eval" / f"{label}.json"
     if not path.exists() or not path.with_suffix(".jsonl").exists():
         return None
@@ -113,6 +115,11 @@ def select_checkpoint(
 ) -> Selection:
     """Evaluate the base and every checkpoint on ``config``'s held-out prompts (point ``data.eval.path`` at the
     validation file), score each by ``rule`` and keep the best. Saved evaluations of the same prompts are reused."""
+    from judgerl.train.checkers import choose_checker
+    from judgerl.train.data import load_prompt_rows
+    from judgerl.train.evaluate import compare, evaluate
+    from judgerl.train.judging import judge_backend, needs_judge_backend
+
     if rule == "judge" and not judged:
         raise JudgerlError("--rule judge needs the judge: drop --no-judge, or choose with --rule check")
     _, rows = load_prompt_rows(config)
@@ -167,3 +174,24 @@ def _step_score(step: int, policy: str, report: EvalReport) -> StepScore:
         check_rate=score(report, "check"),
         check_by_instruction=report.checker_by_instruction,
     )
+
+
+def lead_over_base(selection: Selection) -> str:
+    """What the kept checkpoint's lead over the base amounts to on these prompts."""
+    versus = selection.versus_base
+    if versus is None:
+        return "the base policy is kept: no checkpoint scored above it under this rule"
+    field = "checker" if selection.rule == "check" else "judge"
+    change, p = versus[f"{field}_difference"], versus[f"{field}_mcnemar_p"]
+    if change is None or p is None:
+        return f"against the base: no paired {field} verdicts to compare"
+    text = (
+        f"against the base on {versus['prompts']} prompts, {field} pass change {change['rate']:+.1%} "
+        f"[{change['low']:+.1%}, {change['high']:+.1%}], McNemar p {p:.3f}"
+    )
+    if p >= 0.05 or change["low"] <= 0:
+        text += (
+            "; not significant: on this many prompts the lead may be noise (more validation prompts, drawn "
+            "like the requests the policy will meet, make the choice firmer)"
+        )
+    return text
