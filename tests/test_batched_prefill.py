@@ -145,3 +145,21 @@ def test_prefill_option_flows_and_is_checked(tiny_judge_dir: Path) -> None:
     assert spec.build_backend().prefill == "batched"  # type: ignore[attr-defined]
     with pytest.raises(JudgerlError, match=r"^unknown prefill 'packed': choose grouped or batched$"):
         build_backend("transformers", model=str(tiny_judge_dir), dtype="float32", prefill="packed")
+
+
+def test_a_sliding_window_model_falls_back_to_the_grouped_passes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sliding-window layer keeps the last slots of each row, padding for the shorter prefixes: not batched."""
+    from support.tiny_models import build_tiny_model
+
+    directory = build_tiny_model(
+        tmp_path / "sliding", "bpe", "qwen2", hidden_size=64, max_positions=4096, initializer_range=0.2,
+        use_sliding_window=True, sliding_window=64, max_window_layers=1,
+    )  # fmt: skip
+    prompts = mixed_prompts()
+    with caplog.at_level(logging.WARNING, logger="judgerl.backends"):
+        got = _batched(directory).label_probs(prompts, LABEL_SETS[0])
+    assert any("batched prefill failed (sliding-window" in r.getMessage() for r in caplog.records)
+    want = TransformersBackend(str(directory), dtype="float32", threads=1).label_probs(prompts, LABEL_SETS[0])
+    assert_same_results([(r, None) for r in got], [(r, None) for r in want])
