@@ -2,7 +2,8 @@
 
 Verdicts are read from next-token probabilities in one forward pass. Prompts passed together usually share a
 long prefix (one sample's instructions, task and response; only the criterion differs), so that prefix is run
-once and every suffix continues from a copy of its KV cache.
+once and every suffix continues from a copy of its KV cache: one group at a time (``prefill="grouped"``, the
+default), or several groups per forward pass (``prefill="batched"``, backends/batched_prefill.py).
 """
 
 from __future__ import annotations
