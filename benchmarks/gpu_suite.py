@@ -6,9 +6,12 @@ Parts, all with random weights built from the published Qwen2.5 architecture con
 2. ``judge``: verdicts/s of a 4-criterion rubric over GSM8K-length samples, for the 1.5B and 7B architectures in
    bf16, at 1, 8 and 64 samples per ``RubricJudge.judge`` call:
    (a) log-prob with shared-prefix reuse, (b) log-prob from scratch, (c) one generated JSON reply of
-   ``--gen-tokens`` tokens. Prefill TFLOP/s of (a) and (b) counts the model FLOPs of every forward pass the
-   backend runs (linear layers plus causal attention; the fp32 label head is left out) over the wall time of
-   the call; ``raw_prefill`` is one padded batch through the model alone, what the GPU gives a plain prefill.
+   ``--gen-tokens`` tokens. (a) runs once per ``--prefill`` mode of the backend, side by side: ``grouped`` (one
+   pass per prefix group: ``a_logprob_shared_prefix``) and ``batched`` (prefixes of several groups in one padded
+   pass, then suffixes across groups: ``a_logprob_batched_prefill``); (b) keeps one pass per prompt. Prefill TFLOP/s
+   of (a) and (b) counts the model FLOPs of every forward pass the backend runs (linear layers plus causal
+   attention, padding included; the fp32 label head is left out) over the wall time of the call;
+   ``raw_prefill`` is one padded batch through the model alone, what the GPU gives a plain prefill.
 3. ``grpo``: TRL GRPO steps (``judgerl.train``'s JudgedGRPOTrainer and RewardPipeline, the ones ``judgerl
    train`` uses) of a 0.5B-architecture policy with the in-process 1.5B-architecture judge (log-prob, shared
    prefix), with and without judgerl's overlap; the judge's share of a step, from the trainer's own metrics.
@@ -62,6 +65,8 @@ CARRY = Path(os.environ.get("GPU_SUITE_CARRY", ROOT / ".gpu-carry"))
 # common.py is not imported: this script runs alone (runpy) on a bare GPU machine with carried wheels
 SAMPLES_FILE = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 BATCHES = (1, 8, 64)
+# (a) per prefill mode of the transformers backend (its ``prefill`` option)
+LOGPROB_VARIANTS = {"grouped": "a_logprob_shared_prefix", "batched": "a_logprob_batched_prefill"}
 TINY_BATCHES = (1, 2)
 # transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
 warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
@@ -139,8 +144,9 @@ def add_carried_wheels(folder: Path) -> list[str]:
 
 
 class FallbackCounter(logging.Handler):
-    """Counts the backend's "shared-prefix pass failed" warnings: a fall-back to one prompt at a time would make
-    (a) measure (b) plus a failed pass, so any is reported as a problem of the run, not a figure."""
+    """Counts the backend's "shared-prefix pass failed" warnings (a fall-back to one prompt at a time would make
+    (a) measure (b) plus a failed pass) and its "batched prefill failed" ones (batched (a) would measure grouped
+    (a) plus a failed pass): any is reported as a problem of the run, not a figure."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -150,7 +156,7 @@ class FallbackCounter(logging.Handler):
         self.logger.addHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "shared-prefix pass failed" in record.getMessage():
+        if any(text in record.getMessage() for text in ("shared-prefix pass failed", "batched prefill failed")):
             self.count += 1
             self.first = self.first or record.getMessage()
 
@@ -408,6 +414,12 @@ def _judge_spec(args: argparse.Namespace, dtype_name: str, device: torch.device,
     return JudgeSpec(model=str(args.tokenizer), options=options, **{"rationales": "none", **fields})
 
 
+def configure(backend: Any, variant: str) -> None:
+    """The backend as ``variant`` runs it: prefix reuse on but for (b), the batched prefill for batched (a) only."""
+    backend.share_prefix = not variant.startswith("b_")
+    backend.prefill = "batched" if variant == LOGPROB_VARIANTS["batched"] else "grouped"
+
+
 def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     config = arch_config(name, args.tiny, tokenizer)
@@ -436,7 +448,7 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
     one_json = generate.single_rubric_judge(rubric, backend)
     backend.supports_logprobs = True
     judges = {
-        "a_logprob_shared_prefix": logprob,
+        **{LOGPROB_VARIANTS[mode]: logprob for mode in args.prefill},
         "b_logprob_no_reuse": logprob,
         "c_generate_one_json": one_json,
     }
@@ -444,11 +456,11 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
     fallbacks = FallbackCounter()
     problems: list[str] = []
     for variant, judge in judges.items():  # warm-up: first-call allocations and kernel selection
-        backend.share_prefix = not variant.startswith("b_")
+        configure(backend, variant)
         judge.judge(samples[:1])
     variants: dict[str, dict[str, Any]] = {}
     for variant, judge in judges.items():
-        backend.share_prefix = not variant.startswith("b_")
+        configure(backend, variant)
         rows = variants.setdefault(variant, {})
         for batch in batches:
             chosen = samples[:batch]
@@ -493,10 +505,9 @@ def judge_part(name: str, args: argparse.Namespace, device: torch.device, dtype:
     counter.close()
     fallbacks.close()
     for batch in batches:
-        a = variants["a_logprob_shared_prefix"][str(batch)]["verdicts_per_s"]
-        variants["a_logprob_shared_prefix"][str(batch)]["ratio_to_c"] = (
-            a / variants["c_generate_one_json"][str(batch)]["verdicts_per_s"]
-        )
+        for mode in args.prefill:
+            a = variants[LOGPROB_VARIANTS[mode]][str(batch)]
+            a["ratio_to_c"] = a["verdicts_per_s"] / variants["c_generate_one_json"][str(batch)]["verdicts_per_s"]
     prefill = raw_prefill(backend.model, device, *((1, 64) if args.tiny else (8, 512)), config.vocab_size)
     result = {
         "architecture": name,
@@ -636,28 +647,37 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 def table(payload: dict[str, Any]) -> str:
     peak = payload["peak"]["tflops"]
+    judge = payload.get("judge", [])
+    # the (a) columns of the prefill modes this run measured (grouped, batched or both)
+    a_keys = [k for k in LOGPROB_VARIANTS.values() if judge and k in judge[0]["variants"]]
+    a_names = ["(a) grouped" if k == LOGPROB_VARIANTS["grouped"] else "(a) batched" for k in a_keys]
+    head = ["model", "samples", *a_names, "(b) no reuse", "(c) one JSON", *(f"{n}/(c)" for n in a_names)]
+    head += [*(f"prefill {n}" for n in a_names), "prefill (b)"]
     lines = [
         f"matmul peak ({payload['peak']['dtype']}, {payload['peak']['size']}^3): {peak:.1f} TFLOP/s",
         "",
-        "| model | samples | (a) shared prefix | (b) no reuse | (c) one JSON | (a)/(c) | prefill (a) | prefill (b) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
     ]
-    for part in payload.get("judge", []):
+
+    def prefill(row: dict[str, Any]) -> str:
+        return f"{row['prefill_tflops']:.2f} TF/s ({row['prefill_tflops'] / peak:.1%})"
+
+    for part in judge:
         v = part["variants"]
-        for batch in v["a_logprob_shared_prefix"]:
-            a, b, c = (v[k][batch] for k in ("a_logprob_shared_prefix", "b_logprob_no_reuse", "c_generate_one_json"))
+        for batch in v["b_logprob_no_reuse"]:
+            a = [v[k][batch] for k in a_keys]
+            b, c = v["b_logprob_no_reuse"][batch], v["c_generate_one_json"][batch]
             c_note = "" if c["samples_measured"] == c["samples"] else f" ({c['samples_measured']} run)"
-            lines.append(
-                f"| {part['architecture']} | {batch} | {a['verdicts_per_s']:.1f} | {b['verdicts_per_s']:.1f} | "
-                f"{c['verdicts_per_s']:.2f}{c_note} | {a['ratio_to_c']:.1f}x | "
-                f"{a['prefill_tflops']:.2f} TF/s ({a['prefill_tflops'] / peak:.1%}) | "
-                f"{b['prefill_tflops']:.2f} TF/s ({b['prefill_tflops'] / peak:.1%}) |"
-            )
+            cells = [part["architecture"], batch, *(f"{r['verdicts_per_s']:.1f}" for r in a)]
+            cells += [f"{b['verdicts_per_s']:.1f}", f"{c['verdicts_per_s']:.2f}{c_note}"]
+            cells += [*(f"{r['ratio_to_c']:.1f}x" for r in a), *(prefill(r) for r in a), prefill(b)]
+            lines.append("| " + " | ".join(cells) + " |")
         raw = part["raw_prefill"]
-        lines.append(
-            f"| {part['architecture']} | raw prefill {raw['rows']}x{raw['tokens_per_row']} | | | | | "
-            f"{raw['tflops']:.2f} TF/s ({raw['tflops'] / peak:.1%}) | |"
-        )
+        cells = [part["architecture"], f"raw prefill {raw['rows']}x{raw['tokens_per_row']}"]
+        cells += [""] * (2 + 2 * len(a_keys)) + [f"{raw['tflops']:.2f} TF/s ({raw['tflops'] / peak:.1%})"]
+        cells += [""] * len(a_keys)
+        lines.append("| " + " | ".join(cells) + " |")
     grpo = payload.get("grpo")
     if grpo:
         lines += [
@@ -684,8 +704,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--gen-tokens", type=int, default=None, help="(c) reply length (default 120; tiny 16)")
     parser.add_argument("--gen-budget-s", type=float, default=None, help="(c) seconds per cell (default 25; tiny 2)")
     parser.add_argument("--parts", default="judge,grpo", help="judge, grpo or both (the peak always runs)")
+    parser.add_argument(
+        "--prefill",
+        default="grouped,batched",
+        help="the backend's prefill modes that (a) runs with, side by side: grouped, batched or both",
+    )
     parser.add_argument("--deadline-s", type=float, default=420.0, help="parts not started by then are skipped")
     args = parser.parse_args(argv)
+    args.prefill = list(dict.fromkeys(args.prefill.split(",")))
+    if not args.prefill or set(args.prefill) - set(LOGPROB_VARIANTS):
+        parser.error(f"--prefill takes {' and/or '.join(LOGPROB_VARIANTS)}, comma-separated")
     args.tokenizer = find_tokenizer(args.tokenizer)
     args.gen_tokens = args.gen_tokens or (16 if args.tiny else 120)
     args.gen_budget_s = args.gen_budget_s or (2.0 if args.tiny else 25.0)

@@ -1,6 +1,6 @@
 """benchmarks/gpu_suite.py in its tiny CPU configuration, so the GPU suite cannot rot between GPU runs: every part
-runs end to end (matmul peak, the three judge variants at each batch size, raw prefill, GRPO steps with and
-without overlap) and writes positive, finite figures."""
+runs end to end (matmul peak, the judge variants at each batch size, (a) with the grouped and the batched prefill
+side by side, raw prefill, GRPO steps with and without overlap) and writes positive, finite figures."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from support.real_models import pulled_model_dir
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_suite.py"
 TESTS = Path(__file__).parent
-VARIANTS = ("a_logprob_shared_prefix", "b_logprob_no_reuse", "c_generate_one_json")
+LOGPROB = ("a_logprob_shared_prefix", "a_logprob_batched_prefill")  # (a), grouped and batched prefill
+VARIANTS = (*LOGPROB, "b_logprob_no_reuse", "c_generate_one_json")
 
 
 def positive(value: Any) -> bool:
@@ -60,11 +61,13 @@ def test_tiny_configuration_runs_every_part(tmp_path: Path) -> None:
                 assert row["verdicts"] == 4 * row["samples_measured"]
                 # (a) really shares the prefix: no fall-back to one prompt at a time (seen on transformers 5.17)
                 assert row["prefix_fallbacks"] == 0, (variant, row)
-        for batch, row in part["variants"]["a_logprob_shared_prefix"].items():
-            assert positive(row["ratio_to_c"]) and positive(row["prefill_tflops"])
-            assert positive(part["variants"]["b_logprob_no_reuse"][batch]["prefill_tflops"])
-            # prefix reuse runs fewer tokens than reading every criterion's prompt from scratch
-            assert row["tokens_run"] < part["variants"]["b_logprob_no_reuse"][batch]["tokens_run"]
+        assert sorted(part["variants"]) == sorted(VARIANTS)
+        for variant in LOGPROB:
+            for batch, row in part["variants"][variant].items():
+                assert positive(row["ratio_to_c"]) and positive(row["prefill_tflops"])
+                assert positive(part["variants"]["b_logprob_no_reuse"][batch]["prefill_tflops"])
+                # prefix reuse runs fewer tokens (padding counted) than reading every criterion's prompt from scratch
+                assert row["tokens_run"] < part["variants"]["b_logprob_no_reuse"][batch]["tokens_run"], variant
         for row in part["variants"]["c_generate_one_json"].values():
             assert positive(row["mean_generated_tokens"]) and row["mean_generated_tokens"] <= part["gen_tokens"]
             assert row["generations"] == row["samples_measured"], row  # one JSON reply per sample, no repair
@@ -77,7 +80,7 @@ def test_tiny_configuration_runs_every_part(tmp_path: Path) -> None:
         for name in ("step_s", "judge_busy_s", "judge_busy_share"):
             assert positive(row[name]), (key, name, row)
         assert 0 <= row["judge_wait_share"] <= 1 and math.isfinite(row["judge_wait_s"]), row
-    assert "(a)/(c)" in stdout and "GRPO step" in stdout
+    assert "(a) grouped/(c)" in stdout and "(a) batched/(c)" in stdout and "GRPO step" in stdout
 
 
 def wheel_of(distribution: str, folder: Path) -> None:

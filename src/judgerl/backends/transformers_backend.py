@@ -2,7 +2,8 @@
 
 Verdicts are read from next-token probabilities in one forward pass. Prompts passed together usually share a
 long prefix (one sample's instructions, task and response; only the criterion differs), so that prefix is run
-once and every suffix continues from a copy of its KV cache.
+once and every suffix continues from a copy of its KV cache: one group at a time (``prefill="grouped"``, the
+default), or several groups per forward pass (``prefill="batched"``, backends/batched_prefill.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from judgerl.backends.base import Generation, JudgePrompt, LabelResult
+from judgerl.backends.batched_prefill import BatchedPrefill, cache_of
 from judgerl.backends.coalesce import CoalescedLabels
 from judgerl.backends.cpu_features import read_cpu_features
 from judgerl.backends.label_tokens import label_first_tokens
@@ -37,6 +39,9 @@ _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
 }
+#: ``prefill``: one pass per prefix group ("grouped"), or few passes of up to ``max_batch`` rows across groups
+#: ("batched", backends/batched_prefill.py). Grouped stays the default until a GPU run measures the other.
+PREFILL_MODES = ("grouped", "batched")
 # End-of-turn markers of common chat templates, used as stop tokens when present in the vocabulary.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>")
 
@@ -46,12 +51,6 @@ def _cache_argument(body: Any) -> str:
     ``past_key_values`` before (5.17 has only that; later ones accept it, deprecated, until 5.40)."""
     parameters = inspect.signature(body.forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
-
-
-def _cache_of(output: Any) -> Any:
-    """The KV cache of a forward pass's output, under either of its names (see ``_cache_argument``)."""
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else getattr(output, "past_key_values", None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -113,10 +112,14 @@ class TransformersBackend(CoalescedLabels):
         max_batch: int = 16,
         threads: int | None = None,
         device: str | None = None,
+        prefill: str = "grouped",
     ) -> None:
         super().__init__(model_id=model, max_input_tokens=max_input_tokens)
         if max_batch < 1:
             raise JudgerlError(f"max_batch must be at least 1, got {max_batch}")
+        if prefill not in PREFILL_MODES:
+            raise JudgerlError(f"unknown prefill '{prefill}': choose {' or '.join(PREFILL_MODES)}")
+        self.prefill = prefill
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # The final projection stays fp32 whatever the dtype (see _head).
         torch_dtype = auto_dtype(self.device) if dtype == "auto" else _DTYPES.get(dtype)
@@ -212,13 +215,14 @@ class TransformersBackend(CoalescedLabels):
     def _run_alone(self, ids: list[int]) -> torch.Tensor:
         """The last layer's state after one prompt (what the next-token logits are read from), on its own."""
         out = self._body(input_ids=torch.tensor([ids], device=self.device), use_cache=False)
-        return out.last_hidden_state[0, -1]
+        # a copy: a view would keep the whole prompt's states alive until every group has run
+        return out.last_hidden_state[0, -1].clone()
 
     def _run_shared(self, ids: list[list[int]], prefix_len: int) -> list[torch.Tensor]:
         """The last layer's state after each prompt of a group sharing their first ``prefix_len`` tokens: the prefix
         runs once, then the suffixes as right-padded batches over copies of the prefix's KV cache."""
         prefix = torch.tensor([ids[0][:prefix_len]], device=self.device)
-        cache = _cache_of(self._body(input_ids=prefix, use_cache=True))
+        cache = cache_of(self._body(input_ids=prefix, use_cache=True))
         results: list[torch.Tensor] = [torch.empty(0)] * len(ids)
         # Similar lengths together keep the padding small.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -249,6 +253,47 @@ class TransformersBackend(CoalescedLabels):
         """Split prompts into groups that share a prefix, as (members, shared length; 0 = run alone), choosing
         the split that runs the fewest tokens (padding counted)."""
         return plan_prefix_groups(ids, members, max_batch=self.max_batch, padded=True)
+
+    def _run_batched(
+        self, ids: list[list[int]], plan: list[tuple[list[int], int]]
+    ) -> dict[int, tuple[torch.Tensor, float]] | None:
+        """Every planned prompt's state from the batched passes, each with its share of their time; None where
+        they fail (the caller then runs the grouped passes)."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        runner = BatchedPrefill(self._body, self._cache_arg, max_batch=self.max_batch, pad_id=pad, device=self.device)
+        start = time.perf_counter()
+        try:
+            found = runner.run(ids, plan)
+        except Exception as exc:  # e.g. a sliding-window cache
+            log.warning("batched prefill failed (%s); scoring with one pass per prefix group", _one_line(exc))
+            return None
+        latency = (time.perf_counter() - start) / max(1, len(found))  # the passes are split evenly
+        return {i: (state, latency) for i, state in found.items()}
+
+    def _run_grouped(
+        self, ids: list[list[int]], plan: list[tuple[list[int], int]], results: list[LabelResult | None]
+    ) -> dict[int, tuple[torch.Tensor, float]]:
+        """Every planned prompt's state from one pass per group (a prefix, then its suffixes) or per lone prompt,
+        each with its share of its group's time; a prompt whose pass fails gets its error in ``results``."""
+        found: dict[int, tuple[torch.Tensor, float]] = {}
+        for members, shared in plan:
+            start = time.perf_counter()
+            try:
+                if shared:
+                    outs = self._run_shared([ids[i] for i in members], shared)
+                else:
+                    outs = [self._run_alone(ids[members[0]])]
+            except Exception as exc:
+                if len(members) > 1:  # e.g. a cache type without batch expansion: run them one by one
+                    log.warning("shared-prefix pass failed (%s); scoring those prompts one at a time", exc)
+                    plan.extend(([i], 0) for i in members)  # the loop reaches these appended entries
+                    continue
+                err = f"judge forward pass failed: {_one_line(exc)}"
+                results[members[0]] = LabelResult(None, 0.0, len(ids[members[0]]), error=err)
+                continue
+            latency = (time.perf_counter() - start) / len(members)  # a shared pass is split evenly
+            found.update((i, (state, latency)) for i, state in zip(members, outs, strict=True))
+        return found
 
     def _score(self, logits: torch.Tensor, label_ids: dict[str, list[int]]) -> tuple[dict[str, float], float]:
         probs = torch.softmax(logits.to(torch.float32), dim=-1)
@@ -290,30 +335,17 @@ class TransformersBackend(CoalescedLabels):
                 runnable.append(i)
         plan = self._plan(ids, runnable) if self.share_prefix else [([i], 0) for i in runnable]
         with self._lock, torch.inference_mode():
-            for members, shared in plan:
-                start = time.perf_counter()
+            found = self._run_batched(ids, plan) if self.prefill == "batched" and plan else None
+            if found is None:
+                found = self._run_grouped(ids, plan, results)
+            for i, (state, latency) in found.items():
+                if keep_hidden:
+                    states[i] = state.to(torch.float32).tolist()
                 try:
-                    if shared:
-                        outs = self._run_shared([ids[i] for i in members], shared)
-                    else:
-                        outs = [self._run_alone(ids[members[0]])]
-                except Exception as exc:
-                    if len(members) > 1:  # e.g. a cache type without batch expansion: run them one by one
-                        log.warning("shared-prefix pass failed (%s); scoring those prompts one at a time", exc)
-                        plan.extend(([i], 0) for i in members)  # the loop reaches these appended entries
-                        continue
-                    err = f"judge forward pass failed: {_one_line(exc)}"
-                    results[members[0]] = LabelResult(None, 0.0, len(ids[members[0]]), error=err)
-                    continue
-                latency = (time.perf_counter() - start) / len(members)  # a shared pass is split evenly
-                for i, state in zip(members, outs, strict=True):
-                    if keep_hidden:
-                        states[i] = state.to(torch.float32).tolist()
-                    try:
-                        probs, mass = self._score(self._logits(state), label_ids)
-                        results[i] = LabelResult(probs, mass, len(ids[i]), latency)
-                    except ValueError as exc:
-                        results[i] = LabelResult(None, 0.0, len(ids[i]), latency, error=str(exc))
+                    probs, mass = self._score(self._logits(state), label_ids)
+                    results[i] = LabelResult(probs, mass, len(ids[i]), latency)
+                except ValueError as exc:
+                    results[i] = LabelResult(None, 0.0, len(ids[i]), latency, error=str(exc))
         missing = LabelResult(probs=None, mass=0.0, error="not scored")
         return [(r if r is not None else missing, h) for r, h in zip(results, states, strict=True)]
 
@@ -326,7 +358,7 @@ class TransformersBackend(CoalescedLabels):
             if token in self._stop_ids:
                 break
             step = torch.tensor([[token]], device=self.device)
-            out = self._body(input_ids=step, use_cache=True, **{self._cache_arg: _cache_of(out)})
+            out = self._body(input_ids=step, use_cache=True, **{self._cache_arg: cache_of(out)})
         return new
 
     def generate(self, prompts: Sequence[JudgePrompt], max_new_tokens: int = 256) -> list[Generation]:
