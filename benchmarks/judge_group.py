@@ -7,6 +7,10 @@ before this change) and on (one planned pass per batch, the instructions and tas
 computed once). Reports seconds per batch and per verdict, their ratio, and the largest score difference.
 
     python benchmarks/judge_group.py runs/bench-rft-safety-judge/judge_gate.json --batches 3
+
+``--compare prefill`` keeps coalescing on and alternates the transformers backend's two prefill modes instead:
+``grouped`` (each prefix group's prefix, then its suffixes) and ``batched`` (the groups' prefixes in one padded
+pass, then all their suffixes together); written to judge_group_prefill.json.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ def main() -> None:
     parser.add_argument("--per-prompt", type=int, default=2, help="completions per request (at most the gate's)")
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--dtype", default="float32", help="the judge's dtype (float32: as first run)")
+    parser.add_argument("--compare", choices=("coalescing", "prefill"), default="coalescing")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -63,13 +69,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     # the judge as this benchmark was run (the 0.5B in float32, as the demo config then had it) unless --model
     overrides = ["output_dir=/tmp/judge-group", "judge.cache=false", "judge.concurrency=16"]
-    overrides += ["judge.options.dtype=float32", f"judge.model={args.model or 'qwen2.5-coder-0.5b'}"]
+    overrides += [f"judge.options.dtype={args.dtype}", f"judge.model={args.model or 'qwen2.5-coder-0.5b'}"]
     config = load_config(CONFIG, overrides)
     rows = {row.prompt_id: row for row in load_prompt_rows(config)[0]}
     replies: dict[str, list[str]] = defaultdict(list)
     for item in json.loads(args.gate_file.read_text())["items"]:
         replies[item["prompt_id"]].append(item["reply"])
-    prompt_ids = [p for p in replies if len(replies[p]) >= args.per_prompt][: args.prompts * args.batches]
+    # a gate file of a run trained on its own copy of the rows may name repeats (benign-00-again1): left out
+    usable = [p for p in replies if len(replies[p]) >= args.per_prompt and p in rows]
+    prompt_ids = usable[: args.prompts * args.batches]
     batches = []
     for b in range(args.batches):
         chosen = prompt_ids[b * args.prompts : (b + 1) * args.prompts]
@@ -87,39 +95,49 @@ def main() -> None:
         )
     backend = config.judge.build_backend()
     judges = build_judge(config, backend)
-    timings: dict[str, list[float]] = {"per_sample": [], "coalesced": []}
-    scores: dict[str, list[float | None]] = {"per_sample": [], "coalesced": []}
+    # (name, coalescing window, prefill mode); the first variant is the path before, the second the one measured
+    variants = (
+        [("per_sample", 0.0, "grouped"), ("coalesced", 0.01, "grouped")]
+        if args.compare == "coalescing"
+        else [("grouped", 0.01, "grouped"), ("batched", 0.01, "batched")]
+    )
+    timings: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    scores: dict[str, list[float | None]] = {name: [] for name, _, _ in variants}
     try:
-        asyncio.run(judge_batch(judges, batches[0][:1]))  # warm-up: first-call allocations
+        for _name, coalesce, prefill in variants:  # warm-up: first-call allocations of each path
+            backend.coalesce_s, backend.prefill = coalesce, prefill
+            asyncio.run(judge_batch(judges, batches[0]))
         for batch in batches:
-            for variant, coalesce in (("per_sample", 0.0), ("coalesced", 0.01)):
-                backend.coalesce_s = coalesce
+            for name, coalesce, prefill in variants:
+                backend.coalesce_s, backend.prefill = coalesce, prefill
                 started = time.perf_counter()
-                scores[variant] += asyncio.run(judge_batch(judges, batch))
-                timings[variant].append(time.perf_counter() - started)
+                scores[name] += asyncio.run(judge_batch(judges, batch))
+                timings[name].append(time.perf_counter() - started)
     finally:
         backend.close()
+    before, after = (name for name, _, _ in variants)
     verdicts = sum(len(b) for b in batches)
     per = {v: sum(t) / verdicts for v, t in timings.items()}
     difference = max(
-        abs(a - b)
-        for a, b in zip(scores["per_sample"], scores["coalesced"], strict=True)
-        if a is not None and b is not None
+        abs(a - b) for a, b in zip(scores[before], scores[after], strict=True) if a is not None and b is not None
     )
     result = {
         "model": config.judge.model,
+        "dtype": args.dtype,
+        "threads": args.threads,
+        "compare": args.compare,
         "batch": f"{args.prompts} requests x {args.per_prompt} completions",
         "batches": args.batches,
         "seconds_per_batch": {v: sum(t) / len(t) for v, t in timings.items()},
         "seconds_per_verdict": per,
-        "speedup": per["per_sample"] / per["coalesced"],
+        "speedup": per[before] / per[after],
         "max_score_difference": difference,
         "machine": machine(),
     }
-    write_result("judge_group", result)
+    write_result("judge_group" if args.compare == "coalescing" else "judge_group_prefill", result)
     print(
-        f"{result['batch']}, {args.batches} batches: per-sample {per['per_sample']:.2f} s/verdict, coalesced "
-        f"{per['coalesced']:.2f} s/verdict ({result['speedup']:.2f}x); largest score difference {difference:.2e}"
+        f"{result['batch']}, {args.batches} batches: {before} {per[before]:.2f} s/verdict, {after} "
+        f"{per[after]:.2f} s/verdict ({result['speedup']:.2f}x); largest score difference {difference:.2e}"
     )
 
 

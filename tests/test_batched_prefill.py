@@ -142,7 +142,12 @@ def test_a_failed_batched_pass_falls_back_to_the_grouped_passes(
 def test_prefill_option_flows_and_is_checked(tiny_judge_dir: Path) -> None:
     assert TransformersBackend(str(tiny_judge_dir), dtype="float32").prefill == "grouped"  # the default
     spec = JudgeSpec(model=str(tiny_judge_dir), options={"dtype": "float32", "prefill": "batched"})
-    assert spec.build_backend().prefill == "batched"  # type: ignore[attr-defined]
+    batched = spec.build_backend()
+    assert batched.prefill == "batched"  # type: ignore[attr-defined]
+    # in bf16 the two modes' scores differ by hundredths: a verdict cache keeps them apart (grouped's key unchanged)
+    grouped = TransformersBackend(str(tiny_judge_dir), dtype="float32")
+    assert grouped.cache_identity.endswith("@float32")
+    assert batched.cache_identity == grouped.cache_identity + "/batched"
     with pytest.raises(JudgerlError, match=r"^unknown prefill 'packed': choose grouped or batched$"):
         build_backend("transformers", model=str(tiny_judge_dir), dtype="float32", prefill="packed")
 

@@ -161,8 +161,10 @@ class TransformersBackend(CoalescedLabels):
 
     @property
     def cache_identity(self) -> str:
-        # bf16 and fp32 verdicts of one model differ by a few hundredths of a probability: never mix them in a cache
-        return f"{self.model_id}@{self.dtype_name}"
+        # bf16 and fp32 verdicts of one model differ by a few hundredths of a probability: never mix them in a cache;
+        # in bf16 the batched prefill's padded sums differ from the grouped passes' by up to 0.019 (BENCHMARKS.md)
+        mode = "" if self.prefill == "grouped" else f"/{self.prefill}"
+        return f"{self.model_id}@{self.dtype_name}{mode}"
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
