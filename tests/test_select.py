@@ -161,6 +161,9 @@ def test_mistakes_get_one_line_naming_the_fix(run: Path, tmp_path: Path) -> None
         return str(result.exception)
 
     assert error(config, "--on", validation, "--no-judge").startswith("--rule judge needs the judge")
+    control = ["--set", "reward.kind=none", "--set", "reward.checks=[{name: behaves, type: refusal, role: reward}]"]
+    message = error(config, "--on", validation, *control)
+    assert message == "--rule judge: this run has no judge (reward.kind: none); choose with --rule check"
     plain = tmp_path / "plain.jsonl"
     row = {"id": "p1", "prompt": "hello", "criteria": [{"name": "a", "text": "b"}]}
     plain.write_text(json.dumps(row) + "\n")

@@ -50,7 +50,11 @@ def selection_table(selection: Any) -> Table:
 )
 @click.option("--no-judge", is_flag=True, help="Program checker only (with --rule check): no judge call.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--fresh", is_flag=True, help="Evaluate again even where a saved evaluation of these prompts exists.")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Evaluate again even where a saved evaluation of these prompts exists (after changing the judge).",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value.")
 def select_command(
     config_path: Path,

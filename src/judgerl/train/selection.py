@@ -122,6 +122,8 @@ def select_checkpoint(
 
     if rule == "judge" and not judged:
         raise JudgerlError("--rule judge needs the judge: drop --no-judge, or choose with --rule check")
+    if rule == "judge" and config.reward.kind == "none":
+        raise JudgerlError("--rule judge: this run has no judge (reward.kind: none); choose with --rule check")
     _, rows = load_prompt_rows(config)
     if rule == "check" and choose_checker(rows, config.data.checker) == "none":
         raise JudgerlError(
