@@ -67,6 +67,11 @@ SECTIONS = [
         "rft_preregistered_q05m-judge",
         "## RFT for safety: pre-registered runs with two benign requests for each harmful one (seeds 801-805)",
     ),
+    (
+        "rft_validation_split_table",
+        "rft_validation_split_q05m-judge",
+        "## RFT for safety: the checkpoint chosen on a validation split drawn like the held-out requests",
+    ),
 ]
 
 
