@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from rich.console import Console
 from rich.table import Table
+
+from judgerl.train.selection import RULES, Rule  # the models and rules only: no torch
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train_cmd
 
@@ -43,7 +45,7 @@ def selection_table(selection: Any) -> Table:
 )
 @click.option(
     "--rule",
-    type=click.Choice(["judge", "check"]),
+    type=click.Choice(RULES),
     default="judge",
     show_default=True,
     help="judge: the judge's mean score (the run's reward); check: the program checker's pass rate.",
@@ -68,13 +70,12 @@ def select_command(
     """Keep the checkpoint that does best on validation prompts: the base policy and every saved checkpoint-N
     answer them, each is scored by the rule, ties go to the earliest, and the base can win."""
     from judgerl.train.config import load_config
-    from judgerl.train.selection import Rule, lead_over_base, select_checkpoint
+    from judgerl.train.selection import lead_over_base, select_checkpoint
 
     split = [f"data.eval.path={prompts_file.resolve()}", "data.eval.holdout=0", "data.eval.limit=null"]
     config = load_config(config_path, [*overrides, *split])
-    chosen_rule: Rule = "check" if rule == "check" else "judge"
     selection = select_checkpoint(
-        config, prompts_file, chosen_rule, judged=not no_judge, batch_size=batch_size, reuse=not fresh
+        config, prompts_file, cast(Rule, rule), judged=not no_judge, batch_size=batch_size, reuse=not fresh
     )
     console = Console()
     console.print(selection_table(selection))
