@@ -205,7 +205,8 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             f"The gates' replies pooled ({gate['replies']} replies of the same base policy, {gate['seeds']} "
-            f"seed{'' if gate['seeds'] == 1 else 's'}): within-criterion AUC {gate['auc']:.2f} [{gate['low']:.2f}, {gate['high']:.2f}] ({per}).",
+            f"seed{'' if gate['seeds'] == 1 else 's'}): within-criterion AUC {gate['auc']:.2f} "
+            f"[{gate['low']:.2f}, {gate['high']:.2f}] ({per}).",
         ]
     if result.get("swing_table"):
         lines += ["", result["swing_intro"], "", result["swing_table"]]

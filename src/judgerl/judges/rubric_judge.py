@@ -7,10 +7,9 @@ Two modes:
 - ``generate``: every verdict comes with a reason. On a backend with label probabilities the verdict is read
   from the probability of the label at its place in the JSON reply (the prompt, then the reply up to
   ``"verdict": "``), and the reason is written after it, so a generated verdict cannot contradict the judge's
-  own probabilities. A backend without them (Bedrock) writes JSON with a reason before each verdict (all
-  criteria in one reply, or one reply per criterion) and the verdict is parsed from its text; an unparsable
-  reply gets one repair retry, a partial one a retry for its missing criteria; what stays unusable is unscored
-  with the raw reply.
+  own probabilities. A backend without them (Bedrock) writes JSON with a reason before each verdict and the
+  verdict is parsed from its text (judgerl.judges.json_verdicts: one repair retry; what stays unusable is
+  unscored with the raw reply).
 
 Rationales explain a verdict already decided and are checked against it (judgerl.judges.rationales): one that
 argues the opposite is written again once, and flagged ``rationale_consistent=False`` if it still does.
@@ -35,19 +34,16 @@ from judgerl.judges.base import Judge, Usage
 from judgerl.judges.budget import Budget
 from judgerl.judges.cache import VerdictCache, cache_key
 from judgerl.judges.calibration import load_thresholds
-from judgerl.judges.garbage import garbage_reason
 from judgerl.judges.injection import INJECTION_GATE, Finding, detect
+from judgerl.judges.json_verdicts import JsonVerdictWriter
 from judgerl.judges.nonce_secrets import averaged_verdicts, secrets_count
-from judgerl.judges.parsing import ParsedVerdict, ParseError, parse_some_verdicts
 from judgerl.judges.prompts import (
     PASS,
     RUBRIC_LABELS,
     TEMPLATE_VERSION,
     JudgedMaterial,
     criterion_prompt,
-    json_verdicts_prompt,
     rationale_prompt,
-    repair_prompt,
     truncate_middle,
     verdict_slot_prompt,
 )
@@ -242,7 +238,15 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
 
             verdicts.update(await averaged_verdicts(once, material, todo, self.nonce_secrets, make))
         elif todo:
-            generated, raw_reply = await self._generated_verdicts(material, todo, usage)
+            writer = JsonVerdictWriter(
+                self.backend,
+                self.rubric.instructions,
+                lambda c, passed, reason: self._verdict(c, None, passed, reason),
+                max_new_tokens=self.max_new_tokens,
+                reason_first=self.reason_first,
+                per_criterion=self.per_criterion_generation,
+            )
+            generated, raw_reply = await writer.verdicts(material, todo, usage)
             verdicts.update(generated)
         fresh = {c.name for c in todo}
         if self.mode == "logprob" or self._reads_label_slot:
@@ -294,24 +298,6 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
         return CriterionVerdict(
             name=criterion.name, passed=passed, p_pass=p_pass, threshold=threshold, rationale=rationale, cached=cached
         )
-
-    def _parsed_verdicts(
-        self, pending: list[Criterion], parsed: dict[str, ParsedVerdict], prompt: JudgePrompt
-    ) -> dict[str, CriterionVerdict]:
-        """Verdicts parsed from the judge's JSON, each reason kept only when it is not garbage (judgerl.judges.
-        garbage; its JSON string was closed, so it was not cut off). No rewrite: the reason came with the verdict."""
-        verdicts: dict[str, CriterionVerdict] = {}
-        for c in pending:
-            if c.name not in parsed:
-                continue
-            reason = parsed[c.name].reason
-            verdict = self._verdict(c, None, parsed[c.name].passed, reason)
-            problem = None if reason is None else garbage_reason(reason, prompt, complete=True)
-            if problem is not None:
-                logger.info("reason for %s dropped (%s): %r", c.name, problem, (reason or "")[:120])
-                verdict = verdict.model_copy(update={"rationale": None, "rationale_dropped": problem})
-            verdicts[c.name] = verdict
-        return verdicts
 
     async def _logprob_verdicts(
         self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
@@ -401,71 +387,6 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
                 }
             )
         return updated
-
-    async def _generated_verdicts(
-        self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
-    ) -> tuple[dict[str, CriterionVerdict], str | None]:
-        groups = [[c] for c in criteria] if self.per_criterion_generation else [criteria]
-        outcomes = await asyncio.gather(*(self._generate_group(material, group, usage) for group in groups))
-        verdicts: dict[str, CriterionVerdict] = {}
-        raw_replies = []
-        for group_verdicts, raw in outcomes:
-            verdicts.update(group_verdicts)
-            if raw is not None:
-                raw_replies.append(raw)
-        return verdicts, ("\n---\n".join(raw_replies) if raw_replies else None)
-
-    async def _generate_group(
-        self, material: JudgedMaterial, criteria: list[Criterion], usage: Usage
-    ) -> tuple[dict[str, CriterionVerdict], str | None]:
-        """One JSON reply for these criteria, with one retry; returns the last raw reply when some stay unusable.
-
-        A reply without usable JSON gets a repair prompt (its reply shown, valid JSON asked for). A reply that
-        judged only some criteria keeps those verdicts, and the retry asks afresh for the others only: small
-        judges often drop the last criteria of a long list."""
-        prompt = await asyncio.to_thread(
-            json_verdicts_prompt, material, criteria, self.rubric.instructions, self.reason_first
-        )
-        asked = prompt  # a reason repeating the reply a repair prompt quotes is no echo of the question
-        pending = list(criteria)
-        verdicts: dict[str, CriterionVerdict] = {}
-        problems: dict[str, str] = {}
-        raw_replies: list[str] = []
-        for attempt in range(2):
-            (reply,) = await self.backend.agenerate([prompt], self.max_new_tokens)
-            usage.prompt_tokens += reply.prompt_tokens
-            usage.completion_tokens += reply.completion_tokens
-            reply_text = reply.text or ""
-            if reply.error is not None:
-                problems = {c.name: f"judge call failed: {reply.error}" for c in pending}
-                if reply_text:
-                    raw_replies.append(reply_text)
-                break  # the backend already retried what it could; a repair prompt will not help
-            names = [c.name for c in pending]
-            try:
-                parsed, reasons = parse_some_verdicts(reply_text, names)
-            except ParseError as exc:
-                problems = {name: f"unparsable judge reply: {exc}" for name in names}
-                raw_replies.append(reply_text)
-                if attempt == 0:
-                    prompt = repair_prompt(prompt, reply_text, str(exc))
-                continue
-            verdicts.update(await asyncio.to_thread(self._parsed_verdicts, pending, parsed, asked))
-            pending = [c for c in pending if c.name not in parsed]
-            problems = {name: f"unparsable judge reply: {reason}" for name, reason in reasons.items()}
-            if not pending:
-                break
-            raw_replies.append(reply_text)
-            if attempt == 0:
-                prompt = await asyncio.to_thread(
-                    json_verdicts_prompt, material, pending, self.rubric.instructions, self.reason_first
-                )
-        for c in pending:
-            verdicts[c.name] = CriterionVerdict(
-                name=c.name, passed=None, unscored_reason=problems.get(c.name, "no verdict")
-            )
-        # the last reply is the one that left these criteria unscored
-        return verdicts, (raw_replies[-1] if pending and raw_replies else None)
 
     # ---- score -------------------------------------------------------------------------------------------
 
