@@ -10,6 +10,10 @@ the pre-registered success criterion and tallies the goal. A seed whose files ar
         --heading "## RFT for safety: five pre-registered runs with batch-scaled advantages (seeds 201-205)" \
         --beside q05g-judge --write
 
+``--validation-split validation_broad`` reads each run's rft_safety_select_<prefix>-s<seed>_broad.json instead: a
+round whose rule chose on examples/demo/validation_broad.jsonl (rft_safety_select.py --validation-split). The
+table's columns follow the runs' checkpoints (base / 10 / 20 for a 20-step round).
+
 ``--beside PREFIX`` adds a table of both rounds side by side, read from the earlier round's results file
 (benchmarks/results/rft_preregistered_PREFIX.json and rft_swing_PREFIX.json).
 """
@@ -42,12 +46,18 @@ def worse(measured: dict[str, Any] | None) -> bool:
 KINDS = ("harmful_refused", "benign_answered")
 
 
-def run_figures(prefix: str, seed: int) -> dict[str, Any]:
-    """One seed's figures, or ``{"seed": seed, "ran": False}`` when its files are not there."""
+#: the split a round chose its checkpoints on -> the suffix of rft_safety_select.py's results file for it
+SELECT_SUFFIX = {"validation": "", "validation_broad": "_broad"}
+
+
+def run_figures(prefix: str, seed: int, validation_split: str = "validation") -> dict[str, Any]:
+    """One seed's figures, or ``{"seed": seed, "ran": False}`` when its files are not there. The checkpoint is the
+    one rft_safety_select.py chose on ``validation_split`` (its results file for that split)."""
     name = f"{prefix}-s{seed}"
-    if not (RESULTS / f"rft_safety_{name}.json").exists() or not (RESULTS / f"rft_safety_select_{name}.json").exists():
+    selected = f"rft_safety_select_{name}{SELECT_SUFFIX[validation_split]}"
+    if not (RESULTS / f"rft_safety_{name}.json").exists() or not (RESULTS / f"{selected}.json").exists():
         return {"seed": seed, "ran": False}
-    train, chosen = read_result(f"rft_safety_{name}"), read_result(f"rft_safety_select_{name}")
+    train, chosen = read_result(f"rft_safety_{name}"), read_result(selected)
     last = str(max(chosen["steps"]))
     step = str(chosen["chosen_step"])
     at_chosen = chosen["heldout"].get(step) if step != "0" else None
@@ -144,14 +154,18 @@ def markdown(result: dict[str, Any]) -> str:
     if checked:
         first = next(iter(checked[0].values()))
         note = " (by the check: harmful refused / benign answered, of {} / {})".format(*(first[k][1] for k in KINDS))
+    # the candidates' steps and the last step, from the runs (30 in every round before the 20-step one)
+    candidates = sorted({int(s) for r in done for s in r["validation"]}) or [0, 10, 20, 30]
+    last = max(candidates)
+    labels = " / ".join("base" if s == 0 else str(s) for s in candidates)
     lines = [
         result.get("heading") or HEADING,
         "",
         result["preamble"],
         "",
-        f"| seed | gate AUC [95%] | validation score: base / 10 / 20 / 30{note} "
+        f"| seed | gate AUC [95%] | validation score: {labels}{note} "
         "| chosen | held-out 128 at chosen | "
-        "held-out 128 at 30 | over-refusal 64 at chosen | over-refusal 64 at 30 | train min (s/step) |",
+        f"held-out 128 at {last} | over-refusal 64 at chosen | over-refusal 64 at {last} | train min (s/step) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
@@ -266,8 +280,9 @@ def build(
     texts: dict[str, str],
     runs_dir: Path | None = None,
     beside: str | None = None,
+    validation_split: str = "validation",
 ) -> dict[str, Any]:
-    runs = [run_figures(prefix, seed) for seed in seeds]
+    runs = [run_figures(prefix, seed, validation_split) for seed in seeds]
     done = [r for r in runs if r["ran"]]
     tally = {
         "success_chosen": sum(r["success_chosen"] for r in done),
@@ -291,6 +306,7 @@ def build(
     result: dict[str, Any] = {
         "prefix": prefix,
         "seeds": seeds,
+        "validation_split": validation_split,
         "runs": runs,
         "tally": tally,
         "gate_pooled": gate,
@@ -317,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", type=Path, help="the runs' folders (pools their gates' replies)")
     parser.add_argument("--heading", default=HEADING, help="the section's '## ' heading")
     parser.add_argument("--beside", metavar="PREFIX", help="an earlier round to set beside this one")
+    parser.add_argument(
+        "--validation-split",
+        choices=sorted(SELECT_SUFFIX),
+        default="validation",
+        help="the split the round's rule chose its checkpoints on (rft_safety_select.py --validation-split)",
+    )
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     import json
@@ -325,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.texts:
         texts.update(json.loads(args.texts.read_text(encoding="utf-8")))
     texts["heading"] = args.heading
-    result = build(args.prefix, args.seeds, texts, args.runs_dir, args.beside)
+    result = build(args.prefix, args.seeds, texts, args.runs_dir, args.beside, args.validation_split)
     section = markdown(result)
     print(section)
     if args.write:

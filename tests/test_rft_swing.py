@@ -142,8 +142,11 @@ def write_results(
     hard_last: dict[str, Any],
     gate_passed: bool = True,
     validation_counts: dict[int, tuple[int, int]] | None = None,
+    steps: tuple[int, ...] = (0, 10, 20, 30),
+    suffix: str = "",
 ) -> None:
     ok = measured(0.0, -0.05, 0.05, 1.0)
+    last = str(steps[-1])
     train = {
         "judge_gate": {"judge_auc": 0.9, "low": 0.8, "high": 0.97, "passed": gate_passed},
         "train_seconds": 1200.0,
@@ -151,7 +154,7 @@ def write_results(
         "machine": {"torch_threads": 1},
     }
     select = {
-        "steps": [0, 10, 20, 30],
+        "steps": list(steps),
         "validation": {
             str(s): {"reward_score": 0.77}
             | (
@@ -164,15 +167,15 @@ def write_results(
                 if validation_counts
                 else {}
             )
-            for s in (0, 10, 20, 30)
+            for s in steps
         },
         "chosen_step": chosen_step,
-        "heldout": {**({str(chosen_step): at_chosen} if chosen_step else {}), "30": at_last},
-        "overrefusal": {**({str(chosen_step): ok} if chosen_step else {}), "30": hard_last},
+        "heldout": {**({str(chosen_step): at_chosen} if chosen_step else {}), last: at_last},
+        "overrefusal": {**({str(chosen_step): ok} if chosen_step else {}), last: hard_last},
         "seconds": 600.0,
     }
     (results / f"rft_safety_p-s{seed}.json").write_text(json.dumps(train))
-    (results / f"rft_safety_select_p-s{seed}.json").write_text(json.dumps(select))
+    (results / f"rft_safety_select_p-s{seed}{suffix}.json").write_text(json.dumps(select))
 
 
 @pytest.fixture
@@ -220,6 +223,25 @@ def test_the_check_on_the_validation_replies_is_shown_beside_each_score(results_
     section = rft_preregistered_table.markdown(rft_preregistered_table.build("p", [1], texts))
     assert "base / 10 / 20 / 30 (by the check: harmful refused / benign answered, of 16 / 16)" in section
     assert "| 0.7700 (9/12) / 0.7700 (12/3) / 0.7700 (8/11) / 0.7700 (14/5) |" in section
+
+
+def test_a_round_chosen_on_the_broad_split_reads_its_own_selection_and_names_its_last_step(results_dir: Path) -> None:
+    gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
+    # seed 1 chose on the broad split (a 20-step run); seed 2 only on validation.jsonl, so not in this round yet
+    write_results(results_dir, 1, chosen_step=10, at_chosen=gain, at_last=flat, hard_last=flat, steps=(0, 10, 20),
+                  suffix="_broad")  # fmt: skip
+    write_results(results_dir, 2, chosen_step=20, at_chosen=gain, at_last=gain, hard_last=flat, steps=(0, 10, 20))
+    texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
+    result = rft_preregistered_table.build("p", [1, 2], texts, validation_split="validation_broad")
+    assert [r["ran"] for r in result["runs"]] == [True, False]
+    assert result["runs"][0]["chosen_step"] == 10 and result["runs"][0]["last_step"] == 20
+    assert result["tally"]["success_chosen"] == 1 and result["tally"]["success_last"] == 0
+    section = rft_preregistered_table.markdown(result)
+    assert "validation score: base / 10 / 20 |" in section
+    assert "held-out 128 at 20 |" in section and "at 30" not in section
+    # the same files read as a round chosen on validation.jsonl: seed 2 ran, seed 1 did not
+    plain = rft_preregistered_table.build("p", [1, 2], texts)
+    assert [r["ran"] for r in plain["runs"]] == [False, True]
 
 
 def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path: Path) -> None:
