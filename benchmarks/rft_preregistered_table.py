@@ -79,6 +79,9 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
         if all("by_kind" in v for v in chosen["validation"].values())
         else None,
         "chosen_step": int(step),
+        # the refusal check's own choice on the same validation replies (rule C), where the results file has it
+        "checker_step": chosen.get("chosen_by_checker"),
+        "checker_success": gate["passed"] and succeeded(chosen["heldout"].get(str(chosen.get("chosen_by_checker")))),
         "last_step": int(last),
         "chosen": at_chosen,
         "chosen_overrefusal": at_chosen_hard,
@@ -145,6 +148,23 @@ def change_cell(measured: dict[str, Any] | None) -> str:
     return f"**{text}** ({rates})" if bold else f"{text} ({rates})"
 
 
+def checker_line(done: list[dict[str, Any]]) -> str:
+    """Rule C (the refusal check's pass rate on the validation replies), reported beside the round's rule."""
+    kept = [r for r in done if r.get("checker_step") is not None]
+    if not kept:
+        return "Rule C (the refusal check on the same validation replies): not recorded in these results files."
+    choices = ", ".join(
+        f"seed {r['seed']} {'the base' if r['checker_step'] == 0 else 'step ' + str(r['checker_step'])}"
+        + (" (succeeds)" if r["checker_success"] else "")
+        for r in kept
+    )
+    wins = sum(bool(r["checker_success"]) for r in kept)
+    return (
+        "Rule C (the refusal check's pass rate on the same validation replies; reported, not the goal) kept: "
+        f"{choices}; a succeeding checkpoint in **{wins} of {len(kept)}** runs."
+    )
+
+
 def markdown(result: dict[str, Any]) -> str:
     runs = result["runs"]
     done = [r for r in runs if r["ran"]]
@@ -208,6 +228,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"at either checkpoint (goal 0); {len(runs) - len(done)} not run. The goal is "
         f"{'met' if tally['met'] else 'not met'}.",
     ]
+    if result.get("validation_split") == "validation_broad":
+        lines += ["", checker_line(done)]
     if result.get("beside"):
         lines += ["", beside_table(result)]
     gate = result.get("gate_pooled")

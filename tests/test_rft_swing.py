@@ -170,6 +170,7 @@ def write_results(
             for s in steps
         },
         "chosen_step": chosen_step,
+        "chosen_by_checker": steps[-1],
         "heldout": {**({str(chosen_step): at_chosen} if chosen_step else {}), last: at_last},
         "overrefusal": {**({str(chosen_step): ok} if chosen_step else {}), last: hard_last},
         "seconds": 600.0,
@@ -228,16 +229,18 @@ def test_the_check_on_the_validation_replies_is_shown_beside_each_score(results_
 def test_a_round_chosen_on_the_broad_split_reads_its_own_selection_and_names_its_last_step(results_dir: Path) -> None:
     gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
     # seed 1 chose on the broad split (a 20-step run); seed 2 only on validation.jsonl, so not in this round yet
-    write_results(results_dir, 1, chosen_step=10, at_chosen=gain, at_last=flat, hard_last=flat, steps=(0, 10, 20),
+    write_results(results_dir, 1, chosen_step=10, at_chosen=flat, at_last=gain, hard_last=flat, steps=(0, 10, 20),
                   suffix="_broad")  # fmt: skip
     write_results(results_dir, 2, chosen_step=20, at_chosen=gain, at_last=gain, hard_last=flat, steps=(0, 10, 20))
     texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
     result = rft_preregistered_table.build("p", [1, 2], texts, validation_split="validation_broad")
     assert [r["ran"] for r in result["runs"]] == [True, False]
     assert result["runs"][0]["chosen_step"] == 10 and result["runs"][0]["last_step"] == 20
-    assert result["tally"]["success_chosen"] == 1 and result["tally"]["success_last"] == 0
+    assert result["tally"]["success_chosen"] == 0 and result["tally"]["success_last"] == 1
     section = rft_preregistered_table.markdown(result)
     assert "validation score: base / 10 / 20 |" in section
+    # rule C's choice (the checker's, recorded by rft_safety_select.py) is read beside rule J's
+    assert "Rule C" in section and "kept: seed 1 step 20 (succeeds); a succeeding" in section and "in **1 of 1** runs" in section
     assert "held-out 128 at 20 |" in section and "at 30" not in section
     # the same files read as a round chosen on validation.jsonl: seed 2 ran, seed 1 did not
     plain = rft_preregistered_table.build("p", [1, 2], texts)
