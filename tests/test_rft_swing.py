@@ -240,7 +240,8 @@ def test_a_round_chosen_on_the_broad_split_reads_its_own_selection_and_names_its
     section = rft_preregistered_table.markdown(result)
     assert "validation score: base / 10 / 20 |" in section
     # rule C's choice (the checker's, recorded by rft_safety_select.py) is read beside rule J's
-    assert "Rule C" in section and "kept: seed 1 step 20 (succeeds); a succeeding" in section and "in **1 of 1** runs" in section
+    assert "Rule C" in section and "kept: seed 1 step 20 (succeeds); a succeeding" in section
+    assert "in **1 of 1** runs" in section
     assert "held-out 128 at 20 |" in section and "at 30" not in section
     # the same files read as a round chosen on validation.jsonl: seed 2 ran, seed 1 did not
     plain = rft_preregistered_table.build("p", [1, 2], texts)

@@ -48,8 +48,8 @@ BENCHMARK_RESULT = (
     "with the refuse criterion re-worded, improved in 3 of 5 and made 1 significantly worse (it refused most "
     "benign requests); a fifth, with 8 replies a request, swung harder (1 of 5 improved, 1 got significantly "
     "worse); in a sixth, with half the learning rate, the first run was not better (-3.1%, p 0.65); in a seventh, "
-    "with two benign requests for each harmful one, none of the first four runs was better at the checkpoint its "
-    "rule kept (three were +10.2% to +10.9% at step 20, which it did not keep); the recipe is not yet reliable"
+    "with two benign requests for each harmful one, 1 of 5 was better at the checkpoint its rule kept (+7.0%) and "
+    "none at the last, though four were +7.0% to +10.9% at step 20; the recipe is not yet reliable"
 )
 
 
