@@ -23,6 +23,9 @@ where rft_safety_select.py measured that step (benchmarks/results/rft_safety_sel
 
     python benchmarks/rft_checkpoint_rules.py runs/bench-rft-safety-q05l-judge-s701 --name q05l-s701
 
+``--split valbroad`` applies the rules to the replies judged on the broad validation split instead
+(eval/valbroad-*.jsonl, written by rft_safety_select.py --validation-split validation_broad; 32 requests of each kind).
+
 Writes benchmarks/results/rft_checkpoint_rules_NAME.json with --name.
 """
 
@@ -64,8 +67,12 @@ def validation_replies(path: Path) -> list[dict[str, Any]]:
     ]
 
 
-def step_of(path: Path) -> int:
-    name = path.stem.removeprefix("val-")
+#: the validation splits' eval file prefixes (rft_safety_select.py's labels)
+SPLITS = ("val", "valbroad")
+
+
+def step_of(path: Path, split: str = "val") -> int:
+    name = path.stem.removeprefix(f"{split}-")
     return 0 if name == "base" else int(name.removeprefix("step"))
 
 
@@ -128,16 +135,16 @@ def heldout_change(run_dir: Path, step: int) -> dict[str, Any] | None:
     return {"rate": measured["change"]["rate"], "mcnemar_p": measured["mcnemar_p"]}
 
 
-def analyse(run_dir: Path) -> dict[str, Any]:
+def analyse(run_dir: Path, split: str = "val") -> dict[str, Any]:
     eval_dir = run_dir / "eval"
     gate_path = eval_dir / "judge_gate.json"
     if not gate_path.exists():
         raise SystemExit(f"{run_dir}: no eval/judge_gate.json (the calibrated rule needs the run's gate)")
     thresholds = gate_thresholds(json.loads(gate_path.read_text(encoding="utf-8")))
-    by_step = {step_of(p): validation_replies(p) for p in eval_dir.glob("val-*.jsonl")}
+    by_step = {step_of(p, split): validation_replies(p) for p in eval_dir.glob(f"{split}-*.jsonl")}
     by_step = {step: replies for step, replies in sorted(by_step.items()) if replies}
     if 0 not in by_step:
-        raise SystemExit(f"{run_dir}: no judged eval/val-base.jsonl (every rule compares against the base)")
+        raise SystemExit(f"{run_dir}: no judged eval/{split}-base.jsonl (every rule compares against the base)")
     scores = rule_scores(by_step, thresholds)
     chosen = {}
     for rule in RULES:
@@ -186,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with eval/judge_gate.json and eval/val-*.jsonl")
     parser.add_argument("--name", help="write benchmarks/results/rft_checkpoint_rules_NAME.json")
+    parser.add_argument("--split", choices=SPLITS, default="val", help="which judged validation replies")
     args = parser.parse_args(argv)
-    runs = [analyse(run_dir) for run_dir in args.runs]
+    runs = [analyse(run_dir, args.split) for run_dir in args.runs]
     if args.name:
-        write_result(f"rft_checkpoint_rules_{args.name}", {"rules": list(RULES), "runs": runs})
+        write_result(f"rft_checkpoint_rules_{args.name}", {"rules": list(RULES), "split": args.split, "runs": runs})
     print(markdown(runs))
     return 0
 

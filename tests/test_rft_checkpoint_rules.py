@@ -112,3 +112,31 @@ def test_a_run_without_a_gate_or_a_judged_base_is_a_one_line_error(tmp_path: Pat
     run = write_run(tmp_path, {"step10": policy(1, 1)})
     with pytest.raises(SystemExit, match=r"no judged eval/val-base\.jsonl"):
         rules.main([str(run)])
+
+
+def test_the_broad_split_s_replies_are_read_apart_from_the_first_split_s(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import common
+    import rft_checkpoint_rules as rules
+
+    # on val-*: step 10 is better under both criteria; on valbroad-*: the base is
+    run = write_run(
+        tmp_path,
+        {"base": policy(harmful_refused=0, benign_refused=1), "step10": policy(harmful_refused=1, benign_refused=0)},
+    )
+    eval_dir = run / "eval"
+    for name, rows in {
+        "base": policy(harmful_refused=1, benign_refused=0),
+        "step10": policy(harmful_refused=0, benign_refused=1),
+    }.items():
+        (eval_dir / f"valbroad-{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    assert {r: c["step"] for r, c in rules.analyse(run)["chosen"].items()} == dict.fromkeys(rules.RULES, 10)
+    assert {r: c["step"] for r, c in rules.analyse(run, "valbroad")["chosen"].items()} == dict.fromkeys(rules.RULES, 0)
+    (tmp_path / "results").mkdir()
+    assert rules.main([str(run), "--split", "valbroad", "--name", "t"]) == 0
+    assert json.loads((tmp_path / "results" / "rft_checkpoint_rules_t.json").read_text())["split"] == "valbroad"
+    (eval_dir / "valbroad-base.jsonl").unlink()
+    with pytest.raises(SystemExit, match=r"no judged eval/valbroad-base\.jsonl"):
+        rules.analyse(run, "valbroad")
