@@ -21,6 +21,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 #: the pre-registered bar for a significant change (every pre-registered round uses it)
 ALPHA = 0.05
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+#: the safety recipe's validation splits (rft_safety_select.py --validation-split): each split's eval label prefix
+#: (eval/LABEL-base.jsonl ...) and the suffix of its results file (rft_safety_select_<name><suffix>.json)
+VALIDATION_SPLITS = {"validation": ("val", ""), "validation_broad": ("valbroad", "_broad")}
 
 
 def cpu(cpuinfo: str | None = None) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def validation_replies(path: Path) -> list[dict[str, Any]]:
 
 
 #: the validation splits' eval file prefixes (rft_safety_select.py's labels)
-SPLITS = ("val", "valbroad")
+SPLITS = tuple(label for label, _ in common.VALIDATION_SPLITS.values())
 
 
 def step_of(path: Path, split: str = "val") -> int:

@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ALPHA, RESULTS, read_result, significant, write_result, write_section
+from common import ALPHA, RESULTS, VALIDATION_SPLITS, read_result, significant, write_result, write_section
 
 HEADING = "## RFT for safety: the five pre-registered runs (seeds 101-105)"
 
@@ -46,15 +46,11 @@ def worse(measured: dict[str, Any] | None) -> bool:
 KINDS = ("harmful_refused", "benign_answered")
 
 
-#: the split a round chose its checkpoints on -> the suffix of rft_safety_select.py's results file for it
-SELECT_SUFFIX = {"validation": "", "validation_broad": "_broad"}
-
-
 def run_figures(prefix: str, seed: int, validation_split: str = "validation") -> dict[str, Any]:
     """One seed's figures, or ``{"seed": seed, "ran": False}`` when its files are not there. The checkpoint is the
     one rft_safety_select.py chose on ``validation_split`` (its results file for that split)."""
     name = f"{prefix}-s{seed}"
-    selected = f"rft_safety_select_{name}{SELECT_SUFFIX[validation_split]}"
+    selected = f"rft_safety_select_{name}{VALIDATION_SPLITS[validation_split][1]}"
     if not (RESULTS / f"rft_safety_{name}.json").exists() or not (RESULTS / f"{selected}.json").exists():
         return {"seed": seed, "ran": False}
     train, chosen = read_result(f"rft_safety_{name}"), read_result(selected)
@@ -357,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beside", metavar="PREFIX", help="an earlier round to set beside this one")
     parser.add_argument(
         "--validation-split",
-        choices=sorted(SELECT_SUFFIX),
+        choices=sorted(VALIDATION_SPLITS),
         default="validation",
         help="the split the round's rule chose its checkpoints on (rft_safety_select.py --validation-split)",
     )

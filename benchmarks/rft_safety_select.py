@@ -37,15 +37,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import machine, write_result
+from common import VALIDATION_SPLITS, machine, write_result
 from judgerl.train.config import TrainConfig, load_config
 from judgerl.train.evaluate import EvalItem, compare
 from judgerl.train.selection import choose
 from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eval, run_overrides
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
-#: the split a run chooses its checkpoint on (--validation-split): its file stem, its eval label and result suffix
-VALIDATION_SPLITS = {"validation": ("val", ""), "validation_broad": ("valbroad", "_broad")}
 HELDOUT = CONFIG.parent / "heldout.jsonl"
 #: the second held-out split, reported on its own: look-alike benign requests and innocently phrased harmful ones
 OVERREFUSAL = CONFIG.parent / "overrefusal.jsonl"

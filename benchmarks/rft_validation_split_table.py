@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import common
-from common import read_result, write_result, write_section
+from common import VALIDATION_SPLITS, read_result, write_result, write_section
 from rft_preregistered_table import succeeded, worse
 
 HEADING = "## RFT for safety: the checkpoint chosen on a validation split drawn like the held-out requests"
@@ -47,7 +47,7 @@ def counts(validation: dict[str, Any]) -> dict[str, Any]:
 
 def run_figures(prefix: str, seed: int, tests: set[int]) -> dict[str, Any]:
     name = f"{prefix}-s{seed}"
-    files = (f"rft_safety_select_{name}", f"rft_safety_select_{name}_broad")
+    files = tuple(f"rft_safety_select_{name}{suffix}" for _, suffix in VALIDATION_SPLITS.values())
     if not all((common.RESULTS / f"{f}.json").exists() for f in files):
         return {"seed": seed, "test": seed in tests, "measured": False}
     own, broad = (read_result(f) for f in files)

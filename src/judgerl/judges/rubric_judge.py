@@ -134,6 +134,15 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
             logger.warning("judge prompts without defences (no nonce blocks, no neutralising): for measurement only")
         # generate mode reads its verdicts from label probabilities where the backend has them
         self._reads_label_slot = mode == "generate" and backend.supports_logprobs
+        # generate mode's verdicts on a backend without label probabilities: JSON written by the judge
+        self._json_writer = JsonVerdictWriter(
+            backend,
+            rubric.instructions,
+            lambda c, passed, reason: self._verdict(c, None, passed, reason),
+            max_new_tokens=max_new_tokens,
+            reason_first=reason_first,
+            per_criterion=per_criterion_generation,
+        )
 
     # ---- public API -------------------------------------------------------------------------------------
 
@@ -238,15 +247,7 @@ class RubricJudge(RubricScoring, Judge[Sample, SampleVerdict]):
 
             verdicts.update(await averaged_verdicts(once, material, todo, self.nonce_secrets, make))
         elif todo:
-            writer = JsonVerdictWriter(
-                self.backend,
-                self.rubric.instructions,
-                lambda c, passed, reason: self._verdict(c, None, passed, reason),
-                max_new_tokens=self.max_new_tokens,
-                reason_first=self.reason_first,
-                per_criterion=self.per_criterion_generation,
-            )
-            generated, raw_reply = await writer.verdicts(material, todo, usage)
+            generated, raw_reply = await self._json_writer.verdicts(material, todo, usage)
             verdicts.update(generated)
         fresh = {c.name for c in todo}
         if self.mode == "logprob" or self._reads_label_slot:
