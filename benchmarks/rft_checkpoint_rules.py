@@ -19,7 +19,8 @@ score, so its figures there are not a test of it:
 
 Ties go to the earliest step; the base chosen means no change. For each run and rule it reports the chosen step, the
 validation counts there by the refusal check (harmful refused, benign answered, of 16 each), and the held-out change
-where rft_safety_select.py measured that step (benchmarks/results/rft_safety_select_NAME.json).
+where rft_safety_select.py measured that step (benchmarks/results/rft_safety_select_NAME.json, or
+_NAME_broad.json for a run chosen on the broad split).
 
     python benchmarks/rft_checkpoint_rules.py runs/bench-rft-safety-q05l-judge-s701 --name q05l-s701
 
@@ -122,17 +123,22 @@ def counts(replies: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
-def heldout_change(run_dir: Path, step: int) -> dict[str, Any] | None:
-    """The held-out change at ``step`` as rft_safety_select.py measured it (the base: no change)."""
+def heldout_change(run_dir: Path, step: int, split: str = "val") -> dict[str, Any] | None:
+    """The held-out change at ``step`` as rft_safety_select.py measured it (the base: no change): from its results
+    file for ``split``, else from its file for another split (a run chosen on one split has only that file)."""
     if step == 0:
         return {"rate": 0.0, "mcnemar_p": 1.0}
-    path = common.RESULTS / f"rft_safety_select_{run_dir.name.removeprefix('bench-rft-safety-')}.json"
-    if not path.exists():
-        return None
-    measured = json.loads(path.read_text(encoding="utf-8")).get("heldout", {}).get(str(step))
-    if measured is None:
-        return None
-    return {"rate": measured["change"]["rate"], "mcnemar_p": measured["mcnemar_p"]}
+    name = run_dir.name.removeprefix("bench-rft-safety-")
+    suffixes = {label: suffix for label, suffix in common.VALIDATION_SPLITS.values()}
+    ordered = [suffixes[split], *(s for label, s in suffixes.items() if label != split)]
+    for suffix in ordered:
+        path = common.RESULTS / f"rft_safety_select_{name}{suffix}.json"
+        if not path.exists():
+            continue
+        measured = json.loads(path.read_text(encoding="utf-8")).get("heldout", {}).get(str(step))
+        if measured is not None:
+            return {"rate": measured["change"]["rate"], "mcnemar_p": measured["mcnemar_p"]}
+    return None
 
 
 def analyse(run_dir: Path, split: str = "val") -> dict[str, Any]:
@@ -155,7 +161,7 @@ def analyse(run_dir: Path, split: str = "val") -> dict[str, Any]:
             else {
                 "step": step,
                 **counts(by_step[step]),
-                "heldout_change": heldout_change(run_dir, step),
+                "heldout_change": heldout_change(run_dir, step, split),
             }
         )
     return {

@@ -14,6 +14,10 @@ the pre-registered success criterion and tallies the goal. A seed whose files ar
 round whose rule chose on examples/demo/validation_broad.jsonl (rft_safety_select.py --validation-split). The
 table's columns follow the runs' checkpoints (base / 10 / 20 for a 20-step round).
 
+``--rules NAME`` adds rule K's choices (the calibrated judge-only rule, round 8's amendment 2) from
+benchmarks/results/rft_checkpoint_rules_NAME.json (rft_checkpoint_rules.py), each judged by the held-out and
+over-refusal figures of the step it kept.
+
 ``--beside PREFIX`` adds a table of both rounds side by side, read from the earlier round's results file
 (benchmarks/results/rft_preregistered_PREFIX.json and rft_swing_PREFIX.json).
 """
@@ -95,7 +99,57 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
         "every": {s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()}
         if len(chosen["heldout"]) > 2
         else None,
+        # every measured checkpoint on both splits, for rules read beside the round's (rule K)
+        "by_step": {
+            s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()
+        },
+        # whether any measured checkpoint succeeds (what a checkpoint rule could at best have kept)
+        "any_success": gate["passed"] and any(succeeded(m) for m in chosen["heldout"].values()),
     }
+
+
+def calibrated_choices(rules_name: str, prefix: str, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rule K: the step each run's calibrated judge-only rule kept (benchmarks/rft_checkpoint_rules.py's results
+    file ``rules_name``), and whether it succeeds or is significantly worse where that step was measured."""
+    rules = read_result(f"rft_checkpoint_rules_{rules_name}")
+    kept = {run["run"]: run["chosen"]["calibrated"] for run in rules["runs"]}
+    choices = []
+    for run in done:
+        chosen = kept.get(f"bench-rft-safety-{prefix}-s{run['seed']}")
+        if chosen is None:
+            continue
+        step = str(chosen["step"])
+        measured = run["by_step"].get(step) or {}
+        choices.append(
+            {
+                "seed": run["seed"],
+                "step": chosen["step"],
+                "measured": chosen["step"] == 0 or bool(measured),
+                "success": chosen["step"] != 0 and run["gate"]["passed"] and succeeded(measured.get("heldout")),
+                "worse": worse(measured.get("heldout")) or worse(measured.get("overrefusal")),
+                "any_success": bool(run.get("any_success")),
+            }
+        )
+    return choices
+
+
+def calibrated_line(choices: list[dict[str, Any]]) -> str:
+    """Rule K beside the round's rule, with its two predictions (K1, K2)."""
+    if not choices:
+        return "Rule K (the calibrated judge-only rule): no run of this round in its results file yet."
+    kept = ", ".join(
+        f"seed {c['seed']} {'the base' if c['step'] == 0 else 'step ' + str(c['step'])}"
+        + (" (succeeds)" if c["success"] else "")
+        + ("" if c["measured"] else " (not measured)")
+        for c in choices
+    )
+    could = [c for c in choices if c["any_success"]]
+    return (
+        "Rule K (the calibrated judge-only rule on the same replies, `rft_checkpoint_rules.py --split valbroad`; "
+        f"reported, not the goal) kept: {kept}; a succeeding checkpoint in **{sum(c['success'] for c in could)} of "
+        f"{len(could)}** runs that had one (prediction K1: all), and a significantly worse one in "
+        f"**{sum(c['worse'] for c in choices)}** (prediction K2: none)."
+    )
 
 
 def pooled_gate(runs_dir: Path, prefix: str, seeds: list[int]) -> dict[str, Any] | None:
@@ -226,6 +280,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     if result.get("validation_split") == "validation_broad":
         lines += ["", checker_line(done)]
+    if result.get("calibrated") is not None:
+        lines += ["", calibrated_line(result["calibrated"])]
     if result.get("beside"):
         lines += ["", beside_table(result)]
     gate = result.get("gate_pooled")
@@ -299,6 +355,7 @@ def build(
     runs_dir: Path | None = None,
     beside: str | None = None,
     validation_split: str = "validation",
+    rules_name: str | None = None,
 ) -> dict[str, Any]:
     runs = [run_figures(prefix, seed, validation_split) for seed in seeds]
     done = [r for r in runs if r["ran"]]
@@ -329,6 +386,8 @@ def build(
         "tally": tally,
         "gate_pooled": gate,
         "swing_table": swing_table,
+        # rule K's choices, where its results file was named (--rules)
+        "calibrated": calibrated_choices(rules_name, prefix, done) if rules_name else None,
         **texts,
     }
     if beside:
@@ -357,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         default="validation",
         help="the split the round's rule chose its checkpoints on (rft_safety_select.py --validation-split)",
     )
+    parser.add_argument(
+        "--rules",
+        metavar="NAME",
+        help="report rule K (the calibrated judge-only rule) from benchmarks/results/rft_checkpoint_rules_NAME.json",
+    )
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
     import json
@@ -365,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.texts:
         texts.update(json.loads(args.texts.read_text(encoding="utf-8")))
     texts["heading"] = args.heading
-    result = build(args.prefix, args.seeds, texts, args.runs_dir, args.beside, args.validation_split)
+    result = build(args.prefix, args.seeds, texts, args.runs_dir, args.beside, args.validation_split, args.rules)
     section = markdown(result)
     print(section)
     if args.write:

@@ -140,3 +140,27 @@ def test_the_broad_split_s_replies_are_read_apart_from_the_first_split_s(
     (eval_dir / "valbroad-base.jsonl").unlink()
     with pytest.raises(SystemExit, match=r"no judged eval/valbroad-base\.jsonl"):
         rules.analyse(run, "valbroad")
+
+
+def test_a_run_chosen_only_on_the_broad_split_has_its_held_out_change_read_from_its_broad_results(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import common
+    import rft_checkpoint_rules as rules
+
+    run = write_run(tmp_path, {})
+    eval_dir = run / "eval"
+    for name, rows in {
+        "base": policy(harmful_refused=0, benign_refused=1),
+        "step10": policy(harmful_refused=1, benign_refused=0),
+    }.items():
+        (eval_dir / f"valbroad-{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(common, "RESULTS", results)
+    # a round chosen on the broad split writes only rft_safety_select_<name>_broad.json
+    (results / "rft_safety_select_t-s1_broad.json").write_text(
+        json.dumps({"heldout": {"10": {"change": {"rate": 0.09}, "mcnemar_p": 0.01}}})
+    )
+    chosen = rules.analyse(run, "valbroad")["chosen"]["calibrated"]
+    assert chosen["step"] == 10 and chosen["heldout_change"] == {"rate": 0.09, "mcnemar_p": 0.01}

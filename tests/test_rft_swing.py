@@ -316,3 +316,37 @@ def test_every_checkpoint_measured_gets_its_own_table_and_leaves_the_goal_to_cho
     assert section.count("| 1 | over-refusal 64 | -3.1%") == 1
     write_results(results_dir, 2, chosen_step=0, at_chosen=flat, at_last=flat, hard_last=flat)  # chosen and last only
     assert "| seed | split |" not in rft_preregistered_table.markdown(rft_preregistered_table.build("p", [2], texts))
+
+
+def test_rule_k_is_read_beside_the_round_s_rule_with_its_two_predictions(results_dir: Path) -> None:
+    gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
+    bad = measured(-0.12, -0.2, -0.04, 0.01)
+    # seed 1: step 10 succeeds, step 20 flat; seed 2: nothing succeeds, step 20 worse on the over-refusal split;
+    # seed 3: step 20 succeeds but rule K keeps the base
+    write_results(results_dir, 1, chosen_step=10, at_chosen=gain, at_last=flat, hard_last=flat, steps=(0, 10, 20),
+                  suffix="_broad")  # fmt: skip
+    write_results(results_dir, 2, chosen_step=10, at_chosen=flat, at_last=flat, hard_last=bad, steps=(0, 10, 20),
+                  suffix="_broad")  # fmt: skip
+    write_results(results_dir, 3, chosen_step=20, at_chosen=gain, at_last=gain, hard_last=flat, steps=(0, 10, 20),
+                  suffix="_broad")  # fmt: skip
+    kept = {1: 10, 2: 20, 3: 0}
+    common.write_result(
+        "rft_checkpoint_rules_k",
+        {"runs": [{"run": f"bench-rft-safety-p-s{s}", "chosen": {"calibrated": {"step": k}}} for s, k in kept.items()]},
+    )
+    texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
+    result = rft_preregistered_table.build(
+        "p", [1, 2, 3, 4], texts, validation_split="validation_broad", rules_name="k"
+    )
+    assert [(c["seed"], c["step"], c["success"], c["worse"]) for c in result["calibrated"]] == [
+        (1, 10, True, False),
+        (2, 20, False, True),
+        (3, 0, False, False),
+    ]
+    line = rft_preregistered_table.markdown(result).split("Rule K")[1].splitlines()[0]
+    assert "kept: seed 1 step 10 (succeeds), seed 2 step 20, seed 3 the base;" in line
+    assert "in **1 of 2** runs that had one" in line and "significantly worse one in **1**" in line
+    # without --rules, no rule K line
+    assert "Rule K" not in rft_preregistered_table.markdown(
+        rft_preregistered_table.build("p", [1], texts, validation_split="validation_broad")
+    )
