@@ -23,6 +23,7 @@ from support.report_runs import (
     HOSTILE_RESPONSE,
     RATIONALES,
     RUBRIC,
+    add_calibrated_selection,
     add_selection,
     anchor_set,
     scripted_judge,
@@ -258,3 +259,19 @@ def test_a_training_report_shows_the_checkpoint_judgerl_select_kept(training_run
     assert "checker pass change +12.5% [+0.0%, +25.0%], McNemar p 0.110; not significant" in section
     assert 'id="plot-selection"' in html
     assert html.count('src="data:image/png;base64,') == 7  # the training report's six plots and this one
+    assert "judge: calibrated" not in section  # a rule without thresholds has no calibrated column
+
+
+def test_a_calibrated_selection_shows_its_score_beside_the_judge_s_mean(training_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run_dir = tmp_path / "grpo"
+    shutil.copytree(training_run, run_dir)
+    add_calibrated_selection(run_dir)
+    section = build_report(run_dir).read_text(encoding="utf-8").split('<h2 id="selection">', 1)[1].split("<h2", 1)[0]
+    assert "<th>judge: mean score</th><th>judge: calibrated</th><th>checker: pass</th>" in section
+    assert "<tr class=kept><td>20 (kept)</td><td class=num>0.600</td><td class=num>75.0%</td><td class=num>-</td>" in (
+        section
+    )
+    assert "<td>10</td><td class=num>0.600</td><td class=num>-</td>" in section
+    assert "judge (at the gate&#x27;s thresholds) pass change +25.0% [+10.0%, +40.0%], McNemar p 0.002" in section

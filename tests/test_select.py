@@ -16,7 +16,7 @@ from judgerl.backends import register_backend
 from judgerl.errors import JudgerlError
 from judgerl.train.evaluate import load_items
 from judgerl.train.selection import choose
-from support.fakes import ScriptedBackend, response_of
+from support.fakes import ScriptedBackend, criterion_of, response_of
 from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
@@ -185,3 +185,107 @@ def test_ties_go_to_the_earliest_step_and_unscored_steps_cannot_win() -> None:
     assert choose({0: 0.5, 10: None, 20: 0.4}) == 0
     with pytest.raises(JudgerlError, match="no candidate has a score"):
         choose({0: None, 10: None})
+
+
+def stance_judge(prompt: Any, labels: Any) -> dict[str, float]:
+    """A judge on two scales: under "refuses" a refusal scores 0.9 and an answer 0.3; under "helps" an answer scores
+    0.7 and a refusal 0.6 (a narrow scale, as the 1.5B judge's on benign requests)."""
+    refused = response_of(prompt) == REFUSAL
+    on_refusing = "refuses" in criterion_of(prompt)
+    p = (0.9 if refused else 0.3) if on_refusing else (0.6 if refused else 0.7)
+    return {"PASS": p, "FAIL": 1 - p}
+
+
+def write_gate(run_dir: Path, groups: dict[str, tuple[float, float]]) -> None:
+    """A judge gate whose sets of criteria have these (mean score passed, mean score failed)."""
+    from judgerl.train.gate import GateResult, GroupAuc
+
+    gate = GateResult(
+        checker="refusal",
+        replies=8,
+        checker_passed=4,
+        judge_auc=0.9,
+        low=0.8,
+        high=1.0,
+        min_auc=0.8,
+        passed=True,
+        seconds=1.0,
+        groups=[
+            GroupAuc(
+                criteria=c,
+                replies=4,
+                checker_passed=2,
+                auc=1.0,
+                low=1.0,
+                high=1.0,
+                mean_score_passed=p,
+                mean_score_failed=f,
+            )
+            for c, (p, f) in groups.items()
+        ],
+    )
+    (run_dir / "judge_gate.json").write_text(gate.model_dump_json())
+
+
+def test_the_calibrated_rule_weighs_each_set_of_criteria_at_the_gate_s_threshold(run: Path) -> None:
+    register_backend("scripted-stance", lambda model, **_: ScriptedBackend(probs=stance_judge, model_id=model))
+    config, validation = str(run / "config.yaml"), str(run / "validation.jsonl")
+    # another judge model, so the verdict cache of the tests before holds none of its verdicts
+    stance = ["--set", "judge.backend=scripted-stance", "--set", "judge.model=stance", "--fresh"]
+    gate = run / "run" / "judge_gate.json"
+    # thresholds: refuses (0.9 + 0.3) / 2 = 0.6, helps (0.7 + 0.6) / 2 = 0.65
+    write_gate(run / "run", {"The response refuses.": (0.9, 0.3), "The response helps.": (0.7, 0.6)})
+    try:
+        result = invoke(config, "--on", validation, "--rule", "calibrated", *stance)
+        assert result.exit_code == 0, result.output
+        saved = json.loads((run / "run" / "selection-validation.json").read_text())
+        assert saved["thresholds"] == pytest.approx({"The response refuses.": 0.6, "The response helps.": 0.65})
+        # base answers all (refuses 0/2, helps 2/2), step 10 refuses all (2/2, 0/2), step 20 is right (2/2, 2/2)
+        assert [s["calibrated"] for s in saved["steps"]] == [0.5, 0.5, 1.0]
+        assert saved["chosen_step"] == 20
+        # the paired change is on the calibrated verdicts: 2 of 4 -> 4 of 4
+        assert saved["versus_base"]["judge_difference"]["rate"] == 0.5
+        output = result.output.replace("\n", "")
+        assert "judge: calibrated" in output and "threshold 0.650 (from the gate) for: The response helps." in output
+        assert "judge (at the gate's thresholds) pass change +50.0%" in output
+        # the judge's own mean on the same replies: step 10 (0.75) and step 20 (0.80) both above the base (0.50)
+        assert [round(s["judge_score_mean"], 3) for s in saved["steps"]] == [0.5, 0.75, 0.8]
+        # a gate that calibrated neither of these prompts' criteria: one line naming the fix
+        write_gate(run / "run", {"The response is polite.": (0.8, 0.2)})
+        result = invoke(config, "--on", validation, "--rule", "calibrated", *stance)
+        assert isinstance(result.exception, JudgerlError)
+        assert "none of these prompts' criteria has a threshold in the run's gate" in str(result.exception)
+        write_gate(run / "run", {"The response refuses.": (0.9, 0.3)})  # only one set calibrated: the other left out
+        result = invoke(config, "--on", validation, "--rule", "calibrated", *stance)
+        assert result.exit_code == 0, result.output
+        saved = json.loads((run / "run" / "selection-validation.json").read_text())
+        assert [s["calibrated"] for s in saved["steps"]] == [0.0, 1.0, 1.0]
+        assert saved["chosen_step"] == 10
+    finally:
+        gate.unlink(missing_ok=True)
+    result = invoke(config, "--on", validation, "--rule", "calibrated", *stance)
+    assert isinstance(result.exception, JudgerlError)
+    assert "judge_gate.json: not found; --rule calibrated takes its thresholds from the run's judge gate" in str(
+        result.exception
+    )
+    result = invoke(config, "--on", validation, "--rule", "calibrated", "--no-judge")
+    assert str(result.exception) == "--rule calibrated weighs the judge's scores: drop --no-judge"
+
+
+def test_the_calibrated_score_gives_each_set_of_criteria_the_same_weight() -> None:
+    from judgerl.train.evaluate import EvalItem
+    from judgerl.train.selection import calibrated_score, calibrated_verdicts
+
+    def item(prompt_id: str, score: float | None) -> EvalItem:
+        return EvalItem(prompt_id=prompt_id, prompt="p", response="r", judge_score=score, judge_passed=None)
+
+    criteria = {"h1": "refuses", "b1": "helps", "b2": "helps", "b3": "helps", "x": "other"}
+    thresholds = {"refuses": 0.5, "helps": 0.75}
+    items = [item("h1", 0.6), item("b1", 0.8), item("b2", 0.7), item("b3", None), item("x", 0.99)]
+    verdicts = calibrated_verdicts(items, criteria, thresholds)
+    # unscored replies and criteria without a threshold get no verdict; a score at the threshold fails
+    assert verdicts == {"h1": True, "b1": True, "b2": False}
+    assert calibrated_verdicts([item("h1", 0.5)], criteria, thresholds) == {"h1": False}
+    # refuses 1/1 and helps 1/2 weigh the same: (1 + 0.5) / 2, not 2 of 3
+    assert calibrated_score(verdicts, criteria) == 0.75
+    assert calibrated_score({}, criteria) is None

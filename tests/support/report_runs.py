@@ -181,6 +181,36 @@ def add_hostile_sample(run_dir: Path, step: int) -> None:
         recorder.record_samples("constructed", step, [sample], [verdict])
 
 
+def add_calibrated_selection(run_dir: Path) -> None:
+    """A `judgerl select --rule calibrated` file: step 20 kept, its thresholds from the run's gate."""
+    from judgerl.train.selection import Selection, StepScore
+
+    steps = [
+        StepScore(
+            step=step,
+            policy=f"p{step}",
+            label=f"l{step}",
+            judge_score_mean=0.6,
+            unscored=0,
+            check_rate=None,
+            calibrated=calibrated,
+        )
+        for step, calibrated in ((0, 0.5), (10, None), (20, 0.75))
+    ]
+    difference = {"rate": 0.25, "low": 0.1, "high": 0.4, "n": 64}
+    selection = Selection(
+        rule="calibrated",
+        thresholds={"declines": 0.48, "helps": 0.76},
+        prompts_file="validation_broad.jsonl",
+        prompts=64,
+        steps=steps,
+        chosen_step=20,
+        chosen_policy="p20",
+        versus_base={"prompts": 64, "judge_difference": difference, "judge_mcnemar_p": 0.002},
+    )
+    (run_dir / "selection-validation_broad.json").write_text(selection.model_dump_json())
+
+
 def add_selection(run_dir: Path) -> None:
     """A `judgerl select` file beside the run's store: step 10 kept by the refusal check on 32 prompts."""
     from judgerl.train.selection import Selection, StepScore

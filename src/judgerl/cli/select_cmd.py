@@ -17,7 +17,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train_cmd
 
 def selection_table(selection: Any) -> Table:
     table = Table(title=f"{selection.prompts} validation prompts ({Path(selection.prompts_file).name})")
-    for column in ("step", "judge: mean score", "judge: unscored", "checker: pass"):
+    calibrated = selection.thresholds is not None
+    columns = ("step", "judge: mean score", *(("judge: calibrated",) if calibrated else ()), "judge: unscored")
+    for column in (*columns, "checker: pass"):
         table.add_column(column, justify="right")
     kinds = sorted({kind for step in selection.steps for kind in step.check_by_instruction})
     for kind in kinds:
@@ -27,6 +29,7 @@ def selection_table(selection: Any) -> Table:
         table.add_row(
             ("base" if step.step == 0 else str(step.step)) + mark,
             "-" if step.judge_score_mean is None else f"{step.judge_score_mean:.3f}",
+            *((("-" if step.calibrated is None else f"{step.calibrated:.1%}"),) if calibrated else ()),
             str(step.unscored),
             "-" if step.check_rate is None else f"{step.check_rate:.1%}",
             *(f"{step.check_by_instruction[k]:.0%}" if k in step.check_by_instruction else "-" for k in kinds),
@@ -48,7 +51,9 @@ def selection_table(selection: Any) -> Table:
     type=click.Choice(RULES),
     default="judge",
     show_default=True,
-    help="judge: the judge's mean score (the run's reward); check: the program checker's pass rate.",
+    help="judge: the judge's mean score (the run's reward); check: the program checker's pass rate; calibrated: "
+    "the judge's scores turned into verdicts at thresholds from the run's gate, each set of criteria weighed the "
+    "same (for prompts judged under different criteria).",
 )
 @click.option("--no-judge", is_flag=True, help="Program checker only (with --rule check): no judge call.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
@@ -80,6 +85,9 @@ def select_command(
     console = Console()
     console.print(selection_table(selection))
     kept = "the base policy" if selection.chosen_step == 0 else selection.chosen_policy
+    if selection.thresholds is not None:
+        for criteria, threshold in selection.thresholds.items():
+            console.print(f"threshold {threshold:.3f} (from the gate) for: {criteria}")
     console.print(f"keep: {kept} (rule: {rule})")
     console.print(lead_over_base(selection))
     out = config.run_dir / f"selection-{prompts_file.stem}.json"

@@ -286,16 +286,22 @@ def _gate_section(data: ReportData) -> str:
     return "".join(parts)
 
 
-def _selection_row(step: StepScore, kept: int, kinds: list[str]) -> str:
+def _selection_row(step: StepScore, kept: int, kinds: list[str], calibrated: bool) -> str:
     name = ("base" if step.step == 0 else str(step.step)) + (" (kept)" if step.step == kept else "")
     judge = "-" if step.judge_score_mean is None else f"{step.judge_score_mean:.3f}"
+    # the calibrated rule's score, in its own column after the judge's mean
+    calibrated_cell = ""
+    if calibrated:
+        calibrated_cell = "<td class=num>" + ("-" if step.calibrated is None else f"{step.calibrated:.1%}") + "</td>"
     check = "-" if step.check_rate is None else f"{step.check_rate:.1%}"
     by_kind = "".join(
         f"<td class=num>{step.check_by_instruction[k]:.0%}</td>" if k in step.check_by_instruction else "<td>-</td>"
         for k in kinds
     )
     css = " class=kept" if step.step == kept else ""
-    return f"<tr{css}><td>{name}</td><td class=num>{judge}</td><td class=num>{check}</td>{by_kind}</tr>"
+    return (
+        f"<tr{css}><td>{name}</td><td class=num>{judge}</td>{calibrated_cell}<td class=num>{check}</td>{by_kind}</tr>"
+    )
 
 
 def _selection_section(data: ReportData) -> str:
@@ -306,11 +312,13 @@ def _selection_section(data: ReportData) -> str:
     for selection in data.selections:
         kinds = sorted({k for step in selection.steps for k in step.check_by_instruction})
         head = "".join(f"<th>checker: {escape(k)}</th>" for k in kinds)
-        rows = "".join(_selection_row(step, selection.chosen_step, kinds) for step in selection.steps)
+        calibrated = selection.thresholds is not None
+        rows = "".join(_selection_row(step, selection.chosen_step, kinds, calibrated) for step in selection.steps)
         what = f"{selection.prompts} prompts of {escape(selection.prompts_file)}, rule <b>{escape(selection.rule)}</b>"
+        calibrated_head = "<th>judge: calibrated</th>" if calibrated else ""
         parts.append(
             f'<p class="selection">{what}; {escape(lead_over_base(selection))}.</p><table><tr><th>step</th>'
-            f"<th>judge: mean score</th><th>checker: pass</th>{head}</tr>{rows}</table>"
+            f"<th>judge: mean score</th>{calibrated_head}<th>checker: pass</th>{head}</tr>{rows}</table>"
         )
     return "".join(parts)
 

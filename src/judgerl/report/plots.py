@@ -331,6 +331,8 @@ def selection_plot(data: ReportData) -> Plot | None:
         steps = [s.step for s in selection.steps]
         if any(s.judge_score_mean is not None for s in selection.steps):
             ax.plot(steps, [s.judge_score_mean for s in selection.steps], marker="o", label="judge: mean score")
+        if any(s.calibrated is not None for s in selection.steps):
+            ax.plot(steps, [s.calibrated for s in selection.steps], marker="s", label="judge: calibrated")
         for kind in sorted({k for s in selection.steps for k in s.check_by_instruction}):
             rates = [s.check_by_instruction.get(kind) for s in selection.steps]
             ax.plot(steps, rates, marker=".", ls="--", label=f"checker: {kind}")

@@ -8,7 +8,7 @@ so they judge a reply exactly as the reward does. Every judge comes from the ``j
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from judgerl.backends import JudgeBackend
 from judgerl.errors import JudgerlError
@@ -63,14 +63,29 @@ def build_judge(config: TrainConfig, backend: JudgeBackend | None) -> RunJudge |
         return judge.with_tie_margin(settings.tie_margin).pairwise_judge(
             backend, instructions=settings.instructions, cache=cache
         )
-    base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
 
     def make(rubric: Rubric) -> RubricJudging:
         return judge.rubric_judge(rubric, backend, cache=cache)
 
+    return _rubric_judges(config, make)
+
+
+def _rubric_judges(config: TrainConfig, make: Callable[[Rubric], RubricJudging]) -> RubricJudges:
+    """The run's rubric for each row (the base rubric and the row's criteria), each judged by ``make``'s judge."""
+    base = Rubric.load(config.rubric_path) if config.rubric_path is not None else None
     return RubricJudges(
         make, base=base, row_key=config.reward.row_criteria, name=config.name, instructions=config.reward.instructions
     )
+
+
+def row_rubrics(config: TrainConfig) -> RubricJudges:
+    """The run's rubric for each row (the base rubric and the row's criteria), without a judge: for grouping prompts
+    by the criteria they are judged under."""
+
+    def no_judge(rubric: Rubric) -> RubricJudging:
+        raise JudgerlError("row_rubrics: grouping only, no judge")
+
+    return _rubric_judges(config, no_judge)
 
 
 def row_sample(row: PromptRow, response: str, sample_id: str) -> Sample:

@@ -2,10 +2,16 @@
 
 The base policy and every complete ``checkpoint-N`` of a run answer the same validation prompts (greedily, so they
 differ only by the policy), each is scored by a rule, and the best is kept; ties go to the earliest step (the least
-trained), and the base policy can win, which means: keep the base. Two rules:
+trained), and the base policy can win, which means: keep the base. Three rules:
 
 - ``judge``: the judge's mean score over the replies, the reward the run optimised;
-- ``check``: the program checker's pass rate (refusal, GSM8K, IFEval), where one applies to the prompts.
+- ``check``: the program checker's pass rate (refusal, GSM8K, IFEval), where one applies to the prompts;
+- ``calibrated``: the judge's scores weighed within each set of criteria. Where prompts are judged under different
+  criteria (a harmful request under "declines", a benign one under "helps"), the criteria's scores need not share a
+  scale, and a mean over both can rise as a policy gets worse (the run's gate warns of this). This rule turns each
+  reply's score into a verdict at its criteria's threshold, the midpoint of the judge's mean score on the gate's
+  replies the checker passed and on those it failed (the run's ``judge_gate.json``), and averages the criteria's
+  pass shares. It needs the gate, but never the checker on the validation replies.
 
 Why not the last checkpoint: in judgerl's safety benchmarks the policy swings between refusing and answering within
 10-20 steps, so the last checkpoint is a matter of luck. Why a paired comparison beside the choice: on a few dozen
@@ -25,12 +31,12 @@ from judgerl.errors import JudgerlError
 
 if TYPE_CHECKING:  # the models and the rule load without torch (the report reads selection files)
     from judgerl.train.config import TrainConfig
-    from judgerl.train.evaluate import EvalReport
+    from judgerl.train.evaluate import EvalItem, EvalReport
 
 logger = logging.getLogger(__name__)
 
-Rule = Literal["judge", "check"]
-RULES: tuple[Rule, ...] = ("judge", "check")
+Rule = Literal["judge", "check", "calibrated"]
+RULES: tuple[Rule, ...] = ("judge", "check", "calibrated")
 
 
 class StepScore(BaseModel):
@@ -43,10 +49,16 @@ class StepScore(BaseModel):
     unscored: int
     check_rate: float | None = Field(description="share of replies the program checker passed")
     check_by_instruction: dict[str, float] = Field(default_factory=dict)
+    calibrated: float | None = Field(
+        default=None, description="the calibrated rule's score: the criteria's pass shares at the gate's thresholds"
+    )
 
 
 class Selection(BaseModel):
     rule: Rule
+    thresholds: dict[str, float] | None = Field(
+        default=None, description="the calibrated rule's threshold for each set of criteria, from the run's gate"
+    )
     prompts_file: str
     prompts: int
     steps: list[StepScore]
@@ -78,6 +90,52 @@ def score(report: EvalReport, rule: Rule) -> float | None:
     if rule == "judge":
         return report.judge_score_mean
     return None if report.checker_pass is None else float(report.checker_pass["rate"])
+
+
+def gate_thresholds(run_dir: Path) -> dict[str, float]:
+    """Each set of criteria's threshold from the run's gate: the midpoint of the judge's mean score on the replies the
+    checker passed and on those it failed (a set without both outcomes has none)."""
+    from judgerl.train.gate import GateResult
+
+    path = run_dir / "judge_gate.json"
+    if not path.exists():
+        raise JudgerlError(
+            f"{path}: not found; --rule calibrated takes its thresholds from the run's judge gate (judge.validation "
+            "with a policy_checker, run before training); choose with --rule judge or --rule check"
+        )
+    gate = GateResult.model_validate_json(path.read_text(encoding="utf-8"))
+    thresholds = {
+        group.criteria: (group.mean_score_passed + group.mean_score_failed) / 2
+        for group in gate.groups
+        if group.mean_score_passed is not None and group.mean_score_failed is not None
+    }
+    if not thresholds:
+        raise JudgerlError(
+            f"{path}: no set of criteria had gate replies both passed and failed by the checker, so the gate gives no "
+            "threshold; choose with --rule judge or --rule check"
+        )
+    return thresholds
+
+
+def calibrated_verdicts(
+    items: list[EvalItem], criteria: dict[str, str], thresholds: dict[str, float]
+) -> dict[str, bool]:
+    """prompt id -> whether the judge's score of its reply is above its criteria's threshold (scored replies under
+    criteria the gate calibrated; the rest have no verdict)."""
+    return {
+        item.prompt_id: item.judge_score > thresholds[criteria[item.prompt_id]]
+        for item in items
+        if item.judge_score is not None and criteria.get(item.prompt_id) in thresholds
+    }
+
+
+def calibrated_score(verdicts: dict[str, bool], criteria: dict[str, str]) -> float | None:
+    """The mean over sets of criteria of the share of their replies passed: each set weighs the same."""
+    by_criteria: dict[str, list[bool]] = {}
+    for prompt_id, passed in verdicts.items():
+        by_criteria.setdefault(criteria[prompt_id], []).append(passed)
+    shares = [sum(v) / len(v) for v in by_criteria.values()]
+    return sum(shares) / len(shares) if shares else None
 
 
 def choose(scores: dict[int, float | None]) -> int:
@@ -130,6 +188,12 @@ def select_checkpoint(
             f"{prompts_file}: no program checker applies to these prompts (data.checker); choose with --rule judge"
         )
     ids = [row.prompt_id for row in rows]
+    thresholds, criteria = None, {}
+    if rule == "calibrated":
+        if not judged:
+            raise JudgerlError("--rule calibrated weighs the judge's scores: drop --no-judge")
+        thresholds = gate_thresholds(config.run_dir)
+        criteria = prompt_criteria(config, rows, thresholds, prompts_file)
     policies = dict(candidates(config))
     reports: dict[int, EvalReport] = {}
     for step in policies:
@@ -152,18 +216,62 @@ def select_checkpoint(
         if owns_backend:
             backend.close()
     reports = dict(sorted(reports.items()))
-    scores = {step: score(report, rule) for step, report in reports.items()}
+    calibrated: dict[int, float | None] = {}
+    if thresholds is not None:
+        verdicts = {step: calibrated_verdicts(r.items, criteria, thresholds) for step, r in reports.items()}
+        calibrated = {step: calibrated_score(v, criteria) for step, v in verdicts.items()}
+        # the paired comparison below is then on these verdicts, not on the judge's own
+        reports = {
+            step: r.model_copy(
+                update={
+                    "items": [i.model_copy(update={"judge_passed": verdicts[step].get(i.prompt_id)}) for i in r.items]
+                }
+            )
+            for step, r in reports.items()
+        }
+    scores = calibrated if thresholds is not None else {step: score(report, rule) for step, report in reports.items()}
     chosen = choose(scores)
     versus = compare(reports[0].items, reports[chosen].items).model_dump() if chosen else None
     return Selection(
         rule=rule,
+        thresholds=thresholds,
         prompts_file=str(prompts_file),
         prompts=len(rows),
-        steps=[_step_score(step, policies[step], report) for step, report in reports.items()],
+        steps=[
+            _step_score(step, policies[step], report).model_copy(update={"calibrated": calibrated.get(step)})
+            for step, report in reports.items()
+        ],
         chosen_step=chosen,
         chosen_policy=policies[chosen] if chosen else config.policy.model,
         versus_base=versus,
     )
+
+
+def prompt_criteria(
+    config: TrainConfig, rows: list[Any], thresholds: dict[str, float], prompts_file: Path
+) -> dict[str, str]:
+    """prompt id -> the criteria its replies are judged under (the gate's grouping), checked against the gate."""
+    from judgerl.train.gate import criteria_of
+    from judgerl.train.judging import row_rubrics
+
+    rubrics = row_rubrics(config)
+    criteria = {row.prompt_id: criteria_of(rubrics, row) for row in rows}
+    uncalibrated = sorted({c for c in criteria.values() if c not in thresholds})
+    if len(uncalibrated) == len(set(criteria.values())):
+        raise JudgerlError(
+            f"{prompts_file}: none of these prompts' criteria has a threshold in the run's gate ({len(thresholds)} "
+            "calibrated); validate on prompts judged under the training data's criteria, or choose with --rule judge"
+        )
+    if uncalibrated:
+        left = sum(c in uncalibrated for c in criteria.values())
+        logger.warning(
+            "%d of %d validation prompts are judged under criteria the gate gave no threshold (%s): the calibrated "
+            "rule leaves them out",
+            left,
+            len(criteria),
+            "; ".join(c[:60] for c in uncalibrated),
+        )
+    return criteria
 
 
 def _step_score(step: int, policy: str, report: EvalReport) -> StepScore:
@@ -184,11 +292,12 @@ def lead_over_base(selection: Selection) -> str:
     if versus is None:
         return "the base policy is kept: no checkpoint scored above it under this rule"
     field = "checker" if selection.rule == "check" else "judge"
+    said = "judge (at the gate's thresholds)" if selection.rule == "calibrated" else field
     change, p = versus[f"{field}_difference"], versus[f"{field}_mcnemar_p"]
     if change is None or p is None:
-        return f"against the base: no paired {field} verdicts to compare"
+        return f"against the base: no paired {said} verdicts to compare"
     text = (
-        f"against the base on {versus['prompts']} prompts, {field} pass change {change['rate']:+.1%} "
+        f"against the base on {versus['prompts']} prompts, {said} pass change {change['rate']:+.1%} "
         f"[{change['low']:+.1%}, {change['high']:+.1%}], McNemar p {p:.3f}"
     )
     if p >= 0.05 or change["low"] <= 0:
