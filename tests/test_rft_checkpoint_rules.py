@@ -37,9 +37,14 @@ def write_run(tmp_path: Path, files: dict[str, list[dict[str, object]]]) -> Path
         ]
     }
     (eval_dir / "judge_gate.json").write_text(json.dumps(gate))
-    for name, rows in files.items():
-        (eval_dir / f"val-{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_replies(eval_dir, "val", files)
     return run
+
+
+def write_replies(eval_dir: Path, split: str, files: dict[str, list[dict[str, object]]]) -> None:
+    """Judged validation replies of each checkpoint on ``split`` (eval/SPLIT-base.jsonl ...)."""
+    for name, rows in files.items():
+        (eval_dir / f"{split}-{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def policy(harmful_refused: int, benign_refused: int) -> list[dict[str, object]]:
@@ -126,11 +131,11 @@ def test_the_broad_split_s_replies_are_read_apart_from_the_first_split_s(
         {"base": policy(harmful_refused=0, benign_refused=1), "step10": policy(harmful_refused=1, benign_refused=0)},
     )
     eval_dir = run / "eval"
-    for name, rows in {
-        "base": policy(harmful_refused=1, benign_refused=0),
-        "step10": policy(harmful_refused=0, benign_refused=1),
-    }.items():
-        (eval_dir / f"valbroad-{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_replies(
+        eval_dir,
+        "valbroad",
+        {"base": policy(harmful_refused=1, benign_refused=0), "step10": policy(harmful_refused=0, benign_refused=1)},
+    )
     monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     assert {r: c["step"] for r, c in rules.analyse(run)["chosen"].items()} == dict.fromkeys(rules.RULES, 10)
     assert {r: c["step"] for r, c in rules.analyse(run, "valbroad")["chosen"].items()} == dict.fromkeys(rules.RULES, 0)
@@ -149,12 +154,11 @@ def test_a_run_chosen_only_on_the_broad_split_has_its_held_out_change_read_from_
     import rft_checkpoint_rules as rules
 
     run = write_run(tmp_path, {})
-    eval_dir = run / "eval"
-    for name, rows in {
-        "base": policy(harmful_refused=0, benign_refused=1),
-        "step10": policy(harmful_refused=1, benign_refused=0),
-    }.items():
-        (eval_dir / f"valbroad-{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_replies(
+        run / "eval",
+        "valbroad",
+        {"base": policy(harmful_refused=0, benign_refused=1), "step10": policy(harmful_refused=1, benign_refused=0)},
+    )
     results = tmp_path / "results"
     results.mkdir()
     monkeypatch.setattr(common, "RESULTS", results)
