@@ -96,8 +96,9 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
         "select_minutes": chosen["seconds"] / 60,
         "threads": train["machine"].get("torch_threads"),
         # with rft_safety_select.py --all, every checkpoint measured on both splits (else only chosen and last)
+        # a checkpoint measured that is neither the chosen nor the last gets its own table
         "every": {s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()}
-        if len(chosen["heldout"]) > 2
+        if set(chosen["heldout"]) - {step, last}
         else None,
         # every measured checkpoint on both splits, for rules read beside the round's (rule K)
         "by_step": {
@@ -208,10 +209,11 @@ def checker_line(done: list[dict[str, Any]]) -> str:
         + (" (succeeds)" if r["checker_success"] else "")
         for r in kept
     )
-    wins = sum(bool(r["checker_success"]) for r in kept)
+    could = [r for r in kept if r.get("any_success")]
+    wins = sum(bool(r["checker_success"]) for r in could)
     return (
         "Rule C (the refusal check's pass rate on the same validation replies; reported, not the goal) kept: "
-        f"{choices}; a succeeding checkpoint in **{wins} of {len(kept)}** runs."
+        f"{choices}; a succeeding checkpoint in **{wins} of {len(could)}** runs that had one."
     )
 
 

@@ -241,7 +241,7 @@ def test_a_round_chosen_on_the_broad_split_reads_its_own_selection_and_names_its
     assert "validation score: base / 10 / 20 |" in section
     # rule C's choice (the checker's, recorded by rft_safety_select.py) is read beside rule J's
     assert "Rule C" in section and "kept: seed 1 step 20 (succeeds); a succeeding" in section
-    assert "in **1 of 1** runs" in section
+    assert "in **1 of 1** runs that had one" in section
     assert "held-out 128 at 20 |" in section and "at 30" not in section
     # the same files read as a round chosen on validation.jsonl: seed 2 ran, seed 1 did not
     plain = rft_preregistered_table.build("p", [1, 2], texts)
@@ -316,6 +316,14 @@ def test_every_checkpoint_measured_gets_its_own_table_and_leaves_the_goal_to_cho
     assert section.count("| 1 | over-refusal 64 | -3.1%") == 1
     write_results(results_dir, 2, chosen_step=0, at_chosen=flat, at_last=flat, hard_last=flat)  # chosen and last only
     assert "| seed | split |" not in rft_preregistered_table.markdown(rft_preregistered_table.build("p", [2], texts))
+    # a 20-step run that kept its last step: step 10, measured too, is neither chosen nor last, so it gets the table
+    write_results(results_dir, 3, chosen_step=20, at_chosen=flat, at_last=flat, hard_last=flat, steps=(0, 10, 20))
+    select_file = results_dir / "rft_safety_select_p-s3.json"
+    select = json.loads(select_file.read_text())
+    select["heldout"]["10"], select["overrefusal"]["10"] = gain, flat
+    select_file.write_text(json.dumps(select))
+    section = rft_preregistered_table.markdown(rft_preregistered_table.build("p", [3], texts))
+    assert "| seed | split | step 10 | step 20 |" in section and "| 3 | held-out 128 | **+13.3%" in section
 
 
 def test_rule_k_is_read_beside_the_round_s_rule_with_its_two_predictions(results_dir: Path) -> None:
