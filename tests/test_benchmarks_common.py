@@ -72,6 +72,12 @@ SECTIONS = [
         "rft_validation_split_q05m-judge",
         "## RFT for safety: the checkpoint chosen on a validation split drawn like the held-out requests",
     ),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05n-judge",
+        "## RFT for safety: pre-registered runs stopped at step 20, the checkpoint chosen on the broad split"
+        " (seeds 901-905)",
+    ),
 ]
 
 
