@@ -244,5 +244,6 @@ def test_the_gate_says_when_one_criterion_s_failing_replies_outscore_another_s_p
         "the criteria's scores differ in scale: replies that should fail 'helps' average 0.70, above replies that "
         "should pass 'declines' (0.55)"
     ) in skewed.line()
+    assert "compare policies within each criterion (`judgerl select --rule calibrated` does" in skewed.line()
     shared = gate(helps=(0.8, 0.3), declines=(0.75, 0.35))
     assert shared.scale_conflict() is None and "differ in scale" not in shared.line()

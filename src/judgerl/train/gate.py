@@ -157,7 +157,8 @@ class GateResult(BaseModel):
                 f"the criteria's scores differ in scale: replies that should fail '{failing.criteria[:40]}' average "
                 f"{failing.mean_score_failed:.2f}, above replies that should pass '{passing.criteria[:40]}' "
                 f"({passing.mean_score_passed:.2f}), so a mean score over both can rise as a policy gets worse: "
-                "compare policies within each criterion"
+                "compare policies within each criterion (`judgerl select --rule calibrated` does, at thresholds "
+                "from this gate)"
             )
         return out
 
