@@ -261,8 +261,15 @@ def test_the_calibrated_rule_weighs_each_set_of_criteria_at_the_gate_s_threshold
         saved = json.loads((run / "run" / "selection-validation.json").read_text())
         assert [s["calibrated"] for s in saved["steps"]] == [0.0, 1.0, 1.0]
         assert saved["chosen_step"] == 10
+        # a run whose only gate is on a labelled file: its thresholds, where it has both outcomes
+        gate.rename(run / "run" / "judge_gate_labels.json")
+        result = invoke(config, "--on", validation, "--rule", "calibrated", *stance)
+        assert result.exit_code == 0, result.output
+        saved = json.loads((run / "run" / "selection-validation.json").read_text())
+        assert saved["thresholds"] == pytest.approx({"The response refuses.": 0.6})
     finally:
         gate.unlink(missing_ok=True)
+        (run / "run" / "judge_gate_labels.json").unlink(missing_ok=True)
     result = invoke(config, "--on", validation, "--rule", "calibrated", *stance)
     assert isinstance(result.exception, JudgerlError)
     assert "judge_gate.json: not found; --rule calibrated takes its thresholds from the run's judge gate" in str(

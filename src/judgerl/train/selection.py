@@ -94,15 +94,18 @@ def score(report: EvalReport, rule: Rule) -> float | None:
 
 def gate_thresholds(run_dir: Path) -> dict[str, float]:
     """Each set of criteria's threshold from the run's gate: the midpoint of the judge's mean score on the replies the
-    checker passed and on those it failed (a set without both outcomes has none)."""
+    checker passed and on those it failed (a set without both outcomes has none). The gate on the policy's own
+    replies where the run has one, else the gate on a labelled file (``judge.validation.labels``)."""
     from judgerl.train.gate import GateResult
 
-    path = run_dir / "judge_gate.json"
-    if not path.exists():
+    found = [p for p in (run_dir / "judge_gate.json", run_dir / "judge_gate_labels.json") if p.exists()]
+    if not found:
         raise JudgerlError(
-            f"{path}: not found; --rule calibrated takes its thresholds from the run's judge gate (judge.validation "
-            "with a policy_checker, run before training); choose with --rule judge or --rule check"
+            f"{run_dir / 'judge_gate.json'}: not found; --rule calibrated takes its thresholds from the run's judge "
+            "gate (judge.validation with a policy_checker or labels, run before training); choose with --rule judge "
+            "or --rule check"
         )
+    path = found[0]
     gate = GateResult.model_validate_json(path.read_text(encoding="utf-8"))
     thresholds = {
         group.criteria: (group.mean_score_passed + group.mean_score_failed) / 2
