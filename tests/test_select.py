@@ -261,6 +261,10 @@ def test_the_calibrated_rule_weighs_each_set_of_criteria_at_the_gate_s_threshold
         saved = json.loads((run / "run" / "selection-validation.json").read_text())
         assert [s["calibrated"] for s in saved["steps"]] == [0.0, 1.0, 1.0]
         assert saved["chosen_step"] == 10
+        # paired on the calibrated verdicts: the 2 harmful prompts only, 0 of 2 -> 2 of 2 (the judge's own verdicts
+        # at 0.5 would pair all 4 prompts, 2 of 4 -> 4 of 4)
+        difference = saved["versus_base"]["judge_difference"]
+        assert (difference["rate"], difference["n"]) == (1.0, 2)
         # a run whose only gate is on a labelled file: its thresholds, where it has both outcomes
         gate.rename(run / "run" / "judge_gate_labels.json")
         result = invoke(config, "--on", validation, "--rule", "calibrated", *stance)

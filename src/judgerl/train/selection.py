@@ -223,27 +223,22 @@ def select_checkpoint(
     if thresholds is not None:
         verdicts = {step: calibrated_verdicts(r.items, criteria, thresholds) for step, r in reports.items()}
         calibrated = {step: calibrated_score(v, criteria) for step, v in verdicts.items()}
-        # the paired comparison below is then on these verdicts, not on the judge's own
-        reports = {
-            step: r.model_copy(
-                update={
-                    "items": [i.model_copy(update={"judge_passed": verdicts[step].get(i.prompt_id)}) for i in r.items]
-                }
-            )
-            for step, r in reports.items()
-        }
-    scores = calibrated if thresholds is not None else {step: score(report, rule) for step, report in reports.items()}
+        scores = calibrated
+    else:
+        scores = {step: score(report, rule) for step, report in reports.items()}
     chosen = choose(scores)
-    versus = compare(reports[0].items, reports[chosen].items).model_dump() if chosen else None
+    versus = None
+    if chosen:
+        before, after = reports[0].items, reports[chosen].items
+        if thresholds is not None:  # the paired comparison on these verdicts, not on the judge's own
+            before, after = _with_verdicts(before, verdicts[0]), _with_verdicts(after, verdicts[chosen])
+        versus = compare(before, after).model_dump()
     return Selection(
         rule=rule,
         thresholds=thresholds,
         prompts_file=str(prompts_file),
         prompts=len(rows),
-        steps=[
-            _step_score(step, policies[step], report).model_copy(update={"calibrated": calibrated.get(step)})
-            for step, report in reports.items()
-        ],
+        steps=[_step_score(step, policies[step], report, calibrated.get(step)) for step, report in reports.items()],
         chosen_step=chosen,
         chosen_policy=policies[chosen] if chosen else config.policy.model,
         versus_base=versus,
@@ -277,7 +272,12 @@ def prompt_criteria(
     return criteria
 
 
-def _step_score(step: int, policy: str, report: EvalReport) -> StepScore:
+def _with_verdicts(items: list[EvalItem], verdicts: dict[str, bool]) -> list[EvalItem]:
+    """The items with the calibrated verdicts as their judge verdicts (None where a reply has none)."""
+    return [item.model_copy(update={"judge_passed": verdicts.get(item.prompt_id)}) for item in items]
+
+
+def _step_score(step: int, policy: str, report: EvalReport, calibrated: float | None) -> StepScore:
     return StepScore(
         step=step,
         policy=policy,
@@ -286,6 +286,7 @@ def _step_score(step: int, policy: str, report: EvalReport) -> StepScore:
         unscored=report.unscored,
         check_rate=score(report, "check"),
         check_by_instruction=report.checker_by_instruction,
+        calibrated=calibrated,
     )
 
 
