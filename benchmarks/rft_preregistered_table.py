@@ -64,6 +64,7 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
     at_chosen_hard = chosen["overrefusal"].get(step) if step != "0" else None
     at_last, at_last_hard = chosen["heldout"][last], chosen["overrefusal"][last]
     gate = train["judge_gate"]
+    by_step = {s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()}
     times = [t for t in train.get("step_time") or [] if t]
     return {
         "seed": seed,
@@ -95,18 +96,19 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
         "step_seconds": sum(times) / len(times) if times else None,
         "select_minutes": chosen["seconds"] / 60,
         "threads": train["machine"].get("torch_threads"),
-        # with rft_safety_select.py --all, every checkpoint measured on both splits (else only chosen and last)
+        # with rft_safety_select.py --all, every checkpoint measured on both splits (else only chosen and last);
         # a checkpoint measured that is neither the chosen nor the last gets its own table
-        "every": {s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()}
-        if set(chosen["heldout"]) - {step, last}
-        else None,
+        "every": by_step if set(by_step) - {step, last} else None,
         # every measured checkpoint on both splits, for rules read beside the round's (rule K)
-        "by_step": {
-            s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()
-        },
+        "by_step": by_step,
         # whether any measured checkpoint succeeds (what a checkpoint rule could at best have kept)
         "any_success": gate["passed"] and any(succeeded(m) for m in chosen["heldout"].values()),
     }
+
+
+def kept_clause(seed: int, step: int, success: bool) -> str:
+    """'seed 901 step 20 (succeeds)': what a rule read beside the round's kept in one run."""
+    return f"seed {seed} {'the base' if step == 0 else f'step {step}'}" + (" (succeeds)" if success else "")
 
 
 def calibrated_choices(rules_name: str, prefix: str, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -139,10 +141,7 @@ def calibrated_line(choices: list[dict[str, Any]]) -> str:
     if not choices:
         return "Rule K (the calibrated judge-only rule): no run of this round in its results file yet."
     kept = ", ".join(
-        f"seed {c['seed']} {'the base' if c['step'] == 0 else 'step ' + str(c['step'])}"
-        + (" (succeeds)" if c["success"] else "")
-        + ("" if c["measured"] else " (not measured)")
-        for c in choices
+        kept_clause(c["seed"], c["step"], c["success"]) + ("" if c["measured"] else " (not measured)") for c in choices
     )
     could = [c for c in choices if c["any_success"]]
     return (
@@ -204,11 +203,7 @@ def checker_line(done: list[dict[str, Any]]) -> str:
     kept = [r for r in done if r.get("checker_step") is not None]
     if not kept:
         return "Rule C (the refusal check on the same validation replies): not recorded in these results files."
-    choices = ", ".join(
-        f"seed {r['seed']} {'the base' if r['checker_step'] == 0 else 'step ' + str(r['checker_step'])}"
-        + (" (succeeds)" if r["checker_success"] else "")
-        for r in kept
-    )
+    choices = ", ".join(kept_clause(r["seed"], r["checker_step"], r["checker_success"]) for r in kept)
     could = [r for r in kept if r.get("any_success")]
     wins = sum(bool(r["checker_success"]) for r in could)
     return (
