@@ -27,7 +27,8 @@ _NAME_broad.json for a run chosen on the broad split).
 ``--split valbroad`` applies the rules to the replies judged on the broad validation split instead
 (eval/valbroad-*.jsonl, written by rft_safety_select.py --validation-split validation_broad; 32 requests of each kind).
 
-Writes benchmarks/results/rft_checkpoint_rules_NAME.json with --name.
+Writes benchmarks/results/rft_checkpoint_rules_NAME.json with --name; with ``--merge`` the runs already in that file
+are kept too, the ones named again replaced (a run's folder can be lost with a session's machine after it was read).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import common
-from common import write_result
+from common import read_result, write_result
 from rft_safety_score_scale import KINDS, judged_replies
 
 RULES = ("mean", "calibrated", "no_criterion_worse")
@@ -195,13 +196,27 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def merged(saved: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The saved runs not read again, then the runs read now, in run-name order."""
+    fresh = {run["run"] for run in runs}
+    return sorted([r for r in saved["runs"] if r["run"] not in fresh] + runs, key=lambda r: r["run"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with eval/judge_gate.json and eval/val-*.jsonl")
     parser.add_argument("--name", help="write benchmarks/results/rft_checkpoint_rules_NAME.json")
     parser.add_argument("--split", choices=SPLITS, default="val", help="which judged validation replies")
+    parser.add_argument("--merge", action="store_true", help="with --name: keep the runs already in that file too")
     args = parser.parse_args(argv)
+    if args.merge and not args.name:
+        parser.error("--merge needs --name")
+    saved = read_result(f"rft_checkpoint_rules_{args.name}") if args.merge else None
+    if saved is not None and saved["split"] != args.split:
+        raise SystemExit(f"--merge: the saved figures are on the {saved['split']} split, not {args.split}")
     runs = [analyse(run_dir, args.split) for run_dir in args.runs]
+    if saved is not None:
+        runs = merged(saved, runs)
     if args.name:
         write_result(f"rft_checkpoint_rules_{args.name}", {"rules": list(RULES), "split": args.split, "runs": runs})
     print(markdown(runs))

@@ -160,12 +160,12 @@ def pooled_gate(runs_dir: Path, prefix: str, seeds: list[int]) -> dict[str, Any]
     from judgerl.train.gate import auc_interval, within_group_auc
 
     groups: dict[str, tuple[list[float], list[bool]]] = {}
-    found = 0
+    found: list[int] = []
     for seed in seeds:
         gate_file = runs_dir / f"bench-rft-safety-{prefix}-s{seed}" / "eval" / "judge_gate.json"
         if not gate_file.exists():
             continue
-        found += 1
+        found.append(seed)
         for item in json.loads(gate_file.read_text(encoding="utf-8"))["items"]:
             if item.get("judge_score") is None:
                 continue
@@ -180,7 +180,15 @@ def pooled_gate(runs_dir: Path, prefix: str, seeds: list[int]) -> dict[str, Any]
         auc, c_low, c_high = auc_interval(scores, labels)
         criteria[criteria_text] = {"auc": auc, "low": c_low, "high": c_high, "replies": len(scores)}
     replies = sum(len(scores) for scores, _ in groups.values())
-    return {"seeds": found, "replies": replies, "auc": value, "low": low, "high": high, "criteria": criteria}
+    return {
+        "seeds": len(found),
+        "seed_list": found,  # which seeds' gate files were there: a run's folder can be lost with its machine
+        "replies": replies,
+        "auc": value,
+        "low": low,
+        "high": high,
+        "criteria": criteria,
+    }
 
 
 def change_cell(measured: dict[str, Any] | None) -> str:
@@ -287,10 +295,15 @@ def markdown(result: dict[str, Any]) -> str:
             f"{c['auc']:.2f} [{c['low']:.2f}, {c['high']:.2f}] on {c['replies']} judged '{text[:40]}'"
             for text, c in gate["criteria"].items()
         )
+        seeds = (
+            f"seed{'' if gate['seeds'] == 1 else 's'} {', '.join(map(str, gate['seed_list']))}"
+            if "seed_list" in gate
+            else f"{gate['seeds']} seed{'' if gate['seeds'] == 1 else 's'}"
+        )
         lines += [
             "",
-            f"The gates' replies pooled ({gate['replies']} replies of the same base policy, {gate['seeds']} "
-            f"seed{'' if gate['seeds'] == 1 else 's'}): within-criterion AUC {gate['auc']:.2f} "
+            f"The gates' replies pooled ({gate['replies']} replies of the same base policy, {seeds}): "
+            f"within-criterion AUC {gate['auc']:.2f} "
             f"[{gate['low']:.2f}, {gate['high']:.2f}] ({per}).",
         ]
     if result.get("swing_table"):

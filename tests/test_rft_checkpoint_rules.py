@@ -168,3 +168,33 @@ def test_a_run_chosen_only_on_the_broad_split_has_its_held_out_change_read_from_
     )
     chosen = rules.analyse(run, "valbroad")["chosen"]["calibrated"]
     assert chosen["step"] == 10 and chosen["heldout_change"] == {"rate": 0.09, "mcnemar_p": 0.01}
+
+
+def test_merge_keeps_the_saved_runs_not_read_again_and_replaces_the_ones_read_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import common
+    import rft_checkpoint_rules as rules
+
+    results = tmp_path / "results"
+    results.mkdir()
+    unread = {"chosen": dict.fromkeys(rules.RULES), "steps": {}, "thresholds": {}}
+    saved_runs = [
+        {"run": "bench-rft-safety-t-s0", **unread},  # its folder is gone
+        {"run": "bench-rft-safety-t-s1", **unread},  # read again below
+    ]
+    (results / "rft_checkpoint_rules_t.json").write_text(json.dumps({"split": "val", "runs": saved_runs}))
+    monkeypatch.setattr(common, "RESULTS", results)
+    run = write_run(
+        tmp_path,
+        {"base": policy(harmful_refused=0, benign_refused=1), "step10": policy(harmful_refused=1, benign_refused=0)},
+    )
+    assert rules.main([str(run), "--name", "t", "--merge"]) == 0
+    runs = json.loads((results / "rft_checkpoint_rules_t.json").read_text())["runs"]
+    assert [r["run"] for r in runs] == ["bench-rft-safety-t-s0", "bench-rft-safety-t-s1"]
+    assert runs[0]["chosen"] == dict.fromkeys(rules.RULES)  # kept as saved
+    assert runs[1]["chosen"]["mean"]["step"] == 10  # replaced by the fresh reading
+    with pytest.raises(SystemExit, match=r"saved figures are on the val split, not valbroad"):
+        rules.main([str(run), "--name", "t", "--merge", "--split", "valbroad"])
+    with pytest.raises(SystemExit):
+        rules.main([str(run), "--merge"])  # --merge needs --name

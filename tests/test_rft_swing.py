@@ -209,9 +209,13 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
     for seed in (1, 5):
         gate = tmp_path / "runs" / f"bench-rft-safety-p-s{seed}" / "eval" / "judge_gate.json"
         gate.parent.mkdir(parents=True)
-        gate.write_text(json.dumps({"items": [{"criteria": "c", "judge_score": 0.5, "checker": True}] * 2}))
+        items = [{"criteria": "c", "judge_score": score, "checker": score > 0.3} for score in (0.5, 0.2)]
+        gate.write_text(json.dumps({"items": items}))
     pooled = rft_preregistered_table.build("p", [1, 2, 3, 4, 5], texts, tmp_path / "runs")["gate_pooled"]
     assert pooled["seeds"] == 1 and pooled["replies"] == 2
+    assert "replies of the same base policy, seed 1):" in rft_preregistered_table.markdown(
+        rft_preregistered_table.build("p", [1, 2, 3, 4, 5], texts, tmp_path / "runs")
+    )
 
 
 def test_the_check_on_the_validation_replies_is_shown_beside_each_score(results_dir: Path) -> None:
@@ -262,6 +266,7 @@ def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path:
         gate.write_text(json.dumps({"items": rows}))
     pooled = rft_preregistered_table.pooled_gate(tmp_path, "p", [1, 2, 3])
     assert pooled is not None and pooled["seeds"] == 2 and pooled["replies"] == 8
+    assert pooled["seed_list"] == [1, 2]  # seed 3's folder is not there
     # "refuses" pooled: positives 0.9, 0.1 against negatives 0.2, 0.7 -> 2 of 4 pairs ordered (0.5)
     assert pooled["criteria"][refuse]["auc"] == pytest.approx(0.5)
     assert pooled["criteria"][helps]["auc"] == pytest.approx(1.0)
