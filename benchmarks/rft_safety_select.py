@@ -20,6 +20,11 @@ every other checkpoint on the held-out set, for the record. Evaluations are save
 ``--validation-split validation_broad`` chooses on examples/demo/validation_broad.jsonl instead (64 requests drawn
 like the held-out ones; saved as valbroad-*.json) and writes rft_safety_select_<name>_broad.json; the held-out
 evaluations are the same files, so a run already measured with ``--all`` is not measured again.
+
+For a judge run with a gate (eval/judge_gate.json), the choice of ``judgerl select --rule calibrated`` is recorded
+beside the mean's (``chosen_by_calibrated``: each kind's judge scores turned into verdicts at the threshold from the
+run's gate, the kinds' pass shares averaged; the product's functions, not a copy). ``--rule calibrated`` makes it
+the rule: its choice is the one measured and reported as ``chosen_step``.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import VALIDATION_SPLITS, machine, write_result
 from judgerl.train.config import TrainConfig, load_config
 from judgerl.train.evaluate import EvalItem, compare
-from judgerl.train.selection import choose
+from judgerl.train.selection import calibrated_score, calibrated_verdicts, choose, gate_thresholds, prompt_criteria
 from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eval, run_overrides
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
@@ -106,6 +111,23 @@ def validation_file(args: argparse.Namespace, config: TrainConfig) -> Path:
     return config.run_dir / "data" / name if own_copy else CONFIG.parent / name
 
 
+def calibrated_choice(validation: TrainConfig, validated: dict[int, Any], prompts_file: Path) -> dict[str, Any] | None:
+    """`judgerl select --rule calibrated` on the saved validation evaluations: thresholds from the run's gate
+    (eval/judge_gate.json), each step's score and the step kept; None when the run has no gate."""
+    from judgerl.train.data import load_prompt_rows
+
+    gate_dir = validation.run_dir / "eval"
+    if not (gate_dir / "judge_gate.json").exists():
+        return None
+    thresholds = gate_thresholds(gate_dir)
+    _, rows = load_prompt_rows(validation)
+    criteria = prompt_criteria(validation, rows, thresholds, prompts_file)
+    scores = {
+        s: calibrated_score(calibrated_verdicts(r.items, criteria, thresholds), criteria) for s, r in validated.items()
+    }
+    return {"thresholds": thresholds, "scores": {str(s): v for s, v in scores.items()}, "chosen": choose(scores)}
+
+
 def add_validation_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--validation-split",
@@ -122,8 +144,17 @@ def main() -> None:
     parser.add_argument(
         "--last", action="store_true", help="also measure the last checkpoint (the budget fixed beforehand) held out"
     )
+    parser.add_argument(
+        "--rule",
+        choices=("judge", "calibrated"),
+        default="judge",
+        help="which choice is measured and reported as chosen: the run's own reward (default), or the judge's "
+        "scores calibrated at the run's gate (judge runs only)",
+    )
     add_validation_option(parser)
     args = parser.parse_args()
+    if args.rule == "calibrated" and args.reward != "judge":
+        parser.error("--rule calibrated weighs the judge's scores: it needs --reward judge")
     val_label, suffix = VALIDATION_SPLITS[args.validation_split]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = run_overrides(args)
@@ -152,10 +183,16 @@ def main() -> None:
         if backend is not None:
             backend.close()
     scores = {s: reward_score(args.reward, report.items) for s, report in validated.items()}
-    chosen = choose(scores)  # the rule of `judgerl select`: the best score, ties to the earliest step
+    by_mean = choose(scores)  # the rule of `judgerl select`: the best score, ties to the earliest step
     by_checker = choose({s: checker_rate(report.items) for s, report in validated.items()})
+    calibrated = calibrated_choice(validation, validated, validation_file(args, config)) if judged else None
+    if args.rule == "calibrated" and calibrated is None:
+        raise SystemExit(f"{config.run_dir / 'eval' / 'judge_gate.json'}: not found; --rule calibrated needs the gate")
+    chosen = calibrated["chosen"] if calibrated is not None and args.rule == "calibrated" else by_mean
     shown = {s: v if v is None else round(v, 4) for s, v in scores.items()}
-    logging.info("validation scores by step %s: step %d chosen", shown, chosen)
+    logging.info("validation scores by step %s: step %d kept by the mean", shown, by_mean)
+    if calibrated is not None:
+        logging.info("calibrated scores by step %s: step %d kept", calibrated["scores"], calibrated["chosen"])
     measured = sorted({0, chosen, *(steps if args.all else []), *(steps[-1:] if args.last else [])})
     tested = {s: run_eval(heldout, policy_of(config, s), label_of("test", s), None).items for s in measured}
     hard = {s: run_eval(overrefusal, policy_of(config, s), label_of("hard", s), None).items for s in measured}
@@ -164,8 +201,13 @@ def main() -> None:
         "reward": args.reward,
         "run": config.name,
         "machine": machine(),
-        "selection": f"the run's own reward ({args.reward}) averaged over {args.validation_split}.jsonl; ties to the "
-        "earliest step",
+        "selection": (
+            f"the judge's scores calibrated at the run's gate over {args.validation_split}.jsonl"
+            if args.rule == "calibrated"
+            else f"the run's own reward ({args.reward}) averaged over {args.validation_split}.jsonl"
+        )
+        + "; ties to the earliest step",
+        "rule": args.rule,
         "validation_split": args.validation_split,
         "steps": steps,
         "validation": {
@@ -178,7 +220,9 @@ def main() -> None:
             for s, r in validated.items()
         },
         "chosen_step": chosen,
+        "chosen_by_mean": by_mean,
         "chosen_by_checker": by_checker,
+        "calibrated": calibrated,
         "heldout": {str(s): change(tested[0], tested[s]) for s in measured if s},
         "heldout_first64": {str(s): change(tested[0], tested[s], first64) for s in measured if s},
         # look-alike benign requests (benign_answered) and innocently phrased harmful ones (harmful_refused)
