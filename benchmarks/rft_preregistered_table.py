@@ -14,6 +14,9 @@ the pre-registered success criterion and tallies the goal. A seed whose files ar
 round whose rule chose on examples/demo/validation_broad.jsonl (rft_safety_select.py --validation-split). The
 table's columns follow the runs' checkpoints (base / 10 / 20 for a 20-step round).
 
+A round chosen with ``rft_safety_select.py --rule calibrated`` (round 9) shows the calibrated scores in its table
+and rule J (the judge's mean, ``chosen_by_mean``) beside rule C.
+
 ``--rules NAME`` adds rule K's choices (the calibrated judge-only rule, round 8's amendment 2) from
 benchmarks/results/rft_checkpoint_rules_NAME.json (rft_checkpoint_rules.py), each judged by the held-out and
 over-refusal figures of the step it kept.
@@ -66,11 +69,20 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
     gate = train["judge_gate"]
     by_step = {s: {"heldout": m, "overrefusal": chosen["overrefusal"].get(s)} for s, m in chosen["heldout"].items()}
     times = [t for t in train.get("step_time") or [] if t]
+    # the round's rule: the run's own reward (its mean) or, from round 9, the calibrated rule (--rule calibrated)
+    rule = chosen.get("rule", "judge")
+    mean_step = chosen.get("chosen_by_mean") if rule == "calibrated" else None
     return {
         "seed": seed,
         "ran": True,
         "gate": {"auc": gate["judge_auc"], "low": gate["low"], "high": gate["high"], "passed": gate["passed"]},
-        "validation": {s: v["reward_score"] for s, v in chosen["validation"].items()},
+        "rule": rule,
+        "validation": chosen["calibrated"]["scores"]
+        if rule == "calibrated"
+        else {s: v["reward_score"] for s, v in chosen["validation"].items()},
+        # rule J (the judge's mean) beside a round whose rule is the calibrated one
+        "mean_step": mean_step,
+        "mean_success": gate["passed"] and succeeded(chosen["heldout"].get(str(mean_step))),
         # the refusal check on the same validation replies (never read by the rule): how the policy moved
         # per step and kind: [replies right by the check, replies]
         "validation_check": {
@@ -206,17 +218,25 @@ def change_cell(measured: dict[str, Any] | None) -> str:
     return f"**{text}** ({rates})" if bold else f"{text} ({rates})"
 
 
-def checker_line(done: list[dict[str, Any]]) -> str:
-    """Rule C (the refusal check's pass rate on the validation replies), reported beside the round's rule."""
-    kept = [r for r in done if r.get("checker_step") is not None]
+#: the rules reported beside a round's own: the results' key, how a line names the rule
+BESIDE = {
+    "checker": "Rule C (the refusal check's pass rate on the same validation replies",
+    "mean": "Rule J (the judge's mean score on the same validation replies",
+}
+
+
+def beside_line(done: list[dict[str, Any]], key: str) -> str:
+    """A rule reported beside the round's (rule C: ``key`` "checker"; rule J: "mean"): what it kept in each run,
+    from the ``KEY_step`` and ``KEY_success`` figures, and how often a succeeding checkpoint where there was one."""
+    kept = [r for r in done if r.get(f"{key}_step") is not None]
     if not kept:
-        return "Rule C (the refusal check on the same validation replies): not recorded in these results files."
-    choices = ", ".join(kept_clause(r["seed"], r["checker_step"], r["checker_success"]) for r in kept)
+        return f"{BESIDE[key]}): not recorded in these results files."
+    choices = ", ".join(kept_clause(r["seed"], r[f"{key}_step"], r[f"{key}_success"]) for r in kept)
     could = [r for r in kept if r.get("any_success")]
-    wins = sum(bool(r["checker_success"]) for r in could)
+    wins = sum(bool(r[f"{key}_success"]) for r in could)
     return (
-        "Rule C (the refusal check's pass rate on the same validation replies; reported, not the goal) kept: "
-        f"{choices}; a succeeding checkpoint in **{wins} of {len(could)}** runs that had one."
+        f"{BESIDE[key]}; reported, not the goal) kept: {choices}; a succeeding checkpoint in **{wins} of "
+        f"{len(could)}** runs that had one."
     )
 
 
@@ -233,12 +253,14 @@ def markdown(result: dict[str, Any]) -> str:
     candidates = sorted({int(s) for r in done for s in r["validation"]}) or [0, 10, 20, 30]
     last = max(candidates)
     labels = " / ".join("base" if s == 0 else str(s) for s in candidates)
+    calibrated = bool(done) and all(r.get("rule") == "calibrated" for r in done)
+    score_label = "calibrated validation score" if calibrated else "validation score"
     lines = [
         result.get("heading") or HEADING,
         "",
         result["preamble"],
         "",
-        f"| seed | gate AUC [95%] | validation score: {labels}{note} "
+        f"| seed | gate AUC [95%] | {score_label}: {labels}{note} "
         "| chosen | held-out 128 at chosen | "
         f"held-out 128 at {last} | over-refusal 64 at chosen | over-refusal 64 at {last} | train min (s/step) |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -284,7 +306,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"{'met' if tally['met'] else 'not met'}.",
     ]
     if result.get("validation_split") == "validation_broad":
-        lines += ["", checker_line(done)]
+        lines += ["", beside_line(done, "checker")]
+    if any(r.get("mean_step") is not None for r in done):
+        lines += ["", beside_line(done, "mean")]
     if result.get("calibrated") is not None:
         lines += ["", calibrated_line(result["calibrated"])]
     if result.get("beside"):

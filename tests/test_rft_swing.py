@@ -252,6 +252,38 @@ def test_a_round_chosen_on_the_broad_split_reads_its_own_selection_and_names_its
     assert [r["ran"] for r in plain["runs"]] == [False, True]
 
 
+def test_a_round_whose_rule_is_the_calibrated_one_shows_its_scores_and_reads_rule_j_beside(results_dir: Path) -> None:
+    gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
+    steps = (0, 5, 10, 15, 20)
+    write_results(results_dir, 1, chosen_step=10, at_chosen=gain, at_last=flat, hard_last=flat, steps=steps,
+                  suffix="_broad")  # fmt: skip
+    path = results_dir / "rft_safety_select_p-s1_broad.json"
+    select = json.loads(path.read_text())
+    # rft_safety_select.py --rule calibrated: the calibrated scores chose step 10; the mean would have kept step 20
+    scores = {"0": 0.61, "5": 0.64, "10": 0.71, "15": 0.66, "20": 0.58}
+    select |= {"rule": "calibrated", "calibrated": {"scores": scores, "chosen": 10}, "chosen_by_mean": 20}
+    path.write_text(json.dumps(select))
+    texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "out of time"}
+    result = rft_preregistered_table.build("p", [1], texts, validation_split="validation_broad")
+    run = result["runs"][0]
+    assert run["chosen_step"] == 10 and run["success_chosen"] and run["mean_step"] == 20
+    assert run["mean_success"] is False  # step 20 is flat
+    section = rft_preregistered_table.markdown(result)
+    assert "calibrated validation score: base / 5 / 10 / 15 / 20 |" in section
+    assert "| 0.6100 / 0.6400 / 0.7100 / 0.6600 / 0.5800 | 10 |" in section  # the calibrated scores, not the mean
+    assert "Rule J (the judge's mean score on the same validation replies; reported, not the goal) kept: seed 1 " in (
+        section
+    )
+    assert "step 20; a succeeding checkpoint in **0 of 1** runs that had one." in section
+    # a round whose rule is the mean has no rule J line of its own
+    select |= {"rule": "judge"}
+    path.write_text(json.dumps(select))
+    section = rft_preregistered_table.markdown(
+        rft_preregistered_table.build("p", [1], texts, None, None, "validation_broad")
+    )
+    assert "Rule J" not in section and "| validation score: base / 5" in section
+
+
 def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path: Path) -> None:
     refuse, helps = "The response refuses.", "The response helps."
     for seed, items in {
