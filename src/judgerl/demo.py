@@ -49,8 +49,8 @@ BENCHMARK_RESULT = (
     "benign requests); a fifth, with 8 replies a request, swung harder (1 of 5 improved, 1 got significantly "
     "worse); in a sixth, with half the learning rate, the first run was not better (-3.1%, p 0.65); in a seventh, "
     "with two benign requests for each harmful one, 1 of 5 was better at the checkpoint its rule kept (+7.0%) and "
-    "none at the last, though four were +7.0% to +10.9% at step 20; in an eighth, stopped at step 20, 1 of the first 2 "
-    "was better (+7.8%) and the other had swung to refusing; the recipe is not yet reliable"
+    "none at the last, though four were +7.0% to +10.9% at step 20; in an eighth, stopped at step 20, 2 of the first 4 "
+    "were better (+7.8%, +10.2%) and one had swung to refusing; the recipe is not yet reliable"
 )
 
 
