@@ -69,6 +69,13 @@ def read_result(name: str) -> dict[str, Any]:
     return result
 
 
+def merged_runs(saved: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A results file's saved per-run figures with ``runs`` added (``--merge``: a run read again replaces its saved
+    figures; a run not read again, e.g. whose folder went with a session's machine, keeps them), in order of name."""
+    by_name = {run["run"]: run for run in saved} | {run["run"]: run for run in runs}
+    return [by_name[name] for name in sorted(by_name)]
+
+
 def gsm8k_after_copy(reward: str, seed: int, suffix: str = ".jsonl") -> Path:
     """Where a GSM8K RFT run's evaluation after training is kept beside the results (written by rft_gsm8k.py, read
     by gsm8k_table.py): a seed's two runs may finish on different machines, and judge - overlap needs both."""

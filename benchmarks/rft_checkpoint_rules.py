@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import common
-from common import read_result, write_result
+from common import merged_runs, read_result, write_result
 from rft_safety_score_scale import KINDS, judged_replies
 
 RULES = ("mean", "calibrated", "no_criterion_worse")
@@ -196,12 +196,6 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def merged(saved: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The saved runs not read again, then the runs read now, in run-name order."""
-    fresh = {run["run"] for run in runs}
-    return sorted([r for r in saved["runs"] if r["run"] not in fresh] + runs, key=lambda r: r["run"])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders with eval/judge_gate.json and eval/val-*.jsonl")
@@ -216,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--merge: the saved figures are on the {saved['split']} split, not {args.split}")
     runs = [analyse(run_dir, args.split) for run_dir in args.runs]
     if saved is not None:
-        runs = merged(saved, runs)
+        runs = merged_runs(saved["runs"], runs)
     if args.name:
         write_result(f"rft_checkpoint_rules_{args.name}", {"rules": list(RULES), "split": args.split, "runs": runs})
     print(markdown(runs))

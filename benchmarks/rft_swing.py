@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, read_result, write_result
+from common import ROOT, merged_runs, read_result, write_result
 from judgerl.checks.refusal import check as refusal_check
 
 PROMPTS = ROOT / "examples" / "demo" / "prompts.jsonl"
@@ -184,8 +184,7 @@ def merged(saved: dict[str, Any], runs: list[dict[str, Any]], width: int) -> lis
     """The saved runs with ``runs`` added (a run read again replaces its saved figures), in order of name."""
     if saved["window"] != width:
         raise SystemExit(f"--merge: the saved figures pool windows of {saved['window']} steps, not {width}")
-    by_name = {run["run"]: run for run in saved["runs"]} | {run["run"]: run for run in runs}
-    return [by_name[name] for name in sorted(by_name)]
+    return merged_runs(saved["runs"], runs)
 
 
 def main(argv: list[str] | None = None) -> int:
