@@ -22,9 +22,9 @@ like the held-out ones; saved as valbroad-*.json) and writes rft_safety_select_<
 evaluations are the same files, so a run already measured with ``--all`` is not measured again.
 
 For a judge run with a gate (eval/judge_gate.json), the choice of ``judgerl select --rule calibrated`` is recorded
-beside the mean's (``chosen_by_calibrated``: each kind's judge scores turned into verdicts at the threshold from the
-run's gate, the kinds' pass shares averaged; the product's functions, not a copy). ``--rule calibrated`` makes it
-the rule: its choice is the one measured and reported as ``chosen_step``.
+beside the mean's (``calibrated``: each step's score and the step kept; each kind's judge scores turned into
+verdicts at the threshold from the run's gate, the kinds' pass shares averaged; the product's functions, not a
+copy). ``--rule calibrated`` makes it the rule: its choice is the one measured and reported as ``chosen_step``.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import VALIDATION_SPLITS, machine, write_result
 from judgerl.train.config import TrainConfig, load_config
-from judgerl.train.evaluate import EvalItem, compare
-from judgerl.train.selection import calibrated_score, calibrated_verdicts, choose, gate_thresholds, prompt_criteria
+from judgerl.train.evaluate import EvalItem, EvalReport, compare
+from judgerl.train.selection import calibrated_step_scores, choose, gate_thresholds, prompt_criteria
 from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eval, run_overrides
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
@@ -111,7 +111,9 @@ def validation_file(args: argparse.Namespace, config: TrainConfig) -> Path:
     return config.run_dir / "data" / name if own_copy else CONFIG.parent / name
 
 
-def calibrated_choice(validation: TrainConfig, validated: dict[int, Any], prompts_file: Path) -> dict[str, Any] | None:
+def calibrated_choice(
+    validation: TrainConfig, validated: dict[int, EvalReport], prompts_file: Path
+) -> dict[str, Any] | None:
     """`judgerl select --rule calibrated` on the saved validation evaluations: thresholds from the run's gate
     (eval/judge_gate.json), each step's score and the step kept; None when the run has no gate."""
     from judgerl.train.data import load_prompt_rows
@@ -122,9 +124,7 @@ def calibrated_choice(validation: TrainConfig, validated: dict[int, Any], prompt
     thresholds = gate_thresholds(gate_dir)
     _, rows = load_prompt_rows(validation)
     criteria = prompt_criteria(validation, rows, thresholds, prompts_file)
-    scores = {
-        s: calibrated_score(calibrated_verdicts(r.items, criteria, thresholds), criteria) for s, r in validated.items()
-    }
+    _, scores = calibrated_step_scores(validated, criteria, thresholds)
     return {"thresholds": thresholds, "scores": {str(s): v for s, v in scores.items()}, "chosen": choose(scores)}
 
 

@@ -141,6 +141,14 @@ def calibrated_score(verdicts: dict[str, bool], criteria: dict[str, str]) -> flo
     return sum(shares) / len(shares) if shares else None
 
 
+def calibrated_step_scores(
+    reports: dict[int, EvalReport], criteria: dict[str, str], thresholds: dict[str, float]
+) -> tuple[dict[int, dict[str, bool]], dict[int, float | None]]:
+    """Each step's calibrated verdicts and its calibrated score (the rule ``calibrated`` over these evaluations)."""
+    verdicts = {step: calibrated_verdicts(r.items, criteria, thresholds) for step, r in reports.items()}
+    return verdicts, {step: calibrated_score(v, criteria) for step, v in verdicts.items()}
+
+
 def choose(scores: dict[int, float | None]) -> int:
     """The step with the highest score; ties go to the earliest. A step without a score cannot be chosen."""
     known = {step: value for step, value in scores.items() if value is not None}
@@ -221,8 +229,7 @@ def select_checkpoint(
     reports = dict(sorted(reports.items()))
     calibrated: dict[int, float | None] = {}
     if thresholds is not None:
-        verdicts = {step: calibrated_verdicts(r.items, criteria, thresholds) for step, r in reports.items()}
-        calibrated = {step: calibrated_score(v, criteria) for step, v in verdicts.items()}
+        verdicts, calibrated = calibrated_step_scores(reports, criteria, thresholds)
         scores = calibrated
     else:
         scores = {step: score(report, rule) for step, report in reports.items()}
