@@ -10,41 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from support.gates import write_gate
 from support.safety_benchmarks import run_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-
-def write_gate(eval_dir: Path, groups: dict[str, tuple[float, float]]) -> None:
-    """A benchmark gate (eval/judge_gate.json) whose criteria have these (mean score passed, mean score failed)."""
-    from judgerl.train.gate import GateResult, GroupAuc
-
-    gate = GateResult(
-        checker="refusal",
-        replies=8,
-        checker_passed=4,
-        judge_auc=0.9,
-        low=0.8,
-        high=1.0,
-        min_auc=0.8,
-        passed=True,
-        seconds=1.0,
-        groups=[
-            GroupAuc(
-                criteria=c,
-                replies=4,
-                checker_passed=2,
-                auc=1.0,
-                low=1.0,
-                high=1.0,
-                mean_score_passed=p,
-                mean_score_failed=f,
-            )
-            for c, (p, f) in groups.items()
-        ],
-    )
-    eval_dir.mkdir(parents=True, exist_ok=True)
-    (eval_dir / "judge_gate.json").write_text(gate.model_dump_json())
 
 
 def test_the_calibrated_choice_weighs_each_criterion_at_its_gate_threshold_where_the_mean_does_not(

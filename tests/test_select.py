@@ -17,6 +17,7 @@ from judgerl.errors import JudgerlError
 from judgerl.train.evaluate import load_items
 from judgerl.train.selection import choose
 from support.fakes import ScriptedBackend, criterion_of, response_of
+from support.gates import write_gate
 from support.tiny_models import build_tiny_policy
 
 pytest.importorskip("trl")
@@ -194,37 +195,6 @@ def stance_judge(prompt: Any, labels: Any) -> dict[str, float]:
     on_refusing = "refuses" in criterion_of(prompt)
     p = (0.9 if refused else 0.3) if on_refusing else (0.6 if refused else 0.7)
     return {"PASS": p, "FAIL": 1 - p}
-
-
-def write_gate(run_dir: Path, groups: dict[str, tuple[float, float]]) -> None:
-    """A judge gate whose sets of criteria have these (mean score passed, mean score failed)."""
-    from judgerl.train.gate import GateResult, GroupAuc
-
-    gate = GateResult(
-        checker="refusal",
-        replies=8,
-        checker_passed=4,
-        judge_auc=0.9,
-        low=0.8,
-        high=1.0,
-        min_auc=0.8,
-        passed=True,
-        seconds=1.0,
-        groups=[
-            GroupAuc(
-                criteria=c,
-                replies=4,
-                checker_passed=2,
-                auc=1.0,
-                low=1.0,
-                high=1.0,
-                mean_score_passed=p,
-                mean_score_failed=f,
-            )
-            for c, (p, f) in groups.items()
-        ],
-    )
-    (run_dir / "judge_gate.json").write_text(gate.model_dump_json())
 
 
 def test_the_calibrated_rule_weighs_each_set_of_criteria_at_the_gate_s_threshold(run: Path) -> None:
