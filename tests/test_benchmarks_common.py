@@ -33,6 +33,7 @@ SECTIONS = [
         "rft_preregistered_q05g-judge",
         "## RFT for safety: the five pre-registered runs (seeds 101-105)",
     ),
+    ("rft_rounds_table", "rft_rounds", "## RFT for safety: every pre-registered round at a glance"),
     ("judge_nonce", "judge_nonce", "## The judge's score and the nonce in its prompt"),
     (
         "rft_preregistered_table",

@@ -1,0 +1,167 @@
+"""Every pre-registered safety RFT round in one table, read from the rounds' results files.
+
+Reads benchmarks/results/rft_preregistered_<prefix>.json for every round (written by rft_preregistered_table.py)
+and sets the rounds side by side: what each changed, its checkpoint rule, how many of its runs improved
+significantly at the chosen and at the last checkpoint, at any checkpoint measured, and how many got significantly
+worse, with the sums over all rounds. Nothing is measured here: each figure is the round's own tally, so a round's
+file must be regenerated first (rft_preregistered_table.py --write) and this table after it.
+
+    python benchmarks/rft_rounds_table.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import ALPHA, RESULTS, read_result, write_result, write_section
+from rft_preregistered_table import round_summary, succeeded
+
+HEADING = "## RFT for safety: every pre-registered round at a glance"
+#: the first round's section kept the script's default heading, which names no change
+FIRST_ROUND = "the recipe as first fixed: 30 steps, groups of 4, a harmful and a benign request a step"
+#: the one round registered and withdrawn before any run (it has no results file)
+WITHDRAWN = (
+    "Not in the table: the round registered for seeds 401-405 (`benchmarks/rft_preregistered_helpworded.md`, the help "
+    "criterion re-worded) was withdrawn before any run by its own rule, when no new wording ranked the benign "
+    'replies better ("The help criterion\'s wording: the same judge, the same replies").'
+)
+#: the candidates each rule scores: the judge's mean on the 32-request split, on the broad one, or rule K
+RULES = {
+    ("judge", "validation"): "judge's mean, 32 validation requests",
+    ("judge", "validation_broad"): "judge's mean, broad split (64)",
+    ("calibrated", "validation_broad"): "calibrated (rule K), broad split (64)",
+}
+
+
+def round_change(heading: str | None) -> str:
+    """What a round changed, from its section's heading ('## RFT for safety: <change> (seeds a-b)')."""
+    if heading is None:
+        return FIRST_ROUND
+    text = re.sub(r"^## RFT for safety: (five )?(pre-registered runs )?(with )?", "", heading)
+    return re.sub(r" \(seeds [0-9]+-[0-9]+\)$", "", text)
+
+
+def measured(run: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """A run's held-out figures by checkpoint measured: the chosen, the last, and every checkpoint where the round
+    measured all (rft_safety_select.py --all; ``by_step`` in files written since it was recorded, ``every`` before)."""
+    steps = {str(run["chosen_step"]): run["chosen"], str(run["last_step"]): run["last"]}
+    for step, figures in (run.get("by_step") or run.get("every") or {}).items():
+        steps[step] = figures["heldout"]
+    steps.pop("0", None)  # the base is what a change is measured against
+    return steps
+
+
+def any_better(run: dict[str, Any]) -> bool:
+    """Whether some measured checkpoint was significantly better on the 128 held-out requests (with the run's gate
+    passed, as the rounds' tallies count): the most any checkpoint rule could have kept."""
+    return bool(run["gate"]["passed"]) and any(succeeded(m) for m in measured(run).values())
+
+
+def all_measured(run: dict[str, Any]) -> bool:
+    return set(run["validation"]) - {"0"} <= set(measured(run))
+
+
+def round_row(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
+    done = [r for r in result["runs"] if r["ran"]]
+    rules = {(r.get("rule", "judge"), result.get("validation_split") or "validation") for r in done}
+    summary = round_summary(prefix, result, None)
+    return {
+        "prefix": prefix,
+        "seeds": result["seeds"],
+        "change": round_change(result.get("heading")),
+        "rule": "; ".join(RULES[rule] for rule in sorted(rules)),
+        "ran": summary["ran"],
+        "gates_failed": summary["gates_failed"],
+        "last_step": max((r["last_step"] for r in done), default=None),
+        "all_measured": bool(done) and all(all_measured(r) for r in done),
+        "success_chosen": result["tally"]["success_chosen"],
+        "success_last": result["tally"]["success_last"],
+        "success_any": sum(any_better(r) for r in done),
+        "worse": result["tally"]["worse"],
+        "met": result["tally"]["met"],
+    }
+
+
+def build(prefixes: list[str] | None = None) -> dict[str, Any]:
+    """The rounds named (every rft_preregistered_*.json when none), in the order of their first seeds."""
+    if prefixes is None:
+        prefixes = [p.stem.removeprefix("rft_preregistered_") for p in RESULTS.glob("rft_preregistered_*.json")]
+    rounds = sorted(
+        (round_row(prefix, read_result(f"rft_preregistered_{prefix}")) for prefix in prefixes),
+        key=lambda row: row["seeds"][0],
+    )
+    keys = ("ran", "gates_failed", "success_chosen", "success_last", "success_any", "worse")
+    return {"rounds": rounds, "total": {key: sum(row[key] for row in rounds) for key in keys}}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    total = result["total"]
+    lines = [
+        HEADING,
+        "",
+        "Each round below was fixed in a file under `benchmarks/` before its first run started, and each has its own "
+        "section below with its commands, every run, its timing and its reading; this table is made from those "
+        f"sections' results files (`python benchmarks/rft_rounds_table.py --write`). Better: on the 128 held-out "
+        f"requests, the bootstrap 95% interval of the paired change above 0 and McNemar's exact p < {ALPHA}; worse: "
+        "the same below 0 on the held-out or the over-refusal split, at the chosen or the last checkpoint. Any "
+        "checkpoint: among those measured, which are the chosen and the last, and every checkpoint where the round "
+        "measured all (marked *). Every round trains a 0.5B policy (Qwen2.5-Coder-0.5B-Instruct, LoRA) with GRPO on "
+        "the reward of the 1.5B judge (Qwen2.5-Coder-1.5B-Instruct) on the safety requests of `examples/demo/`. "
+        "The GSM8K round (seeds 601-603), another task with another kind of judge, has its own section.",
+        "",
+        "| round | seeds | what it changed | checkpoint rule | steps | runs | gates failed | better at chosen "
+        "| better at last | better at any checkpoint | worse |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["rounds"]:
+        seeds = row["seeds"]
+        lines.append(
+            f"| {row['prefix']} | {seeds[0]}-{seeds[-1]} | {row['change']} | {row['rule']} | {row['last_step']} "
+            f"| {row['ran']} of {len(seeds)} | {row['gates_failed']} | {row['success_chosen']} "
+            f"| {row['success_last']} | {row['success_any']}{'*' if row['all_measured'] else ''} | {row['worse']} |"
+        )
+    planned = sum(len(row["seeds"]) for row in result["rounds"])
+    lines.append(
+        f"| all | | | | | {total['ran']} of {planned} | {total['gates_failed']} | {total['success_chosen']} "
+        f"| {total['success_last']} | {total['success_any']} | {total['worse']} |"
+    )
+    lines += [
+        "",
+        f"Over the {len(result['rounds'])} rounds, {total['success_chosen']} of the {total['ran']} runs reported were "
+        f"significantly better at the checkpoint their rule chose, {total['success_last']} at their last checkpoint "
+        f"and {total['success_any']} at some checkpoint measured; {total['worse']} were significantly worse. "
+        f"{met_sentence(result['rounds'])}",
+        "",
+        WITHDRAWN,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def met_sentence(rounds: list[dict[str, Any]]) -> str:
+    met = [row["prefix"] for row in rounds if row["met"]]
+    if not met:
+        return "No round has met its goal (five of five better at the chosen checkpoint, four at the last, none worse)."
+    return f"Met its goal: {', '.join(met)}."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
+    args = parser.parse_args(argv)
+    result = build()
+    section = markdown(result)
+    print(section)
+    if args.write:
+        write_result("rft_rounds", result)
+        write_section(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

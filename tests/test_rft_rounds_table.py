@@ -1,0 +1,59 @@
+"""benchmarks/rft_rounds_table.py: every pre-registered round's tally in one table, kept current with the rounds'
+own results files, counting a checkpoint as better only where the run's gate passed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402
+import rft_rounds_table  # noqa: E402
+
+BETTER = {"change": {"mean": 0.1, "low": 0.04, "high": 0.16}, "mcnemar_p": 0.004}
+FLAT = {"change": {"mean": 0.02, "low": -0.01, "high": 0.05}, "mcnemar_p": 0.4}
+
+
+def run(chosen: int, by_step: dict[str, dict[str, Any]] | None = None, passed: bool = True) -> dict[str, Any]:
+    return {
+        "gate": {"passed": passed},
+        "validation": {"0": 0.6, "10": 0.6, "20": 0.6},
+        "chosen_step": chosen,
+        "last_step": 20,
+        "chosen": by_step[str(chosen)] if by_step and chosen else None,
+        "last": (by_step or {}).get("20", FLAT),
+        "by_step": {s: {"heldout": m, "overrefusal": FLAT} for s, m in (by_step or {}).items()},
+    }
+
+
+def test_the_published_rounds_table_is_made_from_the_rounds_current_results_files() -> None:
+    # a round regenerated (a run added, a tally changed) without this table regenerated after it fails here
+    assert rft_rounds_table.build() == common.read_result("rft_rounds")
+
+
+def test_a_checkpoint_not_chosen_counts_as_better_at_some_checkpoint_only_with_the_gate_passed() -> None:
+    steps = {"10": BETTER, "20": FLAT}
+    assert rft_rounds_table.any_better(run(0, steps))
+    assert not rft_rounds_table.any_better(run(0, steps, passed=False))
+    assert not rft_rounds_table.any_better(run(20, {"10": FLAT, "20": FLAT}))
+    assert rft_rounds_table.all_measured(run(0, steps))
+    # a round that measured only the chosen and the last: step 10 was never measured
+    only_last = run(0, {"20": FLAT})
+    assert not rft_rounds_table.all_measured(only_last)
+
+
+def test_a_rounds_change_is_read_from_its_heading() -> None:
+    heading = "## RFT for safety: pre-registered runs with groups of eight (seeds 501-505)"
+    assert rft_rounds_table.round_change(heading) == "groups of eight"
+    assert rft_rounds_table.round_change(None) == rft_rounds_table.FIRST_ROUND
+
+
+def test_the_sums_row_adds_the_rounds_and_the_goal_sentence_names_no_round_that_did_not_meet_it() -> None:
+    result = rft_rounds_table.build()
+    for key, total in result["total"].items():
+        assert total == sum(row[key] for row in result["rounds"])
+    section = rft_rounds_table.markdown(result)
+    assert ("No round has met its goal" in section) == (not any(row["met"] for row in result["rounds"]))
