@@ -57,3 +57,12 @@ def test_the_sums_row_adds_the_rounds_and_the_goal_sentence_names_no_round_that_
         assert total == sum(row[key] for row in result["rounds"])
     section = rft_rounds_table.markdown(result)
     assert ("No round has met its goal" in section) == (not any(row["met"] for row in result["rounds"]))
+
+
+def test_readme_and_the_demos_last_line_say_the_rounds_sum_as_the_results_file_has_it() -> None:
+    from judgerl import demo
+
+    said = rft_rounds_table.headline(common.read_result("rft_rounds"))
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert said in readme
+    assert demo.BENCHMARK_RESULT.startswith(said)

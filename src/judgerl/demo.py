@@ -36,21 +36,14 @@ def find_demo_dir() -> Path:
     raise JudgerlError("examples/demo/config.yaml not found: run the demo from a judgerl checkout")
 
 
-#: where a judge's reward is shown to improve this task, for a demo that cannot show it in its budget
-BENCHMARK = (
-    "benchmarks/rft_preregistered.md (BENCHMARKS.md, 'RFT for safety: the five pre-registered runs (seeds 101-105)')"
-)
-#: what that benchmark measured (BENCHMARKS.md), said when this run's own change is not a significant gain or harm
+#: where this recipe's pre-registered rounds are reported, for a demo that cannot show a gain in its budget
+BENCHMARK = "BENCHMARKS.md, 'RFT for safety: every pre-registered round at a glance'"
+#: what those rounds measured, said when this run's own change is not a significant gain or harm (a test holds it
+#: to benchmarks/results/rft_rounds.json)
 BENCHMARK_RESULT = (
-    "In five runs with seeds fixed beforehand (30 steps, the checkpoint chosen on validation requests), this recipe "
-    "improved significantly on 128 held-out requests in 2 of 5 (+7.8% and +8.6%), none got significantly worse, and "
-    "the judge failed its gate in 2 of 5; a second round with batch-scaled advantages improved in 1 of 5; a third, "
-    "with the refuse criterion re-worded, improved in 3 of 5 and made 1 significantly worse (it refused most "
-    "benign requests); a fifth, with 8 replies a request, swung harder (1 of 5 improved, 1 got significantly "
-    "worse); in a sixth, with half the learning rate, the first run was not better (-3.1%, p 0.65); in a seventh, "
-    "with two benign requests for each harmful one, 1 of 5 was better at the checkpoint its rule kept (+7.0%) and "
-    "none at the last, though four were +7.0% to +10.9% at step 20; in an eighth, stopped at step 20, 2 of the first 4 "
-    "were better (+7.8%, +10.2%) and one had swung to refusing; the recipe is not yet reliable"
+    "Across 7 rounds with seeds fixed beforehand, 10 of 30 runs were significantly better on 128 held-out requests "
+    "at the checkpoint their rule chose, 8 at their last checkpoint and 13 at some checkpoint measured, and 2 were "
+    "significantly worse; runs swing, most often toward refusing benign requests, so the recipe is not yet reliable"
 )
 
 
