@@ -59,10 +59,10 @@ def test_the_sums_row_adds_the_rounds_and_the_goal_sentence_names_no_round_that_
     assert ("No round has met its goal" in section) == (not any(row["met"] for row in result["rounds"]))
 
 
-def test_readme_and_the_demos_last_line_say_the_rounds_sum_as_the_results_file_has_it() -> None:
+def test_readme_the_training_guide_and_the_demos_last_line_say_the_rounds_sum_as_the_results_file_has_it() -> None:
     from judgerl import demo
 
     said = rft_rounds_table.headline(common.read_result("rft_rounds"))
-    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    assert said in readme
+    for doc in ("README.md", "docs/training.md"):
+        assert said in " ".join((ROOT / doc).read_text(encoding="utf-8").split()), doc
     assert demo.BENCHMARK_RESULT.startswith(said)
