@@ -324,3 +324,32 @@ def test_nonce_secrets_average_every_training_verdict_with_overlap(tmp_path: Pat
             values = asked[(row.response, texts[criterion.name])]
             assert len(set(values)) == 2
             assert criterion.p_pass == pytest.approx(sum(values) / 2)
+
+
+def test_the_trained_policy_is_freed_when_train_returns(
+    tmp_path: Path, policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an evaluation right after training loads another policy: the trained one (with its trainer and optimizer
+    # state, held in reference cycles) must be gone by then, not left for the collector's next pass
+    import gc
+    import weakref
+
+    from judgerl.train import runner
+
+    loaded: list[weakref.ref[Any]] = []
+    real_load = runner.load_policy
+
+    def load_and_watch(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        model, tokenizer = real_load(*args, **kwargs)
+        loaded.append(weakref.ref(model))
+        return model, tokenizer
+
+    monkeypatch.setattr(runner, "load_policy", load_and_watch)
+    config = load_config(write_run(tmp_path, policy_dir, grpo__max_steps=1))
+    gc.collect()
+    gc.disable()  # only train() itself may free the cycles
+    try:
+        runner.train(config, backend=ScriptedBackend(probs=judge_probs, reply=lambda p: "no"))
+        assert len(loaded) == 1 and loaded[0]() is None
+    finally:
+        gc.enable()

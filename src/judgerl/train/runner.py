@@ -12,6 +12,7 @@ of the steps after it, which the resumed run redoes; the store then holds each s
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import re
@@ -213,6 +214,15 @@ def _snapshot(config: TrainConfig, run_dir: Path) -> None:
 
 def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | None = None) -> TrainResult:
     """Run (or resume) a training run; ``backend`` replaces the configured judge (tests, notebooks)."""
+    result = _train(config, resume=resume, backend=backend)
+    # The trainer, the policy and the optimizer's state hold each other in reference cycles (callbacks, the
+    # pipeline's is_training hook), so they outlive the run until the collector's next pass; freed here, an
+    # evaluation loaded next does not hold two policies at once (a 0.5B run was killed for memory there).
+    gc.collect()
+    return result
+
+
+def _train(config: TrainConfig, *, resume: bool, backend: JudgeBackend | None) -> TrainResult:
     started = time.perf_counter()
     if config.threads is not None:
         import torch
