@@ -79,6 +79,12 @@ SECTIONS = [
         "## RFT for safety: pre-registered runs stopped at step 20, the checkpoint chosen on the broad split"
         " (seeds 901-905)",
     ),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05o-judge",
+        "## RFT for safety: pre-registered runs with checkpoints every 5 steps, the checkpoint chosen by the calibrated"
+        " rule (seeds 1001-1005)",
+    ),
 ]
 
 
