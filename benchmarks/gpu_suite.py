@@ -29,19 +29,16 @@ CPU smoke configuration (tiny architectures, fp32, 1-2 samples; run by tests/tes
 
 The machine this runs on may lack trl, datasets and judgerl's own dependencies: packages that do not import are
 taken from the wheels in ``.gpu-carry/wheels`` (those tagged for this interpreter), unpacked into a temporary
-folder put first on ``sys.path``; ``src/`` of this checkout is put on it too.
+folder put first on ``sys.path``; ``src/`` of this checkout is put on it too. The sibling modules
+``gpu_suite_packages.py`` (carried wheels, stand-ins) and ``gpu_suite_models.py`` (random-weight architectures, the
+matmul peak, FLOP counting) travel with it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
-import gc
-import importlib.machinery
-import importlib.util
 import json
-import logging
 import math
 import os
 import platform
@@ -49,13 +46,10 @@ import sys
 import tempfile
 import time
 import traceback
-import types
 import warnings
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 # No network on the GPU machine: no hub look-ups, no telemetry (set before huggingface_hub is imported).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -71,23 +65,6 @@ TINY_BATCHES = (1, 2)
 # transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
 warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
 
-# Published Qwen2.5 sizes (config.json of Qwen/Qwen2.5-{0.5B,1.5B,7B}) and their published parameter counts.
-ARCHS: dict[str, dict[str, Any]] = {
-    "qwen2.5-0.5b": dict(
-        hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-        num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, published_params=0.49e9,
-    ),
-    "qwen2.5-1.5b": dict(
-        hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-        num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, published_params=1.54e9,
-    ),
-    "qwen2.5-7b": dict(
-        hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-        num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False, published_params=7.61e9,
-    ),
-}  # fmt: skip
-# --tiny: same vocabulary (the real tokenizer), 2 layers, hidden 64; the 7B stand-in keeps its untied head.
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
 
 RUBRIC_SPEC = {
     "name": "gsm8k-4",
@@ -104,111 +81,8 @@ RUBRIC_SPEC = {
 }  # fmt: skip
 
 
-# ---- packages: carried wheels and this checkout's judgerl ---------------------------------------------------
-
-
-def _top_levels(wheel: Path) -> set[str]:
-    with zipfile.ZipFile(wheel) as archive:
-        names = {n.split("/", 1)[0] for n in archive.namelist()}
-    return {n.removesuffix(".py") for n in names if not n.endswith((".dist-info", ".data")) and "." not in n[:-3]}
-
-
-def add_carried_wheels(folder: Path) -> list[str]:
-    """Unpack the carried wheels whose packages do not import here (and that fit this interpreter) into a
-    temporary folder put first on sys.path; returns their file names."""
-    if not folder.is_dir():
-        return []
-    from packaging.tags import sys_tags
-    from packaging.utils import parse_wheel_filename
-
-    rank = {tag: k for k, tag in enumerate(sys_tags())}  # best match first
-    best: dict[str, tuple[int, Path]] = {}
-    for wheel in sorted(folder.glob("*.whl")):
-        project, _, _, tags = parse_wheel_filename(wheel.name)
-        fit = min((rank[t] for t in tags if t in rank), default=None)
-        if fit is not None and (project not in best or fit < best[project][0]):
-            best[project] = (fit, wheel)
-    chosen = [
-        wheel
-        for _, wheel in sorted(best.values(), key=lambda item: item[1].name)
-        if not all(importlib.util.find_spec(name) is not None for name in _top_levels(wheel))
-    ]
-    if chosen:
-        site = Path(tempfile.mkdtemp(prefix="gpu-suite-site-"))
-        for wheel in chosen:
-            with zipfile.ZipFile(wheel) as archive:
-                archive.extractall(site)
-        sys.path.insert(0, str(site))
-        importlib.invalidate_caches()
-    return [w.name for w in chosen]
-
-
-class FallbackCounter(logging.Handler):
-    """Counts the backend's "shared-prefix pass failed" warnings (a fall-back to one prompt at a time would make
-    (a) measure (b) plus a failed pass) and its "batched prefill failed" ones (batched (a) would measure grouped
-    (a) plus a failed pass): any is reported as a problem of the run, not a figure."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.count = 0
-        self.first: str | None = None
-        self.logger = logging.getLogger("judgerl.backends.transformers_backend")
-        self.logger.addHandler(self)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if any(text in record.getMessage() for text in ("shared-prefix pass failed", "batched prefill failed")):
-            self.count += 1
-            self.first = self.first or record.getMessage()
-
-    def close(self) -> None:
-        self.logger.removeHandler(self)
-        super().close()
-
-
-class _RowsDataset(list[dict[str, Any]]):
-    """The in-memory rows dataset GRPOTrainer is given where the ``datasets`` package is missing."""
-
-    cache_files: list[dict[str, str]] = []  # noqa: RUF012 - read by trl's telemetry: "in memory"
-
-    @classmethod
-    def from_list(cls, rows: list[dict[str, Any]]) -> _RowsDataset:
-        return cls(rows)
-
-    @property
-    def column_names(self) -> list[str]:
-        return list(self[0]) if self else []
-
-
-class _StandIn(types.ModuleType):
-    """An empty module whose every public attribute is a placeholder class (enough for annotations and
-    isinstance checks evaluated at import time)."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        placeholder = type(name, (), {"__module__": self.__name__})
-        setattr(self, name, placeholder)
-        return placeholder
-
-
-def stand_in_data_packages() -> list[str]:
-    """trl imports pandas, pyarrow and datasets at module level; this suite's GRPO steps use none of them (no
-    completions table, an in-memory dataset). Where they are missing and not carried (pyarrow alone is about
-    40 MiB per Python version), stand-ins let trl import; the GRPO dataset is then a list of rows (transformers
-    treats it as a plain torch dataset). Returns the names stood in for."""
-    missing = [n for n in ("pandas", "pyarrow", "datasets") if importlib.util.find_spec(n) is None]
-    if not missing:
-        return []
-    if "datasets" not in missing:  # datasets imports both: it cannot import without them
-        missing.append("datasets")
-    for name in missing:
-        for full in (name, *(f"{name}.{sub}" for sub in ("compute", "types") if name == "pyarrow")):
-            module = sys.modules[full] = _StandIn(full)
-            module.__spec__ = importlib.machinery.ModuleSpec(full, None)
-    if "datasets" in missing:
-        sys.modules["datasets"].Dataset = _RowsDataset  # type: ignore[attr-defined]
-    return missing
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module, also under runpy
+from gpu_suite_packages import FallbackCounter, add_carried_wheels, stand_in_data_packages  # noqa: E402
 
 CARRIED = add_carried_wheels(CARRY / "wheels")
 sys.path.insert(0, str(ROOT / "src"))
@@ -218,7 +92,22 @@ import transformers  # noqa: E402
 
 if int(transformers.__version__.split(".")[0]) < 5:
     raise SystemExit(f"judgerl's in-process judge needs transformers>=5; this Python has {transformers.__version__}")
-from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+# the models need torch and transformers: imported once the carried packages are on sys.path
+from gpu_suite_models import (  # noqa: E402
+    ARCHS,
+    FlopCounter,
+    arch_config,
+    architecture_params,
+    measure_peak,
+    new_model,
+    param_counts,
+    random_weights,
+    raw_prefill,
+    release,
+    sync,
+)
 
 # judgerl, in one place (modules move: prefer the package's public names).
 from judgerl import Rubric, Sample  # noqa: E402
@@ -247,59 +136,6 @@ def find_tokenizer(explicit: str | None) -> Path:
     raise SystemExit(f"no Qwen tokenizer in {', '.join(map(str, candidates))}: run `make gpu-carry` (or make setup)")
 
 
-def arch_config(name: str, tiny: bool, tokenizer: Any) -> Qwen2Config:
-    spec = {k: v for k, v in ARCHS[name].items() if k != "published_params"}
-    if tiny:
-        spec.update(TINY)
-    return Qwen2Config(
-        **spec,
-        max_position_embeddings=32768,
-        rms_norm_eps=1e-6,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
-    )
-
-
-def new_model(config: Qwen2Config, dtype: torch.dtype, device: torch.device, seed: int = 0) -> Any:
-    """A randomly initialised causal LM, created directly on ``device``."""
-    torch.manual_seed(seed)
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    return model.eval()
-
-
-def architecture_params(tokenizer: Any) -> dict[str, dict[str, Any]]:
-    """Parameter counts of the full-size configs, built on the meta device (no memory), beside the published."""
-    counted = {}
-    for name, spec in ARCHS.items():
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(arch_config(name, False, tokenizer))
-        counted[name] = {**param_counts(model), "published": spec["published_params"]}
-        print(
-            f"{name}: {counted[name]['total'] / 1e9:.3f}B parameters ({counted[name]['non_embedding'] / 1e9:.3f}B "
-            f"without embeddings); published {spec['published_params'] / 1e9:.2f}B",
-            flush=True,
-        )
-    return counted
-
-
-def param_counts(model: Any) -> dict[str, int]:
-    body = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n and "lm_head" not in n)
-    return {"total": sum(p.numel() for p in model.parameters()), "non_embedding": body}
-
-
-@contextlib.contextmanager
-def random_weights(config: Qwen2Config, device: torch.device) -> Iterator[None]:
-    """The judge backend loads its model with from_pretrained: give it a random model of ``config`` instead."""
-
-    def from_config(path: str, *args: Any, dtype: torch.dtype | None = None, **kwargs: Any) -> Any:
-        return new_model(config, dtype or torch.float32, device)
-
-    with mock.patch.object(AutoModelForCausalLM, "from_pretrained", from_config):
-        yield
-
-
 def load_samples(count: int) -> list[Sample]:
     rows = [json.loads(line) for line in SAMPLES_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [
@@ -308,66 +144,7 @@ def load_samples(count: int) -> list[Sample]:
     ]
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def release(device: torch.device) -> None:
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-
-
-# ---- part 1: matmul peak -----------------------------------------------------------------------------------
-
-
-def measure_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> dict[str, Any]:
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    sync(device)
-    best = math.inf
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(repeats):
-            a @ b
-        sync(device)
-        best = min(best, time.perf_counter() - started)
-    return {"size": size, "dtype": str(dtype), "tflops": 2 * size**3 * repeats / best / 1e12}
-
-
 # ---- part 2: judge throughput ------------------------------------------------------------------------------
-
-
-class FlopCounter:
-    """Model FLOPs of every forward pass through a decoder body (a forward pre-hook): 2 per linear weight and
-    token, plus causal attention (QK^T and AV over the cached and new positions)."""
-
-    def __init__(self, body: Any, config: Qwen2Config) -> None:
-        self.linear = sum(m.weight.numel() for m in body.modules() if isinstance(m, torch.nn.Linear))
-        head_dim = config.hidden_size // config.num_attention_heads
-        self.attention = 4 * config.num_hidden_layers * config.num_attention_heads * head_dim
-        self.flops = 0.0
-        self.tokens = 0
-        self.handle = body.register_forward_pre_hook(self._count, with_kwargs=True)
-
-    def _count(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is None:
-            return
-        rows, new = ids.shape
-        cache = kwargs.get("cache", kwargs.get("past_key_values"))
-        past = int(cache.get_seq_length()) if cache is not None else 0
-        self.tokens += rows * new
-        self.flops += 2 * self.linear * rows * new + self.attention * rows * new * (past + (new + 1) / 2)
-
-    def reset(self) -> None:
-        self.flops, self.tokens = 0.0, 0
-
-    def close(self) -> None:
-        self.handle.remove()
 
 
 def json_replies(backend: Any, names: list[str]) -> Callable[..., list[Generation]]:
@@ -388,24 +165,6 @@ def json_replies(backend: Any, names: list[str]) -> Callable[..., list[Generatio
 
     replaced.counted = counted  # type: ignore[attr-defined]
     return replaced
-
-
-def raw_prefill(model: Any, device: torch.device, rows: int, length: int, vocab: int) -> dict[str, Any]:
-    """One batch of equal-length rows through the model body alone, no cache (best of 3): a plain prefill."""
-    counter = FlopCounter(model.base_model, model.config)
-    ids = torch.randint(0, vocab, (rows, length), device=device)
-    elapsed = math.inf
-    with torch.inference_mode():
-        model.base_model(input_ids=ids, use_cache=False)  # warm-up
-        for _ in range(3):
-            sync(device)
-            counter.reset()
-            started = time.perf_counter()
-            model.base_model(input_ids=ids, use_cache=False)
-            sync(device)
-            elapsed = min(elapsed, time.perf_counter() - started)
-    counter.close()
-    return {"rows": rows, "tokens_per_row": length, "seconds": elapsed, "tflops": counter.flops / elapsed / 1e12}
 
 
 def _judge_spec(args: argparse.Namespace, dtype_name: str, device: torch.device, **fields: Any) -> JudgeSpec:
