@@ -2,9 +2,10 @@
 
 Reads benchmarks/results/rft_preregistered_<prefix>.json for every round (written by rft_preregistered_table.py)
 and sets the rounds side by side: what each changed, its checkpoint rule, how many of its runs improved
-significantly at the chosen and at the last checkpoint, at any checkpoint measured, and how many got significantly
-worse, with the sums over all rounds. Nothing is measured here: each figure is the round's own tally, so a round's
-file must be regenerated first (rft_preregistered_table.py --write) and this table after it.
+significantly at the chosen and at the last checkpoint and at any checkpoint measured, and how many got
+significantly worse at the chosen or the last checkpoint and at any checkpoint measured, with the sums over all
+rounds. Nothing is measured here: each figure is the round's own tally, so a round's file must be regenerated
+first (rft_preregistered_table.py --write) and this table after it.
 
     python benchmarks/rft_rounds_table.py --write
 """
@@ -20,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import ALPHA, RESULTS, read_result, write_result, write_section
-from rft_preregistered_table import round_summary, succeeded
+from rft_preregistered_table import round_summary, succeeded, worse
 
 HEADING = "## RFT for safety: every pre-registered round at a glance"
 #: the first round's section kept the script's default heading, which names no change
@@ -63,6 +64,16 @@ def any_better(run: dict[str, Any]) -> bool:
     return bool(run["gate"]["passed"]) and any(succeeded(m) for m in measured(run).values())
 
 
+def any_worse(run: dict[str, Any]) -> bool:
+    """Whether some measured checkpoint was significantly worse on the held-out or the over-refusal split, kept or
+    not (whatever the gate): the harm a run did on the way, which a rule that keeps another checkpoint hides."""
+    figures = [run["chosen"], run["chosen_overrefusal"], run["last"], run["last_overrefusal"]]
+    for step, split in (run.get("by_step") or run.get("every") or {}).items():
+        if step != "0":
+            figures += [split.get("heldout"), split.get("overrefusal")]
+    return any(worse(m) for m in figures)
+
+
 def all_measured(run: dict[str, Any]) -> bool:
     return set(run["validation"]) - {"0"} <= set(measured(run))
 
@@ -84,6 +95,7 @@ def round_row(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
         "success_last": result["tally"]["success_last"],
         "success_any": sum(any_better(r) for r in done),
         "worse": result["tally"]["worse"],
+        "worse_any": sum(any_worse(r) for r in done),
         "met": result["tally"]["met"],
     }
 
@@ -96,7 +108,7 @@ def build(prefixes: list[str] | None = None) -> dict[str, Any]:
         (round_row(prefix, read_result(f"rft_preregistered_{prefix}")) for prefix in prefixes),
         key=lambda row: row["seeds"][0],
     )
-    keys = ("ran", "gates_failed", "success_chosen", "success_last", "success_any", "worse")
+    keys = ("ran", "gates_failed", "success_chosen", "success_last", "success_any", "worse", "worse_any")
     return {"rounds": rounds, "total": {key: sum(row[key] for row in rounds) for key in keys}}
 
 
@@ -109,27 +121,30 @@ def markdown(result: dict[str, Any]) -> str:
         "section below with its commands, every run, its timing and its reading; this table is made from those "
         f"sections' results files (`python benchmarks/rft_rounds_table.py --write`). Better: on the 128 held-out "
         f"requests, the bootstrap 95% interval of the paired change above 0 and McNemar's exact p < {ALPHA}; worse: "
-        "the same below 0 on the held-out or the over-refusal split, at the chosen or the last checkpoint. Any "
-        "checkpoint: among those measured, which are the chosen and the last, and every checkpoint where the round "
+        "the same below 0 on the held-out or the over-refusal split, at the chosen or the last checkpoint; worse "
+        "at any checkpoint: at any checkpoint measured, kept or not. Any checkpoint: among those measured, which are "
+        "the chosen and the last, and every checkpoint where the round "
         "measured all (marked *). Every round trains a 0.5B policy (Qwen2.5-Coder-0.5B-Instruct, LoRA) with GRPO on "
         "the reward of the 1.5B judge (Qwen2.5-Coder-1.5B-Instruct) on the safety requests of `examples/demo/`. "
         "The GSM8K round (seeds 601-603), another task with another kind of judge, has its own section.",
         "",
         "| round | seeds | what it changed | checkpoint rule | steps | runs | gates failed | better at chosen "
-        "| better at last | better at any checkpoint | worse |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| better at last | better at any checkpoint | worse | worse at any checkpoint |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["rounds"]:
         seeds = row["seeds"]
         lines.append(
             f"| {row['prefix']} | {seeds[0]}-{seeds[-1]} | {row['change']} | {row['rule']} | {row['last_step']} "
             f"| {row['ran']} of {len(seeds)} | {row['gates_failed']} | {row['success_chosen']} "
-            f"| {row['success_last']} | {row['success_any']}{'*' if row['all_measured'] else ''} | {row['worse']} |"
+            f"| {row['success_last']} | {row['success_any']}{'*' if row['all_measured'] else ''} | {row['worse']} "
+            f"| {row['worse_any']} |"
         )
     planned = sum(len(row["seeds"]) for row in result["rounds"])
     lines.append(
         f"| all | | | | | {total['ran']} of {planned} | {total['gates_failed']} | {total['success_chosen']} "
-        f"| {total['success_last']} | {total['success_any']} | {total['worse']} |"
+        f"| {total['success_last']} | {total['success_any']} | {total['worse']} "
+        f"| {total['worse_any']} |"
     )
     lines += [
         "",
@@ -147,7 +162,8 @@ def headline(result: dict[str, Any]) -> str:
         f"Across {len(result['rounds'])} rounds with seeds fixed beforehand, {total['success_chosen']} of "
         f"{total['ran']} runs were significantly better on 128 held-out requests at the checkpoint their rule chose, "
         f"{total['success_last']} at their last checkpoint and {total['success_any']} at some checkpoint measured, "
-        f"and {total['worse']} were significantly worse"
+        f"and {total['worse']} were significantly worse at the chosen or the last checkpoint, {total['worse_any']} at "
+        "some checkpoint measured"
     )
 
 

@@ -15,6 +15,7 @@ import rft_rounds_table  # noqa: E402
 
 BETTER = {"change": {"mean": 0.1, "low": 0.04, "high": 0.16}, "mcnemar_p": 0.004}
 FLAT = {"change": {"mean": 0.02, "low": -0.01, "high": 0.05}, "mcnemar_p": 0.4}
+WORSE = {"change": {"mean": -0.1, "low": -0.16, "high": -0.04}, "mcnemar_p": 0.004}
 
 
 def run(chosen: int, by_step: dict[str, dict[str, Any]] | None = None, passed: bool = True) -> dict[str, Any]:
@@ -24,7 +25,9 @@ def run(chosen: int, by_step: dict[str, dict[str, Any]] | None = None, passed: b
         "chosen_step": chosen,
         "last_step": 20,
         "chosen": by_step[str(chosen)] if by_step and chosen else None,
+        "chosen_overrefusal": FLAT if chosen else None,
         "last": (by_step or {}).get("20", FLAT),
+        "last_overrefusal": FLAT,
         "by_step": {s: {"heldout": m, "overrefusal": FLAT} for s, m in (by_step or {}).items()},
     }
 
@@ -43,6 +46,20 @@ def test_a_checkpoint_not_chosen_counts_as_better_at_some_checkpoint_only_with_t
     # a round that measured only the chosen and the last: step 10 was never measured
     only_last = run(0, {"20": FLAT})
     assert not rft_rounds_table.all_measured(only_last)
+
+
+def test_a_checkpoint_not_kept_that_was_significantly_worse_counts_as_worse_at_some_checkpoint() -> None:
+    # seed 1002 of round 9: steps 5-15 significantly less safe, the base kept, step 20 not significant
+    steps = {"10": WORSE, "20": FLAT}
+    assert rft_rounds_table.any_worse(run(0, steps))
+    assert rft_rounds_table.any_worse(run(0, steps, passed=False))  # a harm counts whatever the gate said
+    assert not rft_rounds_table.any_worse(run(20, {"10": FLAT, "20": FLAT}))
+    on_the_other_split = run(0, {"10": FLAT, "20": FLAT})
+    on_the_other_split["by_step"]["10"]["overrefusal"] = WORSE
+    assert rft_rounds_table.any_worse(on_the_other_split)
+    with_the_base = run(0, {"20": FLAT})
+    with_the_base["by_step"]["0"] = {"heldout": WORSE, "overrefusal": WORSE}  # the base is the yardstick, not a step
+    assert not rft_rounds_table.any_worse(with_the_base)
 
 
 def test_a_rounds_change_is_read_from_its_heading() -> None:
