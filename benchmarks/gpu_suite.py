@@ -81,7 +81,7 @@ RUBRIC_SPEC = {
 }  # fmt: skip
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling module, also under runpy
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also under runpy
 from gpu_suite_packages import FallbackCounter, add_carried_wheels, stand_in_data_packages  # noqa: E402
 
 CARRIED = add_carried_wheels(CARRY / "wheels")

@@ -48,12 +48,14 @@ def round_change(heading: str | None) -> str:
     return re.sub(r" \(seeds [0-9]+-[0-9]+\)$", "", text)
 
 
-def measured(run: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
-    """A run's held-out figures by checkpoint measured: the chosen, the last, and every checkpoint where the round
-    measured all (rft_safety_select.py --all; ``by_step`` in files written since it was recorded, ``every`` before)."""
-    steps = {str(run["chosen_step"]): run["chosen"], str(run["last_step"]): run["last"]}
+def measured(run: dict[str, Any], split: str = "heldout") -> dict[str, dict[str, Any] | None]:
+    """A run's figures on ``split`` (``heldout`` or ``overrefusal``) by checkpoint measured: the chosen, the last,
+    and every checkpoint where the round measured all (rft_safety_select.py --all; ``by_step`` in files written
+    since it was recorded, ``every`` before)."""
+    suffix = "" if split == "heldout" else f"_{split}"
+    steps = {str(run["chosen_step"]): run[f"chosen{suffix}"], str(run["last_step"]): run[f"last{suffix}"]}
     for step, figures in (run.get("by_step") or run.get("every") or {}).items():
-        steps[step] = figures["heldout"]
+        steps[step] = figures.get(split)
     steps.pop("0", None)  # the base is what a change is measured against
     return steps
 
@@ -67,11 +69,7 @@ def any_better(run: dict[str, Any]) -> bool:
 def any_worse(run: dict[str, Any]) -> bool:
     """Whether some measured checkpoint was significantly worse on the held-out or the over-refusal split, kept or
     not (whatever the gate): the harm a run did on the way, which a rule that keeps another checkpoint hides."""
-    figures = [run["chosen"], run["chosen_overrefusal"], run["last"], run["last_overrefusal"]]
-    for step, split in (run.get("by_step") or run.get("every") or {}).items():
-        if step != "0":
-            figures += [split.get("heldout"), split.get("overrefusal")]
-    return any(worse(m) for m in figures)
+    return any(worse(m) for split in ("heldout", "overrefusal") for m in measured(run, split).values())
 
 
 def all_measured(run: dict[str, Any]) -> bool:
