@@ -181,7 +181,8 @@ def main() -> None:
             after = run_eval(config, str(checkpoint), f"step{args.at_step}", backend)
         elif not (config.run_dir / "final").exists():
             resume = bool(complete_checkpoints(config.run_dir))
-            trained = train(config, resume=resume, backend=backend)
+            # reward.pass_fail_at_gate reads the thresholds of the gate this script ran (eval/judge_gate.json)
+            trained = train(config, resume=resume, backend=backend, gate_dir=config.run_dir / "eval")
             result["train_seconds"] = trained.seconds
         if args.at_step is None:
             after = run_eval(config, str(config.run_dir / "final"), "after", backend)

@@ -15,6 +15,7 @@ from judgerl.store import RunRecorder, StoredSample
 from judgerl.train.config import FunctionReward
 from judgerl.train.metrics import TooManyUnscored, UnscoredGuard
 from judgerl.train.rewards import RewardPipeline
+from judgerl.train.rubrics import criteria_key
 from judgerl.train.verdict_log import discard_after
 from support.fakes import ScriptedBackend, criterion_of, response_of
 
@@ -241,3 +242,19 @@ def test_content_free_gate_fails_what_an_empty_answer_also_gets(tmp_path: Any) -
     assert calls == 3 * 2 + len(PROBES) * 2
     run_batch(pipeline, texts, step=1)  # same prompt: the probes are not judged again
     assert sum(len(call) for call in backend.label_calls) == calls + 3 * 2
+
+
+def test_pass_fail_at_the_gate_s_threshold_pays_one_above_it_and_zero_at_or_below(tmp_path: Any) -> None:
+    """``reward.pass_fail_at_gate``: the judge's part becomes the verdict at its criteria's threshold; gated replies
+    keep 0, unscored ones None, and the stored reward is the one the trainer used."""
+    backend = ScriptedBackend(probs=probs)
+    pipeline = make_pipeline(backend, tmp_path)
+    pipeline.thresholds = {criteria_key(RUBRIC): 0.5}
+    # soft scores: 0.85 ("yes please"), gated, unscored, 0.25 (long, impolite), 0.5 ("fine": (0.2 + 0.8) / 2, at it)
+    texts = ["yes please", "", "BROKEN reply", "NO WAY this is far too long!", "fine"]
+    parts, _ = run_batch(pipeline, texts)
+    assert parts["judge"] == [1.0, 0.0, None, 0.0, 0.0]
+    stored = stored_rows(pipeline)
+    # the verdicts keep the judge's own scores; the rewards are what the trainer was paid
+    assert [row.score for row in stored] == [pytest.approx(0.85), 0.0, None, pytest.approx(0.25), 0.5]
+    assert [row.reward for row in stored] == [pytest.approx(1.0 + 0.5), 0.0, None, pytest.approx(0.0 + 0.5 + 2.0), 0.5]

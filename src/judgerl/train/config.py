@@ -10,9 +10,7 @@ through to TRL in ``trl_options``.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import functools
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -22,9 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
-    model_serializer,
     model_validator,
 )
 
@@ -33,6 +29,7 @@ from judgerl.errors import JudgerlError
 from judgerl.judges.content_free import ContentFreeSettings
 from judgerl.judges.spec import JudgeSpec
 from judgerl.monitors.hacking import MonitorConfig
+from judgerl.train.grpo_settings import GrpoSettings
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -206,6 +203,12 @@ class RewardConfig(_Section):
     )
     instructions: str = Field(default="", description="Judge instructions added to the rubric file's.")
     weight: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="Weight of the judge's reward.")
+    pass_fail_at_gate: bool = Field(
+        default=False,
+        description="The judge's part is 1 where a reply's score is above the threshold the run's gate measured for "
+        "its criteria (midway between its mean on replies the checker passed and failed), else 0; needs "
+        "judge.validation.",
+    )
     preference: PreferenceSettings = Field(default_factory=PreferenceSettings)
     checks: list[RuleCheck] = Field(default_factory=list)
     functions: list[FunctionReward] = Field(default_factory=list)
@@ -236,48 +239,6 @@ class RewardConfig(_Section):
         return self
 
 
-class GrpoSettings(_Section):
-    """``grpo`` in a training config: options of TRL's ``GRPOConfig``, written flat in the file.
-
-    The options judgerl reads itself (the judge gate and held-out evaluation sample like training does) are typed
-    fields with TRL's defaults; any other ``GRPOConfig`` field goes to ``trl_options`` after its name is checked
-    against TRL's fields (a typo names the field and the closest option) and its value against TRL's annotation.
-    Only the options the file sets reach ``GRPOConfig``; TRL's own defaults apply to the rest."""
-
-    max_steps: int = Field(default=-1, description="Training steps (TRL's -1: from the epochs).")
-    max_completion_length: int | None = Field(default=256, description="Tokens per completion.")
-    temperature: float = 1.0
-    top_k: int | None = 0
-    top_p: float = 1.0
-    bf16: bool | None = Field(default=None, description="Unset: TRL's choice, but off on a machine without a GPU.")
-    fp16: bool | None = None
-    trl_options: dict[str, Any] = Field(default_factory=dict, description="Every other GRPOConfig option, as set.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_flat_mapping(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        validated = validate_grpo(data)
-        typed = {name: value for name, value in validated.items() if name in _TYPED_GRPO}
-        return {**typed, "trl_options": {k: v for k, v in validated.items() if k not in _TYPED_GRPO}}
-
-    @model_serializer
-    def _flat(self) -> dict[str, Any]:
-        return self.arguments()
-
-    def arguments(self) -> dict[str, Any]:
-        """The options the file set, flat, for ``GRPOConfig(**...)``."""
-        typed = {name: getattr(self, name) for name in _TYPED_GRPO if name in self.model_fields_set}
-        return {**typed, **self.trl_options}
-
-    def is_set(self, name: str) -> bool:
-        return name in self.arguments()
-
-
-_TYPED_GRPO = tuple(name for name in GrpoSettings.model_fields if name != "trl_options")
-
-
 class TrainConfig(_Section):
     name: str = Field(pattern=_NAME)
     output_dir: str | None = None
@@ -293,6 +254,15 @@ class TrainConfig(_Section):
     )
     store: str | None = Field(default=None, description="Verdict store (SQLite); default <output_dir>/verdicts.sqlite")
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _pass_fail_needs_a_gate(self) -> TrainConfig:
+        if self.reward.pass_fail_at_gate and (self.reward.kind != "rubric" or self.judge.validation is None):
+            raise ValueError(
+                "reward.pass_fail_at_gate: takes its thresholds from the judge's gate; it needs reward.kind 'rubric' "
+                "and a judge.validation section (a checker or labels)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _monitors_need_a_judge(self) -> TrainConfig:
@@ -339,44 +309,6 @@ class TrainConfig(_Section):
     @property
     def grader_path(self) -> Path | None:
         return self.resolve(self.reward.grader) if self.reward.grader else None
-
-
-# ---- GRPO section: any GRPOConfig field, typed by TRL's annotations ---------------------------------------------
-
-#: fields judgerl sets itself; the message says where to set them instead
-_OWNED = {
-    "output_dir": "set 'output_dir' at the top level",
-    "reward_weights": "set 'reward.weight' and each check's or function's 'weight'",
-    "seed": "set 'seed' at the top level",
-}
-
-
-@functools.cache
-def _grpo_field_types() -> dict[str, Any]:
-    from trl import GRPOConfig
-
-    hints = typing.get_type_hints(GRPOConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(GRPOConfig) if f.init}
-
-
-def validate_grpo(section: dict[str, Any], where: str = "grpo") -> dict[str, Any]:
-    """Each key must be a GRPOConfig field with a value of its type; returns the validated values."""
-    types = _grpo_field_types()
-    validated: dict[str, Any] = {}
-    for key, value in section.items():
-        if key in _OWNED:
-            raise ValueError(f"{where}.{key}: judgerl sets this; {_OWNED[key]}")
-        if key not in types:
-            close = difflib.get_close_matches(key, list(types), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else " (not a field of trl.GRPOConfig)"
-            raise ValueError(f"{where}.{key}: unknown key{hint}")
-        try:
-            # lax: YAML reads 3e-5 as a string, which a float field accepts
-            validated[key] = TypeAdapter(types[key]).validate_python(value)
-        except ValidationError:
-            expected = getattr(types[key], "__name__", str(types[key]))
-            raise ValueError(f"{where}.{key}: expected {expected}, got {value!r}") from None
-    return validated
 
 
 # ---- loading ----------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from judgerl.train.config import GateSettings
 from judgerl.train.data import PromptRow
 from judgerl.train.judging import judge_rows, row_sample
 from judgerl.train.policy import generate_replies
-from judgerl.train.rubrics import RubricJudges
+from judgerl.train.rubrics import RubricJudges, criteria_key
 
 logger = logging.getLogger(__name__)
 #: below this many passed (or failed) replies in a criterion, the gate's line says its figure is fragile
@@ -248,8 +248,7 @@ def sample_replies(
 
 def criteria_of(judges: RubricJudges, row: PromptRow) -> str:
     """The criteria a row's replies are judged under (GRPO compares replies within one such set)."""
-    rubric = judges.rubric_for(row_sample(row, "", row.prompt_id))
-    return " | ".join(c.text for c in rubric.criteria)
+    return criteria_key(judges.rubric_for(row_sample(row, "", row.prompt_id)))
 
 
 def run_gate(

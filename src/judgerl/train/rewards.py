@@ -42,9 +42,10 @@ from judgerl.train.batch import Batch, batch_from_trl
 from judgerl.train.collective import Collective, SingleProcess
 from judgerl.train.config import FunctionReward, PreferenceSettings
 from judgerl.train.metrics import UnscoredGuard, rubric_metrics
+from judgerl.train.pass_fail import pass_fail
 from judgerl.train.preference import PreferenceContext, judge_preferences
 from judgerl.train.publish import Destination, JudgedRow, StrategyReport, judged_verdicts, publish
-from judgerl.train.rubrics import RubricJudges, group_by_judge
+from judgerl.train.rubrics import RubricJudges, criteria_key, group_by_judge
 from judgerl.train.verdict_log import VerdictSink
 from judgerl.verdicts import SampleVerdict
 
@@ -128,6 +129,9 @@ class RewardPipeline:
         self.seed = seed
         self.is_training = is_training
         self.content_free = content_free
+        #: each set of criteria's threshold from the gate (``reward.pass_fail_at_gate``): the judge's part pays 1
+        #: above it and 0 at or below; None: the judge's score as it is
+        self.thresholds: dict[str, float] | None = None
         self._current: tuple[list[Any], asyncio.Future[LocalScores] | Future[LocalScores]] | None = None
         self._finishing: tuple[list[Any], asyncio.Future[ScoredBatch]] | None = None
         self.last: ScoredBatch | None = None
@@ -253,6 +257,8 @@ class RewardPipeline:
         # the judge's part, whichever strategy judged: the score of each verdict (0 when gated, None when unscored)
         outcomes = [outcome_from_verdict(verdict) for verdict in local.verdicts]
         judge_scores: list[float | None] = [o.score for o in outcomes] if self.judged else [0.0] * len(batch)
+        if self.thresholds is not None:
+            judge_scores = self._pass_fail(batch, judge_scores, gated)
         unscored = [o.unscored for o in outcomes] if self.judged else [False] * len(batch)
         parts: dict[str, list[float | None]] = {self.judge_name: judge_scores} if self.judged else {}
         for check in self.reward_checks:
@@ -326,6 +332,16 @@ class RewardPipeline:
         for (_, positions), judged in zip(groups, results, strict=True):
             by_position.update(zip((todo[k] for k in positions), judged, strict=True))
         return self._complete(batch, by_position, gated, check_values, _summary, "judge_p_pass")
+
+    def _pass_fail(self, batch: Batch, scores: list[float | None], gated: list[str | None]) -> list[float | None]:
+        assert self.rubric_judge is not None and self.thresholds is not None
+        judges = self.rubric_judge
+        return [
+            score
+            if score is None or gated[k]
+            else pass_fail(score, self.thresholds[criteria_key(judges.rubric_for(sample))])
+            for k, (score, sample) in enumerate(zip(scores, batch.samples(), strict=True))
+        ]
 
     # ---- OpenAI grader --------------------------------------------------------------------------------------
 

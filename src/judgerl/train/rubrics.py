@@ -93,6 +93,11 @@ class RubricJudges:
         return judge
 
 
+def criteria_key(rubric: Rubric) -> str:
+    """The name of a set of criteria as the gate records it: GRPO compares replies judged under one such set."""
+    return " | ".join(c.text for c in rubric.criteria)
+
+
 def group_by_judge(items: Sequence[ItemT], judge_of: Callable[[ItemT], JudgeT]) -> list[tuple[JudgeT, list[int]]]:
     """The positions of ``items`` grouped by the judge each goes to (in order of first appearance), so each judge
     judges all its items in one call: a batch, not one item at a time."""

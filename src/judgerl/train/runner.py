@@ -40,6 +40,7 @@ from judgerl.train.gate_labels import run_label_gate
 from judgerl.train.judging import RunJudge, build_judge, judge_backend, needs_judge_backend
 from judgerl.train.live_monitors import LiveMonitor, MonitorCallback, MonitoredSink, Stop
 from judgerl.train.metrics import UnscoredGuard
+from judgerl.train.pass_fail import training_thresholds
 from judgerl.train.policy import load_policy
 from judgerl.train.rewards import RewardPipeline
 from judgerl.train.rubrics import RubricJudges
@@ -212,9 +213,17 @@ def _snapshot(config: TrainConfig, run_dir: Path) -> None:
         shutil.copyfile(config.grader_path, run_dir / "grader.json")
 
 
-def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | None = None) -> TrainResult:
-    """Run (or resume) a training run; ``backend`` replaces the configured judge (tests, notebooks)."""
-    result = _train(config, resume=resume, backend=backend)
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    backend: JudgeBackend | None = None,
+    gate_dir: Path | None = None,
+) -> TrainResult:
+    """Run (or resume) a training run; ``backend`` replaces the configured judge (tests, notebooks). ``gate_dir``:
+    where ``reward.pass_fail_at_gate`` reads judge_gate.json, for a caller that ran the gate itself (default: the
+    run's folder, where ``judge.validation`` saves it)."""
+    result = _train(config, resume=resume, backend=backend, gate_dir=gate_dir or config.run_dir)
     # The trainer, the policy and the optimizer's state hold each other in reference cycles (callbacks, the
     # pipeline's is_training hook), so they outlive the run until the collector's next pass; freed here, an
     # evaluation loaded next does not hold two policies at once (a 0.5B run was killed for memory there).
@@ -222,7 +231,7 @@ def train(config: TrainConfig, *, resume: bool = False, backend: JudgeBackend | 
     return result
 
 
-def _train(config: TrainConfig, *, resume: bool, backend: JudgeBackend | None) -> TrainResult:
+def _train(config: TrainConfig, *, resume: bool, backend: JudgeBackend | None, gate_dir: Path) -> TrainResult:
     started = time.perf_counter()
     if config.threads is not None:
         import torch
@@ -269,6 +278,10 @@ def _train(config: TrainConfig, *, resume: bool, backend: JudgeBackend | None) -
         model, tokenizer = load_policy(config.policy)
         if resume_step is None:
             on_main_process(AccelerateCollective(), lambda: _judge_gate(config, judge, train_rows, model, tokenizer))
+        if config.reward.pass_fail_at_gate:  # after the gate; a resumed run reads the gate it kept
+            assert isinstance(judge, RubricJudges)
+            pipeline.thresholds = training_thresholds(gate_dir, judge, train_rows)
+            logger.info("pass/fail reward at the gate's thresholds: %s", _thresholds_text(pipeline.thresholds))
         callbacks: list[Any] = [metrics_file, ProgressCallback()]
         monitor_callback = MonitorCallback(live, AccelerateCollective()) if live is not None else None
         if monitor_callback is not None:
@@ -347,6 +360,13 @@ def _label_gate(config: TrainConfig, judge: Any) -> None:
         enforce=settings.enforce,
         save_to=config.run_dir / "judge_gate_labels.json",
     )
+
+
+def _thresholds_text(thresholds: dict[str, float]) -> str:
+    def short(text: str) -> str:
+        return text if len(text) <= 48 else text[:46].rsplit(" ", 1)[0] + "..."
+
+    return "; ".join(f"{value:.3f} for '{short(criteria)}'" for criteria, value in thresholds.items())
 
 
 def _judge_gate(config: TrainConfig, judge: Any, rows: list[Any], model: Any, tokenizer: Any) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from judgerl.errors import JudgerlError
+from judgerl.train import pass_fail
 
 if TYPE_CHECKING:  # the models and the rule load without torch (the report reads selection files)
     from judgerl.train.config import TrainConfig
@@ -93,31 +94,8 @@ def score(report: EvalReport, rule: Rule) -> float | None:
 
 
 def gate_thresholds(run_dir: Path) -> dict[str, float]:
-    """Each set of criteria's threshold from the run's gate: the midpoint of the judge's mean score on the replies the
-    checker passed and on those it failed (a set without both outcomes has none). The gate on the policy's own
-    replies where the run has one, else the gate on a labelled file (``judge.validation.labels``)."""
-    from judgerl.train.gate import GateResult
-
-    found = [p for p in (run_dir / "judge_gate.json", run_dir / "judge_gate_labels.json") if p.exists()]
-    if not found:
-        raise JudgerlError(
-            f"{run_dir / 'judge_gate.json'}: not found; --rule calibrated takes its thresholds from the run's judge "
-            "gate (judge.validation with a policy_checker or labels, run before training); choose with --rule judge "
-            "or --rule check"
-        )
-    path = found[0]
-    gate = GateResult.model_validate_json(path.read_text(encoding="utf-8"))
-    thresholds = {
-        group.criteria: (group.mean_score_passed + group.mean_score_failed) / 2
-        for group in gate.groups
-        if group.mean_score_passed is not None and group.mean_score_failed is not None
-    }
-    if not thresholds:
-        raise JudgerlError(
-            f"{path}: no set of criteria had gate replies both passed and failed by the checker, so the gate gives no "
-            "threshold; choose with --rule judge or --rule check"
-        )
-    return thresholds
+    """Each set of criteria's threshold from the run's gate (:func:`judgerl.train.pass_fail.gate_thresholds`)."""
+    return pass_fail.gate_thresholds(run_dir, "--rule calibrated", "choose with --rule judge or --rule check")
 
 
 def calibrated_verdicts(

@@ -1,0 +1,75 @@
+"""The judge's reward as a pass/fail verdict at the threshold the run's gate measured (``reward.pass_fail_at_gate``).
+
+A rubric judge's score is a probability whose scale differs between sets of criteria: on the safety task a refused
+harmful request scored 0.58 and an answered one 0.38, an answered benign request 0.83 and a refused one 0.73. Used as
+the reward, a refusal of a benign request then cost less than a refusal of a harmful one gained, and in groups whose
+replies all behaved alike the advantages carried only the judge's taste in wording. The gate already measures, per
+set of criteria, the judge's mean score on the replies the program checker passed and on those it failed; midway
+between the two, a reply's score becomes a verdict: 1 above, 0 at or below. Every set of criteria then pays on one
+scale, and a group whose replies all get the same verdict has no advantage to push with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from judgerl.errors import JudgerlError
+from judgerl.train.data import PromptRow
+from judgerl.train.rubrics import RubricJudges
+
+
+def gate_thresholds(run_dir: Path, needed_by: str, otherwise: str) -> dict[str, float]:
+    """Each set of criteria's threshold from the run's gate: the midpoint of the judge's mean score on the replies the
+    checker passed and on those it failed (a set without both outcomes has none). The gate on the policy's own
+    replies where the run has one, else the gate on a labelled file (``judge.validation.labels``). ``needed_by`` and
+    ``otherwise`` name, in the error, what wanted the thresholds and what the user can do instead."""
+    from judgerl.train.gate import GateResult
+
+    found = [p for p in (run_dir / "judge_gate.json", run_dir / "judge_gate_labels.json") if p.exists()]
+    if not found:
+        raise JudgerlError(
+            f"{run_dir / 'judge_gate.json'}: not found; {needed_by} takes its thresholds from the run's judge gate "
+            f"(judge.validation with a policy_checker or labels, run before training); {otherwise}"
+        )
+    path = found[0]
+    gate = GateResult.model_validate_json(path.read_text(encoding="utf-8"))
+    thresholds = {
+        group.criteria: (group.mean_score_passed + group.mean_score_failed) / 2
+        for group in gate.groups
+        if group.mean_score_passed is not None and group.mean_score_failed is not None
+    }
+    if not thresholds:
+        raise JudgerlError(
+            f"{path}: no set of criteria had gate replies both passed and failed by the checker, so the gate gives no "
+            f"threshold; {otherwise}"
+        )
+    return thresholds
+
+
+def training_thresholds(run_dir: Path, judges: RubricJudges, rows: Sequence[PromptRow]) -> dict[str, float]:
+    """The gate's thresholds, checked to cover every training prompt's criteria: a prompt without one would be paid
+    on another scale than the rest, which is what the pass/fail reward is for avoiding."""
+    from judgerl.train.gate import criteria_of
+
+    thresholds = gate_thresholds(
+        run_dir, "reward.pass_fail_at_gate", "add judge.validation, or set reward.pass_fail_at_gate: false"
+    )
+    missing: dict[str, list[str]] = {}
+    for row in rows:
+        key = criteria_of(judges, row)
+        if key not in thresholds:
+            missing.setdefault(key, []).append(row.prompt_id)
+    if missing:
+        sets = "; ".join(f"'{key[:60]}' ({len(ids)} prompts, e.g. {ids[0]})" for key, ids in missing.items())
+        raise JudgerlError(
+            f"reward.pass_fail_at_gate: the gate gave no threshold for {len(missing)} set(s) of criteria: none of "
+            f"its replies judged under them, or not both a reply the checker passed and one it failed: {sets}. Raise "
+            "judge.validation.prompts or samples_per_prompt, or set reward.pass_fail_at_gate: false"
+        )
+    return thresholds
+
+
+def pass_fail(score: float, threshold: float) -> float:
+    """1.0 where the score is above the threshold, else 0.0 (as ``judgerl select --rule calibrated`` decides)."""
+    return 1.0 if score > threshold else 0.0
