@@ -3,7 +3,9 @@ each set of criteria (1 above, 0 at or below), not the judge's probability, whos
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +127,27 @@ def test_a_caller_that_ran_the_gate_itself_points_train_at_its_file(tmp_path: Pa
     with VerdictStore(result.store_path, readonly=True) as store:
         stored = store.samples(store.resolve_run(result.run_id).id)
     assert sorted(row.reward for row in stored) == [0.0] * 4 + [1.0] * 4
+
+
+def test_round_ten_s_registered_command_is_round_nine_s_with_the_pass_fail_reward(tmp_path: Path) -> None:
+    """benchmarks/rft_preregistered_pass_fail.md changes one thing from rft_preregistered_calibrated.md."""
+    import re
+
+    from support.safety_benchmarks import run_parser
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(root))
+    rft_safety = importlib.import_module("rft_safety")
+
+    def config_of(file: str, variable: str, seed: int) -> dict[str, Any]:
+        text = (root / file).read_text(encoding="utf-8")
+        found = re.search(rf'{variable}="([^"]+)"', text)
+        assert found is not None, file
+        options = [*found.group(1).split(), "--reward", "judge", "--name", f"x-s{seed}", "--set", f"seed={seed}"]
+        args = run_parser().parse_args(options)
+        return load_config(rft_safety.CONFIG, rft_safety.run_overrides(args)).model_dump(mode="json")
+
+    nine = config_of("rft_preregistered_calibrated.md", "Q05O", 1101)
+    ten = config_of("rft_preregistered_pass_fail.md", "Q05P", 1101)
+    assert ten["reward"].pop("pass_fail_at_gate") is True and nine["reward"].pop("pass_fail_at_gate") is False
+    assert ten == nine
