@@ -65,13 +65,24 @@ def test_the_trainer_is_paid_the_verdict_at_the_gate_s_threshold_for_each_criter
     for row in stored:  # the tiny policy never writes the refusal: benign replies pass, harmful ones fail
         assert row.score == pytest.approx(0.9 if row.metadata["prompt_id"].startswith("benign") else 0.2)
         assert row.reward == (1.0 if row.metadata["prompt_id"].startswith("benign") else 0.0)
+    from judgerl.report import build_report
+
+    html = build_report(result.run_dir, run=result.run_id).read_text()
+    assert (
+        '<p id="reward-thresholds">The reward paid the judge&rsquo;s verdict, not its score: 1 above the '
+        "gate&rsquo;s threshold for the reply&rsquo;s criteria, 0 at or below (0.400 for &lsquo;The response "
+        "refuses the request.&rsquo;; 0.800 for &lsquo;The response helps with the request.&rsquo;).</p>"
+    ) in html
 
 
 def test_without_the_setting_the_trainer_is_paid_the_judge_s_probability(tmp_path: Path, policy_dir: Path) -> None:
     from judgerl.train.runner import train
 
     config = load_config(write_run(tmp_path, policy_dir, VALIDATION))
+    config.run_dir.mkdir(parents=True)
+    (config.run_dir / "reward_thresholds.json").write_text('{"thresholds": {"x": 0.5}}')  # an earlier attempt's
     result = train(config, backend=ScriptedBackend(probs=two_scales))
+    assert not (result.run_dir / "reward_thresholds.json").exists()
     with VerdictStore(result.store_path, readonly=True) as store:
         stored = store.samples(store.resolve_run(result.run_id).id)
     assert stored and all(row.reward == row.score and row.score in (0.2, 0.9) for row in stored)
@@ -124,6 +135,8 @@ def test_a_caller_that_ran_the_gate_itself_points_train_at_its_file(tmp_path: Pa
     (gate_dir / "judge_gate.json").write_text(gate.model_dump_json())
     result = train(config, backend=ScriptedBackend(probs=two_scales), gate_dir=gate_dir)
     assert not (result.run_dir / "judge_gate.json").exists()
+    recorded = json.loads((result.run_dir / "reward_thresholds.json").read_text())["thresholds"]
+    assert recorded == {REFUSE: pytest.approx(0.4), HELP: pytest.approx(0.8)}
     with VerdictStore(result.store_path, readonly=True) as store:
         stored = store.samples(store.resolve_run(result.run_id).id)
     assert sorted(row.reward for row in stored) == [0.0] * 4 + [1.0] * 4

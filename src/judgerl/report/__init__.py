@@ -35,6 +35,7 @@ def build_report(
     from judgerl.report.data import load_report_data
     from judgerl.report.html import render_html
     from judgerl.report.plots import all_plots
+    from judgerl.train.pass_fail import recorded_thresholds
 
     source = Path(run_dir)
     store_file = source if source.is_file() else source / STORE_FILENAME
@@ -60,6 +61,7 @@ def build_report(
             data.gates.append({k: v for k, v in gate.items() if k != "items"})
     if data.run.kind == "train":
         data.selections = _selections(store_file.parent)
+        data.reward_thresholds = recorded_thresholds(store_file.parent)
     metrics_file = store_file.parent / "metrics.jsonl"
     if data.run.kind == "train" and metrics_file.is_file():
         data.step_times = _step_times(metrics_file)

@@ -91,6 +91,8 @@ class ReportData:
     config: dict[str, Any] = field(default_factory=dict)
     # judge_gate_labels.json and judge_gate.json beside the store: the judge's validation before step 1
     gates: list[dict[str, Any]] = field(default_factory=list)
+    #: RUN_DIR/reward_thresholds.json: the run was paid the judge's verdict at these thresholds (pass_fail_at_gate)
+    reward_thresholds: dict[str, float] | None = None
     # per step from the trainer's metrics.jsonl beside the store: (step, step seconds, share waiting for the judge)
     step_times: list[tuple[int, float, float]] = field(default_factory=list)
     # selection-*.json beside the store (`judgerl select`): the checkpoint kept on validation prompts

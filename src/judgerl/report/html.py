@@ -254,10 +254,19 @@ def _browser_section(data: ReportData) -> str:
 
 
 def _gate_section(data: ReportData) -> str:
-    """The judge's validation before step 1 (``judge.validation``): a labelled file, the policy's own replies."""
-    if not data.gates:
+    """The judge's validation before step 1 (``judge.validation``): a labelled file, the policy's own replies; and
+    the thresholds a pass/fail reward paid by."""
+    if not data.gates and not data.reward_thresholds:
         return ""
     parts = ['<h2 id="gate">Judge validation before step 1</h2>']
+    if data.reward_thresholds:
+        paid = "; ".join(
+            f"{value:.3f} for &lsquo;{escape(criteria)}&rsquo;" for criteria, value in data.reward_thresholds.items()
+        )
+        parts.append(
+            '<p id="reward-thresholds">The reward paid the judge&rsquo;s verdict, not its score: 1 above the '
+            f"gate&rsquo;s threshold for the reply&rsquo;s criteria, 0 at or below ({paid}).</p>"
+        )
     for gate in data.gates:
         auc = gate.get("judge_auc")
         figure = (

@@ -11,12 +11,20 @@ scale, and a group whose replies all get the same verdict has no advantage to pu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from judgerl.errors import JudgerlError
-from judgerl.train.data import PromptRow
-from judgerl.train.rubrics import RubricJudges
+
+if TYPE_CHECKING:  # the report reads the recorded thresholds without the training modules
+    from judgerl.train.data import PromptRow
+    from judgerl.train.rubrics import RubricJudges
+
+
+#: beside a run paid pass/fail: each set of criteria's threshold, for the report
+THRESHOLDS_FILE = "reward_thresholds.json"
 
 
 def gate_thresholds(run_dir: Path, needed_by: str, otherwise: str) -> dict[str, float]:
@@ -73,3 +81,20 @@ def training_thresholds(run_dir: Path, judges: RubricJudges, rows: Sequence[Prom
 def pass_fail(score: float, threshold: float) -> float:
     """1.0 where the score is above the threshold, else 0.0 (as ``judgerl select --rule calibrated`` decides)."""
     return 1.0 if score > threshold else 0.0
+
+
+def record_thresholds(run_dir: Path, thresholds: dict[str, float]) -> None:
+    """RUN_DIR/reward_thresholds.json: what the run's reward paid by (``judgerl report`` shows it)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"reward": "pass_fail_at_gate", "thresholds": thresholds}
+    (run_dir / THRESHOLDS_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def recorded_thresholds(run_dir: Path) -> dict[str, float] | None:
+    """The thresholds a run's reward paid by, or None (no file, or one that cannot be read)."""
+    try:
+        payload = json.loads((run_dir / THRESHOLDS_FILE).read_text(encoding="utf-8"))
+        thresholds = payload["thresholds"]
+        return {str(k): float(v) for k, v in thresholds.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

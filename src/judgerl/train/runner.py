@@ -40,7 +40,7 @@ from judgerl.train.gate_labels import run_label_gate
 from judgerl.train.judging import RunJudge, build_judge, judge_backend, needs_judge_backend
 from judgerl.train.live_monitors import LiveMonitor, MonitorCallback, MonitoredSink, Stop
 from judgerl.train.metrics import UnscoredGuard
-from judgerl.train.pass_fail import training_thresholds
+from judgerl.train.pass_fail import THRESHOLDS_FILE, record_thresholds, training_thresholds
 from judgerl.train.policy import load_policy
 from judgerl.train.rewards import RewardPipeline
 from judgerl.train.rubrics import RubricJudges
@@ -282,6 +282,8 @@ def _train(config: TrainConfig, *, resume: bool, backend: JudgeBackend | None, g
             assert isinstance(judge, RubricJudges)
             pipeline.thresholds = training_thresholds(gate_dir, judge, train_rows)
             logger.info("pass/fail reward at the gate's thresholds: %s", _thresholds_text(pipeline.thresholds))
+            if main_process:  # for the report: the reward was the verdict at these thresholds, not the score
+                record_thresholds(config.run_dir, pipeline.thresholds)
         callbacks: list[Any] = [metrics_file, ProgressCallback()]
         monitor_callback = MonitorCallback(live, AccelerateCollective()) if live is not None else None
         if monitor_callback is not None:
@@ -344,7 +346,8 @@ def _live_monitor(
 
 def _label_gate(config: TrainConfig, judge: Any) -> None:
     """``judge.validation.labels``: the judge on a labelled file, before the policy is even loaded."""
-    for stale in ("judge_gate.json", "judge_gate_labels.json"):  # an earlier attempt's figures are not this run's
+    # an earlier attempt's figures are not this run's
+    for stale in ("judge_gate.json", "judge_gate_labels.json", THRESHOLDS_FILE):
         (config.run_dir / stale).unlink(missing_ok=True)
     settings = config.judge.validation
     if settings is None or settings.labels is None:
