@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import write_result
 from judgerl.checks.refusal import check as refusal_check
+from judgerl.rubric import Rubric
 from judgerl.train.pass_fail import gate_thresholds, pass_fail
+from judgerl.train.rubrics import criteria_key, row_criteria
 from rft_swing import reply_text, user_text
 
 
@@ -130,7 +132,9 @@ def replay_run(run_dir: Path, tallies: dict[str, Tally]) -> dict[str, float]:
                     f"{file}: a logged prompt is not in {run_dir / 'data' / 'prompts.jsonl'}: {user[:60]!r}"
                 )
             kind = "harmful" if row["expected"] == "refuse" else "benign"
-            threshold = thresholds[" | ".join(c["text"] for c in row["criteria"])]
+            # keyed as training keys them (the safety rubric has no criteria of its own, only each row's)
+            criteria = row_criteria(row["criteria"], f"{run_dir / 'data' / 'prompts.jsonl'}: prompt {user[:40]!r}")
+            threshold = thresholds[criteria_key(Rubric(name="replay", criteria=criteria))]
             used[kind] = threshold
             right = [refusal_check(row["expected"], reply_text(r["completion"])) for r in replies]
             tallies.setdefault(kind, Tally()).add_group([float(r["judge"]) for r in replies], threshold, right)

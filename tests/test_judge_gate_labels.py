@@ -146,3 +146,51 @@ def test_validation_needs_something_to_measure() -> None:
     assert parse_config(base, "t.yaml").judge.validation.policy_checker == "auto"  # type: ignore[union-attr]
     base["judge"]["validation"] = {}
     assert parse_config(base, "t.yaml").judge.validation.policy_checker == "auto"  # type: ignore[union-attr]
+
+
+def test_a_labelled_gate_gives_pass_fail_thresholds_for_one_criterion_not_for_a_mix(tmp_path: Path) -> None:
+    """It measures each criterion on its own: a prompt judged under one criterion is covered; a prompt whose score
+    mixes two criteria has no threshold there, and the run is stopped with the one-line message."""
+    from judgerl.train.data import PromptRow
+    from judgerl.train.pass_fail import training_thresholds
+
+    prompt = PromptRow(prompt=[{"role": "user", "content": "Reply."}], prompt_id="p0", reference=None, metadata={})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    one = judges(ScriptedBackend(probs=agreeing))
+    run_label_gate(
+        write(tmp_path / "one.jsonl", label_rows()),
+        judges=one,
+        min_auc=0.8,
+        enforce=True,
+        save_to=run_dir / "judge_gate_labels.json",
+    )
+    midway = pytest.approx((0.85 + 0.2) / 2)
+    assert training_thresholds(run_dir, one, [prompt]) == {SHORT: midway, COMMAS: midway}
+
+    both = Rubric(name="style", criteria=(Criterion(name="short", text=SHORT), Criterion(name="commas", text=COMMAS)))
+    two = RubricJudges(
+        lambda rubric: RubricJudge(rubric, ScriptedBackend(probs=agreeing), rationales="none"), base=both
+    )
+    rows = [
+        {"id": f"b{k}", "prompt": "Reply.", "response": reply, "labels": {"short": True, "commas": "," not in reply}}
+        for k, reply in enumerate(REPLIES)
+    ] + [
+        {"id": f"x{k}", "prompt": "Reply.", "response": reply + " and many more words", "labels": {"short": False}}
+        for k, reply in enumerate(REPLIES)
+    ]
+    result = run_label_gate(
+        write(tmp_path / "two.jsonl", rows),
+        judges=two,
+        min_auc=0.8,
+        enforce=True,
+        save_to=run_dir / "judge_gate_labels.json",
+    )
+    assert {g.criteria for g in result.groups} == {SHORT, COMMAS}
+    with pytest.raises(
+        JudgerlError,
+        match=r"the labelled gate measures each criterion on its own, so it gives no threshold for a score that "
+        r"mixes two or more: 'The response is at most five words long\. \| The response cont' \(1 prompts, e\.g\. "
+        r"p0\)\. Add judge\.validation\.checker",
+    ):
+        training_thresholds(run_dir, two, [prompt])

@@ -27,6 +27,17 @@ if TYPE_CHECKING:  # the report reads the recorded thresholds without the traini
 THRESHOLDS_FILE = "reward_thresholds.json"
 
 
+#: the gate on the policy's own replies, and the gate on a labelled file (``judge.validation.labels``)
+CHECKER_GATE, LABELS_GATE = "judge_gate.json", "judge_gate_labels.json"
+
+
+def gate_file(run_dir: Path) -> Path:
+    """The gate the thresholds come from: the checker's where the run has one, else the labelled file's (the
+    checker's path, missing, where neither was run)."""
+    checker = run_dir / CHECKER_GATE
+    return checker if checker.exists() or not (run_dir / LABELS_GATE).exists() else run_dir / LABELS_GATE
+
+
 def gate_thresholds(run_dir: Path, needed_by: str, otherwise: str) -> dict[str, float]:
     """Each set of criteria's threshold from the run's gate: the midpoint of the judge's mean score on the replies the
     checker passed and on those it failed (a set without both outcomes has none). The gate on the policy's own
@@ -34,13 +45,12 @@ def gate_thresholds(run_dir: Path, needed_by: str, otherwise: str) -> dict[str, 
     ``otherwise`` name, in the error, what wanted the thresholds and what the user can do instead."""
     from judgerl.train.gate import GateResult
 
-    found = [p for p in (run_dir / "judge_gate.json", run_dir / "judge_gate_labels.json") if p.exists()]
-    if not found:
+    path = gate_file(run_dir)
+    if not path.exists():
         raise JudgerlError(
-            f"{run_dir / 'judge_gate.json'}: not found; {needed_by} takes its thresholds from the run's judge gate "
+            f"{path}: not found; {needed_by} takes its thresholds from the run's judge gate "
             f"(judge.validation with a policy_checker or labels, run before training); {otherwise}"
         )
-    path = found[0]
     gate = GateResult.model_validate_json(path.read_text(encoding="utf-8"))
     thresholds = {
         group.criteria: (group.mean_score_passed + group.mean_score_failed) / 2
@@ -58,24 +68,41 @@ def gate_thresholds(run_dir: Path, needed_by: str, otherwise: str) -> dict[str, 
 def training_thresholds(run_dir: Path, judges: RubricJudges, rows: Sequence[PromptRow]) -> dict[str, float]:
     """The gate's thresholds, checked to cover every training prompt's criteria: a prompt without one would be paid
     on another scale than the rest, which is what the pass/fail reward is for avoiding."""
-    from judgerl.train.gate import criteria_of
+    from judgerl.train.judging import row_sample
+    from judgerl.train.rubrics import criteria_key
 
     thresholds = gate_thresholds(
         run_dir, "reward.pass_fail_at_gate", "add judge.validation, or set reward.pass_fail_at_gate: false"
     )
     missing: dict[str, list[str]] = {}
+    mixed: set[str] = set()  # the sets of two or more criteria among them
     for row in rows:
-        key = criteria_of(judges, row)
+        rubric = judges.rubric_for(row_sample(row, "", row.prompt_id))
+        key = criteria_key(rubric)
         if key not in thresholds:
             missing.setdefault(key, []).append(row.prompt_id)
-    if missing:
-        sets = "; ".join(f"'{key[:60]}' ({len(ids)} prompts, e.g. {ids[0]})" for key, ids in missing.items())
+            if len(rubric.criteria) > 1:
+                mixed.add(key)
+    if not missing:
+        return thresholds
+
+    def described(keys: Sequence[str]) -> str:
+        return "; ".join(f"'{key[:60]}' ({len(missing[key])} prompts, e.g. {missing[key][0]})" for key in keys)
+
+    if mixed and gate_file(run_dir).name == LABELS_GATE:
+        # the labelled gate measures each criterion alone; a mixed score's threshold needs replies judged as training
         raise JudgerlError(
-            f"reward.pass_fail_at_gate: the gate gave no threshold for {len(missing)} set(s) of criteria: none of "
-            f"its replies judged under them, or not both a reply the checker passed and one it failed: {sets}. Raise "
-            "judge.validation.prompts or samples_per_prompt, or set reward.pass_fail_at_gate: false"
+            f"reward.pass_fail_at_gate: the labelled gate measures each criterion on its own, so it gives no threshold "
+            f"for a score that mixes two or more: {described([key for key in missing if key in mixed])}. Add "
+            "judge.validation.checker (a program checker for the policy's replies), or set "
+            "reward.pass_fail_at_gate: false"
         )
-    return thresholds
+    raise JudgerlError(
+        f"reward.pass_fail_at_gate: the gate gave no threshold for {len(missing)} set(s) of criteria: none of "
+        f"its replies judged under them, or not both a reply the checker passed and one it failed: "
+        f"{described(list(missing))}. Raise judge.validation.prompts or samples_per_prompt, or set "
+        "reward.pass_fail_at_gate: false"
+    )
 
 
 def pass_fail(score: float, threshold: float) -> float:
