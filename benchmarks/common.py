@@ -69,6 +69,11 @@ def read_result(name: str) -> dict[str, Any]:
     return result
 
 
+def saved_result(name: str) -> dict[str, Any] | None:
+    """A results file ``--merge`` adds to, or None where there is none yet (a round's first run read)."""
+    return read_result(name) if (RESULTS / f"{name}.json").exists() else None
+
+
 def merged_runs(saved: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A results file's saved per-run figures with ``runs`` added (``--merge``: a run read again replaces its saved
     figures; a run not read again, e.g. whose folder went with a session's machine, keeps them), in order of name."""

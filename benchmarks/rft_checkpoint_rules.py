@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import common
-from common import merged_runs, read_result, write_result
+from common import merged_runs, saved_result, write_result
 from rft_safety_score_scale import KINDS, judged_replies
 
 RULES = ("mean", "calibrated", "no_criterion_worse")
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.merge and not args.name:
         parser.error("--merge needs --name")
-    saved = read_result(f"rft_checkpoint_rules_{args.name}") if args.merge else None
+    saved = saved_result(f"rft_checkpoint_rules_{args.name}") if args.merge else None
     if saved is not None and saved["split"] != args.split:
         raise SystemExit(f"--merge: the saved figures are on the {saved['split']} split, not {args.split}")
     runs = [analyse(run_dir, args.split) for run_dir in args.runs]

@@ -39,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ROOT, merged_runs, read_result, write_result
+from common import ROOT, merged_runs, saved_result, write_result
 from judgerl.checks.refusal import check as refusal_check
 
 PROMPTS = ROOT / "examples" / "demo" / "prompts.jsonl"
@@ -200,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         if not args.name:
             parser.error("--merge needs --name")
-        runs = merged(read_result(f"rft_swing_{args.name}"), runs, args.window)
+        saved = saved_result(f"rft_swing_{args.name}")
+        if saved is not None:
+            runs = merged(saved, runs, args.window)
     rows = pooled(runs, args.window)
     print(table(rows))
     if args.name:

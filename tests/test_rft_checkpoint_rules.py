@@ -178,6 +178,12 @@ def test_merge_keeps_the_saved_runs_not_read_again_and_replaces_the_ones_read_ag
 
     results = tmp_path / "results"
     results.mkdir()
+    monkeypatch.setattr(common, "RESULTS", results)
+    first = write_run(tmp_path / "first", {"base": policy(harmful_refused=0, benign_refused=1)})
+    assert rules.main([str(first), "--name", "new", "--merge"]) == 0  # a round's first run: no file to keep yet
+    assert [r["run"] for r in json.loads((results / "rft_checkpoint_rules_new.json").read_text())["runs"]] == [
+        first.name
+    ]
     unread = {"chosen": dict.fromkeys(rules.RULES), "steps": {}, "thresholds": {}}
     saved_runs = [
         {"run": "bench-rft-safety-t-s0", **unread},  # its folder is gone

@@ -105,7 +105,8 @@ def test_merge_keeps_the_saved_runs_whose_folders_are_gone_and_replaces_a_run_re
     for name, reply in (("run-s1", REFUSAL), ("run-s2", ANSWER)):
         write_run(tmp_path / name, {1: [(HARMFUL, reply, 0.8, 0.0)]})
     args = ["--prompts", str(prompts), "--name", "round"]
-    assert rft_swing.main([str(tmp_path / "run-s1"), str(tmp_path / "run-s2"), *args]) == 0
+    # a round's first runs merged: no file yet, so nothing to keep
+    assert rft_swing.main([str(tmp_path / "run-s1"), str(tmp_path / "run-s2"), *args, "--merge"]) == 0
     # s1's folder is gone (a new machine); s2 is read again and s3 is new
     import shutil
 
