@@ -85,6 +85,11 @@ SECTIONS = [
         "## RFT for safety: pre-registered runs with checkpoints every 5 steps, the checkpoint chosen by the calibrated"
         " rule (seeds 1001-1005)",
     ),
+    (
+        "rft_preregistered_table",
+        "rft_preregistered_q05p-judge",
+        "## RFT for safety: pre-registered runs paid the judge's verdict at the gate's threshold (seeds 1101-1105)",
+    ),
 ]
 
 
