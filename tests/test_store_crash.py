@@ -76,7 +76,11 @@ def start_writer(
     tmp_path: Path, db: Path, pause_step: int, run: str = "crash", acks: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], Path]:
     script = tmp_path / "writer.py"
-    script.write_text(CHILD.format(tests=str(Path(__file__).parent)))
+    # Replaced, not rewritten in place: a writer started a moment ago may still be reading the file, and a truncated
+    # script runs as an empty one (it exits 0 before its first batch).
+    staged = tmp_path / f"writer-{time.monotonic_ns()}.py"
+    staged.write_text(CHILD.format(tests=str(Path(__file__).parent)))
+    os.replace(staged, script)
     marker = tmp_path / f"marker-{time.monotonic_ns()}"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     process = subprocess.Popen(
