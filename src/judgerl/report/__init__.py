@@ -35,7 +35,7 @@ def build_report(
     from judgerl.report.data import load_report_data
     from judgerl.report.html import render_html
     from judgerl.report.plots import all_plots
-    from judgerl.train.pass_fail import recorded_thresholds
+    from judgerl.train.pass_fail import CHECKER_GATE, LABELS_GATE, recorded_thresholds
 
     source = Path(run_dir)
     store_file = source if source.is_file() else source / STORE_FILENAME
@@ -49,7 +49,7 @@ def build_report(
         raise JudgerlError(f"max_samples: {max_samples} must be at least 1")
     with VerdictStore(store_file, readonly=True) as store:
         data = load_report_data(store, run, max_samples=max_samples, max_clusters=max_clusters)
-    for name in ("judge_gate_labels.json", "judge_gate.json") if data.run.kind == "train" else ():
+    for name in (LABELS_GATE, CHECKER_GATE) if data.run.kind == "train" else ():
         gate_file = store_file.parent / name
         if not gate_file.is_file():
             continue

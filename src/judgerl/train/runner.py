@@ -40,7 +40,13 @@ from judgerl.train.gate_labels import run_label_gate
 from judgerl.train.judging import RunJudge, build_judge, judge_backend, needs_judge_backend
 from judgerl.train.live_monitors import LiveMonitor, MonitorCallback, MonitoredSink, Stop
 from judgerl.train.metrics import UnscoredGuard
-from judgerl.train.pass_fail import THRESHOLDS_FILE, record_thresholds, training_thresholds
+from judgerl.train.pass_fail import (
+    CHECKER_GATE,
+    LABELS_GATE,
+    THRESHOLDS_FILE,
+    record_thresholds,
+    training_thresholds,
+)
 from judgerl.train.policy import load_policy
 from judgerl.train.rewards import RewardPipeline
 from judgerl.train.rubrics import RubricJudges
@@ -347,7 +353,7 @@ def _live_monitor(
 def _label_gate(config: TrainConfig, judge: Any) -> None:
     """``judge.validation.labels``: the judge on a labelled file, before the policy is even loaded."""
     # an earlier attempt's figures are not this run's
-    for stale in ("judge_gate.json", "judge_gate_labels.json", THRESHOLDS_FILE):
+    for stale in (CHECKER_GATE, LABELS_GATE, THRESHOLDS_FILE):
         (config.run_dir / stale).unlink(missing_ok=True)
     settings = config.judge.validation
     if settings is None or settings.labels is None:
@@ -361,7 +367,7 @@ def _label_gate(config: TrainConfig, judge: Any) -> None:
         judges=judge,
         min_auc=settings.min_auc,
         enforce=settings.enforce,
-        save_to=config.run_dir / "judge_gate_labels.json",
+        save_to=config.run_dir / LABELS_GATE,
     )
 
 
@@ -391,7 +397,7 @@ def _judge_gate(config: TrainConfig, judge: Any, rows: list[Any], model: Any, to
         top_k=config.grpo.top_k or 0,
         top_p=config.grpo.top_p,
         seed=config.seed,
-        save_to=config.run_dir / "judge_gate.json",
+        save_to=config.run_dir / CHECKER_GATE,
     )
     model.train()
 
