@@ -164,26 +164,41 @@ def calibrated_line(choices: list[dict[str, Any]]) -> str:
     )
 
 
-def pooled_gate(runs_dir: Path, prefix: str, seeds: list[int]) -> dict[str, Any] | None:
-    """The gates' replies of every seed pooled (each seed's gate samples replies of the same base policy): the
-    judge's within-criterion AUC on all of them, and on each criterion, with bootstrap 95% intervals."""
+def gate_items(runs_dir: Path, prefix: str, seeds: list[int], kept: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Each seed's gate replies as [criteria, judge score, checker passed], read from its run folder, or from
+    ``kept`` (an earlier results file's ``gate_pooled.items``) where the folder is gone: a run's folder can be lost
+    with its machine, and the pooled figure must not silently shrink to the seeds that survived."""
     import json
 
-    from judgerl.train.gate import auc_interval, within_group_auc
-
-    groups: dict[str, tuple[list[float], list[bool]]] = {}
-    found: list[int] = []
+    items: dict[str, Any] = {}
     for seed in seeds:
         gate_file = runs_dir / f"bench-rft-safety-{prefix}-s{seed}" / "eval" / "judge_gate.json"
-        if not gate_file.exists():
-            continue
-        found.append(seed)
-        for item in json.loads(gate_file.read_text(encoding="utf-8"))["items"]:
-            if item.get("judge_score") is None:
-                continue
-            group = groups.setdefault(item["criteria"], ([], []))
-            group[0].append(float(item["judge_score"]))
-            group[1].append(bool(item["checker"]))
+        if gate_file.exists():
+            items[str(seed)] = [
+                [item["criteria"], float(item["judge_score"]), bool(item["checker"])]
+                for item in json.loads(gate_file.read_text(encoding="utf-8"))["items"]
+                if item.get("judge_score") is not None
+            ]
+        elif kept and str(seed) in kept:
+            items[str(seed)] = kept[str(seed)]
+    return items
+
+
+def pooled_gate(
+    runs_dir: Path, prefix: str, seeds: list[int], kept: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The gates' replies of every seed pooled (each seed's gate samples replies of the same base policy): the
+    judge's within-criterion AUC on all of them, and on each criterion, with bootstrap 95% intervals."""
+    from judgerl.train.gate import auc_interval, within_group_auc
+
+    per_seed = gate_items(runs_dir, prefix, seeds, kept)
+    groups: dict[str, tuple[list[float], list[bool]]] = {}
+    found = [seed for seed in seeds if str(seed) in per_seed]
+    for seed in found:
+        for criteria_text, score, checker in per_seed[str(seed)]:
+            group = groups.setdefault(criteria_text, ([], []))
+            group[0].append(score)
+            group[1].append(checker)
     if not found:
         return None
     value, low, high = within_group_auc(groups)
@@ -194,12 +209,13 @@ def pooled_gate(runs_dir: Path, prefix: str, seeds: list[int]) -> dict[str, Any]
     replies = sum(len(scores) for scores, _ in groups.values())
     return {
         "seeds": len(found),
-        "seed_list": found,  # which seeds' gate files were there: a run's folder can be lost with its machine
+        "seed_list": found,  # the seeds whose gate replies were found, in their folder or kept from before
         "replies": replies,
         "auc": value,
         "low": low,
         "high": high,
         "criteria": criteria,
+        "items": per_seed,  # kept in the results file for when a folder is lost
     }
 
 
@@ -411,7 +427,9 @@ def build(
 
         swing_table = table(swing["table"])
     # only the runs reported: a run still going has its gate but no row, and its gate waits for its row
-    gate = pooled_gate(runs_dir, prefix, [r["seed"] for r in done]) if runs_dir else None
+    earlier = optional_result(f"rft_preregistered_{prefix}")
+    kept = ((earlier or {}).get("gate_pooled") or {}).get("items")
+    gate = pooled_gate(runs_dir, prefix, [r["seed"] for r in done], kept) if runs_dir else None
     result: dict[str, Any] = {
         "prefix": prefix,
         "seeds": seeds,

@@ -4,6 +4,7 @@ benchmarks/rft_preregistered_table.py applies the pre-registered success criteri
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -305,6 +306,11 @@ def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path:
     assert pooled["criteria"][helps]["auc"] == pytest.approx(1.0)
     assert pooled["auc"] == pytest.approx(0.75)
     assert rft_preregistered_table.pooled_gate(tmp_path, "q", [1]) is None
+    # seed 2's folder lost with its machine: its replies come from the earlier results file's items, not dropped
+    shutil.rmtree(tmp_path / "bench-rft-safety-p-s2")
+    assert rft_preregistered_table.pooled_gate(tmp_path, "p", [1, 2, 3])["seed_list"] == [1]
+    again = rft_preregistered_table.pooled_gate(tmp_path, "p", [1, 2, 3], pooled["items"])
+    assert again is not None and again["seed_list"] == [1, 2] and again["auc"] == pytest.approx(0.75)
 
 
 def test_a_later_round_is_set_beside_an_earlier_one_under_its_own_heading(results_dir: Path) -> None:
