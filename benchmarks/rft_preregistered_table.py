@@ -219,6 +219,13 @@ def pooled_gate(
     }
 
 
+def not_run_reason(reasons: str | dict[str, str], seed: int) -> str:
+    """Why a seed has no row: one reason for all, or a reason per seed ({"1103": ..., "other": ...})."""
+    if isinstance(reasons, str):
+        return reasons
+    return reasons.get(str(seed), reasons.get("other", ""))
+
+
 def change_cell(measured: dict[str, Any] | None) -> str:
     if measured is None:
         return "0 (base kept)"
@@ -283,7 +290,9 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for run in runs:
         if not run["ran"]:
-            lines.append(f"| {run['seed']} | not run: {result['not_run_reason']} | | | | | | | |")
+            lines.append(
+                f"| {run['seed']} | not run: {not_run_reason(result['not_run_reason'], run['seed'])} | | | | | | | |"
+            )
             continue
         gate = run["gate"]
         checks = run.get("validation_check")  # absent from results written before it was recorded

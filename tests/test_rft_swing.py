@@ -204,6 +204,9 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
     section = rft_preregistered_table.markdown(result)
     assert section.startswith(rft_preregistered_table.HEADING + "\n")
     assert "| 5 | not run: out of time |" in section
+    # a reason per seed where seeds stopped for different reasons
+    result["not_run_reason"] = {"5": "trained; its selection cut off", "other": "not started"}
+    assert "| 5 | not run: trained; its selection cut off |" in rft_preregistered_table.markdown(result)
     assert "0 (base kept)" in section and ", FAILED" in section
     assert "**2 of 5** runs improved significantly at the chosen checkpoint" in section
     assert "by the check" not in section  # no run recorded the check's counts on validation
