@@ -33,6 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import json
 import logging
+import shlex
 import shutil
 import sys
 import tempfile
@@ -218,16 +219,20 @@ def markdown(result: dict[str, Any]) -> str:
         HEADING,
         "",
         "A step of `make demo`'s recipe (examples/demo/config.yaml: Qwen2.5-Coder-0.5B-Instruct policy with LoRA "
-        "r=16, the packaged 1.5B judge in bf16 with `judge.overlap`, 2 requests x 4 completions of <= 48 tokens), "
+        "r=16, the packaged 1.5B judge (in bf16 for the runs `before` and `after`, and for `avx2`'s `demo` variant) "
+        "with `judge.overlap`, 2 requests x 4 completions of <= 48 tokens), "
         "timed by part with `benchmarks/rft_step_profile.py` (the gate off, no checkpoints). Each run's variants ran "
-        "one after the other in one process with one judge; the figures are means of steps 2 and later (the first "
+        "one after the other in one process with one judge (a variant that sets the judge's settings gets its own); "
+        "the figures are means of steps 2 and later (the first "
         "step, with warm-up, is shown apart). Steps are sampled, so variants differ in completion length too. "
         "Generation, the reference pass, the policy's forward, backward and optimizer and the judge's wait add up "
         "to the step; the judge's busy time overlaps the reference pass.",
         "",
     ]
     for name, run in result["runs"].items():
-        lines.append(f"Run `{name}`: `{run['command']}` ({run['when']}, {run['machine_note']})")
+        features = ((run.get("machine") or {}).get("cpu") or {}).get("features")
+        cpu_text = f", CPU kernel features: {' '.join(features)}" if features is not None else ""
+        lines.append(f"Run `{name}`: `{run['command']}` ({run['when']}, {run['machine_note']}{cpu_text})")
         lines.append("")
         names = [v["name"] for v in run["variants"]]
         lines.append("| part (s per step) | " + " | ".join(names) + " |")
@@ -244,6 +249,8 @@ def markdown(result: dict[str, Any]) -> str:
         first = [f"{v['steps'][0]['step']:.1f}" for v in run["variants"]]
         lines.append("| first step (warm-up) | " + " | ".join(first) + " |")
         lines.append("")
+        if run.get("reading"):  # what the run showed, added to its results entry after it ran
+            lines += [run["reading"], ""]
     return "\n".join(lines) + "\n"
 
 
@@ -262,7 +269,7 @@ def main() -> None:
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     result = read_result(RESULT) if (RESULTS / f"{RESULT}.json").exists() else {"runs": {}}
-    command = "python benchmarks/rft_step_profile.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/rft_step_profile.py " + shlex.join(sys.argv[1:])
     stamp = {
         "command": command,
         "when": time.strftime("%Y-%m-%d"),
@@ -285,15 +292,26 @@ def profile(args: argparse.Namespace) -> list[dict[str, Any]]:
     for spec in args.variant or DEFAULT_VARIANTS:
         name, _, rest = spec.partition("=")
         variants.append((name, [*args.set, *(item for item in rest.split(",") if item)]))
-    backend = load_config(CONFIG, [f"threads={args.threads}", *args.set]).judge.build_backend()
     results = []
+    # one judge backend for the variants that judge alike; a variant that sets judge.* gets its own (built when the
+    # judge's settings change, the previous one closed first, so two judges never share the memory)
+    backend, built_for = None, None
     try:
         for name, overrides in variants:
+            judge_settings = [item for item in overrides if item.startswith("judge.")]
+            if backend is None or judge_settings != built_for:
+                if backend is not None:
+                    backend.close()
+                backend = load_config(
+                    CONFIG, [f"threads={args.threads}", *args.set, *judge_settings]
+                ).judge.build_backend()
+                built_for = judge_settings
             logging.info("variant %s: %s", name, overrides)
             results.append(run_variant(name, overrides, args.steps, args.threads, backend))
             logging.info("variant %s: %s", name, summarise(results[-1]["steps"]))
     finally:
-        backend.close()
+        if backend is not None:
+            backend.close()
     return results
 
 
