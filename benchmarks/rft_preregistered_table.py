@@ -437,8 +437,11 @@ def build(
         swing_table = table(swing["table"])
     # only the runs reported: a run still going has its gate but no row, and its gate waits for its row
     earlier = optional_result(f"rft_preregistered_{prefix}")
-    kept = ((earlier or {}).get("gate_pooled") or {}).get("items")
-    gate = pooled_gate(runs_dir, prefix, [r["seed"] for r in done], kept) if runs_dir else None
+    earlier_gate = (earlier or {}).get("gate_pooled") or {}
+    gate = pooled_gate(runs_dir, prefix, [r["seed"] for r in done], earlier_gate.get("items")) if runs_dir else None
+    if earlier_gate and len((gate or {}).get("seed_list", [])) < len(earlier_gate.get("seed_list", [])):
+        # written before the replies were kept, with folders since lost: the earlier figure covers more seeds
+        gate = earlier_gate
     result: dict[str, Any] = {
         "prefix": prefix,
         "seeds": seeds,

@@ -221,6 +221,11 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
     assert "replies of the same base policy, seed 1):" in rft_preregistered_table.markdown(
         rft_preregistered_table.build("p", [1, 2, 3, 4, 5], texts, tmp_path / "runs")
     )
+    # an earlier results file pooled more seeds than survive, without their replies: its figure is kept
+    earlier = {"seeds": 2, "seed_list": [1, 2], "replies": 4, "auc": 0.9, "low": 0.8, "high": 1.0, "criteria": {}}
+    (results_dir / "rft_preregistered_p.json").write_text(json.dumps({"gate_pooled": earlier}))
+    kept = rft_preregistered_table.build("p", [1, 2, 3, 4, 5], texts, tmp_path / "runs")["gate_pooled"]
+    assert kept["seed_list"] == [1, 2] and kept["auc"] == 0.9
 
 
 def test_the_check_on_the_validation_replies_is_shown_beside_each_score(results_dir: Path) -> None:
