@@ -70,7 +70,8 @@ def read_result(name: str) -> dict[str, Any]:
 
 
 def saved_result(name: str) -> dict[str, Any] | None:
-    """A results file ``--merge`` adds to, or None where there is none yet (a round's first run read)."""
+    """benchmarks/results/NAME.json, or None where there is none yet (e.g. the file ``--merge`` adds to, before a
+    round's first run is read)."""
     return read_result(name) if (RESULTS / f"{name}.json").exists() else None
 
 

@@ -34,7 +34,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ALPHA, RESULTS, VALIDATION_SPLITS, read_result, significant, write_result, write_section
+from common import (
+    ALPHA,
+    RESULTS,
+    VALIDATION_SPLITS,
+    read_result,
+    saved_result,
+    significant,
+    write_result,
+    write_section,
+)
 
 HEADING = "## RFT for safety: the five pre-registered runs (seeds 101-105)"
 
@@ -362,11 +371,6 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def optional_result(name: str) -> dict[str, Any] | None:
-    """benchmarks/results/NAME.json, or None when it is not there."""
-    return read_result(name) if (RESULTS / f"{name}.json").exists() else None
-
-
 def round_summary(prefix: str, result: dict[str, Any], swing: dict[str, Any] | None) -> dict[str, Any]:
     """One round of pre-registered runs in a line: its tally, its gates, and the share of the update's weight that
     groups of look-alike replies carried (pooled over its runs' logged steps), when its swing figures exist."""
@@ -429,14 +433,14 @@ def build(
         and tally["success_last"] >= 4
         and tally["worse"] == 0
     )
-    swing = optional_result(f"rft_swing_{prefix}")
+    swing = saved_result(f"rft_swing_{prefix}")
     swing_table = None
     if swing is not None:
         from rft_swing import table
 
         swing_table = table(swing["table"])
     # only the runs reported: a run still going has its gate but no row, and its gate waits for its row
-    earlier = optional_result(f"rft_preregistered_{prefix}")
+    earlier = saved_result(f"rft_preregistered_{prefix}")
     earlier_gate = (earlier or {}).get("gate_pooled") or {}
     gate = pooled_gate(runs_dir, prefix, [r["seed"] for r in done], earlier_gate.get("items")) if runs_dir else None
     if earlier_gate and len((gate or {}).get("seed_list", [])) < len(earlier_gate.get("seed_list", [])):
@@ -460,7 +464,7 @@ def build(
                 f"--beside {beside}: no benchmarks/results/rft_preregistered_{beside}.json; write that round's first"
             )
         result["beside"] = round_summary(
-            beside, read_result(f"rft_preregistered_{beside}"), optional_result(f"rft_swing_{beside}")
+            beside, read_result(f"rft_preregistered_{beside}"), saved_result(f"rft_swing_{beside}")
         )
         result["summary"] = round_summary(prefix, result, swing)
     return result

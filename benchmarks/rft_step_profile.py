@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import RESULTS, ROOT, machine, read_result, write_result, write_section
+from common import ROOT, machine, read_result, saved_result, write_result, write_section
 
 CONFIG = ROOT / "examples" / "demo" / "config.yaml"
 PARTS = ("generation", "reference_pass", "policy_forward", "backward", "optimizer", "judge_wait", "other")
@@ -268,7 +268,7 @@ def main() -> None:
         write_section(markdown(read_result(RESULT)))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    result = read_result(RESULT) if (RESULTS / f"{RESULT}.json").exists() else {"runs": {}}
+    result = saved_result(RESULT) or {"runs": {}}
     command = "python benchmarks/rft_step_profile.py " + shlex.join(sys.argv[1:])
     stamp = {
         "command": command,
