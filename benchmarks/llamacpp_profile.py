@@ -9,11 +9,12 @@ With ``--f16-copy DIR`` llama.cpp also runs the same weights dequantised to F16 
 separates llama.cpp itself from its quantised kernels. Each figure is the best of ``--repeats`` runs (the machine
 may be shared).
 
-    PYTHONPATH=src python benchmarks/llamacpp_profile.py --model qwen2.5-coder-1.5b --f16-copy /tmp --write-section
+    PYTHONPATH=src python benchmarks/llamacpp_profile.py --model qwen2.5-coder-1.5b --f16-copy /tmp --name avx2 \\
+        --note idle --write-section
 
-Needs the model pulled with its GGUF (``judgerl models pull NAME --keep-gguf``). Writes
-benchmarks/results/llamacpp_profile.json and prints the BENCHMARKS.md section ("where the time goes"), which
-``--write-section`` puts in place.
+Needs the model pulled with its GGUF (``judgerl models pull NAME --keep-gguf``). Keeps each run under its ``--name``
+in benchmarks/results/llamacpp_profile.json (a run of the same name replaces it) and prints the BENCHMARKS.md
+section ("where the time goes"), every run's part, which ``--write-section`` puts in place.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from common import machine, write_result, write_section  # noqa: E402
+from common import machine, saved_result, write_result, write_section  # noqa: E402
 from judgerl import Rubric  # noqa: E402
 from judgerl.backends import JudgePrompt  # noqa: E402
 from judgerl.judges.prompts import JudgedMaterial, criterion_prompt  # noqa: E402
@@ -45,6 +46,7 @@ MATH = Rubric.load(ROOT / "examples" / "rubrics" / "math_reference.yaml")
 LABELS = ["PASS", "FAIL"]
 SHORT = 64  # tokens: a suffix-sized batch
 HEADING = "## llama.cpp in process: where the time goes"
+RESULT = "llamacpp_profile"
 
 
 def sample_prompts() -> list[JudgePrompt]:
@@ -175,7 +177,8 @@ def profile_transformers(
 ) -> dict[str, Any]:
     import torch
 
-    from judgerl.backends.transformers_backend import TransformersBackend, _cache_of
+    from judgerl.backends.batched_prefill import cache_of
+    from judgerl.backends.transformers_backend import TransformersBackend
 
     backend = TransformersBackend(model, dtype=dtype, threads=threads)
     full = backend._encode(prompts[0])
@@ -195,7 +198,7 @@ def profile_transformers(
             for _ in range(steps):
                 token = int(backend._logits(out.last_hidden_state[0, -1]).argmax())
                 step = torch.tensor([[token]])
-                out = backend._body(input_ids=step, use_cache=True, **{backend._cache_arg: _cache_of(out)})
+                out = backend._body(input_ids=step, use_cache=True, **{backend._cache_arg: cache_of(out)})
             return time.perf_counter() - start
 
     prefill(full[:SHORT])  # warm-up
@@ -227,62 +230,98 @@ def table(rows: list[dict[str, Any]], n_criteria: int) -> list[str]:
     return lines
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The BENCHMARKS.md section, from the results file."""
-    rows = {r["engine"].split(" (")[0]: r for r in result["rows"]}
-    llama = result["rows"][0]
+def _cpu_units(run: dict[str, Any]) -> str:
+    """The CPU's matrix units as llama.cpp reports them (its system info, kept with each run)."""
+    info = run["rows"][0].get("system_info", "")
+    have = [name for flag, name in (("AVX512_BF16 = 1", "AVX512-BF16"), ("AMX_INT8 = 1", "AMX")) if flag in info]
+    if have:
+        return " and ".join(have)
+    return "AVX2 and no native bf16" if "AVX2 = 1" in info else "no AVX2"
+
+
+def _run_section(run: dict[str, Any]) -> list[str]:
+    rows = {r["engine"].split(" (")[0]: r for r in run["rows"]}
+    llama = run["rows"][0]
     bf16, fp32 = rows["transformers bfloat16"], rows["transformers float32"]
     parts = llama["shared_pass"]
     n = len(MATH.criteria)
     pass_s = sum(parts.values())
-    m = result["machine"]
+    m = run["machine"]
+    amx = "AMX_INT8 = 1" in llama.get("system_info", "")
     q_fp32 = llama["prefill_prompt_tok_s"] / fp32["prefill_prompt_tok_s"]
     q_bf16 = llama["prefill_prompt_tok_s"] / bf16["prefill_prompt_tok_s"]
+    t_fp32 = llama["sample_verdicts_s"] / fp32["sample_verdicts_s"]
+    t_bf16 = llama["sample_verdicts_s"] / bf16["sample_verdicts_s"]
+    goal = 3 * fp32["prefill_prompt_tok_s"]
+    reach = [(name, r["prefill_prompt_tok_s"]) for name, r in rows.items() if r["prefill_prompt_tok_s"] >= goal]
+    reached = (
+        "of these engines only " + " and ".join(f"{name} gets there ({rate:.0f})" for name, rate in reach)
+        if reach
+        else "none of these engines gets there"
+    )
+    fastest = min(run["rows"], key=lambda r: r["sample_verdicts_s"])["engine"].split(" (")[0]
+    d_fp32 = llama["decode_tok_s"] / fp32["decode_tok_s"]
+    d_bf16 = llama["decode_tok_s"] / bf16["decode_tok_s"]
     f16 = rows.get("llama.cpp F16 copy")
-    f16_slower = f16 is not None and f16["prefill_prompt_tok_s"] < llama["prefill_prompt_tok_s"]
     lines = [
-        HEADING,
+        f"Run `{run['name']}`: {m['processor']}, {m['cpu_count']} CPUs with {_cpu_units(run)}, {run['note']} (load "
+        f"average {run['load_average']['start']} at the start, {run['load_average']['end']} at the end); "
+        f"{run['threads']} threads, best of {run['repeats']} runs of each figure; torch {m['torch']}, "
+        f"llama-cpp-python {run['llama_cpp']}.",
         "",
-        f"`PYTHONPATH=src python benchmarks/llamacpp_profile.py --model {result['model']} --threads "
-        f"{result['threads']} --f16-copy DIR --write-section` (results: `benchmarks/results/{result['name']}.json`). "
-        "One labelled "
-        f"GSM8K sample's {n} `math_reference.yaml` criterion prompts ({llama['prompt_tokens']} tokens each, "
-        f"{llama['shared_prefix_tokens']} shared), the same token ids for every engine, {result['threads']} threads, "
-        f"best of {result['repeats']} runs of each figure. Machine: {m['processor']}, {m['cpu_count']} CPUs with "
-        f"AVX512-BF16 and AMX, shared with other jobs (load average {result['load_average']['start']} at the start, "
-        f"{result['load_average']['end']} at the end); torch {m['torch']}, llama-cpp-python {result['llama_cpp']}.",
-        "",
-        *table(result["rows"], n),
+        *table(run["rows"], n),
         "",
         f"llama.cpp's shared-prefix pass for this sample took {pass_s:.2f} s: the "
         f"{llama['shared_prefix_tokens']}-token prefix {parts['prefix_s']:.2f} s, {n} KV-cache sequence copies "
         f"{parts['copy_s'] * 1e3:.2f} ms, the "
         f"{llama['suffix_tokens']} suffix tokens as one batch {parts['suffixes_s']:.2f} s.",
         "",
-        f"A log-prob verdict is a prefill, and prefill is where llama.cpp falls short: its Q4_K_M prefills a whole "
-        f"prompt at {q_fp32:.1f}x transformers' float32 tokens/s and {q_bf16:.1f}x its bfloat16 ones, while the "
-        f"sequence copies that share the prefix cost nothing; so one sample's verdicts took "
-        f"{llama['sample_verdicts_s'] / fp32['sample_verdicts_s']:.2f}x float32's time and "
-        f"{llama['sample_verdicts_s'] / bf16['sample_verdicts_s']:.1f}x bfloat16's. 3x the float32 judge's "
-        f"verdicts/s needs about 3x its prefill rate, {3 * fp32['prefill_prompt_tok_s']:.0f} tokens/s; of these "
-        f"engines only transformers in bfloat16 gets there ({bf16['prefill_prompt_tok_s']:.0f}). Decoding is where "
-        f"llama.cpp's 4-bit weights pay: {llama['decode_tok_s'] / fp32['decode_tok_s']:.1f}x float32's tokens/s and "
-        f"{llama['decode_tok_s'] / bf16['decode_tok_s']:.1f}x bfloat16's, short of 5x; and a rationale also prefills "
-        "its prompt, so its tokens/s gain less than decoding alone.",
+        f"A log-prob verdict is a prefill: llama.cpp's Q4_K_M prefills a whole prompt at {q_fp32:.1f}x transformers' "
+        f"float32 tokens/s and {q_bf16:.1f}x its bfloat16 ones, while the sequence copies that share the prefix cost "
+        f"nothing; so one sample's verdicts took {t_fp32:.2f}x float32's time and {t_bf16:.1f}x bfloat16's, and "
+        f"{fastest} judged fastest. 3x the float32 judge's verdicts/s needs about 3x its prefill rate, {goal:.0f} "
+        f"tokens/s; {reached}. Decoding {'is where' if d_fp32 > 1 and d_bf16 > 1 else 'is not where'} llama.cpp's "
+        f"4-bit weights pay: {d_fp32:.1f}x float32's tokens/s and {d_bf16:.1f}x bfloat16's"
+        f"{', short of 5x' if max(d_fp32, d_bf16) < 5 else ''}; and a rationale also prefills its prompt, so its "
+        "tokens/s gain less than decoding alone.",
         "",
     ]
     if f16 is not None:
+        slower = f16["prefill_prompt_tok_s"] < llama["prefill_prompt_tok_s"]
         lines += [
-            f"The same weights dequantised to F16 ran {'slower' if f16_slower else 'faster'} in llama.cpp "
-            f"({f16['prefill_prompt_tok_s']:.0f} prefill and {f16['decode_tok_s']:.1f} decode tokens/s): at "
-            f"{result['threads']} threads its CPU matrix products, quantised or not, stay below transformers' "
-            "bfloat16 ones, which on this CPU run as oneDNN AMX kernels (`ONEDNN_VERBOSE=1` shows "
-            "`brg_matmul:avx10_1_512_amx` for a bfloat16 linear layer; float32 ones run on MKL's GEMM instead). The "
-            "backend loads llama.cpp without extra weight buffer types, which the crash above requires; those are "
-            "its repacked and AMX layouts for quantised weights, the part of llama.cpp's speed on this CPU that "
-            "could not be measured here.",
+            f"The same weights dequantised to F16 ran {'slower' if slower else 'faster'} in llama.cpp "
+            f"({f16['prefill_prompt_tok_s']:.0f} prefill and {f16['decode_tok_s']:.1f} decode tokens/s)"
+            + (
+                f": at {run['threads']} threads its CPU matrix products, quantised or not, stay below transformers' "
+                "bfloat16 ones, which on this CPU run as oneDNN AMX kernels (`ONEDNN_VERBOSE=1` shows "
+                "`brg_matmul:avx10_1_512_amx` for a bfloat16 linear layer; float32 ones run on MKL's GEMM instead). "
+                "The backend loads llama.cpp without extra weight buffer types, which the crash above requires; those "
+                "are its repacked and AMX layouts for quantised weights, the part of llama.cpp's speed on this CPU "
+                "that could not be measured here."
+                if amx
+                else "."
+            ),
             "",
         ]
+    return lines
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section, from the results file: one part per run (a machine, named by ``--name``)."""
+    runs = result["runs"]
+    first = runs[0]["rows"][0]
+    lines = [
+        HEADING,
+        "",
+        "`PYTHONPATH=src python benchmarks/llamacpp_profile.py --model MODEL --threads N --f16-copy DIR --name RUN "
+        "--write-section` (results: `benchmarks/results/llamacpp_profile.json`, each run under its name). One "
+        f"labelled GSM8K sample's {len(MATH.criteria)} `math_reference.yaml` criterion prompts "
+        f"({first['prompt_tokens']} tokens each, {first['shared_prefix_tokens']} shared, for "
+        f"{', '.join(sorted({r['model'] for r in runs}))}), the same token ids for every engine.",
+        "",
+    ]
+    for run in runs:
+        lines += _run_section(run)
     return "\n".join(lines)
 
 
@@ -291,7 +330,8 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="catalog model pulled with --keep-gguf")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each measurement; the best is kept")
-    parser.add_argument("--name", default="llamacpp_profile", help="results file name under benchmarks/results")
+    parser.add_argument("--name", default="default", help="the run's name in the results file (one per machine)")
+    parser.add_argument("--note", default="shared with other jobs", help="the machine's state, for the section")
     parser.add_argument("--f16-copy", type=Path, help="folder for an F16 copy of the GGUF, profiled as well")
     parser.add_argument(
         "--write-section", action="store_true", help="write the section into the top-level benchmarks document"
@@ -311,8 +351,9 @@ def main() -> None:
         rows.append(profile_transformers(args.model, dtype, prompts, args.threads, args.repeats))
     import llama_cpp
 
-    payload = {
+    run = {
         "name": args.name,
+        "note": args.note,
         "model": args.model,
         "threads": args.threads,
         "repeats": args.repeats,
@@ -321,7 +362,9 @@ def main() -> None:
         "llama_cpp": llama_cpp.__version__,
         "rows": rows,
     }
-    path = write_result(args.name, payload)
+    saved = saved_result(RESULT) or {"runs": []}
+    payload = {"runs": [r for r in saved["runs"] if r["name"] != args.name] + [run]}
+    path = write_result(RESULT, payload)
     section = markdown(payload)
     if args.write_section:
         write_section(section)

@@ -163,3 +163,38 @@ def test_the_tune_figures_in_docs_validation_are_regenerated_from_the_tune_runs(
 
     section = tune_table.section(tune_table.load_runs())
     assert section.rstrip("\n") + "\n" == common.section_text(tune_table.HEADING, tune_table.DOC)
+
+
+def judgerl_imports(path: Path) -> list[tuple[str, str]]:
+    """Every (module, name) a script imports from judgerl, late imports inside functions included."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "judgerl":
+            found += [(node.module, alias.name) for alias in node.names]
+    return found
+
+
+def test_every_name_a_script_imports_late_from_judgerl_still_exists() -> None:
+    """--help never reaches a script's late imports: a renamed helper broke llamacpp_profile.py's transformers row
+    unseen until a run on a new machine failed after its llama.cpp rows."""
+    import importlib.util
+
+    scripts = sorted(BENCHMARKS_DIR.glob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
+    missing = []
+    for path in scripts:
+        for module_name, name in judgerl_imports(path):
+            module = importlib.import_module(module_name)
+            if not hasattr(module, name) and importlib.util.find_spec(f"{module_name}.{name}") is None:
+                missing.append(f"{path.relative_to(ROOT)}: from {module_name} import {name}")
+    assert missing == []
+
+
+def test_the_late_import_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text("def f():\n    from judgerl.backends.batched_prefill import cache_of, gone\n")
+    assert judgerl_imports(script) == [
+        ("judgerl.backends.batched_prefill", "cache_of"),
+        ("judgerl.backends.batched_prefill", "gone"),
+    ]
