@@ -180,6 +180,7 @@ def test_the_gate_s_line_says_when_one_outcome_is_too_rare_for_its_figure() -> N
     assert "the gsm8k checker passed 2 of 32" in rare and "only 2 replies of one outcome" in rare
     assert "the gsm8k checker passed 16 of 32" in balanced and "replies of one outcome" not in balanced
     assert "only 3 replies of one outcome" in line(29)  # three failing replies are as few
+    assert "only 1 reply of one outcome" in line(31)
 
 
 def test_the_gate_measures_the_judge_within_each_prompt_where_grpo_compares_replies() -> None:
