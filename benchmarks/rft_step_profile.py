@@ -202,7 +202,14 @@ def run_variant(name: str, overrides: list[str], steps: int, threads: int, backe
     from judgerl.train.policy import policy_dtype
 
     dtype = policy_dtype(config.policy.dtype)
-    return {"name": name, "overrides": overrides, "steps": rows, "seconds": seconds, "policy_dtype": dtype}
+    return {
+        "name": name,
+        "overrides": overrides,
+        "steps": rows,
+        "seconds": seconds,
+        "policy_dtype": dtype,
+        "judge": backend.cache_identity,  # the judge's model, dtype or engine: what judged this variant's steps
+    }
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -219,7 +226,7 @@ def markdown(result: dict[str, Any]) -> str:
         HEADING,
         "",
         "A step of `make demo`'s recipe (examples/demo/config.yaml: Qwen2.5-Coder-0.5B-Instruct policy with LoRA "
-        "r=16, the packaged 1.5B judge (in bf16 for the runs `before` and `after`, and for `avx2`'s `demo` variant) "
+        "r=16, the packaged 1.5B judge (its dtype or engine in each table's first row) "
         "with `judge.overlap`, 2 requests x 4 completions of <= 48 tokens), "
         "timed by part with `benchmarks/rft_step_profile.py` (the gate off, no checkpoints). Each run's variants ran "
         "one after the other in one process with one judge (a variant that sets the judge's settings gets its own); "
@@ -237,6 +244,7 @@ def markdown(result: dict[str, Any]) -> str:
         names = [v["name"] for v in run["variants"]]
         lines.append("| part (s per step) | " + " | ".join(names) + " |")
         lines.append("|---|" + "---|" * len(names))
+        lines.append("| judge | " + " | ".join(f"`{v['judge']}`" for v in run["variants"]) + " |")
         summaries = [summarise(v["steps"]) for v in run["variants"]]
         label = {"judge_busy": "(judge busy, overlapping)", "completion_length": "completion tokens (mean)"}
         for key in [*PARTS, "judge_busy", "step", "completion_length"]:
