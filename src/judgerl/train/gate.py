@@ -145,7 +145,8 @@ class GateResult(BaseModel):
         fewest = self.fewest_of_one_outcome
         if fewest is not None and fewest < FEW_OF_ONE_OUTCOME:
             out.append(
-                f"but a criterion has only {fewest} {'reply' if fewest == 1 else 'replies'} of one outcome, too few for this figure to say much: "
+                f"but a criterion has only {fewest} {'reply' if fewest == 1 else 'replies'} of one outcome, too few "
+                "for this figure to say much: "
                 "measure on more replies (judge.validation.prompts, samples_per_prompt, or labels)"
             )
         if self.within_prompt is not None:
