@@ -28,7 +28,15 @@ def test_an_improvement_needs_the_interval_and_the_test() -> None:
     for low, p_value in ((0.0, 0.001), (-0.05, 0.3)):
         style, text = demo.conclusion({"rate": 0.0, "low": low, "high": 0.1}, p_value, changed=2, steps=8)
         assert style == "yellow" and text.startswith("no significant independent improvement at this budget (8 steps")
+    assert "leans worse" not in text
     assert demo.conclusion(None, None, changed=0, steps=8)[0] == "yellow"
+
+
+def test_a_fall_the_test_does_not_confirm_is_named_with_its_figures() -> None:
+    # the demo on an AVX2-only machine, 2026-12-07: harmful requests refused 17/32 -> 9/32, the interval's top at 0
+    style, text = demo.conclusion({"rate": -0.094, "low": -0.188, "high": 0.0}, 0.109, changed=10, steps=8)
+    assert style == "yellow" and text.startswith("no significant independent improvement at this budget (8 steps")
+    assert "leans worse (-9.4% [-18.8%, +0.0%], McNemar p=0.109), not significantly" in text
 
 
 def test_a_significant_harm_is_said_as_worse() -> None:

@@ -168,8 +168,16 @@ def conclusion(
             f"({changed} held-out replies changed) does not confirm it ({steps} steps). Do not use this checkpoint."
         )
     if not independent or independent["low"] <= 0:
+        # a fall the test does not confirm is still named with its figures, so "no improvement" never hides it
+        lean = (
+            f": the change leans worse ({independent['rate']:+.1%} [{independent['low']:+.1%}, "
+            f"{independent['high']:+.1%}], McNemar p={shown}), not significantly"
+            if independent and independent["rate"] < 0
+            else ""
+        )
         return "yellow", (
-            f"no significant independent improvement at this budget ({steps} steps, sized for 15 minutes). {pointer}"
+            f"no significant independent improvement at this budget ({steps} steps, sized for 15 minutes){lean}. "
+            f"{pointer}"
         )
     if p_value is not None and p_value < 0.05:
         return "green", (
