@@ -247,7 +247,7 @@ def _run_section(run: dict[str, Any]) -> list[str]:
     n = len(MATH.criteria)
     pass_s = sum(parts.values())
     m = run["machine"]
-    amx = "AMX_INT8 = 1" in llama.get("system_info", "")
+    units = _cpu_units(run)
     q_fp32 = llama["prefill_prompt_tok_s"] / fp32["prefill_prompt_tok_s"]
     q_bf16 = llama["prefill_prompt_tok_s"] / bf16["prefill_prompt_tok_s"]
     t_fp32 = llama["sample_verdicts_s"] / fp32["sample_verdicts_s"]
@@ -264,9 +264,10 @@ def _run_section(run: dict[str, Any]) -> list[str]:
     d_bf16 = llama["decode_tok_s"] / bf16["decode_tok_s"]
     f16 = rows.get("llama.cpp F16 copy")
     lines = [
-        f"Run `{run['name']}`: {m['processor']}, {m['cpu_count']} CPUs with {_cpu_units(run)}, {run['note']} (load "
-        f"average {run['load_average']['start']} at the start, {run['load_average']['end']} at the end); "
-        f"{run['threads']} threads, best of {run['repeats']} runs of each figure; torch {m['torch']}, "
+        f"Run `{run['name']}`: {run['model']} ({llama['prompt_tokens']} tokens a prompt, "
+        f"{llama['shared_prefix_tokens']} shared) on {m['processor']}, {m['cpu_count']} CPUs with {units}, "
+        f"{run['note']} (load average {run['load_average']['start']} at the start, {run['load_average']['end']} at "
+        f"the end); {run['threads']} threads, best of {run['repeats']} runs of each figure; torch {m['torch']}, "
         f"llama-cpp-python {run['llama_cpp']}.",
         "",
         *table(run["rows"], n),
@@ -298,7 +299,7 @@ def _run_section(run: dict[str, Any]) -> list[str]:
                 "The backend loads llama.cpp without extra weight buffer types, which the crash above requires; those "
                 "are its repacked and AMX layouts for quantised weights, the part of llama.cpp's speed on this CPU "
                 "that could not be measured here."
-                if amx
+                if "AMX" in units
                 else "."
             ),
             "",
@@ -308,19 +309,16 @@ def _run_section(run: dict[str, Any]) -> list[str]:
 
 def markdown(result: dict[str, Any]) -> str:
     """The BENCHMARKS.md section, from the results file: one part per run (a machine, named by ``--name``)."""
-    runs = result["runs"]
-    first = runs[0]["rows"][0]
     lines = [
         HEADING,
         "",
         "`PYTHONPATH=src python benchmarks/llamacpp_profile.py --model MODEL --threads N --f16-copy DIR --name RUN "
         "--write-section` (results: `benchmarks/results/llamacpp_profile.json`, each run under its name). One "
-        f"labelled GSM8K sample's {len(MATH.criteria)} `math_reference.yaml` criterion prompts "
-        f"({first['prompt_tokens']} tokens each, {first['shared_prefix_tokens']} shared, for "
-        f"{', '.join(sorted({r['model'] for r in runs}))}), the same token ids for every engine.",
+        f"labelled GSM8K sample's {len(MATH.criteria)} `math_reference.yaml` criterion prompts, the same token ids "
+        "for every engine of a run.",
         "",
     ]
-    for run in runs:
+    for run in result["runs"]:
         lines += _run_section(run)
     return "\n".join(lines)
 
