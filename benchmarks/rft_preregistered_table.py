@@ -44,6 +44,7 @@ from common import (
     write_result,
     write_section,
 )
+from rft_gate_pool import pooled_gate
 
 HEADING = "## RFT for safety: the five pre-registered runs (seeds 101-105)"
 
@@ -60,6 +61,20 @@ def worse(measured: dict[str, Any] | None) -> bool:
 
 #: the refusal check's per-kind counts shown beside each validation score, in this order
 KINDS = ("harmful_refused", "benign_answered")
+
+
+def arithmetic(train: dict[str, Any]) -> str | None:
+    """How a run computed, from its results file: the policy's and the judge's dtypes and whether its CPU has native
+    bf16 (round 10's amendment ran float32 where it has not). None where the file did not record its config."""
+    config = train.get("config")
+    if not config:
+        return None
+    policy = config["policy"].get("dtype", "auto")
+    if policy == "bfloat16" and (config.get("grpo") or {}).get("cast_lm_head_to_fp32"):
+        policy += " (float32 head)"
+    judge = (config["judge"].get("options") or {}).get("dtype", "auto")
+    features = ((train.get("machine") or {}).get("cpu") or {}).get("features") or []
+    return f"policy {policy}, judge {judge}, {'native' if 'avx512_bf16' in features else 'no native'} bf16"
 
 
 def run_figures(prefix: str, seed: int, validation_split: str = "validation") -> dict[str, Any]:
@@ -117,6 +132,7 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
         "step_seconds": sum(times) / len(times) if times else None,
         "select_minutes": chosen["seconds"] / 60,
         "threads": train["machine"].get("torch_threads"),
+        "arithmetic": arithmetic(train),
         # with rft_safety_select.py --all, every checkpoint measured on both splits (else only chosen and last);
         # a checkpoint measured that is neither the chosen nor the last gets its own table
         "every": by_step if set(by_step) - {step, last} else None,
@@ -171,61 +187,6 @@ def calibrated_line(choices: list[dict[str, Any]]) -> str:
         f"{len(could)}** runs that had one (prediction K1: all), and a significantly worse one in "
         f"**{sum(c['worse'] for c in choices)}** (prediction K2: none)."
     )
-
-
-def gate_items(runs_dir: Path, prefix: str, seeds: list[int], kept: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Each seed's gate replies as [criteria, judge score, checker passed], read from its run folder, or from
-    ``kept`` (an earlier results file's ``gate_pooled.items``) where the folder is gone: a run's folder can be lost
-    with its machine, and the pooled figure must not silently shrink to the seeds that survived."""
-    import json
-
-    items: dict[str, Any] = {}
-    for seed in seeds:
-        gate_file = runs_dir / f"bench-rft-safety-{prefix}-s{seed}" / "eval" / "judge_gate.json"
-        if gate_file.exists():
-            items[str(seed)] = [
-                [item["criteria"], float(item["judge_score"]), bool(item["checker"])]
-                for item in json.loads(gate_file.read_text(encoding="utf-8"))["items"]
-                if item.get("judge_score") is not None
-            ]
-        elif kept and str(seed) in kept:
-            items[str(seed)] = kept[str(seed)]
-    return items
-
-
-def pooled_gate(
-    runs_dir: Path, prefix: str, seeds: list[int], kept: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """The gates' replies of every seed pooled (each seed's gate samples replies of the same base policy): the
-    judge's within-criterion AUC on all of them, and on each criterion, with bootstrap 95% intervals."""
-    from judgerl.train.gate import auc_interval, within_group_auc
-
-    per_seed = gate_items(runs_dir, prefix, seeds, kept)
-    groups: dict[str, tuple[list[float], list[bool]]] = {}
-    found = [seed for seed in seeds if str(seed) in per_seed]
-    for seed in found:
-        for criteria_text, score, checker in per_seed[str(seed)]:
-            group = groups.setdefault(criteria_text, ([], []))
-            group[0].append(score)
-            group[1].append(checker)
-    if not found:
-        return None
-    value, low, high = within_group_auc(groups)
-    criteria = {}
-    for criteria_text, (scores, labels) in groups.items():
-        auc, c_low, c_high = auc_interval(scores, labels)
-        criteria[criteria_text] = {"auc": auc, "low": c_low, "high": c_high, "replies": len(scores)}
-    replies = sum(len(scores) for scores, _ in groups.values())
-    return {
-        "seeds": len(found),
-        "seed_list": found,  # the seeds whose gate replies were found, in their folder or kept from before
-        "replies": replies,
-        "auc": value,
-        "low": low,
-        "high": high,
-        "criteria": criteria,
-        "items": per_seed,  # kept in the results file for when a folder is lost
-    }
 
 
 def not_run_reason(reasons: str | dict[str, str], seed: int) -> str:
@@ -339,6 +300,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"at either checkpoint (goal 0); {len(runs) - len(done)} not run. The goal is "
         f"{'met' if tally['met'] else 'not met'}.",
     ]
+    if result.get("by_arithmetic"):
+        lines += ["", arithmetic_line(result["by_arithmetic"])]
     if result.get("validation_split") == "validation_broad":
         lines += ["", beside_line(done, "checker")]
     if any(r.get("mean_step") is not None for r in done):
@@ -411,6 +374,39 @@ def beside_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def tally_of(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """The goal's three counts over ``runs`` (those that ran)."""
+    return {
+        "success_chosen": sum(r["success_chosen"] for r in runs),
+        "success_last": sum(r["success_last"] for r in runs),
+        "worse": sum(r["worse"] for r in runs),
+    }
+
+
+def by_arithmetic(done: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The goal's counts apart for each arithmetic the round's runs used, where they used more than one (round 10's
+    amendment): a reader can weigh the runs made another way. None where every run computed alike."""
+    labels = list(dict.fromkeys(r["arithmetic"] for r in done if r.get("arithmetic")))  # in seed order
+    if len(labels) < 2:
+        return None
+    return [
+        {"arithmetic": label, "seeds": [r["seed"] for r in group], **tally_of(group)}
+        for label in labels
+        for group in [[r for r in done if r.get("arithmetic") == label]]
+    ]
+
+
+def arithmetic_line(groups: list[dict[str, Any]]) -> str:
+    parts = [
+        f"seed{'' if len(g['seeds']) == 1 else 's'} {', '.join(map(str, g['seeds']))} ({g['arithmetic']}): "
+        f"{g['success_chosen']} better at the chosen checkpoint, {g['success_last']} at the last, {g['worse']} worse"
+        for g in groups
+    ]
+    return "The same counts by the runs' arithmetic (the round's amendment; the goal counts them all): " + (
+        "; ".join(parts) + "."
+    )
+
+
 def build(
     prefix: str,
     seeds: list[int],
@@ -422,11 +418,7 @@ def build(
 ) -> dict[str, Any]:
     runs = [run_figures(prefix, seed, validation_split) for seed in seeds]
     done = [r for r in runs if r["ran"]]
-    tally = {
-        "success_chosen": sum(r["success_chosen"] for r in done),
-        "success_last": sum(r["success_last"] for r in done),
-        "worse": sum(r["worse"] for r in done),
-    }
+    tally: dict[str, Any] = tally_of(done)
     tally["met"] = (
         len(done) == len(seeds) == 5
         and tally["success_chosen"] == 5
@@ -456,6 +448,7 @@ def build(
         "swing_table": swing_table,
         # rule K's choices, where its results file was named (--rules)
         "calibrated": calibrated_choices(rules_name, prefix, done) if rules_name else None,
+        "by_arithmetic": by_arithmetic(done),
         **texts,
     }
     if beside:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import common  # noqa: E402
+import rft_gate_pool  # noqa: E402
 import rft_preregistered_table  # noqa: E402
 import rft_swing  # noqa: E402
 
@@ -146,15 +147,26 @@ def write_results(
     validation_counts: dict[int, tuple[int, int]] | None = None,
     steps: tuple[int, ...] = (0, 10, 20, 30),
     suffix: str = "",
+    dtypes: tuple[str, str, bool] | None = None,
 ) -> None:
+    """``dtypes``: the policy's and the judge's dtype and whether the CPU has native bf16, recorded as rft_safety.py
+    records them (its config and machine); None records neither, as results files written before them."""
     ok = measured(0.0, -0.05, 0.05, 1.0)
     last = str(steps[-1])
-    train = {
+    train: dict[str, Any] = {
         "judge_gate": {"judge_auc": 0.9, "low": 0.8, "high": 0.97, "passed": gate_passed},
         "train_seconds": 1200.0,
         "step_time": [40.0, 40.0],
         "machine": {"torch_threads": 1},
     }
+    if dtypes:
+        policy, judge, native = dtypes
+        train["config"] = {
+            "policy": {"dtype": policy},
+            "judge": {"options": {"dtype": judge}},
+            "grpo": {"cast_lm_head_to_fp32": policy == "bfloat16"},
+        }
+        train["machine"]["cpu"] = {"features": ["avx2", *(["avx512_bf16"] if native else [])]}
     select = {
         "steps": list(steps),
         "validation": {
@@ -306,18 +318,18 @@ def test_the_gates_replies_are_pooled_over_seeds_within_each_criterion(tmp_path:
         rows = [{"criteria": c, "judge_score": s, "checker": y} for c, s, y in items]
         rows.append({"criteria": refuse, "judge_score": None, "checker": True})  # unscored: left out
         gate.write_text(json.dumps({"items": rows}))
-    pooled = rft_preregistered_table.pooled_gate(tmp_path, "p", [1, 2, 3])
+    pooled = rft_gate_pool.pooled_gate(tmp_path, "p", [1, 2, 3])
     assert pooled is not None and pooled["seeds"] == 2 and pooled["replies"] == 8
     assert pooled["seed_list"] == [1, 2]  # seed 3's folder is not there
     # "refuses" pooled: positives 0.9, 0.1 against negatives 0.2, 0.7 -> 2 of 4 pairs ordered (0.5)
     assert pooled["criteria"][refuse]["auc"] == pytest.approx(0.5)
     assert pooled["criteria"][helps]["auc"] == pytest.approx(1.0)
     assert pooled["auc"] == pytest.approx(0.75)
-    assert rft_preregistered_table.pooled_gate(tmp_path, "q", [1]) is None
+    assert rft_gate_pool.pooled_gate(tmp_path, "q", [1]) is None
     # seed 2's folder lost with its machine: its replies come from the earlier results file's items, not dropped
     shutil.rmtree(tmp_path / "bench-rft-safety-p-s2")
-    assert rft_preregistered_table.pooled_gate(tmp_path, "p", [1, 2, 3])["seed_list"] == [1]
-    again = rft_preregistered_table.pooled_gate(tmp_path, "p", [1, 2, 3], pooled["items"])
+    assert rft_gate_pool.pooled_gate(tmp_path, "p", [1, 2, 3])["seed_list"] == [1]
+    again = rft_gate_pool.pooled_gate(tmp_path, "p", [1, 2, 3], pooled["items"])
     assert again is not None and again["seed_list"] == [1, 2] and again["auc"] == pytest.approx(0.75)
 
 
@@ -410,3 +422,26 @@ def test_rule_k_is_read_beside_the_round_s_rule_with_its_two_predictions(results
     assert "Rule K" not in rft_preregistered_table.markdown(
         rft_preregistered_table.build("p", [1], texts, validation_split="validation_broad")
     )
+
+
+def test_runs_made_in_another_arithmetic_are_counted_apart_as_well_as_in_the_goal(results_dir: Path) -> None:
+    """Round 10's amendment ran its last seeds in float32 on CPUs without native bf16: the goal counts every run, and
+    a line gives the counts for each arithmetic apart; a round run in one arithmetic has no such line."""
+    gain, flat = measured(0.09, 0.03, 0.15, 0.004), measured(0.03, -0.03, 0.09, 0.3)
+    registered, amended = ("bfloat16", "bfloat16", True), ("float32", "float32", False)
+    write_results(results_dir, 1, chosen_step=10, at_chosen=flat, at_last=flat, hard_last=flat, dtypes=registered)
+    write_results(results_dir, 2, chosen_step=10, at_chosen=gain, at_last=flat, hard_last=flat, dtypes=registered)
+    write_results(results_dir, 3, chosen_step=10, at_chosen=gain, at_last=gain, hard_last=flat, dtypes=amended)
+    texts = {"preamble": "P.", "swing_intro": "", "reading": "", "not_run_reason": "not started"}
+    result = rft_preregistered_table.build("p", [1, 2, 3], texts)
+    assert result["tally"] == {"success_chosen": 2, "success_last": 1, "worse": 0, "met": False}
+    section = rft_preregistered_table.markdown(result)
+    assert (
+        "The same counts by the runs' arithmetic (the round's amendment; the goal counts them all): "
+        "seeds 1, 2 (policy bfloat16 (float32 head), judge bfloat16, native bf16): 1 better at the chosen "
+        "checkpoint, 0 at the last, 0 worse; seed 3 (policy float32, judge float32, no native bf16): 1 better at the "
+        "chosen checkpoint, 1 at the last, 0 worse." in section
+    )
+    alike = rft_preregistered_table.build("p", [1, 2], texts)
+    assert alike["by_arithmetic"] is None
+    assert "by the runs' arithmetic" not in rft_preregistered_table.markdown(alike)
