@@ -30,8 +30,8 @@ CPU smoke configuration (tiny architectures, fp32, 1-2 samples; run by tests/tes
 The machine this runs on may lack trl, datasets and judgerl's own dependencies: packages that do not import are
 taken from the wheels in ``.gpu-carry/wheels`` (those tagged for this interpreter), unpacked into a temporary
 folder put first on ``sys.path``; ``src/`` of this checkout is put on it too. The sibling modules
-``gpu_suite_packages.py`` (carried wheels, stand-ins) and ``gpu_suite_models.py`` (random-weight architectures, the
-matmul peak, FLOP counting) travel with it.
+``gpu_suite_packages.py`` (carried wheels, stand-ins), ``gpu_suite_models.py`` (random-weight architectures, the
+matmul peak, FLOP counting) and ``gpu_suite_table.py`` (the results' markdown table) travel with it.
 """
 
 from __future__ import annotations
@@ -59,8 +59,6 @@ CARRY = Path(os.environ.get("GPU_SUITE_CARRY", ROOT / ".gpu-carry"))
 # common.py is not imported: this script runs alone (runpy) on a bare GPU machine with carried wheels
 SAMPLES_FILE = ROOT / "data" / "gsm8k_final_answer" / "labelled.jsonl"
 BATCHES = (1, 8, 64)
-# (a) per prefill mode of the transformers backend (its ``prefill`` option)
-LOGPROB_VARIANTS = {"grouped": "a_logprob_shared_prefix", "batched": "a_logprob_batched_prefill"}
 TINY_BATCHES = (1, 2)
 # transformers 5 renamed gradient checkpointing; TRL 1.16 still uses the old names on every step
 warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
@@ -83,6 +81,7 @@ RUBRIC_SPEC = {
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also under runpy
 from gpu_suite_packages import FallbackCounter, add_carried_wheels, stand_in_data_packages  # noqa: E402
+from gpu_suite_table import LOGPROB_VARIANTS, table  # noqa: E402
 
 CARRIED = add_carried_wheels(CARRY / "wheels")
 sys.path.insert(0, str(ROOT / "src"))
@@ -402,55 +401,6 @@ def machine(device: torch.device) -> dict[str, Any]:
         info.update(gpu=props.name, gpu_memory_gib=props.total_memory / 2**30, cuda=torch.version.cuda)
     info["transformers"] = transformers.__version__
     return info
-
-
-def table(payload: dict[str, Any]) -> str:
-    peak = payload["peak"]["tflops"]
-    judge = payload.get("judge", [])
-    # the (a) columns of the prefill modes this run measured (grouped, batched or both)
-    a_keys = [k for k in LOGPROB_VARIANTS.values() if judge and k in judge[0]["variants"]]
-    a_names = ["(a) grouped" if k == LOGPROB_VARIANTS["grouped"] else "(a) batched" for k in a_keys]
-    head = ["model", "samples", *a_names, "(b) no reuse", "(c) one JSON", *(f"{n}/(c)" for n in a_names)]
-    head += [*(f"prefill {n}" for n in a_names), "prefill (b)"]
-    lines = [
-        f"matmul peak ({payload['peak']['dtype']}, {payload['peak']['size']}^3): {peak:.1f} TFLOP/s",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-
-    def prefill(row: dict[str, Any]) -> str:
-        return f"{row['prefill_tflops']:.2f} TF/s ({row['prefill_tflops'] / peak:.1%})"
-
-    for part in judge:
-        v = part["variants"]
-        for batch in v["b_logprob_no_reuse"]:
-            a = [v[k][batch] for k in a_keys]
-            b, c = v["b_logprob_no_reuse"][batch], v["c_generate_one_json"][batch]
-            c_note = "" if c["samples_measured"] == c["samples"] else f" ({c['samples_measured']} run)"
-            cells = [part["architecture"], batch, *(f"{r['verdicts_per_s']:.1f}" for r in a)]
-            cells += [f"{b['verdicts_per_s']:.1f}", f"{c['verdicts_per_s']:.2f}{c_note}"]
-            cells += [*(f"{r['ratio_to_c']:.1f}x" for r in a), *(prefill(r) for r in a), prefill(b)]
-            lines.append("| " + " | ".join(cells) + " |")
-        raw = part["raw_prefill"]
-        cells = [part["architecture"], f"raw prefill {raw['rows']}x{raw['tokens_per_row']}"]
-        cells += [""] * (2 + 2 * len(a_keys)) + [f"{raw['tflops']:.2f} TF/s ({raw['tflops'] / peak:.1%})"]
-        cells += [""] * len(a_keys)
-        lines.append("| " + " | ".join(cells) + " |")
-    grpo = payload.get("grpo")
-    if grpo:
-        lines += [
-            "",
-            "| GRPO step | step s | judge busy s | judge waited s | judge busy / step | judge wait / step |",
-            "|---|---|---|---|---|---|",
-        ]
-        for key in ("no_overlap", "overlap"):
-            g = grpo[key]
-            lines.append(
-                f"| {key.replace('_', ' ')} | {g['step_s']:.2f} | {g['judge_busy_s']:.2f} | {g['judge_wait_s']:.2f} | "
-                f"{g['judge_busy_share']:.1%} | {g['judge_wait_share']:.1%} |"
-            )
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def test_write_section_replaces_the_section_with_the_same_heading_only(tmp_path:
 
 #: modules the scripts import, not scripts: common.py, rft_gate_pool.py (the table's gate pooling), and gpu_suite.py's
 #: own (it runs alone on a bare GPU machine)
-HELPER_MODULES = {"common.py", "rft_gate_pool.py", "gpu_suite_packages.py", "gpu_suite_models.py"}
+HELPER_MODULES = {"common.py", "rft_gate_pool.py", "gpu_suite_packages.py", "gpu_suite_models.py", "gpu_suite_table.py"}
 
 
 def test_every_script_writes_sections_through_common_and_builds_judges_from_a_spec() -> None:
