@@ -48,6 +48,17 @@ def round_change(heading: str | None) -> str:
     return re.sub(r" \(seeds [0-9]+-[0-9]+\)$", "", text)
 
 
+def amended_arithmetic(result: dict[str, Any]) -> str:
+    """'; seed 1103 run as policy float32, judge float32, no native bf16 (its amendment)': the runs of a round that
+    computed otherwise than its first (rft_preregistered_table.py's ``by_arithmetic``), or '' where all alike."""
+    groups = result.get("by_arithmetic") or []
+    return "".join(
+        f"; seed{'' if len(g['seeds']) == 1 else 's'} {', '.join(map(str, g['seeds']))} run as {g['arithmetic']} "
+        "(its amendment)"
+        for g in groups[1:]
+    )
+
+
 def measured(run: dict[str, Any], split: str = "heldout") -> dict[str, dict[str, Any] | None]:
     """A run's figures on ``split`` (``heldout`` or ``overrefusal``) by checkpoint measured: the chosen, the last,
     and every checkpoint where the round measured all (rft_safety_select.py --all; ``by_step`` in files written
@@ -83,7 +94,7 @@ def round_row(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
     return {
         "prefix": prefix,
         "seeds": result["seeds"],
-        "change": round_change(result.get("heading")),
+        "change": round_change(result.get("heading")) + amended_arithmetic(result),
         "rule": "; ".join(RULES[rule] for rule in sorted(rules)),
         "ran": summary["ran"],
         "gates_failed": summary["gates_failed"],

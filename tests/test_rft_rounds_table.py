@@ -68,6 +68,19 @@ def test_a_rounds_change_is_read_from_its_heading() -> None:
     assert rft_rounds_table.round_change(None) == rft_rounds_table.FIRST_ROUND
 
 
+def test_a_round_whose_amendment_changed_some_runs_arithmetic_says_which_in_its_change() -> None:
+    registered = {"arithmetic": "policy bfloat16 (float32 head), judge bfloat16, native bf16", "seeds": [1101, 1102]}
+    amended = {"arithmetic": "policy float32, judge float32, no native bf16", "seeds": [1103]}
+    heading = "## RFT for safety: pre-registered runs paid the judge's verdict (seeds 1101-1105)"
+    tally = {"success_chosen": 0, "success_last": 0, "worse": 0, "met": False}
+    result = {"heading": heading, "seeds": [1101, 1105], "runs": [], "tally": tally}
+    assert rft_rounds_table.round_row("p", result)["change"] == "paid the judge's verdict"
+    result["by_arithmetic"] = [registered, amended]
+    assert rft_rounds_table.round_row("p", result)["change"] == (
+        "paid the judge's verdict; seed 1103 run as policy float32, judge float32, no native bf16 (its amendment)"
+    )
+
+
 def test_the_sums_row_adds_the_rounds_and_the_goal_sentence_names_no_round_that_did_not_meet_it() -> None:
     result = rft_rounds_table.build()
     for key, total in result["total"].items():
