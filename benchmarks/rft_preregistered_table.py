@@ -436,8 +436,9 @@ def build(
     earlier_gate = (earlier or {}).get("gate_pooled") or {}
     gate = pooled_gate(runs_dir, prefix, [r["seed"] for r in done], earlier_gate.get("items")) if runs_dir else None
     if earlier_gate and len((gate or {}).get("seed_list", [])) < len(earlier_gate.get("seed_list", [])):
-        # written before the replies were kept, with folders since lost: the earlier figure covers more seeds
-        gate = earlier_gate
+        # written before the replies were kept, with folders since lost: the earlier figure covers more seeds; the
+        # replies read now are kept with it, so a later folder's loss does not lose them too
+        gate = {**earlier_gate, "items": {**earlier_gate.get("items", {}), **(gate or {}).get("items", {})}}
     result: dict[str, Any] = {
         "prefix": prefix,
         "seeds": seeds,

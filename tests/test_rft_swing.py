@@ -238,6 +238,7 @@ def test_the_preregistered_criterion_counts_successes_harms_gate_failures_and_mi
     (results_dir / "rft_preregistered_p.json").write_text(json.dumps({"gate_pooled": earlier}))
     kept = rft_preregistered_table.build("p", [1, 2, 3, 4, 5], texts, tmp_path / "runs")["gate_pooled"]
     assert kept["seed_list"] == [1, 2] and kept["auc"] == 0.9
+    assert list(kept["items"]) == ["1"]  # seed 1's replies, read from its folder, kept for when it is lost
 
 
 def test_the_check_on_the_validation_replies_is_shown_beside_each_score(results_dir: Path) -> None:
