@@ -6,6 +6,7 @@ the round's results file and read back from there (``kept``)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,6 @@ def gate_items(runs_dir: Path, prefix: str, seeds: list[int], kept: dict[str, An
     """Each seed's gate replies as [criteria, judge score, checker passed], read from its run folder, or from
     ``kept`` (an earlier results file's ``gate_pooled.items``) where the folder is gone: a run's folder can be lost
     with its machine, and the pooled figure must not silently shrink to the seeds that survived."""
-    import json
-
     items: dict[str, Any] = {}
     for seed in seeds:
         gate_file = runs_dir / f"bench-rft-safety-{prefix}-s{seed}" / "eval" / "judge_gate.json"

@@ -143,6 +143,11 @@ def run_figures(prefix: str, seed: int, validation_split: str = "validation") ->
     }
 
 
+def seeds_phrase(seeds: list[int]) -> str:
+    """'seed 1103' or 'seeds 1101, 1102'."""
+    return f"seed{'' if len(seeds) == 1 else 's'} {', '.join(map(str, seeds))}"
+
+
 def kept_clause(seed: int, step: int, success: bool) -> str:
     """'seed 901 step 20 (succeeds)': what a rule read beside the round's kept in one run."""
     return f"seed {seed} {'the base' if step == 0 else f'step {step}'}" + (" (succeeds)" if success else "")
@@ -317,7 +322,7 @@ def markdown(result: dict[str, Any]) -> str:
             for text, c in gate["criteria"].items()
         )
         seeds = (
-            f"seed{'' if gate['seeds'] == 1 else 's'} {', '.join(map(str, gate['seed_list']))}"
+            seeds_phrase(gate["seed_list"])
             if "seed_list" in gate
             else f"{gate['seeds']} seed{'' if gate['seeds'] == 1 else 's'}"
         )
@@ -389,16 +394,16 @@ def by_arithmetic(done: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     labels = list(dict.fromkeys(r["arithmetic"] for r in done if r.get("arithmetic")))  # in seed order
     if len(labels) < 2:
         return None
-    return [
-        {"arithmetic": label, "seeds": [r["seed"] for r in group], **tally_of(group)}
-        for label in labels
-        for group in [[r for r in done if r.get("arithmetic") == label]]
-    ]
+    groups = []
+    for label in labels:
+        runs = [r for r in done if r.get("arithmetic") == label]
+        groups.append({"arithmetic": label, "seeds": [r["seed"] for r in runs], **tally_of(runs)})
+    return groups
 
 
 def arithmetic_line(groups: list[dict[str, Any]]) -> str:
     parts = [
-        f"seed{'' if len(g['seeds']) == 1 else 's'} {', '.join(map(str, g['seeds']))} ({g['arithmetic']}): "
+        f"{seeds_phrase(g['seeds'])} ({g['arithmetic']}): "
         f"{g['success_chosen']} better at the chosen checkpoint, {g['success_last']} at the last, {g['worse']} worse"
         for g in groups
     ]

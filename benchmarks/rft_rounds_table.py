@@ -21,7 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import ALPHA, RESULTS, read_result, write_result, write_section
-from rft_preregistered_table import round_summary, succeeded, worse
+from rft_preregistered_table import round_summary, seeds_phrase, succeeded, worse
 
 HEADING = "## RFT for safety: every pre-registered round at a glance"
 #: the first round's section kept the script's default heading, which names no change
@@ -52,11 +52,7 @@ def amended_arithmetic(result: dict[str, Any]) -> str:
     """'; seed 1103 run as policy float32, judge float32, no native bf16 (its amendment)': the runs of a round that
     computed otherwise than its first (rft_preregistered_table.py's ``by_arithmetic``), or '' where all alike."""
     groups = result.get("by_arithmetic") or []
-    return "".join(
-        f"; seed{'' if len(g['seeds']) == 1 else 's'} {', '.join(map(str, g['seeds']))} run as {g['arithmetic']} "
-        "(its amendment)"
-        for g in groups[1:]
-    )
+    return "".join(f"; {seeds_phrase(g['seeds'])} run as {g['arithmetic']} (its amendment)" for g in groups[1:])
 
 
 def measured(run: dict[str, Any], split: str = "heldout") -> dict[str, dict[str, Any] | None]:
