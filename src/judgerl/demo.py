@@ -41,8 +41,8 @@ BENCHMARK = "BENCHMARKS.md, 'RFT for safety: every pre-registered round at a gla
 #: what those rounds measured, said when this run's own change is not a significant gain or harm (a test holds it
 #: to benchmarks/results/rft_rounds.json)
 BENCHMARK_RESULT = (
-    "Across 9 rounds with seeds fixed beforehand, 13 of 38 runs were significantly better on 128 held-out requests "
-    "at the checkpoint their rule chose, 10 at their last checkpoint and 17 at some checkpoint measured, and 2 were "
+    "Across 9 rounds with seeds fixed beforehand, 13 of 39 runs were significantly better on 128 held-out requests "
+    "at the checkpoint their rule chose, 10 at their last checkpoint and 18 at some checkpoint measured, and 2 were "
     "significantly worse at the chosen or the last checkpoint, 3 at some checkpoint measured; runs swing, most "
     "often toward refusing benign requests, so the recipe is not yet reliable"
 )
