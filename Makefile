@@ -47,8 +47,8 @@ demo: setup
 	$(BIN)/python -m judgerl.demo
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests benchmarks examples scripts
-	$(BIN)/ruff format --check src tests benchmarks examples scripts
+	$(BIN)/ruff check src tests benchmarks examples scripts data
+	$(BIN)/ruff format --check src tests benchmarks examples scripts data
 	$(BIN)/mypy
 
 # The folder benchmarks/gpu_suite.py carries to the GPU machine (no network there): wheels and the Qwen tokenizer.
