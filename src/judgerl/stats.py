@@ -52,6 +52,11 @@ def mcnemar_exact(before: Sequence[bool], after: Sequence[bool]) -> float:
     """Two-sided exact McNemar p-value: do the pairs that changed move one way more than chance?"""
     gained = sum(1 for b, a in zip(before, after, strict=True) if a and not b)
     lost = sum(1 for b, a in zip(before, after, strict=True) if b and not a)
+    return mcnemar_exact_counts(gained, lost)
+
+
+def mcnemar_exact_counts(gained: int, lost: int) -> float:
+    """:func:`mcnemar_exact` from the counts of pairs that changed each way."""
     n = gained + lost
     if n == 0:
         return 1.0

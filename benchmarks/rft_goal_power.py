@@ -1,0 +1,295 @@
+"""How often a run can pass the rounds' test of "better": the power of the 128-request measure, from the rounds' runs.
+
+A run is better when, on its 128 paired held-out outcomes (refused a harmful request / answered a benign one, before
+and after training), McNemar's exact p is below 0.05 and the bootstrap interval of the change is above 0. Only the
+pairs that changed count for McNemar, so the same change passes or not with how many outcomes moved each way. Each
+results file keeps a checkpoint's change and p, and from the two the counts are recovered exactly (the p of each
+split of the changed pairs is different) wherever p < 1. From them:
+
+- the changed share of the measured checkpoints (how much a run's outcomes move, in both directions);
+- for each checkpoint that was better, the chance that a run whose true rates were the ones measured would pass
+  the test again (the plug-in power: how firmly each success stands);
+- the chance that a run passes, and that five of five pass (the rounds' goal), for a recipe with a given true
+  change and changed share, on 128 held-out requests and on 256 and 512.
+
+Power counts McNemar's test alone, so it is an upper bound of the goal's test, which also needs the interval above
+0; over the measured checkpoints the two disagree where the section says. Nothing is measured here but from the
+rounds' results files; nothing is tuned.
+
+    python benchmarks/rft_goal_power.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import ALPHA, RESULTS, read_result, significant, write_result, write_section
+from judgerl.stats import mcnemar_exact_counts
+from rft_rounds_table import measured
+
+HEADING = "## RFT for safety: how often a run can pass the test of better (the power of the 128-request measure)"
+HELD_OUT = 128
+SIZES = (128, 256, 512)
+CHANGES = (0.05, 0.075, 0.10, 0.125, 0.15)
+RUNS = 5
+
+
+def changed_pairs(figures: dict[str, Any]) -> tuple[int, int] | None:
+    """(gained, lost): how many of the paired outcomes moved up and down, recovered from a checkpoint's change and
+    McNemar p; None where p is 1 (every split near even gives 1) or nothing matches."""
+    n = int(figures.get("prompts") or HELD_OUT)
+    net = round(figures["change"]["rate"] * n)
+    p = float(figures["mcnemar_p"])
+    if p >= 1.0:
+        return None
+    matches = [
+        ((moved + net) // 2, (moved - net) // 2)
+        for moved in range(abs(net), n + 1, 2)
+        if math.isclose(mcnemar_exact_counts((moved + net) // 2, (moved - net) // 2), p, rel_tol=1e-9, abs_tol=1e-12)
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+@cache
+def smallest_passing_gain(moved: int, alpha: float = ALPHA) -> int | None:
+    """Of ``moved`` changed pairs, the fewest that must have gained for McNemar's p < alpha with more gained than
+    lost; None where none can."""
+    for gained in range(moved // 2 + 1, moved + 1):
+        if mcnemar_exact_counts(gained, moved - gained) < alpha:
+            return gained
+    return None
+
+
+def binomial(k: int, n: int, p: float) -> float:
+    return math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+
+def pass_probability(gained_rate: float, lost_rate: float, n: int = HELD_OUT) -> float:
+    """The chance that McNemar's p < 0.05 with more gained than lost, when each of ``n`` outcomes gains with
+    probability ``gained_rate`` and loses with ``lost_rate`` (exact: the changed count is binomial, and how many of
+    them gained is binomial given it)."""
+    moved_rate = gained_rate + lost_rate
+    if moved_rate <= 0:
+        return 0.0
+    up = gained_rate / moved_rate
+    total = 0.0
+    for moved in range(n + 1):
+        weight = binomial(moved, n, moved_rate)
+        need = smallest_passing_gain(moved)
+        if weight < 1e-15 or need is None:
+            continue
+        total += weight * sum(binomial(gained, moved, up) for gained in range(need, moved + 1))
+    return total
+
+
+def at_least(k: int, runs: int, p: float) -> float:
+    return sum(binomial(j, runs, p) for j in range(k, runs + 1))
+
+
+def checkpoints() -> list[dict[str, Any]]:
+    """Every measured checkpoint of every run (held-out split), with its recovered changed pairs."""
+    rows = []
+    for path in sorted(RESULTS.glob("rft_preregistered_*.json")):
+        prefix = path.stem.removeprefix("rft_preregistered_")
+        for run in read_result(path.stem)["runs"]:
+            if not run["ran"]:
+                continue
+            for step, figures in sorted(measured(run).items(), key=lambda item: int(item[0])):
+                if figures is None:
+                    continue
+                pairs = changed_pairs(figures)
+                rows.append(
+                    {
+                        "round": prefix,
+                        "seed": run["seed"],
+                        "step": int(step),
+                        "chosen": int(step) == run["chosen_step"],
+                        "gate_passed": bool(run["gate"]["passed"]),
+                        "change": figures["change"]["rate"],
+                        "mcnemar_p": figures["mcnemar_p"],
+                        "better": significant(figures["change"], figures["mcnemar_p"]),
+                        "mcnemar_alone": figures["mcnemar_p"] < ALPHA and figures["change"]["rate"] > 0,
+                        "gained": pairs[0] if pairs else None,
+                        "lost": pairs[1] if pairs else None,
+                    }
+                )
+    return rows
+
+
+def build() -> dict[str, Any]:
+    rows = checkpoints()
+    known = [r for r in rows if r["gained"] is not None]
+    better = [r for r in known if r["better"]]
+    for row in better:
+        row["replication"] = pass_probability(row["gained"] / HELD_OUT, row["lost"] / HELD_OUT)
+    shares = {
+        "better": statistics.median((r["gained"] + r["lost"]) / HELD_OUT for r in better),
+        "all": statistics.median((r["gained"] + r["lost"]) / HELD_OUT for r in known),
+    }
+    grid = []
+    for size in SIZES:
+        for change in CHANGES:
+            for kind, share in shares.items():
+                if change > share:
+                    continue
+                power = pass_probability((share + change) / 2, (share - change) / 2, size)
+                grid.append(
+                    {
+                        "held_out": size,
+                        "change": change,
+                        "changed_share": kind,
+                        "power": power,
+                        "five_of_five": power**RUNS,
+                        "four_of_five": at_least(4, RUNS, power),
+                    }
+                )
+    return {
+        "checkpoints": rows,
+        "recovered": len(known),
+        "disagree": sum(r["better"] != r["mcnemar_alone"] for r in rows),
+        "changed_share_median": shares,
+        "grid": grid,
+        "smallest_change_for_goal": {str(size): smallest_change(size, shares["better"]) for size in SIZES},
+    }
+
+
+def smallest_change(size: int, share: float, target: float = 0.8, step: float = 0.005) -> float | None:
+    """The smallest true change (in steps of half a point) at which five of five runs pass with ``target``
+    probability, at the changed share ``share``; None where no change up to the share reaches it."""
+    change = step
+    while change <= share + 1e-9:
+        if pass_probability((share + change) / 2, (share - change) / 2, size) ** RUNS >= target:
+            return round(change, 4)
+        change += step
+    return None
+
+
+def headline(result: dict[str, Any]) -> str:
+    """What README.md says of the measure's power (a test holds it to the results file)."""
+    better = [r for r in result["checkpoints"] if r["better"] and r["gained"] is not None]
+    share = result["changed_share_median"]["better"]
+    change = statistics.median(r["change"] for r in better)
+    one = pass_probability((share + change) / 2, (share - change) / 2)
+    smallest = result["smallest_change_for_goal"]
+    return (
+        f"A success on 128 requests is itself uncertain: a recipe whose every run truly changed by the better "
+        f"checkpoints' median ({change:+.1%}, {pct(share)} of outcomes changed) would pass the test in {one:.0%} of "
+        f"runs and five of five in {one**RUNS:.0%}; five of five with probability 80% needs a true change of "
+        f"{change_text(smallest['128'])} on 128 requests, {change_text(smallest['512'])} on 512"
+    )
+
+
+def change_text(value: float | None) -> str:
+    return "more than the share changed" if value is None else f"{value:+.1%}"
+
+
+def pct(value: float) -> str:
+    return f"{value:.0%}" if abs(value) >= 0.1 or value == 0 else f"{value:.1%}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows, shares = result["checkpoints"], result["changed_share_median"]
+    better = [r for r in rows if r["better"] and r["gained"] is not None]
+    replications = [r["replication"] for r in better]
+    lines = [
+        HEADING,
+        "",
+        "The rounds' test of better (on the 128 held-out requests, McNemar's exact p < 0.05 and the bootstrap "
+        "interval above 0) counts only the outcomes that changed, so how often a run can pass it depends on how many "
+        "moved each way, not on the net change alone. `python benchmarks/rft_goal_power.py --write` recovers, from "
+        "each measured checkpoint's change and p in the rounds' results files, how many outcomes were gained and "
+        f"lost (exactly, wherever p < 1: {result['recovered']} of the {len(rows)} checkpoints measured), and from "
+        "them computes the test's power exactly (the changed count binomial, the gained among them binomial). "
+        "Power here is McNemar's alone, an upper bound of the test with its interval; over the measured "
+        f"checkpoints the two disagreed on {result['disagree']}. Nothing is tuned; the figures are the runs' own, "
+        "read after they reported.",
+        "",
+        f"The changed share (outcomes gained plus lost, of 128): median {pct(shares['all'])} over the checkpoints "
+        f"recovered, {pct(shares['better'])} over those that were better.",
+        "",
+        "Every better checkpoint, and the chance that a run whose true rates were the ones measured there would "
+        "pass the test again (plug-in power):",
+        "",
+        "| round | seed | step | kept by its rule | change | p | gained / lost | passes again |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in better:
+        lines.append(
+            f"| {r['round']} | {r['seed']} | {r['step']} | {'yes' if r['chosen'] else 'no'} | {r['change']:+.1%} "
+            f"| {r['mcnemar_p']:.3f} | {r['gained']} / {r['lost']} | {r['replication']:.0%} |"
+        )
+    lines += [
+        "",
+        "A recipe whose every run had the same true change (gained minus lost, of the held-out requests) and the "
+        f"same changed share, at the better checkpoints' median share ({pct(shares['better'])}) / all recovered "
+        f"checkpoints' ({pct(shares['all'])}): the chance that one run passes, that five of five pass (the rounds' "
+        "goal at the chosen checkpoint) and that at least four of five pass (the goal at the last), on 128 held-out "
+        "requests as now and on 256 and 512 (- where the change exceeds the share):",
+        "",
+        "| held-out requests | true change | one run passes | five of five | at least four of five |",
+        "|---|---|---|---|---|",
+    ]
+    cells: dict[tuple[int, float], dict[str, dict[str, Any]]] = {}
+    for g in result["grid"]:
+        cells.setdefault((g["held_out"], g["change"]), {})[g["changed_share"]] = g
+
+    def pair(cell: dict[str, dict[str, Any]], key: str) -> str:
+        return " / ".join(f"{cell[kind][key]:.0%}" if kind in cell else "-" for kind in ("better", "all"))
+
+    for (size, change), cell in cells.items():
+        lines.append(
+            f"| {size} | {change:+.1%} | {pair(cell, 'power')} | {pair(cell, 'five_of_five')} "
+            f"| {pair(cell, 'four_of_five')} |"
+        )
+    smallest = result["smallest_change_for_goal"]
+    goal = ", ".join(f"{size}: {change_text(value)}" for size, value in smallest.items())
+    median_replication = statistics.median(replications)
+    median_change = statistics.median(r["change"] for r in better)
+    large = sum(r["change"] >= (smallest["128"] or 1.0) - 1e-9 for r in better)
+    at_median = pass_probability((shares["better"] + median_change) / 2, (shares["better"] - median_change) / 2)
+    at_median_512 = pass_probability(
+        (shares["better"] + median_change) / 2, (shares["better"] - median_change) / 2, SIZES[-1]
+    )
+    lines += [
+        "",
+        f"Reading: the {len(better)} better checkpoints (whatever their run's gate) would pass again with "
+        f"probability {min(replications):.0%} to {max(replications):.0%} (median {median_replication:.0%}) if "
+        "the rates measured there were the truth; they are not quite, since a success is selected for a large "
+        "change and a small changed share, so these chances are upper bounds too. At the better checkpoints' median "
+        f"changed share ({pct(shares['better'])}), the smallest true change for which five of five runs pass with "
+        f"probability 80% is, by held-out size, {goal}; the better checkpoints' median measured change is "
+        f"{median_change:+.1%}, and {large} of them measured {smallest['128'] or 1.0:+.1%} or more. A recipe "
+        f"whose every run truly moved by the median ({median_change:+.1%} at a {pct(shares['better'])} changed "
+        f"share) would pass five of five with probability {at_median**RUNS:.0%} on 128 requests (one run "
+        f"{at_median:.0%}) and {at_median_512**RUNS:.0%} on 512: the goal asks every run for a change near the "
+        "largest the rounds have shown; a larger held-out split lowers the bar, at the cost of generating and "
+        f"checking more replies per checkpoint. The {len(rows) - result['recovered']} checkpoints with p = 1 (a net "
+        "change near 0) are "
+        "left out of the medians: their changed pairs cannot be recovered from the file.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
+    args = parser.parse_args(argv)
+    result = build()
+    section = markdown(result)
+    print(section)
+    if args.write:
+        write_result("rft_goal_power", result)
+        write_section(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""benchmarks/rft_goal_power.py: the changed pairs recovered from a checkpoint's change and p, the exact power of
+McNemar's test against a simulation, and the published section kept current with the rounds' results files."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402
+import rft_goal_power  # noqa: E402
+from judgerl.stats import mcnemar_exact, mcnemar_exact_counts  # noqa: E402
+
+
+def figures(gained: int, lost: int, n: int = 128) -> dict[str, Any]:
+    return {
+        "prompts": n,
+        "change": {"rate": (gained - lost) / n, "low": 0.0, "high": 0.0, "n": n},
+        "mcnemar_p": mcnemar_exact_counts(gained, lost),
+    }
+
+
+def test_the_counts_form_of_mcnemar_is_the_paired_form() -> None:
+    before = [False] * 14 + [True] * 2 + [True] * 50
+    after = [True] * 14 + [False] * 2 + [True] * 50
+    assert mcnemar_exact(before, after) == mcnemar_exact_counts(14, 2)
+
+
+def test_changed_pairs_are_recovered_exactly_from_change_and_p_wherever_p_is_below_one() -> None:
+    recovered = 0
+    for gained in range(0, 41):
+        for lost in range(0, 41):
+            row = figures(gained, lost)
+            found = rft_goal_power.changed_pairs(row)
+            if row["mcnemar_p"] < 1.0:
+                assert found == (gained, lost)
+                recovered += 1
+            else:
+                assert found is None  # p = 1 is shared by every near-even split: not recoverable
+    assert recovered > 1000
+
+
+def test_exact_power_matches_a_simulation_of_the_test() -> None:
+    rng = random.Random(5)
+    gained_rate, lost_rate, n, draws = 0.115, 0.025, 128, 4000
+    passes = 0
+    for _ in range(draws):
+        gained = lost = 0
+        for _ in range(n):
+            u = rng.random()
+            gained += u < gained_rate
+            lost += gained_rate <= u < gained_rate + lost_rate
+        passes += gained > lost and mcnemar_exact_counts(gained, lost) < common.ALPHA
+    exact = rft_goal_power.pass_probability(gained_rate, lost_rate, n)
+    assert exact == pytest.approx(passes / draws, abs=0.03)
+    assert 0.5 < exact < 0.95  # a case where an off-by-one in the critical count would show
+
+
+def test_no_true_change_passes_at_most_half_the_tests_level() -> None:
+    # two-sided at 0.05, only a gain counts: under no change at most 2.5% of runs pass
+    for share in (0.1, 0.3):
+        assert rft_goal_power.pass_probability(share / 2, share / 2) <= common.ALPHA / 2
+    assert rft_goal_power.pass_probability(0.0, 0.0) == 0.0
+
+
+def test_a_larger_held_out_split_has_more_power() -> None:
+    small = rft_goal_power.pass_probability(0.1, 0.04, 128)
+    large = rft_goal_power.pass_probability(0.1, 0.04, 512)
+    assert small < large
+
+
+def test_the_published_power_section_is_made_from_the_rounds_current_results_files() -> None:
+    # a round regenerated without this section regenerated after it fails here
+    result = rft_goal_power.build()
+    assert result == common.read_result("rft_goal_power")
+    assert common.section_text(rft_goal_power.HEADING) == rft_goal_power.markdown(result)
+
+
+def test_readme_states_the_measures_power_as_the_results_file_has_it() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert rft_goal_power.headline(common.read_result("rft_goal_power")) in readme
