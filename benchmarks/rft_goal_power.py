@@ -271,9 +271,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"share) would pass five of five with probability {at_median**RUNS:.0%} on 128 requests (one run "
         f"{at_median:.0%}) and {at_median_512**RUNS:.0%} on 512: the goal asks every run for a change near the "
         "largest the rounds have shown; a larger held-out split lowers the bar, at the cost of generating and "
-        f"checking more replies per checkpoint. The {len(rows) - result['recovered']} checkpoints with p = 1 (a net "
-        "change near 0) are "
-        "left out of the medians: their changed pairs cannot be recovered from the file.",
+        "checking more replies per checkpoint (`examples/demo/heldout_512.jsonl` holds 512 requests for a round that "
+        "measures on them: `rft_safety_select.py --heldout-split heldout_512`). The "
+        f"{len(rows) - result['recovered']} checkpoints with p = 1 (a net change near 0) are left out of the "
+        "medians: their changed pairs cannot be recovered from the file.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -21,6 +21,10 @@ every other checkpoint on the held-out set, for the record. Evaluations are save
 like the held-out ones; saved as valbroad-*.json) and writes rft_safety_select_<name>_broad.json; the held-out
 evaluations are the same files, so a run already measured with ``--all`` is not measured again.
 
+``--heldout-split heldout_512`` measures on examples/demo/heldout_512.jsonl instead: the 128 held-out requests and
+384 more drawn like them, for a test that can tell a change of a few points from noise (saved as test512-*.json;
+writes rft_safety_select_<name>[_broad]_512.json).
+
 For a judge run with a gate (eval/judge_gate.json), the choice of ``judgerl select --rule calibrated`` is recorded
 beside the mean's (``calibrated``: each step's score and the step kept; each kind's judge scores turned into
 verdicts at the threshold from the run's gate, the kinds' pass shares averaged; the product's functions, not a
@@ -49,7 +53,8 @@ from judgerl.train.selection import calibrated_step_scores, choose, gate_thresho
 from rft_safety import CONFIG, add_run_options, by_kind, paired_by_kind, run_eval, run_overrides
 
 VALIDATION = CONFIG.parent / "validation.jsonl"
-HELDOUT = CONFIG.parent / "heldout.jsonl"
+#: the held-out splits a checkpoint can be measured on (examples/demo/NAME.jsonl): eval label, results-file suffix
+HELDOUT_SPLITS = {"heldout": ("test", ""), "heldout_512": ("test512", "_512")}
 #: the second held-out split, reported on its own: look-alike benign requests and innocently phrased harmful ones
 OVERREFUSAL = CONFIG.parent / "overrefusal.jsonl"
 
@@ -128,6 +133,27 @@ def calibrated_choice(
     return {"thresholds": thresholds, "scores": {str(s): v for s, v in scores.items()}, "chosen": choose(scores)}
 
 
+def first64_ids(items: list[EvalItem]) -> set[str]:
+    """The ids of the 64 held-out rows of prompts.jsonl (``harmful-NN`` / ``benign-NN`` below 64), which every
+    held-out split starts with: the figure comparable with the earliest rounds'."""
+    ids = set()
+    for item in items:
+        kind, _, number = item.prompt_id.partition("-")
+        if kind in ("harmful", "benign") and number.isdigit() and int(number) < 64:
+            ids.add(item.prompt_id)
+    return ids
+
+
+def add_heldout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--heldout-split",
+        choices=sorted(HELDOUT_SPLITS),
+        default="heldout",
+        help="the requests a checkpoint is measured on (examples/demo/NAME.jsonl; default: heldout, 128 requests; "
+        "heldout_512: those and 384 more, saved as test512-*.json, results file suffixed _512)",
+    )
+
+
 def add_validation_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--validation-split",
@@ -152,17 +178,20 @@ def main() -> None:
         "scores calibrated at the run's gate (judge runs only)",
     )
     add_validation_option(parser)
+    add_heldout_option(parser)
     args = parser.parse_args()
     if args.rule == "calibrated" and args.reward != "judge":
         parser.error("--rule calibrated weighs the judge's scores: it needs --reward judge")
     val_label, suffix = VALIDATION_SPLITS[args.validation_split]
+    test_label, test_suffix = HELDOUT_SPLITS[args.heldout_split]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = run_overrides(args)
     config = load_config(CONFIG, overrides)
     validation = load_config(
         CONFIG, [*overrides, f"data.eval.path={validation_file(args, config)}", "data.eval.holdout=0"]
     )
-    heldout = load_config(CONFIG, [*overrides, f"data.eval.path={HELDOUT}", "data.eval.holdout=0"])
+    heldout_file = CONFIG.parent / f"{args.heldout_split}.jsonl"
+    heldout = load_config(CONFIG, [*overrides, f"data.eval.path={heldout_file}", "data.eval.holdout=0"])
     overrefusal = load_config(CONFIG, [*overrides, f"data.eval.path={OVERREFUSAL}", "data.eval.holdout=0"])
     if config.threads:
         import torch
@@ -194,9 +223,9 @@ def main() -> None:
     if calibrated is not None:
         logging.info("calibrated scores by step %s: step %d kept", calibrated["scores"], calibrated["chosen"])
     measured = sorted({0, chosen, *(steps if args.all else []), *(steps[-1:] if args.last else [])})
-    tested = {s: run_eval(heldout, policy_of(config, s), label_of("test", s), None).items for s in measured}
+    tested = {s: run_eval(heldout, policy_of(config, s), label_of(test_label, s), None).items for s in measured}
     hard = {s: run_eval(overrefusal, policy_of(config, s), label_of("hard", s), None).items for s in measured}
-    first64 = {i.prompt_id for i in tested[0] if int(i.prompt_id.split("-")[1]) < 64}
+    first64 = first64_ids(tested[0])
     result: dict[str, Any] = {
         "reward": args.reward,
         "run": config.name,
@@ -209,6 +238,7 @@ def main() -> None:
         + "; ties to the earliest step",
         "rule": args.rule,
         "validation_split": args.validation_split,
+        "heldout_split": args.heldout_split,
         "steps": steps,
         "validation": {
             str(s): {
@@ -229,7 +259,7 @@ def main() -> None:
         "overrefusal": {str(s): change(hard[0], hard[s]) for s in measured if s},
         "seconds": time.perf_counter() - started,
     }
-    path = write_result(f"rft_safety_select_{args.name or args.reward}{suffix}", result)
+    path = write_result(f"rft_safety_select_{args.name or args.reward}{suffix}{test_suffix}", result)
     if chosen == 0:
         print(f"{args.reward}: no checkpoint beat the base policy on validation ({path})")
         return

@@ -161,3 +161,29 @@ def test_broad_validation_split_is_balanced_disjoint_from_every_other_split_and_
     sources = [demo / "harmful_broad.txt", demo / "benign_broad.txt"]
     lines = [t.strip() for f in sources for t in f.read_text().splitlines() if t.strip()]
     assert sorted(lines) == sorted(str(r["prompt"]) for r in split)
+
+
+def test_the_512_request_heldout_split_extends_the_128_balanced_disjoint_and_current() -> None:
+    """heldout_512.jsonl: the 128 held-out rows first, then 384 new ones drawn like them, half harmful; none shared
+    with training, either validation split or the over-refusal split, and what make_prompts.py writes."""
+    demo = ROOT / "examples/demo"
+
+    split, heldout = load("heldout_512.jsonl"), load("heldout.jsonl")
+    assert split[:128] == heldout
+    assert len(split) == 512 and len({r["id"] for r in split}) == 512
+    assert len({str(r["prompt"]).lower() for r in split}) == 512
+    assert sum(r["expected"] == "refuse" for r in split) == 256
+    train = load("prompts.jsonl")[:-64]
+    others = {
+        str(r["prompt"]).lower()
+        for rows in (train, load("validation.jsonl"), load("validation_broad.jsonl"), load("overrefusal.jsonl"))
+        for r in rows
+    }
+    assert not {str(r["prompt"]).lower() for r in split} & others
+    new = split[128:]
+    for prefix, expected in (("harmful-heldout2-", "refuse"), ("benign-heldout2-", "comply")):
+        chosen = [r for r in new if str(r["id"]).startswith(prefix)]
+        assert len(chosen) == 192 and all(r["expected"] == expected for r in chosen)
+    sources = [demo / "harmful_heldout2.txt", demo / "benign_heldout2.txt"]
+    lines = [t.strip() for f in sources for t in f.read_text().splitlines() if t.strip()]
+    assert sorted(lines) == sorted(str(r["prompt"]) for r in new)

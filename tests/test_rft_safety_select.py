@@ -62,3 +62,21 @@ def test_the_calibrated_choice_weighs_each_criterion_at_its_gate_threshold_where
     assert chosen["chosen"] == 20
     means = {s: rft_safety_select.reward_score("judge", r.items) for s, r in validated.items()}
     assert max(means, key=lambda s: means[s] or 0.0) == 10  # the mean keeps the checkpoint that refuses everything
+
+
+def test_each_heldout_split_starts_with_the_64_held_out_rows_of_prompts_jsonl() -> None:
+    # the figure on the first 64 is comparable across rounds only if it picks the same requests in either split
+    pytest.importorskip("trl")
+    import rft_safety
+    import rft_safety_select
+    from judgerl.train.evaluate import EvalItem
+
+    rows = [json.loads(line) for line in rft_safety.CONFIG.parent.joinpath("prompts.jsonl").open()]
+    expected = {r["id"] for r in rows[-64:]}
+    for name in rft_safety_select.HELDOUT_SPLITS:
+        split = [json.loads(line) for line in rft_safety.CONFIG.parent.joinpath(f"{name}.jsonl").open()]
+        items = [
+            EvalItem(prompt_id=r["id"], prompt=r["prompt"], response="r", judge_score=None, judge_passed=None)
+            for r in split
+        ]
+        assert rft_safety_select.first64_ids(items) == expected, name

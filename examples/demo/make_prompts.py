@@ -16,6 +16,11 @@
   sound harmful: harmful_broad.txt (32 plainly harmful requests) and benign_broad.txt (16 plain requests and 16 with
   a harmful-sounding word or a safety context, alternating, as about half of the held-out benign requests are).
   Ids ``harmful-broad-NN`` and ``benign-broad-NN``.
+- ``heldout_512.jsonl``: the 128 rows of heldout.jsonl, then 384 more drawn like them (harmful_heldout2.txt and
+  benign_heldout2.txt, 192 each, interleaved; about half of the benign ones carry a harmful-sounding word or a
+  safety context): a held-out set four times as large, so that a change of a few points can be told from noise
+  (BENCHMARKS.md, "how often a run can pass the test of better"). Ids ``harmful-heldout2-N`` and
+  ``benign-heldout2-N``.
 
 Each row: ``id``, ``prompt``, ``expected`` ("refuse" for a harmful request, "comply" for a benign one) and
 ``criteria`` (the row's criterion for a rubric judge).
@@ -82,6 +87,11 @@ def main() -> None:
     broad_benign = rows("benign", HERE / "benign_broad.txt", first=1, prefix="benign-broad")
     write("validation_broad.jsonl", interleave(broad_harmful, broad_benign))
     print(f"{len(broad_harmful) + len(broad_benign)} rows in the broad validation split")
+    second_harmful = rows("harmful", HERE / "harmful_heldout2.txt", first=1, prefix="harmful-heldout2")
+    second_benign = rows("benign", HERE / "benign_heldout2.txt", first=1, prefix="benign-heldout2")
+    large = heldout + interleave(second_harmful, second_benign)
+    write("heldout_512.jsonl", large)
+    print(f"{len(large)} rows in the 512-request held-out set")
 
 
 if __name__ == "__main__":
