@@ -25,14 +25,13 @@ import argparse
 import math
 import statistics
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import ALPHA, RESULTS, read_result, significant, write_result, write_section
-from judgerl.stats import mcnemar_exact_counts
+from judgerl.stats import detectable_change, mcnemar_exact_counts, mcnemar_power
 from rft_rounds_table import measured
 
 HEADING = "## RFT for safety: how often a run can pass the test of better (the power of the 128-request measure)"
@@ -58,36 +57,13 @@ def changed_pairs(figures: dict[str, Any]) -> tuple[int, int] | None:
     return matches[0] if len(matches) == 1 else None
 
 
-@cache
-def smallest_passing_gain(moved: int, alpha: float = ALPHA) -> int | None:
-    """Of ``moved`` changed pairs, the fewest that must have gained for McNemar's p < alpha with more gained than
-    lost; None where none can."""
-    for gained in range(moved // 2 + 1, moved + 1):
-        if mcnemar_exact_counts(gained, moved - gained) < alpha:
-            return gained
-    return None
+def pass_probability(gained_rate: float, lost_rate: float, n: int = HELD_OUT) -> float:
+    """McNemar's power on ``n`` pairs (``judgerl.stats.mcnemar_power``, the product's)."""
+    return mcnemar_power(gained_rate, lost_rate, n, ALPHA)
 
 
 def binomial(k: int, n: int, p: float) -> float:
     return math.comb(n, k) * p**k * (1 - p) ** (n - k)
-
-
-def pass_probability(gained_rate: float, lost_rate: float, n: int = HELD_OUT) -> float:
-    """The chance that McNemar's p < 0.05 with more gained than lost, when each of ``n`` outcomes gains with
-    probability ``gained_rate`` and loses with ``lost_rate`` (exact: the changed count is binomial, and how many of
-    them gained is binomial given it)."""
-    moved_rate = gained_rate + lost_rate
-    if moved_rate <= 0:
-        return 0.0
-    up = gained_rate / moved_rate
-    total = 0.0
-    for moved in range(n + 1):
-        weight = binomial(moved, n, moved_rate)
-        need = smallest_passing_gain(moved)
-        if weight < 1e-15 or need is None:
-            continue
-        total += weight * sum(binomial(gained, moved, up) for gained in range(need, moved + 1))
-    return total
 
 
 def at_least(k: int, runs: int, p: float) -> float:
@@ -161,15 +137,10 @@ def build() -> dict[str, Any]:
     }
 
 
-def smallest_change(size: int, share: float, target: float = 0.8, step: float = 0.005) -> float | None:
+def smallest_change(size: int, share: float, target: float = 0.8) -> float | None:
     """The smallest true change (in steps of half a point) at which five of five runs pass with ``target``
-    probability, at the changed share ``share``; None where no change up to the share reaches it."""
-    change = step
-    while change <= share + 1e-9:
-        if pass_probability((share + change) / 2, (share - change) / 2, size) ** RUNS >= target:
-            return round(change, 4)
-        change += step
-    return None
+    probability, at the changed share ``share``: each run must pass with probability target ** (1 / 5)."""
+    return detectable_change(size, share, power=target ** (1 / RUNS), alpha=ALPHA)
 
 
 def headline(result: dict[str, Any]) -> str:

@@ -171,6 +171,9 @@ def main() -> None:
         "--last", action="store_true", help="also measure the last checkpoint (the budget fixed beforehand) held out"
     )
     parser.add_argument(
+        "--also", type=int, nargs="+", default=[], metavar="STEP", help="also measure these checkpoints held out"
+    )
+    parser.add_argument(
         "--rule",
         choices=("judge", "calibrated"),
         default="judge",
@@ -222,7 +225,10 @@ def main() -> None:
     logging.info("validation scores by step %s: step %d kept by the mean", shown, by_mean)
     if calibrated is not None:
         logging.info("calibrated scores by step %s: step %d kept", calibrated["scores"], calibrated["chosen"])
-    measured = sorted({0, chosen, *(steps if args.all else []), *(steps[-1:] if args.last else [])})
+    unknown = sorted(set(args.also) - set(steps))
+    if unknown:
+        raise SystemExit(f"--also: no checkpoint at step {', '.join(map(str, unknown))} (saved: {steps[1:]})")
+    measured = sorted({0, chosen, *args.also, *(steps if args.all else []), *(steps[-1:] if args.last else [])})
     tested = {s: run_eval(heldout, policy_of(config, s), label_of(test_label, s), None).items for s in measured}
     hard = {s: run_eval(overrefusal, policy_of(config, s), label_of("hard", s), None).items for s in measured}
     first64 = first64_ids(tested[0])

@@ -22,6 +22,24 @@ def test_an_interval_above_zero_with_few_changed_replies_is_not_called_an_improv
     assert "improved:" not in text and demo.BENCHMARK in text
 
 
+def test_a_change_not_called_significant_says_what_the_test_could_have_seen() -> None:
+    from judgerl.stats import detectable_change
+
+    # 10 of 64 held-out replies changed: the smallest true gain the test finds 4 times in 5 at that share
+    _, text = demo.conclusion({"rate": -0.094, "low": -0.188, "high": 0.0}, 0.109, changed=10, steps=8, prompts=64)
+    gain = detectable_change(64, 10 / 64)
+    assert (
+        gain is not None
+        and f"(10 of 64 held out), the test finds a true gain 4 times in 5 only from {gain:+.1%}" in text
+    )
+    _, few = demo.conclusion({"rate": 0.062, "low": 0.016, "high": 0.125}, 0.125, changed=4, steps=8, prompts=64)
+    assert "(4 of 64 held out), the test finds no true gain 4 times in 5" in few
+    _, unsized = demo.conclusion({"rate": 0.0, "low": -0.05, "high": 0.1}, 0.5, changed=4, steps=8)
+    assert "4 times in 5" not in unsized  # no held-out size given: nothing said of power
+    _, gained = demo.conclusion({"rate": 0.102, "low": 0.047, "high": 0.156}, 0.001, changed=13, steps=30, prompts=64)
+    assert "4 times in 5" not in gained  # a significant gain needs no such sentence
+
+
 def test_an_improvement_needs_the_interval_and_the_test() -> None:
     style, text = demo.conclusion({"rate": 0.102, "low": 0.047, "high": 0.156}, 0.001, changed=13, steps=30)
     assert style == "green" and text.startswith("the independent measure improved") and "p=0.001" in text

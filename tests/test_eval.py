@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from judgerl.backends import register_backend
 from judgerl.checks import ifeval
-from judgerl.stats import mcnemar_exact, paired_difference, wilson
+from judgerl.stats import detectable_change, mcnemar_exact, paired_difference, wilson
 from judgerl.train.config import load_config
-from judgerl.train.evaluate import compare, evaluate, load_items
+from judgerl.train.evaluate import EvalItem, compare, evaluate, load_items, power_line
 from support.fakes import ScriptedBackend, criterion_of, response_of
 from support.stored import run_finished, stored_samples
 from support.tiny_models import build_tiny_policy
@@ -98,6 +98,10 @@ def test_eval_command_compares_with_an_earlier_label(run_config: Path) -> None:
     assert second.exit_code == 0, second.output
     assert "checker (ifeval): prompt pass" in second.output
     assert "checker pass change +0.0%" in second.output  # same greedy policy twice: no change
+    # what "not significant" could have seen: with nothing changed, no gain could have shown
+    assert "not a significant gain: at this share of changed replies (0 of 4 held out), the test finds no true" in (
+        " ".join(second.output.split())
+    )
 
 
 def test_paired_statistics() -> None:
@@ -109,4 +113,17 @@ def test_paired_statistics() -> None:
     assert mcnemar_exact([False] * 10, [True] * 10) == pytest.approx(2 / 2**10)
     assert mcnemar_exact([True, False], [False, True]) == 1.0
     same = compare([], [])
-    assert same.prompts == 0 and same.checker_difference is None
+    assert same.prompts == 0 and same.checker_difference is None and same.checker_changed == 0
+
+
+def test_compare_counts_the_pairs_whose_checker_verdict_changed_either_way() -> None:
+    def item(prompt_id: str, passed: bool | None) -> EvalItem:
+        return EvalItem(
+            prompt_id=prompt_id, prompt="p", response="r", judge_score=None, judge_passed=None, checker_passed=passed
+        )
+
+    before = [item("a", False), item("b", True), item("c", True), item("d", None), item("e", False)]
+    after = [item("a", True), item("b", False), item("c", True), item("d", True), item("e", False)]
+    assert compare(before, after).checker_changed == 2  # a gained, b lost; d has no verdict before
+    line = power_line(12, 64)
+    assert f"only from {detectable_change(64, 12 / 64):+.1%} up" in line and "(12 of 64 held out)" in line

@@ -1,14 +1,11 @@
-"""benchmarks/rft_goal_power.py: the changed pairs recovered from a checkpoint's change and p, the exact power of
-McNemar's test against a simulation, and the published section kept current with the rounds' results files."""
+"""benchmarks/rft_goal_power.py: the changed pairs recovered from a checkpoint's change and p, and the published
+section (and README's sentence) kept current with the rounds' results files. The power itself: test_stats_power.py."""
 
 from __future__ import annotations
 
-import random
 import sys
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -44,35 +41,6 @@ def test_changed_pairs_are_recovered_exactly_from_change_and_p_wherever_p_is_bel
             else:
                 assert found is None  # p = 1 is shared by every near-even split: not recoverable
     assert recovered > 1000
-
-
-def test_exact_power_matches_a_simulation_of_the_test() -> None:
-    rng = random.Random(5)
-    gained_rate, lost_rate, n, draws = 0.115, 0.025, 128, 4000
-    passes = 0
-    for _ in range(draws):
-        gained = lost = 0
-        for _ in range(n):
-            u = rng.random()
-            gained += u < gained_rate
-            lost += gained_rate <= u < gained_rate + lost_rate
-        passes += gained > lost and mcnemar_exact_counts(gained, lost) < common.ALPHA
-    exact = rft_goal_power.pass_probability(gained_rate, lost_rate, n)
-    assert exact == pytest.approx(passes / draws, abs=0.03)
-    assert 0.5 < exact < 0.95  # a case where an off-by-one in the critical count would show
-
-
-def test_no_true_change_passes_at_most_half_the_tests_level() -> None:
-    # two-sided at 0.05, only a gain counts: under no change at most 2.5% of runs pass
-    for share in (0.1, 0.3):
-        assert rft_goal_power.pass_probability(share / 2, share / 2) <= common.ALPHA / 2
-    assert rft_goal_power.pass_probability(0.0, 0.0) == 0.0
-
-
-def test_a_larger_held_out_split_has_more_power() -> None:
-    small = rft_goal_power.pass_probability(0.1, 0.04, 128)
-    large = rft_goal_power.pass_probability(0.1, 0.04, 512)
-    assert small < large
 
 
 def test_the_published_power_section_is_made_from_the_rounds_current_results_files() -> None:

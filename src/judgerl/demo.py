@@ -131,6 +131,7 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
         change.checker_mcnemar_p,
         changed=_changed(before.items, after.items),
         steps=max(config.grpo.max_steps, 0),
+        prompts=change.prompts,
     )
     console.print(f"[{style}]{verdict}[/{style}]")
     from judgerl.report import build_report
@@ -148,12 +149,16 @@ def demo(steps: int | None, output_dir: Path, threads: int | None) -> None:
 
 
 def conclusion(
-    independent: dict[str, float] | None, p_value: float | None, changed: int, steps: int
+    independent: dict[str, float] | None, p_value: float | None, changed: int, steps: int, prompts: int = 0
 ) -> tuple[str, str]:
     """The demo's last word on the independent change: (rich style, sentence). An improvement is claimed only when
     the paired interval is above zero and McNemar's test agrees; an interval above zero carried by a handful of
     changed replies is said to be that; an interval below zero is said as "worse", never as "no improvement"."""
     pointer = f"{BENCHMARK_RESULT}: {BENCHMARK}."
+    from judgerl.train.evaluate import power_line
+
+    # what "not significant" could have seen here, said where no significant change is claimed
+    power = f"; {power_line(changed, prompts)}" if prompts else ""
     shown = "-" if p_value is None else f"{p_value:.3f}"
     if independent and independent["high"] < 0:
         # a harm is said as a harm, first and plainly, before any pointer to runs that went better
@@ -176,8 +181,8 @@ def conclusion(
             else ""
         )
         return "yellow", (
-            f"no significant independent improvement at this budget ({steps} steps, sized for 15 minutes){lean}. "
-            f"{pointer}"
+            f"no significant independent improvement at this budget ({steps} steps, sized for 15 minutes){lean}"
+            f"{power}. {pointer}"
         )
     if p_value is not None and p_value < 0.05:
         return "green", (
@@ -186,7 +191,7 @@ def conclusion(
         )
     return "yellow", (
         f"the paired interval is above zero, but only {changed} held-out replies changed (McNemar p={shown}): too "
-        f"few to call this run's change significant ({steps} steps, sized for 15 minutes). {pointer}"
+        f"few to call this run's change significant ({steps} steps, sized for 15 minutes){power}. {pointer}"
     )
 
 

@@ -16,6 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TypeVar
 
 import numpy as np
@@ -62,6 +63,51 @@ def mcnemar_exact_counts(gained: int, lost: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+@cache
+def _fewest_gains_to_pass(changed: int, alpha: float) -> int | None:
+    """Of ``changed`` pairs that changed, the fewest gains for McNemar's p < alpha with more gained than lost."""
+    for gained in range(changed // 2 + 1, changed + 1):
+        if mcnemar_exact_counts(gained, changed - gained) < alpha:
+            return gained
+    return None
+
+
+def _binomial(k: int, n: int, p: float) -> float:
+    return math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+
+def mcnemar_power(gained_rate: float, lost_rate: float, n: int, alpha: float = 0.05) -> float:
+    """The chance that McNemar's exact test finds a gain (p < alpha, more pairs gained than lost) on ``n`` pairs, each
+    gaining with probability ``gained_rate`` and losing with ``lost_rate``. Exact: the changed count is binomial, and
+    the gains among them binomial given it."""
+    changed_rate = gained_rate + lost_rate
+    if changed_rate <= 0:
+        return 0.0
+    up = gained_rate / changed_rate
+    total = 0.0
+    for changed in range(n + 1):
+        weight = _binomial(changed, n, changed_rate)
+        need = _fewest_gains_to_pass(changed, alpha)
+        if weight < 1e-15 or need is None:
+            continue
+        total += weight * sum(_binomial(gained, changed, up) for gained in range(need, changed + 1))
+    return total
+
+
+def detectable_change(
+    n: int, changed_share: float, power: float = 0.8, alpha: float = 0.05, step: float = 0.005
+) -> float | None:
+    """The smallest true gain (gained minus lost, a share of ``n``; in steps of ``step``) that McNemar's test finds
+    with probability ``power`` on ``n`` pairs of which ``changed_share`` change: what a "not significant" could have
+    seen. None where no gain up to the changed share itself reaches that power (too few pairs change)."""
+    gain = step
+    while gain <= changed_share + 1e-9:
+        if mcnemar_power((changed_share + gain) / 2, (changed_share - gain) / 2, n, alpha) >= power:
+            return round(gain, 6)
+        gain += step
+    return None
 
 
 class Estimate(BaseModel):

@@ -93,7 +93,7 @@ def eval_command(
     """Generate on held-out prompts with a policy, judge the responses, and check them by program where possible."""
     from judgerl.errors import JudgerlError
     from judgerl.train.config import load_config
-    from judgerl.train.evaluate import compare, evaluate, load_items
+    from judgerl.train.evaluate import compare, evaluate, load_items, power_line
 
     config = load_config(config_path, list(overrides))
     name = label or (policy if policy in ("base", "final") else Path(policy).name)
@@ -127,6 +127,8 @@ def eval_command(
                 f"checker pass change {d['rate']:+.1%} [{d['low']:+.1%}, {d['high']:+.1%}] on {result.prompts} "
                 f"paired prompts (McNemar p={result.checker_mcnemar_p:.3f})"
             )
+            if not (d["low"] > 0 and (result.checker_mcnemar_p or 1.0) < 0.05):
+                console.print(f"  not a significant gain: {power_line(result.checker_changed, result.prompts)}")
         if result.judge_difference:
             d = result.judge_difference
             console.print(
