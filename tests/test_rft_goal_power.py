@@ -50,6 +50,7 @@ def test_the_published_power_section_is_made_from_the_rounds_current_results_fil
     assert common.section_text(rft_goal_power.HEADING) == rft_goal_power.markdown(result)
 
 
-def test_readme_states_the_measures_power_as_the_results_file_has_it() -> None:
-    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    assert rft_goal_power.headline(common.read_result("rft_goal_power")) in readme
+def test_readme_and_the_training_guide_state_the_measures_power_as_the_results_file_has_it() -> None:
+    headline = rft_goal_power.headline(common.read_result("rft_goal_power"))
+    for doc in ("README.md", "docs/training.md"):
+        assert headline in " ".join((ROOT / doc).read_text(encoding="utf-8").split()), doc
