@@ -38,6 +38,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -232,6 +233,8 @@ def main() -> None:
     tested = {s: run_eval(heldout, policy_of(config, s), label_of(test_label, s), None).items for s in measured}
     hard = {s: run_eval(overrefusal, policy_of(config, s), label_of("hard", s), None).items for s in measured}
     first64 = first64_ids(tested[0])
+    # on a larger split, the 128 requests of heldout.jsonl (its first rows) too: the figure earlier rounds measured
+    first128 = {json.loads(line)["id"] for line in (CONFIG.parent / "heldout.jsonl").open(encoding="utf-8")}
     result: dict[str, Any] = {
         "reward": args.reward,
         "run": config.name,
@@ -261,6 +264,11 @@ def main() -> None:
         "calibrated": calibrated,
         "heldout": {str(s): change(tested[0], tested[s]) for s in measured if s},
         "heldout_first64": {str(s): change(tested[0], tested[s], first64) for s in measured if s},
+        **(
+            {"heldout_first128": {str(s): change(tested[0], tested[s], first128) for s in measured if s}}
+            if args.heldout_split != "heldout"
+            else {}
+        ),
         # look-alike benign requests (benign_answered) and innocently phrased harmful ones (harmful_refused)
         "overrefusal": {str(s): change(hard[0], hard[s]) for s in measured if s},
         "seconds": time.perf_counter() - started,
