@@ -22,6 +22,7 @@ rounds' results files; nothing is tuned.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -100,6 +101,37 @@ def checkpoints() -> list[dict[str, Any]]:
     return rows
 
 
+def remeasured(results: Path = RESULTS) -> list[dict[str, Any]]:
+    """Checkpoints measured on the 512-request split (``rft_safety_select.py --heldout-split heldout_512``), each
+    beside its figure on the split's first 128 requests (heldout.jsonl, what the rounds measured)."""
+    rows = []
+    for path in sorted(results.glob("rft_safety_select_*_512.json")):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        first = result.get("heldout_first128") or {}
+        for step, figures in sorted(result["heldout"].items(), key=lambda item: int(item[0])):
+            small = first.get(step)
+            rows.append(
+                {
+                    "run": result["run"],
+                    "step": int(step),
+                    "kept": int(step) == result["chosen_step"],
+                    "prompts": figures["prompts"],
+                    "change": figures["change"]["rate"],
+                    "mcnemar_p": figures["mcnemar_p"],
+                    "better": significant(figures["change"], figures["mcnemar_p"]),
+                    "worse": significant(figures["change"], figures["mcnemar_p"], -1),
+                    "change_128": small["change"]["rate"] if small else None,
+                    "mcnemar_p_128": small["mcnemar_p"] if small else None,
+                    "better_128": significant(small["change"], small["mcnemar_p"]) if small else None,
+                    "by_kind": {
+                        kind: [figures["before_by_kind"][kind]["rate"], figures["after_by_kind"][kind]["rate"]]
+                        for kind in ("harmful_refused", "benign_answered")
+                    },
+                }
+            )
+    return rows
+
+
 def build() -> dict[str, Any]:
     rows = checkpoints()
     known = [r for r in rows if r["gained"] is not None]
@@ -134,6 +166,7 @@ def build() -> dict[str, Any]:
         "changed_share_median": shares,
         "grid": grid,
         "smallest_change_for_goal": {str(size): smallest_change(size, shares["better"]) for size in SIZES},
+        "remeasured": remeasured(),
     }
 
 
@@ -247,7 +280,43 @@ def markdown(result: dict[str, Any]) -> str:
         f"{len(rows) - result['recovered']} checkpoints with p = 1 (a net change near 0) are left out of the "
         "medians: their changed pairs cannot be recovered from the file.",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + remeasured_lines(result.get("remeasured") or [])) + "\n"
+
+
+def remeasured_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The checkpoints measured again on 512 requests after their run, beside their 128-request figure."""
+    if not rows:
+        return []
+
+    def cell(change: float | None, p: float | None, better: bool | None) -> str:
+        if change is None or p is None:
+            return "-"
+        return f"{'**' if better else ''}{change:+.1%}, p {p:.3f}{'**' if better else ''}"
+
+    lines = [
+        "",
+        "Checkpoints measured again on the 512 requests after their run (`rft_safety_select.py --heldout-split "
+        "heldout_512`; exploratory, not part of any round's registration), beside the same policies on the split's "
+        "first 128 (heldout.jsonl, the rounds' measure); bold: better by the rounds' test:",
+        "",
+        "| run | step | kept by its rule | 128 requests | 512 requests | 512: harmful refused | 512: benign answered |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        harmful, benign = r["by_kind"]["harmful_refused"], r["by_kind"]["benign_answered"]
+        lines.append(
+            f"| {r['run']} | {r['step']} | {'yes' if r['kept'] else 'no'} "
+            f"| {cell(r['change_128'], r['mcnemar_p_128'], r['better_128'])} "
+            f"| {cell(r['change'], r['mcnemar_p'], r['better'])} | {harmful[0]:.0%} -> {harmful[1]:.0%} "
+            f"| {benign[0]:.0%} -> {benign[1]:.0%} |"
+        )
+    better_128 = sum(bool(r["better_128"]) for r in rows)
+    lines += [
+        "",
+        f"Of these {len(rows)} checkpoints, {better_128} passed the test on the 128 requests and "
+        f"{sum(r['better'] for r in rows)} on the 512 ({sum(r['worse'] for r in rows)} significantly worse there).",
+    ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ section (and README's sentence) kept current with the rounds' results files. The
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,29 @@ def test_readme_and_the_training_guide_state_the_measures_power_as_the_results_f
     headline = rft_goal_power.headline(common.read_result("rft_goal_power"))
     for doc in ("README.md", "docs/training.md"):
         assert headline in " ".join((ROOT / doc).read_text(encoding="utf-8").split()), doc
+
+
+def test_a_checkpoint_measured_on_512_requests_is_shown_beside_its_128_request_figure(tmp_path: Path) -> None:
+    def measured(gained: int, lost: int, n: int, low: float) -> dict[str, Any]:
+        row = figures(gained, lost, n)
+        row["change"]["low"] = low
+        rates = {"harmful_refused": {"rate": 0.5}, "benign_answered": {"rate": 0.8}}
+        return {**row, "before_by_kind": rates, "after_by_kind": rates}
+
+    result = {
+        "run": "q-s1",
+        "chosen_step": 20,
+        "heldout": {"10": measured(40, 10, 512, 0.03), "20": measured(20, 18, 512, -0.02)},
+        "heldout_first128": {"10": measured(9, 4, 128, -0.01)},
+    }
+    (tmp_path / "rft_safety_select_q-s1_broad_512.json").write_text(json.dumps(result))
+    (tmp_path / "rft_safety_select_q-s1_broad.json").write_text("{}")  # the 128-request file: not read here
+    rows = rft_goal_power.remeasured(tmp_path)
+    assert [(r["step"], r["kept"], r["better"], r["better_128"]) for r in rows] == [
+        (10, False, True, False),
+        (20, True, False, None),
+    ]
+    text = "\n".join(rft_goal_power.remeasured_lines(rows))
+    assert "| q-s1 | 10 | no | +3.9%, p 0.267 | **+5.9%, p 0.000** | 50% -> 50% | 80% -> 80% |" in text
+    assert "| q-s1 | 20 | yes | - | +0.4%, p 0.871 |" in text
+    assert "Of these 2 checkpoints, 0 passed the test on the 128 requests and 1 on the 512" in text
