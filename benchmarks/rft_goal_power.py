@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ALPHA, RESULTS, read_result, significant, write_result, write_section
+from common import ALPHA, RESULTS, publish, read_result, significant
 from judgerl.stats import detectable_change, mcnemar_exact_counts, mcnemar_power
 from rft_rounds_table import measured
 
@@ -323,12 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
-    result = build()
-    section = markdown(result)
-    print(section)
-    if args.write:
-        write_result("rft_goal_power", result)
-        write_section(section)
+    publish("rft_goal_power", build(), markdown, None, args.write)
     return 0
 
 

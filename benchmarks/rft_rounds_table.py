@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ALPHA, RESULTS, read_result, write_result, write_section
+from common import ALPHA, RESULTS, publish, read_result
 from rft_preregistered_table import round_summary, seeds_phrase, succeeded, worse
 
 HEADING = "## RFT for safety: every pre-registered round at a glance"
@@ -183,12 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
-    result = build()
-    section = markdown(result)
-    print(section)
-    if args.write:
-        write_result("rft_rounds", result)
-        write_section(section)
+    publish("rft_rounds", build(), markdown, None, args.write)
     return 0
 
 
