@@ -51,3 +51,19 @@ def test_the_detectable_gain_is_the_smallest_step_that_reaches_the_power() -> No
 def test_too_few_changed_pairs_can_detect_no_gain() -> None:
     # 64 pairs of which 5% change: about 3 changed pairs, and p < 0.05 needs 6 gains and no loss
     assert detectable_change(64, 0.05) is None
+
+
+def test_the_training_guides_sizing_table_is_what_detectable_change_gives() -> None:
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
+    table = guide.split("| held-out prompts | 10% change |", 1)[1].split("\n\n", 1)[0]
+    shares = (0.10, 0.15, 0.20, 0.30)
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    assert len(rows) == 4
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        n = int(cells[0])
+        for share, cell in zip(shares, cells[1:], strict=True):
+            gain = detectable_change(n, share)
+            assert cell == ("-" if gain is None else f"{gain:+.1%}"), (n, share)
