@@ -120,6 +120,10 @@ def test_the_judge_rule_keeps_the_best_candidate_and_the_check_rule_keeps_the_ba
     assert by_check["chosen_step"] == 20 and "checkpoint-20 (rule: check)" in checked.output.replace("\n", "")
     assert by_check["versus_base"]["checker_difference"]["rate"] == 0.5
     assert "not significant: on this many prompts the lead may be noise" in checked.output.replace("\n", "")
+    # 2 of 4 changed (both gains): no true gain is found 4 times in 5 on so few prompts
+    assert by_check["versus_base"]["checker_changed"] == 2
+    said = " ".join(checked.output.split())
+    assert "(2 of 4 validation prompts), the test finds no true gain 4 times in 5" in said
 
 
 def test_saved_evaluations_of_the_same_prompts_are_reused_and_fresh_evaluates_again(

@@ -267,11 +267,11 @@ class Comparison(BaseModel):
     checker_changed: int = 0
 
 
-def power_line(changed: int, prompts: int) -> str:
+def power_line(changed: int, prompts: int, what: str = "held out") -> str:
     """What a change that is not significant could have shown: the smallest true gain McNemar's test finds 4 times
     in 5 on ``prompts`` pairs of which ``changed`` changed (``judgerl.stats.detectable_change``)."""
     gain = detectable_change(prompts, changed / prompts) if prompts else None
-    share = f"at this share of changed replies ({changed} of {prompts} held out)"
+    share = f"at this share of changed replies ({changed} of {prompts} {what})"
     if gain is None:
         return f"{share}, the test finds no true gain 4 times in 5"
     return f"{share}, the test finds a true gain 4 times in 5 only from {gain:+.1%} up"

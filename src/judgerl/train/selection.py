@@ -294,4 +294,8 @@ def lead_over_base(selection: Selection) -> str:
             "; not significant: on this many prompts the lead may be noise (more validation prompts, drawn "
             "like the requests the policy will meet, make the choice firmer)"
         )
+        if field == "checker" and versus.get("checker_changed") is not None:
+            from judgerl.train.evaluate import power_line
+
+            text += f"; {power_line(versus['checker_changed'], versus['prompts'], 'validation prompts')}"
     return text
