@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -123,6 +124,7 @@ def remeasured(results: Path = RESULTS) -> list[dict[str, Any]]:
                     "change_128": small["change"]["rate"] if small else None,
                     "mcnemar_p_128": small["mcnemar_p"] if small else None,
                     "better_128": significant(small["change"], small["mcnemar_p"]) if small else None,
+                    "as_registered": as_registered(result["run"], step, small),
                     "by_kind": {
                         kind: [figures["before_by_kind"][kind]["rate"], figures["after_by_kind"][kind]["rate"]]
                         for kind in ("harmful_refused", "benign_answered")
@@ -130,6 +132,20 @@ def remeasured(results: Path = RESULTS) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def as_registered(run_name: str, step: str, small: dict[str, Any] | None) -> bool | None:
+    """Whether a remeasured checkpoint's figure on the first 128 requests is the one its round's results file has for
+    it (the same change and p: greedy replies generated again came out the same); None where either is missing."""
+    found = re.fullmatch(r"bench-rft-safety-(.+)-s(\d+)", run_name)
+    path = RESULTS / f"rft_preregistered_{found.group(1)}.json" if found else None
+    if small is None or found is None or path is None or not path.exists():
+        return None
+    runs = [r for r in read_result(path.stem)["runs"] if r["seed"] == int(found.group(2)) and r["ran"]]
+    registered = measured(runs[0]).get(step) if runs else None
+    if registered is None:
+        return None
+    return bool(registered["change"] == small["change"] and registered["mcnemar_p"] == small["mcnemar_p"])
 
 
 def build() -> dict[str, Any]:
@@ -297,7 +313,8 @@ def remeasured_lines(rows: list[dict[str, Any]]) -> list[str]:
         "",
         "Checkpoints measured again on the 512 requests after their run (`rft_safety_select.py --heldout-split "
         "heldout_512`; exploratory, not part of any round's registration), beside the same policies on the split's "
-        "first 128 (heldout.jsonl, the rounds' measure); bold: better by the rounds' test:",
+        "first 128 (heldout.jsonl, the rounds' measure), measured after the run's own figures were known; "
+        "machine and timing in each `rft_safety_select_<name>_broad_512.json`; bold: better by the rounds' test:",
         "",
         "| run | step | kept by its rule | 128 requests | 512 requests | 512: harmful refused | 512: benign answered |",
         "|---|---|---|---|---|---|---|",
@@ -311,10 +328,13 @@ def remeasured_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"| {benign[0]:.0%} -> {benign[1]:.0%} |"
         )
     better_128 = sum(bool(r["better_128"]) for r in rows)
+    same = [r for r in rows if r["as_registered"] is not None]
     lines += [
         "",
         f"Of these {len(rows)} checkpoints, {better_128} passed the test on the 128 requests and "
-        f"{sum(r['better'] for r in rows)} on the 512 ({sum(r['worse'] for r in rows)} significantly worse there).",
+        f"{sum(r['better'] for r in rows)} on the 512 ({sum(r['worse'] for r in rows)} significantly worse there). "
+        f"The replies were generated again for the 512; on the first 128 the figures are the round's own in "
+        f"{sum(bool(r['as_registered']) for r in same)} of the {len(same)} checkpoints its results file has.",
     ]
     return lines
 

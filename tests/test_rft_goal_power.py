@@ -81,3 +81,14 @@ def test_a_checkpoint_measured_on_512_requests_is_shown_beside_its_128_request_f
     assert "| q-s1 | 10 | no | +3.9%, p 0.267 | **+5.9%, p 0.000** | 50% -> 50% | 80% -> 80% |" in text
     assert "| q-s1 | 20 | yes | - | +0.4%, p 0.871 |" in text
     assert "Of these 2 checkpoints, 0 passed the test on the 128 requests and 1 on the 512" in text
+
+
+def test_a_remeasured_figure_is_checked_against_the_rounds_own() -> None:
+    round_file = common.read_result("rft_preregistered_q05p-judge")
+    run = next(r for r in round_file["runs"] if r["seed"] == 1103)
+    registered = run["by_step"]["10"]["heldout"]
+    assert rft_goal_power.as_registered("bench-rft-safety-q05p-judge-s1103", "10", registered) is True
+    moved = {**registered, "mcnemar_p": registered["mcnemar_p"] * 2}
+    assert rft_goal_power.as_registered("bench-rft-safety-q05p-judge-s1103", "10", moved) is False
+    assert rft_goal_power.as_registered("bench-rft-safety-q05p-judge-s1103", "10", None) is None
+    assert rft_goal_power.as_registered("some-other-run", "10", registered) is None
