@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from common import ALPHA, RESULTS, publish, read_result, significant
-from judgerl.stats import detectable_change, mcnemar_exact_counts, mcnemar_power
+from judgerl.stats import binomial_pmf, detectable_change, mcnemar_exact_counts, mcnemar_power
 from rft_rounds_table import measured
 
 HEADING = "## RFT for safety: how often a run can pass the test of better (the power of the 128-request measure)"
@@ -64,12 +64,8 @@ def pass_probability(gained_rate: float, lost_rate: float, n: int = HELD_OUT) ->
     return mcnemar_power(gained_rate, lost_rate, n, ALPHA)
 
 
-def binomial(k: int, n: int, p: float) -> float:
-    return math.comb(n, k) * p**k * (1 - p) ** (n - k)
-
-
 def at_least(k: int, runs: int, p: float) -> float:
-    return sum(binomial(j, runs, p) for j in range(k, runs + 1))
+    return sum(binomial_pmf(j, runs, p) for j in range(k, runs + 1))
 
 
 def checkpoints() -> list[dict[str, Any]]:

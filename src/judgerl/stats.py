@@ -74,7 +74,8 @@ def _fewest_gains_to_pass(changed: int, alpha: float) -> int | None:
     return None
 
 
-def _binomial(k: int, n: int, p: float) -> float:
+def binomial_pmf(k: int, n: int, p: float) -> float:
+    """P(X = k) for X ~ Binomial(n, p)."""
     return math.comb(n, k) * p**k * (1 - p) ** (n - k)
 
 
@@ -88,11 +89,11 @@ def mcnemar_power(gained_rate: float, lost_rate: float, n: int, alpha: float = 0
     up = gained_rate / changed_rate
     total = 0.0
     for changed in range(n + 1):
-        weight = _binomial(changed, n, changed_rate)
+        weight = binomial_pmf(changed, n, changed_rate)
         need = _fewest_gains_to_pass(changed, alpha)
         if weight < 1e-15 or need is None:
             continue
-        total += weight * sum(_binomial(gained, changed, up) for gained in range(need, changed + 1))
+        total += weight * sum(binomial_pmf(gained, changed, up) for gained in range(need, changed + 1))
     return total
 
 
