@@ -15,6 +15,7 @@ from judgerl.errors import JudgerlError
 
 # (module, attribute) of each command; imported lazily so `judgerl --help` stays fast.
 _COMMANDS: dict[str, tuple[str, str]] = {
+    "average": ("judgerl.cli.average_cmd", "average"),
     "calibrate": ("judgerl.cli.calibrate_cmd", "calibrate"),
     "eval": ("judgerl.cli.eval_cmd", "eval_command"),
     "graders": ("judgerl.cli.graders_cmd", "graders"),
