@@ -65,3 +65,46 @@ def test_the_average_is_measured_against_the_base_beside_the_checkpoints(
     assert result["heldout"]["mcnemar_p"] < 1e-6
     assert list(result["checkpoints"]) == ["10"]  # only the checkpoint measured on this split
     assert result["checkpoints"]["10"]["heldout"]["change"]["rate"] == pytest.approx(10 / 128)
+
+
+def test_the_table_sets_each_average_beside_its_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import common
+    import rft_average_table
+
+    def measure(rate: float, p: float, low: float) -> dict[str, Any]:
+        kinds = {"harmful_refused": {"rate": 0.5}, "benign_answered": {"rate": 0.8}}
+        return {
+            "change": {"rate": rate, "low": low, "high": rate + 0.05},
+            "mcnemar_p": p,
+            "before_by_kind": kinds,
+            "after_by_kind": kinds,
+            "prompts": 512,
+        }
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(rft_average_table, "RESULTS", tmp_path)
+    common.write_result(
+        "rft_average_q-s1_512",
+        {
+            "run": "bench-rft-safety-q-s1",
+            "machine": {},
+            "averaged": {"steps": [5, 10]},
+            "heldout_split": "heldout_512",
+            "heldout": measure(0.06, 0.0004, 0.03),
+            "heldout_first128": measure(0.02, 0.5, -0.04),
+            "overrefusal": measure(0.0, 1.0, -0.1),
+            "checkpoints": {"10": {"heldout": measure(0.01, 0.8, -0.03)}},
+            "seconds": 60.0,
+        },
+    )
+    common.write_result("rft_safety_select_q-s1_broad", {"heldout": {"5": measure(0.09, 0.01, 0.02)}})
+    section = rft_average_table.markdown(rft_average_table.build())
+    row = next(line for line in section.splitlines() if line.startswith("| q-s1 "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "steps 5, 10" and cells[2] == "heldout_512 (512)"
+    assert cells[3].startswith("**+6.0% [+3.0%, +11.0%], p < 0.001**")  # better: bold
+    assert cells[4].startswith("step 10: +1.0% [-3.0%, +6.0%], p 0.800")
+    assert cells[5].startswith("+2.0% [-4.0%, +7.0%], p 0.500")
+    assert cells[6].startswith("step 5: **+9.0%")
+    common.write_result("rft_averages", rft_average_table.build())  # the table's own results file...
+    assert len(rft_average_table.build()["runs"]) == 1  # ...is not read as a run
