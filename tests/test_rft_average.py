@@ -108,3 +108,29 @@ def test_the_table_sets_each_average_beside_its_checkpoints(tmp_path: Path, monk
     assert cells[6].startswith("step 5: **+9.0%")
     common.write_result("rft_averages", rft_average_table.build())  # the table's own results file...
     assert len(rft_average_table.build()["runs"]) == 1  # ...is not read as a run
+
+
+def test_the_published_section_is_made_from_the_current_average_results() -> None:
+    # an average measured again, or a selection file regenerated, without the section regenerated fails here
+    import common
+    import rft_average_table
+
+    published = common.read_result("rft_averages")
+    texts = {key: published.pop(key) for key in ("preamble", "reading")}
+    assert rft_average_table.build() == published
+    assert common.section_text(rft_average_table.HEADING) == rft_average_table.markdown({**published, **texts})
+
+
+def test_readme_and_the_training_guide_quote_the_average_as_measured() -> None:
+    import common
+
+    run = next(r for r in common.read_result("rft_averages")["runs"] if r["name"] == "q05p-judge-s1103")
+    average = f"{run['average']['change']['rate']:+.1%}"
+    steps = [f"{m['change']['rate']:+.1%}" for _, m in sorted(run["checkpoints"].items(), key=lambda kv: int(kv[0]))]
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    guide = " ".join((root / "docs" / "training.md").read_text(encoding="utf-8").split())
+    assert f"{average}, p < 0.001, against {steps[0]} and {steps[1]})" in readme
+    change = run["average"]["change"]
+    assert f"{average} [{change['low']:+.1%}, {change['high']:+.1%}] on 512 held-out requests" in guide
+    assert f"against {steps[0]} at its best checkpoint measured there and {steps[1]}" in guide
