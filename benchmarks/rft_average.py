@@ -5,7 +5,8 @@ checkpoints' updates keeps what they share. This script writes the average of a 
 to ``--to-step``, uniform; the product's ``judgerl.train.averaging``, not a copy) into the run folder
 (``average-FIRST-LAST``), measures it with the refusal check on the held-out split and on the over-refusal split,
 paired against the base policy's saved evaluation (the one ``rft_safety_select.py`` wrote; measured here if absent),
-and sets it beside every checkpoint measured on the same split. No judge call.
+and sets it beside every checkpoint measured on the same split (``--also STEP``: measure those checkpoints here
+too). No judge call.
 
     python benchmarks/rft_average.py --reward judge --name q05p-judge-s1103 $Q05P ... --heldout-split heldout_512
 
@@ -36,13 +37,20 @@ from rft_safety import CONFIG, add_run_options, run_eval, run_overrides
 from rft_safety_select import HELDOUT_SPLITS, OVERREFUSAL, add_heldout_option, change, label_of
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_options(parser)
     add_heldout_option(parser)
     parser.add_argument("--from-step", type=int, default=0, help="the first checkpoint averaged (default: all)")
     parser.add_argument("--to-step", type=int, default=None, help="the last checkpoint averaged (default: the last)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--also", type=int, nargs="+", default=[], metavar="STEP", help="also measure these checkpoints on both splits"
+    )
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = run_overrides(args)
     config = load_config(CONFIG, overrides)
@@ -65,6 +73,13 @@ def main() -> None:
     averaged = run_eval(heldout, str(output), f"{test_label}-{name}", None).items
     hard_base = run_eval(overrefusal, "base", label_of("hard", 0), None).items
     hard_averaged = run_eval(overrefusal, str(output), f"hard-{name}", None).items
+    unknown = sorted(set(args.also) - set(steps))
+    if unknown:
+        raise SystemExit(f"--also: no checkpoint averaged at step {', '.join(map(str, unknown))} (averaged: {steps})")
+    for step in args.also:  # saved under rft_safety_select.py's labels, so either script reuses the other's
+        checkpoint = str(config.run_dir / f"checkpoint-{step}")
+        run_eval(heldout, checkpoint, label_of(test_label, step), None)
+        run_eval(overrefusal, checkpoint, label_of("hard", step), None)
     first128 = {json.loads(line)["id"] for line in (CONFIG.parent / "heldout.jsonl").open(encoding="utf-8")}
     eval_dir = config.run_dir / "eval"
     # every checkpoint already measured on the same split, for the side-by-side (nothing is measured again)
@@ -74,6 +89,9 @@ def main() -> None:
         if saved.exists():
             items = load_items(saved)
             checkpoints[str(step)] = {"heldout": change(base, items), "heldout_first128": change(base, items, first128)}
+            hard = eval_dir / f"{label_of('hard', step)}.jsonl"
+            if hard.exists():
+                checkpoints[str(step)]["overrefusal"] = change(hard_base, load_items(hard))
     result = {
         "run": config.name,
         "machine": machine(),

@@ -53,8 +53,12 @@ def test_the_average_is_measured_against_the_base_beside_the_checkpoints(
     eval_dir.mkdir()
     saved = "".join(item.model_dump_json() + "\n" for item in items(70))  # checkpoint 10, measured earlier
     (eval_dir / "test-step10.jsonl").write_text(saved)
-    monkeypatch.setattr(sys, "argv", ["rft_average.py", "--reward", "judge", "--name", "avg"])
+    monkeypatch.setattr(sys, "argv", ["rft_average.py", "--reward", "judge", "--name", "avg", "--also", "15"])
+    with pytest.raises(SystemExit, match="no checkpoint averaged at step 15"):
+        rft_average.main()
+    monkeypatch.setattr(sys, "argv", ["rft_average.py", "--reward", "judge", "--name", "avg", "--also", "10"])
     rft_average.main()
+    assert ("checkpoint-10", "test-step10") in calls and ("checkpoint-10", "hard-step10") in calls
     result = json.loads((tmp_path / "results" / "rft_average_avg.json").read_text())
     assert (run_dir / "average-5-10" / "adapter_config.json").exists()
     assert ("average-5-10", "test-avg5-10") in calls and ("base", "test-base") in calls
