@@ -45,3 +45,40 @@ def test_the_demo_config_picks_its_dtype_and_the_benchmark_pins_float32() -> Non
     assert config.monitors is None and config.reward.checks == []
     text = (ROOT / "benchmarks" / "rft_preregistered.md").read_text(encoding="utf-8")
     assert "q05g-judge-s$S" in text and "101, 102, 103, 104, 105" in text
+
+
+def test_the_averaged_rounds_registered_commands_train_and_measure_as_the_file_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # benchmarks/rft_preregistered_average.md: round 9's recipe in float32, the probability reward, every 5 steps
+    import re
+    import shlex
+
+    import rft_average
+    import rft_safety
+
+    monkeypatch.setattr(rft_safety, "ROOT", tmp_path)  # the reworded split is written under runs/
+    text = (ROOT / "benchmarks" / "rft_preregistered_average.md").read_text(encoding="utf-8")
+    options = re.search(r'Q05Q="([^"]+)"', text)
+    assert options is not None
+    commands = [line.strip() for line in text.splitlines() if line.strip().startswith("python benchmarks/rft_")]
+    train, measure = (c.replace("$Q05Q", options.group(1)).replace("$S", "1201") for c in commands[:2])
+    assert train.startswith("python benchmarks/rft_safety.py") and measure.startswith(
+        "python benchmarks/rft_average.py"
+    )
+    args = run_parser().parse_args(shlex.split(train)[2:])
+    config = load_config(rft_safety.CONFIG, rft_safety.run_overrides(args))
+    assert (config.policy.dtype, config.judge.options["dtype"], config.threads) == ("float32", "float32", 2)
+    assert (config.grpo.max_steps, config.grpo.trl_options["save_steps"], config.seed) == (20, 5, 1201)
+    assert config.reward.pass_fail_at_gate is False  # the judge's probability, as rounds 8 and 9
+    assert config.judge.nonce_secrets == 2 and config.name == "bench-rft-safety-q05q-judge-s1201"
+    averaged = rft_average.build_parser().parse_args(shlex.split(measure)[2:])
+    assert (averaged.heldout_split, averaged.also, averaged.from_step, averaged.to_step) == (
+        "heldout_512",
+        [20],
+        0,
+        None,
+    )
+    # the same run folder and config; only the judge's overlap with generation (a training option) is left out
+    assert set(rft_safety.run_overrides(args)) - set(rft_safety.run_overrides(averaged)) == {"judge.overlap=true"}
+    assert set(rft_safety.run_overrides(averaged)) <= set(rft_safety.run_overrides(args))
