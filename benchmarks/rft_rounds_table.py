@@ -37,6 +37,7 @@ RULES = {
     ("judge", "validation"): "judge's mean, 32 validation requests",
     ("judge", "validation_broad"): "judge's mean, broad split (64)",
     ("calibrated", "validation_broad"): "calibrated (rule K), broad split (64)",
+    ("average", "none"): "none: the average of the checkpoints is the policy",
 }
 
 
