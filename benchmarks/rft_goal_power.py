@@ -76,7 +76,10 @@ def checkpoints() -> list[dict[str, Any]]:
         for run in read_result(path.stem)["runs"]:
             if not run["ran"]:
                 continue
-            for step, figures in sorted(measured(run).items(), key=lambda item: int(item[0])):
+            # steps in order; a policy that is not a step (round 11's "average") after them
+            for step, figures in sorted(
+                measured(run).items(), key=lambda item: (not item[0].isdigit(), item[0].zfill(9))
+            ):
                 if figures is None:
                     continue
                 pairs = changed_pairs(figures)
@@ -84,8 +87,8 @@ def checkpoints() -> list[dict[str, Any]]:
                     {
                         "round": prefix,
                         "seed": run["seed"],
-                        "step": int(step),
-                        "chosen": int(step) == run["chosen_step"],
+                        "step": int(step) if step.isdigit() else step,
+                        "chosen": step == str(run["chosen_step"]),
                         "gate_passed": bool(run["gate"]["passed"]),
                         "change": figures["change"]["rate"],
                         "mcnemar_p": figures["mcnemar_p"],

@@ -91,3 +91,21 @@ def test_the_goal_and_predictions_on_the_512_and_the_rounds_counts_on_the_128(
     assert rounds_row["change"] == "the checkpoints averaged"
     assert (rounds_row["ran"], rounds_row["gates_failed"], rounds_row["last_step"]) == (2, 1, 20)
     assert (rounds_row["success_any"], rounds_row["worse_any"], rounds_row["all_measured"]) == (0, 1, False)
+
+
+def test_the_power_section_reads_an_averaged_round_beside_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the average is not a step: the checkpoints' list must still sort and mark it (it did int(step) before)
+    import common
+    import rft_average_round
+    import rft_goal_power
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(rft_average_round, "RESULTS", tmp_path)
+    monkeypatch.setattr(rft_goal_power, "RESULTS", tmp_path)
+    write_run(common, 1201, measure(0.07, 0.04, 0.0001), measure(0.04, -0.01, 0.12))
+    common.write_result("rft_preregistered_q05q-judge", rft_average_round.build("q05q-judge", [1201], {}))
+    rows = rft_goal_power.checkpoints()
+    assert [(r["step"], r["chosen"]) for r in rows] == [(20, False), ("average", True)]
+    assert rows[1]["better"] is True and rows[0]["better"] is False
