@@ -17,14 +17,13 @@ the last checkpoint as the last; its ``met`` is the round's own goal, on the 512
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import ALPHA, RESULTS, read_result, saved_result, write_result, write_section
+from common import ALPHA, RESULTS, publish, read_result, saved_result
 from rft_preregistered_table import arithmetic, change_cell, not_run_reason, succeeded, worse
 
 HEADING = "## RFT for safety: pre-registered runs with the checkpoints averaged (seeds 1201-1205)"
@@ -197,13 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--texts", type=Path, help="a JSON file of the section's prose: heading, preamble, reading")
     parser.add_argument("--write", action="store_true", help="write the results file and the BENCHMARKS.md section")
     args = parser.parse_args(argv)
-    texts = json.loads(args.texts.read_text(encoding="utf-8")) if args.texts else {}
-    result = build(args.prefix, args.seeds, texts)
-    section = markdown(result)
-    print(section)
-    if args.write:
-        write_result(f"rft_preregistered_{args.prefix}", result)
-        write_section(section)
+    publish(f"rft_preregistered_{args.prefix}", build(args.prefix, args.seeds, {}), markdown, args.texts, args.write)
     return 0
 
 
